@@ -1,0 +1,349 @@
+package analytics
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits on beacon fields. Longer values are refused, not truncated, so a
+// caller learns about the problem.
+const (
+	MaxURLLen       = 2048
+	MaxNameLen      = 120
+	MaxProps        = 30
+	MaxPropKeyLen   = 300
+	MaxPropValueLen = 2000
+	MaxDomains      = 10
+	MaxBodyBytes    = 16 << 10
+)
+
+// Beacon is a beacon as the browser sent it, before enrichment: from the
+// pixel's query string or the events API's JSON body.
+type Beacon struct {
+	Name     string
+	URL      string
+	Domains  []string
+	Referrer string
+	Props    []Prop
+
+	ScreenW, ScreenH     uint16
+	ViewportW, ViewportH uint16
+	DPR                  float32
+	ColorDepth           uint8
+	Language             string
+	TimeZone             string
+
+	PageviewID  uint64
+	EngagedMS   uint32
+	ScrollDepth uint8
+}
+
+// InvalidError says which field of a beacon or query is wrong and why.
+type InvalidError struct {
+	Field   string
+	Message string
+}
+
+func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// eventJSON is the events API body. Plausible's tracker sends the short
+// keys; its documentation shows the long ones. Waymark's extra fields ride
+// along under their own short names.
+type eventJSON struct {
+	Name     *string         `json:"name"`
+	N        *string         `json:"n"`
+	URL      *string         `json:"url"`
+	U        *string         `json:"u"`
+	Domain   *string         `json:"domain"`
+	D        *string         `json:"d"`
+	Referrer *string         `json:"referrer"`
+	R        *string         `json:"r"`
+	Props    json.RawMessage `json:"props"`
+	P        json.RawMessage `json:"p"`
+	M        json.RawMessage `json:"m"` // older Plausible trackers: props as a JSON string
+
+	SW  json.Number `json:"sw"`
+	SH  json.Number `json:"sh"`
+	VW  json.Number `json:"vw"`
+	VH  json.Number `json:"vh"`
+	DPR json.Number `json:"dpr"`
+	CD  json.Number `json:"cd"`
+	L   *string     `json:"l"`
+	TZ  *string     `json:"tz"`
+	PID *string     `json:"pid"`
+	E   json.Number `json:"e"`
+	SD  json.Number `json:"sd"`
+}
+
+func pick(a, b *string) string {
+	if a != nil {
+		return *a
+	}
+	if b != nil {
+		return *b
+	}
+	return ""
+}
+
+// ParseEvent decodes an events API body (JSON, whatever the Content-Type says:
+// Plausible's tracker sends text/plain).
+func ParseEvent(body []byte) (*Beacon, error) {
+	var ej eventJSON
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&ej); err != nil {
+		return nil, invalid("body", "not a JSON object: %v", err)
+	}
+	b := &Beacon{
+		Name:     pick(ej.Name, ej.N),
+		URL:      pick(ej.URL, ej.U),
+		Referrer: pick(ej.Referrer, ej.R),
+	}
+	b.Domains = splitDomains(pick(ej.Domain, ej.D))
+	raw := ej.Props
+	if len(raw) == 0 {
+		raw = ej.P
+	}
+	if len(raw) == 0 {
+		raw = ej.M
+	}
+	props, err := parseProps(raw)
+	if err != nil {
+		return nil, err
+	}
+	b.Props = props
+	nums := []struct {
+		field string
+		v     json.Number
+		max   float64
+		set   func(float64)
+	}{
+		{"sw", ej.SW, 65535, func(f float64) { b.ScreenW = uint16(f) }},
+		{"sh", ej.SH, 65535, func(f float64) { b.ScreenH = uint16(f) }},
+		{"vw", ej.VW, 65535, func(f float64) { b.ViewportW = uint16(f) }},
+		{"vh", ej.VH, 65535, func(f float64) { b.ViewportH = uint16(f) }},
+		{"dpr", ej.DPR, 20, func(f float64) { b.DPR = float32(f) }},
+		{"cd", ej.CD, 64, func(f float64) { b.ColorDepth = uint8(f) }},
+		{"e", ej.E, 24 * 3600 * 1000, func(f float64) { b.EngagedMS = uint32(f) }},
+		{"sd", ej.SD, 1000, func(f float64) { b.ScrollDepth = uint8(min(f, 100)) }}, // the tracker leaves capping to us
+	}
+	for _, n := range nums {
+		if n.v == "" {
+			continue
+		}
+		f, err := strconv.ParseFloat(string(n.v), 64)
+		if err != nil || f < 0 || f > n.max || f != f {
+			return nil, invalid(n.field, "must be a number from 0 to %g", n.max)
+		}
+		n.set(f)
+	}
+	b.Language = pick(ej.L, nil)
+	b.TimeZone = pick(ej.TZ, nil)
+	if ej.PID != nil {
+		if b.PageviewID, err = parsePageviewID(*ej.PID); err != nil {
+			return nil, err
+		}
+	}
+	return b, b.validate()
+}
+
+// ParsePixel decodes the pixel's query string. referer is the request's
+// Referer header, used as the page address when the query names none.
+func ParsePixel(q url.Values, referer string) (*Beacon, error) {
+	b := &Beacon{
+		Name:     q.Get("n"),
+		URL:      q.Get("u"),
+		Referrer: q.Get("r"),
+		Domains:  splitDomains(q.Get("d")),
+		Language: q.Get("l"),
+		TimeZone: q.Get("tz"),
+	}
+	if b.Name == "" {
+		b.Name = EventPageview
+	}
+	if b.URL == "" {
+		b.URL = referer
+		if b.URL == "" {
+			return nil, invalid("u", "page address missing: pass u= or let the browser send a Referer header")
+		}
+	}
+	if len(b.Domains) == 0 {
+		// A pixel without d= counts for the site it is embedded in.
+		if u, err := url.Parse(b.URL); err == nil {
+			b.Domains = []string{strings.TrimPrefix(strings.ToLower(u.Hostname()), "www.")}
+		}
+	}
+	ints := []struct {
+		key string
+		max uint64
+		set func(uint64)
+	}{
+		{"sw", 65535, func(v uint64) { b.ScreenW = uint16(v) }},
+		{"sh", 65535, func(v uint64) { b.ScreenH = uint16(v) }},
+		{"vw", 65535, func(v uint64) { b.ViewportW = uint16(v) }},
+		{"vh", 65535, func(v uint64) { b.ViewportH = uint16(v) }},
+		{"cd", 64, func(v uint64) { b.ColorDepth = uint8(v) }},
+		{"e", 24 * 3600 * 1000, func(v uint64) { b.EngagedMS = uint32(v) }},
+		{"sd", 1000, func(v uint64) { b.ScrollDepth = uint8(min(v, 100)) }},
+	}
+	for _, f := range ints {
+		s := q.Get(f.key)
+		if s == "" {
+			continue
+		}
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || v > f.max {
+			return nil, invalid(f.key, "must be a whole number from 0 to %d", f.max)
+		}
+		f.set(v)
+	}
+	if s := q.Get("dpr"); s != "" {
+		f, err := strconv.ParseFloat(s, 32)
+		if err != nil || f < 0 || f > 20 || f != f {
+			return nil, invalid("dpr", "must be a number from 0 to 20")
+		}
+		b.DPR = float32(f)
+	}
+	if s := q.Get("pid"); s != "" {
+		var err error
+		if b.PageviewID, err = parsePageviewID(s); err != nil {
+			return nil, err
+		}
+	}
+	if s := q.Get("p"); s != "" {
+		props, err := parseProps(json.RawMessage(s))
+		if err != nil {
+			return nil, err
+		}
+		b.Props = props
+	}
+	return b, b.validate()
+}
+
+func splitDomains(s string) []string {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	out := parts[:0]
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePageviewID(s string) (uint64, error) {
+	if len(s) == 0 || len(s) > 16 {
+		return 0, invalid("pid", "must be 1 to 16 hexadecimal digits")
+	}
+	v, err := strconv.ParseUint(s, 16, 64)
+	if err != nil {
+		return 0, invalid("pid", "must be 1 to 16 hexadecimal digits")
+	}
+	return v, nil
+}
+
+// parseProps accepts a JSON object, or a JSON string holding one (older
+// trackers), with string, number or boolean values.
+func parseProps(raw json.RawMessage) ([]Prop, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, invalid("props", "not valid JSON")
+		}
+		raw = json.RawMessage(s)
+		if len(bytes.TrimSpace(raw)) == 0 {
+			return nil, nil
+		}
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, invalid("props", "must be a JSON object of strings, numbers or booleans")
+	}
+	if len(m) > MaxProps {
+		return nil, invalid("props", "at most %d properties", MaxProps)
+	}
+	props := make([]Prop, 0, len(m))
+	for k, v := range m {
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		case json.Number:
+			s = v.String()
+		case bool:
+			s = strconv.FormatBool(v)
+		case nil:
+			continue
+		default:
+			return nil, invalid("props."+k, "must be a string, number or boolean")
+		}
+		if k == "" || len(k) > MaxPropKeyLen {
+			return nil, invalid("props", "property names must be 1 to %d bytes", MaxPropKeyLen)
+		}
+		if len(s) > MaxPropValueLen {
+			return nil, invalid("props."+k, "value longer than %d bytes", MaxPropValueLen)
+		}
+		props = append(props, Prop{Key: k, Value: s})
+	}
+	sortProps(props)
+	return props, nil
+}
+
+func sortProps(p []Prop) {
+	for i := 1; i < len(p); i++ {
+		for j := i; j > 0 && p[j].Key < p[j-1].Key; j-- {
+			p[j], p[j-1] = p[j-1], p[j]
+		}
+	}
+}
+
+func (b *Beacon) validate() error {
+	switch {
+	case b.Name == "":
+		return invalid("name", "missing: send \"pageview\" or a custom event name")
+	case len(b.Name) > MaxNameLen:
+		return invalid("name", "longer than %d bytes", MaxNameLen)
+	case !utf8.ValidString(b.Name):
+		return invalid("name", "not valid UTF-8")
+	case b.URL == "":
+		return invalid("url", "missing: the page address")
+	case len(b.URL) > MaxURLLen:
+		return invalid("url", "longer than %d bytes", MaxURLLen)
+	case len(b.Domains) == 0:
+		return invalid("domain", "missing: the site's domain as registered in Waymark")
+	case len(b.Domains) > MaxDomains:
+		return invalid("domain", "at most %d domains", MaxDomains)
+	case len(b.Referrer) > MaxURLLen:
+		return invalid("referrer", "longer than %d bytes", MaxURLLen)
+	case len(b.Language) > 35:
+		return invalid("l", "not a language tag")
+	case len(b.TimeZone) > 64:
+		return invalid("tz", "not a time zone name")
+	}
+	u, err := url.Parse(b.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalid("url", "must be an absolute http(s) address")
+	}
+	if b.Name == EventEngagement && b.PageviewID == 0 {
+		return invalid("pid", "an engagement beacon needs the id of its pageview")
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package analytics
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"waymark.dev/waymark/internal/site"
+)
+
+// Reasons a valid beacon is not stored. They are reported to the sender in
+// a response header and counted in metrics.
+const (
+	DropBot     = "bot"
+	DropSpam    = "referrer-spam"
+	DropIgnored = "ignored"
+)
+
+// Request is what the collector knows about the sender of a beacon. The IP
+// and user agent are used for enrichment and hashing, then forgotten.
+type Request struct {
+	IP        netip.Addr
+	UserAgent string
+}
+
+// Enricher turns a Beacon into a Hit: agent, source, campaign, screen class,
+// normalised path and visitor id.
+type Enricher struct {
+	Agents   *AgentParser
+	Bots     *BotMatcher
+	Visitors *Visitors
+	Now      func() time.Time
+}
+
+// Enrich builds the hit for one site. When the hit must not be stored it
+// returns a drop reason instead.
+func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (Hit, string) {
+	page, err := url.Parse(b.URL)
+	if err != nil {
+		return Hit{}, DropIgnored // validate() already refused unparsable URLs
+	}
+	path := NormalizePath(page, s.KeepParams)
+	if s.Ignored(r.IP, path) {
+		return Hit{}, DropIgnored
+	}
+	agent := e.Agents.Parse(r.UserAgent)
+	if agent.Bot {
+		return Hit{}, DropBot
+	}
+	utm := ParseUTM(page.Query())
+	src := Classify(b.Referrer, page, utm)
+	if e.Bots.IsSpam(src.Referrer) {
+		return Hit{}, DropSpam
+	}
+	cur, prev := e.Visitors.Hash(s.Domain, r.IP, r.UserAgent)
+	h := Hit{
+		ID:             randomID(),
+		Time:           e.Now().UTC().Truncate(time.Millisecond),
+		Site:           s.Domain,
+		Name:           b.Name,
+		Hostname:       strings.TrimPrefix(strings.ToLower(page.Hostname()), "www."),
+		Path:           path,
+		Referrer:       src.Referrer,
+		ReferrerSource: src.Name,
+		Channel:        src.Channel,
+		UTMSource:      utm.Source,
+		UTMMedium:      utm.Medium,
+		UTMCampaign:    utm.Campaign,
+		UTMTerm:        utm.Term,
+		UTMContent:     utm.Content,
+		Browser:        agent.Browser,
+		BrowserVersion: agent.BrowserVersion,
+		OS:             agent.OS,
+		OSVersion:      agent.OSVersion,
+		Device:         agent.Device,
+		ScreenW:        b.ScreenW,
+		ScreenH:        b.ScreenH,
+		ViewportW:      b.ViewportW,
+		ViewportH:      b.ViewportH,
+		DPR:            b.DPR,
+		ColorDepth:     b.ColorDepth,
+		ScreenClass:    ScreenClass(b.ScreenW),
+		Language:       normalizeLanguage(b.Language),
+		TimeZone:       b.TimeZone,
+		VisitorID:      cur,
+		PrevVisitorID:  prev,
+		PageviewID:     b.PageviewID,
+		EngagedMS:      b.EngagedMS,
+		ScrollDepth:    b.ScrollDepth,
+		Props:          b.Props,
+	}
+	return h, ""
+}
+
+func randomID() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// NormalizePath returns the page path as the stats show it: no fragment,
+// no query string except the parameters the site keeps, "/" when empty,
+// at most MaxURLLen bytes.
+func NormalizePath(u *url.URL, keep []string) string {
+	p := u.Path
+	if p == "" {
+		p = "/"
+	}
+	if len(keep) > 0 && u.RawQuery != "" {
+		q := u.Query()
+		kept := url.Values{}
+		for _, k := range keep {
+			if v, ok := q[k]; ok {
+				kept[k] = v
+			}
+		}
+		if len(kept) > 0 {
+			p += "?" + kept.Encode()
+		}
+	}
+	if len(p) > MaxURLLen {
+		p = p[:MaxURLLen]
+	}
+	return p
+}
+
+// ScreenClass groups screen widths as Plausible does.
+func ScreenClass(width uint16) string {
+	switch {
+	case width == 0:
+		return ""
+	case width < 576:
+		return "Mobile"
+	case width < 992:
+		return "Tablet"
+	case width < 1440:
+		return "Laptop"
+	default:
+		return "Desktop"
+	}
+}
+
+// normalizeLanguage keeps a BCP 47 tag's language and region ("en-US").
+func normalizeLanguage(l string) string {
+	l = strings.TrimSpace(l)
+	if l == "" {
+		return ""
+	}
+	parts := strings.Split(strings.ReplaceAll(l, "_", "-"), "-")
+	out := strings.ToLower(parts[0])
+	for _, p := range parts[1:] {
+		if len(p) == 2 || (len(p) == 3 && p[0] >= '0' && p[0] <= '9') {
+			out += "-" + strings.ToUpper(p)
+			break
+		}
+	}
+	for _, c := range out {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return ""
+		}
+	}
+	return out
+}

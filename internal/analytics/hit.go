@@ -1,0 +1,189 @@
+// Package analytics is Waymark's web-beacon analytics: the hit model, parsing
+// and validation of beacons, enrichment, cookieless visitor hashing, the
+// durable spool and batch ingester, sessions, and the stats query model. It
+// declares the EventWriter and StatsReader interfaces that event stores
+// (duckdb, clickhouse) implement.
+package analytics
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Event names with a meaning of their own. Any other name is a custom event.
+const (
+	EventPageview   = "pageview"
+	EventEngagement = "engagement"
+)
+
+// Hit is one enriched, validated beacon: what the spool holds and the event
+// store keeps. It never carries a raw IP address or user agent.
+type Hit struct {
+	ID   uint64    // random; lets stores without transactions drop retried rows
+	Time time.Time // acceptance time, UTC, millisecond precision
+	Site string
+	Name string
+
+	Hostname string
+	Path     string
+
+	Referrer       string // registrable host of the referring page, "" when direct or internal
+	ReferrerSource string // e.g. "Google", "Newsletter"; "" when direct
+	Channel        string // search, social, email, campaign, referral, direct
+	UTMSource      string
+	UTMMedium      string
+	UTMCampaign    string
+	UTMTerm        string
+	UTMContent     string
+
+	Browser        string
+	BrowserVersion string
+	OS             string
+	OSVersion      string
+	Device         string // Desktop, Mobile, Tablet, TV
+
+	ScreenW, ScreenH     uint16
+	ViewportW, ViewportH uint16
+	DPR                  float32
+	ColorDepth           uint8
+	ScreenClass          string // Mobile, Tablet, Laptop, Desktop, from the screen width
+	Language             string
+	TimeZone             string
+
+	VisitorID     uint64
+	PrevVisitorID uint64 // hash under the previous day's salt, while it still exists
+	PageviewID    uint64
+	EngagedMS     uint32
+	ScrollDepth   uint8 // 0-100
+
+	Props []Prop
+}
+
+// Prop is one custom property of an event.
+type Prop struct{ Key, Value string }
+
+// hitVersion is the first byte of an encoded hit; bump it when the layout changes.
+const hitVersion = 1
+
+// ErrCorrupt reports an encoded hit that cannot be decoded.
+var ErrCorrupt = errors.New("analytics: corrupt hit record")
+
+// AppendBinary appends the hit's compact binary form to b.
+func (h *Hit) AppendBinary(b []byte) []byte {
+	b = append(b, hitVersion)
+	b = binary.LittleEndian.AppendUint64(b, h.ID)
+	b = binary.AppendVarint(b, h.Time.UnixMilli())
+	for _, s := range [...]string{h.Site, h.Name, h.Hostname, h.Path, h.Referrer, h.ReferrerSource, h.Channel,
+		h.UTMSource, h.UTMMedium, h.UTMCampaign, h.UTMTerm, h.UTMContent,
+		h.Browser, h.BrowserVersion, h.OS, h.OSVersion, h.Device, h.ScreenClass, h.Language, h.TimeZone} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, v := range [...]uint16{h.ScreenW, h.ScreenH, h.ViewportW, h.ViewportH} {
+		b = binary.AppendUvarint(b, uint64(v))
+	}
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(h.DPR))
+	b = append(b, h.ColorDepth, h.ScrollDepth)
+	b = binary.LittleEndian.AppendUint64(b, h.VisitorID)
+	b = binary.LittleEndian.AppendUint64(b, h.PrevVisitorID)
+	b = binary.LittleEndian.AppendUint64(b, h.PageviewID)
+	b = binary.AppendUvarint(b, uint64(h.EngagedMS))
+	b = binary.AppendUvarint(b, uint64(len(h.Props)))
+	for _, p := range h.Props {
+		b = binary.AppendUvarint(b, uint64(len(p.Key)))
+		b = append(b, p.Key...)
+		b = binary.AppendUvarint(b, uint64(len(p.Value)))
+		b = append(b, p.Value...)
+	}
+	return b
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = ErrCorrupt
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) fixed(n int) []byte {
+	if d.err != nil || len(d.b) < n {
+		d.err = ErrCorrupt
+		return make([]byte, n)
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.err = ErrCorrupt
+		return ""
+	}
+	return string(d.fixed(int(n)))
+}
+
+// UnmarshalBinary decodes a hit written by AppendBinary.
+func (h *Hit) UnmarshalBinary(b []byte) error {
+	if len(b) == 0 || b[0] != hitVersion {
+		return fmt.Errorf("%w: unknown version", ErrCorrupt)
+	}
+	d := &decoder{b: b[1:]}
+	h.ID = binary.LittleEndian.Uint64(d.fixed(8))
+	ms, n := binary.Varint(d.b)
+	if n <= 0 {
+		return ErrCorrupt
+	}
+	d.b = d.b[n:]
+	h.Time = time.UnixMilli(ms).UTC()
+	for _, p := range [...]*string{&h.Site, &h.Name, &h.Hostname, &h.Path, &h.Referrer, &h.ReferrerSource, &h.Channel,
+		&h.UTMSource, &h.UTMMedium, &h.UTMCampaign, &h.UTMTerm, &h.UTMContent,
+		&h.Browser, &h.BrowserVersion, &h.OS, &h.OSVersion, &h.Device, &h.ScreenClass, &h.Language, &h.TimeZone} {
+		*p = d.str()
+	}
+	for _, p := range [...]*uint16{&h.ScreenW, &h.ScreenH, &h.ViewportW, &h.ViewportH} {
+		v := d.uvarint()
+		if v > math.MaxUint16 {
+			d.err = ErrCorrupt
+		}
+		*p = uint16(v)
+	}
+	h.DPR = math.Float32frombits(binary.LittleEndian.Uint32(d.fixed(4)))
+	cs := d.fixed(2)
+	h.ColorDepth, h.ScrollDepth = cs[0], cs[1]
+	h.VisitorID = binary.LittleEndian.Uint64(d.fixed(8))
+	h.PrevVisitorID = binary.LittleEndian.Uint64(d.fixed(8))
+	h.PageviewID = binary.LittleEndian.Uint64(d.fixed(8))
+	e := d.uvarint()
+	if e > math.MaxUint32 {
+		d.err = ErrCorrupt
+	}
+	h.EngagedMS = uint32(e)
+	np := d.uvarint()
+	if np > uint64(len(d.b)) {
+		d.err = ErrCorrupt
+	}
+	h.Props = nil
+	for i := uint64(0); i < np && d.err == nil; i++ {
+		h.Props = append(h.Props, Prop{Key: d.str(), Value: d.str()})
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = ErrCorrupt
+	}
+	return d.err
+}

@@ -1,0 +1,505 @@
+package analytics
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"waymark.dev/waymark/internal/site"
+)
+
+// Metric names of the stats API.
+const (
+	MetricVisitors       = "visitors"
+	MetricVisits         = "visits"
+	MetricPageviews      = "pageviews"
+	MetricViewsPerVisit  = "views_per_visit"
+	MetricBounceRate     = "bounce_rate"
+	MetricVisitDuration  = "visit_duration"
+	MetricEvents         = "events"
+	MetricScrollDepth    = "scroll_depth"
+	MetricTimeOnPage     = "time_on_page"
+	MetricPercentage     = "percentage"
+	MetricConversionRate = "conversion_rate"
+)
+
+var allMetrics = []string{MetricVisitors, MetricVisits, MetricPageviews, MetricViewsPerVisit, MetricBounceRate,
+	MetricVisitDuration, MetricEvents, MetricScrollDepth, MetricTimeOnPage, MetricPercentage, MetricConversionRate}
+
+// Dimensions that are attributes of a whole visit, and those of single events.
+var (
+	visitDimensions = []string{"visit:entry_page", "visit:exit_page", "visit:source", "visit:channel", "visit:referrer",
+		"visit:utm_source", "visit:utm_medium", "visit:utm_campaign", "visit:utm_term", "visit:utm_content",
+		"visit:browser", "visit:browser_version", "visit:os", "visit:os_version", "visit:device",
+		"visit:screen", "visit:language", "visit:hostname"}
+	eventDimensions = []string{"event:page", "event:name", "event:goal", "event:hostname"}
+	timeDimensions  = []string{"time", "time:hour", "time:day", "time:week", "time:month"}
+)
+
+// Filter is a node of a query's filter tree: a leaf compares a dimension
+// with values; "and", "or" and "not" combine filters.
+type Filter struct {
+	Op            string // is, is_not, contains, contains_not, matches, matches_not, and, or, not
+	Dimension     string
+	Values        []string
+	CaseSensitive bool
+	Children      []Filter
+}
+
+// Order is one sort key.
+type Order struct {
+	Field string // a metric or a dimension of the query
+	Desc  bool
+}
+
+// Query is a validated stats query.
+type Query struct {
+	Site       *site.Site
+	Metrics    []string
+	Dimensions []string
+	Filters    []Filter // implicitly and-ed
+	OrderBy    []Order
+	Limit      int
+	Offset     int
+
+	From, To  time.Time // [From, To), UTC instants
+	Location  *time.Location
+	DateRange json.RawMessage // as given, echoed back
+
+	Compare    bool // previous-period comparison
+	TimeLabels bool
+	TotalRows  bool
+}
+
+// Row is one result row.
+type Row struct {
+	Dimensions []string    `json:"dimensions"`
+	Metrics    []float64   `json:"metrics"`
+	Comparison *Comparison `json:"comparison,omitempty"`
+}
+
+// Comparison is a row's figures for the previous period and the change.
+type Comparison struct {
+	Dimensions []string  `json:"dimensions"`
+	Metrics    []float64 `json:"metrics"`
+	Change     []float64 `json:"change"`
+}
+
+// Result is a query's answer.
+type Result struct {
+	Rows       []Row
+	TotalRows  int
+	TimeLabels []string
+}
+
+// QueryRequest is the JSON body of the stats API, as Plausible's Stats API
+// v2 defines it.
+type QueryRequest struct {
+	SiteID     string          `json:"site_id"`
+	Metrics    []string        `json:"metrics"`
+	DateRange  json.RawMessage `json:"date_range"`
+	Date       string          `json:"date"`
+	Dimensions []string        `json:"dimensions"`
+	Filters    json.RawMessage `json:"filters"`
+	OrderBy    json.RawMessage `json:"order_by"`
+	Include    struct {
+		TimeLabels  bool `json:"time_labels"`
+		TotalRows   bool `json:"total_rows"`
+		Imports     bool `json:"imports"`
+		Comparisons *struct {
+			Mode string `json:"mode"`
+		} `json:"comparisons"`
+	} `json:"include"`
+	Pagination struct {
+		Limit  *int `json:"limit"`
+		Offset int  `json:"offset"`
+	} `json:"pagination"`
+}
+
+// DecodeQueryRequest parses the API body, refusing unknown fields.
+func DecodeQueryRequest(body []byte) (*QueryRequest, error) {
+	var qr QueryRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&qr); err != nil {
+		return nil, invalid("body", "%v", err)
+	}
+	if qr.SiteID == "" {
+		return nil, invalid("site_id", "missing")
+	}
+	return &qr, nil
+}
+
+// MaxLimit caps pagination.limit.
+const MaxLimit = 10000
+
+// Build validates the request against its site and resolves the date range
+// relative to now in the site's time zone.
+func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
+	q := &Query{Site: s, Location: s.Location(), DateRange: qr.DateRange}
+	if len(qr.Metrics) == 0 {
+		return nil, invalid("metrics", "at least one metric is required, e.g. [\"visitors\"]")
+	}
+	for _, m := range qr.Metrics {
+		if !slices.Contains(allMetrics, m) {
+			return nil, invalid("metrics", "unknown metric %q; known: %s", m, strings.Join(allMetrics, ", "))
+		}
+		if slices.Contains(q.Metrics, m) {
+			return nil, invalid("metrics", "metric %q is listed twice", m)
+		}
+		q.Metrics = append(q.Metrics, m)
+	}
+	for _, d := range qr.Dimensions {
+		if err := checkDimension(d, "dimensions"); err != nil {
+			return nil, err
+		}
+		if slices.Contains(q.Dimensions, d) {
+			return nil, invalid("dimensions", "dimension %q is listed twice", d)
+		}
+		q.Dimensions = append(q.Dimensions, d)
+	}
+	if n := countTime(q.Dimensions); n > 1 {
+		return nil, invalid("dimensions", "at most one time dimension")
+	}
+	if slices.Contains(q.Metrics, MetricPercentage) && len(q.Dimensions) == 0 {
+		return nil, invalid("metrics", "percentage needs at least one dimension")
+	}
+	var err error
+	if q.Filters, err = parseFilters(qr.Filters); err != nil {
+		return nil, err
+	}
+	if slices.Contains(q.Metrics, MetricConversionRate) && !slices.Contains(q.Dimensions, "event:goal") && !hasGoalFilter(q.Filters) {
+		return nil, invalid("metrics", "conversion_rate needs the event:goal dimension or a filter on event:goal")
+	}
+	if err := checkGoals(q); err != nil {
+		return nil, err
+	}
+	if q.OrderBy, err = parseOrder(qr.OrderBy, q); err != nil {
+		return nil, err
+	}
+	q.Limit = MaxLimit
+	if qr.Pagination.Limit != nil {
+		if *qr.Pagination.Limit < 1 || *qr.Pagination.Limit > MaxLimit {
+			return nil, invalid("pagination.limit", "must be from 1 to %d", MaxLimit)
+		}
+		q.Limit = *qr.Pagination.Limit
+	}
+	if qr.Pagination.Offset < 0 {
+		return nil, invalid("pagination.offset", "must not be negative")
+	}
+	q.Offset = qr.Pagination.Offset
+	if qr.Include.Comparisons != nil {
+		if m := qr.Include.Comparisons.Mode; m != "previous_period" && m != "" {
+			return nil, invalid("include.comparisons.mode", "only \"previous_period\" is supported")
+		}
+		q.Compare = true
+	}
+	q.TimeLabels, q.TotalRows = qr.Include.TimeLabels, qr.Include.TotalRows
+	if q.TimeLabels && countTime(q.Dimensions) == 0 {
+		return nil, invalid("include.time_labels", "needs a time dimension")
+	}
+	if q.From, q.To, err = ResolveRange(qr.DateRange, qr.Date, q.Location, now, s.CreatedAt); err != nil {
+		return nil, err
+	}
+	if q.Compare && isRealtime(qr.DateRange) {
+		return nil, invalid("include.comparisons", "not available for realtime")
+	}
+	return q, nil
+}
+
+func countTime(dims []string) int {
+	n := 0
+	for _, d := range dims {
+		if slices.Contains(timeDimensions, d) {
+			n++
+		}
+	}
+	return n
+}
+
+func checkDimension(d, field string) error {
+	if slices.Contains(visitDimensions, d) || slices.Contains(eventDimensions, d) {
+		return nil
+	}
+	if field == "dimensions" && slices.Contains(timeDimensions, d) {
+		return nil
+	}
+	if k, ok := strings.CutPrefix(d, "event:props:"); ok {
+		if k == "" || len(k) > MaxPropKeyLen {
+			return invalid(field, "property dimension %q needs a property name", d)
+		}
+		return nil
+	}
+	if d == "visit:country" || d == "visit:region" || d == "visit:city" || d == "visit:country_name" {
+		return invalid(field, "%q needs a geolocation database, which this Waymark has not been given", d)
+	}
+	return invalid(field, "unknown dimension %q", d)
+}
+
+var leafOps = []string{"is", "is_not", "contains", "contains_not", "matches", "matches_not"}
+
+func parseFilters(raw json.RawMessage) ([]Filter, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, invalid("filters", "must be a list of filters such as [\"is\", \"visit:browser\", [\"Chrome\"]]")
+	}
+	out := make([]Filter, 0, len(list))
+	for i, r := range list {
+		f, err := parseFilter(r, fmt.Sprintf("filters[%d]", i), 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
+	if depth > 10 {
+		return Filter{}, invalid(field, "filters nested too deeply")
+	}
+	var parts []json.RawMessage
+	if err := json.Unmarshal(raw, &parts); err != nil || len(parts) < 2 {
+		return Filter{}, invalid(field, "must be [operator, dimension, [values]] or [\"and\"|\"or\", [filters]] or [\"not\", filter]")
+	}
+	var op string
+	if err := json.Unmarshal(parts[0], &op); err != nil {
+		return Filter{}, invalid(field, "the operator must be a string")
+	}
+	switch op {
+	case "and", "or":
+		var kids []json.RawMessage
+		if len(parts) != 2 || json.Unmarshal(parts[1], &kids) != nil || len(kids) == 0 {
+			return Filter{}, invalid(field, "%q takes one non-empty list of filters", op)
+		}
+		f := Filter{Op: op}
+		for i, k := range kids {
+			c, err := parseFilter(k, fmt.Sprintf("%s[1][%d]", field, i), depth+1)
+			if err != nil {
+				return Filter{}, err
+			}
+			f.Children = append(f.Children, c)
+		}
+		return f, nil
+	case "not":
+		if len(parts) != 2 {
+			return Filter{}, invalid(field, "\"not\" takes one filter")
+		}
+		c, err := parseFilter(parts[1], field+"[1]", depth+1)
+		if err != nil {
+			return Filter{}, err
+		}
+		return Filter{Op: op, Children: []Filter{c}}, nil
+	}
+	if !slices.Contains(leafOps, op) {
+		return Filter{}, invalid(field, "unknown operator %q; known: %s, and, or, not", op, strings.Join(leafOps, ", "))
+	}
+	if len(parts) < 3 || len(parts) > 4 {
+		return Filter{}, invalid(field, "must be [%q, dimension, [values]]", op)
+	}
+	f := Filter{Op: op}
+	if err := json.Unmarshal(parts[1], &f.Dimension); err != nil {
+		return Filter{}, invalid(field, "the dimension must be a string")
+	}
+	if err := checkDimension(f.Dimension, field); err != nil {
+		return Filter{}, err
+	}
+	var vals []any
+	if err := json.Unmarshal(parts[2], &vals); err != nil || len(vals) == 0 {
+		return Filter{}, invalid(field, "the values must be a non-empty list")
+	}
+	for _, v := range vals {
+		switch v := v.(type) {
+		case string:
+			f.Values = append(f.Values, v)
+		case float64:
+			f.Values = append(f.Values, fmt.Sprint(v))
+		default:
+			return Filter{}, invalid(field, "values must be strings")
+		}
+	}
+	if strings.HasPrefix(op, "matches") {
+		for _, v := range f.Values {
+			if _, err := regexp.Compile(v); err != nil {
+				return Filter{}, invalid(field, "bad regular expression %q: %v", v, err)
+			}
+		}
+	}
+	if len(parts) == 4 {
+		var mod struct {
+			CaseSensitive *bool `json:"case_sensitive"`
+		}
+		if err := json.Unmarshal(parts[3], &mod); err != nil {
+			return Filter{}, invalid(field, "modifiers must be an object like {\"case_sensitive\": false}")
+		}
+		f.CaseSensitive = mod.CaseSensitive == nil || *mod.CaseSensitive
+	} else {
+		f.CaseSensitive = true
+	}
+	return f, nil
+}
+
+func hasGoalFilter(fs []Filter) bool {
+	for _, f := range fs {
+		if f.Dimension == "event:goal" || hasGoalFilter(f.Children) {
+			return true
+		}
+	}
+	return false
+}
+
+func checkGoals(q *Query) error {
+	if !slices.Contains(q.Dimensions, "event:goal") && !hasGoalFilter(q.Filters) {
+		return nil
+	}
+	if len(q.Site.Goals) == 0 {
+		return invalid("dimensions", "site %s has no goals; add one with: waymark goal add --site %s --page /path (or --event Name)", q.Site.Domain, q.Site.Domain)
+	}
+	return nil
+}
+
+func parseOrder(raw json.RawMessage, q *Query) ([]Order, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var list [][]string
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, invalid("order_by", "must be a list of [field, \"asc\"|\"desc\"]")
+	}
+	var out []Order
+	for i, o := range list {
+		if len(o) != 2 || (o[1] != "asc" && o[1] != "desc") {
+			return nil, invalid(fmt.Sprintf("order_by[%d]", i), "must be [field, \"asc\"|\"desc\"]")
+		}
+		if !slices.Contains(q.Metrics, o[0]) && !slices.Contains(q.Dimensions, o[0]) {
+			return nil, invalid(fmt.Sprintf("order_by[%d]", i), "%q is neither a metric nor a dimension of this query", o[0])
+		}
+		out = append(out, Order{Field: o[0], Desc: o[1] == "desc"})
+	}
+	return out, nil
+}
+
+func isRealtime(raw json.RawMessage) bool {
+	var s string
+	return json.Unmarshal(raw, &s) == nil && s == "realtime"
+}
+
+// RealtimeWindow is the span of "current visitors".
+const RealtimeWindow = 5 * time.Minute
+
+// ResolveRange turns a date_range into [from, to) instants. Relative ranges
+// end today (or on date, when given) in the site's time zone.
+func ResolveRange(raw json.RawMessage, date string, loc *time.Location, now, created time.Time) (time.Time, time.Time, error) {
+	if len(raw) == 0 {
+		return time.Time{}, time.Time{}, invalid("date_range", "missing, e.g. \"7d\" or [\"2024-01-01\", \"2024-01-31\"]")
+	}
+	local := now.In(loc)
+	if date != "" {
+		d, err := time.ParseInLocation(time.DateOnly, date, loc)
+		if err != nil {
+			return time.Time{}, time.Time{}, invalid("date", "must be YYYY-MM-DD")
+		}
+		local = d.Add(24*time.Hour - time.Nanosecond)
+	}
+	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc) }
+	today := day(local)
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		switch s {
+		case "realtime":
+			return now.Add(-RealtimeWindow).UTC(), now.Add(time.Millisecond).UTC(), nil
+		case "day", "today":
+			return today.UTC(), today.AddDate(0, 0, 1).UTC(), nil
+		case "yesterday":
+			return today.AddDate(0, 0, -1).UTC(), today.UTC(), nil
+		case "7d", "28d", "30d", "91d":
+			var n int
+			fmt.Sscanf(s, "%dd", &n)
+			return today.AddDate(0, 0, 1-n).UTC(), today.AddDate(0, 0, 1).UTC(), nil
+		case "month":
+			m := time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, loc)
+			return m.UTC(), m.AddDate(0, 1, 0).UTC(), nil
+		case "last_month":
+			m := time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, loc)
+			return m.AddDate(0, -1, 0).UTC(), m.UTC(), nil
+		case "6mo", "12mo":
+			n := 6
+			if s == "12mo" {
+				n = 12
+			}
+			m := time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, loc)
+			return m.AddDate(0, 1-n, 0).UTC(), m.AddDate(0, 1, 0).UTC(), nil
+		case "year":
+			y := time.Date(local.Year(), 1, 1, 0, 0, 0, 0, loc)
+			return y.UTC(), y.AddDate(1, 0, 0).UTC(), nil
+		case "all":
+			start := day(created.In(loc))
+			if created.IsZero() || start.After(today) {
+				start = today.AddDate(-1, 0, 0)
+			}
+			return start.UTC(), today.AddDate(0, 0, 1).UTC(), nil
+		}
+		return time.Time{}, time.Time{}, invalid("date_range", "unknown range %q; use day, yesterday, 7d, 28d, 30d, 91d, month, last_month, 6mo, 12mo, year, all, realtime, or [from, to]", s)
+	}
+	var pair []string
+	if err := json.Unmarshal(raw, &pair); err != nil || len(pair) != 2 {
+		return time.Time{}, time.Time{}, invalid("date_range", "must be a range name or [from, to] ISO 8601 dates or date-times")
+	}
+	parse := func(v string, end bool) (time.Time, error) {
+		if t, err := time.ParseInLocation(time.DateOnly, v, loc); err == nil {
+			if end {
+				return t.AddDate(0, 0, 1), nil
+			}
+			return t, nil
+		}
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			return t, nil
+		}
+		return time.Time{}, invalid("date_range", "%q is not YYYY-MM-DD or an RFC 3339 date-time", v)
+	}
+	from, err := parse(pair[0], false)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	to, err := parse(pair[1], true)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	if !from.Before(to) {
+		return time.Time{}, time.Time{}, invalid("date_range", "the start must come before the end")
+	}
+	return from.UTC(), to.UTC(), nil
+}
+
+// TimeDimension returns the query's time dimension ("" if none), with
+// "time" resolved to a granularity that suits the range.
+func (q *Query) TimeDimension() string {
+	for _, d := range q.Dimensions {
+		if d == "time" {
+			return "time:" + AutoGranularity(q.From, q.To)
+		}
+		if strings.HasPrefix(d, "time:") {
+			return d
+		}
+	}
+	return ""
+}
+
+// AutoGranularity picks hour, day or month for a range.
+func AutoGranularity(from, to time.Time) string {
+	switch span := to.Sub(from); {
+	case span <= 48*time.Hour:
+		return "hour"
+	case span <= 100*24*time.Hour:
+		return "day"
+	default:
+		return "month"
+	}
+}

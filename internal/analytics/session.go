@@ -1,0 +1,204 @@
+package analytics
+
+import "time"
+
+// Session is one visit: hits of one visitor on one site with no gap longer
+// than SessionTimeout. Its attributes come from its first hit.
+type Session struct {
+	ID        uint64
+	Site      string
+	VisitorID uint64
+	Version   uint32 // increases with each change of the session's state
+	Start     time.Time
+	End       time.Time // last activity (a hit, or the end of engagement)
+	EntryPage string
+	ExitPage  string
+	Hostname  string
+	Pageviews uint32
+	Events    uint32 // custom events
+
+	Referrer, ReferrerSource, Channel                      string
+	UTMSource, UTMMedium, UTMCampaign, UTMTerm, UTMContent string
+	Browser, BrowserVersion, OS, OSVersion, Device         string
+	ScreenClass, Language                                  string
+}
+
+// Bounce reports a visit with at most one pageview or event.
+func (s *Session) Bounce() bool { return s.Pageviews+s.Events <= 1 }
+
+// SessionRow is a row of the sessions table. Stores keep sessions
+// append-only: a change writes the old state again with Sign -1 and the new
+// state with Sign +1, so sums weighted by Sign are exact without updates or
+// merges (the same table works in DuckDB and ClickHouse).
+type SessionRow struct {
+	Session
+	Sign int8
+}
+
+// Event is a stored hit: the hit with its session, the visit-level
+// attributes of that session and its entry page.
+type Event struct {
+	Hit
+	SessionID uint64
+	EntryPage string
+}
+
+type visitorKey struct {
+	site    string
+	visitor uint64
+}
+
+type sessionState struct {
+	cur       Session
+	committed *Session // last state the store has; nil for a session new in this batch
+	touched   bool
+}
+
+// Sessionizer assigns hits to sessions. It is deterministic: replaying the
+// same hits in the same order from the same committed state gives the same
+// rows, which is what makes spool replay exact.
+type Sessionizer struct {
+	live    map[visitorKey]*sessionState
+	touched []*sessionState
+	latest  time.Time
+	swept   time.Time
+}
+
+// NewSessionizer starts with the sessions the store knows to be recent.
+func NewSessionizer(recent []Session) *Sessionizer {
+	z := &Sessionizer{live: make(map[visitorKey]*sessionState, len(recent))}
+	for _, s := range recent {
+		c := s
+		z.live[visitorKey{s.Site, s.VisitorID}] = &sessionState{cur: s, committed: &c}
+		if s.End.After(z.latest) {
+			z.latest = s.End
+		}
+	}
+	return z
+}
+
+// Live returns the number of sessions held in memory.
+func (z *Sessionizer) Live() int { return len(z.live) }
+
+// Add assigns a hit read at spool position at to a session and returns its
+// event row. Engagement beacons without a live session are kept (they carry
+// time on page) but start no session.
+func (z *Sessionizer) Add(h *Hit, at Pos) Event {
+	if h.Time.After(z.latest) {
+		z.latest = h.Time
+	}
+	st := z.find(h)
+	if st == nil && h.Name == EventEngagement {
+		return Event{Hit: *h}
+	}
+	if st == nil {
+		st = &sessionState{cur: Session{
+			ID:             uint64(at.Seg)<<40 | uint64(at.Off),
+			Site:           h.Site,
+			VisitorID:      h.VisitorID,
+			Start:          h.Time,
+			End:            h.Time,
+			EntryPage:      h.Path,
+			ExitPage:       h.Path,
+			Hostname:       h.Hostname,
+			Referrer:       h.Referrer,
+			ReferrerSource: h.ReferrerSource,
+			Channel:        h.Channel,
+			UTMSource:      h.UTMSource,
+			UTMMedium:      h.UTMMedium,
+			UTMCampaign:    h.UTMCampaign,
+			UTMTerm:        h.UTMTerm,
+			UTMContent:     h.UTMContent,
+			Browser:        h.Browser,
+			BrowserVersion: h.BrowserVersion,
+			OS:             h.OS,
+			OSVersion:      h.OSVersion,
+			Device:         h.Device,
+			ScreenClass:    h.ScreenClass,
+			Language:       h.Language,
+		}}
+		z.live[visitorKey{h.Site, h.VisitorID}] = st
+	}
+	s := &st.cur
+	if !st.touched {
+		st.touched = true
+		z.touched = append(z.touched, st)
+	}
+	s.Version++
+	end := h.Time
+	if h.Name == EventEngagement {
+		// The beacon is sent when the page is left, so the visit lasted
+		// until now; nothing else about the visit changes.
+	} else if h.Name == EventPageview {
+		s.Pageviews++
+		s.ExitPage = h.Path
+	} else {
+		s.Events++
+	}
+	if end.After(s.End) {
+		s.End = end
+	}
+	e := Event{Hit: *h, SessionID: s.ID, EntryPage: s.EntryPage}
+	e.VisitorID = s.VisitorID
+	e.PrevVisitorID = 0
+	e.Referrer, e.ReferrerSource, e.Channel = s.Referrer, s.ReferrerSource, s.Channel
+	e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMTerm, e.UTMContent = s.UTMSource, s.UTMMedium, s.UTMCampaign, s.UTMTerm, s.UTMContent
+	return e
+}
+
+// find returns the live session for a hit's visitor, trying the hash under
+// the previous day's salt for visits that span midnight.
+func (z *Sessionizer) find(h *Hit) *sessionState {
+	for _, v := range [2]uint64{h.VisitorID, h.PrevVisitorID} {
+		if v == 0 {
+			continue
+		}
+		st := z.live[visitorKey{h.Site, v}]
+		if st == nil {
+			continue
+		}
+		if h.Time.Sub(st.cur.End) > SessionTimeout {
+			continue
+		}
+		if v != h.VisitorID {
+			// Carry the session over to today's hash so later hits find it.
+			delete(z.live, visitorKey{h.Site, v})
+			z.live[visitorKey{h.Site, h.VisitorID}] = st
+		}
+		return st
+	}
+	return nil
+}
+
+// Flush returns the session rows for the changes since the last Flush.
+func (z *Sessionizer) Flush() []SessionRow {
+	rows := make([]SessionRow, 0, 2*len(z.touched))
+	for _, st := range z.touched {
+		if st.committed != nil {
+			rows = append(rows, SessionRow{Session: *st.committed, Sign: -1})
+		}
+		rows = append(rows, SessionRow{Session: st.cur, Sign: 1})
+	}
+	return rows
+}
+
+// Committed marks the rows of the last Flush as stored, and forgets
+// sessions that have ended.
+func (z *Sessionizer) Committed() {
+	for _, st := range z.touched {
+		c := st.cur
+		st.committed = &c
+		st.touched = false
+	}
+	z.touched = z.touched[:0]
+	if z.latest.Sub(z.swept) < time.Minute {
+		return
+	}
+	z.swept = z.latest
+	cutoff := z.latest.Add(-SessionTimeout)
+	for k, st := range z.live {
+		if st.cur.End.Before(cutoff) && !st.touched {
+			delete(z.live, k)
+		}
+	}
+}

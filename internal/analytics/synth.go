@@ -1,0 +1,113 @@
+package analytics
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Synth generates realistic synthetic traffic for benchmarks and demos:
+// Zipf-distributed pages and referrers, returning visitors, multi-page
+// visits, engagement beacons and a few custom events.
+type Synth struct {
+	Site  string
+	Pages int // distinct pages
+	Refs  int // distinct referring sites
+	r     *rand.Rand
+	pages *rand.Zipf
+	refs  *rand.Zipf
+}
+
+// NewSynth seeds a generator.
+func NewSynth(site string, seed uint64) *Synth {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	s := &Synth{Site: site, Pages: 2000, Refs: 5000, r: r}
+	s.pages = rand.NewZipf(r, 1.1, 1, uint64(s.Pages-1))
+	s.refs = rand.NewZipf(r, 1.2, 1, uint64(s.Refs-1))
+	return s
+}
+
+var synthAgents = []Agent{
+	{Browser: "Chrome", BrowserVersion: "131.0", OS: "Windows", OSVersion: "10", Device: "Desktop"},
+	{Browser: "Chrome", BrowserVersion: "131.0", OS: "Android", OSVersion: "14", Device: "Mobile"},
+	{Browser: "Safari", BrowserVersion: "18.1", OS: "iOS", OSVersion: "18.1", Device: "Mobile"},
+	{Browser: "Safari", BrowserVersion: "18.1", OS: "MacOS", OSVersion: "10.15", Device: "Desktop"},
+	{Browser: "Firefox", BrowserVersion: "133.0", OS: "Linux", Device: "Desktop"},
+	{Browser: "Edge", BrowserVersion: "131.0", OS: "Windows", OSVersion: "10", Device: "Desktop"},
+	{Browser: "Samsung Browser", BrowserVersion: "26.0", OS: "Android", OSVersion: "13", Device: "Tablet"},
+}
+
+var synthScreens = [][2]uint16{{1920, 1080}, {390, 844}, {1440, 900}, {412, 915}, {2560, 1440}, {820, 1180}, {1366, 768}}
+
+var synthLangs = []string{"en-US", "en-GB", "de-DE", "zh-CN", "fr-FR", "es-ES", "ja-JP"}
+
+// Visits generates visits starting in [from, from+span) until emit has
+// been given n hits. Hits of a visit come together and in time order;
+// visits start in time order.
+func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit)) {
+	r := s.r
+	visits := max(1, n/4)
+	step := span / time.Duration(visits)
+	visitorPool := uint64(max(1, visits*2/3))
+	count := 0
+	t := from
+	for count < n {
+		t = t.Add(time.Duration(r.Float64() * 2 * float64(step)))
+		ag := synthAgents[r.IntN(len(synthAgents))]
+		scr := synthScreens[r.IntN(len(synthScreens))]
+		src := Source{Name: SourceDirect, Channel: ChannelDirect}
+		var utm UTM
+		switch x := r.IntN(10); {
+		case x < 4:
+		case x < 8:
+			host := fmt.Sprintf("site%d.example", s.refs.Uint64())
+			if x < 6 {
+				host = []string{"google.com", "bing.com", "duckduckgo.com", "t.co", "news.ycombinator.com"}[r.IntN(5)]
+			}
+			src = Classify("https://"+host+"/", nil, utm)
+		default:
+			utm = UTM{Source: []string{"newsletter", "twitter", "partner"}[r.IntN(3)], Medium: []string{"email", "social", "cpc"}[r.IntN(3)], Campaign: fmt.Sprintf("spring-%d", r.IntN(20))}
+			src = Classify("", nil, utm)
+		}
+		base := Hit{
+			Site: s.Site, Hostname: s.Site,
+			Referrer: src.Referrer, ReferrerSource: src.Name, Channel: src.Channel,
+			UTMSource: utm.Source, UTMMedium: utm.Medium, UTMCampaign: utm.Campaign,
+			Browser: ag.Browser, BrowserVersion: ag.BrowserVersion, OS: ag.OS, OSVersion: ag.OSVersion, Device: ag.Device,
+			ScreenW: scr[0], ScreenH: scr[1], ViewportW: scr[0], ViewportH: scr[1] - 100, DPR: 1, ColorDepth: 24,
+			ScreenClass: ScreenClass(scr[0]), Language: synthLangs[r.IntN(len(synthLangs))], TimeZone: "Europe/Berlin",
+			VisitorID: 1 + r.Uint64N(visitorPool)*2654435761,
+		}
+		pages := 1 + int(r.ExpFloat64()*1.5)
+		ht := t
+		for p := 0; p < pages && count < n; p++ {
+			h := base
+			h.ID = r.Uint64()
+			h.Time = ht
+			h.Name = EventPageview
+			h.Path = fmt.Sprintf("/page/%d", s.pages.Uint64())
+			if p == 0 && r.IntN(5) == 0 {
+				h.Path = "/"
+			}
+			h.PageviewID = r.Uint64()
+			emit(&h)
+			count++
+			dwell := time.Duration(5+r.ExpFloat64()*40) * time.Second
+			if count < n && r.IntN(10) < 6 {
+				e := h
+				e.ID, e.Name, e.Time = r.Uint64(), EventEngagement, ht.Add(dwell)
+				e.EngagedMS, e.ScrollDepth = uint32(dwell/time.Millisecond), uint8(20+r.IntN(81))
+				emit(&e)
+				count++
+			}
+			if count < n && r.IntN(40) == 0 {
+				e := h
+				e.ID, e.Name, e.Time, e.PageviewID = r.Uint64(), "Signup", ht.Add(dwell/2), 0
+				e.Props = []Prop{{Key: "plan", Value: []string{"free", "pro"}[r.IntN(2)]}}
+				emit(&e)
+				count++
+			}
+			ht = ht.Add(dwell)
+		}
+	}
+}

@@ -1,0 +1,198 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"waymark.dev/waymark/internal/config"
+	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/sqlite"
+)
+
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error { return config.ApplyEnv(fs, getenv) }
+
+const stateFile = "state.db"
+
+func openState(ctx context.Context, data string) (*sqlite.DB, error) {
+	if err := ensureDir(data); err != nil {
+		return nil, err
+	}
+	return sqlite.Open(ctx, filepath.Join(data, stateFile))
+}
+
+// adminCmd runs site, token and goal subcommands. They only touch the
+// SQLite state store, so they work while the server runs; the server picks
+// changes up within a second.
+func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(cmd+" "+sub, stderr)
+	data := fs.String("data", config.Defaults().Data, "data folder")
+	domain := fs.String("domain", "", "site domain, e.g. example.com")
+	siteFlag := fs.String("site", "", "site domain")
+	name := fs.String("name", "", "token name")
+	tz := fs.String("timezone", "UTC", "site time zone (IANA name)")
+	retention := fs.Int("retention-days", 0, "remove raw events older than this many days (0: keep)")
+	ignoreIPs := fs.String("ignore-ips", "", "comma-separated CIDRs whose hits are ignored")
+	ignorePaths := fs.String("ignore-paths", "", "comma-separated path prefixes whose hits are ignored")
+	keepParams := fs.String("keep-params", "", "comma-separated query parameters kept in page paths")
+	page := fs.String("page", "", "goal: page path (may end in *)")
+	event := fs.String("event", "", "goal: custom event name")
+	id := fs.Int64("id", 0, "token id")
+	if err := parse(fs, args, getenv); err != nil {
+		return err
+	}
+	db, err := openState(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	switch cmd + " " + sub {
+	case "site add":
+		if *domain == "" {
+			return usagef("site add needs --domain")
+		}
+		s := &site.Site{Domain: *domain, TimeZone: *tz, RetentionDays: *retention, IgnorePaths: split(*ignorePaths), KeepParams: split(*keepParams)}
+		for _, p := range split(*ignoreIPs) {
+			pr, err := netip.ParsePrefix(p)
+			if err != nil {
+				return usagef("--ignore-ips: %q is not a CIDR prefix", p)
+			}
+			s.IgnoreIPs = append(s.IgnoreIPs, pr)
+		}
+		if err := db.AddSite(ctx, s); err != nil {
+			return friendly(err)
+		}
+		fmt.Fprintf(stdout, "site %s added (time zone %s)\ntracker: <script defer data-domain=\"%s\" src=\"https://YOUR-WAYMARK/w.js\"></script>\n", s.Domain, s.TimeZone, s.Domain)
+	case "site list":
+		sites, err := db.Sites(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range sites {
+			fmt.Fprintf(stdout, "%s\ttz=%s\tretention_days=%d\tgoals=%d\n", s.Domain, s.TimeZone, s.RetentionDays, len(s.Goals))
+		}
+	case "site remove":
+		d, err := site.NormalizeDomain(*domain)
+		if err != nil {
+			return friendly(err)
+		}
+		if err := db.DeleteSite(ctx, d); err != nil {
+			return friendly(err)
+		}
+		fmt.Fprintf(stdout, "site %s removed (its stored events stay until retention removes them)\n", d)
+	case "token add":
+		if *name == "" {
+			return usagef("token add needs --name")
+		}
+		t := &site.Token{Name: *name}
+		if *siteFlag != "" {
+			if t.Site, err = site.NormalizeDomain(*siteFlag); err != nil {
+				return friendly(err)
+			}
+		}
+		secret, hash := site.NewTokenSecret()
+		t.Hash = hash
+		if _, err := db.AddToken(ctx, t); err != nil {
+			return friendly(err)
+		}
+		scope := "all sites"
+		if t.Site != "" {
+			scope = "site " + t.Site
+		}
+		fmt.Fprintf(stderr, "token %d (%s) for %s; it is shown once, keep it safe:\n", t.ID, t.Name, scope)
+		fmt.Fprintln(stdout, secret)
+	case "token list":
+		toks, err := db.Tokens(ctx)
+		if err != nil {
+			return err
+		}
+		for _, t := range toks {
+			scope := t.Site
+			if scope == "" {
+				scope = "*"
+			}
+			fmt.Fprintf(stdout, "%d\t%s\tsite=%s\tcreated=%s\n", t.ID, t.Name, scope, t.CreatedAt.Format("2006-01-02"))
+		}
+	case "token revoke":
+		if *id == 0 {
+			return usagef("token revoke needs --id (see waymark token list)")
+		}
+		if err := db.DeleteToken(ctx, *id); err != nil {
+			return friendly(err)
+		}
+		fmt.Fprintf(stdout, "token %s revoked\n", strconv.FormatInt(*id, 10))
+	case "goal add", "goal list", "goal remove":
+		return goalCmd(ctx, db, sub, *siteFlag, *page, *event, stdout)
+	default:
+		return usagef("unknown command %q; see waymark help", cmd+" "+sub)
+	}
+	return nil
+}
+
+func goalCmd(ctx context.Context, db *sqlite.DB, sub, domain, page, event string, stdout io.Writer) error {
+	d, err := site.NormalizeDomain(domain)
+	if err != nil {
+		return usagef("goal %s needs --site: %v", sub, err)
+	}
+	sites, err := db.Sites(ctx)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(sites, func(s *site.Site) bool { return s.Domain == d })
+	if i < 0 {
+		return fmt.Errorf("no site %s", d)
+	}
+	s := sites[i]
+	g := site.Goal{Page: page, Event: event}
+	switch sub {
+	case "list":
+		for _, g := range s.Goals {
+			fmt.Fprintln(stdout, g.Name())
+		}
+		return nil
+	case "add":
+		if (page == "") == (event == "") {
+			return usagef("goal add needs exactly one of --page or --event")
+		}
+		if slices.Contains(s.Goals, g) {
+			return fmt.Errorf("goal %q already exists", g.Name())
+		}
+		s.Goals = append(s.Goals, g)
+	case "remove":
+		j := slices.Index(s.Goals, g)
+		if j < 0 {
+			return fmt.Errorf("no goal %q", g.Name())
+		}
+		s.Goals = slices.Delete(s.Goals, j, j+1)
+	}
+	if err := db.UpdateSite(ctx, s); err != nil {
+		return friendly(err)
+	}
+	fmt.Fprintf(stdout, "goals of %s: %d\n", s.Domain, len(s.Goals))
+	return nil
+}
+
+func split(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// friendly turns validation errors into usage errors (exit code 2).
+func friendly(err error) error {
+	if errors.Is(err, site.ErrInvalid) {
+		return usagef("%v", err)
+	}
+	return err
+}

@@ -1,0 +1,110 @@
+// Package app is Waymark's composition root: it parses commands, flags and
+// WAYMARK_* variables, opens the stores, wires the parts together and runs
+// them until shutdown.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// usageError is a command-line mistake: printed with exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+const usage = `Usage: waymark <command> [flags]
+
+Commands:
+  serve                    run Waymark (collector, stats API, demo site)
+  site add|list|remove     manage sites (the domain is the site id)
+  token add|list|revoke    manage stats API tokens
+  goal add|list|remove     manage a site's conversion goals
+  bench ingest|query       measure ingestion and dashboard queries
+  help                     show this text
+
+Run "waymark <command> -h" for a command's flags. Every flag can also be set
+with a WAYMARK_<FLAG> variable, e.g. WAYMARK_ADDR=0.0.0.0:8080.
+`
+
+// Run runs one waymark command and returns the process exit code.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	err := run(ctx, args, getenv, stdout, stderr)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "waymark: %s\n", ue.msg)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "waymark: %v\n", err)
+		return 1
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usagef("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	sub := func() (string, []string, error) {
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return "", nil, usagef("%s needs a subcommand; see waymark help", cmd)
+		}
+		return rest[0], rest[1:], nil
+	}
+	switch cmd {
+	case "serve":
+		return serveCmd(ctx, rest, getenv, stdout, stderr)
+	case "site", "token", "goal":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		return adminCmd(ctx, cmd, s, r, getenv, stdout, stderr)
+	case "bench":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		return benchCmd(ctx, s, r, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usagef("unknown command %q; see waymark help", cmd)
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("waymark "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parse applies WAYMARK_* variables, then the command line.
+func parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := applyEnv(fs, getenv); err != nil {
+		return usagef("%v", err)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}

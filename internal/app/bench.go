@@ -1,0 +1,16 @@
+package app
+
+import (
+	"context"
+	"io"
+)
+
+func benchCmd(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	switch sub {
+	case "ingest":
+		return benchIngest(ctx, args, getenv, stdout, stderr)
+	case "query":
+		return benchQuery(ctx, args, getenv, stdout, stderr)
+	}
+	return usagef("unknown bench %q: use ingest or query", sub)
+}

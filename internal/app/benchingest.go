@@ -1,0 +1,121 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var benchAgents = []string{
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+	"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+	"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+}
+
+var benchReferrers = []string{"", "", "", "https://www.google.com/", "https://news.ycombinator.com/", "https://t.co/abc", "https://duckduckgo.com/", "https://blog.example.org/post"}
+
+// benchIngest drives a running server's events API with keep-alive
+// connections and reports acknowledged hits per second, latency
+// percentiles and the server's resident memory.
+func benchIngest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench ingest", stderr)
+	base := fs.String("url", "http://127.0.0.1:8080", "base URL of a running waymark serve")
+	domain := fs.String("site", DemoDomain, "site domain to send hits for (must exist)")
+	conns := fs.Int("conns", 50, "concurrent keep-alive connections")
+	dur := fs.Duration("duration", 10*time.Second, "how long to send")
+	if err := parse(fs, args, getenv); err != nil {
+		return err
+	}
+	if *conns < 1 || *dur <= 0 {
+		return usagef("--conns and --duration must be positive")
+	}
+	tr := &http.Transport{MaxIdleConns: *conns, MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns, DisableCompression: true}
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	defer tr.CloseIdleConnections()
+	endpoint := strings.TrimSuffix(*base, "/") + "/api/event"
+	ctx, cancel := context.WithTimeout(ctx, *dur)
+	defer cancel()
+	var ok, failed, busy atomic.Uint64
+	lat := make([][]time.Duration, *conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range *conns {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(i), 7))
+			for ctx.Err() == nil {
+				page := fmt.Sprintf("https://%s/p/%d", *domain, int(r.ExpFloat64()*20))
+				body := fmt.Sprintf(`{"n":"pageview","u":%q,"d":%q,"r":%q,"sw":1920,"sh":1080,"vw":1280,"vh":720,"dpr":1,"cd":24,"tz":"Europe/Berlin"}`,
+					page, *domain, benchReferrers[r.IntN(len(benchReferrers))])
+				req, _ := http.NewRequestWithContext(ctx, "POST", endpoint, strings.NewReader(body))
+				req.Header.Set("Content-Type", "text/plain")
+				req.Header.Set("User-Agent", benchAgents[r.IntN(len(benchAgents))])
+				req.Header.Set("Accept-Language", "en-US,en;q=0.9")
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						failed.Add(1)
+					}
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case http.StatusAccepted:
+					ok.Add(1)
+					lat[i] = append(lat[i], time.Since(t0))
+				case http.StatusServiceUnavailable:
+					busy.Add(1)
+				default:
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	pct := func(p float64) time.Duration {
+		if len(all) == 0 {
+			return 0
+		}
+		return all[min(len(all)-1, int(float64(len(all))*p))]
+	}
+	fmt.Fprintf(stdout, "acknowledged hits: %d in %s = %.0f hits/s\n", ok.Load(), elapsed.Round(time.Millisecond), float64(ok.Load())/elapsed.Seconds())
+	fmt.Fprintf(stdout, "latency p50 %s  p99 %s  max %s\n", pct(.5), pct(.99), pct(1))
+	fmt.Fprintf(stdout, "503 (spool full): %d  errors: %d  connections: %d\n", busy.Load(), failed.Load(), *conns)
+	if rss, err := serverRSS(ctx, *base); err == nil {
+		fmt.Fprintf(stdout, "server RSS: %.0f MiB\n", rss/(1<<20))
+	}
+	return nil
+}
+
+// serverRSS reads process_resident_memory_bytes from the server's metrics.
+func serverRSS(ctx context.Context, base string) (float64, error) {
+	req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), "GET", strings.TrimSuffix(base, "/")+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no process_resident_memory_bytes in metrics")
+}

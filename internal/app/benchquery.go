@@ -1,0 +1,148 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/duckdb"
+	"waymark.dev/waymark/internal/site"
+)
+
+// DashboardQueries is the query set a 30-day dashboard view needs: the
+// headline figures, the chart, and the top-10 panels.
+var DashboardQueries = []string{
+	`{"metrics":["visitors","visits","pageviews","views_per_visit","bounce_rate","visit_duration"],"date_range":"30d"}`,
+	`{"metrics":["visitors","pageviews"],"date_range":"30d","dimensions":["time:day"]}`,
+	`{"metrics":["visitors","pageviews","time_on_page"],"date_range":"30d","dimensions":["event:page"],"pagination":{"limit":10}}`,
+	`{"metrics":["visitors","visits","bounce_rate"],"date_range":"30d","dimensions":["visit:entry_page"],"pagination":{"limit":10}}`,
+	`{"metrics":["visitors","visits"],"date_range":"30d","dimensions":["visit:exit_page"],"pagination":{"limit":10}}`,
+	`{"metrics":["visitors","bounce_rate"],"date_range":"30d","dimensions":["visit:source"],"pagination":{"limit":10}}`,
+	`{"metrics":["visitors"],"date_range":"30d","dimensions":["visit:utm_campaign"],"pagination":{"limit":10}}`,
+	`{"metrics":["visitors","percentage"],"date_range":"30d","dimensions":["visit:browser"],"pagination":{"limit":10}}`,
+	`{"metrics":["visitors","percentage"],"date_range":"30d","dimensions":["visit:os"],"pagination":{"limit":10}}`,
+	`{"metrics":["visitors","percentage"],"date_range":"30d","dimensions":["visit:device"],"pagination":{"limit":10}}`,
+	`{"metrics":["visitors"],"date_range":"30d","dimensions":["visit:screen"],"pagination":{"limit":10}}`,
+	`{"metrics":["visitors","events","conversion_rate"],"date_range":"30d","dimensions":["event:goal"]}`,
+}
+
+const benchSite = "bench.example"
+
+func benchQuery(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench query", stderr)
+	n := fs.Int("events", 1_000_000, "synthetic events to generate (over 90 days)")
+	dir := fs.String("dir", "", "folder for the DuckDB file (default: a temporary folder, removed afterwards)")
+	repeats := fs.Int("repeats", 5, "times to run the query set; the median is reported")
+	mem := fs.String("duckdb-memory", "1GB", "DuckDB memory limit")
+	if err := parse(fs, args, getenv); err != nil {
+		return err
+	}
+	if *n < 1 || *repeats < 1 {
+		return usagef("--events and --repeats must be positive")
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "waymark-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	path := filepath.Join(*dir, "bench.duckdb")
+	store, err := duckdb.Open(ctx, path, duckdb.Options{MemoryLimit: *mem})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	now := time.Now().UTC().Truncate(time.Hour)
+	t0 := time.Now()
+	if err := fillSynthetic(ctx, store, benchSite, now.Add(-90*24*time.Hour), 90*24*time.Hour, *n); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "generated and stored %d events in %s (%.0f events/s)\n", *n, time.Since(t0).Round(time.Millisecond), float64(*n)/time.Since(t0).Seconds())
+	if _, err := store.DB().ExecContext(ctx, "CHECKPOINT"); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(path); err == nil {
+		fmt.Fprintf(stdout, "on disk: %.1f MiB = %.1f bytes/event (events and sessions tables)\n", float64(fi.Size())/(1<<20), float64(fi.Size())/float64(*n))
+	}
+	st := &site.Site{Domain: benchSite, TimeZone: "UTC", CreatedAt: now.Add(-90 * 24 * time.Hour), Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
+	var runs []time.Duration
+	for i := 0; i < *repeats; i++ {
+		start := time.Now()
+		for _, body := range DashboardQueries {
+			qr, err := analytics.DecodeQueryRequest([]byte(strings.Replace(body, "{", `{"site_id":"`+benchSite+`",`, 1)))
+			if err != nil {
+				return err
+			}
+			q, err := qr.Build(st, now)
+			if err != nil {
+				return err
+			}
+			if _, err := store.Query(ctx, q); err != nil {
+				return fmt.Errorf("query %s: %w", body, err)
+			}
+		}
+		runs = append(runs, time.Since(start))
+	}
+	slices.Sort(runs)
+	fmt.Fprintf(stdout, "30-day dashboard query set (%d queries): median %s, min %s, max %s over %d runs\n",
+		len(DashboardQueries), runs[len(runs)/2].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[len(runs)-1].Round(time.Millisecond), len(runs))
+	if rss, err := selfRSS(); err == nil {
+		fmt.Fprintf(stdout, "process RSS: %.0f MiB\n", rss/(1<<20))
+	}
+	return nil
+}
+
+// fillSynthetic writes n synthetic events through the sessionizer in
+// batches, as the ingester would.
+func fillSynthetic(ctx context.Context, store analytics.EventWriter, domain string, from time.Time, span time.Duration, n int) error {
+	z := analytics.NewSessionizer(nil)
+	batch := make([]analytics.Event, 0, 100_000)
+	var seq int64
+	flush := func() error {
+		b := &analytics.Batch{Events: batch, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: 1, Off: seq}}
+		if err := store.WriteBatch(ctx, b); err != nil {
+			return err
+		}
+		z.Committed()
+		batch = batch[:0]
+		return nil
+	}
+	var err error
+	analytics.NewSynth(domain, 42).Visits(from, span, n, func(h *analytics.Hit) {
+		if err != nil {
+			return
+		}
+		seq++
+		batch = append(batch, z.Add(h, analytics.Pos{Seg: 1, Off: seq}))
+		if len(batch) == cap(batch) {
+			err = flush()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+func selfRSS() (float64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			var kb float64
+			fmt.Sscanf(strings.TrimSpace(v), "%f", &kb)
+			return kb * 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS")
+}

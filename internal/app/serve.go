@@ -1,0 +1,205 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/config"
+	"waymark.dev/waymark/internal/duckdb"
+	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/web"
+)
+
+// DemoDomain is the site id of the demo shop.
+const DemoDomain = "demo.waymark.localhost"
+
+func ensureDir(d string) error {
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return fmt.Errorf("data folder %s: %w", d, err)
+	}
+	return nil
+}
+
+func newLogger(c *config.Serve, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serveCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := config.Defaults()
+	fs := newFlagSet("serve", stderr)
+	config.ServeFlags(fs, &c)
+	if err := parse(fs, args, getenv); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	return Serve(ctx, c, stdout, stderr, nil)
+}
+
+// Serve runs the server until ctx ends. ready, when set, is called with the
+// web server's address once it accepts connections.
+func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready func(addr string)) error {
+	log := newLogger(&c, stderr)
+	if err := ensureDir(c.Data); err != nil {
+		return err
+	}
+	state, err := openState(ctx, c.Data)
+	if err != nil {
+		return err
+	}
+	defer state.Close()
+	events, err := duckdb.Open(ctx, filepath.Join(c.Data, "events.duckdb"), duckdb.Options{MemoryLimit: c.DuckDBMemory})
+	if err != nil {
+		return fmt.Errorf("%w (is another waymark serve using %s?)", err, c.Data)
+	}
+	defer events.Close()
+
+	if c.Demo {
+		err := state.AddSite(ctx, &site.Site{Domain: DemoDomain, TimeZone: "UTC", Goals: []site.Goal{{Event: "Signup"}, {Page: "/demo/signup"}}})
+		if err != nil && !errors.Is(err, site.ErrExists) {
+			return err
+		}
+	}
+	sites, err := site.NewRegistry(ctx, state, log.With("component", "sites"))
+	if err != nil {
+		return err
+	}
+	visitors, err := analytics.NewVisitors(ctx, state, time.Now, log.With("component", "visitors"))
+	if err != nil {
+		return err
+	}
+	bots, err := analytics.NewBotMatcher(c.ReferrerSpam...)
+	if err != nil {
+		return err
+	}
+	spool, err := analytics.OpenSpool(filepath.Join(c.Data, "spool"), c.SpoolSegBytes, c.SpoolMaxBytes, log.With("component", "spool"))
+	if err != nil {
+		return err
+	}
+	collector := &analytics.Collector{
+		Sites:    sites,
+		Enricher: &analytics.Enricher{Agents: analytics.NewAgentParser(bots, 10000), Bots: bots, Visitors: visitors, Now: time.Now},
+		Spool:    spool,
+	}
+	ingester := &analytics.Ingester{
+		Spool: spool, Store: events, Log: log.With("component", "ingester"),
+		BatchSize: c.BatchSize, FlushInterval: c.FlushInterval,
+		Retention: func() map[string]time.Time {
+			m := map[string]time.Time{}
+			for _, s := range sites.All() {
+				if s.RetentionDays > 0 {
+					m[s.Domain] = time.Now().AddDate(0, 0, -s.RetentionDays)
+				}
+			}
+			return m
+		},
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_events_stored_total", Help: "Events written to the event store."},
+		func() float64 { return float64(ingester.Stats.Events.Load()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_store_write_errors_total", Help: "Failed batch writes (retried)."},
+		func() float64 { return float64(ingester.Stats.WriteErrors.Load()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waymark_sessions_live", Help: "Sessions held in memory by the ingester."},
+		func() float64 { return float64(ingester.Stats.LiveSession.Load()) }))
+
+	var ingesting atomic.Bool
+	handler := web.New(web.Deps{
+		Log: log, Sites: sites, SiteStore: state, Collector: collector, Stats: events, Now: time.Now,
+		TrustedProxies: c.TrustedProxies, Registry: reg, Demo: c.Demo, DemoDomain: DemoDomain,
+		Ready: func(ctx context.Context) error {
+			if !ingesting.Load() {
+				return errors.New("ingester not running")
+			}
+			return nil
+		},
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		spool.Close()
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	ingestErr := make(chan error, 1)
+	ingestCtx, stopIngest := context.WithCancel(context.Background())
+	ingesting.Store(true)
+	wg.Go(func() {
+		err := ingester.Run(ingestCtx, c.ShutdownGrace)
+		ingesting.Store(false)
+		if err != nil {
+			log.Error("ingester stopped", "err", err)
+		}
+		ingestErr <- err
+	})
+	wg.Go(func() { sites.Run(bg, time.Second) })
+	wg.Go(func() { visitors.Run(bg, time.Minute) })
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	addr := ln.Addr().String()
+	fmt.Fprintf(stdout, "Waymark is running: http://%s/\n", addr)
+	if c.Demo {
+		fmt.Fprintf(stdout, "Demo shop:          http://%s/demo/\n", addr)
+	}
+	fmt.Fprintf(stdout, "Data folder:        %s\nStats API token:    waymark token add --data %s --name me\n", c.Data, c.Data)
+	log.Info("listening", "addr", addr, "data", c.Data)
+	if ready != nil {
+		ready(addr)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-serveErr:
+	case runErr = <-ingestErr:
+	}
+	log.Info("shutting down")
+	// Order: stop taking hits, write the spool's tail, let the ingester
+	// drain it into the store, then close the stores (deferred).
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	spool.Close()
+	stopIngest()
+	stopBG()
+	wg.Wait()
+	log.Info("stopped", "events_stored", ingester.Stats.Events.Load())
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	return runErr
+}

@@ -1,0 +1,56 @@
+/* Waymark tracker source; w.js is built from it by scripts/build-tracker.
+   <script defer data-domain="example.com" src="https://waymark.example/w.js"></script>
+   data-api: endpoint (default: the script's origin + /api/event)
+   data-allow-localhost, data-allow-webdriver: count those too (demos, tests)
+   data-outbound, data-downloads: send outbound-link clicks and file downloads as events
+   The language comes from the beacon's Accept-Language header. */
+(function (w, d, L, N) {
+  var s = d.currentScript, A = function (n) { return s.getAttribute("data-" + n); },
+    api = A("api") || new URL("/api/event", s.src), dom = A("domain") || L.hostname,
+    hook, pid, ms = 0, since = 0, depth = 0, last, q = w.waymark?.q || [],
+    skip = A("allow-localhost") == null && /^(localhost|127\.|\[::1)/.test(L.hostname) || N.webdriver && A("allow-webdriver") == null;
+  function send(n, o) {
+    var p = { n: n, u: L.href, d: dom, r: d.referrer, sw: screen.width, sh: screen.height, vw: innerWidth, vh: innerHeight,
+      dpr: devicePixelRatio, cd: screen.colorDepth, tz: Intl.DateTimeFormat().resolvedOptions().timeZone, pid: pid };
+    for (var k in o) p[k] = o[k];
+    if (skip || hook && !(p = hook(p))) return;
+    N.sendBeacon(api, JSON.stringify(p)); // survives unload; sent as text/plain, so no CORS preflight
+  }
+  function tick() {
+    since && (ms += Date.now() - since);
+    since = d.visibilityState == "visible" && d.hasFocus() ? Date.now() : 0;
+  }
+  function scroll() {
+    depth = Math.max(depth, Math.round((scrollY + innerHeight) / d.documentElement.scrollHeight * 100)); // the server caps it at 100
+  }
+  function engage() {
+    tick();
+    if (pid && ms) send("engagement", { e: ms, sd: depth }), ms = 0;
+  }
+  function page() {
+    if (last == L.href) return;
+    engage();
+    last = L.href; pid = Math.random().toString(16).slice(2);
+    ms = depth = 0; tick(); scroll();
+    send("pageview");
+  }
+  w.waymark = w.plausible = function (c, a, b) {
+    c == "hook" ? hook = a : c == "pageview" ? (last = 0, page()) : c == "event" ? send(a, { p: b }) : send(c, { p: a && a.props });
+  };
+  q.forEach(function (x) { w.waymark.apply(0, x); });
+  var hp = history.pushState;
+  history.pushState = function () { hp.apply(this, arguments); page(); };
+  w.addEventListener("popstate", page);
+  d.addEventListener("visibilitychange", function () { d.visibilityState == "hidden" ? engage() : tick(); });
+  w.addEventListener("pagehide", engage);
+  w.addEventListener("focus", tick);
+  w.addEventListener("blur", tick);
+  w.addEventListener("scroll", scroll, { passive: 1 });
+  d.addEventListener("click", function (e) {
+    var a = e.target.closest?.("a[href]"), u = a && new URL(a.href, L),
+      n = !a ? 0 : A("downloads") != null && /\.(pdf|zip|csv|xlsx?|docx?|dmg|exe)$/i.test(u.pathname) ? "File Download" :
+        A("outbound") != null && u.host && u.host != L.host && "Outbound Link: Click";
+    n && send(n, { p: { url: u.href } });
+  });
+  d.visibilityState == "prerender" ? d.addEventListener("visibilitychange", page, { once: 1 }) : page();
+})(window, document, location, navigator);

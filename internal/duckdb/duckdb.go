@@ -1,0 +1,303 @@
+// Package duckdb is the embedded event store: events and sessions in one
+// DuckDB file, written with the Appender in transactions that also hold the
+// spool checkpoint, and read through the analytics query planner.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+	"waymark.dev/waymark/internal/analytics"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune the database.
+type Options struct {
+	MemoryLimit string // DuckDB memory_limit, e.g. "1GB"
+	Threads     int
+}
+
+// Store is an open event store.
+type Store struct {
+	db      *sql.DB
+	connMu  sync.Mutex
+	writer  *sql.Conn
+	planner analytics.Planner
+}
+
+var (
+	_ analytics.EventWriter = (*Store)(nil)
+	_ analytics.StatsReader = (*Store)(nil)
+)
+
+// Open opens or creates the DuckDB file at path ("" for in-memory).
+func Open(ctx context.Context, path string, o Options) (*Store, error) {
+	dsn := path
+	var params []string
+	if o.MemoryLimit != "" {
+		params = append(params, "memory_limit="+o.MemoryLimit)
+	}
+	if o.Threads > 0 {
+		params = append(params, "threads="+strconv.Itoa(o.Threads))
+	}
+	if len(params) > 0 {
+		dsn += "?" + strings.Join(params, "&")
+	}
+	db, err := sql.Open("duckdb", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	s.planner = analytics.Planner{D: Dialect{}, R: s}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if s.writer, err = db.Conn(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("duckdb: writer connection: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if s.writer != nil {
+		s.writer.Close()
+	}
+	return s.db.Close()
+}
+
+// DB exposes the database for benchmarks and tests.
+func (s *Store) DB() *sql.DB { return s.db }
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)`); err != nil {
+		return fmt.Errorf("duckdb: migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("duckdb: migration %s: bad number", base)
+		}
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
+			return fmt.Errorf("duckdb: migration %s: %w", base, err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, _ := migrations.ReadFile(name)
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("duckdb: migration %s: %w", base, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, now())`, v); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("duckdb: migration %s: %w", base, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("duckdb: migration %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+// WriteBatch appends a batch's events and session rows and moves the
+// checkpoint, all in one transaction.
+func (s *Store) WriteBatch(ctx context.Context, b *analytics.Batch) (err error) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if _, err := s.writer.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return fmt.Errorf("duckdb: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			s.writer.ExecContext(context.Background(), "ROLLBACK")
+		}
+	}()
+	err = s.writer.Raw(func(dc any) error {
+		conn, ok := dc.(driver.Conn)
+		if !ok {
+			return fmt.Errorf("unexpected driver connection %T", dc)
+		}
+		if err := appendEvents(conn, b.Events); err != nil {
+			return err
+		}
+		return appendSessions(conn, b.Sessions)
+	})
+	if err != nil {
+		return fmt.Errorf("duckdb: append: %w", err)
+	}
+	if _, err = s.writer.ExecContext(ctx, `UPDATE ingest_checkpoint SET seg = ?, off = ? WHERE id = 1`, b.Checkpoint.Seg, b.Checkpoint.Off); err != nil {
+		return fmt.Errorf("duckdb: checkpoint: %w", err)
+	}
+	if _, err = s.writer.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("duckdb: commit: %w", err)
+	}
+	return nil
+}
+
+func appendEvents(conn driver.Conn, evs []analytics.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	a, err := duckdb.NewAppenderFromConn(conn, "", "events")
+	if err != nil {
+		return err
+	}
+	for i := range evs {
+		e := &evs[i]
+		keys := make([]string, len(e.Props))
+		vals := make([]string, len(e.Props))
+		for j, p := range e.Props {
+			keys[j], vals[j] = p.Key, p.Value
+		}
+		if err := a.AppendRow(e.Site, e.Time, e.Name, e.SessionID, e.VisitorID, e.PageviewID, e.Path, e.Hostname, e.EntryPage,
+			e.Referrer, e.ReferrerSource, e.Channel, e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMTerm, e.UTMContent,
+			e.Browser, e.BrowserVersion, e.OS, e.OSVersion, e.Device, e.ScreenClass,
+			e.ScreenW, e.ScreenH, e.ViewportW, e.ViewportH, e.DPR, e.ColorDepth, e.Language, e.TimeZone,
+			e.EngagedMS, e.ScrollDepth, keys, vals); err != nil {
+			a.Close()
+			return err
+		}
+	}
+	return a.Close()
+}
+
+func appendSessions(conn driver.Conn, rows []analytics.SessionRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	a, err := duckdb.NewAppenderFromConn(conn, "", "sessions")
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		r := &rows[i]
+		dur := uint32(r.End.Sub(r.Start) / time.Second)
+		if err := a.AppendRow(r.Site, r.ID, r.VisitorID, r.Version, r.Sign, r.Start, r.End, dur, r.EntryPage, r.ExitPage, r.Hostname,
+			r.Pageviews, r.Events, r.Referrer, r.ReferrerSource, r.Channel, r.UTMSource, r.UTMMedium, r.UTMCampaign, r.UTMTerm, r.UTMContent,
+			r.Browser, r.BrowserVersion, r.OS, r.OSVersion, r.Device, r.ScreenClass, r.Language); err != nil {
+			a.Close()
+			return err
+		}
+	}
+	return a.Close()
+}
+
+// Checkpoint returns the spool position after the last stored batch.
+func (s *Store) Checkpoint(ctx context.Context) (analytics.Pos, error) {
+	var p analytics.Pos
+	err := s.db.QueryRowContext(ctx, `SELECT seg, off FROM ingest_checkpoint WHERE id = 1`).Scan(&p.Seg, &p.Off)
+	if err != nil {
+		return p, fmt.Errorf("duckdb: checkpoint: %w", err)
+	}
+	return p, nil
+}
+
+// RecentSessions returns the live state of sessions active within the
+// session timeout of the newest activity.
+func (s *Store) RecentSessions(ctx context.Context) ([]analytics.Session, error) {
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT site, session_id, visitor_id, version, start_ts, end_ts, entry_page, exit_page, hostname,
+		pageviews, events, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+		browser, browser_version, os, os_version, device, screen_class, language
+	FROM sessions
+	WHERE sign = 1 AND end_ts >= (SELECT max(end_ts) FROM sessions) - INTERVAL %d SECOND
+	QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY version DESC) = 1`, int(analytics.SessionTimeout/time.Second)))
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: recent sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []analytics.Session
+	for rows.Next() {
+		var x analytics.Session
+		if err := rows.Scan(&x.Site, &x.ID, &x.VisitorID, &x.Version, &x.Start, &x.End, &x.EntryPage, &x.ExitPage, &x.Hostname,
+			&x.Pageviews, &x.Events, &x.Referrer, &x.ReferrerSource, &x.Channel, &x.UTMSource, &x.UTMMedium, &x.UTMCampaign, &x.UTMTerm, &x.UTMContent,
+			&x.Browser, &x.BrowserVersion, &x.OS, &x.OSVersion, &x.Device, &x.ScreenClass, &x.Language); err != nil {
+			return nil, fmt.Errorf("duckdb: recent sessions: %w", err)
+		}
+		x.Start, x.End = x.Start.UTC(), x.End.UTC()
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
+// DeleteBefore removes a site's events and sessions older than t.
+func (s *Store) DeleteBefore(ctx context.Context, site string, t time.Time) (int64, error) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	res, err := s.writer.ExecContext(ctx, `DELETE FROM events WHERE site = ? AND ts < ?`, site, t.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("duckdb: retention: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if _, err := s.writer.ExecContext(ctx, `DELETE FROM sessions WHERE site = ? AND start_ts < ?`, site, t.UTC()); err != nil {
+		return n, fmt.Errorf("duckdb: retention: %w", err)
+	}
+	return n, nil
+}
+
+// Query answers a stats query.
+func (s *Store) Query(ctx context.Context, q *analytics.Query) (*analytics.Result, error) {
+	return s.planner.Query(ctx, q)
+}
+
+// Rows runs a planner query.
+func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]analytics.RawRow, error) {
+	rows, err := s.db.QueryContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: query: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []analytics.RawRow
+	strs := make([]sql.NullString, ndims)
+	nums := make([]sql.NullFloat64, len(cols)-ndims)
+	dest := make([]any, len(cols))
+	for i := range strs {
+		dest[i] = &strs[i]
+	}
+	for i := range nums {
+		dest[ndims+i] = &nums[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("duckdb: query: %w", err)
+		}
+		r := analytics.RawRow{Dims: make([]string, ndims), Vals: make([]float64, len(nums))}
+		for i, v := range strs {
+			r.Dims[i] = v.String
+		}
+		for i, v := range nums {
+			r.Vals[i] = v.Float64
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

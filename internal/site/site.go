@@ -1,0 +1,167 @@
+// Package site defines the sites Waymark collects for and the API tokens that
+// may read them: their validation, token generation and the Store interface
+// that state-store adapters implement.
+package site
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"golang.org/x/net/idna"
+)
+
+// Errors returned by stores and validators.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrInvalid  = errors.New("invalid")
+)
+
+// Site is one website whose hits Waymark accepts. Its Domain is also its id
+// in every API.
+type Site struct {
+	Domain        string
+	TimeZone      string // IANA name, e.g. "Europe/Berlin"; "UTC" by default
+	RetentionDays int    // raw events older than this are removed; 0 keeps them forever
+	IgnoreIPs     []netip.Prefix
+	IgnorePaths   []string // path prefixes; a trailing '*' is implied
+	KeepParams    []string // query parameters kept in page paths
+	Goals         []Goal
+	CreatedAt     time.Time
+}
+
+// Goal is a conversion goal: a page visit or a custom event.
+type Goal struct {
+	// Page is a path, and may end in '*' to match a prefix. Empty for event goals.
+	Page string
+	// Event is a custom event name. Empty for page goals.
+	Event string
+}
+
+// Name is how the goal appears in the event:goal dimension.
+func (g Goal) Name() string {
+	if g.Event != "" {
+		return g.Event
+	}
+	return "Visit " + g.Page
+}
+
+// Location returns the site's time zone, falling back to UTC.
+func (s *Site) Location() *time.Location {
+	if s.TimeZone == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(s.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// Ignored reports whether a hit from addr for path is excluded by the site's
+// ignore rules.
+func (s *Site) Ignored(addr netip.Addr, path string) bool {
+	for _, p := range s.IgnoreIPs {
+		if addr.IsValid() && p.Contains(addr.Unmap()) {
+			return true
+		}
+	}
+	for _, p := range s.IgnorePaths {
+		if strings.HasPrefix(path, strings.TrimSuffix(p, "*")) {
+			return true
+		}
+	}
+	return false
+}
+
+// NormalizeDomain validates a site domain and returns its canonical form:
+// lower case, ASCII (punycode), no scheme, port, path or trailing dot.
+func NormalizeDomain(d string) (string, error) {
+	d = strings.TrimSpace(d)
+	d = strings.TrimSuffix(strings.ToLower(d), ".")
+	d = strings.TrimPrefix(d, "www.")
+	if d == "" {
+		return "", fmt.Errorf("%w: domain is empty", ErrInvalid)
+	}
+	if strings.ContainsAny(d, "/:@?# ") {
+		return "", fmt.Errorf("%w: domain %q must be a bare host name such as example.com", ErrInvalid, d)
+	}
+	a, err := idna.Lookup.ToASCII(d)
+	if err != nil {
+		return "", fmt.Errorf("%w: domain %q: %v", ErrInvalid, d, err)
+	}
+	if len(a) > 253 {
+		return "", fmt.Errorf("%w: domain is longer than 253 characters", ErrInvalid)
+	}
+	return a, nil
+}
+
+// Validate checks a site's fields and fills defaults.
+func (s *Site) Validate() error {
+	d, err := NormalizeDomain(s.Domain)
+	if err != nil {
+		return err
+	}
+	s.Domain = d
+	if s.TimeZone == "" {
+		s.TimeZone = "UTC"
+	}
+	if _, err := time.LoadLocation(s.TimeZone); err != nil {
+		return fmt.Errorf("%w: time zone %q is not an IANA zone name", ErrInvalid, s.TimeZone)
+	}
+	if s.RetentionDays < 0 {
+		return fmt.Errorf("%w: retention days must be 0 (forever) or more", ErrInvalid)
+	}
+	for _, g := range s.Goals {
+		if (g.Page == "") == (g.Event == "") {
+			return fmt.Errorf("%w: a goal has exactly one of page or event", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// Token is an API token's stored form. The secret itself is shown once and
+// only its SHA-256 hash is kept.
+type Token struct {
+	ID        int64
+	Name      string
+	Site      string // empty: every site
+	Hash      [32]byte
+	CreatedAt time.Time
+}
+
+// Allows reports whether the token may read the given site.
+func (t *Token) Allows(domain string) bool { return t.Site == "" || t.Site == domain }
+
+// tokenPrefix marks Waymark API tokens so that secret scanners can find them.
+const tokenPrefix = "wmk_"
+
+// NewTokenSecret returns a fresh random token secret and its hash.
+func NewTokenSecret() (secret string, hash [32]byte) {
+	b := make([]byte, 24)
+	rand.Read(b)
+	secret = tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	return secret, HashToken(secret)
+}
+
+// HashToken returns the stored form of a token secret.
+func HashToken(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
+
+// Store keeps sites and tokens.
+type Store interface {
+	AddSite(ctx context.Context, s *Site) error
+	UpdateSite(ctx context.Context, s *Site) error
+	DeleteSite(ctx context.Context, domain string) error
+	Sites(ctx context.Context) ([]*Site, error)
+	AddToken(ctx context.Context, t *Token) (int64, error)
+	TokenByHash(ctx context.Context, hash [32]byte) (*Token, error)
+	Tokens(ctx context.Context) ([]*Token, error)
+	DeleteToken(ctx context.Context, id int64) error
+}

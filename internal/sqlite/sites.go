@@ -1,0 +1,193 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+	"waymark.dev/waymark/internal/site"
+)
+
+var _ site.Store = (*DB)(nil)
+
+func joinPrefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// AddSite stores a new site; site.ErrExists if the domain is taken.
+func (s *DB) AddSite(ctx context.Context, st *site.Site) error {
+	if err := st.Validate(); err != nil {
+		return err
+	}
+	if st.CreatedAt.IsZero() {
+		st.CreatedAt = s.now().UTC()
+	}
+	goals, _ := json.Marshal(st.Goals)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sites (domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, created_at) VALUES (?,?,?,?,?,?,?,?)`,
+		st.Domain, st.TimeZone, st.RetentionDays, joinPrefixes(st.IgnoreIPs), strings.Join(st.IgnorePaths, ","), strings.Join(st.KeepParams, ","), string(goals), st.CreatedAt.Unix())
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
+		return fmt.Errorf("site %s: %w", st.Domain, site.ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: add site: %w", err)
+	}
+	return nil
+}
+
+// UpdateSite replaces a site's settings.
+func (s *DB) UpdateSite(ctx context.Context, st *site.Site) error {
+	if err := st.Validate(); err != nil {
+		return err
+	}
+	goals, _ := json.Marshal(st.Goals)
+	res, err := s.db.ExecContext(ctx, `UPDATE sites SET time_zone=?, retention_days=?, ignore_ips=?, ignore_paths=?, keep_params=?, goals=? WHERE domain=?`,
+		st.TimeZone, st.RetentionDays, joinPrefixes(st.IgnoreIPs), strings.Join(st.IgnorePaths, ","), strings.Join(st.KeepParams, ","), string(goals), st.Domain)
+	if err != nil {
+		return fmt.Errorf("sqlite: update site: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("site %s: %w", st.Domain, site.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteSite removes a site and its tokens.
+func (s *DB) DeleteSite(ctx context.Context, domain string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM sites WHERE domain=?`, domain)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete site: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("site %s: %w", domain, site.ErrNotFound)
+	}
+	_, err = s.db.ExecContext(ctx, `DELETE FROM tokens WHERE site=?`, domain)
+	return err
+}
+
+// Sites lists every site.
+func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, created_at FROM sites ORDER BY domain`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list sites: %w", err)
+	}
+	defer rows.Close()
+	var out []*site.Site
+	for rows.Next() {
+		var st site.Site
+		var ips, paths, params, goals string
+		var created int64
+		if err := rows.Scan(&st.Domain, &st.TimeZone, &st.RetentionDays, &ips, &paths, &params, &goals, &created); err != nil {
+			return nil, fmt.Errorf("sqlite: list sites: %w", err)
+		}
+		for _, p := range splitList(ips) {
+			if pr, err := netip.ParsePrefix(p); err == nil {
+				st.IgnoreIPs = append(st.IgnoreIPs, pr)
+			}
+		}
+		st.IgnorePaths = splitList(paths)
+		st.KeepParams = splitList(params)
+		if err := json.Unmarshal([]byte(goals), &st.Goals); err != nil {
+			return nil, fmt.Errorf("sqlite: site %s goals: %w", st.Domain, err)
+		}
+		st.CreatedAt = time.Unix(created, 0).UTC()
+		out = append(out, &st)
+	}
+	return out, rows.Err()
+}
+
+// AddToken stores a token's hash and returns its id.
+func (s *DB) AddToken(ctx context.Context, t *site.Token) (int64, error) {
+	if strings.TrimSpace(t.Name) == "" {
+		return 0, fmt.Errorf("%w: token name is empty", site.ErrInvalid)
+	}
+	if t.Site != "" {
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sites WHERE domain=?`, t.Site).Scan(&n); err != nil {
+			return 0, fmt.Errorf("sqlite: add token: %w", err)
+		}
+		if n == 0 {
+			return 0, fmt.Errorf("site %s: %w", t.Site, site.ErrNotFound)
+		}
+	}
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = s.now().UTC()
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (name, site, hash, created_at) VALUES (?,?,?,?)`, t.Name, t.Site, t.Hash[:], t.CreatedAt.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: add token: %w", err)
+	}
+	t.ID, _ = res.LastInsertId()
+	return t.ID, nil
+}
+
+func scanToken(sc interface{ Scan(...any) error }) (*site.Token, error) {
+	var t site.Token
+	var hash []byte
+	var created int64
+	if err := sc.Scan(&t.ID, &t.Name, &t.Site, &hash, &created); err != nil {
+		return nil, err
+	}
+	copy(t.Hash[:], hash)
+	t.CreatedAt = time.Unix(created, 0).UTC()
+	return &t, nil
+}
+
+// TokenByHash finds a token by the hash of its secret.
+func (s *DB) TokenByHash(ctx context.Context, hash [32]byte) (*site.Token, error) {
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT id, name, site, hash, created_at FROM tokens WHERE hash=?`, hash[:]))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, site.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: token: %w", err)
+	}
+	return t, nil
+}
+
+// Tokens lists every token (hashes only).
+func (s *DB) Tokens(ctx context.Context) ([]*site.Token, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, site, hash, created_at FROM tokens ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []*site.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// DeleteToken revokes a token.
+func (s *DB) DeleteToken(ctx context.Context, id int64) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE id=?`, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete token: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("token %d: %w", id, site.ErrNotFound)
+	}
+	return nil
+}

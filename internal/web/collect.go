@@ -1,0 +1,142 @@
+package web
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/assets"
+)
+
+func (s *Server) request(r *http.Request) analytics.Request {
+	return analytics.Request{IP: ClientIP(r, s.TrustedProxies), UserAgent: r.UserAgent()}
+}
+
+// acceptLanguage returns the first tag of Accept-Language.
+func acceptLanguage(r *http.Request) string {
+	v := r.Header.Get("Accept-Language")
+	v, _, _ = strings.Cut(v, ",")
+	v, _, _ = strings.Cut(v, ";")
+	return strings.TrimSpace(v)
+}
+
+// pixel serves GET /b.gif: always the GIF (so browsers log nothing), with
+// the outcome in the status and the Waymark-Drop / Waymark-Error headers.
+func (s *Server) pixel(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	h := w.Header()
+	h.Set("Content-Type", "image/gif")
+	h.Set("Cache-Control", "no-store, max-age=0")
+	h.Set("Access-Control-Allow-Origin", "*")
+	status := http.StatusOK
+	b, err := analytics.ParsePixel(r.URL.Query(), r.Referer())
+	if err == nil {
+		if b.Language == "" {
+			b.Language = acceptLanguage(r)
+		}
+		var out analytics.Outcome
+		out, err = s.Collector.Collect(r.Context(), b, s.request(r))
+		if err == nil && out.Dropped != "" {
+			h.Set("Waymark-Drop", out.Dropped)
+		}
+	}
+	if err != nil {
+		var ie *analytics.InvalidError
+		switch {
+		case errors.As(err, &ie):
+			status = http.StatusBadRequest
+			h.Set("Waymark-Error", sanitizeHeader(ie.Error()))
+		case errors.Is(err, analytics.ErrSpoolFull):
+			status = http.StatusServiceUnavailable
+			h.Set("Retry-After", "5")
+			h.Set("Waymark-Error", "collector busy; retry later")
+		default:
+			status = http.StatusInternalServerError
+			s.log.Error("collect pixel", "err", err, "request_id", requestID(r))
+			h.Set("Waymark-Error", "internal error")
+		}
+	}
+	w.WriteHeader(status)
+	w.Write(assets.PixelGIF)
+	s.metrics.observe("pixel", status, start)
+}
+
+func sanitizeHeader(v string) string {
+	v = strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, v)
+	if len(v) > 300 {
+		v = v[:300]
+	}
+	return v
+}
+
+func (s *Server) eventPreflight(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "POST")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// event serves POST /api/event, Plausible's events API: 202 when stored or
+// deliberately dropped (the reason in Waymark-Drop), 400 for invalid
+// beacons, 503 with Retry-After when the spool is full.
+func (s *Server) event(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	status := http.StatusAccepted
+	defer func() { s.metrics.observe("event", status, start) }()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, analytics.MaxBodyBytes))
+	if err != nil {
+		status = http.StatusRequestEntityTooLarge
+		s.writeError(w, r, err)
+		return
+	}
+	b, err := analytics.ParseEvent(body)
+	if err != nil {
+		status = http.StatusBadRequest
+		s.writeError(w, r, err)
+		return
+	}
+	if b.Language == "" {
+		b.Language = acceptLanguage(r)
+	}
+	out, err := s.Collector.Collect(r.Context(), b, s.request(r))
+	if err != nil {
+		status = http.StatusBadRequest
+		if errors.Is(err, analytics.ErrSpoolFull) {
+			status = http.StatusServiceUnavailable
+		} else if _, ok := analytics.IsInvalid(err); !ok {
+			status = http.StatusInternalServerError
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	if out.Dropped != "" {
+		w.Header().Set("Waymark-Drop", out.Dropped)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	io.WriteString(w, "ok")
+}
+
+func (s *Server) tracker(w http.ResponseWriter, r *http.Request) {
+	b, err := assets.Static.ReadFile("static/w.js")
+	if err != nil {
+		http.Error(w, "tracker missing from this build", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/javascript; charset=utf-8")
+	h.Set("Cache-Control", "public, max-age=3600")
+	h.Set("Access-Control-Allow-Origin", "*")
+	s.gz.serve(w, r, "w.js", b)
+}

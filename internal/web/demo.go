@@ -1,0 +1,89 @@
+package web
+
+import (
+	"bytes"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+
+	"waymark.dev/waymark/internal/assets"
+)
+
+var demoProducts = map[string]string{"lamp": "Desk lamp", "chair": "Reading chair", "shelf": "Book shelf"}
+
+// demoFiles serves the demo shop: templated pages and static files.
+func (s *Server) demoFiles(static fs.FS) http.Handler {
+	tmpl := template.Must(template.ParseFS(assets.Static, "static/demo/*.html"))
+	files := http.FileServerFS(static)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := strings.TrimSuffix(r.URL.Path, "/")
+		page, title := "", ""
+		switch {
+		case p == "" || p == "index.html":
+			page, title = "index.html", "Home"
+		case p == "products":
+			page, title = "products.html", "Products"
+		case p == "signup":
+			page, title = "signup.html", "Sign up"
+		case p == "about":
+			page, title = "about.html", "About"
+		case strings.HasPrefix(p, "products/"):
+			if t, ok := demoProducts[strings.TrimPrefix(p, "products/")]; ok {
+				page, title = "product.html", t
+			}
+		case strings.HasSuffix(p, ".css") || strings.HasSuffix(p, ".js"):
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = "/demo/" + p
+			files.ServeHTTP(w, r2)
+			return
+		}
+		if page == "" {
+			http.NotFound(w, r)
+			return
+		}
+		var buf bytes.Buffer
+		if err := tmpl.ExecuteTemplate(&buf, page, map[string]string{"Title": title, "Domain": s.DemoDomain}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(buf.Bytes())
+	})
+}
+
+var homeTmpl = template.Must(template.New("home").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Waymark</title><link rel="stylesheet" href="/demo/style.css"></head>
+<body><main>
+<h1>Waymark is running</h1>
+{{if .Demo}}<p><a href="/demo/">Open the demo shop</a>: browse it, then ask the stats API what it recorded.</p>{{end}}
+<h2>Sites</h2>
+<ul>{{range .Sites}}<li><code>{{.}}</code></li>{{else}}<li>No sites yet: <code>waymark site add --domain example.com</code></li>{{end}}</ul>
+<h2>Add the tracker to a site</h2>
+<pre>&lt;script defer data-domain="example.com" src="{{.Origin}}/w.js"&gt;&lt;/script&gt;</pre>
+<h2>Endpoints</h2>
+<ul>
+<li><code>POST /api/event</code>, <code>GET /b.gif</code>: collection</li>
+<li><code>POST /api/v2/query</code>: stats API (Bearer token)</li>
+<li><a href="/healthz">/healthz</a>, <a href="/metrics">/metrics</a></li>
+</ul>
+</main></body></html>`))
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
+	var sites []string
+	for _, st := range s.Sites.All() {
+		sites = append(sites, st.Domain)
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	var buf bytes.Buffer
+	if err := homeTmpl.Execute(&buf, map[string]any{"Demo": s.Demo, "Sites": sites, "Origin": scheme + "://" + r.Host}); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(buf.Bytes())
+	return nil
+}

@@ -1,0 +1,85 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/site"
+)
+
+// Error kinds mapped to HTTP statuses.
+const (
+	codeInvalid         = "invalid"
+	codeNotFound        = "not_found"
+	codeUnauthenticated = "unauthenticated"
+	codeForbidden       = "forbidden"
+	codeUnavailable     = "unavailable"
+	codeInternal        = "internal"
+	codeTooLarge        = "too_large"
+)
+
+// apiError is an error with a kind, safe to show to the client.
+type apiError struct {
+	Status  int
+	Code    string
+	Field   string
+	Message string
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func errInvalid(field, msg string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: codeInvalid, Field: field, Message: msg}
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle turns a handler's error into a JSON response; internal details go
+// to the log with the request id only.
+func (s *Server) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		s.writeError(w, r, err)
+	}
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	var ie *analytics.InvalidError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &ie):
+		ae = errInvalid(ie.Field, ie.Error())
+	case errors.As(err, &mbe):
+		ae = &apiError{Status: http.StatusRequestEntityTooLarge, Code: codeTooLarge, Message: "request body too large"}
+	case errors.Is(err, site.ErrInvalid):
+		ae = &apiError{Status: http.StatusBadRequest, Code: codeInvalid, Message: err.Error()}
+	case errors.Is(err, site.ErrNotFound):
+		ae = &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: err.Error()}
+	case errors.Is(err, analytics.ErrSpoolFull):
+		w.Header().Set("Retry-After", "5")
+		ae = &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Message: "the collector is catching up; retry later"}
+	default:
+		id := requestID(r)
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
+		ae = &apiError{Status: http.StatusInternalServerError, Code: codeInternal, Message: "internal error (request id " + id + ")"}
+	}
+	writeJSON(w, ae.Status, map[string]any{"error": map[string]any{"code": ae.Code, "field": ae.Field, "message": ae.Message}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		slog.Debug("write response", "err", err)
+	}
+}

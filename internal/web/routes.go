@@ -1,0 +1,39 @@
+package web
+
+import (
+	"io/fs"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"waymark.dev/waymark/internal/assets"
+)
+
+// routes lists every route of the web surfaces.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+
+	// Health and metrics.
+	mux.HandleFunc("GET /healthz", s.handle(s.healthz))
+	if s.Registry != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	}
+
+	// Collection: the pixel, the events API and the tracker script.
+	mux.HandleFunc("GET /b.gif", s.pixel)
+	mux.HandleFunc("POST /api/event", s.event)
+	mux.HandleFunc("OPTIONS /api/event", s.eventPreflight)
+	mux.HandleFunc("GET /w.js", s.tracker)
+	mux.HandleFunc("GET /js/script.js", s.tracker) // Plausible's script path: switching sites change only the host
+
+	// Stats API.
+	mux.HandleFunc("POST /api/v2/query", s.handle(s.query))
+	mux.HandleFunc("GET /api/v1/stats/realtime/visitors", s.handle(s.realtimeVisitors))
+
+	// Front page and demo site.
+	static, _ := fs.Sub(assets.Static, "static")
+	mux.HandleFunc("GET /{$}", s.handle(s.home))
+	if s.Demo {
+		mux.Handle("GET /demo/", http.StripPrefix("/demo/", s.demoFiles(static)))
+	}
+	return withRequestID(secure(mux))
+}

@@ -1,0 +1,130 @@
+// Package web serves every HTTP surface of Waymark except the proxy: the
+// beacon collector, the tracker script, the stats API, health and metrics,
+// and the demo site.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/site"
+)
+
+// Deps are the parts the web surfaces use.
+type Deps struct {
+	Log            *slog.Logger
+	Sites          *site.Registry
+	SiteStore      site.Store
+	Collector      *analytics.Collector
+	Stats          analytics.StatsReader
+	Now            func() time.Time
+	TrustedProxies []netip.Prefix
+	Registry       *prometheus.Registry
+	Demo           bool
+	DemoDomain     string
+	// Ready reports whether the server is ready to serve (the ingester is
+	// running and the stores answer).
+	Ready func(ctx context.Context) error
+}
+
+// Server holds the handlers.
+type Server struct {
+	Deps
+	log     *slog.Logger
+	metrics *metrics
+	gz      gzipCache
+}
+
+// New builds the handler for all web surfaces.
+func New(d Deps) http.Handler {
+	s := &Server{Deps: d, log: d.Log.With("component", "web")}
+	s.metrics = newMetrics(d.Registry, d.Collector)
+	return s.routes()
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+func requestID(r *http.Request) string {
+	if id, ok := r.Context().Value(requestIDKey).(string); ok {
+		return id
+	}
+	return ""
+}
+
+// withRequestID tags each request for logs.
+func withRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 8)
+		rand.Read(b)
+		id := hex.EncodeToString(b)
+		w.Header().Set("X-Request-Id", id)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// secure adds the browser security headers every page gets.
+func secure(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		if hd.Get("Content-Security-Policy") == "" {
+			hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ClientIP returns the address of the client: the connection's peer, or,
+// when the peer is a trusted proxy, the right-most address in
+// X-Forwarded-For that is not itself a trusted proxy.
+func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	peer = peer.Unmap()
+	if !isTrusted(peer, trusted) {
+		return peer
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	addr := peer
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := strings.Split(xff[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return addr
+			}
+			addr = a.Unmap()
+			if !isTrusted(addr, trusted) {
+				return addr
+			}
+		}
+	}
+	return addr
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

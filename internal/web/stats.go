@@ -1,0 +1,148 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/site"
+)
+
+// authorize checks the Bearer token and that it may read domain.
+func (s *Server) authorize(r *http.Request, domain string) (*site.Site, error) {
+	auth := r.Header.Get("Authorization")
+	secret, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || secret == "" {
+		return nil, &apiError{Status: http.StatusUnauthorized, Code: codeUnauthenticated, Message: "missing API token: send Authorization: Bearer <token> (create one with: waymark token add --name NAME)"}
+	}
+	t, err := s.SiteStore.TokenByHash(r.Context(), site.HashToken(strings.TrimSpace(secret)))
+	if errors.Is(err, site.ErrNotFound) {
+		return nil, &apiError{Status: http.StatusUnauthorized, Code: codeUnauthenticated, Message: "invalid API token"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	d, err := site.NormalizeDomain(domain)
+	if err != nil {
+		return nil, errInvalid("site_id", err.Error())
+	}
+	if !t.Allows(d) {
+		return nil, &apiError{Status: http.StatusForbidden, Code: codeForbidden, Message: "this token may not read site " + d}
+	}
+	st := s.Sites.Lookup(r.Context(), d)
+	if st == nil {
+		return nil, &apiError{Status: http.StatusNotFound, Code: codeNotFound, Field: "site_id", Message: "no site " + d}
+	}
+	return st, nil
+}
+
+type queryResponse struct {
+	Results []analytics.Row `json:"results"`
+	Meta    map[string]any  `json:"meta"`
+	Query   map[string]any  `json:"query"`
+}
+
+// query serves POST /api/v2/query (Plausible Stats API v2).
+func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		return err
+	}
+	qr, err := analytics.DecodeQueryRequest(body)
+	if err != nil {
+		return err
+	}
+	st, err := s.authorize(r, qr.SiteID)
+	if err != nil {
+		return err
+	}
+	q, err := qr.Build(st, s.Now())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	res, err := s.Stats.Query(ctx, q)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, buildResponse(q, qr, res))
+	return nil
+}
+
+func buildResponse(q *analytics.Query, qr *analytics.QueryRequest, res *analytics.Result) queryResponse {
+	rows := res.Rows
+	if rows == nil {
+		rows = []analytics.Row{}
+	}
+	meta := map[string]any{}
+	if q.TimeLabels {
+		meta["time_labels"] = res.TimeLabels
+	}
+	if q.TotalRows {
+		meta["total_rows"] = res.TotalRows
+	}
+	var filters any = []any{}
+	if len(qr.Filters) > 0 {
+		filters = json.RawMessage(qr.Filters)
+	}
+	var order any = []any{}
+	if len(qr.OrderBy) > 0 {
+		order = json.RawMessage(qr.OrderBy)
+	}
+	dims := q.Dimensions
+	if dims == nil {
+		dims = []string{}
+	}
+	echo := map[string]any{
+		"site_id":    q.Site.Domain,
+		"metrics":    q.Metrics,
+		"date_range": []string{q.From.In(q.Location).Format(time.RFC3339), q.To.Add(-time.Second).In(q.Location).Format(time.RFC3339)},
+		"dimensions": dims,
+		"filters":    filters,
+		"order_by":   order,
+		"pagination": map[string]int{"limit": q.Limit, "offset": q.Offset},
+		"time_zone":  q.Location.String(),
+	}
+	return queryResponse{Results: rows, Meta: meta, Query: echo}
+}
+
+// realtimeVisitors serves Plausible's v1 realtime endpoint: the number of
+// visitors in the last five minutes.
+func (s *Server) realtimeVisitors(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.authorize(r, r.URL.Query().Get("site_id"))
+	if err != nil {
+		return err
+	}
+	qr := &analytics.QueryRequest{SiteID: st.Domain, Metrics: []string{analytics.MetricVisitors}, DateRange: json.RawMessage(`"realtime"`)}
+	q, err := qr.Build(st, s.Now())
+	if err != nil {
+		return err
+	}
+	res, err := s.Stats.Query(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	n := 0.0
+	if len(res.Rows) > 0 {
+		n = res.Rows[0].Metrics[0]
+	}
+	writeJSON(w, http.StatusOK, n)
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+			return nil
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
