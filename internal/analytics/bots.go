@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
+	"unicode"
 
 	"golang.org/x/net/publicsuffix"
 )
@@ -21,12 +23,124 @@ var referrerSpamList string
 // the crawler list leaves out because they are not crawlers.
 var headlessMarkers = []string{"HeadlessChrome", "PhantomJS", "Headless", "Puppeteer", "Playwright", "Selenium", "Lighthouse", "Chrome-Lighthouse", "Cypress"}
 
-// BotMatcher recognises crawler and automation user agents and referrer spam.
+// BotMatcher recognises crawler and automation user agents and referrer
+// spam. Most list entries are plain text: they are found through an index
+// of their first three bytes, in one pass over the user agent; the few real
+// regular expressions are combined into one.
 type BotMatcher struct {
-	re       *regexp.Regexp
-	Patterns int // patterns compiled from the crawler list
-	Skipped  int // patterns RE2 cannot compile (look-arounds), left out
-	spam     map[string]bool
+	byTrigram map[[3]byte][]string
+	short     []string
+	prefixes  []string
+	suffixes  []string
+	exact     map[string]bool
+	res       []*regexp.Regexp
+	Patterns  int // patterns used from the crawler list
+	Skipped   int // patterns RE2 cannot compile (look-arounds), left out
+	spam      map[string]bool
+}
+
+// alt is one plain-text alternative of a pattern, maybe anchored.
+type alt struct {
+	text       string
+	start, end bool // anchored at the start / end of the user agent
+}
+
+// expand lists the plain-text alternatives of a pattern made only of
+// literals, small character classes, alternation and anchors, such as
+// "[wW]get" or "(^| )sentry/". ok is false for anything else.
+func expand(re *syntax.Regexp) (alts []alt, ok bool) {
+	const limit = 64
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase == 0 {
+			return []alt{{text: string(re.Rune)}}, true
+		}
+		// [wW] parses as a case-folded "w": list the spellings.
+		out := []alt{{}}
+		for _, r := range re.Rune {
+			var next []alt
+			for f := r; ; {
+				for _, x := range out {
+					next = append(next, alt{text: x.text + string(f)})
+				}
+				if f = unicode.SimpleFold(f); f == r {
+					break
+				}
+			}
+			if len(next) > limit {
+				return nil, false
+			}
+			out = next
+		}
+		return out, true
+	case syntax.OpEmptyMatch:
+		return []alt{{}}, true
+	case syntax.OpBeginText, syntax.OpBeginLine:
+		return []alt{{start: true}}, true
+	case syntax.OpEndText, syntax.OpEndLine:
+		return []alt{{end: true}}, true
+	case syntax.OpCapture:
+		return expand(re.Sub[0])
+	case syntax.OpCharClass:
+		var out []alt
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				if len(out) >= limit {
+					return nil, false
+				}
+				out = append(out, alt{text: string(r)})
+			}
+		}
+		return out, true
+	case syntax.OpAlternate:
+		var out []alt
+		for _, sub := range re.Sub {
+			a, ok := expand(sub)
+			if !ok || len(out)+len(a) > limit {
+				return nil, false
+			}
+			out = append(out, a...)
+		}
+		return out, true
+	case syntax.OpConcat:
+		out := []alt{{}}
+		for _, sub := range re.Sub {
+			a, ok := expand(sub)
+			if !ok || len(out)*len(a) > limit {
+				return nil, false
+			}
+			var next []alt
+			for _, x := range out {
+				for _, y := range a {
+					// An anchor must sit at the very start or end.
+					if y.start && x.text != "" || x.end && (y.text != "" || y.start) {
+						return nil, false
+					}
+					next = append(next, alt{text: x.text + y.text, start: x.start || y.start, end: x.end || y.end})
+				}
+			}
+			out = next
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+func expandPattern(pattern string) ([]alt, bool) {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil, false
+	}
+	return expand(re.Simplify())
+}
+
+func (m *BotMatcher) addLiteral(l string) {
+	if len(l) < 3 {
+		m.short = append(m.short, l)
+		return
+	}
+	k := [3]byte{l[0], l[1], l[2]}
+	m.byTrigram[k] = append(m.byTrigram[k], l)
 }
 
 // NewBotMatcher compiles the embedded crawler-user-agents list and
@@ -38,23 +152,36 @@ func NewBotMatcher(extraSpam ...string) (*BotMatcher, error) {
 	if err := json.Unmarshal(crawlerList, &entries); err != nil {
 		return nil, fmt.Errorf("analytics: crawler list: %w", err)
 	}
-	m := &BotMatcher{spam: map[string]bool{}}
-	var parts []string
+	m := &BotMatcher{spam: map[string]bool{}, byTrigram: map[[3]byte][]string{}, exact: map[string]bool{}}
 	for _, e := range entries {
-		if _, err := regexp.Compile(e.Pattern); err != nil {
+		if alts, ok := expandPattern(e.Pattern); ok {
+			for _, a := range alts {
+				switch {
+				case a.start && a.end:
+					m.exact[a.text] = true
+				case a.start:
+					m.prefixes = append(m.prefixes, a.text)
+				case a.end:
+					m.suffixes = append(m.suffixes, a.text)
+				default:
+					m.addLiteral(a.text)
+				}
+			}
+			continue
+		}
+		re, err := regexp.Compile(e.Pattern)
+		if err != nil {
 			m.Skipped++
 			continue
 		}
-		parts = append(parts, "(?:"+e.Pattern+")")
+		// Separate small expressions beat one large alternation: each
+		// starts with a literal or an anchor that rejects most input at once.
+		m.res = append(m.res, re)
 	}
 	for _, h := range headlessMarkers {
-		parts = append(parts, regexp.QuoteMeta(h))
+		m.addLiteral(h)
 	}
-	re, err := regexp.Compile(strings.Join(parts, "|"))
-	if err != nil {
-		return nil, fmt.Errorf("analytics: crawler list: %w", err)
-	}
-	m.re, m.Patterns = re, len(entries)-m.Skipped
+	m.Patterns = len(entries) - m.Skipped
 	sc := bufio.NewScanner(strings.NewReader(referrerSpamList))
 	for sc.Scan() {
 		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
@@ -73,7 +200,37 @@ func (m *BotMatcher) IsBot(ua string) bool {
 	if len(ua) < 10 {
 		return true
 	}
-	return m.re.MatchString(ua)
+	for i := 0; i+3 <= len(ua); i++ {
+		for _, l := range m.byTrigram[[3]byte{ua[i], ua[i+1], ua[i+2]}] {
+			if strings.HasPrefix(ua[i:], l) {
+				return true
+			}
+		}
+	}
+	for _, l := range m.short {
+		if strings.Contains(ua, l) {
+			return true
+		}
+	}
+	if m.exact[ua] {
+		return true
+	}
+	for _, p := range m.prefixes {
+		if strings.HasPrefix(ua, p) {
+			return true
+		}
+	}
+	for _, p := range m.suffixes {
+		if strings.HasSuffix(ua, p) {
+			return true
+		}
+	}
+	for _, re := range m.res {
+		if re.MatchString(ua) {
+			return true
+		}
+	}
+	return false
 }
 
 // IsSpam reports whether a referrer host is a known referrer spammer.

@@ -71,6 +71,10 @@ func (p *AgentParser) parse(s string) Agent {
 	a.OS = string(u.OS())
 	a.Device = string(u.Device())
 	a.OSVersion = osVersion(a.OS, s)
+	if a.OS == "Android" && a.Device == "Mobile" && !strings.Contains(s, "Mobile") {
+		// Android tablets leave "Mobile" out of their user agent.
+		a.Device = "Tablet"
+	}
 	if a.Browser == "" {
 		a.Browser = "Other"
 	}

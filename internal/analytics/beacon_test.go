@@ -1,0 +1,111 @@
+package analytics
+
+import (
+	"errors"
+	"net/url"
+	"reflect"
+	"testing"
+)
+
+func TestParseEvent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		body      string
+		want      *Beacon
+		wantField string // field named by the error, "" for success
+	}{
+		{name: "plausible short keys", body: `{"n":"pageview","u":"https://example.com/a?x=1","d":"example.com","r":"https://google.com/","p":{"plan":"pro","n":3,"ok":true}}`,
+			want: &Beacon{Name: "pageview", URL: "https://example.com/a?x=1", Domains: []string{"example.com"}, Referrer: "https://google.com/",
+				Props: []Prop{{"n", "3"}, {"ok", "true"}, {"plan", "pro"}}}},
+		{name: "plausible long keys", body: `{"name":"Signup","url":"https://example.com/","domain":"a.com, b.com","props":{"k":"v"}}`,
+			want: &Beacon{Name: "Signup", URL: "https://example.com/", Domains: []string{"a.com", "b.com"}, Props: []Prop{{"k", "v"}}}},
+		{name: "props as JSON string", body: `{"n":"x","u":"https://e.com/","d":"e.com","m":"{\"a\":\"b\"}"}`,
+			want: &Beacon{Name: "x", URL: "https://e.com/", Domains: []string{"e.com"}, Props: []Prop{{"a", "b"}}}},
+		{name: "waymark fields", body: `{"n":"engagement","u":"https://e.com/","d":"e.com","sw":1920,"sh":1080,"vw":1280,"vh":700,"dpr":2,"cd":24,"l":"de-DE","tz":"Europe/Berlin","pid":"a1f","e":1500,"sd":250}`,
+			want: &Beacon{Name: "engagement", URL: "https://e.com/", Domains: []string{"e.com"}, ScreenW: 1920, ScreenH: 1080, ViewportW: 1280, ViewportH: 700,
+				DPR: 2, ColorDepth: 24, Language: "de-DE", TimeZone: "Europe/Berlin", PageviewID: 0xa1f, EngagedMS: 1500, ScrollDepth: 100}},
+		{name: "not JSON", body: `n=pageview`, wantField: "body"},
+		{name: "no name", body: `{"u":"https://e.com/","d":"e.com"}`, wantField: "name"},
+		{name: "no url", body: `{"n":"pageview","d":"e.com"}`, wantField: "url"},
+		{name: "relative url", body: `{"n":"pageview","u":"/a","d":"e.com"}`, wantField: "url"},
+		{name: "javascript url", body: `{"n":"pageview","u":"javascript:alert(1)","d":"e.com"}`, wantField: "url"},
+		{name: "no domain", body: `{"n":"pageview","u":"https://e.com/"}`, wantField: "domain"},
+		{name: "screen too wide", body: `{"n":"pageview","u":"https://e.com/","d":"e.com","sw":70000}`, wantField: "sw"},
+		{name: "negative engagement", body: `{"n":"engagement","u":"https://e.com/","d":"e.com","pid":"1","e":-1}`, wantField: "e"},
+		{name: "engagement without pageview", body: `{"n":"engagement","u":"https://e.com/","d":"e.com","e":10}`, wantField: "pid"},
+		{name: "bad pid", body: `{"n":"pageview","u":"https://e.com/","d":"e.com","pid":"xyz"}`, wantField: "pid"},
+		{name: "nested props", body: `{"n":"x","u":"https://e.com/","d":"e.com","p":{"a":{"b":1}}}`, wantField: "props.a"},
+		{name: "props not object", body: `{"n":"x","u":"https://e.com/","d":"e.com","p":[1]}`, wantField: "props"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseEvent([]byte(tt.body))
+			if tt.wantField != "" {
+				var ie *InvalidError
+				if !errors.As(err, &ie) || ie.Field != tt.wantField {
+					t.Fatalf("err = %v, want an InvalidError for field %q", err, tt.wantField)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParsePixel(t *testing.T) {
+	t.Parallel()
+	q := url.Values{"u": {"https://shop.example/p?utm_source=x"}, "d": {"shop.example"}, "sw": {"390"}, "dpr": {"3"}}
+	b, err := ParsePixel(q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Name != EventPageview || b.ScreenW != 390 || b.DPR != 3 || b.Domains[0] != "shop.example" {
+		t.Errorf("got %+v", b)
+	}
+	// No u= and no d=: the Referer is the page and its host the site.
+	b, err = ParsePixel(url.Values{}, "https://www.Blog.example/post")
+	if err != nil || b.URL != "https://www.Blog.example/post" || b.Domains[0] != "blog.example" {
+		t.Errorf("referer fallback: %+v, %v", b, err)
+	}
+	for _, bad := range []url.Values{{}, {"u": {"https://e.com/"}, "d": {"e.com"}, "sw": {"-1"}}, {"u": {"https://e.com/"}, "d": {"e.com"}, "dpr": {"NaN"}}} {
+		if _, err := ParsePixel(bad, ""); err == nil {
+			t.Errorf("ParsePixel(%v) accepted", bad)
+		}
+	}
+}
+
+func FuzzParseEvent(f *testing.F) {
+	f.Add([]byte(`{"n":"pageview","u":"https://e.com/","d":"e.com","p":{"a":"b"},"sw":1,"pid":"ff","e":3}`))
+	f.Add([]byte(`{"name":"x","url":"http://a/","domain":"a","props":"{\"a\":1}"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b, err := ParseEvent(body)
+		if err != nil {
+			return
+		}
+		// Whatever is accepted is within the documented limits.
+		if len(b.URL) > MaxURLLen || len(b.Name) > MaxNameLen || len(b.Props) > MaxProps || b.ScrollDepth > 100 || len(b.Domains) == 0 {
+			t.Fatalf("accepted out-of-limit beacon %+v", b)
+		}
+	})
+}
+
+func FuzzParsePixel(f *testing.F) {
+	f.Add("u=https%3A%2F%2Fe.com%2F&d=e.com&sw=1&p=%7B%7D", "https://e.com/x")
+	f.Add("n=Signup&p=%7B%22a%22%3A1%7D", "")
+	f.Fuzz(func(t *testing.T, query, referer string) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		b, err := ParsePixel(q, referer)
+		if err == nil && (b.URL == "" || len(b.URL) > MaxURLLen || b.ScrollDepth > 100) {
+			t.Fatalf("accepted invalid pixel %+v", b)
+		}
+	})
+}

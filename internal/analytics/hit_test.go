@@ -1,0 +1,42 @@
+package analytics
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestHitRoundTrip(t *testing.T) {
+	t.Parallel()
+	h := Hit{ID: 7, Time: time.UnixMilli(1700000000123).UTC(), Site: "e.com", Name: "pageview", Path: "/ü?x=1", Browser: "Chrome",
+		ScreenW: 1920, ScreenH: 1080, DPR: 1.25, ColorDepth: 24, VisitorID: 1 << 60, PrevVisitorID: 3, PageviewID: 9, EngagedMS: 1234, ScrollDepth: 55,
+		Props: []Prop{{"a", "b"}, {"c", ""}}}
+	var got Hit
+	if err := got.UnmarshalBinary(h.AppendBinary(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, h) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, h)
+	}
+	enc := h.AppendBinary(nil)
+	for i := 0; i < len(enc); i++ {
+		if err := new(Hit).UnmarshalBinary(enc[:i]); err == nil {
+			t.Fatalf("truncated record of %d bytes decoded", i)
+		}
+	}
+}
+
+func FuzzHitUnmarshal(f *testing.F) {
+	h := Hit{Site: "e.com", Name: "pageview", Props: []Prop{{"k", "v"}}}
+	f.Add(h.AppendBinary(nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h Hit
+		if h.UnmarshalBinary(b) != nil {
+			return
+		}
+		var again Hit
+		if err := again.UnmarshalBinary(h.AppendBinary(nil)); err != nil || !reflect.DeepEqual(h, again) {
+			t.Fatalf("decoded hit does not round-trip: %v", err)
+		}
+	})
+}

@@ -1,0 +1,59 @@
+package analytics
+
+import (
+	"net/url"
+	"testing"
+)
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	page, _ := url.Parse("https://www.shop.example/p")
+	tests := []struct {
+		ref  string
+		utm  UTM
+		want Source
+	}{
+		{"", UTM{}, Source{"", SourceDirect, ChannelDirect}},
+		{"https://shop.example/other", UTM{}, Source{"", SourceDirect, ChannelDirect}},
+		{"https://www.google.co.uk/search?q=x", UTM{}, Source{"google.co.uk", "Google", ChannelSearch}},
+		{"https://duckduckgo.com/", UTM{}, Source{"duckduckgo.com", "DuckDuckGo", ChannelSearch}},
+		{"https://t.co/abc", UTM{}, Source{"t.co", "Twitter", ChannelSocial}},
+		{"https://m.facebook.com/", UTM{}, Source{"m.facebook.com", "Facebook", ChannelSocial}},
+		{"https://mail.google.com/", UTM{}, Source{"mail.google.com", "Gmail", ChannelEmail}},
+		{"https://blog.example.org/post", UTM{}, Source{"blog.example.org", "blog.example.org", ChannelReferral}},
+		{"", UTM{Source: "newsletter", Medium: "email"}, Source{"", "newsletter", ChannelEmail}},
+		{"", UTM{Source: "partner", Medium: "cpc"}, Source{"", "partner", ChannelCampaign}},
+		{"https://www.google.com/", UTM{Source: "adwords", Medium: "cpc"}, Source{"google.com", "Google", ChannelSearch}},
+		{"not a url", UTM{}, Source{"", SourceDirect, ChannelDirect}},
+		{"ftp://files.example/", UTM{}, Source{"", SourceDirect, ChannelDirect}},
+	}
+	for _, tt := range tests {
+		if got := Classify(tt.ref, page, tt.utm); got != tt.want {
+			t.Errorf("Classify(%q, %+v) = %+v, want %+v", tt.ref, tt.utm, got, tt.want)
+		}
+	}
+}
+
+func TestParseUTM(t *testing.T) {
+	t.Parallel()
+	q, _ := url.ParseQuery("ref=hn&utm_medium=social&utm_campaign=launch&utm_term=t&utm_content=c")
+	if got, want := ParseUTM(q), (UTM{"hn", "social", "launch", "t", "c"}); got != want {
+		t.Errorf("ParseUTM = %+v, want %+v", got, want)
+	}
+}
+
+func FuzzClassify(f *testing.F) {
+	f.Add("https://www.google.com/search", "https://e.com/?utm_source=x")
+	f.Add("http://[::1]:80/", "https://e.com/")
+	f.Fuzz(func(t *testing.T, ref, page string) {
+		u, err := url.Parse(page)
+		if err != nil {
+			return
+		}
+		s := Classify(ref, u, ParseUTM(u.Query()))
+		if s.Name == "" || s.Channel == "" {
+			t.Fatalf("Classify(%q, %q) gave an empty source %+v", ref, page, s)
+		}
+		NormalizePath(u, []string{"id"})
+	})
+}
