@@ -44,7 +44,7 @@ func TestBotMatcherAgreesWithList(t *testing.T) {
 func TestExpandPattern(t *testing.T) {
 	t.Parallel()
 	tests := map[string][]alt{
-		"[wW]get":        {{text: "wget"}, {text: "Wget"}},
+		"[wW]get":        {{text: "Wget"}, {text: "wget"}},
 		"^curl":          {{text: "curl", start: true}},
 		"(^| )sentry\\/": {{text: "sentry/", start: true}, {text: " sentry/"}},
 		"SSL Labs$":      {{text: "SSL Labs", end: true}},
