@@ -3,6 +3,8 @@ package duckdb
 import (
 	"context"
 	"path/filepath"
+	"strings"
+	"unicode/utf8"
 	"testing"
 
 	"waymark.dev/waymark/internal/analytics/analyticstest"
@@ -16,5 +18,30 @@ func TestConformance(t *testing.T) {
 		}
 		t.Cleanup(func() { s.Close() })
 		return s
+	})
+}
+
+// FuzzQuote checks that any string survives quoting as a literal: the
+// stats planner builds SQL with Quote, so this is the injection guard.
+func FuzzQuote(f *testing.F) {
+	for _, s := range []string{"", "it's", `\'; DROP TABLE events; --`, "tab\tnew\nline", "ünï"} {
+		f.Add(s)
+	}
+	s, err := Open(context.Background(), "", Options{MemoryLimit: "128MB"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	f.Fuzz(func(t *testing.T, in string) {
+		if !utf8.ValidString(in) {
+			return
+		}
+		var got string
+		if err := s.DB().QueryRow("SELECT " + (Dialect{}).Quote(in)).Scan(&got); err != nil {
+			t.Fatalf("quoted %q: %v", in, err)
+		}
+		if want := strings.ReplaceAll(in, "\x00", ""); got != want {
+			t.Fatalf("quoted %q read back as %q", in, got)
+		}
 	})
 }

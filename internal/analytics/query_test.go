@@ -1,0 +1,127 @@
+package analytics
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"waymark.dev/waymark/internal/site"
+)
+
+func TestQueryValidation(t *testing.T) {
+	t.Parallel()
+	st := &site.Site{Domain: "e.com", TimeZone: "UTC", Goals: []site.Goal{{Event: "Signup"}}}
+	noGoals := &site.Site{Domain: "e.com", TimeZone: "UTC"}
+	now := time.Date(2024, 6, 15, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name, body, field string
+		site              *site.Site
+	}{
+		{"no metrics", `{"site_id":"e.com","date_range":"7d"}`, "metrics", st},
+		{"unknown metric", `{"site_id":"e.com","metrics":["hits"],"date_range":"7d"}`, "metrics", st},
+		{"duplicate metric", `{"site_id":"e.com","metrics":["visits","visits"],"date_range":"7d"}`, "metrics", st},
+		{"no range", `{"site_id":"e.com","metrics":["visits"]}`, "date_range", st},
+		{"bad range", `{"site_id":"e.com","metrics":["visits"],"date_range":"fortnight"}`, "date_range", st},
+		{"reversed range", `{"site_id":"e.com","metrics":["visits"],"date_range":["2024-02-01","2024-01-01"]}`, "date_range", st},
+		{"unknown dimension", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","dimensions":["visit:shoe"]}`, "dimensions", st},
+		{"geo without database", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","dimensions":["visit:country"]}`, "dimensions", st},
+		{"two time dimensions", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","dimensions":["time:day","time:hour"]}`, "dimensions", st},
+		{"bad operator", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","filters":[["equals","visit:browser",["x"]]]}`, "filters[0]", st},
+		{"bad nested filter", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","filters":[["and",[["is","visit:browser",[]]]]]}`, "filters[0][1][0]", st},
+		{"bad regex", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","filters":[["matches","event:page",["("]]]}`, "filters[0]", st},
+		{"order by unknown", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","order_by":[["pageviews","desc"]]}`, "order_by[0]", st},
+		{"limit too big", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","pagination":{"limit":100000}}`, "pagination.limit", st},
+		{"percentage needs dimension", `{"site_id":"e.com","metrics":["percentage"],"date_range":"7d"}`, "metrics", st},
+		{"conversion rate needs goal", `{"site_id":"e.com","metrics":["conversion_rate"],"date_range":"7d"}`, "metrics", st},
+		{"site without goals", `{"site_id":"e.com","metrics":["visitors"],"date_range":"7d","dimensions":["event:goal"]}`, "dimensions", noGoals},
+		{"time labels without time", `{"site_id":"e.com","metrics":["visitors"],"date_range":"7d","include":{"time_labels":true}}`, "include.time_labels", st},
+		{"unknown field", `{"site_id":"e.com","metrics":["visitors"],"date_range":"7d","colour":"red"}`, "body", st},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			qr, err := DecodeQueryRequest([]byte(tt.body))
+			if err == nil {
+				_, err = qr.Build(tt.site, now)
+			}
+			var ie *InvalidError
+			if !errors.As(err, &ie) || ie.Field != tt.field {
+				t.Errorf("err = %v, want an error naming %q", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestResolveRange(t *testing.T) {
+	t.Parallel()
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	now := time.Date(2024, 3, 15, 23, 30, 0, 0, time.UTC) // already the 16th in Berlin
+	tests := []struct {
+		r, from, to string
+	}{
+		{`"day"`, "2024-03-15T23:00:00Z", "2024-03-16T23:00:00Z"},
+		{`"yesterday"`, "2024-03-14T23:00:00Z", "2024-03-15T23:00:00Z"},
+		{`"7d"`, "2024-03-09T23:00:00Z", "2024-03-16T23:00:00Z"},
+		{`"month"`, "2024-02-29T23:00:00Z", "2024-03-31T22:00:00Z"}, // DST starts on the 31st
+		{`"last_month"`, "2024-01-31T23:00:00Z", "2024-02-29T23:00:00Z"},
+		{`"12mo"`, "2023-03-31T22:00:00Z", "2024-03-31T22:00:00Z"},
+		{`["2024-01-01","2024-01-01"]`, "2023-12-31T23:00:00Z", "2024-01-01T23:00:00Z"},
+		{`["2024-01-01T10:00:00Z","2024-01-01T11:00:00Z"]`, "2024-01-01T10:00:00Z", "2024-01-01T11:00:00Z"},
+	}
+	for _, tt := range tests {
+		from, to, err := ResolveRange(json.RawMessage(tt.r), "", berlin, now, time.Time{})
+		if err != nil {
+			t.Errorf("%s: %v", tt.r, err)
+			continue
+		}
+		if f, o := from.Format(time.RFC3339), to.Format(time.RFC3339); f != tt.from || o != tt.to {
+			t.Errorf("%s = [%s, %s), want [%s, %s)", tt.r, f, o, tt.from, tt.to)
+		}
+	}
+}
+
+func TestTimeLabels(t *testing.T) {
+	t.Parallel()
+	from := time.Date(2024, 3, 30, 0, 0, 0, 0, time.UTC)
+	got := TimeLabels("time:day", from, from.Add(72*time.Hour), time.UTC)
+	if len(got) != 3 || got[0] != "2024-03-30" || got[2] != "2024-04-01" {
+		t.Errorf("day labels = %v", got)
+	}
+	if got := TimeLabels("time:week", from, from.Add(10*24*time.Hour), time.UTC); got[0] != "2024-03-25" {
+		t.Errorf("week labels start %v, want the Monday 2024-03-25", got)
+	}
+}
+
+func FuzzQueryRequest(f *testing.F) {
+	f.Add([]byte(`{"site_id":"e.com","metrics":["visitors"],"date_range":"7d","filters":[["or",[["is","visit:browser",["x"]],["not",["contains","event:page",["/a"]]]]]]}`))
+	st := &site.Site{Domain: "e.com", TimeZone: "UTC", Goals: []site.Goal{{Event: "Signup"}}}
+	now := time.Date(2024, 6, 15, 12, 0, 0, 0, time.UTC)
+	p := Planner{D: testDialect{}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		qr, err := DecodeQueryRequest(body)
+		if err != nil {
+			return
+		}
+		q, err := qr.Build(st, now)
+		if err != nil {
+			return
+		}
+		// Every accepted query compiles.
+		p.eventSQL(q, q.Filters, q.Dimensions)
+		p.sessionSQL(q)
+		p.engagementSQL(q)
+	})
+}
+
+type testDialect struct{}
+
+func (testDialect) Quote(s string) string                { return "'" + s + "'" }
+func (testDialect) Time(t time.Time) string              { return t.String() }
+func (testDialect) Bucket(unit, col, tz string) string   { return unit + col + tz }
+func (testDialect) Contains(e, s string, cs bool) string { return e + s }
+func (testDialect) Regex(e, p string, cs bool) string    { return e + p }
+func (testDialect) Lower(e string) string                { return e }
+func (testDialect) PropValue(a, k string) string         { return a + k }
+func (testDialect) CountDistinct(e string) string        { return e }
+func (testDialect) ToFloat(e string) string              { return e }
+func (testDialect) ToString(e string) string             { return e }
