@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -37,13 +38,20 @@ type Ingester struct {
 }
 
 // Run ingests until ctx ends, then writes whatever is already in the spool
-// (bounded by drainTimeout) and returns.
+// and returns. Writes are not cut short by ctx: a batch in flight, and the
+// drain after it, get drainTimeout to finish. A batch that cannot be
+// written stops the ingester without moving the checkpoint, so nothing
+// after it is stored out of order and a restart replays it.
 func (in *Ingester) Run(ctx context.Context, drainTimeout time.Duration) error {
-	cp, err := in.Store.Checkpoint(ctx)
+	wctx, wcancel := context.WithCancel(context.Background())
+	defer wcancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(drainTimeout, wcancel) })
+	defer stop()
+	cp, err := in.Store.Checkpoint(wctx)
 	if err != nil {
 		return err
 	}
-	recent, err := in.Store.RecentSessions(ctx)
+	recent, err := in.Store.RecentSessions(wctx)
 	if err != nil {
 		return err
 	}
@@ -51,23 +59,15 @@ func (in *Ingester) Run(ctx context.Context, drainTimeout time.Duration) error {
 	r := in.Spool.NewReader(cp)
 	defer r.Close()
 	in.Log.Info("ingester started", "checkpoint_segment", cp.Seg, "checkpoint_offset", cp.Off, "recent_sessions", len(recent))
-	for {
-		if !r.Wait(ctx) {
-			break
-		}
-		if err := in.step(ctx, r, z, false); err != nil {
-			if ctx.Err() != nil {
-				break
-			}
+	for r.Wait(ctx) {
+		if err := in.step(wctx, r, z, ctx.Err() != nil); err != nil {
 			return err
 		}
 	}
 	// Shutdown: store what was acknowledged, so a clean stop leaves an
 	// empty spool behind.
-	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-	defer cancel()
-	for r.Available() && dctx.Err() == nil {
-		if err := in.step(dctx, r, z, true); err != nil {
+	for r.Available() {
+		if err := in.step(wctx, r, z, true); err != nil {
 			return err
 		}
 	}
@@ -98,6 +98,9 @@ func (in *Ingester) step(ctx context.Context, r *Reader, z *Sessionizer, drainin
 		events = append(events, z.Add(&h, at))
 	}
 	b := &Batch{Events: events, Sessions: z.Flush(), Checkpoint: r.Pos()}
+	if len(events) == 0 && len(b.Sessions) == 0 {
+		return nil
+	}
 	if err := in.write(ctx, b); err != nil {
 		return err
 	}
@@ -121,11 +124,14 @@ func (in *Ingester) write(ctx context.Context, b *Batch) error {
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("analytics: batch of %d events not stored before shutdown (kept in the spool for the next start): %w", len(b.Events), err)
+		}
 		in.Stats.WriteErrors.Add(1)
 		in.Log.Error("write batch; will retry", "events", len(b.Events), "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("analytics: batch of %d events not stored before shutdown (kept in the spool for the next start): %w", len(b.Events), ctx.Err())
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)

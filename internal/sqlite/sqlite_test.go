@@ -1,0 +1,111 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/site"
+)
+
+func open(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func TestSitesAndTokens(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, path := open(t)
+	s := &site.Site{Domain: "WWW.Example.COM", TimeZone: "Europe/Berlin", RetentionDays: 30,
+		IgnoreIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, IgnorePaths: []string{"/admin"}, KeepParams: []string{"q"},
+		Goals: []site.Goal{{Event: "Signup"}, {Page: "/thanks*"}}}
+	if err := db.AddSite(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddSite(ctx, &site.Site{Domain: "example.com"}); !errors.Is(err, site.ErrExists) {
+		t.Errorf("duplicate add: %v, want ErrExists", err)
+	}
+	if err := db.AddSite(ctx, &site.Site{Domain: "https://x.com/"}); !errors.Is(err, site.ErrInvalid) {
+		t.Errorf("bad domain: %v, want ErrInvalid", err)
+	}
+	if err := db.AddSite(ctx, &site.Site{Domain: "y.com", TimeZone: "Mars/Olympus"}); !errors.Is(err, site.ErrInvalid) {
+		t.Errorf("bad zone: %v, want ErrInvalid", err)
+	}
+	// A second connection (the CLI while the server runs) sees it.
+	other, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	sites, err := other.Sites(ctx)
+	if err != nil || len(sites) != 1 {
+		t.Fatalf("Sites = %v, %v", sites, err)
+	}
+	got := sites[0]
+	got.CreatedAt = s.CreatedAt
+	if !reflect.DeepEqual(got, s) {
+		t.Errorf("stored site\n got %+v\nwant %+v", got, s)
+	}
+
+	secret, hash := site.NewTokenSecret()
+	tok := &site.Token{Name: "ci", Site: "example.com", Hash: hash}
+	if _, err := db.AddToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddToken(ctx, &site.Token{Name: "x", Site: "nope.com", Hash: [32]byte{1}}); !errors.Is(err, site.ErrNotFound) {
+		t.Errorf("token for unknown site: %v", err)
+	}
+	found, err := db.TokenByHash(ctx, site.HashToken(secret))
+	if err != nil || found.Name != "ci" || !found.Allows("example.com") || found.Allows("other.com") {
+		t.Fatalf("TokenByHash = %+v, %v", found, err)
+	}
+	if _, err := db.TokenByHash(ctx, site.HashToken(secret+"x")); !errors.Is(err, site.ErrNotFound) {
+		t.Errorf("wrong secret: %v", err)
+	}
+	if err := db.DeleteToken(ctx, found.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.TokenByHash(ctx, site.HashToken(secret)); !errors.Is(err, site.ErrNotFound) {
+		t.Errorf("revoked token still found: %v", err)
+	}
+	if err := db.DeleteSite(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteSite(ctx, "example.com"); !errors.Is(err, site.ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+}
+
+func TestSalts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := open(t)
+	a, err := db.PutSalt(ctx, analytics.Salt{Day: "2024-01-01", Key: [32]byte{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second writer for the same day gets the first one's salt.
+	b, _ := db.PutSalt(ctx, analytics.Salt{Day: "2024-01-01", Key: [32]byte{2}})
+	if a != b || b.Key[0] != 1 {
+		t.Errorf("salts for one day differ: %v %v", a, b)
+	}
+	db.PutSalt(ctx, analytics.Salt{Day: "2024-01-02", Key: [32]byte{3}})
+	if err := db.DeleteSaltsBefore(ctx, "2024-01-02"); err != nil {
+		t.Fatal(err)
+	}
+	salts, _ := db.Salts(ctx)
+	if len(salts) != 1 || salts[0].Day != "2024-01-02" {
+		t.Errorf("after delete: %v", salts)
+	}
+}

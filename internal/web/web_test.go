@@ -1,0 +1,243 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/apptest"
+	"waymark.dev/waymark/internal/site"
+)
+
+const chromeUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+func newTestServer(t *testing.T, o apptest.Options) (*httptest.Server, *apptest.Stack, string) {
+	t.Helper()
+	st := apptest.NewStack(t, o)
+	st.AddSite(t, &site.Site{Domain: "shop.example", Goals: []site.Goal{{Event: "Signup"}}})
+	st.AddSite(t, &site.Site{Domain: "other.example"})
+	h := New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector, Stats: st.Events,
+		Now: time.Now, Registry: prometheus.NewRegistry(), Demo: true, DemoDomain: "shop.example"})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, st, st.AddToken(t, "shop.example")
+}
+
+func do(t *testing.T, method, url, body string, hdr map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("User-Agent", chromeUA)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func TestPixel(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	tests := []struct {
+		name, query string
+		hdr         map[string]string
+		status      int
+		drop, err   string
+	}{
+		{"stored", "?u=https%3A%2F%2Fshop.example%2Fa&d=shop.example&sw=390", nil, 200, "", ""},
+		{"referer as page", "", map[string]string{"Referer": "https://shop.example/from-referer"}, 200, "", ""},
+		{"bot", "?u=https%3A%2F%2Fshop.example%2Fa&d=shop.example", map[string]string{"User-Agent": "Googlebot/2.1"}, 200, "bot", ""},
+		{"no page", "?d=shop.example", nil, 400, "", "u: page address missing"},
+		{"unknown site", "?u=https%3A%2F%2Fnope.example%2F&d=nope.example", nil, 400, "", "no site"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := do(t, "GET", srv.URL+"/b.gif"+tt.query, "", tt.hdr)
+			if resp.StatusCode != tt.status || len(body) != 43 || resp.Header.Get("Content-Type") != "image/gif" || resp.Header.Get("Cache-Control") != "no-store, max-age=0" {
+				t.Errorf("status %d, %d bytes, type %q, cache %q", resp.StatusCode, len(body), resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"))
+			}
+			if got := resp.Header.Get("Waymark-Drop"); got != tt.drop {
+				t.Errorf("Waymark-Drop = %q, want %q", got, tt.drop)
+			}
+			if got := resp.Header.Get("Waymark-Error"); !strings.Contains(got, tt.err) || (tt.err == "") != (got == "") {
+				t.Errorf("Waymark-Error = %q, want it to contain %q", got, tt.err)
+			}
+		})
+	}
+	st.WaitStored(t, 2)
+}
+
+func TestEventAPI(t *testing.T) {
+	srv, st, token := newTestServer(t, apptest.Options{})
+	resp, body := do(t, "POST", srv.URL+"/api/event", `{"n":"pageview","u":"https://shop.example/p/1","d":"shop.example","r":"https://www.google.com/","sw":1920,"sh":1080}`,
+		map[string]string{"Content-Type": "text/plain", "Accept-Language": "de-DE,de;q=0.9"})
+	if resp.StatusCode != 202 || string(body) != "ok" {
+		t.Fatalf("valid event: %d %s", resp.StatusCode, body)
+	}
+	resp, body = do(t, "POST", srv.URL+"/api/event", `{"n":"pageview","d":"shop.example"}`, nil)
+	var e struct {
+		Error struct{ Code, Field, Message string }
+	}
+	json.Unmarshal(body, &e)
+	if resp.StatusCode != 400 || e.Error.Field != "url" || e.Error.Code != "invalid" {
+		t.Errorf("invalid event: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = do(t, "POST", srv.URL+"/api/event", strings.Repeat("x", 20<<10), nil)
+	if resp.StatusCode != 413 {
+		t.Errorf("oversized body: %d, want 413", resp.StatusCode)
+	}
+	st.WaitStored(t, 1)
+	resp, body = do(t, "POST", srv.URL+"/api/v2/query", `{"site_id":"shop.example","metrics":["visitors","pageviews"],"date_range":"day","dimensions":["visit:source","visit:language","visit:screen"]}`,
+		map[string]string{"Authorization": "Bearer " + token})
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"dimensions":["Google","de-DE","Desktop"],"metrics":[1,1]`)) {
+		t.Errorf("query: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestSpoolFull(t *testing.T) {
+	st := apptest.NewStack(t, apptest.Options{})
+	st.AddSite(t, &site.Site{Domain: "shop.example"})
+	// A collector whose spool nobody drains: it must refuse, not drop.
+	spool, err := analytics.OpenSpool(t.TempDir(), 64<<10, 1<<20, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spool.Close()
+	c := &analytics.Collector{Sites: st.Sites, Enricher: st.Collector.Enricher, Spool: spool}
+	srv := httptest.NewServer(New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: c, Stats: st.Events, Now: time.Now}))
+	defer srv.Close()
+	big := strings.Repeat("x", 1500)
+	accepted := 0
+	var resp *http.Response
+	for range 2000 {
+		resp, _ = do(t, "POST", srv.URL+"/api/event", `{"n":"pageview","u":"https://shop.example/`+big+`","d":"shop.example","p":{"a":"`+big+`"}}`, nil)
+		if resp.StatusCode != 202 {
+			break
+		}
+		accepted++
+	}
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("after %d accepted hits: status %d, Retry-After %q; want 503 with Retry-After", accepted, resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// Every acknowledged hit is in the spool.
+	r := spool.NewReader(analytics.Pos{})
+	defer r.Close()
+	n := 0
+	for {
+		_, _, ok, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		n++
+	}
+	if n != accepted {
+		t.Errorf("spool holds %d hits, %d were acknowledged", n, accepted)
+	}
+	for range 1000 {
+		if resp, _ = do(t, "GET", srv.URL+"/b.gif?u=https%3A%2F%2Fshop.example%2F&d=shop.example", "", nil); resp.StatusCode != 200 {
+			break
+		}
+	}
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("pixel on a full spool: %d", resp.StatusCode)
+	}
+}
+
+func TestQueryAuth(t *testing.T) {
+	srv, st, token := newTestServer(t, apptest.Options{})
+	allSites := st.AddToken(t, "")
+	body := `{"site_id":"shop.example","metrics":["visitors"],"date_range":"day"}`
+	tests := []struct {
+		name, auth, body string
+		status           int
+		field            string
+	}{
+		{"no token", "", body, 401, ""},
+		{"bad token", "Bearer wmk_nope", body, 401, ""},
+		{"other site", "Bearer " + token, strings.Replace(body, "shop.example", "other.example", 1), 403, ""},
+		{"unknown site", "Bearer " + allSites, strings.Replace(body, "shop.example", "nope.example", 1), 404, "site_id"},
+		{"bad metric", "Bearer " + token, strings.Replace(body, "visitors", "vistors", 1), 400, "metrics"},
+		{"ok", "Bearer " + token, body, 200, ""},
+		{"ok for all-sites token", "Bearer " + allSites, body, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, b := do(t, "POST", srv.URL+"/api/v2/query", tt.body, map[string]string{"Authorization": tt.auth})
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, b)
+			}
+			if tt.field != "" && !bytes.Contains(b, []byte(`"field":"`+tt.field+`"`)) {
+				t.Errorf("error does not name %q: %s", tt.field, b)
+			}
+		})
+	}
+	resp, b := do(t, "GET", srv.URL+"/api/v1/stats/realtime/visitors?site_id=shop.example", "", map[string]string{"Authorization": "Bearer " + token})
+	if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != "0" {
+		t.Errorf("realtime: %d %s", resp.StatusCode, b)
+	}
+}
+
+func TestTrackerAndHealth(t *testing.T) {
+	srv, _, _ := newTestServer(t, apptest.Options{})
+	resp, body := do(t, "GET", srv.URL+"/w.js", "", map[string]string{"Accept-Encoding": "gzip"})
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("tracker: %d %v", resp.StatusCode, resp.Header)
+	}
+	if len(body) > 1024 {
+		t.Errorf("tracker is %d bytes gzipped, over the 1 KB budget", len(body))
+	}
+	resp, body = do(t, "GET", srv.URL+"/healthz", "", nil)
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"ok"`)) {
+		t.Errorf("healthz: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = do(t, "GET", srv.URL+"/demo/products/lamp", "", nil)
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Errorf("demo page: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, _ = do(t, "DELETE", srv.URL+"/api/event", "", nil)
+	if resp.StatusCode != 405 {
+		t.Errorf("DELETE /api/event = %d, want 405", resp.StatusCode)
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	t.Parallel()
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	tests := []struct {
+		remote, xff string
+		trusted     []netip.Prefix
+		want        string
+	}{
+		{"192.0.2.1:5000", "203.0.113.9", nil, "192.0.2.1"},
+		{"10.0.0.5:5000", "203.0.113.9", trusted, "203.0.113.9"},
+		{"10.0.0.5:5000", "198.51.100.1, 203.0.113.9, 10.1.1.1", trusted, "203.0.113.9"},
+		{"192.0.2.1:5000", "203.0.113.9", trusted, "192.0.2.1"},
+		{"10.0.0.5:5000", "garbage", trusted, "10.0.0.5"},
+		{"[::ffff:192.0.2.1]:80", "", nil, "192.0.2.1"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.remote
+		if tt.xff != "" {
+			r.Header.Set("X-Forwarded-For", tt.xff)
+		}
+		if got := ClientIP(r, tt.trusted); got.String() != tt.want {
+			t.Errorf("ClientIP(%s, %q) = %s, want %s", tt.remote, tt.xff, got, tt.want)
+		}
+	}
+}
