@@ -4,8 +4,8 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"unicode/utf8"
 	"testing"
+	"unicode/utf8"
 
 	"waymark.dev/waymark/internal/analytics/analyticstest"
 )

@@ -7,7 +7,7 @@
 (function (w, d, L, N) {
   var s = d.currentScript, A = function (n) { return s.getAttribute("data-" + n); },
     api = A("api") || new URL("/api/event", s.src), dom = A("domain") || L.hostname,
-    hook, pid, ms = 0, since = 0, depth = 0, last, q = w.waymark?.q || [],
+    hook, pid, ms = 0, since = 0, depth = 0, last, blurred, q = w.waymark?.q || [],
     skip = A("allow-localhost") == null && /^(localhost|127\.|\[::1)/.test(L.hostname) || N.webdriver && A("allow-webdriver") == null;
   function send(n, o) {
     var p = { n: n, u: L.href, d: dom, r: d.referrer, sw: screen.width, sh: screen.height, vw: innerWidth, vh: innerHeight,
@@ -18,7 +18,7 @@
   }
   function tick() {
     since && (ms += Date.now() - since);
-    since = d.visibilityState == "visible" && d.hasFocus() ? Date.now() : 0;
+    since = !d.hidden && !blurred ? Date.now() : 0;
   }
   function scroll() {
     depth = Math.max(depth, Math.round((scrollY + innerHeight) / d.documentElement.scrollHeight * 100)); // the server caps it at 100
@@ -41,16 +41,16 @@
   var hp = history.pushState;
   history.pushState = function () { hp.apply(this, arguments); page(); };
   w.addEventListener("popstate", page);
-  d.addEventListener("visibilitychange", function () { d.visibilityState == "hidden" ? engage() : tick(); });
+  d.addEventListener("visibilitychange", function () { d.hidden ? engage() : tick(); });
   w.addEventListener("pagehide", engage);
-  w.addEventListener("focus", tick);
-  w.addEventListener("blur", tick);
+  // Engaged means visible and not blurred; a page opened in front counts as focused.
+  ["focus", "blur"].forEach(function (e, i) { w.addEventListener(e, function () { blurred = i; tick(); }); });
   w.addEventListener("scroll", scroll, { passive: 1 });
   d.addEventListener("click", function (e) {
-    var a = e.target.closest?.("a[href]"), u = a && new URL(a.href, L),
+    var a = e.target.closest?.("a"), u = a && new URL(a.href, L),
       n = !a ? 0 : A("downloads") != null && /\.(pdf|zip|csv|xlsx?|docx?|dmg|exe)$/i.test(u.pathname) ? "File Download" :
         A("outbound") != null && u.host && u.host != L.host && "Outbound Link: Click";
     n && send(n, { p: { url: u.href } });
   });
-  d.visibilityState == "prerender" ? d.addEventListener("visibilitychange", page, { once: 1 }) : page();
+  d.prerendering ? d.addEventListener("prerenderingchange", page, { once: 1 }) : page(); // count a prerendered page when shown
 })(window, document, location, navigator);

@@ -1,0 +1,64 @@
+package apptest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// ChromeUA is the user agent browser tests present. Headless Chromium's
+// own contains "HeadlessChrome", which Waymark rightly counts as a bot;
+// the tests present the desktop Chrome string of the same version instead.
+const ChromeUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
+
+// ChromiumPath finds Debian's chromium. Tests fail without it: scripts/test
+// installs it.
+func ChromiumPath(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("WAYMARK_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := exec.LookPath(p); err == nil {
+			return p
+		}
+	}
+	t.Fatal("chromium not found: install Debian's chromium package (scripts/test does) or set WAYMARK_CHROMIUM")
+	return ""
+}
+
+// Browser starts headless Chromium and returns a context for chromedp
+// actions. It runs without --enable-automation, so navigator.webdriver is
+// false as for a person's browser, and with ChromeUA.
+func Browser(t testing.TB) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(ChromiumPath(t)),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-blink-features", "AutomationControlled"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserAgent(ChromeUA),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	// The first call starts the browser for the life of ctx; later calls
+	// may carry their own timeouts.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
