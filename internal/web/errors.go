@@ -71,7 +71,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
 		ae = &apiError{Status: http.StatusInternalServerError, Code: codeInternal, Message: "internal error (request id " + id + ")"}
 	}
-	writeJSON(w, ae.Status, map[string]any{"error": map[string]any{"code": ae.Code, "field": ae.Field, "message": ae.Message}})
+	body := map[string]any{"code": ae.Code, "message": ae.Message}
+	if ae.Field != "" {
+		body["field"] = ae.Field
+	}
+	writeJSON(w, ae.Status, map[string]any{"error": body})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -45,7 +45,7 @@
   w.addEventListener("pagehide", engage);
   // Engaged means visible and not blurred; a page opened in front counts as focused.
   ["focus", "blur"].forEach(function (e, i) { w.addEventListener(e, function () { blurred = i; tick(); }); });
-  w.addEventListener("scroll", scroll, { passive: 1 });
+  w.addEventListener("scroll", scroll); // scroll events cannot be cancelled, so this never delays scrolling
   d.addEventListener("click", function (e) {
     var a = e.target.closest?.("a"), u = a && new URL(a.href, L),
       n = !a ? 0 : A("downloads") != null && /\.(pdf|zip|csv|xlsx?|docx?|dmg|exe)$/i.test(u.pathname) ? "File Download" :
