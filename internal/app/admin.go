@@ -59,17 +59,49 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 			return usagef("site add needs --domain")
 		}
 		s := &site.Site{Domain: *domain, TimeZone: *tz, RetentionDays: *retention, IgnorePaths: split(*ignorePaths), KeepParams: split(*keepParams)}
-		for _, p := range split(*ignoreIPs) {
-			pr, err := netip.ParsePrefix(p)
-			if err != nil {
-				return usagef("--ignore-ips: %q is not a CIDR prefix", p)
-			}
-			s.IgnoreIPs = append(s.IgnoreIPs, pr)
+		if s.IgnoreIPs, err = parsePrefixes(*ignoreIPs); err != nil {
+			return err
 		}
 		if err := db.AddSite(ctx, s); err != nil {
 			return friendly(err)
 		}
 		fmt.Fprintf(stdout, "site %s added (time zone %s)\ntracker: <script defer data-domain=\"%s\" src=\"https://YOUR-WAYMARK/w.js\"></script>\n", s.Domain, s.TimeZone, s.Domain)
+	case "site update":
+		d, err := site.NormalizeDomain(*domain)
+		if err != nil {
+			return friendly(err)
+		}
+		sites, err := db.Sites(ctx)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(sites, func(s *site.Site) bool { return s.Domain == d })
+		if i < 0 {
+			return fmt.Errorf("no site %s", d)
+		}
+		s := sites[i]
+		var perr error
+		fs.Visit(func(f *flag.Flag) { // only the flags given change
+			switch f.Name {
+			case "timezone":
+				s.TimeZone = *tz
+			case "retention-days":
+				s.RetentionDays = *retention
+			case "ignore-paths":
+				s.IgnorePaths = split(*ignorePaths)
+			case "keep-params":
+				s.KeepParams = split(*keepParams)
+			case "ignore-ips":
+				s.IgnoreIPs, perr = parsePrefixes(*ignoreIPs)
+			}
+		})
+		if perr != nil {
+			return perr
+		}
+		if err := db.UpdateSite(ctx, s); err != nil {
+			return friendly(err)
+		}
+		fmt.Fprintf(stdout, "site %s updated\n", s.Domain)
 	case "site list":
 		sites, err := db.Sites(ctx)
 		if err != nil {
@@ -177,6 +209,18 @@ func goalCmd(ctx context.Context, db *sqlite.DB, sub, domain, page, event string
 	}
 	fmt.Fprintf(stdout, "goals of %s: %d\n", s.Domain, len(s.Goals))
 	return nil
+}
+
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range split(s) {
+		pr, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, usagef("--ignore-ips: %q is not a CIDR prefix", p)
+		}
+		out = append(out, pr.Masked())
+	}
+	return out, nil
 }
 
 func split(s string) []string {

@@ -23,7 +23,7 @@ const usage = `Usage: waymark <command> [flags]
 
 Commands:
   serve                    run Waymark (collector, stats API, demo site)
-  site add|list|remove     manage sites (the domain is the site id)
+  site add|update|list|remove  manage sites (the domain is the site id)
   token add|list|revoke    manage stats API tokens
   goal add|list|remove     manage a site's conversion goals
   bench ingest|query       measure ingestion and dashboard queries

@@ -1,0 +1,65 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), args, func(k string) string { return "" }, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestAdminCommands(t *testing.T) {
+	data := t.TempDir()
+	tests := []struct {
+		args     []string
+		code     int
+		out, err string
+	}{
+		{[]string{"site", "add", "--data", data, "--domain", "Shop.Example", "--timezone", "Europe/Berlin"}, 0, "site shop.example added", ""},
+		{[]string{"site", "add", "--data", data, "--domain", "shop.example"}, 1, "", "already exists"},
+		{[]string{"site", "add", "--data", data, "--domain", "https://bad/"}, 2, "", "bare host name"},
+		{[]string{"site", "add", "--data", data}, 2, "", "needs --domain"},
+		{[]string{"site", "update", "--data", data, "--domain", "shop.example", "--ignore-ips", "10.0.0.0/8", "--retention-days", "90"}, 0, "updated", ""},
+		{[]string{"site", "update", "--data", data, "--domain", "shop.example", "--ignore-ips", "nonsense"}, 2, "", "not a CIDR"},
+		{[]string{"goal", "add", "--data", data, "--site", "shop.example", "--event", "Signup"}, 0, "goals of shop.example: 1", ""},
+		{[]string{"goal", "add", "--data", data, "--site", "shop.example", "--event", "Signup"}, 1, "", "already exists"},
+		{[]string{"goal", "add", "--data", data, "--site", "shop.example"}, 2, "", "exactly one of"},
+		{[]string{"site", "list", "--data", data}, 0, "shop.example\ttz=Europe/Berlin\tretention_days=90\tgoals=1", ""},
+		{[]string{"token", "add", "--data", data, "--name", "ci", "--site", "shop.example"}, 0, "wmk_", "shown once"},
+		{[]string{"token", "add", "--data", data, "--name", "x", "--site", "nope.example"}, 1, "", "not found"},
+		{[]string{"token", "list", "--data", data}, 0, "1\tci\tsite=shop.example", ""},
+		{[]string{"token", "revoke", "--data", data, "--id", "1"}, 0, "token 1 revoked", ""},
+		{[]string{"token", "revoke", "--data", data, "--id", "1"}, 1, "", "not found"},
+		{[]string{"site", "remove", "--data", data, "--domain", "shop.example"}, 0, "removed", ""},
+		{[]string{"frobnicate"}, 2, "", "unknown command"},
+		{[]string{"site"}, 2, "", "needs a subcommand"},
+		{[]string{"serve", "--addr", ""}, 2, "", "--addr is empty"},
+		{[]string{"serve", "--log-level", "loud", "--batch-size", "0"}, 2, "", "--batch-size must be positive"},
+	}
+	for _, tt := range tests {
+		code, out, errOut := runCLI(t, tt.args...)
+		if code != tt.code || !strings.Contains(out, tt.out) || !strings.Contains(errOut, tt.err) {
+			t.Errorf("waymark %s\n = %d, stdout %q, stderr %q\nwant %d, stdout ~%q, stderr ~%q", strings.Join(tt.args, " "), code, out, errOut, tt.code, tt.out, tt.err)
+		}
+	}
+}
+
+func TestEnvOverridesDefaults(t *testing.T) {
+	var out, errb bytes.Buffer
+	env := map[string]string{"WAYMARK_BATCH_SIZE": "0"}
+	code := Run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, &out, &errb)
+	if code != 2 || !strings.Contains(errb.String(), "--batch-size must be positive") {
+		t.Errorf("WAYMARK_BATCH_SIZE=0 gave %d %q", code, errb.String())
+	}
+	env["WAYMARK_BATCH_SIZE"] = "zero"
+	code = Run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, &out, &errb)
+	if code != 2 || !strings.Contains(errb.String(), "WAYMARK_BATCH_SIZE") {
+		t.Errorf("WAYMARK_BATCH_SIZE=zero gave %d %q", code, errb.String())
+	}
+}
