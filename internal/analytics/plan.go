@@ -18,10 +18,17 @@ type Dialect interface {
 	Quote(s string) string
 	// Time returns a timestamp literal for a UTC instant.
 	Time(t time.Time) string
-	// Bucket returns a string expression: the start of the hour, day,
-	// ISO week (Monday) or month of timestamp column col in zone tz,
-	// formatted "2006-01-02" (or "2006-01-02 15:00:00" for hours).
-	Bucket(unit, col, tz string) string
+	// AddSeconds shifts a timestamp expression by an integer expression
+	// of seconds (the planner turns UTC into local time this way, with the
+	// zone's offsets for the range, which is much cheaper than a zone
+	// conversion per row).
+	AddSeconds(ts, seconds string) string
+	// Bucket truncates a (local) timestamp expression to the start of its
+	// hour, day, ISO week (Monday) or month.
+	Bucket(unit, ts string) string
+	// FormatBucket formats a truncated timestamp as "2006-01-02", or
+	// "2006-01-02 15:00:00" for hours. It is applied to grouped rows only.
+	FormatBucket(unit, ts string) string
 	// Contains and Regex test a string expression.
 	Contains(expr, sub string, caseSensitive bool) string
 	Regex(expr, pattern string, caseSensitive bool) string
@@ -101,8 +108,25 @@ func groupOf(m string) metricGroup {
 	return groupEvents
 }
 
+type memoKey struct{}
+
+// rows runs a query once per Query call: panels of one request often need
+// the same totals.
+func (p *Planner) rows(ctx context.Context, sql string, ndims int) ([]RawRow, error) {
+	memo, _ := ctx.Value(memoKey{}).(map[string][]RawRow)
+	if r, ok := memo[sql]; ok {
+		return r, nil
+	}
+	r, err := p.R.Rows(ctx, sql, ndims)
+	if err == nil && memo != nil {
+		memo[sql] = r
+	}
+	return r, err
+}
+
 // Query answers q.
 func (p *Planner) Query(ctx context.Context, q *Query) (*Result, error) {
+	ctx = context.WithValue(ctx, memoKey{}, map[string][]RawRow{})
 	rows, err := p.period(ctx, q, q.From, q.To)
 	if err != nil {
 		return nil, err
@@ -223,6 +247,59 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 	}
 	byKey := map[string]*Row{}
 	var order []string
+	visitOnly := !usesEventDims(q)
+	if visitOnly && (need[groupEvents] || need[groupSessions]) {
+		// Everything but engagement comes from one scan of the sessions
+		// table, several times smaller than the events table.
+		need[groupEvents], need[groupSessions] = false, false
+		raws, err := p.rows(ctx, p.visitSQL(q, q.Dimensions), len(q.Dimensions))
+		if err != nil {
+			return nil, err
+		}
+		var total float64
+		if slices.Contains(q.Metrics, MetricPercentage) {
+			t, err := p.rows(ctx, p.visitSQL(q, nil), 0)
+			if err != nil {
+				return nil, err
+			}
+			if len(t) > 0 {
+				total = t[0].Vals[0]
+			}
+		}
+		for _, raw := range raws {
+			v := raw.Vals // visitors, visits, bounces, duration, pageviews, events
+			if v[1] <= 0 {
+				continue
+			}
+			k := key(p.display(q, raw.Dims))
+			r := byKey[k]
+			if r == nil {
+				r = &Row{Dimensions: p.display(q, raw.Dims), Metrics: make([]float64, len(q.Metrics))}
+				byKey[k] = r
+				order = append(order, k)
+			}
+			for i, m := range q.Metrics {
+				switch m {
+				case MetricVisitors:
+					r.Metrics[i] = v[0]
+				case MetricVisits:
+					r.Metrics[i] = v[1]
+				case MetricBounceRate:
+					r.Metrics[i] = ratio(v[2], v[1], 100, 0)
+				case MetricVisitDuration:
+					r.Metrics[i] = ratio(v[3], v[1], 1, 0)
+				case MetricPageviews:
+					r.Metrics[i] = v[4]
+				case MetricViewsPerVisit:
+					r.Metrics[i] = ratio(v[4], v[1], 1, 2)
+				case MetricEvents:
+					r.Metrics[i] = v[4] + v[5]
+				case MetricPercentage:
+					r.Metrics[i] = ratio(v[0], total, 100, 1)
+				}
+			}
+		}
+	}
 	get := func(dims []string) *Row {
 		k := key(dims)
 		r := byKey[k]
@@ -234,7 +311,7 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 		return r
 	}
 	if need[groupEvents] {
-		raws, err := p.R.Rows(ctx, p.eventSQL(q, q.Filters, q.Dimensions), len(q.Dimensions))
+		raws, err := p.rows(ctx, p.eventSQL(q, q.Filters, q.Dimensions), len(q.Dimensions))
 		if err != nil {
 			return nil, err
 		}
@@ -270,7 +347,7 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 		}
 	}
 	if need[groupSessions] {
-		raws, err := p.R.Rows(ctx, p.sessionSQL(q), len(q.Dimensions))
+		raws, err := p.rows(ctx, p.sessionSQL(q), len(q.Dimensions))
 		if err != nil {
 			return nil, err
 		}
@@ -295,7 +372,7 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 		}
 	}
 	if need[groupEngagement] {
-		raws, err := p.R.Rows(ctx, p.engagementSQL(q), len(q.Dimensions))
+		raws, err := p.rows(ctx, p.engagementSQL(q), len(q.Dimensions))
 		if err != nil {
 			return nil, err
 		}
@@ -342,7 +419,7 @@ func (p *Planner) display(q *Query, dims []string) []string {
 }
 
 func (p *Planner) totalVisitors(ctx context.Context, q *Query, fs []Filter) (float64, error) {
-	raws, err := p.R.Rows(ctx, p.eventSQL(q, fs, nil), 0)
+	raws, err := p.rows(ctx, p.eventSQL(q, fs, nil), 0)
 	if err != nil || len(raws) == 0 {
 		return 0, err
 	}
@@ -352,7 +429,7 @@ func (p *Planner) totalVisitors(ctx context.Context, q *Query, fs []Filter) (flo
 // groupVisitors returns visitors per dimension group without goal filters:
 // the denominator of conversion rates.
 func (p *Planner) groupVisitors(ctx context.Context, q *Query) (map[string]float64, error) {
-	raws, err := p.R.Rows(ctx, p.eventSQL(q, withoutGoals(q.Filters), q.Dimensions), len(q.Dimensions))
+	raws, err := p.rows(ctx, p.eventSQL(q, withoutGoals(q.Filters), q.Dimensions), len(q.Dimensions))
 	if err != nil {
 		return nil, err
 	}
@@ -397,7 +474,7 @@ func (p *Planner) dimExpr(q *Query, d string, c sqlCtx, alias string) string {
 			col = alias + ".start_ts"
 		}
 		unit := strings.TrimPrefix(q.TimeDimension(), "time:")
-		return p.D.Bucket(unit, col, q.Location.String())
+		return p.D.Bucket(unit, p.localTime(q, col))
 	}
 	if k, ok := strings.CutPrefix(d, "event:props:"); ok {
 		return p.D.PropValue(alias, k)
@@ -562,31 +639,128 @@ func (p *Planner) eventDims(q *Query, dims []string) []string {
 	return out
 }
 
-func (p *Planner) selectGroup(exprs []string, metrics ...string) (sel, group string) {
-	cols := make([]string, 0, len(exprs)+len(metrics))
+// grouped builds "SELECT formatted dims, metrics FROM (SELECT dims,
+// metrics FROM from WHERE where GROUP BY dims)": rows are grouped on raw
+// values and only the groups are converted to strings.
+func (p *Planner) grouped(q *Query, dims, exprs []string, from, where string, metrics ...string) string {
+	inner := make([]string, 0, len(exprs)+len(metrics))
+	outer := make([]string, 0, len(exprs)+len(metrics))
 	names := make([]string, len(exprs))
 	for i, e := range exprs {
-		cols = append(cols, p.D.ToString(e)+fmt.Sprintf(" AS d%d", i))
 		names[i] = fmt.Sprintf("d%d", i)
+		inner = append(inner, e+" AS "+names[i])
+		outer = append(outer, p.formatDim(q, dims[i], names[i]))
 	}
-	for _, m := range metrics {
-		cols = append(cols, p.D.ToFloat(m))
+	for i, m := range metrics {
+		inner = append(inner, fmt.Sprintf("%s AS m%d", m, i))
+		outer = append(outer, p.D.ToFloat(fmt.Sprintf("m%d", i)))
 	}
-	sel = strings.Join(cols, ", ")
+	group := ""
 	if len(names) > 0 {
 		group = " GROUP BY " + strings.Join(names, ", ")
 	}
-	return sel, group
+	return fmt.Sprintf("SELECT %s FROM (SELECT %s FROM %s WHERE %s%s) g", strings.Join(outer, ", "), strings.Join(inner, ", "), from, where, group)
+}
+
+func (p *Planner) formatDim(q *Query, dim, col string) string {
+	if isTimeDim(dim) {
+		return p.D.FormatBucket(strings.TrimPrefix(q.TimeDimension(), "time:"), col)
+	}
+	return p.D.ToString(col)
+}
+
+// localTime converts a UTC timestamp column to the site's local time with
+// the zone's offsets in force around the query's range.
+func (p *Planner) localTime(q *Query, col string) string {
+	from, to := q.From.Add(-48*time.Hour), q.To.Add(48*time.Hour)
+	if q.Compare {
+		from = from.Add(-q.To.Sub(q.From))
+	}
+	t := from.In(q.Location)
+	_, off := t.Zone()
+	expr := ""
+	for n := 0; n < 1000; n++ {
+		_, end := t.ZoneBounds()
+		if end.IsZero() || !end.Before(to) {
+			break
+		}
+		expr += fmt.Sprintf(" WHEN %s < %s THEN %d", col, p.D.Time(end), off)
+		t = end.In(q.Location)
+		_, off = t.Zone()
+	}
+	if expr == "" {
+		return p.D.AddSeconds(col, fmt.Sprint(off))
+	}
+	return p.D.AddSeconds(col, fmt.Sprintf("(CASE%s ELSE %d END)", expr, off))
+}
+
+// usesEventDims reports whether a query groups or filters by an
+// attribute of single events.
+func usesEventDims(q *Query) bool {
+	if slices.ContainsFunc(q.Dimensions, isEventDim) {
+		return true
+	}
+	var walk func([]Filter) bool
+	walk = func(fs []Filter) bool {
+		for _, f := range fs {
+			if isEventDim(f.Dimension) || walk(f.Children) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(q.Filters)
+}
+
+// visitSQL selects visitors, visits, bounces, total duration, pageviews
+// and custom events per group of visit attributes, from the sessions
+// table alone. When the exit page (the one attribute that changes during
+// a visit) is involved, each visit's live state is taken first, so that
+// distinct visitors are counted under the right exit page.
+func (p *Planner) visitSQL(q *Query, dims []string) string {
+	from := "sessions s"
+	where := p.rangeCond(q, "s", "start_ts", 0) + p.where(q, q.Filters, onSessions, "s", nil)
+	usesExit := slices.Contains(dims, "visit:exit_page") || filtersUse(q.Filters, "visit:exit_page")
+	if usesExit {
+		cols := "x.session_id, x.visitor_id, x.exit_page, x.start_ts"
+		for _, d := range dims {
+			if c := dimColumns[d]; c != "" && c != "exit_page" {
+				cols += ", x." + c
+			}
+		}
+		from = fmt.Sprintf("(SELECT %s, max(x.pageviews) AS pageviews, max(x.events) AS events, max(x.duration) AS duration, 1 AS sign FROM sessions x WHERE %s GROUP BY %s HAVING sum(x.sign) > 0) s",
+			cols, strings.ReplaceAll(where, "s.", "x."), cols)
+		where = "TRUE"
+	}
+	exprs := make([]string, len(dims))
+	for i, d := range dims {
+		exprs[i] = p.dimExpr(q, d, onSessions, "s")
+	}
+	return p.grouped(q, dims, exprs, from, where,
+		p.D.CountDistinct("s.visitor_id"),
+		"sum(s.sign)",
+		"sum(CASE WHEN s.pageviews + s.events <= 1 THEN s.sign ELSE 0 END)",
+		"sum(s.sign * s.duration)",
+		"sum(s.sign * s.pageviews)",
+		"sum(s.sign * s.events)")
+}
+
+func filtersUse(fs []Filter, dim string) bool {
+	for _, f := range fs {
+		if f.Dimension == dim || filtersUse(f.Children, dim) {
+			return true
+		}
+	}
+	return false
 }
 
 // eventSQL selects visitors, pageviews and events per group.
 func (p *Planner) eventSQL(q *Query, fs []Filter, dims []string) string {
-	sel, group := p.selectGroup(p.eventDims(q, dims),
+	where := fmt.Sprintf("%s AND e.name <> %s%s", p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, fs, onEvents, "e", nil))
+	return p.grouped(q, dims, p.eventDims(q, dims), p.eventFrom(q, dims), where,
 		p.D.CountDistinct("e.visitor_id"),
 		fmt.Sprintf("sum(CASE WHEN e.name = %s THEN 1 ELSE 0 END)", p.D.Quote(EventPageview)),
 		"count(*)")
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s AND e.name <> %s%s%s", sel, p.eventFrom(q, dims),
-		p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, fs, onEvents, "e", nil), group)
 }
 
 // engagementSQL selects engaged milliseconds per pageview and mean
@@ -594,23 +768,24 @@ func (p *Planner) eventSQL(q *Query, fs []Filter, dims []string) string {
 // apply to engagement beacons, which belong to pageviews.
 func (p *Planner) engagementSQL(q *Query) string {
 	exprs := p.eventDims(q, q.Dimensions)
-	inner := make([]string, len(exprs))
-	outer := make([]string, len(exprs))
+	inner := make([]string, 0, len(exprs)+3)
+	names := make([]string, len(exprs))
+	outer := make([]string, 0, len(exprs)+2)
 	for i, e := range exprs {
-		inner[i] = p.D.ToString(e) + fmt.Sprintf(" AS d%d", i)
-		outer[i] = fmt.Sprintf("d%d", i)
+		names[i] = fmt.Sprintf("d%d", i)
+		inner = append(inner, e+" AS "+names[i])
+		outer = append(outer, p.formatDim(q, q.Dimensions[i], names[i]))
 	}
-	innerSel := strings.Join(append(inner, "e.pageview_id AS pv", "sum(e.engaged_ms) AS ms", "max(e.scroll_depth) AS sd"), ", ")
-	innerGroup := strings.Join(append(slices.Clone(outer), "e.pageview_id"), ", ")
+	inner = append(inner, "e.pageview_id AS pv", "sum(e.engaged_ms) AS ms", "max(e.scroll_depth) AS sd")
 	skip := func(f Filter) bool { return f.Dimension == "event:name" || f.Dimension == "event:goal" }
-	sql := fmt.Sprintf("SELECT %s FROM %s WHERE %s AND e.name = %s%s GROUP BY %s", innerSel, p.eventFrom(q, q.Dimensions),
-		p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, q.Filters, onEvents, "e", skip), innerGroup)
-	outSel := strings.Join(append(slices.Clone(outer), p.D.ToFloat("sum(t.ms) / count(*)"), p.D.ToFloat("avg(t.sd)")), ", ")
+	sql := fmt.Sprintf("SELECT %s FROM %s WHERE %s AND e.name = %s%s GROUP BY %s", strings.Join(inner, ", "), p.eventFrom(q, q.Dimensions),
+		p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, q.Filters, onEvents, "e", skip), strings.Join(append(slices.Clone(names), "e.pageview_id"), ", "))
+	outer = append(outer, p.D.ToFloat("sum(t.ms) / count(*)"), p.D.ToFloat("avg(t.sd)"))
 	g := ""
-	if len(outer) > 0 {
-		g = " GROUP BY " + strings.Join(outer, ", ")
+	if len(names) > 0 {
+		g = " GROUP BY " + strings.Join(names, ", ")
 	}
-	return fmt.Sprintf("SELECT %s FROM (%s) t%s", outSel, sql, g)
+	return fmt.Sprintf("SELECT %s FROM (%s) t%s", strings.Join(outer, ", "), sql, g)
 }
 
 // sessionSQL selects visits, bounces, total duration and pageviews per
@@ -639,13 +814,11 @@ func (p *Planner) sessionSQL(q *Query) string {
 			exprs[i] = p.dimExpr(q, d, onSessions, "s")
 		}
 	}
-	sel, group := p.selectGroup(exprs,
+	return p.grouped(q, q.Dimensions, exprs, from, p.rangeCond(q, "s", "start_ts", 0)+p.where(q, q.Filters, onSessions, "s", nil),
 		"sum(s.sign)",
 		"sum(CASE WHEN s.pageviews + s.events <= 1 THEN s.sign ELSE 0 END)",
-		p.D.ToFloat("sum(s.sign * s.duration)"),
-		p.D.ToFloat("sum(s.sign * s.pageviews)"))
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s%s%s", sel, from, p.rangeCond(q, "s", "start_ts", 0),
-		p.where(q, q.Filters, onSessions, "s", nil), group)
+		"sum(s.sign * s.duration)",
+		"sum(s.sign * s.pageviews)")
 }
 
 // ---- ordering and comparison ----

@@ -108,6 +108,7 @@ func FuzzQueryRequest(f *testing.F) {
 		}
 		// Every accepted query compiles.
 		p.eventSQL(q, q.Filters, q.Dimensions)
+		p.visitSQL(q, q.Dimensions)
 		p.sessionSQL(q)
 		p.engagementSQL(q)
 	})
@@ -117,7 +118,9 @@ type testDialect struct{}
 
 func (testDialect) Quote(s string) string                { return "'" + s + "'" }
 func (testDialect) Time(t time.Time) string              { return t.String() }
-func (testDialect) Bucket(unit, col, tz string) string   { return unit + col + tz }
+func (testDialect) AddSeconds(ts, s string) string       { return ts + s }
+func (testDialect) Bucket(unit, ts string) string        { return unit + ts }
+func (testDialect) FormatBucket(unit, ts string) string  { return unit + ts }
 func (testDialect) Contains(e, s string, cs bool) string { return e + s }
 func (testDialect) Regex(e, p string, cs bool) string    { return e + p }
 func (testDialect) Lower(e string) string                { return e }

@@ -40,11 +40,16 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	dir := fs.String("dir", "", "folder for the DuckDB file (default: a temporary folder, removed afterwards)")
 	repeats := fs.Int("repeats", 5, "times to run the query set; the median is reported")
 	mem := fs.String("duckdb-memory", "1GB", "DuckDB memory limit")
+	reuse := fs.Bool("reuse", false, "query the events already in --dir instead of generating new ones")
+	verbose := fs.Bool("v", false, "print each query's time")
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if *n < 1 || *repeats < 1 {
 		return usagef("--events and --repeats must be positive")
+	}
+	if *reuse && *dir == "" {
+		return usagef("--reuse needs --dir")
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "waymark-bench-")
@@ -54,18 +59,37 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		defer os.RemoveAll(d)
 		*dir = d
 	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
 	path := filepath.Join(*dir, "bench.duckdb")
+	if !*reuse {
+		os.Remove(path)
+		os.Remove(path + ".wal")
+	}
 	store, err := duckdb.Open(ctx, path, duckdb.Options{MemoryLimit: *mem})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	now := time.Now().UTC().Truncate(time.Hour)
-	t0 := time.Now()
-	if err := fillSynthetic(ctx, store, benchSite, now.Add(-90*24*time.Hour), 90*24*time.Hour, *n); err != nil {
-		return err
+	if *reuse {
+		// The data's "now" is the newest event's hour.
+		var newest time.Time
+		if err := store.DB().QueryRowContext(ctx, `SELECT max(ts) FROM events`).Scan(&newest); err != nil {
+			return err
+		}
+		now = newest.UTC().Truncate(time.Hour).Add(time.Hour)
+		if err := store.DB().QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(n); err != nil {
+			return err
+		}
+	} else {
+		t0 := time.Now()
+		if err := fillSynthetic(ctx, store, benchSite, now.Add(-90*24*time.Hour), 90*24*time.Hour, *n); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "generated and stored %d events in %s (%.0f events/s)\n", *n, time.Since(t0).Round(time.Millisecond), float64(*n)/time.Since(t0).Seconds())
 	}
-	fmt.Fprintf(stdout, "generated and stored %d events in %s (%.0f events/s)\n", *n, time.Since(t0).Round(time.Millisecond), float64(*n)/time.Since(t0).Seconds())
 	if _, err := store.DB().ExecContext(ctx, "CHECKPOINT"); err != nil {
 		return err
 	}
@@ -77,6 +101,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	for i := 0; i < *repeats; i++ {
 		start := time.Now()
 		for _, body := range DashboardQueries {
+			qs := time.Now()
 			qr, err := analytics.DecodeQueryRequest([]byte(strings.Replace(body, "{", `{"site_id":"`+benchSite+`",`, 1)))
 			if err != nil {
 				return err
@@ -87,6 +112,9 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 			}
 			if _, err := store.Query(ctx, q); err != nil {
 				return fmt.Errorf("query %s: %w", body, err)
+			}
+			if *verbose && i == 0 {
+				fmt.Fprintf(stdout, "%8s  %s\n", time.Since(qs).Round(time.Millisecond), body)
 			}
 		}
 		runs = append(runs, time.Since(start))

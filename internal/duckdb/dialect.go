@@ -21,13 +21,22 @@ func (Dialect) Time(t time.Time) string {
 	return "TIMESTAMP '" + t.UTC().Format("2006-01-02 15:04:05.000000") + "'"
 }
 
-// Bucket truncates col (naive UTC) to unit in zone tz and formats it.
-func (d Dialect) Bucket(unit, col, tz string) string {
-	f := "%Y-%m-%d"
+// AddSeconds shifts a timestamp.
+func (Dialect) AddSeconds(ts, seconds string) string {
+	return fmt.Sprintf("(%s + to_seconds(CAST(%s AS BIGINT)))", ts, seconds)
+}
+
+// Bucket truncates a timestamp.
+func (Dialect) Bucket(unit, ts string) string {
+	return fmt.Sprintf("date_trunc('%s', %s)", unit, ts)
+}
+
+// FormatBucket formats a truncated timestamp.
+func (Dialect) FormatBucket(unit, ts string) string {
 	if unit == "hour" {
-		f = "%Y-%m-%d %H:00:00"
+		return "strftime(" + ts + ", '%Y-%m-%d %H:00:00')"
 	}
-	return fmt.Sprintf("strftime(date_trunc('%s', timezone(%s, timezone('UTC', %s))), '%s')", unit, d.Quote(tz), col, f)
+	return "strftime(" + ts + ", '%Y-%m-%d')"
 }
 
 // Contains tests for a substring.
