@@ -28,6 +28,7 @@ type Serve struct {
 	DuckDBMemory  string
 	ShutdownGrace time.Duration
 	ReferrerSpam  []string
+	GCPercent     int
 }
 
 // Defaults returns the configuration a newcomer gets.
@@ -43,6 +44,7 @@ func Defaults() Serve {
 		FlushInterval: 200 * time.Millisecond,
 		DuckDBMemory:  "1GB",
 		ShutdownGrace: 20 * time.Second,
+		GCPercent:     400,
 	}
 }
 
@@ -113,6 +115,7 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.StringVar(&c.DuckDBMemory, "duckdb-memory", c.DuckDBMemory, "DuckDB memory limit, e.g. 1GB")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time allowed for a graceful shutdown")
 	fs.Var(stringList{&c.ReferrerSpam}, "referrer-spam", "extra comma-separated referrer-spam domains")
+	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go garbage-collector target percentage (GOGC); 0 keeps the runtime's setting")
 }
 
 // ApplyEnv sets every flag of fs that has a WAYMARK_<NAME> variable (name

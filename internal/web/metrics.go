@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,6 +11,7 @@ import (
 
 type metrics struct {
 	collectLatency *prometheus.HistogramVec
+	observers      sync.Map // "endpoint code" -> prometheus.Observer, to skip label lookups per hit
 }
 
 // droppedCollector exports the collector's drop counts by site and reason.
@@ -54,5 +56,10 @@ func newMetrics(reg *prometheus.Registry, c *analytics.Collector) *metrics {
 }
 
 func (m *metrics) observe(endpoint string, code int, start time.Time) {
-	m.collectLatency.WithLabelValues(endpoint, http.StatusText(code)).Observe(time.Since(start).Seconds())
+	k := [2]any{endpoint, code}
+	o, ok := m.observers.Load(k)
+	if !ok {
+		o, _ = m.observers.LoadOrStore(k, m.collectLatency.WithLabelValues(endpoint, http.StatusText(code)))
+	}
+	o.(prometheus.Observer).Observe(time.Since(start).Seconds())
 }

@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,13 +64,16 @@ func requestID(r *http.Request) string {
 	return ""
 }
 
-// withRequestID tags each request for logs.
+// withRequestID tags each request for logs: a random per-process prefix
+// and a counter, cheap enough for the collector's hot path.
 func withRequestID(h http.Handler) http.Handler {
+	b := make([]byte, 4)
+	rand.Read(b)
+	prefix := hex.EncodeToString(b) + "-"
+	var n atomic.Uint64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b := make([]byte, 8)
-		rand.Read(b)
-		id := hex.EncodeToString(b)
-		w.Header().Set("X-Request-Id", id)
+		id := prefix + strconv.FormatUint(n.Add(1), 36)
+		w.Header()["X-Request-Id"] = []string{id}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 	})
 }
