@@ -41,6 +41,8 @@ type Beacon struct {
 	PageviewID  uint64
 	EngagedMS   uint32
 	ScrollDepth uint8
+
+	page *url.URL // URL, parsed by validate
 }
 
 // InvalidError says which field of a beacon or query is wrong and why.
@@ -98,9 +100,7 @@ func pick(a, b *string) string {
 // Plausible's tracker sends text/plain).
 func ParseEvent(body []byte) (*Beacon, error) {
 	var ej eventJSON
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&ej); err != nil {
+	if err := json.Unmarshal(body, &ej); err != nil {
 		return nil, invalid("body", "not a JSON object: %v", err)
 	}
 	b := &Beacon{
@@ -342,6 +342,7 @@ func (b *Beacon) validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return invalid("url", "must be an absolute http(s) address")
 	}
+	b.page = u
 	if b.Name == EventEngagement && b.PageviewID == 0 {
 		return invalid("pid", "an engagement beacon needs the id of its pageview")
 	}

@@ -51,6 +51,10 @@ func TestParseEvent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if got.page == nil || got.page.String() != got.URL {
+				t.Errorf("parsed page %v, want %s", got.page, got.URL)
+			}
+			got.page = nil
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}

@@ -38,9 +38,12 @@ type Enricher struct {
 // Enrich builds the hit for one site. When the hit must not be stored it
 // returns a drop reason instead.
 func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (Hit, string) {
-	page, err := url.Parse(b.URL)
-	if err != nil {
-		return Hit{}, DropIgnored // validate() already refused unparsable URLs
+	page := b.page
+	if page == nil {
+		var err error
+		if page, err = url.Parse(b.URL); err != nil {
+			return Hit{}, DropIgnored
+		}
 	}
 	path := NormalizePath(page, s.KeepParams)
 	if s.Ignored(r.IP, path) {

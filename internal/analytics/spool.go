@@ -60,6 +60,7 @@ type Spool struct {
 	durable  Pos // end of fsynced data
 	segSizes map[uint64]int64
 	grow     *sync.Cond // signalled when durable advances or on close
+	chans    sync.Pool  // reusable wait channels (chan error, capacity 1)
 
 	f      *os.File // current segment, owned by the flusher
 	seg    uint64
@@ -211,7 +212,10 @@ func (s *Spool) Append(ctx context.Context, recs ...[]byte) error {
 		}
 		n += int64(recordHeader + len(r))
 	}
-	ch := make(chan error, 1)
+	ch, _ := s.chans.Get().(chan error)
+	if ch == nil {
+		ch = make(chan error, 1)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -237,7 +241,9 @@ func (s *Spool) Append(ctx context.Context, recs ...[]byte) error {
 	}
 	// Once queued the record will be written even if ctx ends; report the
 	// real outcome so that no caller acknowledges a record that failed.
-	return <-ch
+	err := <-ch
+	s.chans.Put(ch)
+	return err
 }
 
 func (s *Spool) flusher() {

@@ -130,15 +130,14 @@ func (v *Visitors) Hash(site string, ip netip.Addr, userAgent string) (cur, prev
 }
 
 func hashVisitor(key *[32]byte, site string, ip netip.Addr, ua string) uint64 {
-	h := sha256.New()
-	h.Write(key[:])
-	h.Write([]byte(site))
-	h.Write([]byte{0})
-	b := ip.Unmap().As16()
-	h.Write(b[:])
-	h.Write([]byte(ua))
-	var sum [32]byte
-	h.Sum(sum[:0])
+	var stack [512]byte // keeps the usual input off the heap
+	buf := append(stack[:0], key[:]...)
+	buf = append(buf, site...)
+	buf = append(buf, 0)
+	a := ip.Unmap().As16()
+	buf = append(buf, a[:]...)
+	buf = append(buf, ua...)
+	sum := sha256.Sum256(buf)
 	id := binary.LittleEndian.Uint64(sum[:8])
 	if id == 0 {
 		id = 1 // 0 means "no visitor"

@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
+	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/analytics/analyticstest"
 )
 
@@ -44,4 +46,29 @@ func FuzzQuote(f *testing.F) {
 			t.Fatalf("quoted %q read back as %q", in, got)
 		}
 	})
+}
+
+// BenchmarkWriteBatch measures the ingester's store write per event, in
+// batches of 5,000 synthetic events with their session rows.
+func BenchmarkWriteBatch(b *testing.B) {
+	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "events.duckdb"), Options{MemoryLimit: "512MB"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	z := analytics.NewSessionizer(nil)
+	var evs []analytics.Event
+	var off int64
+	analytics.NewSynth("bench.example", 1).Visits(time.Now().Add(-time.Hour), time.Hour, 5000, func(h *analytics.Hit) {
+		off++
+		evs = append(evs, z.Add(h, analytics.Pos{Seg: 1, Off: off}))
+	})
+	batch := &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: 1, Off: off}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.WriteBatch(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
 }
