@@ -32,6 +32,8 @@ type Dialect interface {
 	// Contains and Regex test a string expression.
 	Contains(expr, sub string, caseSensitive bool) string
 	Regex(expr, pattern string, caseSensitive bool) string
+	// Seconds returns the whole seconds from timestamp a to timestamp b.
+	Seconds(a, b string) string
 	// Lower lower-cases a string expression.
 	Lower(expr string) string
 	// PropValue returns the value of event property key of the row with
@@ -728,7 +730,7 @@ func (p *Planner) visitSQL(q *Query, dims []string) string {
 				cols += ", x." + c
 			}
 		}
-		from = fmt.Sprintf("(SELECT %s, max(x.pageviews) AS pageviews, max(x.events) AS events, max(x.duration) AS duration, 1 AS sign FROM sessions x WHERE %s GROUP BY %s HAVING sum(x.sign) > 0) s",
+		from = fmt.Sprintf("(SELECT %s, max(x.pageviews) AS pageviews, max(x.events) AS events, max(x.end_ts) AS end_ts, 1 AS sign FROM sessions x WHERE %s GROUP BY %s HAVING sum(x.sign) > 0) s",
 			cols, strings.ReplaceAll(where, "s.", "x."), cols)
 		where = "TRUE"
 	}
@@ -740,7 +742,7 @@ func (p *Planner) visitSQL(q *Query, dims []string) string {
 		p.D.CountDistinct("s.visitor_id"),
 		"sum(s.sign)",
 		"sum(CASE WHEN s.pageviews + s.events <= 1 THEN s.sign ELSE 0 END)",
-		"sum(s.sign * s.duration)",
+		"sum(s.sign * "+p.D.Seconds("s.start_ts", "s.end_ts")+")",
 		"sum(s.sign * s.pageviews)",
 		"sum(s.sign * s.events)")
 }
@@ -776,10 +778,10 @@ func (p *Planner) engagementSQL(q *Query) string {
 		inner = append(inner, e+" AS "+names[i])
 		outer = append(outer, p.formatDim(q, q.Dimensions[i], names[i]))
 	}
-	inner = append(inner, "e.pageview_id AS pv", "sum(e.engaged_ms) AS ms", "max(e.scroll_depth) AS sd")
+	inner = append(inner, "sum(e.engaged_ms) AS ms", "max(e.scroll_depth) AS sd")
 	skip := func(f Filter) bool { return f.Dimension == "event:name" || f.Dimension == "event:goal" }
 	sql := fmt.Sprintf("SELECT %s FROM %s WHERE %s AND e.name = %s%s GROUP BY %s", strings.Join(inner, ", "), p.eventFrom(q, q.Dimensions),
-		p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, q.Filters, onEvents, "e", skip), strings.Join(append(slices.Clone(names), "e.pageview_id"), ", "))
+		p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, q.Filters, onEvents, "e", skip), strings.Join(append(slices.Clone(names), "e.session_id", "e.pageview_id"), ", "))
 	outer = append(outer, p.D.ToFloat("sum(t.ms) / count(*)"), p.D.ToFloat("avg(t.sd)"))
 	g := ""
 	if len(names) > 0 {
@@ -817,7 +819,7 @@ func (p *Planner) sessionSQL(q *Query) string {
 	return p.grouped(q, q.Dimensions, exprs, from, p.rangeCond(q, "s", "start_ts", 0)+p.where(q, q.Filters, onSessions, "s", nil),
 		"sum(s.sign)",
 		"sum(CASE WHEN s.pageviews + s.events <= 1 THEN s.sign ELSE 0 END)",
-		"sum(s.sign * s.duration)",
+		"sum(s.sign * "+p.D.Seconds("s.start_ts", "s.end_ts")+")",
 		"sum(s.sign * s.pageviews)")
 }
 

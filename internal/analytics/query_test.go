@@ -123,6 +123,7 @@ func (testDialect) Bucket(unit, ts string) string        { return unit + ts }
 func (testDialect) FormatBucket(unit, ts string) string  { return unit + ts }
 func (testDialect) Contains(e, s string, cs bool) string { return e + s }
 func (testDialect) Regex(e, p string, cs bool) string    { return e + p }
+func (testDialect) Seconds(a, b string) string           { return a + b }
 func (testDialect) Lower(e string) string                { return e }
 func (testDialect) PropValue(a, k string) string         { return a + k }
 func (testDialect) CountDistinct(e string) string        { return e }

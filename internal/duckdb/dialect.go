@@ -16,9 +16,10 @@ func (Dialect) Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
-// Time returns a UTC timestamp literal.
+// Time returns a UTC timestamp literal of the columns' type (seconds), so
+// comparisons prune by zone maps without casting the column.
 func (Dialect) Time(t time.Time) string {
-	return "TIMESTAMP '" + t.UTC().Format("2006-01-02 15:04:05.000000") + "'"
+	return "TIMESTAMP_S '" + t.UTC().Format("2006-01-02 15:04:05") + "'"
 }
 
 // AddSeconds shifts a timestamp.
@@ -54,6 +55,9 @@ func (d Dialect) Regex(expr, pattern string, caseSensitive bool) string {
 	}
 	return fmt.Sprintf("regexp_matches(%s, %s, 'i')", expr, d.Quote(pattern))
 }
+
+// Seconds is the whole seconds between two timestamps.
+func (Dialect) Seconds(a, b string) string { return fmt.Sprintf("date_diff('second', %s, %s)", a, b) }
 
 // Lower lower-cases.
 func (Dialect) Lower(expr string) string { return "lower(" + expr + ")" }

@@ -1,13 +1,17 @@
 -- Events: one row per stored hit (pageviews, custom events, engagement
 -- beacons). Visit-level columns (referrer .. utm_content, entry_page) hold
 -- the values of the event's session, so most filters need no join.
+-- Timestamps are kept to the second (engaged time has its own millisecond
+-- column); pageview ids, on engagement beacons only, as 16 bits: enough to
+-- tell a visit's pageviews apart, as engagement is grouped by session and
+-- pageview id. Both keep an event near 40 bytes on disk.
 CREATE TABLE events (
     site            VARCHAR NOT NULL,
-    ts              TIMESTAMP NOT NULL,
+    ts              TIMESTAMP_S NOT NULL,
     name            VARCHAR NOT NULL,
     session_id      UBIGINT NOT NULL,
     visitor_id      UBIGINT NOT NULL,
-    pageview_id     UBIGINT NOT NULL,
+    pageview_id     USMALLINT NOT NULL,
     pathname        VARCHAR NOT NULL,
     hostname        VARCHAR NOT NULL,
     entry_page      VARCHAR NOT NULL,
@@ -48,9 +52,8 @@ CREATE TABLE sessions (
     visitor_id      UBIGINT NOT NULL,
     version         UINTEGER NOT NULL,
     sign            TINYINT NOT NULL,
-    start_ts        TIMESTAMP NOT NULL,
-    end_ts          TIMESTAMP NOT NULL,
-    duration        UINTEGER NOT NULL,
+    start_ts        TIMESTAMP_S NOT NULL,
+    end_ts          TIMESTAMP_S NOT NULL,
     entry_page      VARCHAR NOT NULL,
     exit_page       VARCHAR NOT NULL,
     hostname        VARCHAR NOT NULL,
