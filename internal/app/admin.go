@@ -67,19 +67,10 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 		}
 		fmt.Fprintf(stdout, "site %s added (time zone %s)\ntracker: <script defer data-domain=\"%s\" src=\"https://YOUR-WAYMARK/w.js\"></script>\n", s.Domain, s.TimeZone, s.Domain)
 	case "site update":
-		d, err := site.NormalizeDomain(*domain)
-		if err != nil {
-			return friendly(err)
-		}
-		sites, err := db.Sites(ctx)
+		s, err := findSite(ctx, db, *domain)
 		if err != nil {
 			return err
 		}
-		i := slices.IndexFunc(sites, func(s *site.Site) bool { return s.Domain == d })
-		if i < 0 {
-			return fmt.Errorf("no site %s", d)
-		}
-		s := sites[i]
 		var perr error
 		fs.Visit(func(f *flag.Flag) { // only the flags given change
 			switch f.Name {
@@ -169,19 +160,10 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 }
 
 func goalCmd(ctx context.Context, db *sqlite.DB, sub, domain, page, event string, stdout io.Writer) error {
-	d, err := site.NormalizeDomain(domain)
-	if err != nil {
-		return usagef("goal %s needs --site: %v", sub, err)
-	}
-	sites, err := db.Sites(ctx)
+	s, err := findSite(ctx, db, domain)
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(sites, func(s *site.Site) bool { return s.Domain == d })
-	if i < 0 {
-		return fmt.Errorf("no site %s", d)
-	}
-	s := sites[i]
 	g := site.Goal{Page: page, Event: event}
 	switch sub {
 	case "list":
@@ -209,6 +191,23 @@ func goalCmd(ctx context.Context, db *sqlite.DB, sub, domain, page, event string
 	}
 	fmt.Fprintf(stdout, "goals of %s: %d\n", s.Domain, len(s.Goals))
 	return nil
+}
+
+// findSite loads one site by domain.
+func findSite(ctx context.Context, db *sqlite.DB, domain string) (*site.Site, error) {
+	d, err := site.NormalizeDomain(domain)
+	if err != nil {
+		return nil, usagef("%v (give the site with --domain or --site)", err)
+	}
+	sites, err := db.Sites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(sites, func(s *site.Site) bool { return s.Domain == d })
+	if i < 0 {
+		return nil, fmt.Errorf("no site %s (see waymark site list)", d)
+	}
+	return sites[i], nil
 }
 
 func parsePrefixes(s string) ([]netip.Prefix, error) {

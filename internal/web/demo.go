@@ -54,7 +54,7 @@ func (s *Server) demoFiles(static fs.FS) http.Handler {
 
 var homeTmpl = template.Must(template.New("home").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Waymark</title><link rel="stylesheet" href="/demo/style.css"></head>
+<title>Waymark</title><link rel="stylesheet" href="/style.css"></head>
 <body><main>
 <h1>Waymark is running</h1>
 {{if .Demo}}<p><a href="/demo/">Open the demo shop</a>: browse it, then ask the stats API what it recorded.</p>{{end}}
@@ -86,4 +86,16 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Write(buf.Bytes())
 	return nil
+}
+
+// stylesheet serves the shared stylesheet of the front page and demo shop.
+func (s *Server) stylesheet(w http.ResponseWriter, r *http.Request) {
+	b, err := assets.Static.ReadFile("static/demo/style.css")
+	if err != nil {
+		http.Error(w, "stylesheet missing from this build", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	s.gz.serve(w, r, "style.css", b)
 }

@@ -32,6 +32,7 @@ func (s *Server) routes() http.Handler {
 	// Front page and demo site.
 	static, _ := fs.Sub(assets.Static, "static")
 	mux.HandleFunc("GET /{$}", s.handle(s.home))
+	mux.HandleFunc("GET /style.css", s.stylesheet)
 	if s.Demo {
 		mux.Handle("GET /demo/", http.StripPrefix("/demo/", s.demoFiles(static)))
 	}
