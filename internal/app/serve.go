@@ -134,7 +134,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	var ingesting atomic.Bool
 	handler := web.New(web.Deps{
 		Log: log, Sites: sites, SiteStore: state, Collector: collector, Stats: events, Now: time.Now,
-		TrustedProxies: c.TrustedProxies, Registry: reg, Demo: c.Demo, DemoDomain: DemoDomain,
+		TrustedProxies: c.TrustedProxies, Registry: reg, Demo: c.Demo, DemoDomain: DemoDomain, DataDir: c.Data,
 		Ready: func(ctx context.Context) error {
 			if !ingesting.Load() {
 				return errors.New("ingester not running")

@@ -62,6 +62,10 @@ var homeTmpl = template.Must(template.New("home").Parse(`<!doctype html>
 <ul>{{range .Sites}}<li><code>{{.}}</code></li>{{else}}<li>No sites yet: <code>waymark site add --domain example.com</code></li>{{end}}</ul>
 <h2>Add the tracker to a site</h2>
 <pre>&lt;script defer data-domain="example.com" src="{{.Origin}}/w.js"&gt;&lt;/script&gt;</pre>
+<h2>Ask the stats API</h2>
+<pre>TOKEN=$(waymark token add --data {{.Data}} --name me)
+curl -s -H "Authorization: Bearer $TOKEN" {{.Origin}}/api/v2/query \
+  -d '{"site_id":"{{.First}}","metrics":["visitors","pageviews","time_on_page"],"date_range":"day","dimensions":["event:page"]}'</pre>
 <h2>Endpoints</h2>
 <ul>
 <li><code>POST /api/event</code>, <code>GET /b.gif</code>: collection</li>
@@ -80,7 +84,13 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
 		scheme = "https"
 	}
 	var buf bytes.Buffer
-	if err := homeTmpl.Execute(&buf, map[string]any{"Demo": s.Demo, "Sites": sites, "Origin": scheme + "://" + r.Host}); err != nil {
+	first := "example.com"
+	if s.Demo {
+		first = s.DemoDomain
+	} else if len(sites) > 0 {
+		first = sites[0]
+	}
+	if err := homeTmpl.Execute(&buf, map[string]any{"Demo": s.Demo, "Sites": sites, "First": first, "Data": s.DataDir, "Origin": scheme + "://" + r.Host}); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -33,6 +33,7 @@ type Deps struct {
 	Registry       *prometheus.Registry
 	Demo           bool
 	DemoDomain     string
+	DataDir        string // shown in the front page's instructions
 	// Ready reports whether the server is ready to serve (the ingester is
 	// running and the stores answer).
 	Ready func(ctx context.Context) error
