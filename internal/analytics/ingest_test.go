@@ -18,6 +18,7 @@ type flakyStore struct {
 	events   []Event
 	sessions []SessionRow
 	cp       Pos
+	deleted  map[string]time.Time
 }
 
 func (f *flakyStore) WriteBatch(_ context.Context, b *Batch) error {
@@ -34,8 +35,14 @@ func (f *flakyStore) WriteBatch(_ context.Context, b *Batch) error {
 }
 func (f *flakyStore) Checkpoint(context.Context) (Pos, error)           { return f.cp, nil }
 func (f *flakyStore) RecentSessions(context.Context) ([]Session, error) { return nil, nil }
-func (f *flakyStore) DeleteBefore(context.Context, string, time.Time) (int64, error) {
-	return 0, nil
+func (f *flakyStore) DeleteBefore(_ context.Context, site string, t time.Time) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.deleted == nil {
+		f.deleted = map[string]time.Time{}
+	}
+	f.deleted[site] = t
+	return 1, nil
 }
 
 func TestIngesterRetriesAndDrains(t *testing.T) {
@@ -45,7 +52,9 @@ func TestIngesterRetriesAndDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := &flakyStore{fails: 2}
-	in := &Ingester{Spool: sp, Store: store, Log: slog.Default(), BatchSize: 3, FlushInterval: 5 * time.Millisecond}
+	cutoff := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	in := &Ingester{Spool: sp, Store: store, Log: slog.Default(), BatchSize: 3, FlushInterval: 5 * time.Millisecond,
+		Retention: func() map[string]time.Time { return map[string]time.Time{"e.com": cutoff} }}
 	for i := range 10 {
 		h := Hit{Site: "e.com", Name: EventPageview, Path: "/", VisitorID: uint64(i%3 + 1), Time: time.Unix(int64(1000+i), 0).UTC()}
 		if err := sp.Append(context.Background(), h.AppendBinary(nil)); err != nil {
@@ -66,6 +75,9 @@ func TestIngesterRetriesAndDrains(t *testing.T) {
 	}
 	if len(store.events) != 10 || in.Stats.WriteErrors.Load() != 2 {
 		t.Fatalf("stored %d events after %d write errors; want 10 after 2", len(store.events), in.Stats.WriteErrors.Load())
+	}
+	if got := store.deleted["e.com"]; !got.Equal(cutoff) {
+		t.Errorf("retention cut-off for e.com = %v, want %v", got, cutoff)
 	}
 	var visits int
 	for _, r := range store.sessions {
