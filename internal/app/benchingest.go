@@ -2,11 +2,14 @@ package app
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,10 +44,14 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 	if *conns < 1 || *dur <= 0 {
 		return usagef("--conns and --duration must be positive")
 	}
-	tr := &http.Transport{MaxIdleConns: *conns, MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns, DisableCompression: true}
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	defer tr.CloseIdleConnections()
-	endpoint := strings.TrimSuffix(*base, "/") + "/api/event"
+	u, err := url.Parse(strings.TrimSuffix(*base, "/") + "/api/event")
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return usagef("--url must be an http:// address")
+	}
+	// Requests are rendered once; each connection sends them in turn,
+	// one outstanding request per connection (like wrk), so the generator
+	// spends little of the machine's CPU.
+	reqs := benchRequests(u, *domain, 64)
 	ctx, cancel := context.WithTimeout(ctx, *dur)
 	defer cancel()
 	var ok, failed, busy atomic.Uint64
@@ -53,26 +60,28 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 	start := time.Now()
 	for i := range *conns {
 		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(i), 7))
-			for ctx.Err() == nil {
-				page := fmt.Sprintf("https://%s/p/%d", *domain, int(r.ExpFloat64()*20))
-				body := fmt.Sprintf(`{"n":"pageview","u":%q,"d":%q,"r":%q,"sw":1920,"sh":1080,"vw":1280,"vh":720,"dpr":1,"cd":24,"tz":"Europe/Berlin"}`,
-					page, *domain, benchReferrers[r.IntN(len(benchReferrers))])
-				req, _ := http.NewRequestWithContext(ctx, "POST", endpoint, strings.NewReader(body))
-				req.Header.Set("Content-Type", "text/plain")
-				req.Header.Set("User-Agent", benchAgents[r.IntN(len(benchAgents))])
-				req.Header.Set("Accept-Language", "en-US,en;q=0.9")
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "tcp", u.Host)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			defer conn.Close()
+			context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+			br := bufio.NewReaderSize(conn, 4096)
+			for n := i; ctx.Err() == nil; n++ {
 				t0 := time.Now()
-				resp, err := client.Do(req)
+				if _, err := conn.Write(reqs[n%len(reqs)]); err != nil {
+					break
+				}
+				code, err := readResponse(br)
 				if err != nil {
 					if ctx.Err() == nil {
 						failed.Add(1)
 					}
-					continue
+					break
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				switch resp.StatusCode {
+				switch code {
 				case http.StatusAccepted:
 					ok.Add(1)
 					lat[i] = append(lat[i], time.Since(t0))
@@ -101,6 +110,51 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stdout, "server RSS: %.0f MiB\n", rss/(1<<20))
 	}
 	return nil
+}
+
+// benchRequests renders n varied pageview requests.
+func benchRequests(u *url.URL, domain string, n int) [][]byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	out := make([][]byte, n)
+	for i := range out {
+		body := fmt.Sprintf(`{"n":"pageview","u":"https://%s/p/%d","d":%q,"r":%q,"sw":1920,"sh":1080,"vw":1280,"vh":720,"dpr":1,"cd":24,"tz":"Europe/Berlin"}`,
+			domain, int(r.ExpFloat64()*20), domain, benchReferrers[r.IntN(len(benchReferrers))])
+		out[i] = fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nContent-Type: text/plain\r\nAccept-Language: en-US,en;q=0.9\r\nContent-Length: %d\r\n\r\n%s",
+			u.RequestURI(), u.Host, benchAgents[r.IntN(len(benchAgents))], len(body), body)
+	}
+	return out
+}
+
+// readResponse reads one HTTP/1.1 response and returns its status code.
+func readResponse(br *bufio.Reader) (int, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	if len(line) < 12 {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	code, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	length := 0
+	for {
+		h, err := br.ReadSlice('\n')
+		if err != nil {
+			return 0, err
+		}
+		if len(h) <= 2 {
+			break
+		}
+		if v, ok := bytes.CutPrefix(bytes.ToLower(h), []byte("content-length:")); ok {
+			length, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+		}
+	}
+	if _, err := br.Discard(length); err != nil {
+		return 0, err
+	}
+	return code, nil
 }
 
 // serverRSS reads process_resident_memory_bytes from the server's metrics.
