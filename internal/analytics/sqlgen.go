@@ -1,0 +1,372 @@
+package analytics
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// This file compiles the parts of a Query to SQL that both event stores
+// accept, through their Dialect.
+
+type sqlCtx int
+
+const (
+	onEvents sqlCtx = iota
+	onSessions
+)
+
+func (p *Planner) dimExpr(q *Query, d string, c sqlCtx, alias string) string {
+	if isTimeDim(d) {
+		col := alias + ".ts"
+		if c == onSessions {
+			col = alias + ".start_ts"
+		}
+		unit := strings.TrimPrefix(q.TimeDimension(), "time:")
+		return p.D.Bucket(unit, p.localTime(q, col))
+	}
+	if k, ok := strings.CutPrefix(d, "event:props:"); ok {
+		return p.D.PropValue(alias, k)
+	}
+	return alias + "." + dimColumns[d]
+}
+
+func (p *Planner) rangeCond(q *Query, alias, col string, slack time.Duration) string {
+	return fmt.Sprintf("%s.site = %s AND %s.%s >= %s AND %s.%s < %s", alias, p.D.Quote(q.Site.Domain),
+		alias, col, p.D.Time(q.From), alias, col, p.D.Time(q.To.Add(slack)))
+}
+
+// leaf compiles one comparison of expr.
+func (p *Planner) leaf(f Filter, expr string) string {
+	vals := f.Values
+	neg := strings.HasSuffix(f.Op, "_not")
+	var parts []string
+	switch strings.TrimSuffix(f.Op, "_not") {
+	case "is":
+		e := expr
+		qs := make([]string, len(vals))
+		for i, v := range vals {
+			if v == noneValue(f.Dimension) || v == "(not set)" || v == "(none)" {
+				v = ""
+			}
+			if !f.CaseSensitive {
+				v = strings.ToLower(v)
+			}
+			qs[i] = p.D.Quote(v)
+		}
+		if !f.CaseSensitive {
+			e = p.D.Lower(expr)
+		}
+		parts = append(parts, e+" IN ("+strings.Join(qs, ", ")+")")
+	case "contains":
+		for _, v := range vals {
+			parts = append(parts, p.D.Contains(expr, v, f.CaseSensitive))
+		}
+	case "matches":
+		for _, v := range vals {
+			parts = append(parts, p.D.Regex(expr, v, f.CaseSensitive))
+		}
+	}
+	c := "(" + strings.Join(parts, " OR ") + ")"
+	if neg {
+		c = "NOT " + c
+	}
+	return c
+}
+
+func (p *Planner) goalCond(q *Query, f Filter, alias string) string {
+	var parts []string
+	for _, g := range q.Site.Goals {
+		if !matchValue(Filter{Op: strings.TrimSuffix(f.Op, "_not"), Values: f.Values, CaseSensitive: f.CaseSensitive}, g.Name()) {
+			continue
+		}
+		if g.Event != "" {
+			parts = append(parts, fmt.Sprintf("%s.name = %s", alias, p.D.Quote(g.Event)))
+			continue
+		}
+		page := alias + ".pathname = " + p.D.Quote(g.Page)
+		if strings.Contains(g.Page, "*") {
+			page = p.D.Regex(alias+".pathname", wildcardRegex(g.Page), true)
+		}
+		parts = append(parts, fmt.Sprintf("(%s.name = %s AND %s)", alias, p.D.Quote(EventPageview), page))
+	}
+	c := "FALSE"
+	if len(parts) > 0 {
+		c = "(" + strings.Join(parts, " OR ") + ")"
+	}
+	if strings.HasSuffix(f.Op, "_not") {
+		c = "NOT " + c
+	}
+	return c
+}
+
+// wildcardRegex turns a goal path with '*' into an anchored regex.
+func wildcardRegex(pat string) string {
+	parts := strings.Split(pat, "*")
+	for i, s := range parts {
+		parts[i] = regexpQuote(s)
+	}
+	return "^" + strings.Join(parts, ".*") + "$"
+}
+
+func regexpQuote(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`\.+*?()|[]{}^$`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// filterSQL compiles a filter tree for rows of the events (alias e) or
+// sessions (alias s) table. Conditions on the other table become
+// membership tests on session_id.
+func (p *Planner) filterSQL(q *Query, f Filter, c sqlCtx, alias string) string {
+	switch f.Op {
+	case "and", "or":
+		parts := make([]string, len(f.Children))
+		for i, k := range f.Children {
+			parts[i] = p.filterSQL(q, k, c, alias)
+		}
+		return "(" + strings.Join(parts, " "+strings.ToUpper(f.Op)+" ") + ")"
+	case "not":
+		return "NOT " + p.filterSQL(q, f.Children[0], c, alias)
+	}
+	if c == onEvents && f.Dimension == "visit:exit_page" {
+		return fmt.Sprintf("%s.session_id IN (SELECT x.session_id FROM sessions x WHERE x.site = %s AND %s GROUP BY x.session_id HAVING sum(x.sign) > 0)",
+			alias, p.D.Quote(q.Site.Domain), p.leaf(f, "x.exit_page"))
+	}
+	if c == onSessions && isEventDim(f.Dimension) {
+		var cond string
+		if f.Dimension == "event:goal" {
+			cond = p.goalCond(q, f, "x")
+		} else {
+			cond = p.leaf(f, p.dimExpr(q, f.Dimension, onEvents, "x"))
+		}
+		return fmt.Sprintf("%s.session_id IN (SELECT x.session_id FROM events x WHERE %s AND %s)",
+			alias, p.rangeCond(q, "x", "ts", 24*time.Hour), cond)
+	}
+	if f.Dimension == "event:goal" {
+		return p.goalCond(q, f, alias)
+	}
+	return p.leaf(f, p.dimExpr(q, f.Dimension, c, alias))
+}
+
+func (p *Planner) where(q *Query, fs []Filter, c sqlCtx, alias string, skip func(Filter) bool) string {
+	var b strings.Builder
+	for _, f := range fs {
+		if skip != nil && skip(f) {
+			continue
+		}
+		b.WriteString(" AND ")
+		b.WriteString(p.filterSQL(q, f, c, alias))
+	}
+	return b.String()
+}
+
+// eventFrom returns the FROM clause for event rows, joining each event's
+// live session when a dimension needs the session's exit page.
+func (p *Planner) eventFrom(q *Query, dims []string) string {
+	if slices.Contains(dims, "visit:exit_page") {
+		return fmt.Sprintf("events e JOIN (SELECT x.session_id, x.exit_page FROM sessions x WHERE x.site = %s GROUP BY x.session_id, x.exit_page HAVING sum(x.sign) > 0) ls ON ls.session_id = e.session_id",
+			p.D.Quote(q.Site.Domain))
+	}
+	return "events e"
+}
+
+func (p *Planner) eventDims(q *Query, dims []string) []string {
+	out := make([]string, len(dims))
+	for i, d := range dims {
+		if d == "visit:exit_page" {
+			out[i] = "ls.exit_page"
+		} else {
+			out[i] = p.dimExpr(q, d, onEvents, "e")
+		}
+	}
+	return out
+}
+
+// grouped builds "SELECT formatted dims, metrics FROM (SELECT dims,
+// metrics FROM from WHERE where GROUP BY dims)": rows are grouped on raw
+// values and only the groups are converted to strings.
+func (p *Planner) grouped(q *Query, dims, exprs []string, from, where string, metrics ...string) string {
+	inner := make([]string, 0, len(exprs)+len(metrics))
+	outer := make([]string, 0, len(exprs)+len(metrics))
+	names := make([]string, len(exprs))
+	for i, e := range exprs {
+		names[i] = fmt.Sprintf("d%d", i)
+		inner = append(inner, e+" AS "+names[i])
+		outer = append(outer, p.formatDim(q, dims[i], names[i]))
+	}
+	for i, m := range metrics {
+		inner = append(inner, fmt.Sprintf("%s AS m%d", m, i))
+		outer = append(outer, p.D.ToFloat(fmt.Sprintf("m%d", i)))
+	}
+	group := ""
+	if len(names) > 0 {
+		group = " GROUP BY " + strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("SELECT %s FROM (SELECT %s FROM %s WHERE %s%s) g", strings.Join(outer, ", "), strings.Join(inner, ", "), from, where, group)
+}
+
+func (p *Planner) formatDim(q *Query, dim, col string) string {
+	if isTimeDim(dim) {
+		return p.D.FormatBucket(strings.TrimPrefix(q.TimeDimension(), "time:"), col)
+	}
+	return p.D.ToString(col)
+}
+
+// localTime converts a UTC timestamp column to the site's local time with
+// the zone's offsets in force around the query's range.
+func (p *Planner) localTime(q *Query, col string) string {
+	from, to := q.From.Add(-48*time.Hour), q.To.Add(48*time.Hour)
+	if q.Compare {
+		from = from.Add(-q.To.Sub(q.From))
+	}
+	t := from.In(q.Location)
+	_, off := t.Zone()
+	expr := ""
+	for n := 0; n < 1000; n++ {
+		_, end := t.ZoneBounds()
+		if end.IsZero() || !end.Before(to) {
+			break
+		}
+		expr += fmt.Sprintf(" WHEN %s < %s THEN %d", col, p.D.Time(end), off)
+		t = end.In(q.Location)
+		_, off = t.Zone()
+	}
+	if expr == "" {
+		return p.D.AddSeconds(col, fmt.Sprint(off))
+	}
+	return p.D.AddSeconds(col, fmt.Sprintf("(CASE%s ELSE %d END)", expr, off))
+}
+
+// usesEventDims reports whether a query groups or filters by an
+// attribute of single events.
+func usesEventDims(q *Query) bool {
+	if slices.ContainsFunc(q.Dimensions, isEventDim) {
+		return true
+	}
+	var walk func([]Filter) bool
+	walk = func(fs []Filter) bool {
+		for _, f := range fs {
+			if isEventDim(f.Dimension) || walk(f.Children) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(q.Filters)
+}
+
+// visitSQL selects visitors, visits, bounces, total duration, pageviews
+// and custom events per group of visit attributes, from the sessions
+// table alone. When the exit page (the one attribute that changes during
+// a visit) is involved, each visit's live state is taken first, so that
+// distinct visitors are counted under the right exit page.
+func (p *Planner) visitSQL(q *Query, dims []string) string {
+	from := "sessions s"
+	where := p.rangeCond(q, "s", "start_ts", 0) + p.where(q, q.Filters, onSessions, "s", nil)
+	usesExit := slices.Contains(dims, "visit:exit_page") || filtersUse(q.Filters, "visit:exit_page")
+	if usesExit {
+		cols := "x.session_id, x.visitor_id, x.exit_page, x.start_ts"
+		for _, d := range dims {
+			if c := dimColumns[d]; c != "" && c != "exit_page" {
+				cols += ", x." + c
+			}
+		}
+		from = fmt.Sprintf("(SELECT %s, max(x.pageviews) AS pageviews, max(x.events) AS events, max(x.end_ts) AS end_ts, 1 AS sign FROM sessions x WHERE %s GROUP BY %s HAVING sum(x.sign) > 0) s",
+			cols, strings.ReplaceAll(where, "s.", "x."), cols)
+		where = "TRUE"
+	}
+	exprs := make([]string, len(dims))
+	for i, d := range dims {
+		exprs[i] = p.dimExpr(q, d, onSessions, "s")
+	}
+	return p.grouped(q, dims, exprs, from, where,
+		p.D.CountDistinct("s.visitor_id"),
+		"sum(s.sign)",
+		"sum(CASE WHEN s.pageviews + s.events <= 1 THEN s.sign ELSE 0 END)",
+		"sum(s.sign * "+p.D.Seconds("s.start_ts", "s.end_ts")+")",
+		"sum(s.sign * s.pageviews)",
+		"sum(s.sign * s.events)")
+}
+
+func filtersUse(fs []Filter, dim string) bool {
+	for _, f := range fs {
+		if f.Dimension == dim || filtersUse(f.Children, dim) {
+			return true
+		}
+	}
+	return false
+}
+
+// eventSQL selects visitors, pageviews and events per group.
+func (p *Planner) eventSQL(q *Query, fs []Filter, dims []string) string {
+	where := fmt.Sprintf("%s AND e.name <> %s%s", p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, fs, onEvents, "e", nil))
+	return p.grouped(q, dims, p.eventDims(q, dims), p.eventFrom(q, dims), where,
+		p.D.CountDistinct("e.visitor_id"),
+		fmt.Sprintf("sum(CASE WHEN e.name = %s THEN 1 ELSE 0 END)", p.D.Quote(EventPageview)),
+		"count(*)")
+}
+
+// engagementSQL selects engaged milliseconds per pageview and mean
+// maximum scroll depth per group. Filters on event names and goals do not
+// apply to engagement beacons, which belong to pageviews.
+func (p *Planner) engagementSQL(q *Query) string {
+	exprs := p.eventDims(q, q.Dimensions)
+	inner := make([]string, 0, len(exprs)+3)
+	names := make([]string, len(exprs))
+	outer := make([]string, 0, len(exprs)+2)
+	for i, e := range exprs {
+		names[i] = fmt.Sprintf("d%d", i)
+		inner = append(inner, e+" AS "+names[i])
+		outer = append(outer, p.formatDim(q, q.Dimensions[i], names[i]))
+	}
+	inner = append(inner, "sum(e.engaged_ms) AS ms", "max(e.scroll_depth) AS sd")
+	skip := func(f Filter) bool { return f.Dimension == "event:name" || f.Dimension == "event:goal" }
+	sql := fmt.Sprintf("SELECT %s FROM %s WHERE %s AND e.name = %s%s GROUP BY %s", strings.Join(inner, ", "), p.eventFrom(q, q.Dimensions),
+		p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, q.Filters, onEvents, "e", skip), strings.Join(append(slices.Clone(names), "e.session_id", "e.pageview_id"), ", "))
+	outer = append(outer, p.D.ToFloat("sum(t.ms) / count(*)"), p.D.ToFloat("avg(t.sd)"))
+	g := ""
+	if len(names) > 0 {
+		g = " GROUP BY " + strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("SELECT %s FROM (%s) t%s", strings.Join(outer, ", "), sql, g)
+}
+
+// sessionSQL selects visits, bounces, total duration and pageviews per
+// group, weighted by sign.
+func (p *Planner) sessionSQL(q *Query) string {
+	var evDims []string
+	for _, d := range q.Dimensions {
+		if isEventDim(d) {
+			evDims = append(evDims, d)
+		}
+	}
+	from := "sessions s"
+	exprs := make([]string, len(q.Dimensions))
+	if len(evDims) > 0 {
+		cols := make([]string, len(evDims))
+		for i, d := range evDims {
+			cols[i] = p.dimExpr(q, d, onEvents, "x") + fmt.Sprintf(" AS ed%d", i)
+		}
+		from += fmt.Sprintf(" JOIN (SELECT DISTINCT x.session_id, %s FROM events x WHERE %s AND x.name <> %s) ev ON ev.session_id = s.session_id",
+			strings.Join(cols, ", "), p.rangeCond(q, "x", "ts", 24*time.Hour), p.D.Quote(EventEngagement))
+	}
+	for i, d := range q.Dimensions {
+		if isEventDim(d) {
+			exprs[i] = fmt.Sprintf("ev.ed%d", slices.Index(evDims, d))
+		} else {
+			exprs[i] = p.dimExpr(q, d, onSessions, "s")
+		}
+	}
+	return p.grouped(q, q.Dimensions, exprs, from, p.rangeCond(q, "s", "start_ts", 0)+p.where(q, q.Filters, onSessions, "s", nil),
+		"sum(s.sign)",
+		"sum(CASE WHEN s.pageviews + s.events <= 1 THEN s.sign ELSE 0 END)",
+		"sum(s.sign * "+p.D.Seconds("s.start_ts", "s.end_ts")+")",
+		"sum(s.sign * s.pageviews)")
+}
