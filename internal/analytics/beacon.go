@@ -41,6 +41,7 @@ type Beacon struct {
 	PageviewID  uint64
 	EngagedMS   uint32
 	ScrollDepth uint8
+	HashMode    bool // the site routes by URL fragment: keep it in the path
 
 	page *url.URL // URL, parsed by validate
 }
@@ -72,6 +73,7 @@ type eventJSON struct {
 	Props    json.RawMessage `json:"props"`
 	P        json.RawMessage `json:"p"`
 	M        json.RawMessage `json:"m"` // older Plausible trackers: props as a JSON string
+	H        json.RawMessage `json:"h"` // Plausible's hash mode: 1 or true
 
 	SW  json.Number `json:"sw"`
 	SH  json.Number `json:"sh"`
@@ -146,6 +148,7 @@ func ParseEvent(body []byte) (*Beacon, error) {
 		}
 		n.set(f)
 	}
+	b.HashMode = string(ej.H) == "1" || string(ej.H) == "true"
 	b.Language = pick(ej.L, nil)
 	b.TimeZone = pick(ej.TZ, nil)
 	if ej.PID != nil {
@@ -213,6 +216,7 @@ func ParsePixel(q url.Values, referer string) (*Beacon, error) {
 		}
 		b.DPR = float32(f)
 	}
+	b.HashMode = q.Get("h") == "1"
 	if s := q.Get("pid"); s != "" {
 		var err error
 		if b.PageviewID, err = parsePageviewID(s); err != nil {

@@ -20,6 +20,8 @@ func TestParseEvent(t *testing.T) {
 				Props: []Prop{{"n", "3"}, {"ok", "true"}, {"plan", "pro"}}}},
 		{name: "plausible long keys", body: `{"name":"Signup","url":"https://example.com/","domain":"a.com, b.com","props":{"k":"v"}}`,
 			want: &Beacon{Name: "Signup", URL: "https://example.com/", Domains: []string{"a.com", "b.com"}, Props: []Prop{{"k", "v"}}}},
+		{name: "plausible hash mode", body: `{"n":"pageview","u":"https://example.com/#/cart","d":"example.com","h":1}`,
+			want: &Beacon{Name: "pageview", URL: "https://example.com/#/cart", Domains: []string{"example.com"}, HashMode: true}},
 		{name: "props as JSON string", body: `{"n":"x","u":"https://e.com/","d":"e.com","m":"{\"a\":\"b\"}"}`,
 			want: &Beacon{Name: "x", URL: "https://e.com/", Domains: []string{"e.com"}, Props: []Prop{{"a", "b"}}}},
 		{name: "waymark fields", body: `{"n":"engagement","u":"https://e.com/","d":"e.com","sw":1920,"sh":1080,"vw":1280,"vh":700,"dpr":2,"cd":24,"l":"de-DE","tz":"Europe/Berlin","pid":"a1f","e":1500,"sd":250}`,

@@ -45,7 +45,7 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (Hit, string) {
 			return Hit{}, DropIgnored
 		}
 	}
-	path := NormalizePath(page, s.KeepParams)
+	path := NormalizePath(page, s.KeepParams, b.HashMode)
 	if s.Ignored(r.IP, path) {
 		return Hit{}, DropIgnored
 	}
@@ -104,10 +104,11 @@ func randomID() uint64 {
 	return binary.LittleEndian.Uint64(b[:])
 }
 
-// NormalizePath returns the page path as the stats show it: no fragment,
-// no query string except the parameters the site keeps, "/" when empty,
-// at most MaxURLLen bytes.
-func NormalizePath(u *url.URL, keep []string) string {
+// NormalizePath returns the page path as the stats show it: no query
+// string except the parameters the site keeps, no fragment unless the site
+// routes by fragment (hashMode, Plausible's "h"), "/" when empty, at most
+// MaxURLLen bytes.
+func NormalizePath(u *url.URL, keep []string, hashMode bool) string {
 	p := u.Path
 	if p == "" {
 		p = "/"
@@ -123,6 +124,9 @@ func NormalizePath(u *url.URL, keep []string) string {
 		if len(kept) > 0 {
 			p += "?" + kept.Encode()
 		}
+	}
+	if hashMode && u.Fragment != "" {
+		p += "#" + u.Fragment
 	}
 	if len(p) > MaxURLLen {
 		p = p[:MaxURLLen]

@@ -10,16 +10,18 @@ func TestNormalizePath(t *testing.T) {
 	tests := []struct {
 		in   string
 		keep []string
+		hash bool
 		want string
 	}{
-		{"https://e.com", nil, "/"},
-		{"https://e.com/a/b?x=1#frag", nil, "/a/b"},
-		{"https://e.com/search?q=shoes&utm_source=x&page=2", []string{"q", "page"}, "/search?page=2&q=shoes"},
-		{"https://e.com/caf%C3%A9", nil, "/café"},
+		{"https://e.com", nil, false, "/"},
+		{"https://e.com/a/b?x=1#frag", nil, false, "/a/b"},
+		{"https://e.com/app#/settings", nil, true, "/app#/settings"},
+		{"https://e.com/search?q=shoes&utm_source=x&page=2", []string{"q", "page"}, false, "/search?page=2&q=shoes"},
+		{"https://e.com/caf%C3%A9", nil, false, "/café"},
 	}
 	for _, tt := range tests {
 		u, _ := url.Parse(tt.in)
-		if got := NormalizePath(u, tt.keep); got != tt.want {
+		if got := NormalizePath(u, tt.keep, tt.hash); got != tt.want {
 			t.Errorf("NormalizePath(%q, %v) = %q, want %q", tt.in, tt.keep, got, tt.want)
 		}
 	}

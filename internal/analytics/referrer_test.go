@@ -54,6 +54,6 @@ func FuzzClassify(f *testing.F) {
 		if s.Name == "" || s.Channel == "" {
 			t.Fatalf("Classify(%q, %q) gave an empty source %+v", ref, page, s)
 		}
-		NormalizePath(u, []string{"id"})
+		NormalizePath(u, []string{"id"}, true)
 	})
 }
