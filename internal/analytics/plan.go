@@ -248,7 +248,9 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 	}
 	byKey := map[string]*Row{}
 	var order []string
-	visitOnly := !usesEventDims(q)
+	// Short ranges (realtime) ask who is active now: count from events,
+	// not from visits that started in the range.
+	visitOnly := !usesEventDims(q) && q.To.Sub(q.From) >= time.Hour
 	if visitOnly && (need[groupEvents] || need[groupSessions]) {
 		// Everything but engagement comes from one scan of the sessions
 		// table, several times smaller than the events table.

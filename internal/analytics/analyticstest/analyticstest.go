@@ -133,6 +133,8 @@ type Case struct {
 var Cases = []Case{
 	{Name: "headline", Query: `{"metrics":["visitors","pageviews","events","visits","bounce_rate","visit_duration","views_per_visit","time_on_page","scroll_depth"],"date_range":["2024-03-10","2024-03-11"]}`,
 		Want: [][]any{{3, 6, 8, 4, 25, 56, 1.5, 12, 65}}},
+	{Name: "short range counts active visitors", Query: `{"metrics":["visitors","pageviews"],"date_range":["2024-03-11T09:01:00Z","2024-03-11T09:11:00Z"]}`,
+		Want: [][]any{{2, 2}}},
 	{Name: "empty range", Query: `{"metrics":["visitors","visits"],"date_range":["2023-01-01","2023-01-02"]}`, Want: [][]any{{0, 0}}},
 	{Name: "empty breakdown", Query: `{"metrics":["visitors"],"date_range":["2023-01-01","2023-01-02"],"dimensions":["event:page"]}`, Want: [][]any{}},
 	{Name: "sources", Query: `{"metrics":["visitors","visits","bounce_rate"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:source"]}`,
