@@ -37,10 +37,24 @@ type SessionRow struct {
 
 // Event is a stored hit: the hit with its session, the visit-level
 // attributes of that session and its entry page.
+//
+// Engagement beacons are stored so that time on page and scroll depth are
+// plain sums: NewPageview is 1 on the first report of a pageview, and
+// ScrollDepth holds how much deeper the pageview was scrolled than its
+// earlier reports said. Engaged time per pageview is then
+// sum(engaged_ms) / sum(new_pageview), and the mean maximum scroll depth
+// sum(scroll_depth) / sum(new_pageview), without grouping by pageview.
 type Event struct {
 	Hit
-	SessionID uint64
-	EntryPage string
+	SessionID   uint64
+	EntryPage   string
+	NewPageview uint8
+}
+
+// pageviewReport is what a session remembers of its pageviews' engagement.
+type pageviewReport struct {
+	id     uint64
+	scroll uint8
 }
 
 type visitorKey struct {
@@ -52,6 +66,7 @@ type sessionState struct {
 	cur       Session
 	committed *Session // last state the store has; nil for a session new in this batch
 	touched   bool
+	reports   []pageviewReport // pageviews with engagement reports; lost on restart, so a report after one counts as new
 }
 
 // Sessionizer assigns hits to sessions. It is deterministic: replaying the
@@ -89,7 +104,7 @@ func (z *Sessionizer) Add(h *Hit, at Pos) Event {
 	}
 	st := z.find(h)
 	if st == nil && h.Name == EventEngagement {
-		return Event{Hit: *h} // keeps its PageviewID
+		return Event{Hit: *h, NewPageview: 1}
 	}
 	if st == nil {
 		st = &sessionState{cur: Session{
@@ -139,16 +154,33 @@ func (z *Sessionizer) Add(h *Hit, at Pos) Event {
 		s.End = end
 	}
 	e := Event{Hit: *h, SessionID: s.ID, EntryPage: s.EntryPage}
-	if h.Name != EventEngagement {
-		// Only engagement beacons need their pageview's id (to count
-		// engaged pageviews); a random id on every row costs 8 bytes each.
-		e.PageviewID = 0
+	if h.Name == EventEngagement {
+		e.NewPageview, e.ScrollDepth = st.report(h.PageviewID, h.ScrollDepth)
 	}
+	// Only the sessionizer needs pageview ids; stored, a random id on
+	// every row would cost 8 bytes each.
+	e.PageviewID = 0
 	e.VisitorID = s.VisitorID
 	e.PrevVisitorID = 0
 	e.Referrer, e.ReferrerSource, e.Channel = s.Referrer, s.ReferrerSource, s.Channel
 	e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMTerm, e.UTMContent = s.UTMSource, s.UTMMedium, s.UTMCampaign, s.UTMTerm, s.UTMContent
 	return e
+}
+
+// report records an engagement report and returns whether it is the
+// pageview's first and how much deeper it scrolled.
+func (st *sessionState) report(pid uint64, scroll uint8) (first, deeper uint8) {
+	for i := range st.reports {
+		r := &st.reports[i]
+		if r.id == pid {
+			if scroll > r.scroll {
+				deeper, r.scroll = scroll-r.scroll, scroll
+			}
+			return 0, deeper
+		}
+	}
+	st.reports = append(st.reports, pageviewReport{id: pid, scroll: scroll})
+	return 1, scroll
 }
 
 // find returns the live session for a hit's visitor, trying the hash under

@@ -90,3 +90,31 @@ func TestSessionizerRestart(t *testing.T) {
 		t.Error("replay is not deterministic")
 	}
 }
+
+func TestEngagementReports(t *testing.T) {
+	t.Parallel()
+	z := NewSessionizer(nil)
+	z.Add(sessHit(1, 0, EventPageview, "/a"), Pos{Seg: 1, Off: 1})
+	report := func(off int64, pid uint64, ms uint32, depth uint8) Event {
+		h := sessHit(1, 1, EventEngagement, "/a")
+		h.PageviewID, h.EngagedMS, h.ScrollDepth = pid, ms, depth
+		return z.Add(h, Pos{Seg: 1, Off: off})
+	}
+	tests := []struct {
+		pid        uint64
+		depth      uint8
+		new, delta uint8
+	}{
+		{pid: 7, depth: 40, new: 1, delta: 40},   // first report of pageview 7
+		{pid: 7, depth: 70, new: 0, delta: 30},   // scrolled further
+		{pid: 7, depth: 50, new: 0, delta: 0},    // a shallower report adds nothing
+		{pid: 9, depth: 100, new: 1, delta: 100}, // another pageview
+	}
+	for i, tt := range tests {
+		e := report(int64(10+i), tt.pid, 1000, tt.depth)
+		if e.NewPageview != tt.new || e.ScrollDepth != tt.delta || e.PageviewID != 0 {
+			t.Errorf("report %d: new=%d scroll=%d pid=%d, want new=%d scroll=%d pid=0", i, e.NewPageview, e.ScrollDepth, e.PageviewID, tt.new, tt.delta)
+		}
+	}
+	// Sums give the mean maximum depth per pageview: (70 + 100) / 2.
+}

@@ -313,29 +313,16 @@ func (p *Planner) eventSQL(q *Query, fs []Filter, dims []string) string {
 		"count(*)")
 }
 
-// engagementSQL selects engaged milliseconds per pageview and mean
-// maximum scroll depth per group. Filters on event names and goals do not
-// apply to engagement beacons, which belong to pageviews.
+// engagementSQL selects engaged milliseconds per engaged pageview and the
+// mean maximum scroll depth per group, in one pass (see Event). Filters on
+// event names and goals do not apply to engagement beacons, which belong to
+// pageviews.
 func (p *Planner) engagementSQL(q *Query) string {
-	exprs := p.eventDims(q, q.Dimensions)
-	inner := make([]string, 0, len(exprs)+3)
-	names := make([]string, len(exprs))
-	outer := make([]string, 0, len(exprs)+2)
-	for i, e := range exprs {
-		names[i] = fmt.Sprintf("d%d", i)
-		inner = append(inner, e+" AS "+names[i])
-		outer = append(outer, p.formatDim(q, q.Dimensions[i], names[i]))
-	}
-	inner = append(inner, "sum(e.engaged_ms) AS ms", "max(e.scroll_depth) AS sd")
 	skip := func(f Filter) bool { return f.Dimension == "event:name" || f.Dimension == "event:goal" }
-	sql := fmt.Sprintf("SELECT %s FROM %s WHERE %s AND e.name = %s%s GROUP BY %s", strings.Join(inner, ", "), p.eventFrom(q, q.Dimensions),
-		p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, q.Filters, onEvents, "e", skip), strings.Join(append(slices.Clone(names), "e.session_id", "e.pageview_id"), ", "))
-	outer = append(outer, p.D.ToFloat("sum(t.ms) / count(*)"), p.D.ToFloat("avg(t.sd)"))
-	g := ""
-	if len(names) > 0 {
-		g = " GROUP BY " + strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("SELECT %s FROM (%s) t%s", strings.Join(outer, ", "), sql, g)
+	where := fmt.Sprintf("%s AND e.name = %s%s", p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, q.Filters, onEvents, "e", skip))
+	return p.grouped(q, q.Dimensions, p.eventDims(q, q.Dimensions), p.eventFrom(q, q.Dimensions), where,
+		"sum(e.engaged_ms) / nullif(sum(e.new_pageview), 0)",
+		"sum(e.scroll_depth) / nullif(sum(e.new_pageview), 0)")
 }
 
 // sessionSQL selects visits, bounces, total duration and pageviews per

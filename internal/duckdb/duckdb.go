@@ -180,11 +180,11 @@ func appendEvents(conn driver.Conn, evs []analytics.Event) error {
 		for j, p := range e.Props {
 			keys[j], vals[j] = p.Key, p.Value
 		}
-		if err := a.AppendRow(e.Site, e.Time, e.Name, e.SessionID, e.VisitorID, uint16(e.PageviewID), e.Path, e.Hostname, e.EntryPage,
+		if err := a.AppendRow(e.Site, e.Time, e.Name, e.SessionID, e.VisitorID, e.Path, e.Hostname, e.EntryPage,
 			e.Referrer, e.ReferrerSource, e.Channel, e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMTerm, e.UTMContent,
 			e.Browser, e.BrowserVersion, e.OS, e.OSVersion, e.Device, e.ScreenClass,
 			e.ScreenW, e.ScreenH, e.ViewportW, e.ViewportH, e.DPR, e.ColorDepth, e.Language, e.TimeZone,
-			e.EngagedMS, e.ScrollDepth, keys, vals); err != nil {
+			e.EngagedMS, e.ScrollDepth, e.NewPageview, keys, vals); err != nil {
 			a.Close()
 			return err
 		}

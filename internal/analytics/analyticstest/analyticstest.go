@@ -86,9 +86,11 @@ func Fixture() [][]analytics.Hit {
 		hit(1, "2024-03-10T10:01:30Z", "engagement", "/pricing", "https://conf.test/", chromeWin, engaged(0xA1, 20000, 80)),
 	}, {
 		// Visitor 2 (2024-03-11 00:30 Berlin), from Hacker News: a bounce
-		// on /blog, 4 s engaged, 50% scrolled; 5 s long.
+		// on /blog reported twice (tab hidden, then closed): 4 s + 2 s
+		// engaged, scrolled to 50% then 90%; 8 s long.
 		hit(2, "2024-03-10T23:30:00Z", "pageview", "/blog", "https://news.ycombinator.com/item?id=1", chromeWin),
 		hit(2, "2024-03-10T23:30:05Z", "engagement", "/blog", "https://news.ycombinator.com/item?id=1", chromeWin, engaged(0xB1, 4000, 50)),
+		hit(2, "2024-03-10T23:30:08Z", "engagement", "/blog", "https://news.ycombinator.com/item?id=1", chromeWin, engaged(0xB1, 2000, 90)),
 		// Visitor 1, visit 2 (a day later: new visit), direct: /pricing then /docs; 120 s.
 		hit(1, "2024-03-11T09:00:00Z", "pageview", "/pricing", "", chromeWin),
 		hit(1, "2024-03-11T09:02:00Z", "pageview", "/docs", "https://conf.test/pricing", chromeWin),
@@ -132,7 +134,7 @@ type Case struct {
 // fixture's comments.
 var Cases = []Case{
 	{Name: "headline", Query: `{"metrics":["visitors","pageviews","events","visits","bounce_rate","visit_duration","views_per_visit","time_on_page","scroll_depth"],"date_range":["2024-03-10","2024-03-11"]}`,
-		Want: [][]any{{3, 6, 8, 4, 25, 56, 1.5, 12, 65}}},
+		Want: [][]any{{3, 6, 8, 4, 25, 57, 1.5, 13, 85}}},
 	{Name: "short range counts active visitors", Query: `{"metrics":["visitors","pageviews"],"date_range":["2024-03-11T09:01:00Z","2024-03-11T09:11:00Z"]}`,
 		Want: [][]any{{2, 2}}},
 	{Name: "empty range", Query: `{"metrics":["visitors","visits"],"date_range":["2023-01-01","2023-01-02"]}`, Want: [][]any{{0, 0}}},
@@ -142,7 +144,7 @@ var Cases = []Case{
 	{Name: "channels and referrers", Query: `{"metrics":["visits"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:channel","visit:referrer"]}`,
 		Want: [][]any{{"direct", "Direct / None", 1}, {"email", "Direct / None", 1}, {"search", "google.com", 1}, {"social", "news.ycombinator.com", 1}}},
 	{Name: "pages", Query: `{"metrics":["visitors","pageviews","visits","time_on_page"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:page"]}`,
-		Want: [][]any{{"/", 2, 2, 2, 0}, {"/blog", 1, 1, 1, 4}, {"/docs", 1, 1, 1, 0}, {"/pricing", 1, 2, 2, 20}}},
+		Want: [][]any{{"/", 2, 2, 2, 0}, {"/blog", 1, 1, 1, 6}, {"/docs", 1, 1, 1, 0}, {"/pricing", 1, 2, 2, 20}}},
 	{Name: "pages paginated", Query: `{"metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:page"],"pagination":{"limit":2,"offset":1},"include":{"total_rows":true}}`,
 		Want: [][]any{{"/blog", 1}, {"/docs", 1}}, Total: 4},
 	{Name: "order by dimension desc", Query: `{"metrics":["pageviews"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:page"],"order_by":[["event:page","desc"]]}`,
@@ -196,7 +198,7 @@ var Cases = []Case{
 	{Name: "screens and languages", Query: `{"metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:screen","visit:language"]}`,
 		Want: [][]any{{"Desktop", "en-US", 3}}},
 	{Name: "scroll and time by page", Query: `{"metrics":["scroll_depth","time_on_page"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:page"],"filters":[["is","event:page",["/blog"]]]}`,
-		Want: [][]any{{"/blog", 50, 4}}},
+		Want: [][]any{{"/blog", 90, 6}}},
 }
 
 // Run writes the fixture into a fresh store from open and checks every case.
@@ -233,8 +235,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	})
 	t.Run("checkpoint", func(t *testing.T) {
 		p, err := s.Checkpoint(ctx)
-		if err != nil || p != (analytics.Pos{Seg: 1, Off: 1100}) {
-			t.Errorf("Checkpoint = %+v, %v; want {1 1100}", p, err)
+		if err != nil || p != (analytics.Pos{Seg: 1, Off: 1200}) {
+			t.Errorf("Checkpoint = %+v, %v; want {1 1200}", p, err)
 		}
 	})
 	t.Run("recent sessions", func(t *testing.T) {
