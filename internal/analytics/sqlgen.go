@@ -278,8 +278,9 @@ func (p *Planner) visitSQL(q *Query, dims []string) string {
 				cols += ", x." + c
 			}
 		}
+		inner := p.rangeCond(q, "x", "start_ts", 0) + p.where(q, q.Filters, onSessions, "x", nil)
 		from = fmt.Sprintf("(SELECT %s, max(x.pageviews) AS pageviews, max(x.events) AS events, max(x.end_ts) AS end_ts, 1 AS sign FROM sessions x WHERE %s GROUP BY %s HAVING sum(x.sign) > 0) s",
-			cols, strings.ReplaceAll(where, "s.", "x."), cols)
+			cols, inner, cols)
 		where = "TRUE"
 	}
 	exprs := make([]string, len(dims))

@@ -153,6 +153,8 @@ var Cases = []Case{
 		Want: [][]any{{"/", 2, 0}, {"/blog", 1, 100}, {"/pricing", 1, 0}}},
 	{Name: "exit pages", Query: `{"metrics":["visits","visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:exit_page"]}`,
 		Want: [][]any{{"/", 1, 1}, {"/blog", 1, 1}, {"/docs", 1, 1}, {"/pricing", 1, 1}}},
+	{Name: "exit pages with a filter value containing the table alias", Query: `{"metrics":["visits","visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:exit_page"],"filters":[["is_not","visit:referrer",["news.ycombinator.com"]]]}`,
+		Want: [][]any{{"/", 1, 1}, {"/docs", 1, 1}, {"/pricing", 1, 1}}},
 	{Name: "days in Berlin", Query: `{"metrics":["visitors","pageviews","visits"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["time:day"],"include":{"time_labels":true}}`,
 		Want: [][]any{{"2024-03-10", 1, 2, 1}, {"2024-03-11", 3, 4, 3}}},
 	{Name: "hours", Query: `{"metrics":["pageviews"],"date_range":["2024-03-11","2024-03-11"],"dimensions":["time:hour"]}`,
