@@ -129,3 +129,12 @@ func (testDialect) PropValue(a, k string) string         { return a + k }
 func (testDialect) CountDistinct(e string) string        { return e }
 func (testDialect) ToFloat(e string) string              { return e }
 func (testDialect) ToString(e string) string             { return e }
+
+func TestWildcardRegex(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"/thanks*": `^/thanks.*$`, "/a.b/*/c": `^/a\.b/.*/c$`, "/exact": `^/exact$`} {
+		if got := wildcardRegex(in); got != want {
+			t.Errorf("wildcardRegex(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -47,7 +48,9 @@ func (p *Planner) leaf(f Filter, expr string) string {
 		e := expr
 		qs := make([]string, len(vals))
 		for i, v := range vals {
-			if v == noneValue(f.Dimension) || v == "(not set)" || v == "(none)" {
+			// Labels of empty values match the stored empty value; the
+			// source "Direct / None" is stored as such.
+			if f.Dimension != "visit:source" && (v == noneValue(f.Dimension) || v == "(not set)" || v == "(none)") {
 				v = ""
 			}
 			if !f.CaseSensitive {
@@ -105,20 +108,9 @@ func (p *Planner) goalCond(q *Query, f Filter, alias string) string {
 func wildcardRegex(pat string) string {
 	parts := strings.Split(pat, "*")
 	for i, s := range parts {
-		parts[i] = regexpQuote(s)
+		parts[i] = regexp.QuoteMeta(s)
 	}
 	return "^" + strings.Join(parts, ".*") + "$"
-}
-
-func regexpQuote(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`\.+*?()|[]{}^$`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // filterSQL compiles a filter tree for rows of the events (alias e) or
