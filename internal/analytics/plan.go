@@ -185,7 +185,7 @@ func (p *Planner) byGoal(ctx context.Context, q *Query) ([]Row, error) {
 			return nil, err
 		}
 		for _, r := range rows {
-			if metricZero(q, r) {
+			if metricZero(r) {
 				continue
 			}
 			r.Dimensions = slices.Insert(r.Dimensions, gi, g.Name())
@@ -227,9 +227,10 @@ func matchValue(f Filter, v string) bool {
 	return false
 }
 
-func metricZero(q *Query, r Row) bool {
-	for i, m := range q.Metrics {
-		if (m == MetricVisitors || m == MetricEvents) && r.Metrics[i] != 0 {
+// metricZero reports a row with nothing in it: a goal nobody reached.
+func metricZero(r Row) bool {
+	for _, v := range r.Metrics {
+		if v != 0 {
 			return false
 		}
 	}

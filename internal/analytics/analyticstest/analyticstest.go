@@ -165,6 +165,8 @@ var Cases = []Case{
 		Want: [][]any{{"2024-03-04", 2}, {"2024-03-11", 3}}},
 	{Name: "goals", Query: `{"metrics":["visitors","events","conversion_rate"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:goal"]}`,
 		Want: [][]any{{"Signup", 2, 2, 66.67}, {"Visit /pricing", 1, 2, 33.33}}},
+	{Name: "conversion rate alone", Query: `{"metrics":["conversion_rate"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:goal"]}`,
+		Want: [][]any{{"Signup", 66.67}, {"Visit /pricing", 33.33}}},
 	{Name: "goal filter", Query: `{"metrics":["visitors","conversion_rate"],"date_range":["2024-03-10","2024-03-11"],"filters":[["is","event:goal",["Signup"]]]}`,
 		Want: [][]any{{2, 66.67}}},
 	{Name: "browser filter", Query: `{"metrics":["visitors","pageviews"],"date_range":["2024-03-10","2024-03-11"],"filters":[["is","visit:browser",["Firefox"]]]}`,
