@@ -249,6 +249,16 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 	}
 	byKey := map[string]*Row{}
 	var order []string
+	get := func(dims []string) *Row {
+		k := key(dims)
+		r := byKey[k]
+		if r == nil {
+			r = &Row{Dimensions: dims, Metrics: make([]float64, len(q.Metrics))}
+			byKey[k] = r
+			order = append(order, k)
+		}
+		return r
+	}
 	// Short ranges (realtime) ask who is active now: count from events,
 	// not from visits that started in the range.
 	visitOnly := !usesEventDims(q) && q.To.Sub(q.From) >= time.Hour
@@ -275,13 +285,7 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 			if v[1] <= 0 {
 				continue
 			}
-			k := key(p.display(q, raw.Dims))
-			r := byKey[k]
-			if r == nil {
-				r = &Row{Dimensions: p.display(q, raw.Dims), Metrics: make([]float64, len(q.Metrics))}
-				byKey[k] = r
-				order = append(order, k)
-			}
+			r := get(p.display(q, raw.Dims))
 			for i, m := range q.Metrics {
 				switch m {
 				case MetricVisitors:
@@ -303,16 +307,6 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 				}
 			}
 		}
-	}
-	get := func(dims []string) *Row {
-		k := key(dims)
-		r := byKey[k]
-		if r == nil {
-			r = &Row{Dimensions: dims, Metrics: make([]float64, len(q.Metrics))}
-			byKey[k] = r
-			order = append(order, k)
-		}
-		return r
 	}
 	if need[groupEvents] {
 		raws, err := p.rows(ctx, p.eventSQL(q, q.Filters, q.Dimensions), len(q.Dimensions))
