@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
@@ -42,6 +43,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	mem := fs.String("duckdb-memory", "1GB", "DuckDB memory limit")
 	reuse := fs.Bool("reuse", false, "query the events already in --dir instead of generating new ones")
 	verbose := fs.Bool("v", false, "print each query's time")
+	parallel := fs.Bool("parallel", false, "run the set's queries concurrently, as a dashboard's panels load")
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
@@ -97,31 +99,52 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stdout, "on disk: %.1f MiB = %.1f bytes/event (events and sessions tables)\n", float64(fi.Size())/(1<<20), float64(fi.Size())/float64(*n))
 	}
 	st := &site.Site{Domain: benchSite, TimeZone: "UTC", CreatedAt: now.Add(-90 * 24 * time.Hour), Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
+	queries := make([]*analytics.Query, len(DashboardQueries))
+	for k, body := range DashboardQueries {
+		qr, err := analytics.DecodeQueryRequest([]byte(strings.Replace(body, "{", `{"site_id":"`+benchSite+`",`, 1)))
+		if err != nil {
+			return err
+		}
+		if queries[k], err = qr.Build(st, now); err != nil {
+			return err
+		}
+	}
 	var runs []time.Duration
 	for i := 0; i < *repeats; i++ {
 		start := time.Now()
-		for _, body := range DashboardQueries {
-			qs := time.Now()
-			qr, err := analytics.DecodeQueryRequest([]byte(strings.Replace(body, "{", `{"site_id":"`+benchSite+`",`, 1)))
-			if err != nil {
-				return err
+		errs := make([]error, len(queries))
+		took := make([]time.Duration, len(queries))
+		var wg sync.WaitGroup
+		for k, q := range queries {
+			run := func() {
+				qs := time.Now()
+				_, errs[k] = store.Query(ctx, q)
+				took[k] = time.Since(qs)
 			}
-			q, err := qr.Build(st, now)
-			if err != nil {
-				return err
-			}
-			if _, err := store.Query(ctx, q); err != nil {
-				return fmt.Errorf("query %s: %w", body, err)
-			}
-			if *verbose && i == 0 {
-				fmt.Fprintf(stdout, "%8s  %s\n", time.Since(qs).Round(time.Millisecond), body)
+			if *parallel {
+				wg.Go(run)
+			} else {
+				run()
 			}
 		}
+		wg.Wait()
 		runs = append(runs, time.Since(start))
+		for k, err := range errs {
+			if err != nil {
+				return fmt.Errorf("query %s: %w", DashboardQueries[k], err)
+			}
+			if *verbose && i == 0 {
+				fmt.Fprintf(stdout, "%8s  %s\n", took[k].Round(time.Millisecond), DashboardQueries[k])
+			}
+		}
 	}
 	slices.Sort(runs)
-	fmt.Fprintf(stdout, "30-day dashboard query set (%d queries): median %s, min %s, max %s over %d runs\n",
-		len(DashboardQueries), runs[len(runs)/2].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[len(runs)-1].Round(time.Millisecond), len(runs))
+	mode := "one after another"
+	if *parallel {
+		mode = "concurrently"
+	}
+	fmt.Fprintf(stdout, "30-day dashboard query set (%d queries, %s): median %s, min %s, max %s over %d runs\n",
+		len(DashboardQueries), mode, runs[len(runs)/2].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[len(runs)-1].Round(time.Millisecond), len(runs))
 	if rss, err := selfRSS(); err == nil {
 		fmt.Fprintf(stdout, "process RSS: %.0f MiB\n", rss/(1<<20))
 	}
