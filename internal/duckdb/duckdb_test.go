@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/analytics/analyticstest"
+	"waymark.dev/waymark/internal/site"
 )
 
 func TestConformance(t *testing.T) {
@@ -71,4 +73,61 @@ func BenchmarkWriteBatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+}
+
+// TestDSTBuckets checks local-time buckets across the start of summer
+// time in Berlin (2024-03-31 02:00 CET -> 03:00 CEST).
+func TestDSTBuckets(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "events.duckdb"), Options{MemoryLimit: "128MB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	z := analytics.NewSessionizer(nil)
+	var evs []analytics.Event
+	for i, ts := range []string{"2024-03-30T22:30:00Z", "2024-03-31T00:30:00Z", "2024-03-31T01:30:00Z", "2024-03-31T22:30:00Z"} {
+		tm, _ := time.Parse(time.RFC3339, ts)
+		h := analytics.Hit{Site: "dst.test", Name: analytics.EventPageview, Path: "/", Time: tm, VisitorID: uint64(i + 1)}
+		evs = append(evs, z.Add(&h, analytics.Pos{Seg: 1, Off: int64(i + 1)}))
+	}
+	if err := s.WriteBatch(ctx, &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: 1, Off: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	st := &site.Site{Domain: "dst.test", TimeZone: "Europe/Berlin"}
+	run := func(body string) [][]string {
+		qr, err := analytics.DecodeQueryRequest([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := qr.Build(st, time.Date(2024, 4, 2, 0, 0, 0, 0, time.UTC))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out [][]string
+		for _, r := range res.Rows {
+			out = append(out, append(r.Dimensions, fmt.Sprint(r.Metrics[0])))
+		}
+		return out
+	}
+	days := run(`{"site_id":"dst.test","metrics":["pageviews"],"date_range":["2024-03-30","2024-04-01"],"dimensions":["time:day"]}`)
+	// 22:30Z on the 30th is 23:30 CET (the 30th); 00:30Z and 01:30Z on the
+	// 31st are 01:30 CET and 03:30 CEST; 22:30Z on the 31st is 00:30 CEST
+	// on April 1st.
+	if want := "[[2024-03-30 1] [2024-03-31 2] [2024-04-01 1]]"; fmt.Sprint(days) != want {
+		t.Errorf("days = %v, want %s", days, want)
+	}
+	hours := run(`{"site_id":"dst.test","metrics":["pageviews"],"date_range":["2024-03-31","2024-03-31"],"dimensions":["time:hour"]}`)
+	if want := "[[2024-03-31 01:00:00 1] [2024-03-31 03:00:00 1]]"; fmt.Sprint(hours) != want {
+		t.Errorf("hours = %v, want %s", hours, want)
+	}
+	// The visit figures (sessions table) bucket the same way.
+	visits := run(`{"site_id":"dst.test","metrics":["visits"],"date_range":["2024-03-30","2024-04-01"],"dimensions":["time:day"]}`)
+	if want := "[[2024-03-30 1] [2024-03-31 2] [2024-04-01 1]]"; fmt.Sprint(visits) != want {
+		t.Errorf("visits by day = %v, want %s", visits, want)
+	}
 }
