@@ -55,7 +55,7 @@ func (s *Server) pixel(w http.ResponseWriter, r *http.Request) {
 			h.Set("Waymark-Error", "collector busy; retry later")
 		default:
 			status = http.StatusInternalServerError
-			s.log.Error("collect pixel", "err", err, "request_id", requestID(r))
+			s.log.Error("collect pixel", "err", err, "request_id", requestID(w))
 			h.Set("Waymark-Error", "internal error")
 		}
 	}

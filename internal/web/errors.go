@@ -67,7 +67,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "5")
 		ae = &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Message: "the collector is catching up; retry later"}
 	default:
-		id := requestID(r)
+		id := requestID(w)
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
 		ae = &apiError{Status: http.StatusInternalServerError, Code: codeInternal, Message: "internal error (request id " + id + ")"}
 	}

@@ -54,15 +54,9 @@ func New(d Deps) http.Handler {
 	return s.routes()
 }
 
-type ctxKey int
-
-const requestIDKey ctxKey = 0
-
-func requestID(r *http.Request) string {
-	if id, ok := r.Context().Value(requestIDKey).(string); ok {
-		return id
-	}
-	return ""
+// requestID returns the id withRequestID gave the response.
+func requestID(w http.ResponseWriter) string {
+	return w.Header().Get("X-Request-Id")
 }
 
 // withRequestID tags each request for logs: a random per-process prefix
@@ -73,9 +67,10 @@ func withRequestID(h http.Handler) http.Handler {
 	prefix := hex.EncodeToString(b) + "-"
 	var n atomic.Uint64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := prefix + strconv.FormatUint(n.Add(1), 36)
-		w.Header()["X-Request-Id"] = []string{id}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		// The id lives in the response header only: copying the request
+		// to carry it in a context would cost an allocation per hit.
+		w.Header()["X-Request-Id"] = []string{prefix + strconv.FormatUint(n.Add(1), 36)}
+		h.ServeHTTP(w, r)
 	})
 }
 
