@@ -67,12 +67,16 @@ func (c *Collector) Collect(ctx context.Context, b *Beacon, r Request) (Outcome,
 	buf := (*bp)[:0]
 	var ends []int
 	for _, d := range b.Domains {
-		domain, err := site.NormalizeDomain(d)
-		if err != nil {
-			c.Stats.Invalid.Add(1)
-			return out, invalid("domain", "%q is not a domain name", d)
+		s := c.Sites.Cached(d) // trackers send the domain as registered
+		domain := d
+		if s == nil {
+			var err error
+			if domain, err = site.NormalizeDomain(d); err != nil {
+				c.Stats.Invalid.Add(1)
+				return out, invalid("domain", "%q is not a domain name", d)
+			}
+			s = c.Sites.Lookup(ctx, domain)
 		}
-		s := c.Sites.Lookup(ctx, domain)
 		if s == nil {
 			c.Stats.Invalid.Add(1)
 			return out, invalid("domain", "no site %q is registered with this Waymark (add it with: waymark site add --domain %s)", domain, domain)

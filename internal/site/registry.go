@@ -46,6 +46,10 @@ func (r *Registry) Reload(ctx context.Context) error {
 	return nil
 }
 
+// Cached returns the site for a domain exactly as given, without reloading
+// on a miss: the collector's fast path for already-normalised domains.
+func (r *Registry) Cached(domain string) *Site { return (*r.sites.Load())[domain] }
+
 // Lookup returns the site for a domain (already normalised), or nil.
 func (r *Registry) Lookup(ctx context.Context, domain string) *Site {
 	if s := (*r.sites.Load())[domain]; s != nil {

@@ -58,6 +58,7 @@ func TestPixel(t *testing.T) {
 	}{
 		{"stored", "?u=https%3A%2F%2Fshop.example%2Fa&d=shop.example&sw=390", nil, 200, "", ""},
 		{"referer as page", "", map[string]string{"Referer": "https://shop.example/from-referer"}, 200, "", ""},
+		{"domain spelled differently", "?u=https%3A%2F%2Fshop.example%2Fb&d=WWW.Shop.Example", nil, 200, "", ""},
 		{"bot", "?u=https%3A%2F%2Fshop.example%2Fa&d=shop.example", map[string]string{"User-Agent": "Googlebot/2.1"}, 200, "bot", ""},
 		{"no page", "?d=shop.example", nil, 400, "", "u: page address missing"},
 		{"unknown site", "?u=https%3A%2F%2Fnope.example%2F&d=nope.example", nil, 400, "", "no site"},
@@ -76,7 +77,7 @@ func TestPixel(t *testing.T) {
 			}
 		})
 	}
-	st.WaitStored(t, 2)
+	st.WaitStored(t, 3)
 }
 
 func TestEventAPI(t *testing.T) {
