@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -113,6 +114,7 @@ func (c *Collector) Collect(ctx context.Context, b *Beacon, r Request) (Outcome,
 
 // IsInvalid reports whether err is a refusal of bad input.
 func IsInvalid(err error) (*InvalidError, bool) {
-	ie, ok := err.(*InvalidError)
+	var ie *InvalidError
+	ok := errors.As(err, &ie)
 	return ie, ok
 }

@@ -66,9 +66,7 @@ type Spool struct {
 	seg    uint64
 	segLen int64
 	done   chan struct{}
-
-	// Syncs counts fsyncs, for tests and metrics.
-	Syncs uint64
+	syncs  uint64 // fsyncs done, under mu
 }
 
 // OpenSpool opens the spool in dir, checking every segment and cutting off
@@ -281,7 +279,7 @@ func (s *Spool) write(buf []byte) error {
 	}
 	s.segLen += int64(len(buf))
 	s.mu.Lock()
-	s.Syncs++
+	s.syncs++
 	s.segSizes[s.seg] = s.segLen
 	s.durable = Pos{Seg: s.seg, Off: s.segLen}
 	s.grow.Broadcast()
@@ -297,6 +295,14 @@ func (s *Spool) write(buf []byte) error {
 		old.Close()
 	}
 	return nil
+}
+
+// Syncs returns the number of fsyncs so far; with Append counts it shows
+// how many hits share each one.
+func (s *Spool) Syncs() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.syncs
 }
 
 // Size returns the bytes held (on disk and pending).

@@ -99,9 +99,7 @@ func TestSpoolGroupCommit(t *testing.T) {
 	if got := len(readAll(t, r)); got != n {
 		t.Fatalf("read %d records, want %d", got, n)
 	}
-	s.mu.Lock()
-	syncs := s.Syncs
-	s.mu.Unlock()
+	syncs := s.Syncs()
 	if syncs >= n {
 		t.Errorf("%d fsyncs for %d concurrent appends: no grouping", syncs, n)
 	}

@@ -49,6 +49,8 @@ func newMetrics(reg *prometheus.Registry, c *analytics.Collector) *metrics {
 			func() float64 { return float64(c.Stats.Invalid.Load()) }))
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_hits_spool_full_total", Help: "Beacons refused with 503 because the spool was full."},
 			func() float64 { return float64(c.Stats.Full.Load()) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_spool_fsyncs_total", Help: "Spool fsyncs; hits accepted per fsync shows the group commit at work."},
+			func() float64 { return float64(c.Spool.Syncs()) }))
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waymark_spool_bytes", Help: "Bytes held in the spool."},
 			func() float64 { return float64(c.Spool.Size()) }))
 	}

@@ -206,6 +206,13 @@ func TestTrackerAndHealth(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"ok"`)) {
 		t.Errorf("healthz: %d %s", resp.StatusCode, body)
 	}
+	do(t, "POST", srv.URL+"/api/event", `{"n":"pageview","u":"https://shop.example/","d":"shop.example"}`, nil)
+	resp, body = do(t, "GET", srv.URL+"/metrics", "", nil)
+	for _, m := range []string{"waymark_hits_accepted_total", "waymark_spool_fsyncs_total", "waymark_spool_bytes", "waymark_collect_duration_seconds"} {
+		if resp.StatusCode != 200 || !bytes.Contains(body, []byte(m)) {
+			t.Errorf("/metrics (%d) lacks %s", resp.StatusCode, m)
+		}
+	}
 	resp, _ = do(t, "GET", srv.URL+"/demo/products/lamp", "", nil)
 	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
 		t.Errorf("demo page: %d %v", resp.StatusCode, resp.Header)
