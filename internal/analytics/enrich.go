@@ -17,6 +17,9 @@ const (
 	DropBot     = "bot"
 	DropSpam    = "referrer-spam"
 	DropIgnored = "ignored"
+	// DropNoSalt: the server's clock is outside the days it has visitor
+	// salts for (see Visitors.Rotate), so no visitor id can be made.
+	DropNoSalt = "no-visitor-salt"
 )
 
 // Request is what the collector knows about the sender of a beacon. The IP
@@ -58,10 +61,14 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (Hit, string) {
 	if e.Bots.IsSpam(src.Referrer) {
 		return Hit{}, DropSpam
 	}
-	cur, prev := e.Visitors.Hash(s.Domain, r.IP, r.UserAgent)
+	now := e.Now().UTC().Truncate(time.Millisecond)
+	cur, prev := e.Visitors.Hash(s.Domain, s.Location(), now, r.IP, r.UserAgent)
+	if cur == 0 {
+		return Hit{}, DropNoSalt
+	}
 	h := Hit{
 		ID:             randomID(),
-		Time:           e.Now().UTC().Truncate(time.Millisecond),
+		Time:           now,
 		Site:           s.Domain,
 		Name:           b.Name,
 		Hostname:       strings.TrimPrefix(strings.ToLower(page.Hostname()), "www."),

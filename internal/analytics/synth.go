@@ -11,6 +11,7 @@ import (
 // visits, engagement beacons and a few custom events.
 type Synth struct {
 	Site  string
+	Loc   *time.Location // the site's zone: visitor ids belong to its days
 	Pages int // distinct pages
 	Refs  int // distinct referring sites
 	r     *rand.Rand
@@ -21,7 +22,7 @@ type Synth struct {
 // NewSynth seeds a generator.
 func NewSynth(site string, seed uint64) *Synth {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	s := &Synth{Site: site, Pages: 2000, Refs: 5000, r: r}
+	s := &Synth{Site: site, Loc: time.UTC, Pages: 2000, Refs: 5000, r: r}
 	s.pages = rand.NewZipf(r, 1.1, 1, uint64(s.Pages-1))
 	s.refs = rand.NewZipf(r, 1.2, 1, uint64(s.Refs-1))
 	return s
@@ -48,7 +49,10 @@ func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit
 	r := s.r
 	visits := max(1, n/4)
 	step := span / time.Duration(visits)
-	visitorPool := uint64(max(1, visits*2/3))
+	// Each day's visitors come from a pool of twice the day's visits: about
+	// 1.3 visits per visitor and day, as hashed ids give.
+	days := max(1, int(span/(24*time.Hour)))
+	visitorPool := uint64(max(1, 2*visits/days))
 	count := 0
 	t := from
 	for count < n {
@@ -76,7 +80,7 @@ func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit
 			Browser: ag.Browser, BrowserVersion: ag.BrowserVersion, OS: ag.OS, OSVersion: ag.OSVersion, Device: ag.Device,
 			ScreenW: scr[0], ScreenH: scr[1], ViewportW: scr[0], ViewportH: scr[1] - 100, DPR: 1, ColorDepth: 24,
 			ScreenClass: ScreenClass(scr[0]), Language: synthLangs[r.IntN(len(synthLangs))], TimeZone: "Europe/Berlin",
-			VisitorID: 1 + r.Uint64N(visitorPool)*2654435761,
+			VisitorID: DayVisitorID(LocalDay(t.In(s.Loc)), 1+r.Uint64N(visitorPool)*2654435761),
 		}
 		pages := 1 + int(r.ExpFloat64()*1.5)
 		ht := t

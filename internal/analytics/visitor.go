@@ -16,7 +16,7 @@ const SessionTimeout = 30 * time.Minute
 
 // Salt is one day's secret for cookieless visitor hashes.
 type Salt struct {
-	Day string // YYYY-MM-DD, UTC
+	Day string // YYYY-MM-DD: the local date of the sites that use it
 	Key [32]byte
 }
 
@@ -31,21 +31,30 @@ type SaltStore interface {
 }
 
 // Visitors derives cookieless visitor ids: a keyed hash of (daily salt,
-// site, IP, user agent). The salt changes every UTC day; the previous day's
-// salt is kept for SessionTimeout after midnight so a visit spanning
-// midnight stays one visit, then destroyed.
+// site, IP, user agent). A site's visitors are hashed with the salt of the
+// site's local date, so an id lives exactly one local day of the site; the
+// previous date's salt is offered for SessionTimeout after the site's
+// midnight so a visit spanning midnight stays one visit.
+//
+// Ids carry their local day in the top 16 bits (see VisitorDay): visitor
+// counts of separate days add up, which is what lets pre-aggregated daily
+// figures answer multi-day queries exactly.
+//
+// Salts exist for every date some time zone is in (UTC-12 to UTC+14), and
+// each is destroyed once no zone can use it: at most about 50 hours after
+// it was made.
 type Visitors struct {
 	store SaltStore
 	log   *slog.Logger
 	now   func() time.Time
 
-	mu        sync.RWMutex
-	cur, prev *Salt
+	mu    sync.RWMutex
+	salts map[string]*[32]byte
 }
 
-// NewVisitors loads or creates today's salt.
+// NewVisitors loads or creates the salts in use now.
 func NewVisitors(ctx context.Context, store SaltStore, now func() time.Time, log *slog.Logger) (*Visitors, error) {
-	v := &Visitors{store: store, now: now, log: log}
+	v := &Visitors{store: store, now: now, log: log, salts: map[string]*[32]byte{}}
 	if err := v.Rotate(ctx); err != nil {
 		return nil, err
 	}
@@ -54,48 +63,48 @@ func NewVisitors(ctx context.Context, store SaltStore, now func() time.Time, log
 
 func dayOf(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
-// Rotate makes sure today's salt is in force and destroys salts that no
-// session can use any more. Run calls it every minute.
+// Zone offsets span UTC-12 to UTC+14; a salt must outlive the last zone's
+// day by SessionTimeout.
+const (
+	zoneBehind = 12 * time.Hour
+	zoneAhead  = 14 * time.Hour
+)
+
+// Rotate makes sure the salts of every date some zone is in exist, and
+// destroys salts that no session can use any more. Run calls it every
+// minute.
 func (v *Visitors) Rotate(ctx context.Context) error {
 	now := v.now().UTC()
-	today := dayOf(now)
-	yesterday := dayOf(now.Add(-24 * time.Hour))
-	v.mu.RLock()
-	ok := v.cur != nil && v.cur.Day == today
-	v.mu.RUnlock()
-	var cur Salt
-	if ok {
-		cur = *v.cur
-	} else {
-		cur.Day = today
-		rand.Read(cur.Key[:])
-		var err error
-		if cur, err = v.store.PutSalt(ctx, cur); err != nil {
-			return err
-		}
-	}
-	keepPrev := now.Sub(now.Truncate(24*time.Hour)) < SessionTimeout
-	var prev *Salt
-	if keepPrev {
-		salts, err := v.store.Salts(ctx)
-		if err != nil {
-			return err
-		}
-		for i := range salts {
-			if salts[i].Day == yesterday {
-				prev = &salts[i]
-			}
-		}
-	}
-	cutoff := today
-	if keepPrev {
-		cutoff = yesterday
-	}
-	if err := v.store.DeleteSaltsBefore(ctx, cutoff); err != nil {
+	oldest := dayOf(now.Add(-zoneBehind - SessionTimeout))
+	if err := v.store.DeleteSaltsBefore(ctx, oldest); err != nil {
 		return err
 	}
+	salts, err := v.store.Salts(ctx)
+	if err != nil {
+		return err
+	}
+	have := map[string]*[32]byte{}
+	for i := range salts {
+		if salts[i].Day >= oldest {
+			have[salts[i].Day] = &salts[i].Key
+		}
+	}
+	for t := now.Add(-zoneBehind); ; t = t.Add(24 * time.Hour) {
+		day := dayOf(t)
+		if day > dayOf(now.Add(zoneAhead+time.Hour)) {
+			break
+		}
+		if have[day] == nil {
+			salt := Salt{Day: day}
+			rand.Read(salt.Key[:])
+			if salt, err = v.store.PutSalt(ctx, salt); err != nil {
+				return err
+			}
+			have[day] = &salt.Key
+		}
+	}
 	v.mu.Lock()
-	v.cur, v.prev = &cur, prev
+	v.salts = have
 	v.mu.Unlock()
 	return nil
 }
@@ -116,18 +125,47 @@ func (v *Visitors) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Hash returns the visitor id under today's salt and, while it exists,
-// under yesterday's (0 otherwise).
-func (v *Visitors) Hash(site string, ip netip.Addr, userAgent string) (cur, prev uint64) {
+// Hash returns the visitor id of a hit at t on a site in zone loc, under
+// the salt of the site's local date, and within SessionTimeout after the
+// site's midnight also under the previous date's salt (0 otherwise). A
+// date without a salt (a clock far off) hashes to 0: no visitor.
+func (v *Visitors) Hash(site string, loc *time.Location, t time.Time, ip netip.Addr, userAgent string) (cur, prev uint64) {
+	local := t.In(loc)
+	y, m, d := local.Date()
+	midnight := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	yesterday := today.AddDate(0, 0, -1)
 	v.mu.RLock()
-	c, p := v.cur, v.prev
+	c := v.salts[today.Format(time.DateOnly)]
+	var p *[32]byte
+	if t.Sub(midnight) < SessionTimeout {
+		p = v.salts[yesterday.Format(time.DateOnly)]
+	}
 	v.mu.RUnlock()
-	cur = hashVisitor(&c.Key, site, ip, userAgent)
+	if c != nil {
+		cur = DayVisitorID(LocalDay(today), hashVisitor(c, site, ip, userAgent))
+	}
 	if p != nil {
-		prev = hashVisitor(&p.Key, site, ip, userAgent)
+		prev = DayVisitorID(LocalDay(yesterday), hashVisitor(p, site, ip, userAgent))
 	}
 	return cur, prev
 }
+
+// LocalDay numbers a date (the date of t, whatever its zone) in days since
+// 1970-01-01.
+func LocalDay(t time.Time) int {
+	y, m, d := t.Date()
+	return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+}
+
+// DayVisitorID makes a visitor id of a day number and a hash: the day in
+// the top 16 bits (until the year 2149), 48 bits of the hash below.
+func DayVisitorID(day int, hash uint64) uint64 {
+	return uint64(day)<<48 | hash&(1<<48-1)
+}
+
+// VisitorDay returns the local day number an id belongs to.
+func VisitorDay(id uint64) int { return int(id >> 48) }
 
 func hashVisitor(key *[32]byte, site string, ip netip.Addr, ua string) uint64 {
 	var stack [512]byte // keeps the usual input off the heap
@@ -138,9 +176,5 @@ func hashVisitor(key *[32]byte, site string, ip netip.Addr, ua string) uint64 {
 	buf = append(buf, a[:]...)
 	buf = append(buf, ua...)
 	sum := sha256.Sum256(buf)
-	id := binary.LittleEndian.Uint64(sum[:8])
-	if id == 0 {
-		id = 1 // 0 means "no visitor"
-	}
-	return id
+	return binary.LittleEndian.Uint64(sum[:8])
 }

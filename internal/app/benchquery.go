@@ -35,6 +35,16 @@ var DashboardQueries = []string{
 
 const benchSite = "bench.example"
 
+// benchZone is the benchmark site's time zone: not UTC, so local days and
+// the visitor salts' days differ from UTC days as they do for most sites.
+func benchZone() *time.Location {
+	loc, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
 func benchQuery(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench query", stderr)
 	n := fs.Int("events", 1_000_000, "synthetic events to generate (over 90 days)")
@@ -87,7 +97,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		}
 	} else {
 		t0 := time.Now()
-		if err := fillSynthetic(ctx, store, benchSite, now.Add(-90*24*time.Hour), 90*24*time.Hour, *n); err != nil {
+		if err := fillSynthetic(ctx, store, benchSite, benchZone(), now.Add(-90*24*time.Hour), 90*24*time.Hour, *n); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "generated and stored %d events in %s (%.0f events/s)\n", *n, time.Since(t0).Round(time.Millisecond), float64(*n)/time.Since(t0).Seconds())
@@ -98,7 +108,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	if fi, err := os.Stat(path); err == nil {
 		fmt.Fprintf(stdout, "on disk: %.1f MiB = %.1f bytes/event (events and sessions tables)\n", float64(fi.Size())/(1<<20), float64(fi.Size())/float64(*n))
 	}
-	st := &site.Site{Domain: benchSite, TimeZone: "UTC", CreatedAt: now.Add(-90 * 24 * time.Hour), Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
+	st := &site.Site{Domain: benchSite, TimeZone: benchZone().String(), CreatedAt: now.Add(-90 * 24 * time.Hour), Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
 	queries := make([]*analytics.Query, len(DashboardQueries))
 	for k, body := range DashboardQueries {
 		qr, err := analytics.DecodeQueryRequest([]byte(strings.Replace(body, "{", `{"site_id":"`+benchSite+`",`, 1)))
@@ -153,7 +163,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 
 // fillSynthetic writes n synthetic events through the sessionizer in
 // batches, as the ingester would.
-func fillSynthetic(ctx context.Context, store analytics.EventWriter, domain string, from time.Time, span time.Duration, n int) error {
+func fillSynthetic(ctx context.Context, store analytics.EventWriter, domain string, loc *time.Location, from time.Time, span time.Duration, n int) error {
 	z := analytics.NewSessionizer(nil)
 	batch := make([]analytics.Event, 0, 100_000)
 	var seq int64
@@ -167,7 +177,9 @@ func fillSynthetic(ctx context.Context, store analytics.EventWriter, domain stri
 		return nil
 	}
 	var err error
-	analytics.NewSynth(domain, 42).Visits(from, span, n, func(h *analytics.Hit) {
+	synth := analytics.NewSynth(domain, 42)
+	synth.Loc = loc
+	synth.Visits(from, span, n, func(h *analytics.Hit) {
 		if err != nil {
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/idna"
@@ -55,15 +56,23 @@ func (g Goal) Name() string {
 
 // Location returns the site's time zone, falling back to UTC.
 func (s *Site) Location() *time.Location {
-	if s.TimeZone == "" {
+	if s.TimeZone == "" || s.TimeZone == "UTC" {
 		return time.UTC
+	}
+	if loc, ok := zones.Load(s.TimeZone); ok {
+		return loc.(*time.Location)
 	}
 	loc, err := time.LoadLocation(s.TimeZone)
 	if err != nil {
 		return time.UTC
 	}
+	zones.Store(s.TimeZone, loc)
 	return loc
 }
+
+// zones caches loaded time zones: Location is on the collector's hot path
+// and time.LoadLocation reads the zone database on every call.
+var zones sync.Map
 
 // Ignored reports whether a hit from addr for path is excluded by the site's
 // ignore rules.
