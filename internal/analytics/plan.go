@@ -43,6 +43,9 @@ type Dialect interface {
 	// ToFloat and ToString cast for the result columns.
 	ToFloat(expr string) string
 	ToString(expr string) string
+	// VisitorDay extracts the local day number from a visitor id
+	// expression (its top 16 bits, see DayVisitorID).
+	VisitorDay(expr string) string
 }
 
 // Runner runs a SELECT whose first ndims columns are strings and whose
@@ -61,6 +64,9 @@ type RawRow struct {
 type Planner struct {
 	D Dialect
 	R Runner
+	// Rollups says the store keeps the daily rollup tables (see
+	// RollupBuilder); queries they can answer read them for built days.
+	Rollups bool
 }
 
 var dimColumns = map[string]string{
@@ -163,6 +169,9 @@ func (p *Planner) period(ctx context.Context, q *Query, from, to time.Time) ([]R
 	sub := *q
 	sub.From, sub.To = from, to
 	if slices.Contains(q.Dimensions, "event:goal") {
+		if rows, ok, err := p.goalsFromRollups(ctx, &sub); ok || err != nil {
+			return rows, err
+		}
 		return p.byGoal(ctx, &sub)
 	}
 	return p.compute(ctx, &sub)
@@ -240,6 +249,9 @@ func metricZero(r Row) bool {
 func key(d []string) string { return strings.Join(d, "\x00") }
 
 func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
+	if rows, ok, err := p.fromRollups(ctx, q); ok || err != nil {
+		return rows, err
+	}
 	need := map[metricGroup]bool{}
 	for _, m := range q.Metrics {
 		need[groupOf(m)] = true
@@ -281,31 +293,11 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 			}
 		}
 		for _, raw := range raws {
-			v := raw.Vals // visitors, visits, bounces, duration, pageviews, events
-			if v[1] <= 0 {
+			if raw.Vals[1] <= 0 {
 				continue
 			}
 			r := get(p.display(q, raw.Dims))
-			for i, m := range q.Metrics {
-				switch m {
-				case MetricVisitors:
-					r.Metrics[i] = v[0]
-				case MetricVisits:
-					r.Metrics[i] = v[1]
-				case MetricBounceRate:
-					r.Metrics[i] = ratio(v[2], v[1], 100, 0)
-				case MetricVisitDuration:
-					r.Metrics[i] = ratio(v[3], v[1], 1, 0)
-				case MetricPageviews:
-					r.Metrics[i] = v[4]
-				case MetricViewsPerVisit:
-					r.Metrics[i] = ratio(v[4], v[1], 1, 2)
-				case MetricEvents:
-					r.Metrics[i] = v[4] + v[5]
-				case MetricPercentage:
-					r.Metrics[i] = ratio(v[0], total, 100, 1)
-				}
-			}
+			visitMetrics(q, r.Metrics, raw.Vals, total)
 		}
 	}
 	if need[groupEvents] {
@@ -394,6 +386,32 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 		out = append(out, Row{Dimensions: []string{}, Metrics: make([]float64, len(q.Metrics))})
 	}
 	return out, nil
+}
+
+// visitMetrics sets the metrics of a visit-level row from visitSQL's
+// columns: visitors, visits, bounces, duration, pageviews, events. total is
+// the visitors of all groups, for percentages.
+func visitMetrics(q *Query, out, v []float64, total float64) {
+	for i, m := range q.Metrics {
+		switch m {
+		case MetricVisitors:
+			out[i] = v[0]
+		case MetricVisits:
+			out[i] = v[1]
+		case MetricBounceRate:
+			out[i] = ratio(v[2], v[1], 100, 0)
+		case MetricVisitDuration:
+			out[i] = ratio(v[3], v[1], 1, 0)
+		case MetricPageviews:
+			out[i] = v[4]
+		case MetricViewsPerVisit:
+			out[i] = ratio(v[4], v[1], 1, 2)
+		case MetricEvents:
+			out[i] = v[4] + v[5]
+		case MetricPercentage:
+			out[i] = ratio(v[0], total, 100, 1)
+		}
+	}
 }
 
 func ratio(a, b, scale float64, digits int) float64 {

@@ -129,6 +129,7 @@ func (testDialect) PropValue(a, k string) string         { return a + k }
 func (testDialect) CountDistinct(e string) string        { return e }
 func (testDialect) ToFloat(e string) string              { return e }
 func (testDialect) ToString(e string) string             { return e }
+func (testDialect) VisitorDay(e string) string           { return e }
 
 func TestWildcardRegex(t *testing.T) {
 	t.Parallel()

@@ -183,7 +183,8 @@ func (p *Planner) eventDims(q *Query, dims []string) []string {
 
 // grouped builds "SELECT formatted dims, metrics FROM (SELECT dims,
 // metrics FROM from WHERE where GROUP BY dims)": rows are grouped on raw
-// values and only the groups are converted to strings.
+// values and only the groups are converted to strings. The result columns
+// are named od0.. (dimensions) and om0.. (metrics).
 func (p *Planner) grouped(q *Query, dims, exprs []string, from, where string, metrics ...string) string {
 	inner := make([]string, 0, len(exprs)+len(metrics))
 	outer := make([]string, 0, len(exprs)+len(metrics))
@@ -191,11 +192,11 @@ func (p *Planner) grouped(q *Query, dims, exprs []string, from, where string, me
 	for i, e := range exprs {
 		names[i] = fmt.Sprintf("d%d", i)
 		inner = append(inner, e+" AS "+names[i])
-		outer = append(outer, p.formatDim(q, dims[i], names[i]))
+		outer = append(outer, p.formatDim(q, dims[i], names[i])+fmt.Sprintf(" AS od%d", i))
 	}
 	for i, m := range metrics {
 		inner = append(inner, fmt.Sprintf("%s AS m%d", m, i))
-		outer = append(outer, p.D.ToFloat(fmt.Sprintf("m%d", i)))
+		outer = append(outer, p.D.ToFloat(fmt.Sprintf("m%d", i))+fmt.Sprintf(" AS om%d", i))
 	}
 	group := ""
 	if len(names) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,6 +55,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	reuse := fs.Bool("reuse", false, "query the events already in --dir instead of generating new ones")
 	verbose := fs.Bool("v", false, "print each query's time")
 	parallel := fs.Bool("parallel", false, "run the set's queries concurrently, as a dashboard's panels load")
+	rollups := fs.Bool("rollups", true, "build the daily rollups before querying and read them (false: every query reads the raw tables)")
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
@@ -79,7 +81,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		os.Remove(path)
 		os.Remove(path + ".wal")
 	}
-	store, err := duckdb.Open(ctx, path, duckdb.Options{MemoryLimit: *mem})
+	store, err := duckdb.Open(ctx, path, duckdb.Options{MemoryLimit: *mem, RawOnly: !*rollups})
 	if err != nil {
 		return err
 	}
@@ -109,6 +111,16 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stdout, "on disk: %.1f MiB = %.1f bytes/event (events and sessions tables)\n", float64(fi.Size())/(1<<20), float64(fi.Size())/float64(*n))
 	}
 	st := &site.Site{Domain: benchSite, TimeZone: benchZone().String(), CreatedAt: now.Add(-90 * 24 * time.Hour), Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
+	if *rollups {
+		t0 := time.Now()
+		b := &analytics.RollupBuilder{Store: store, Sites: func() []*site.Site { return []*site.Site{st} },
+			Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(stderr, nil)), Budget: 24 * time.Hour}
+		n, err := b.BuildDue(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "built %d daily rollups in %s\n", n, time.Since(t0).Round(time.Millisecond))
+	}
 	queries := make([]*analytics.Query, len(DashboardQueries))
 	for k, body := range DashboardQueries {
 		qr, err := analytics.DecodeQueryRequest([]byte(strings.Replace(body, "{", `{"site_id":"`+benchSite+`",`, 1)))

@@ -122,12 +122,16 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		},
 	}
 
+	rollups := &analytics.RollupBuilder{Store: events, Sites: sites.All, Now: time.Now, Log: log.With("component", "rollups")}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_events_stored_total", Help: "Events written to the event store."},
 		func() float64 { return float64(ingester.Stats.Events.Load()) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_store_write_errors_total", Help: "Failed batch writes (retried)."},
 		func() float64 { return float64(ingester.Stats.WriteErrors.Load()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_rollup_days_built_total", Help: "Daily rollups built (a day whose raw data changed is built again)."},
+		func() float64 { return float64(rollups.Built.Load()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waymark_sessions_live", Help: "Sessions held in memory by the ingester."},
 		func() float64 { return float64(ingester.Stats.LiveSession.Load()) }))
 
@@ -172,6 +176,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	})
 	wg.Go(func() { sites.Run(bg, time.Second) })
 	wg.Go(func() { visitors.Run(bg, time.Minute) })
+	wg.Go(func() { rollups.Run(bg, time.Minute) })
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 

@@ -75,3 +75,6 @@ func (Dialect) ToFloat(expr string) string { return "CAST(" + expr + " AS DOUBLE
 
 // ToString casts to VARCHAR.
 func (Dialect) ToString(expr string) string { return "CAST(" + expr + " AS VARCHAR)" }
+
+// VisitorDay is a visitor id's top 16 bits.
+func (Dialect) VisitorDay(expr string) string { return "(" + expr + " >> 48)" }

@@ -27,6 +27,9 @@ var migrations embed.FS
 type Options struct {
 	MemoryLimit string // DuckDB memory_limit, e.g. "1GB"
 	Threads     int
+	// RawOnly answers every query from the raw tables, ignoring daily
+	// rollups (benchmarks compare both).
+	RawOnly bool
 }
 
 // Store is an open event store.
@@ -40,6 +43,7 @@ type Store struct {
 var (
 	_ analytics.EventWriter = (*Store)(nil)
 	_ analytics.StatsReader = (*Store)(nil)
+	_ analytics.RollupStore = (*Store)(nil)
 )
 
 // Open opens or creates the DuckDB file at path ("" for in-memory).
@@ -60,7 +64,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
 	}
 	s := &Store{db: db}
-	s.planner = analytics.Planner{D: Dialect{}, R: s}
+	s.planner = analytics.Planner{D: Dialect{}, R: s, Rollups: !o.RawOnly}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -156,10 +160,69 @@ func (s *Store) WriteBatch(ctx context.Context, b *analytics.Batch) (err error) 
 	if err != nil {
 		return fmt.Errorf("duckdb: append: %w", err)
 	}
+	if err = s.unmarkRollups(ctx, b); err != nil {
+		return fmt.Errorf("duckdb: rollup marks: %w", err)
+	}
 	if _, err = s.writer.ExecContext(ctx, `UPDATE ingest_checkpoint SET seg = ?, off = ? WHERE id = 1`, b.Checkpoint.Seg, b.Checkpoint.Off); err != nil {
 		return fmt.Errorf("duckdb: checkpoint: %w", err)
 	}
 	if _, err = s.writer.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("duckdb: commit: %w", err)
+	}
+	return nil
+}
+
+// unmarkRollups deletes the rollup marks of the days a batch writes into,
+// and of the day after each (whose new-visitor counts look back a day).
+func (s *Store) unmarkRollups(ctx context.Context, b *analytics.Batch) error {
+	type span struct{ min, max time.Time }
+	spans := map[string]*span{}
+	see := func(site string, t time.Time) {
+		sp := spans[site]
+		if sp == nil {
+			spans[site] = &span{t, t}
+			return
+		}
+		if t.Before(sp.min) {
+			sp.min = t
+		}
+		if t.After(sp.max) {
+			sp.max = t
+		}
+	}
+	for i := range b.Events {
+		see(b.Events[i].Site, b.Events[i].Time)
+	}
+	for i := range b.Sessions {
+		see(b.Sessions[i].Site, b.Sessions[i].Start)
+	}
+	for site, sp := range spans {
+		if _, err := s.writer.ExecContext(ctx, `DELETE FROM rollup_days WHERE site = ? AND to_ts > ? AND from_ts <= ?`,
+			site, sp.min.UTC().Truncate(time.Second), sp.max.UTC().Add(24*time.Hour)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Dialect is DuckDB's SQL dialect.
+func (s *Store) Dialect() analytics.Dialect { return Dialect{} }
+
+// ExecTx runs statements in one transaction on the writing connection.
+func (s *Store) ExecTx(ctx context.Context, stmts []string) (err error) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if _, err := s.writer.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return fmt.Errorf("duckdb: begin: %w", err)
+	}
+	for _, st := range stmts {
+		if _, err = s.writer.ExecContext(ctx, st); err != nil {
+			s.writer.ExecContext(context.Background(), "ROLLBACK")
+			return fmt.Errorf("duckdb: %w", err)
+		}
+	}
+	if _, err = s.writer.ExecContext(ctx, "COMMIT"); err != nil {
+		s.writer.ExecContext(context.Background(), "ROLLBACK")
 		return fmt.Errorf("duckdb: commit: %w", err)
 	}
 	return nil
@@ -259,6 +322,15 @@ func (s *Store) DeleteBefore(ctx context.Context, site string, t time.Time) (int
 	}
 	n, _ := res.RowsAffected()
 	if _, err := s.writer.ExecContext(ctx, `DELETE FROM sessions WHERE site = ? AND start_ts < ?`, site, t.UTC()); err != nil {
+		return n, fmt.Errorf("duckdb: retention: %w", err)
+	}
+	// Days that began before t lost raw data: their rollups go too.
+	for _, table := range []string{"rollup_visits", "rollup_events"} {
+		if _, err := s.writer.ExecContext(ctx, `DELETE FROM `+table+` WHERE site = ? AND day IN (SELECT day FROM rollup_days WHERE site = ? AND from_ts < ?)`, site, site, t.UTC()); err != nil {
+			return n, fmt.Errorf("duckdb: retention: %w", err)
+		}
+	}
+	if _, err := s.writer.ExecContext(ctx, `DELETE FROM rollup_days WHERE site = ? AND from_ts < ?`, site, t.UTC()); err != nil {
 		return n, fmt.Errorf("duckdb: retention: %w", err)
 	}
 	return n, nil

@@ -1,0 +1,578 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"waymark.dev/waymark/internal/site"
+)
+
+// This file keeps and reads daily rollups: per site and local day, the
+// figures a dashboard's panels need, built from the raw tables once the day
+// has ended (RollupBuilder), so that a month reads a few rows per value and
+// day instead of every event.
+//
+// Why visitor counts of days add up exactly: a visitor id lives one local
+// day of its site (see Visitors) and carries that day, and a visit belongs
+// to the day it started, so the visitors of different days are different
+// ids. Only events of a visit that crossed midnight carry the previous
+// day's id; visitors_new leaves those out when the visitor already had the
+// same value the day before, and a range adds the first day's visitors to
+// the later days' visitors_new.
+//
+// Days that are not built (today, or a day whose raw data changed since)
+// are computed from the raw tables with the same SQL that builds a day,
+// so a range mixes both without double counting.
+
+// RollupDims are the visit dimensions kept in daily rollups; "" stands for
+// all visits.
+var RollupDims = []string{"", "visit:entry_page", "visit:exit_page", "visit:source", "visit:channel", "visit:referrer",
+	"visit:utm_source", "visit:utm_medium", "visit:utm_campaign", "visit:utm_term", "visit:utm_content",
+	"visit:browser", "visit:browser_version", "visit:os", "visit:os_version", "visit:device", "visit:screen",
+	"visit:language", "visit:hostname"}
+
+// Kinds of rollup_events rows.
+const (
+	rollupAll  = "0" // all events of the day, value ""
+	rollupPage = "1" // per page
+	rollupName = "2" // per event name
+)
+
+// localMidnight returns the start of t's local day in loc.
+func localMidnight(t time.Time, loc *time.Location) time.Time {
+	t = t.In(loc)
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+}
+
+// RollupStatements returns the statements that replace site s's rollup of
+// the local day that contains day, to run in one transaction.
+func (p *Planner) RollupStatements(s *site.Site, day, builtAt time.Time) []string {
+	loc := s.Location()
+	day = localMidnight(day, loc)
+	next := day.AddDate(0, 0, 1)
+	q := &Query{Site: s, From: day.UTC(), To: next.UTC(), Location: loc}
+	S, D := p.D.Quote(s.Domain), p.D.Quote(day.Format(time.DateOnly))
+	st := []string{
+		fmt.Sprintf("DELETE FROM rollup_days WHERE site = %s AND day = %s", S, D),
+		fmt.Sprintf("DELETE FROM rollup_visits WHERE site = %s AND day = %s", S, D),
+		fmt.Sprintf("DELETE FROM rollup_events WHERE site = %s AND day = %s", S, D),
+	}
+	var cols []string
+	for i := range 6 {
+		cols = append(cols, fmt.Sprintf("CAST(coalesce(v.om%d, 0) AS BIGINT)", i))
+	}
+	for _, d := range RollupDims {
+		var dims []string
+		value := "''"
+		if d != "" {
+			dims, value = []string{d}, "v.od0"
+		}
+		st = append(st, fmt.Sprintf("INSERT INTO rollup_visits SELECT %s, %s, %s, %s, %s FROM (%s) v WHERE coalesce(v.om1, 0) <> 0",
+			S, D, p.D.Quote(d), value, strings.Join(cols, ", "), p.visitSQL(q, dims)))
+	}
+	st = append(st,
+		fmt.Sprintf("INSERT INTO rollup_events SELECT %s, %s, r.* FROM (%s) r", S, D, p.eventRollupSQL(s.Domain, day, next)),
+		fmt.Sprintf("INSERT INTO rollup_days VALUES (%s, %s, %s, %s, %s, %s)", S, D, p.D.Quote(loc.String()),
+			p.D.Time(day), p.D.Time(next), p.D.Time(builtAt)))
+	return st
+}
+
+// eventRollupSQL selects the rollup_events columns after site and day for
+// the events in [from, to), where from is a local midnight: kind, value,
+// visitors, visitors_new, pv_visitors, pv_visitors_new, pageviews, events,
+// engaged_ms, engaged_views, scroll. A visitor is "new" unless its id is
+// from before from's day and it had the same value the day before.
+func (p *Planner) eventRollupSQL(domain string, from, to time.Time) string {
+	S := p.D.Quote(domain)
+	eng, pv := p.D.Quote(EventEngagement), p.D.Quote(EventPageview)
+	prev := from.AddDate(0, 0, -1)
+	visitors := func(cond string) string {
+		return "CAST(" + p.D.CountDistinct("CASE WHEN "+cond+" THEN x.visitor_id END") + " AS BIGINT)"
+	}
+	sum := func(cond, v string) string {
+		return fmt.Sprintf("CAST(coalesce(sum(CASE WHEN %s THEN %s ELSE 0 END), 0) AS BIGINT)", cond, v)
+	}
+	with := fmt.Sprintf(`WITH cur AS (
+	SELECT c.visitor_id, c.name, c.pathname, c.engaged_ms, c.new_pageview, c.scroll_depth,
+		c.name <> %[2]s AS ne, c.name = %[3]s AS ispv, %[4]s < %[5]d AS carried
+	FROM events c WHERE c.site = %[1]s AND c.ts >= %[6]s AND c.ts < %[7]s),
+seen AS (
+	SELECT DISTINCT s.visitor_id, s.name, s.pathname FROM events s
+	WHERE s.site = %[1]s AND s.ts >= %[8]s AND s.ts < %[6]s AND s.name <> %[2]s
+		AND s.visitor_id IN (SELECT cur.visitor_id FROM cur WHERE cur.carried)),
+x AS (
+	SELECT cur.*, FALSE AS old_any, FALSE AS old_page, FALSE AS old_pv, FALSE AS old_name
+	FROM cur WHERE NOT cur.carried
+	UNION ALL
+	SELECT cur.*,
+		coalesce(sa.hit, 0) = 1 AS old_any,
+		coalesce(sp.hit, 0) = 1 AS old_page,
+		coalesce(sv.hit, 0) = 1 AS old_pv,
+		coalesce(sn.hit, 0) = 1 AS old_name
+	FROM (SELECT * FROM cur WHERE cur.carried) cur
+	LEFT JOIN (SELECT DISTINCT seen.visitor_id, 1 AS hit FROM seen) sa ON sa.visitor_id = cur.visitor_id
+	LEFT JOIN (SELECT DISTINCT seen.visitor_id, seen.pathname, 1 AS hit FROM seen) sp
+		ON sp.visitor_id = cur.visitor_id AND sp.pathname = cur.pathname
+	LEFT JOIN (SELECT DISTINCT seen.visitor_id, seen.pathname, 1 AS hit FROM seen WHERE seen.name = %[3]s) sv
+		ON sv.visitor_id = cur.visitor_id AND sv.pathname = cur.pathname
+	LEFT JOIN (SELECT DISTINCT seen.visitor_id, seen.name, 1 AS hit FROM seen) sn
+		ON sn.visitor_id = cur.visitor_id AND sn.name = cur.name)
+`, S, eng, pv, p.D.VisitorDay("c.visitor_id"), LocalDay(from), p.D.Time(from), p.D.Time(to), p.D.Time(prev))
+	common := func(v, vnew, pvv, pvnew string) string {
+		return strings.Join([]string{v, vnew, pvv, pvnew, sum("x.ispv", "1"), sum("x.ne", "1"),
+			sum("NOT x.ne", "x.engaged_ms"), sum("NOT x.ne", "x.new_pageview"), sum("NOT x.ne", "x.scroll_depth")}, ", ")
+	}
+	return with + strings.Join([]string{
+		fmt.Sprintf("SELECT CAST(%s AS UTINYINT) AS kind, '' AS value, %s FROM x", rollupAll,
+			common(visitors("x.ne"), visitors("x.ne AND NOT x.old_any"), "CAST(0 AS BIGINT)", "CAST(0 AS BIGINT)")),
+		fmt.Sprintf("SELECT CAST(%s AS UTINYINT), x.pathname, %s FROM x GROUP BY x.pathname", rollupPage,
+			common(visitors("x.ne"), visitors("x.ne AND NOT x.old_page"), visitors("x.ispv"), visitors("x.ispv AND NOT x.old_pv"))),
+		fmt.Sprintf("SELECT CAST(%s AS UTINYINT), x.name, %s FROM x WHERE x.ne GROUP BY x.name", rollupName,
+			common(visitors("TRUE"), visitors("NOT x.old_name"), "CAST(0 AS BIGINT)", "CAST(0 AS BIGINT)")),
+	}, "\nUNION ALL\n")
+}
+
+// segment is a run of local days of a query's range that are either all
+// built (days lists them) or all to be read raw.
+type segment struct {
+	from, to time.Time // local midnights
+	days     []string  // built days, YYYY-MM-DD; empty for a raw run
+}
+
+// rollupRange reports whether q's range and filters allow rollups: whole
+// local days and no filters.
+func (p *Planner) rollupRange(q *Query) bool {
+	if !p.Rollups || len(q.Filters) > 0 || q.Location == nil || !q.To.After(q.From) {
+		return false
+	}
+	return localMidnight(q.From, q.Location).Equal(q.From) && localMidnight(q.To, q.Location).Equal(q.To)
+}
+
+// segments splits q's range into runs of built and unbuilt days. It
+// returns nil when no day is built.
+func (p *Planner) segments(ctx context.Context, q *Query) ([]segment, error) {
+	loc := q.Location
+	from, to := q.From.In(loc), q.To.In(loc)
+	raws, err := p.rows(ctx, fmt.Sprintf("SELECT %s FROM rollup_days WHERE site = %s AND zone = %s AND day >= %s AND day < %s",
+		p.D.ToString("day"), p.D.Quote(q.Site.Domain), p.D.Quote(loc.String()),
+		p.D.Quote(from.Format(time.DateOnly)), p.D.Quote(to.Format(time.DateOnly))), 1)
+	if err != nil || len(raws) == 0 {
+		return nil, err
+	}
+	built := make(map[string]bool, len(raws))
+	for _, r := range raws {
+		built[r.Dims[0]] = true
+	}
+	var segs []segment
+	for d := from; d.Before(to); {
+		next := d.AddDate(0, 0, 1)
+		day := d.Format(time.DateOnly)
+		n := len(segs)
+		if n > 0 && (len(segs[n-1].days) > 0) == built[day] {
+			segs[n-1].to = next
+		} else {
+			segs = append(segs, segment{from: d, to: next})
+			n++
+		}
+		if built[day] {
+			segs[n-1].days = append(segs[n-1].days, day)
+		}
+		d = next
+	}
+	return segs, nil
+}
+
+// dayCond selects the rows of the given days (ascending): a range per run
+// of consecutive days, which lets the store skip other days' blocks.
+func (p *Planner) dayCond(days []string) string {
+	var parts []string
+	for i := 0; i < len(days); {
+		j := i
+		for j+1 < len(days) && nextDate(days[j]) == days[j+1] {
+			j++
+		}
+		if i == j {
+			parts = append(parts, "day = "+p.D.Quote(days[i]))
+		} else {
+			parts = append(parts, fmt.Sprintf("(day >= %s AND day <= %s)", p.D.Quote(days[i]), p.D.Quote(days[j])))
+		}
+		i = j + 1
+	}
+	return "(" + strings.Join(parts, " OR ") + ")"
+}
+
+func nextDate(day string) string {
+	t, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return ""
+	}
+	return t.AddDate(0, 0, 1).Format(time.DateOnly)
+}
+
+// rollupVisitDim returns the rollup dimension of a visit-level query ("",
+// a RollupDims entry or a day/week/month time dimension) and whether it
+// has one.
+func rollupVisitDim(q *Query) (string, bool) {
+	switch len(q.Dimensions) {
+	case 0:
+		return "", true
+	case 1:
+		d := q.Dimensions[0]
+		if isTimeDim(d) {
+			u := q.TimeDimension()
+			return d, u == "time:day" || u == "time:week" || u == "time:month"
+		}
+		return d, d != "" && slices.Contains(RollupDims, d)
+	}
+	return "", false
+}
+
+// fromRollups answers q from daily rollups where it can; ok is false when
+// q needs the raw tables.
+func (p *Planner) fromRollups(ctx context.Context, q *Query) (rows []Row, ok bool, err error) {
+	if !p.rollupRange(q) {
+		return nil, false, nil
+	}
+	dim, visitLevel := rollupVisitDim(q)
+	pages := len(q.Dimensions) == 1 && q.Dimensions[0] == "event:page"
+	for _, m := range q.Metrics {
+		switch m {
+		case MetricVisitors, MetricPageviews, MetricEvents, MetricPercentage:
+		case MetricVisits, MetricViewsPerVisit, MetricBounceRate, MetricVisitDuration:
+			pages = false
+		case MetricTimeOnPage, MetricScrollDepth:
+			if dim != "" && !isTimeDim(dim) {
+				visitLevel = false
+			}
+		default:
+			return nil, false, nil
+		}
+	}
+	if !visitLevel && !pages {
+		return nil, false, nil
+	}
+	segs, err := p.segments(ctx, q)
+	if err != nil || segs == nil {
+		return nil, false, err
+	}
+	if pages {
+		rows, err = p.pagesFromRollups(ctx, q, segs)
+	} else {
+		rows, err = p.visitsFromRollups(ctx, q, segs, dim)
+	}
+	return rows, true, err
+}
+
+// visitsFromRollups answers a visit-level query (see rollupVisitDim).
+func (p *Planner) visitsFromRollups(ctx context.Context, q *Query, segs []segment, dim string) ([]Row, error) {
+	groups, order, err := p.visitGroups(ctx, q, segs, dim)
+	if err != nil {
+		return nil, err
+	}
+	var total float64
+	if slices.Contains(q.Metrics, MetricPercentage) {
+		all := groups
+		if dim != "" && !isTimeDim(dim) {
+			if all, _, err = p.visitGroups(ctx, q, segs, ""); err != nil {
+				return nil, err
+			}
+		}
+		for _, g := range all {
+			total += g[0]
+		}
+	}
+	var out []Row
+	for _, k := range order {
+		v := groups[k]
+		if v[1] <= 0 {
+			continue
+		}
+		dims := []string{}
+		if dim != "" {
+			dims = p.display(q, []string{k})
+		}
+		r := Row{Dimensions: dims, Metrics: make([]float64, len(q.Metrics))}
+		visitMetrics(q, r.Metrics, v[:6], total)
+		for i, m := range q.Metrics {
+			switch m {
+			case MetricTimeOnPage:
+				r.Metrics[i] = math.Round(ratio(v[6], v[7], 1, 3) / 1000)
+			case MetricScrollDepth:
+				r.Metrics[i] = math.Round(ratio(v[8], v[7], 1, 3))
+			}
+		}
+		out = append(out, r)
+	}
+	if len(q.Dimensions) == 0 && len(out) == 0 {
+		out = append(out, Row{Dimensions: []string{}, Metrics: make([]float64, len(q.Metrics))})
+	}
+	return out, nil
+}
+
+// visitGroups sums, per value of dim over segs: visitors, visits,
+// bounces, duration, pageviews, events (visitSQL's columns); then, when
+// the query asks for engagement, engaged_ms, engaged_views and scroll.
+func (p *Planner) visitGroups(ctx context.Context, q *Query, segs []segment, dim string) (map[string][]float64, []string, error) {
+	loc := q.Location
+	unit := ""
+	if isTimeDim(dim) {
+		unit = strings.TrimPrefix(q.TimeDimension(), "time:")
+	}
+	groups := map[string][]float64{}
+	var order []string
+	add := func(k string, vals []float64, at int) {
+		g := groups[k]
+		if g == nil {
+			g = make([]float64, 9)
+			groups[k] = g
+			order = append(order, k)
+		}
+		for i, v := range vals {
+			g[at+i] += v
+		}
+	}
+	label := func(day string) string {
+		if unit == "" {
+			return ""
+		}
+		t, err := time.ParseInLocation(time.DateOnly, day, loc)
+		if err != nil {
+			return day
+		}
+		return formatLabel(bucketStart(t, unit, loc), unit)
+	}
+	needEngagement := (dim == "" || unit != "") &&
+		(slices.Contains(q.Metrics, MetricTimeOnPage) || slices.Contains(q.Metrics, MetricScrollDepth))
+	var dims []string
+	if dim != "" {
+		dims = []string{dim}
+	}
+	S := p.D.Quote(q.Site.Domain)
+	for _, sg := range segs {
+		if len(sg.days) == 0 {
+			sub := *q
+			sub.From, sub.To = sg.from.UTC(), sg.to.UTC()
+			raws, err := p.rows(ctx, p.visitSQL(&sub, dims), len(dims))
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, r := range raws {
+				add(key(r.Dims), r.Vals, 0)
+			}
+			if !needEngagement {
+				continue
+			}
+			// Engagement sums add up across days; read them a day at a
+			// time so each lands in its own time bucket.
+			for d := sg.from; d.Before(sg.to); d = d.AddDate(0, 0, 1) {
+				raws, err := p.rows(ctx, p.eventRollupSQL(q.Site.Domain, d, d.AddDate(0, 0, 1)), 2)
+				if err != nil {
+					return nil, nil, err
+				}
+				for _, r := range raws {
+					if r.Dims[0] == rollupAll {
+						add(label(d.Format(time.DateOnly)), r.Vals[6:9], 6)
+					}
+				}
+			}
+			continue
+		}
+		list := p.dayCond(sg.days)
+		sums := "sum(visitors), sum(visits), sum(bounces), sum(duration), sum(pageviews), sum(events)"
+		var sql string
+		switch {
+		case unit != "" || dim == "":
+			sql = fmt.Sprintf("SELECT %s, %s FROM rollup_visits WHERE site = %s AND dim = '' AND %s GROUP BY day", p.D.ToString("day"), sums, S, list)
+		default:
+			sql = fmt.Sprintf("SELECT value, %s FROM rollup_visits WHERE site = %s AND dim = %s AND %s GROUP BY value", sums, S, p.D.Quote(dim), list)
+		}
+		raws, err := p.rows(ctx, sql, 1)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, r := range raws {
+			k := r.Dims[0]
+			if unit != "" || dim == "" {
+				k = label(k)
+			}
+			add(k, r.Vals, 0)
+		}
+		if needEngagement {
+			raws, err := p.rows(ctx, fmt.Sprintf("SELECT %s, sum(engaged_ms), sum(engaged_views), sum(scroll) FROM rollup_events WHERE site = %s AND kind = %s AND %s GROUP BY day",
+				p.D.ToString("day"), S, rollupAll, list), 1)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, r := range raws {
+				add(label(r.Dims[0]), r.Vals, 6)
+			}
+		}
+	}
+	return groups, order, nil
+}
+
+// eventTotals is one value's figures in rollup_events, over a range.
+type eventTotals struct {
+	visitors, pvVisitors, pageviews, events, engagedMS, engagedViews, scroll float64
+}
+
+// eventsFromRollups sums rollup_events over segs per kind and value,
+// counting each visitor once: the first day's visitors, then the later
+// days' new visitors.
+func (p *Planner) eventsFromRollups(ctx context.Context, q *Query, segs []segment) (map[string]*eventTotals, []string, error) {
+	out := map[string]*eventTotals{}
+	var order []string
+	add := func(kind, value string, first bool, v []float64) {
+		k := kind + "\x00" + value
+		t := out[k]
+		if t == nil {
+			t = &eventTotals{}
+			out[k] = t
+			order = append(order, k)
+		}
+		if first {
+			t.visitors += v[0]
+			t.pvVisitors += v[2]
+		} else {
+			t.visitors += v[1]
+			t.pvVisitors += v[3]
+		}
+		t.pageviews += v[4]
+		t.events += v[5]
+		t.engagedMS += v[6]
+		t.engagedViews += v[7]
+		t.scroll += v[8]
+	}
+	for i, sg := range segs {
+		if len(sg.days) == 0 {
+			raws, err := p.rows(ctx, p.eventRollupSQL(q.Site.Domain, sg.from, sg.to), 2)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, r := range raws {
+				add(r.Dims[0], r.Dims[1], i == 0, r.Vals)
+			}
+			continue
+		}
+		first := "''"
+		if i == 0 {
+			first = p.D.Quote(sg.days[0])
+		}
+		day := p.D.ToString("day")
+		raws, err := p.rows(ctx, fmt.Sprintf(`SELECT %s, value,
+	sum(CASE WHEN %s = %s THEN visitors ELSE 0 END), sum(CASE WHEN %s = %s THEN 0 ELSE visitors_new END),
+	sum(CASE WHEN %s = %s THEN pv_visitors ELSE 0 END), sum(CASE WHEN %s = %s THEN 0 ELSE pv_visitors_new END),
+	sum(pageviews), sum(events), sum(engaged_ms), sum(engaged_views), sum(scroll)
+FROM rollup_events WHERE site = %s AND %s GROUP BY kind, value`,
+			p.D.ToString("kind"), day, first, day, first, day, first, day, first, p.D.Quote(q.Site.Domain), p.dayCond(sg.days)), 2)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, r := range raws {
+			v := r.Vals
+			// The first day's visitors and the other days' new ones are
+			// already split by the query: add both.
+			add(r.Dims[0], r.Dims[1], true, []float64{v[0] + v[1], 0, v[2] + v[3], 0, v[4], v[5], v[6], v[7], v[8]})
+		}
+	}
+	return out, order, nil
+}
+
+// pagesFromRollups answers an event:page breakdown.
+func (p *Planner) pagesFromRollups(ctx context.Context, q *Query, segs []segment) ([]Row, error) {
+	ev, order, err := p.eventsFromRollups(ctx, q, segs)
+	if err != nil {
+		return nil, err
+	}
+	var total float64
+	if t := ev[rollupAll+"\x00"]; t != nil {
+		total = t.visitors
+	}
+	var out []Row
+	for _, k := range order {
+		value, ok := strings.CutPrefix(k, rollupPage+"\x00")
+		if !ok {
+			continue
+		}
+		t := ev[k]
+		r := Row{Dimensions: p.display(q, []string{value}), Metrics: make([]float64, len(q.Metrics))}
+		for i, m := range q.Metrics {
+			switch m {
+			case MetricVisitors:
+				r.Metrics[i] = t.visitors
+			case MetricPageviews:
+				r.Metrics[i] = t.pageviews
+			case MetricEvents:
+				r.Metrics[i] = t.events
+			case MetricPercentage:
+				r.Metrics[i] = ratio(t.visitors, total, 100, 1)
+			case MetricTimeOnPage:
+				r.Metrics[i] = math.Round(ratio(t.engagedMS, t.engagedViews, 1, 3) / 1000)
+			case MetricScrollDepth:
+				r.Metrics[i] = math.Round(ratio(t.scroll, t.engagedViews, 1, 3))
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// goalsFromRollups answers an event:goal breakdown without other
+// dimensions when every goal is an event or an exact page.
+func (p *Planner) goalsFromRollups(ctx context.Context, q *Query) ([]Row, bool, error) {
+	if !p.rollupRange(q) || len(q.Dimensions) != 1 {
+		return nil, false, nil
+	}
+	for _, m := range q.Metrics {
+		if m != MetricVisitors && m != MetricEvents && m != MetricConversionRate {
+			return nil, false, nil
+		}
+	}
+	for _, g := range q.Site.Goals {
+		if g.Event == "" && strings.Contains(g.Page, "*") {
+			return nil, false, nil
+		}
+	}
+	segs, err := p.segments(ctx, q)
+	if err != nil || segs == nil {
+		return nil, false, err
+	}
+	ev, _, err := p.eventsFromRollups(ctx, q, segs)
+	if err != nil {
+		return nil, true, err
+	}
+	var total float64
+	if t := ev[rollupAll+"\x00"]; t != nil {
+		total = t.visitors
+	}
+	var out []Row
+	for _, g := range q.Site.Goals {
+		var visitors, events float64
+		if g.Event != "" {
+			if t := ev[rollupName+"\x00"+g.Event]; t != nil {
+				visitors, events = t.visitors, t.events
+			}
+		} else if t := ev[rollupPage+"\x00"+g.Page]; t != nil {
+			visitors, events = t.pvVisitors, t.pageviews
+		}
+		r := Row{Dimensions: []string{g.Name()}, Metrics: make([]float64, len(q.Metrics))}
+		for i, m := range q.Metrics {
+			switch m {
+			case MetricVisitors:
+				r.Metrics[i] = visitors
+			case MetricEvents:
+				r.Metrics[i] = events
+			case MetricConversionRate:
+				r.Metrics[i] = ratio(visitors, total, 100, 2)
+			}
+		}
+		if !metricZero(r) {
+			out = append(out, r)
+		}
+	}
+	return out, true, nil
+}

@@ -1,0 +1,166 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"waymark.dev/waymark/internal/site"
+)
+
+// RollupStore is an event store that keeps the daily rollup tables.
+// Writing raw data must delete the marks (rollup_days rows) of the days it
+// falls in and of the day after; removing old data (retention) must remove
+// the rollups of the days it touches.
+type RollupStore interface {
+	Runner
+	// Dialect is the store's SQL dialect.
+	Dialect() Dialect
+	// ExecTx runs the statements in one transaction, serialised with the
+	// store's batch writes.
+	ExecTx(ctx context.Context, stmts []string) error
+}
+
+// RollupSettle is how long after a local day ends its rollup is built:
+// the visits that started on it have ended by then (a visit that goes on
+// longer unmarks the day again with its next write, and the day is built
+// once more).
+const RollupSettle = SessionTimeout + 5*time.Minute
+
+// RollupBuilder builds the daily rollups of days that have ended, newest
+// first, and rebuilds days whose raw data changed.
+type RollupBuilder struct {
+	Store   RollupStore
+	Sites   func() []*site.Site
+	Now     func() time.Time
+	Log     *slog.Logger
+	// MaxDays is how many days back to build (default 400).
+	MaxDays int
+	// Budget bounds one pass; the rest waits for the next (default 10 s).
+	Budget time.Duration
+
+	// Built counts days built since start.
+	Built atomic.Int64
+
+	earliest map[string]time.Time // per site: first day with data
+}
+
+// Run builds due days every interval until ctx ends.
+func (b *RollupBuilder) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := b.BuildDue(ctx); err != nil && ctx.Err() == nil {
+			b.Log.Error("build rollups", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// BuildDue builds every due day of every site, newest first, within the
+// budget, and returns how many it built.
+func (b *RollupBuilder) BuildDue(ctx context.Context) (int, error) {
+	now := b.Now()
+	deadline := time.Now().Add(b.budget()) // wall time, whatever Now says
+	n := 0
+	for _, s := range b.Sites() {
+		days, err := b.due(ctx, s, now)
+		if err != nil {
+			return n, err
+		}
+		for _, d := range days {
+			if n > 0 && time.Now().After(deadline) {
+				return n, nil
+			}
+			if err := b.Store.ExecTx(ctx, b.planner().RollupStatements(s, d, now)); err != nil {
+				return n, fmt.Errorf("rollup of %s on %s: %w", s.Domain, d.Format(time.DateOnly), err)
+			}
+			n++
+			b.Built.Add(1)
+		}
+	}
+	return n, nil
+}
+
+// BuildDay builds one local day of a site now, whether due or not.
+func (b *RollupBuilder) BuildDay(ctx context.Context, s *site.Site, day time.Time) error {
+	return b.Store.ExecTx(ctx, b.planner().RollupStatements(s, day, b.Now()))
+}
+
+func (b *RollupBuilder) planner() *Planner { return &Planner{D: b.Store.Dialect(), R: b.Store} }
+
+func (b *RollupBuilder) budget() time.Duration {
+	if b.Budget > 0 {
+		return b.Budget
+	}
+	return 10 * time.Second
+}
+
+// due lists the local days of s that have ended and settled, have data
+// around them and are not built in the site's current zone, newest first.
+func (b *RollupBuilder) due(ctx context.Context, s *site.Site, now time.Time) ([]time.Time, error) {
+	loc := s.Location()
+	first, err := b.firstDay(ctx, s)
+	if err != nil || first.IsZero() {
+		return nil, err
+	}
+	maxDays := b.MaxDays
+	if maxDays <= 0 {
+		maxDays = 400
+	}
+	oldest := localMidnight(now, loc).AddDate(0, 0, -maxDays)
+	if s.RetentionDays > 0 {
+		// The first whole day inside the retention window.
+		if r := localMidnight(now.AddDate(0, 0, -s.RetentionDays), loc).AddDate(0, 0, 1); r.After(oldest) {
+			oldest = r
+		}
+	}
+	if first.After(oldest) {
+		oldest = first
+	}
+	raws, err := b.Store.Rows(ctx, fmt.Sprintf("SELECT %s FROM rollup_days WHERE site = %s AND zone = %s",
+		b.Store.Dialect().ToString("day"), b.Store.Dialect().Quote(s.Domain), b.Store.Dialect().Quote(loc.String())), 1)
+	if err != nil {
+		return nil, err
+	}
+	built := make(map[string]bool, len(raws))
+	for _, r := range raws {
+		built[r.Dims[0]] = true
+	}
+	var out []time.Time
+	for d := localMidnight(now.Add(-RollupSettle), loc).AddDate(0, 0, -1); !d.Before(oldest); d = d.AddDate(0, 0, -1) {
+		if !built[d.Format(time.DateOnly)] {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// firstDay returns the local day of a site's oldest visit (zero without
+// data), remembered once found: data arrives at the present, not before.
+func (b *RollupBuilder) firstDay(ctx context.Context, s *site.Site) (time.Time, error) {
+	if t, ok := b.earliest[s.Domain]; ok {
+		return t, nil
+	}
+	raws, err := b.Store.Rows(ctx, fmt.Sprintf("SELECT %s FROM sessions WHERE site = %s ORDER BY start_ts LIMIT 1",
+		b.Store.Dialect().ToString("start_ts"), b.Store.Dialect().Quote(s.Domain)), 1)
+	if err != nil || len(raws) == 0 {
+		return time.Time{}, err
+	}
+	t, err := time.Parse(time.DateTime, raws[0].Dims[0])
+	if err != nil {
+		return time.Time{}, fmt.Errorf("oldest visit of %s: %w", s.Domain, err)
+	}
+	day := localMidnight(t, s.Location())
+	if b.earliest == nil {
+		b.earliest = map[string]time.Time{}
+	}
+	b.earliest[s.Domain] = day
+	return day, nil
+}

@@ -1,0 +1,146 @@
+package duckdb
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/site"
+)
+
+// TestRollupsMatchRaw checks that daily rollups give exactly the answers
+// of the raw tables: synthetic Berlin traffic over four days (visits that
+// cross midnight included), a built, an unbuilt and more built days, and
+// the panels of a dashboard over several ranges.
+func TestRollupsMatchRaw(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "events.duckdb"), Options{MemoryLimit: "256MB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st := &site.Site{Domain: "bench.example", TimeZone: "Europe/Berlin", CreatedAt: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
+		Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}, {Page: "/page/1"}}}
+	loc := st.Location()
+	d0 := time.Date(2024, 3, 8, 0, 0, 0, 0, loc)
+	synth := analytics.NewSynth(st.Domain, 7)
+	synth.Loc = loc
+	z := analytics.NewSessionizer(nil)
+	var evs []analytics.Event
+	var seq int64
+	crossed := 0
+	synth.Visits(d0, 4*24*time.Hour, 20000, func(h *analytics.Hit) {
+		seq++
+		e := z.Add(h, analytics.Pos{Seg: 1, Off: seq})
+		if analytics.VisitorDay(e.VisitorID) != analytics.LocalDay(e.Time.In(loc)) {
+			crossed++
+		}
+		evs = append(evs, e)
+		if len(evs) == 2000 {
+			if err := s.WriteBatch(ctx, &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: 1, Off: seq}}); err != nil {
+				t.Fatal(err)
+			}
+			z.Committed()
+			evs = evs[:0]
+		}
+	})
+	if err := s.WriteBatch(ctx, &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: 1, Off: seq}}); err != nil {
+		t.Fatal(err)
+	}
+	if crossed == 0 {
+		t.Fatal("the synthetic traffic has no visit crossing midnight; the test would miss that case")
+	}
+	now := d0.AddDate(0, 0, 5).Add(12 * time.Hour)
+	b := &analytics.RollupBuilder{Store: s, Sites: func() []*site.Site { return []*site.Site{st} },
+		Now: func() time.Time { return now }, Log: slog.Default()}
+	if n, err := b.BuildDue(ctx); err != nil || n < 4 {
+		t.Fatalf("BuildDue = %d, %v; want at least the 4 days with data", n, err)
+	}
+	// The third day is read raw, between built days.
+	if _, err := s.DB().Exec(`DELETE FROM rollup_days WHERE day = '2024-03-10'`); err != nil {
+		t.Fatal(err)
+	}
+	raw := analytics.Planner{D: Dialect{}, R: s}
+	ranges := []string{`["2024-03-08","2024-03-11"]`, `["2024-03-09","2024-03-12"]`, `["2024-03-10","2024-03-10"]`, `["2024-03-11","2024-03-11"]`, `["2024-03-09","2024-03-09"]`}
+	bodies := []string{
+		`{"metrics":["visitors","visits","pageviews","views_per_visit","bounce_rate","visit_duration","events","time_on_page","scroll_depth"]}`,
+		`{"metrics":["visitors","pageviews","time_on_page"],"dimensions":["time:day"]}`,
+		`{"metrics":["visitors","visits"],"dimensions":["time:week"]}`,
+		`{"metrics":["visitors","pageviews","events","time_on_page","scroll_depth","percentage"],"dimensions":["event:page"]}`,
+		`{"metrics":["visitors","visits","bounce_rate","visit_duration"],"dimensions":["visit:entry_page"]}`,
+		`{"metrics":["visitors","visits"],"dimensions":["visit:exit_page"]}`,
+		`{"metrics":["visitors","bounce_rate","percentage"],"dimensions":["visit:source"]}`,
+		`{"metrics":["visitors"],"dimensions":["visit:referrer"]}`,
+		`{"metrics":["visitors","percentage"],"dimensions":["visit:browser"]}`,
+		`{"metrics":["visitors"],"dimensions":["visit:utm_campaign"]}`,
+		`{"metrics":["visitors","events","conversion_rate"],"dimensions":["event:goal"]}`,
+	}
+	for _, r := range ranges {
+		for _, body := range bodies {
+			body = strings.Replace(body, "{", `{"site_id":"bench.example","date_range":`+r+`,"pagination":{"limit":10000},`, 1)
+			qr, err := analytics.DecodeQueryRequest([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := qr.Build(st, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := raw.Query(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Query(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Rows, want.Rows) {
+				t.Errorf("%s: rollups and raw tables differ\n%s", body, diffRows(got.Rows, want.Rows))
+			}
+		}
+	}
+	// Built days are read from the rollups alone: without raw data the
+	// answer stays.
+	q := func() *analytics.Result {
+		qr, _ := analytics.DecodeQueryRequest([]byte(`{"site_id":"bench.example","metrics":["visitors","pageviews"],"date_range":["2024-03-08","2024-03-09"],"dimensions":["event:page"]}`))
+		q, err := qr.Build(st, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	before := q()
+	if _, err := s.DB().Exec(`DELETE FROM events; DELETE FROM sessions`); err != nil {
+		t.Fatal(err)
+	}
+	if after := q(); len(before.Rows) == 0 || !reflect.DeepEqual(after.Rows, before.Rows) {
+		t.Errorf("pages of built days without raw data: %d rows, want the %d rows from before", len(after.Rows), len(before.Rows))
+	}
+}
+
+func diffRows(got, want []analytics.Row) string {
+	var b strings.Builder
+	for i := 0; i < max(len(got), len(want)) && b.Len() < 2000; i++ {
+		var g, w any = "-", "-"
+		if i < len(got) {
+			g = fmt.Sprint(got[i].Dimensions, got[i].Metrics)
+		}
+		if i < len(want) {
+			w = fmt.Sprint(want[i].Dimensions, want[i].Metrics)
+		}
+		if g != w {
+			fmt.Fprintf(&b, "row %d: got %v want %v\n", i, g, w)
+		}
+	}
+	return b.String()
+}
