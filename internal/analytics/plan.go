@@ -133,7 +133,29 @@ func (p *Planner) rows(ctx context.Context, sql string, ndims int) ([]RawRow, er
 
 // Query answers q.
 func (p *Planner) Query(ctx context.Context, q *Query) (*Result, error) {
+	return p.query(context.WithValue(ctx, memoKey{}, map[string][]RawRow{}), q)
+}
+
+// QueryAll answers several queries as one request, such as the panels of
+// a dashboard: what they share (the range's built days, totals, the raw
+// figures of today) is computed once, and the visit panels' rollups and
+// raw figures are read in one pass each (see prefetch).
+func (p *Planner) QueryAll(ctx context.Context, qs []*Query) ([]*Result, error) {
 	ctx = context.WithValue(ctx, memoKey{}, map[string][]RawRow{})
+	if err := p.prefetch(ctx, qs); err != nil {
+		return nil, err
+	}
+	out := make([]*Result, len(qs))
+	for i, q := range qs {
+		var err error
+		if out[i], err = p.query(ctx, q); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (p *Planner) query(ctx context.Context, q *Query) (*Result, error) {
 	rows, err := p.period(ctx, q, q.From, q.To)
 	if err != nil {
 		return nil, err

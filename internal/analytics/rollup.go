@@ -84,56 +84,90 @@ func (p *Planner) RollupStatements(s *site.Site, day, builtAt time.Time) []strin
 // eventRollupSQL selects the rollup_events columns after site and day for
 // the events in [from, to), where from is a local midnight: kind, value,
 // visitors, visitors_new, pv_visitors, pv_visitors_new, pageviews, events,
-// engaged_ms, engaged_views, scroll. A visitor is "new" unless its id is
-// from before from's day and it had the same value the day before.
+// engaged_ms, engaged_views, scroll (see eventSumsSQL and eventOldSQL).
 func (p *Planner) eventRollupSQL(domain string, from, to time.Time) string {
-	S := p.D.Quote(domain)
+	return fmt.Sprintf(`SELECT m.kind, m.value, m.visitors, m.visitors - coalesce(o.old, 0), m.pv_visitors, m.pv_visitors - coalesce(o.old_pv, 0),
+	m.pageviews, m.events, m.engaged_ms, m.engaged_views, m.scroll
+FROM (%s) m LEFT JOIN (%s) o ON o.kind = m.kind AND o.value = m.value`, p.eventSumsSQL(domain, from, to), p.eventOldSQL(domain, from, to))
+}
+
+// eventSumsSQL selects, for the events in [from, to): kind (0 all, 1 per
+// page, 2 per event name), value, visitors, pv_visitors (visitors with a
+// pageview), pageviews, events, engaged_ms, engaged_views, scroll.
+func (p *Planner) eventSumsSQL(domain string, from, to time.Time) string {
 	eng, pv := p.D.Quote(EventEngagement), p.D.Quote(EventPageview)
-	prev := from.AddDate(0, 0, -1)
-	visitors := func(cond string) string {
-		return "CAST(" + p.D.CountDistinct("CASE WHEN "+cond+" THEN x.visitor_id END") + " AS BIGINT)"
+	cols := strings.Join([]string{
+		"CAST(" + p.D.CountDistinct("CASE WHEN c.name <> "+eng+" THEN c.visitor_id END") + " AS BIGINT) AS visitors",
+		"CAST(" + p.D.CountDistinct("CASE WHEN c.name = "+pv+" THEN c.visitor_id END") + " AS BIGINT) AS pv_visitors",
+		"CAST(coalesce(sum(CASE WHEN c.name = " + pv + " THEN 1 ELSE 0 END), 0) AS BIGINT) AS pageviews",
+		"CAST(coalesce(sum(CASE WHEN c.name <> " + eng + " THEN 1 ELSE 0 END), 0) AS BIGINT) AS events",
+		"CAST(coalesce(sum(CASE WHEN c.name = " + eng + " THEN c.engaged_ms ELSE 0 END), 0) AS BIGINT) AS engaged_ms",
+		"CAST(coalesce(sum(CASE WHEN c.name = " + eng + " THEN c.new_pageview ELSE 0 END), 0) AS BIGINT) AS engaged_views",
+		"CAST(coalesce(sum(CASE WHEN c.name = " + eng + " THEN c.scroll_depth ELSE 0 END), 0) AS BIGINT) AS scroll",
+	}, ", ")
+	where := fmt.Sprintf("c.site = %s AND c.ts >= %s AND c.ts < %s", p.D.Quote(domain), p.D.Time(from), p.D.Time(to))
+	return fmt.Sprintf(`SELECT CAST(%s AS UTINYINT) AS kind, '' AS value, %s FROM events c WHERE %s
+UNION ALL SELECT CAST(%s AS UTINYINT), c.pathname, %s FROM events c WHERE %s GROUP BY c.pathname
+UNION ALL SELECT CAST(%s AS UTINYINT), c.name, %s FROM events c WHERE %s AND c.name <> %s GROUP BY c.name`,
+		rollupAll, cols, where, rollupPage, cols, where, rollupName, cols, where, eng)
+}
+
+// eventOldSQL selects, per kind and value, the visitors of events in
+// [from, to) whose id is from before from's day (a visit that crossed
+// midnight) and who had the same value the day before: old, and old_pv
+// for pageviews of a page. Adding days subtracts them (visitors_new).
+func (p *Planner) eventOldSQL(domain string, from, to time.Time) string {
+	eng, pv := p.D.Quote(EventEngagement), p.D.Quote(EventPageview)
+	S := p.D.Quote(domain)
+	tuples := func(t string) string {
+		return fmt.Sprintf(`SELECT %[1]s.visitor_id, CAST(%[2]s AS UTINYINT) AS kind, '' AS value, %[1]s.ispv FROM %[1]s
+	UNION ALL SELECT %[1]s.visitor_id, CAST(%[3]s AS UTINYINT), %[1]s.pathname, %[1]s.ispv FROM %[1]s
+	UNION ALL SELECT %[1]s.visitor_id, CAST(%[4]s AS UTINYINT), %[1]s.name, FALSE FROM %[1]s`, t, rollupAll, rollupPage, rollupName)
 	}
-	sum := func(cond, v string) string {
-		return fmt.Sprintf("CAST(coalesce(sum(CASE WHEN %s THEN %s ELSE 0 END), 0) AS BIGINT)", cond, v)
+	return fmt.Sprintf(`WITH t AS (
+	SELECT c.visitor_id, c.name, c.pathname, c.name = %[3]s AS ispv FROM events c
+	WHERE c.site = %[1]s AND c.ts >= %[4]s AND c.ts < %[5]s AND c.name <> %[2]s AND %[6]s < %[7]d),
+y AS (
+	SELECT c.visitor_id, c.name, c.pathname, c.name = %[3]s AS ispv FROM events c
+	WHERE c.site = %[1]s AND c.ts >= %[8]s AND c.ts < %[4]s AND c.name <> %[2]s AND c.visitor_id IN (SELECT t.visitor_id FROM t)),
+tt AS (%[9]s),
+yy AS (%[10]s)
+SELECT tt.kind, tt.value, %[11]s AS old, %[12]s AS old_pv
+FROM tt JOIN yy ON yy.visitor_id = tt.visitor_id AND yy.kind = tt.kind AND yy.value = tt.value
+GROUP BY tt.kind, tt.value`,
+		S, eng, pv, p.D.Time(from), p.D.Time(to), p.D.VisitorDay("c.visitor_id"), LocalDay(from), p.D.Time(from.AddDate(0, 0, -1)),
+		tuples("t"), tuples("y"),
+		"CAST("+p.D.CountDistinct("tt.visitor_id")+" AS BIGINT)",
+		"CAST("+p.D.CountDistinct("CASE WHEN tt.ispv AND yy.ispv THEN tt.visitor_id END")+" AS BIGINT)")
+}
+
+// rawEvents reads the events of an unbuilt run of days as rollup rows
+// (kind and value, then the columns of eventRollupSQL). The correction
+// for visits that crossed midnight is only needed when the run does not
+// start the range.
+func (p *Planner) rawEvents(ctx context.Context, domain string, from, to time.Time, first bool) ([]RawRow, error) {
+	sums, err := p.rows(ctx, p.eventSumsSQL(domain, from, to), 2)
+	if err != nil {
+		return nil, err
 	}
-	with := fmt.Sprintf(`WITH cur AS (
-	SELECT c.visitor_id, c.name, c.pathname, c.engaged_ms, c.new_pageview, c.scroll_depth,
-		c.name <> %[2]s AS ne, c.name = %[3]s AS ispv, %[4]s < %[5]d AS carried
-	FROM events c WHERE c.site = %[1]s AND c.ts >= %[6]s AND c.ts < %[7]s),
-seen AS (
-	SELECT DISTINCT s.visitor_id, s.name, s.pathname FROM events s
-	WHERE s.site = %[1]s AND s.ts >= %[8]s AND s.ts < %[6]s AND s.name <> %[2]s
-		AND s.visitor_id IN (SELECT cur.visitor_id FROM cur WHERE cur.carried)),
-x AS (
-	SELECT cur.*, FALSE AS old_any, FALSE AS old_page, FALSE AS old_pv, FALSE AS old_name
-	FROM cur WHERE NOT cur.carried
-	UNION ALL
-	SELECT cur.*,
-		coalesce(sa.hit, 0) = 1 AS old_any,
-		coalesce(sp.hit, 0) = 1 AS old_page,
-		coalesce(sv.hit, 0) = 1 AS old_pv,
-		coalesce(sn.hit, 0) = 1 AS old_name
-	FROM (SELECT * FROM cur WHERE cur.carried) cur
-	LEFT JOIN (SELECT DISTINCT seen.visitor_id, 1 AS hit FROM seen) sa ON sa.visitor_id = cur.visitor_id
-	LEFT JOIN (SELECT DISTINCT seen.visitor_id, seen.pathname, 1 AS hit FROM seen) sp
-		ON sp.visitor_id = cur.visitor_id AND sp.pathname = cur.pathname
-	LEFT JOIN (SELECT DISTINCT seen.visitor_id, seen.pathname, 1 AS hit FROM seen WHERE seen.name = %[3]s) sv
-		ON sv.visitor_id = cur.visitor_id AND sv.pathname = cur.pathname
-	LEFT JOIN (SELECT DISTINCT seen.visitor_id, seen.name, 1 AS hit FROM seen) sn
-		ON sn.visitor_id = cur.visitor_id AND sn.name = cur.name)
-`, S, eng, pv, p.D.VisitorDay("c.visitor_id"), LocalDay(from), p.D.Time(from), p.D.Time(to), p.D.Time(prev))
-	common := func(v, vnew, pvv, pvnew string) string {
-		return strings.Join([]string{v, vnew, pvv, pvnew, sum("x.ispv", "1"), sum("x.ne", "1"),
-			sum("NOT x.ne", "x.engaged_ms"), sum("NOT x.ne", "x.new_pageview"), sum("NOT x.ne", "x.scroll_depth")}, ", ")
+	var old map[string][2]float64
+	if !first {
+		raws, err := p.rows(ctx, p.eventOldSQL(domain, from, to), 2)
+		if err != nil {
+			return nil, err
+		}
+		old = make(map[string][2]float64, len(raws))
+		for _, r := range raws {
+			old[r.Dims[0]+"\x00"+r.Dims[1]] = [2]float64{r.Vals[0], r.Vals[1]}
+		}
 	}
-	return with + strings.Join([]string{
-		fmt.Sprintf("SELECT CAST(%s AS UTINYINT) AS kind, '' AS value, %s FROM x", rollupAll,
-			common(visitors("x.ne"), visitors("x.ne AND NOT x.old_any"), "CAST(0 AS BIGINT)", "CAST(0 AS BIGINT)")),
-		fmt.Sprintf("SELECT CAST(%s AS UTINYINT), x.pathname, %s FROM x GROUP BY x.pathname", rollupPage,
-			common(visitors("x.ne"), visitors("x.ne AND NOT x.old_page"), visitors("x.ispv"), visitors("x.ispv AND NOT x.old_pv"))),
-		fmt.Sprintf("SELECT CAST(%s AS UTINYINT), x.name, %s FROM x WHERE x.ne GROUP BY x.name", rollupName,
-			common(visitors("TRUE"), visitors("NOT x.old_name"), "CAST(0 AS BIGINT)", "CAST(0 AS BIGINT)")),
-	}, "\nUNION ALL\n")
+	out := make([]RawRow, len(sums))
+	for i, r := range sums {
+		v := r.Vals
+		o := old[r.Dims[0]+"\x00"+r.Dims[1]]
+		out[i] = RawRow{Dims: r.Dims, Vals: []float64{v[0], v[0] - o[0], v[1], v[1] - o[1], v[2], v[3], v[4], v[5], v[6]}}
+	}
+	return out, nil
 }
 
 // segment is a run of local days of a query's range that are either all
@@ -231,14 +265,14 @@ func rollupVisitDim(q *Query) (string, bool) {
 	return "", false
 }
 
-// fromRollups answers q from daily rollups where it can; ok is false when
-// q needs the raw tables.
-func (p *Planner) fromRollups(ctx context.Context, q *Query) (rows []Row, ok bool, err error) {
+// rollupKind tells whether rollups can answer q, as a visit-level query
+// (with its dimension, see rollupVisitDim) or as a pages breakdown.
+func (p *Planner) rollupKind(q *Query) (dim string, visitLevel, pages bool) {
 	if !p.rollupRange(q) {
-		return nil, false, nil
+		return "", false, false
 	}
-	dim, visitLevel := rollupVisitDim(q)
-	pages := len(q.Dimensions) == 1 && q.Dimensions[0] == "event:page"
+	dim, visitLevel = rollupVisitDim(q)
+	pages = len(q.Dimensions) == 1 && q.Dimensions[0] == "event:page"
 	for _, m := range q.Metrics {
 		switch m {
 		case MetricVisitors, MetricPageviews, MetricEvents, MetricPercentage:
@@ -249,9 +283,16 @@ func (p *Planner) fromRollups(ctx context.Context, q *Query) (rows []Row, ok boo
 				visitLevel = false
 			}
 		default:
-			return nil, false, nil
+			return "", false, false
 		}
 	}
+	return dim, visitLevel, pages
+}
+
+// fromRollups answers q from daily rollups where it can; ok is false when
+// q needs the raw tables.
+func (p *Planner) fromRollups(ctx context.Context, q *Query) (rows []Row, ok bool, err error) {
+	dim, visitLevel, pages := p.rollupKind(q)
 	if !visitLevel && !pages {
 		return nil, false, nil
 	}
@@ -369,7 +410,7 @@ func (p *Planner) visitGroups(ctx context.Context, q *Query, segs []segment, dim
 			// Engagement sums add up across days; read them a day at a
 			// time so each lands in its own time bucket.
 			for d := sg.from; d.Before(sg.to); d = d.AddDate(0, 0, 1) {
-				raws, err := p.rows(ctx, p.eventRollupSQL(q.Site.Domain, d, d.AddDate(0, 0, 1)), 2)
+				raws, err := p.rawEvents(ctx, q.Site.Domain, d, d.AddDate(0, 0, 1), true)
 				if err != nil {
 					return nil, nil, err
 				}
@@ -382,15 +423,11 @@ func (p *Planner) visitGroups(ctx context.Context, q *Query, segs []segment, dim
 			continue
 		}
 		list := p.dayCond(sg.days)
-		sums := "sum(visitors), sum(visits), sum(bounces), sum(duration), sum(pageviews), sum(events)"
-		var sql string
-		switch {
-		case unit != "" || dim == "":
-			sql = fmt.Sprintf("SELECT %s, %s FROM rollup_visits WHERE site = %s AND dim = '' AND %s GROUP BY day", p.D.ToString("day"), sums, S, list)
-		default:
-			sql = fmt.Sprintf("SELECT value, %s FROM rollup_visits WHERE site = %s AND dim = %s AND %s GROUP BY value", sums, S, p.D.Quote(dim), list)
+		rd := dim
+		if unit != "" {
+			rd = ""
 		}
-		raws, err := p.rows(ctx, sql, 1)
+		raws, err := p.rows(ctx, p.visitRollupSQL(q.Site.Domain, rd, sg.days), 1)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -413,6 +450,19 @@ func (p *Planner) visitGroups(ctx context.Context, q *Query, segs []segment, dim
 		}
 	}
 	return groups, order, nil
+}
+
+const visitSums = "sum(visitors), sum(visits), sum(bounces), sum(duration), sum(pageviews), sum(events)"
+
+// visitRollupSQL reads rollup_visits for one dimension over built days:
+// per value, or per day for all visits (dim "").
+func (p *Planner) visitRollupSQL(domain, dim string, days []string) string {
+	if dim == "" {
+		return fmt.Sprintf("SELECT %s, %s FROM rollup_visits WHERE site = %s AND dim = '' AND %s GROUP BY day",
+			p.D.ToString("day"), visitSums, p.D.Quote(domain), p.dayCond(days))
+	}
+	return fmt.Sprintf("SELECT value, %s FROM rollup_visits WHERE site = %s AND dim = %s AND %s GROUP BY value",
+		visitSums, p.D.Quote(domain), p.D.Quote(dim), p.dayCond(days))
 }
 
 // eventTotals is one value's figures in rollup_events, over a range.
@@ -449,7 +499,7 @@ func (p *Planner) eventsFromRollups(ctx context.Context, q *Query, segs []segmen
 	}
 	for i, sg := range segs {
 		if len(sg.days) == 0 {
-			raws, err := p.rows(ctx, p.eventRollupSQL(q.Site.Domain, sg.from, sg.to), 2)
+			raws, err := p.rawEvents(ctx, q.Site.Domain, sg.from, sg.to, i == 0)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -575,4 +625,116 @@ func (p *Planner) goalsFromRollups(ctx context.Context, q *Query) ([]Row, bool, 
 		}
 	}
 	return out, true, nil
+}
+
+// prefetch serves the visit panels of a batch (one visit dimension each,
+// same site and range) with one query per run of built days for all their
+// rollups, and one GROUPING SETS query per run of unbuilt days for their
+// raw figures. Each result is split per dimension and left in the memo
+// under the SQL the panel would run itself, so the panels read it there.
+func (p *Planner) prefetch(ctx context.Context, qs []*Query) error {
+	memo, _ := ctx.Value(memoKey{}).(map[string][]RawRow)
+	if memo == nil {
+		return nil
+	}
+	type groupKey struct {
+		site     string
+		from, to time.Time
+		zone     string
+	}
+	groups := map[groupKey][]string{}
+	first := map[groupKey]*Query{}
+	for _, q := range qs {
+		dim, visitLevel, _ := p.rollupKind(q)
+		if !visitLevel || dim == "" || isTimeDim(dim) {
+			continue
+		}
+		k := groupKey{q.Site.Domain, q.From, q.To, q.Location.String()}
+		if !slices.Contains(groups[k], dim) {
+			groups[k] = append(groups[k], dim)
+		}
+		if first[k] == nil {
+			first[k] = q
+		}
+	}
+	for k, dims := range groups {
+		if len(dims) < 2 {
+			continue
+		}
+		q := first[k]
+		segs, err := p.segments(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, sg := range segs {
+			if len(sg.days) > 0 {
+				if err := p.prefetchBuilt(ctx, memo, q, dims, sg.days); err != nil {
+					return err
+				}
+			} else if err := p.prefetchRaw(ctx, memo, q, dims, sg); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Planner) prefetchBuilt(ctx context.Context, memo map[string][]RawRow, q *Query, dims []string, days []string) error {
+	names := make([]string, len(dims))
+	for i, d := range dims {
+		names[i] = p.D.Quote(d)
+	}
+	raws, err := p.R.Rows(ctx, fmt.Sprintf("SELECT dim, value, %s FROM rollup_visits WHERE site = %s AND %s AND dim IN (%s) GROUP BY dim, value",
+		visitSums, p.D.Quote(q.Site.Domain), p.dayCond(days), strings.Join(names, ", ")), 2)
+	if err != nil {
+		return err
+	}
+	byDim := map[string][]RawRow{}
+	for _, r := range raws {
+		byDim[r.Dims[0]] = append(byDim[r.Dims[0]], RawRow{Dims: r.Dims[1:], Vals: r.Vals})
+	}
+	for _, d := range dims {
+		memo[p.visitRollupSQL(q.Site.Domain, d, days)] = byDim[d]
+	}
+	return nil
+}
+
+func (p *Planner) prefetchRaw(ctx context.Context, memo map[string][]RawRow, q *Query, dims []string, sg segment) error {
+	sub := *q
+	sub.From, sub.To = sg.from.UTC(), sg.to.UTC()
+	var cols, sets, cases, values []string
+	for _, d := range dims {
+		if d == "visit:exit_page" {
+			continue // its visits are grouped by their live exit page; see visitSQL
+		}
+		c := "s." + dimColumns[d]
+		cols = append(cols, d)
+		sets = append(sets, "("+c+")")
+		cases = append(cases, fmt.Sprintf("WHEN GROUPING(%s) = 0 THEN %s", c, p.D.Quote(d)))
+		values = append(values, p.D.ToString(c))
+	}
+	if len(cols) < 2 {
+		return nil
+	}
+	sql := fmt.Sprintf("SELECT CASE %s END, coalesce(%s, ''), %s, %s, %s, %s, %s, %s FROM sessions s WHERE %s GROUP BY GROUPING SETS (%s)",
+		strings.Join(cases, " "), strings.Join(values, ", "),
+		p.D.ToFloat(p.D.CountDistinct("s.visitor_id")),
+		p.D.ToFloat("sum(s.sign)"),
+		p.D.ToFloat("sum(CASE WHEN s.pageviews + s.events <= 1 THEN s.sign ELSE 0 END)"),
+		p.D.ToFloat("sum(s.sign * "+p.D.Seconds("s.start_ts", "s.end_ts")+")"),
+		p.D.ToFloat("sum(s.sign * s.pageviews)"),
+		p.D.ToFloat("sum(s.sign * s.events)"),
+		p.rangeCond(&sub, "s", "start_ts", 0), strings.Join(sets, ", "))
+	raws, err := p.R.Rows(ctx, sql, 2)
+	if err != nil {
+		return err
+	}
+	byDim := map[string][]RawRow{}
+	for _, r := range raws {
+		byDim[r.Dims[0]] = append(byDim[r.Dims[0]], RawRow{Dims: r.Dims[1:], Vals: r.Vals})
+	}
+	for _, d := range cols {
+		memo[p.visitSQL(&sub, []string{d})] = byDim[d]
+	}
+	return nil
 }

@@ -32,10 +32,10 @@ const RollupSettle = SessionTimeout + 5*time.Minute
 // RollupBuilder builds the daily rollups of days that have ended, newest
 // first, and rebuilds days whose raw data changed.
 type RollupBuilder struct {
-	Store   RollupStore
-	Sites   func() []*site.Site
-	Now     func() time.Time
-	Log     *slog.Logger
+	Store RollupStore
+	Sites func() []*site.Site
+	Now   func() time.Time
+	Log   *slog.Logger
 	// MaxDays is how many days back to build (default 400).
 	MaxDays int
 	// Budget bounds one pass; the rest waits for the next (default 10 s).
@@ -44,7 +44,7 @@ type RollupBuilder struct {
 	// Built counts days built since start.
 	Built atomic.Int64
 
-	earliest map[string]time.Time // per site: first day with data
+	earliest map[string]time.Time // per site: start of the oldest visit
 }
 
 // Run builds due days every interval until ctx ends.
@@ -106,10 +106,11 @@ func (b *RollupBuilder) budget() time.Duration {
 // around them and are not built in the site's current zone, newest first.
 func (b *RollupBuilder) due(ctx context.Context, s *site.Site, now time.Time) ([]time.Time, error) {
 	loc := s.Location()
-	first, err := b.firstDay(ctx, s)
-	if err != nil || first.IsZero() {
+	firstVisit, err := b.firstVisit(ctx, s)
+	if err != nil || firstVisit.IsZero() {
 		return nil, err
 	}
+	first := localMidnight(firstVisit, loc)
 	maxDays := b.MaxDays
 	if maxDays <= 0 {
 		maxDays = 400
@@ -142,9 +143,9 @@ func (b *RollupBuilder) due(ctx context.Context, s *site.Site, now time.Time) ([
 	return out, nil
 }
 
-// firstDay returns the local day of a site's oldest visit (zero without
+// firstVisit returns when a site's oldest visit started (zero without
 // data), remembered once found: data arrives at the present, not before.
-func (b *RollupBuilder) firstDay(ctx context.Context, s *site.Site) (time.Time, error) {
+func (b *RollupBuilder) firstVisit(ctx context.Context, s *site.Site) (time.Time, error) {
 	if t, ok := b.earliest[s.Domain]; ok {
 		return t, nil
 	}
@@ -157,10 +158,9 @@ func (b *RollupBuilder) firstDay(ctx context.Context, s *site.Site) (time.Time, 
 	if err != nil {
 		return time.Time{}, fmt.Errorf("oldest visit of %s: %w", s.Domain, err)
 	}
-	day := localMidnight(t, s.Location())
 	if b.earliest == nil {
 		b.earliest = map[string]time.Time{}
 	}
-	b.earliest[s.Domain] = day
-	return day, nil
+	b.earliest[s.Domain] = t
+	return t, nil
 }

@@ -34,4 +34,7 @@ type EventWriter interface {
 // StatsReader is an event store's read side: it answers stats queries.
 type StatsReader interface {
 	Query(ctx context.Context, q *Query) (*Result, error)
+	// QueryAll answers several queries as one request (a dashboard's
+	// panels), sharing the work they have in common.
+	QueryAll(ctx context.Context, qs []*Query) ([]*Result, error)
 }

@@ -12,8 +12,8 @@ import (
 type Synth struct {
 	Site  string
 	Loc   *time.Location // the site's zone: visitor ids belong to its days
-	Pages int // distinct pages
-	Refs  int // distinct referring sites
+	Pages int            // distinct pages
+	Refs  int            // distinct referring sites
 	r     *rand.Rand
 	pages *rand.Zipf
 	refs  *rand.Zipf

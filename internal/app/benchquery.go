@@ -54,10 +54,13 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	mem := fs.String("duckdb-memory", "1GB", "DuckDB memory limit")
 	reuse := fs.Bool("reuse", false, "query the events already in --dir instead of generating new ones")
 	verbose := fs.Bool("v", false, "print each query's time")
-	parallel := fs.Bool("parallel", false, "run the set's queries concurrently, as a dashboard's panels load")
+	mode := fs.String("mode", "batch", "how the set is asked: batch (one request, as the dashboard loads its panels), sequential or parallel (one request per query)")
 	rollups := fs.Bool("rollups", true, "build the daily rollups before querying and read them (false: every query reads the raw tables)")
 	if err := parse(fs, args, getenv); err != nil {
 		return err
+	}
+	if *mode != "batch" && *mode != "sequential" && *mode != "parallel" {
+		return usagef("--mode must be batch, sequential or parallel")
 	}
 	if *n < 1 || *repeats < 1 {
 		return usagef("--events and --repeats must be positive")
@@ -136,37 +139,39 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		start := time.Now()
 		errs := make([]error, len(queries))
 		took := make([]time.Duration, len(queries))
-		var wg sync.WaitGroup
-		for k, q := range queries {
-			run := func() {
-				qs := time.Now()
-				_, errs[k] = store.Query(ctx, q)
-				took[k] = time.Since(qs)
+		if *mode == "batch" {
+			if _, err := store.QueryAll(ctx, queries); err != nil {
+				return fmt.Errorf("query set: %w", err)
 			}
-			if *parallel {
-				wg.Go(run)
-			} else {
-				run()
+		} else {
+			var wg sync.WaitGroup
+			for k, q := range queries {
+				run := func() {
+					qs := time.Now()
+					_, errs[k] = store.Query(ctx, q)
+					took[k] = time.Since(qs)
+				}
+				if *mode == "parallel" {
+					wg.Go(run)
+				} else {
+					run()
+				}
 			}
+			wg.Wait()
 		}
-		wg.Wait()
 		runs = append(runs, time.Since(start))
 		for k, err := range errs {
 			if err != nil {
 				return fmt.Errorf("query %s: %w", DashboardQueries[k], err)
 			}
-			if *verbose && i == 0 {
+			if *verbose && i == 0 && *mode != "batch" {
 				fmt.Fprintf(stdout, "%8s  %s\n", took[k].Round(time.Millisecond), DashboardQueries[k])
 			}
 		}
 	}
 	slices.Sort(runs)
-	mode := "one after another"
-	if *parallel {
-		mode = "concurrently"
-	}
 	fmt.Fprintf(stdout, "30-day dashboard query set (%d queries, %s): median %s, min %s, max %s over %d runs\n",
-		len(DashboardQueries), mode, runs[len(runs)/2].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[len(runs)-1].Round(time.Millisecond), len(runs))
+		len(DashboardQueries), *mode, runs[len(runs)/2].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[len(runs)-1].Round(time.Millisecond), len(runs))
 	if rss, err := selfRSS(); err == nil {
 		fmt.Fprintf(stdout, "process RSS: %.0f MiB\n", rss/(1<<20))
 	}

@@ -341,6 +341,11 @@ func (s *Store) Query(ctx context.Context, q *analytics.Query) (*analytics.Resul
 	return s.planner.Query(ctx, q)
 }
 
+// QueryAll answers a dashboard's queries together.
+func (s *Store) QueryAll(ctx context.Context, qs []*analytics.Query) ([]*analytics.Result, error) {
+	return s.planner.QueryAll(ctx, qs)
+}
+
 // Rows runs a planner query.
 func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]analytics.RawRow, error) {
 	rows, err := s.db.QueryContext(ctx, query)

@@ -82,6 +82,8 @@ func TestRollupsMatchRaw(t *testing.T) {
 		`{"metrics":["visitors","events","conversion_rate"],"dimensions":["event:goal"]}`,
 	}
 	for _, r := range ranges {
+		var batch []*analytics.Query
+		var wants []*analytics.Result
 		for _, body := range bodies {
 			body = strings.Replace(body, "{", `{"site_id":"bench.example","date_range":`+r+`,"pagination":{"limit":10000},`, 1)
 			qr, err := analytics.DecodeQueryRequest([]byte(body))
@@ -102,6 +104,17 @@ func TestRollupsMatchRaw(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got.Rows, want.Rows) {
 				t.Errorf("%s: rollups and raw tables differ\n%s", body, diffRows(got.Rows, want.Rows))
+			}
+			batch, wants = append(batch, q), append(wants, want)
+		}
+		// The same queries as one dashboard request.
+		all, err := s.QueryAll(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, got := range all {
+			if !reflect.DeepEqual(got.Rows, wants[i].Rows) {
+				t.Errorf("%s in a batch: rollups and raw tables differ\n%s", bodies[i], diffRows(got.Rows, wants[i].Rows))
 			}
 		}
 	}
@@ -143,4 +156,90 @@ func diffRows(got, want []analytics.Row) string {
 		}
 	}
 	return b.String()
+}
+
+// TestRollupSchedule checks which days the builder builds: ended days once
+// settled, again after a late write, and all again when the site's zone
+// changes.
+func TestRollupSchedule(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "events.duckdb"), Options{MemoryLimit: "256MB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st := &site.Site{Domain: "s.example", TimeZone: "UTC"}
+	z := analytics.NewSessionizer(nil)
+	var seq int64
+	write := func(ts time.Time) {
+		t.Helper()
+		seq++
+		h := analytics.Hit{ID: uint64(seq), Site: st.Domain, Time: ts, Name: analytics.EventPageview, Path: "/",
+			VisitorID: analytics.DayVisitorID(analytics.LocalDay(ts), uint64(seq))}
+		e := z.Add(&h, analytics.Pos{Seg: 1, Off: seq})
+		if err := s.WriteBatch(ctx, &analytics.Batch{Events: []analytics.Event{e}, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: 1, Off: seq}}); err != nil {
+			t.Fatal(err)
+		}
+		z.Committed()
+	}
+	day := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	write(day.Add(10 * time.Hour))
+	write(day.Add(34 * time.Hour)) // 2024-05-02 10:00
+	now := day.Add(48*time.Hour + 20*time.Minute)
+	b := &analytics.RollupBuilder{Store: s, Sites: func() []*site.Site { return []*site.Site{st} },
+		Now: func() time.Time { return now }, Log: slog.Default()}
+	built := func() []string {
+		t.Helper()
+		rows, err := s.DB().Query(`SELECT CAST(day AS VARCHAR) FROM rollup_days ORDER BY day`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var d string
+			rows.Scan(&d)
+			out = append(out, d)
+		}
+		return out
+	}
+	// 00:20 on 05-03: 05-02 has not settled (visits may go on until 00:30).
+	if n, err := b.BuildDue(ctx); err != nil || n != 1 {
+		t.Fatalf("BuildDue at 00:20 = %d, %v; want 1 (05-01 only)", n, err)
+	}
+	now = now.Add(20 * time.Minute)
+	if n, err := b.BuildDue(ctx); err != nil || n != 1 {
+		t.Fatalf("BuildDue at 00:40 = %d, %v; want 1 (05-02)", n, err)
+	}
+	if got := built(); !reflect.DeepEqual(got, []string{"2024-05-01", "2024-05-02"}) {
+		t.Fatalf("built days %v", got)
+	}
+	// A late hit on 05-01 unmarks it and the day after; both are rebuilt.
+	write(day.Add(23 * time.Hour))
+	if got := built(); len(got) != 0 {
+		t.Errorf("after a late hit on 2024-05-01 built days are %v, want none", got)
+	}
+	if n, err := b.BuildDue(ctx); err != nil || n != 2 {
+		t.Errorf("BuildDue after the late hit = %d, %v; want 2", n, err)
+	}
+	// Another zone cuts other days: they are built again (in New York it
+	// is still 05-02, so only 05-01 has ended).
+	st.TimeZone = "America/New_York"
+	if n, err := b.BuildDue(ctx); err != nil || n != 1 {
+		t.Errorf("BuildDue after a zone change = %d, %v; want 1", n, err)
+	}
+	var zone string
+	s.DB().QueryRow(`SELECT zone FROM rollup_days WHERE day = '2024-05-01'`).Scan(&zone)
+	if zone != "America/New_York" {
+		t.Errorf("2024-05-01 is built for zone %q, want America/New_York", zone)
+	}
+	// Retention removes the rollups of the days it cuts into.
+	if _, err := s.DeleteBefore(ctx, st.Domain, day.Add(30*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	s.DB().QueryRow(`SELECT count(*) FROM rollup_days WHERE from_ts < TIMESTAMP '2024-05-02 06:00:00'`).Scan(&left)
+	if left != 0 {
+		t.Errorf("%d rollup days that began before the retention cut-off remain", left)
+	}
 }
