@@ -37,4 +37,14 @@ type StatsReader interface {
 	// QueryAll answers several queries as one request (a dashboard's
 	// panels), sharing the work they have in common.
 	QueryAll(ctx context.Context, qs []*Query) ([]*Result, error)
+	// RecentPageviews returns a site's latest pageviews since a time,
+	// newest first, at most n.
+	RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]RecentPageview, error)
+}
+
+// RecentPageview is one of the latest pageviews, for a realtime list.
+type RecentPageview struct {
+	Time                    time.Time
+	Path, Source            string
+	Browser, Device, Screen string
 }

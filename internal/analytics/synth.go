@@ -14,6 +14,11 @@ type Synth struct {
 	Loc   *time.Location // the site's zone: visitor ids belong to its days
 	Pages int            // distinct pages
 	Refs  int            // distinct referring sites
+	// Paths, when set, are the pages visited (Zipf over the list, most
+	// popular first) instead of /page/N; Entry is where visits land when
+	// they start on the home page (default "/").
+	Paths []string
+	Entry string
 	r     *rand.Rand
 	pages *rand.Zipf
 	refs  *rand.Zipf
@@ -44,10 +49,13 @@ var synthLangs = []string{"en-US", "en-GB", "de-DE", "zh-CN", "fr-FR", "es-ES", 
 
 // Visits generates visits starting in [from, from+span) until emit has
 // been given n hits. Hits of a visit come together and in time order;
-// visits start in time order.
-func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit)) {
+// visits start in time order. Visits average about 4.1 hits and are
+// spread so that n is usually reached just before the span ends; if the
+// span ends first, fewer hits are made. It returns the number of hits. A
+// visit's last hits may come after the span by a few minutes.
+func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit)) int {
 	r := s.r
-	visits := max(1, n/4)
+	visits := max(1, n*10/42)
 	step := span / time.Duration(visits)
 	// Each day's visitors come from a pool of twice the day's visits: about
 	// 1.3 visits per visitor and day, as hashed ids give.
@@ -55,8 +63,12 @@ func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit
 	visitorPool := uint64(max(1, 2*visits/days))
 	count := 0
 	t := from
+	end := from.Add(span)
 	for count < n {
 		t = t.Add(time.Duration(r.Float64() * 2 * float64(step)))
+		if !t.Before(end) {
+			break
+		}
 		ag := synthAgents[r.IntN(len(synthAgents))]
 		scr := synthScreens[r.IntN(len(synthScreens))]
 		src := Source{Name: SourceDirect, Channel: ChannelDirect}
@@ -89,9 +101,16 @@ func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit
 			h.ID = r.Uint64()
 			h.Time = ht
 			h.Name = EventPageview
-			h.Path = fmt.Sprintf("/page/%d", s.pages.Uint64())
+			if len(s.Paths) > 0 {
+				h.Path = s.Paths[int(s.pages.Uint64())%len(s.Paths)]
+			} else {
+				h.Path = fmt.Sprintf("/page/%d", s.pages.Uint64())
+			}
 			if p == 0 && r.IntN(5) == 0 {
 				h.Path = "/"
+				if s.Entry != "" {
+					h.Path = s.Entry
+				}
 			}
 			h.PageviewID = r.Uint64()
 			emit(&h)
@@ -114,4 +133,5 @@ func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit
 			ht = ht.Add(dwell)
 		}
 	}
+	return count
 }

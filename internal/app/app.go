@@ -22,10 +22,11 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 const usage = `Usage: waymark <command> [flags]
 
 Commands:
-  serve                    run Waymark (collector, stats API, demo site)
+  serve                    run Waymark (collector, dashboard, stats API, demo site)
   site add|update|list|remove  manage sites (the domain is the site id)
   token add|list|revoke    manage stats API tokens
   goal add|list|remove     manage a site's conversion goals
+  demo traffic             fill the demo shop with synthetic visits (server stopped)
   bench ingest|query       measure ingestion and dashboard queries
   help                     show this text
 
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		return adminCmd(ctx, cmd, s, r, getenv, stdout, stderr)
+	case "demo":
+		return demoCmd(ctx, rest, getenv, stdout, stderr)
 	case "bench":
 		s, r, err := sub()
 		if err != nil {

@@ -102,7 +102,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		}
 	} else {
 		t0 := time.Now()
-		if err := fillSynthetic(ctx, store, benchSite, benchZone(), now.Add(-90*24*time.Hour), 90*24*time.Hour, *n); err != nil {
+		if *n, err = fillSynthetic(ctx, store, benchSite, benchZone(), now.Add(-90*24*time.Hour), 90*24*time.Hour, *n); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "generated and stored %d events in %s (%.0f events/s)\n", *n, time.Since(t0).Round(time.Millisecond), float64(*n)/time.Since(t0).Seconds())
@@ -180,12 +180,27 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 
 // fillSynthetic writes n synthetic events through the sessionizer in
 // batches, as the ingester would.
-func fillSynthetic(ctx context.Context, store analytics.EventWriter, domain string, loc *time.Location, from time.Time, span time.Duration, n int) error {
+func fillSynthetic(ctx context.Context, store analytics.EventWriter, domain string, loc *time.Location, from time.Time, span time.Duration, n int) (int, error) {
+	synth := analytics.NewSynth(domain, 42)
+	synth.Loc = loc
+	return fillWith(ctx, store, synth, from, span, n)
+}
+
+// fillWith writes up to n events from synth through the sessionizer in
+// batches, as the ingester would, and returns how many it wrote.
+func fillWith(ctx context.Context, store analytics.EventWriter, synth *analytics.Synth, from time.Time, span time.Duration, n int) (int, error) {
+	// The batches keep the store's spool checkpoint where it is: these
+	// events never were in the spool, and moving it would make the
+	// ingester skip real hits.
+	cp, err := store.Checkpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
 	z := analytics.NewSessionizer(nil)
 	batch := make([]analytics.Event, 0, 100_000)
 	var seq int64
 	flush := func() error {
-		b := &analytics.Batch{Events: batch, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: 1, Off: seq}}
+		b := &analytics.Batch{Events: batch, Sessions: z.Flush(), Checkpoint: cp}
 		if err := store.WriteBatch(ctx, b); err != nil {
 			return err
 		}
@@ -193,10 +208,7 @@ func fillSynthetic(ctx context.Context, store analytics.EventWriter, domain stri
 		batch = batch[:0]
 		return nil
 	}
-	var err error
-	synth := analytics.NewSynth(domain, 42)
-	synth.Loc = loc
-	synth.Visits(from, span, n, func(h *analytics.Hit) {
+	count := synth.Visits(from, span, n, func(h *analytics.Hit) {
 		if err != nil {
 			return
 		}
@@ -207,9 +219,9 @@ func fillSynthetic(ctx context.Context, store analytics.EventWriter, domain stri
 		}
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return flush()
+	return count, flush()
 }
 
 func selfRSS() (float64, error) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/duckdb"
@@ -24,8 +25,6 @@ import (
 	"waymark.dev/waymark/internal/web"
 )
 
-// DemoDomain is the site id of the demo shop.
-const DemoDomain = "demo.waymark.localhost"
 
 func ensureDir(d string) error {
 	if err := os.MkdirAll(d, 0o700); err != nil {
@@ -82,10 +81,21 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	defer events.Close()
 
 	if c.Demo {
-		err := state.AddSite(ctx, &site.Site{Domain: DemoDomain, TimeZone: "UTC", Goals: []site.Goal{{Event: "Signup"}, {Page: "/demo/signup"}}})
+		err := state.AddSite(ctx, demoSite())
 		if err != nil && !errors.Is(err, site.ErrExists) {
 			return err
 		}
+		if err == nil {
+			// First run: a week of synthetic visits, so the dashboard
+			// has something to show before anyone browses the shop.
+			if _, err := demoTraffic(ctx, events, time.Now(), 7, 20000, uint64(time.Now().UnixNano())); err != nil {
+				return fmt.Errorf("demo traffic: %w", err)
+			}
+		}
+	}
+	generated, err := admin.Setup(ctx, state, c.AdminPassword)
+	if err != nil {
+		return fmt.Errorf("admin password: %w", err)
 	}
 	sites, err := site.NewRegistry(ctx, state, log.With("component", "sites"))
 	if err != nil {
@@ -139,6 +149,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	handler := web.New(web.Deps{
 		Log: log, Sites: sites, SiteStore: state, Collector: collector, Stats: events, Now: time.Now,
 		TrustedProxies: c.TrustedProxies, Registry: reg, Demo: c.Demo, DemoDomain: DemoDomain, DataDir: c.Data,
+		Admin: &admin.Auth{Store: state, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
 		Ready: func(ctx context.Context) error {
 			if !ingesting.Load() {
 				return errors.New("ingester not running")
@@ -184,6 +195,15 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	fmt.Fprintf(stdout, "Waymark is running: http://%s/\n", addr)
 	if c.Demo {
 		fmt.Fprintf(stdout, "Demo shop:          http://%s/demo/\n", addr)
+	}
+	fmt.Fprintf(stdout, "Dashboard:          http://%s/dashboard\n", addr)
+	switch {
+	case generated != "":
+		fmt.Fprintf(stdout, "Admin password:     %s   (shown once; set WAYMARK_ADMIN_PASSWORD to choose your own)\n", generated)
+	case c.AdminPassword != "":
+		fmt.Fprintf(stdout, "Admin password:     the one in WAYMARK_ADMIN_PASSWORD\n")
+	default:
+		fmt.Fprintf(stdout, "Admin password:     printed on the first run; set WAYMARK_ADMIN_PASSWORD to replace it\n")
 	}
 	fmt.Fprintf(stdout, "Data folder:        %s\nStats API token:    waymark token add --data %s --name me\n", c.Data, c.Data)
 	log.Info("listening", "addr", addr, "data", c.Data)

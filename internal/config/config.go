@@ -29,6 +29,9 @@ type Serve struct {
 	ShutdownGrace time.Duration
 	ReferrerSpam  []string
 	GCPercent     int
+	// AdminPassword, when set, is the dashboard's admin password
+	// (WAYMARK_ADMIN_PASSWORD); otherwise one is generated on first run.
+	AdminPassword string
 }
 
 // Defaults returns the configuration a newcomer gets.
@@ -116,6 +119,7 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time allowed for a graceful shutdown")
 	fs.Var(stringList{&c.ReferrerSpam}, "referrer-spam", "extra comma-separated referrer-spam domains")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go garbage-collector target percentage (GOGC); 0 keeps the runtime's setting")
+	fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "dashboard admin password (prefer WAYMARK_ADMIN_PASSWORD: flags show in the process list); generated on first run when unset")
 }
 
 // ApplyEnv sets every flag of fs that has a WAYMARK_<NAME> variable (name

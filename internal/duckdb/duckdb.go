@@ -346,6 +346,26 @@ func (s *Store) QueryAll(ctx context.Context, qs []*analytics.Query) ([]*analyti
 	return s.planner.QueryAll(ctx, qs)
 }
 
+// RecentPageviews returns a site's latest pageviews.
+func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]analytics.RecentPageview, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT ts, pathname, referrer_source, browser, device, screen_class FROM events
+		WHERE site = ? AND ts >= ? AND name = ? ORDER BY ts DESC LIMIT ?`, site, since.UTC().Truncate(time.Second), analytics.EventPageview, n)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: recent pageviews: %w", err)
+	}
+	defer rows.Close()
+	var out []analytics.RecentPageview
+	for rows.Next() {
+		var p analytics.RecentPageview
+		if err := rows.Scan(&p.Time, &p.Path, &p.Source, &p.Browser, &p.Device, &p.Screen); err != nil {
+			return nil, fmt.Errorf("duckdb: recent pageviews: %w", err)
+		}
+		p.Time = p.Time.UTC()
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
 // Rows runs a planner query.
 func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]analytics.RawRow, error) {
 	rows, err := s.db.QueryContext(ctx, query)

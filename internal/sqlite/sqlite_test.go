@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
+	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
 )
@@ -107,5 +109,38 @@ func TestSalts(t *testing.T) {
 	salts, _ := db.Salts(ctx)
 	if len(salts) != 1 || salts[0].Day != "2024-01-02" {
 		t.Errorf("after delete: %v", salts)
+	}
+}
+
+func TestAdminStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := open(t)
+	if _, err := db.PasswordHash(ctx); !errors.Is(err, admin.ErrNotFound) {
+		t.Fatalf("PasswordHash before setup: %v", err)
+	}
+	pw, err := admin.Setup(ctx, db, "")
+	if err != nil || pw == "" {
+		t.Fatalf("Setup = %q, %v", pw, err)
+	}
+	now := time.Now()
+	a := &admin.Auth{Store: db, Now: func() time.Time { return now }}
+	tok, s, err := a.Login(ctx, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Check(ctx, tok)
+	if err != nil || got.CSRF != s.CSRF || !got.Expires.Equal(s.Expires.Truncate(time.Second)) {
+		t.Errorf("Check = %+v, %v; want %+v", got, err, s)
+	}
+	now = now.Add(admin.SessionTTL + time.Second)
+	if _, err := a.Check(ctx, tok); !errors.Is(err, admin.ErrBadLogin) {
+		t.Errorf("expired session: %v", err)
+	}
+	if err := db.DeleteSessionsBefore(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SessionByHash(ctx, s.TokenHash); !errors.Is(err, admin.ErrNotFound) {
+		t.Errorf("expired session not swept: %v", err)
 	}
 }

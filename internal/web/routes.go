@@ -29,6 +29,20 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/v2/query", s.handle(s.query))
 	mux.HandleFunc("GET /api/v1/stats/realtime/visitors", s.handle(s.realtimeVisitors))
 
+	// Dashboard. Forms that change state are checked for cross-origin
+	// requests (Sec-Fetch-Site / Origin) and carry the session's token.
+	csrf := http.NewCrossOriginProtection()
+	mux.HandleFunc("GET /login", s.handle(s.loginForm))
+	mux.Handle("POST /login", csrf.Handler(s.handle(s.login)))
+	mux.Handle("POST /logout", csrf.Handler(s.requireAdmin(s.logout)))
+	mux.HandleFunc("GET /dashboard", s.requireAdmin(s.sites))
+	mux.Handle("POST /dashboard/sites", csrf.Handler(s.requireAdmin(s.addSite)))
+	mux.Handle("POST /dashboard/sites/{site}/delete", csrf.Handler(s.requireAdmin(s.removeSite)))
+	mux.HandleFunc("GET /dashboard/{site}", s.requireAdmin(s.siteView))
+	mux.HandleFunc("GET /dashboard/{site}/details", s.requireAdmin(s.details))
+	mux.HandleFunc("GET /dashboard/{site}/realtime.json", s.requireAdmin(s.realtime))
+	mux.HandleFunc("GET /dash/{file}", s.dashFile)
+
 	// Front page and demo site.
 	static, _ := fs.Sub(assets.Static, "static")
 	mux.HandleFunc("GET /{$}", s.handle(s.home))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
 )
@@ -37,6 +38,9 @@ type Deps struct {
 	// Ready reports whether the server is ready to serve (the ingester is
 	// running and the stores answer).
 	Ready func(ctx context.Context) error
+	// Admin and Throttle guard the dashboard.
+	Admin    *admin.Auth
+	Throttle *admin.Throttle
 }
 
 // Server holds the handlers.

@@ -1,0 +1,600 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/assets"
+	"waymark.dev/waymark/internal/site"
+)
+
+// The dashboard: server-rendered pages whose whole state is in the URL, so
+// every click is a plain link, views can be bookmarked and shared, and a
+// page is usable as soon as it arrives. A small script adds the realtime
+// panel's updates and keyboard shortcuts.
+
+var dashTmpl = template.Must(template.New("dash").Funcs(template.FuncMap{
+	"metric": formatMetric,
+}).ParseFS(assets.Static, "static/dash/*.html"))
+
+func (s *Server) render(w http.ResponseWriter, status int, name string, data any) error {
+	var buf bytes.Buffer
+	if err := dashTmpl.ExecuteTemplate(&buf, name, data); err != nil {
+		return fmt.Errorf("render %s: %w", name, err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func peerAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+type sitesPage struct {
+	Title, CSRF, Error, Origin string
+	Sites                      []siteRow
+	Zones                      []string
+}
+
+type siteRow struct {
+	Domain, Href, TimeZone string
+	Visitors               string
+}
+
+// commonZones are offered in the add-site form; any IANA name is accepted.
+var commonZones = []string{"UTC", "Europe/London", "Europe/Berlin", "Europe/Paris", "America/New_York", "America/Chicago",
+	"America/Los_Angeles", "America/Sao_Paulo", "Asia/Tokyo", "Asia/Singapore", "Asia/Kolkata", "Australia/Sydney"}
+
+// sites lists the sites with today's visitors.
+func (s *Server) sites(w http.ResponseWriter, r *http.Request) error {
+	return s.renderSites(w, r, http.StatusOK, "")
+}
+
+func (s *Server) renderSites(w http.ResponseWriter, r *http.Request, status int, msg string) error {
+	all := s.Sites.All()
+	page := sitesPage{Title: "Sites", CSRF: sessionOf(r).CSRF, Error: msg, Origin: origin(r), Zones: commonZones}
+	var qs []*analytics.Query
+	for _, st := range all {
+		q, err := buildQuery(st, s.Now(), map[string]any{"metrics": []string{"visitors"}, "date_range": "day"})
+		if err != nil {
+			return err
+		}
+		qs = append(qs, q)
+	}
+	res, err := s.Stats.QueryAll(r.Context(), qs)
+	if err != nil {
+		return err
+	}
+	for i, st := range all {
+		row := siteRow{Domain: st.Domain, Href: "/dashboard/" + url.PathEscape(st.Domain), TimeZone: st.TimeZone, Visitors: "0"}
+		if len(res[i].Rows) > 0 {
+			row.Visitors = formatCount(res[i].Rows[0].Metrics[0])
+		}
+		page.Sites = append(page.Sites, row)
+	}
+	return s.render(w, status, "sites.html", page)
+}
+
+// addSite creates a site from the form.
+func (s *Server) addSite(w http.ResponseWriter, r *http.Request) error {
+	st := &site.Site{Domain: strings.TrimSpace(r.PostFormValue("domain")), TimeZone: strings.TrimSpace(r.PostFormValue("timezone"))}
+	err := s.SiteStore.AddSite(r.Context(), st)
+	if errors.Is(err, site.ErrInvalid) || errors.Is(err, site.ErrExists) {
+		return s.renderSites(w, r, http.StatusBadRequest, err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	s.Sites.Reload(r.Context())
+	http.Redirect(w, r, "/dashboard/"+url.PathEscape(st.Domain), http.StatusSeeOther)
+	return nil
+}
+
+// removeSite deletes a site (its events stay until retention removes them).
+func (s *Server) removeSite(w http.ResponseWriter, r *http.Request) error {
+	if r.PostFormValue("confirm") != r.PathValue("site") {
+		return s.renderSites(w, r, http.StatusBadRequest, "To remove a site, type its domain to confirm.")
+	}
+	if err := s.SiteStore.DeleteSite(r.Context(), r.PathValue("site")); err != nil {
+		return err
+	}
+	s.Sites.Reload(r.Context())
+	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+	return nil
+}
+
+func origin(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// buildQuery makes a stats query from API-shaped fields, with the API's
+// validation.
+func buildQuery(st *site.Site, now time.Time, fields map[string]any) (*analytics.Query, error) {
+	fields["site_id"] = st.Domain
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return nil, err
+	}
+	qr, err := analytics.DecodeQueryRequest(b)
+	if err != nil {
+		return nil, err
+	}
+	return qr.Build(st, now)
+}
+
+// panelDef is one table of the site view.
+type panelDef struct {
+	ID, Title string
+	Dim       string
+	Metrics   []string // the first is the bar's
+	// Drill, when the view filters on Dim with "is", shows this
+	// dimension instead (source -> referrers, browser -> versions).
+	Drill, DrillTitle string
+	// Hide leaves rows out (the pageview "event").
+	Hide []string
+}
+
+var panels = []panelDef{
+	{ID: "pages", Title: "Top pages", Dim: "event:page", Metrics: []string{"visitors", "pageviews", "time_on_page"}},
+	{ID: "entry", Title: "Entry pages", Dim: "visit:entry_page", Metrics: []string{"visitors", "visits", "bounce_rate"}},
+	{ID: "exit", Title: "Exit pages", Dim: "visit:exit_page", Metrics: []string{"visitors", "visits"}},
+	{ID: "sources", Title: "Sources", Dim: "visit:source", Metrics: []string{"visitors", "bounce_rate"},
+		Drill: "visit:referrer", DrillTitle: "Referrers"},
+	{ID: "utm_source", Title: "UTM sources", Dim: "visit:utm_source", Metrics: []string{"visitors"}},
+	{ID: "utm_medium", Title: "UTM media", Dim: "visit:utm_medium", Metrics: []string{"visitors"}},
+	{ID: "utm_campaign", Title: "UTM campaigns", Dim: "visit:utm_campaign", Metrics: []string{"visitors"}},
+	{ID: "browsers", Title: "Browsers", Dim: "visit:browser", Metrics: []string{"visitors", "percentage"},
+		Drill: "visit:browser_version", DrillTitle: "Browser versions"},
+	{ID: "os", Title: "Operating systems", Dim: "visit:os", Metrics: []string{"visitors", "percentage"},
+		Drill: "visit:os_version", DrillTitle: "OS versions"},
+	{ID: "devices", Title: "Devices", Dim: "visit:device", Metrics: []string{"visitors", "percentage"}},
+	{ID: "screens", Title: "Screen sizes", Dim: "visit:screen", Metrics: []string{"visitors", "percentage"}},
+	{ID: "languages", Title: "Languages", Dim: "visit:language", Metrics: []string{"visitors", "percentage"}},
+	{ID: "events", Title: "Custom events", Dim: "event:name", Metrics: []string{"visitors", "events"},
+		Hide: []string{analytics.EventPageview}},
+	{ID: "goals", Title: "Goals", Dim: "event:goal", Metrics: []string{"visitors", "events", "conversion_rate"}},
+}
+
+// panelLimit is how many rows a panel shows; details shows the rest.
+const panelLimit = 10
+
+// dim returns the dimension the panel shows in view v.
+func (p panelDef) dim(v viewState) (dim, title string) {
+	if p.Drill != "" && v.filtered(p.Dim) {
+		return p.Drill, p.DrillTitle
+	}
+	return p.Dim, p.Title
+}
+
+type sitePage struct {
+	Title, CSRF, Site, Base string
+	View                    viewState
+	Periods                 []periodLink
+	PeriodLabel             string
+	From, To                string
+	Chips                   []chip
+	CompareHref             string
+	Headline                []headFigure
+	Chart                   template.HTML
+	ChartRows               []chartRow
+	ChartUnit               string
+	Panels                  []panelView
+	Dims                    [][2]string
+	Ops                     [][2]string
+	Hidden                  []hiddenField
+	ServerMS                string
+	HasGoals                bool
+}
+
+type periodLink struct {
+	Label, Href, Key string
+	Current          bool
+}
+
+type chip struct{ Label, Op, Value, Remove string }
+
+type headFigure struct {
+	Label, Value, Change, Direction string
+}
+
+type chartRow struct{ Label, Current, Previous string }
+
+type panelView struct {
+	ID, Title, Details string
+	Columns            []string
+	Rows               []panelRow
+	Total              int
+	Empty              string
+}
+
+type panelRow struct {
+	Label, Href string
+	Bar         template.HTML
+	Values      []string
+}
+
+type hiddenField struct{ Name, Value string }
+
+var headlineMetrics = []string{"visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "time_on_page"}
+
+// siteView renders a site's dashboard for the view in the URL.
+func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
+	start := time.Now()
+	st := s.Sites.Lookup(r.Context(), r.PathValue("site"))
+	if st == nil {
+		return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "no site " + r.PathValue("site")}
+	}
+	q := r.URL.Query()
+	v, err := parseView(q)
+	if err != nil {
+		return err
+	}
+	base := "/dashboard/" + url.PathEscape(st.Domain)
+	// The add-filter form sends its fields; the view's address gets them.
+	if dim := q.Get("add_dim"); dim != "" {
+		f := viewFilter{Dim: dim, Op: q.Get("add_op"), Value: strings.TrimSpace(q.Get("add_value"))}
+		add := url.Values{"f": {f.Op + "~" + f.Dim + "~" + f.Value}}
+		if _, err := parseView(add); err != nil {
+			return err
+		}
+		http.Redirect(w, r, v.withFilter(f).href(base), http.StatusSeeOther)
+		return nil
+	}
+	now := s.Now()
+	common := func(fields map[string]any) map[string]any {
+		fields["date_range"] = v.dateRange()
+		if fj := v.filterJSON(); fj != nil {
+			fields["filters"] = fj
+		}
+		return fields
+	}
+	headQ, err := buildQuery(st, now, common(map[string]any{"metrics": headlineMetrics,
+		"include": map[string]any{"comparisons": map[string]string{"mode": "previous_period"}}}))
+	if err != nil {
+		return err
+	}
+	unit := timeUnit(headQ.From, headQ.To)
+	chartFields := common(map[string]any{"metrics": []string{"visitors", "pageviews"}, "dimensions": []string{unit},
+		"include": map[string]any{"time_labels": true}})
+	if v.Compare {
+		chartFields["include"] = map[string]any{"time_labels": true, "comparisons": map[string]string{"mode": "previous_period"}}
+	}
+	chartQ, err := buildQuery(st, now, chartFields)
+	if err != nil {
+		return err
+	}
+	qs := []*analytics.Query{headQ, chartQ}
+	var shown []panelDef
+	for _, p := range panels {
+		if p.Dim == "event:goal" && len(st.Goals) == 0 {
+			continue
+		}
+		dim, _ := p.dim(v)
+		pq, err := buildQuery(st, now, common(map[string]any{"metrics": p.Metrics, "dimensions": []string{dim},
+			"pagination": map[string]int{"limit": panelLimit + len(p.Hide)}, "include": map[string]bool{"total_rows": true}}))
+		if err != nil {
+			return err
+		}
+		qs = append(qs, pq)
+		shown = append(shown, p)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	res, err := s.Stats.QueryAll(ctx, qs)
+	if err != nil {
+		return err
+	}
+	page := sitePage{Title: st.Domain, CSRF: sessionOf(r).CSRF, Site: st.Domain, Base: base, View: v,
+		Dims: sortedDims(), HasGoals: len(st.Goals) > 0}
+	for _, op := range []string{"is", "is_not", "contains"} {
+		page.Ops = append(page.Ops, [2]string{op, filterOps[op]})
+	}
+	for _, p := range periods {
+		page.Periods = append(page.Periods, periodLink{Label: p.Label, Href: v.withPeriod(p.ID).href(base), Key: p.Key, Current: p.ID == v.Period})
+		if p.ID == v.Period {
+			page.PeriodLabel = p.Label
+		}
+	}
+	loc := st.Location()
+	page.From = headQ.From.In(loc).Format(time.DateOnly)
+	page.To = headQ.To.In(loc).Add(-time.Second).Format(time.DateOnly)
+	if v.Period == "custom" {
+		page.PeriodLabel = page.From + " to " + page.To
+	}
+	for i, f := range v.Filters {
+		page.Chips = append(page.Chips, chip{Label: dimLabel(f.Dim), Op: filterOps[f.Op], Value: f.Value, Remove: v.withoutFilter(i).href(base)})
+	}
+	cmp := v
+	cmp.Compare = !v.Compare
+	page.CompareHref = cmp.href(base)
+	for name, vals := range v.values() {
+		for _, val := range vals {
+			page.Hidden = append(page.Hidden, hiddenField{name, val})
+		}
+	}
+	slices.SortFunc(page.Hidden, func(a, b hiddenField) int { return strings.Compare(a.Name+a.Value, b.Name+b.Value) })
+	page.Headline = headline(res[0])
+	page.Chart, page.ChartRows = chart(res[1], unit, v.Compare)
+	page.ChartUnit = strings.TrimPrefix(unit, "time:")
+	for i, p := range shown {
+		page.Panels = append(page.Panels, panelOf(p, v, base, res[2+i], panelLimit))
+	}
+	page.ServerMS = fmt.Sprintf("%.0f", float64(time.Since(start).Microseconds())/1000)
+	return s.render(w, http.StatusOK, "site.html", page)
+}
+
+func headline(res *analytics.Result) []headFigure {
+	var out []headFigure
+	if len(res.Rows) == 0 {
+		return out
+	}
+	row := res.Rows[0]
+	for i, m := range headlineMetrics {
+		f := headFigure{Label: metricLabels[m], Value: formatMetric(m, row.Metrics[i])}
+		if c := row.Comparison; c != nil {
+			ch := c.Change[i]
+			switch {
+			case ch > 0:
+				f.Change, f.Direction = fmt.Sprintf("+%g%%", ch), "up"
+			case ch < 0:
+				f.Change, f.Direction = fmt.Sprintf("%g%%", ch), "down"
+			default:
+				f.Change, f.Direction = "no change", "flat"
+			}
+			if m == "bounce_rate" {
+				// Fewer bounces is better; the arrow still says which way.
+				f.Direction += " inverse"
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func chart(res *analytics.Result, unit string, compare bool) (template.HTML, []chartRow) {
+	byLabel := map[string]analytics.Row{}
+	for _, r := range res.Rows {
+		byLabel[r.Dimensions[0]] = r
+	}
+	labels := res.TimeLabels
+	cur := make([]float64, len(labels))
+	var prev []float64
+	if compare {
+		prev = make([]float64, len(labels))
+	}
+	rows := make([]chartRow, len(labels))
+	for i, l := range labels {
+		rows[i] = chartRow{Label: l, Current: "0"}
+		if r, ok := byLabel[l]; ok {
+			cur[i] = r.Metrics[0]
+			rows[i].Current = formatCount(r.Metrics[0])
+			if compare && r.Comparison != nil {
+				prev[i] = r.Comparison.Metrics[0]
+				rows[i].Previous = formatCount(prev[i])
+			}
+		}
+		if compare && rows[i].Previous == "" {
+			rows[i].Previous = "0"
+		}
+	}
+	return lineChart("Visitors per "+strings.TrimPrefix(unit, "time:"), labels, cur, prev), rows
+}
+
+func panelOf(p panelDef, v viewState, base string, res *analytics.Result, limit int) panelView {
+	dim, title := p.dim(v)
+	pv := panelView{ID: p.ID, Title: title, Total: res.TotalRows, Empty: "No data for this period."}
+	q := v.values()
+	q.Set("dim", dim)
+	pv.Details = base + "/details?" + q.Encode()
+	for _, m := range p.Metrics {
+		pv.Columns = append(pv.Columns, metricLabels[m])
+	}
+	maxV := 0.0
+	for _, r := range res.Rows {
+		maxV = max(maxV, r.Metrics[0])
+	}
+	for _, r := range res.Rows {
+		label := r.Dimensions[0]
+		if slices.Contains(p.Hide, label) {
+			pv.Total--
+			continue
+		}
+		if len(pv.Rows) == limit {
+			break
+		}
+		// Labels of empty values ("(not set)") filter on the empty value.
+		row := panelRow{Label: label, Bar: bar(r.Metrics[0], maxV),
+			Href: v.withFilter(viewFilter{Dim: dim, Op: "is", Value: label}).href(base)}
+		for i, m := range p.Metrics {
+			row.Values = append(row.Values, formatMetric(m, r.Metrics[i]))
+		}
+		pv.Rows = append(pv.Rows, row)
+	}
+	return pv
+}
+
+type detailsPage struct {
+	Title, CSRF, Site, Base, Back, Search, Dim, DimLabel string
+	Columns                                        []string
+	Rows                                           []panelRow
+	Total                                          int
+	Prev, Next                                     string
+	Page, Pages                                    int
+	Hidden                                         []hiddenField
+}
+
+// detailsPageSize is how many rows a details page shows.
+const detailsPageSize = 50
+
+// details lists all values of one dimension in the view, with search and
+// pages.
+func (s *Server) details(w http.ResponseWriter, r *http.Request) error {
+	st := s.Sites.Lookup(r.Context(), r.PathValue("site"))
+	if st == nil {
+		return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "no site " + r.PathValue("site")}
+	}
+	q := r.URL.Query()
+	v, err := parseView(q)
+	if err != nil {
+		return err
+	}
+	dim := q.Get("dim")
+	var def panelDef
+	for _, p := range panels {
+		if p.Dim == dim || p.Drill == dim {
+			def = p
+		}
+	}
+	if def.ID == "" {
+		return errInvalid("dim", fmt.Sprintf("no panel shows %q", dim))
+	}
+	pageNo := 1
+	if p := q.Get("page"); p != "" {
+		if _, err := fmt.Sscanf(p, "%d", &pageNo); err != nil || pageNo < 1 || pageNo > 10000 {
+			return errInvalid("page", "must be a page number")
+		}
+	}
+	search := strings.TrimSpace(q.Get("search"))
+	if len(search) > 200 {
+		return errInvalid("search", "at most 200 characters")
+	}
+	view := v
+	if search != "" {
+		view = v.withFilter(viewFilter{Dim: dim, Op: "contains", Value: search})
+	}
+	fields := map[string]any{"metrics": def.Metrics, "dimensions": []string{dim}, "date_range": v.dateRange(),
+		"pagination": map[string]int{"limit": detailsPageSize, "offset": (pageNo - 1) * detailsPageSize},
+		"include": map[string]bool{"total_rows": true}}
+	if fj := view.filterJSON(); fj != nil {
+		fields["filters"] = fj
+	}
+	dq, err := buildQuery(st, s.Now(), fields)
+	if err != nil {
+		return err
+	}
+	res, err := s.Stats.Query(r.Context(), dq)
+	if err != nil {
+		return err
+	}
+	base := "/dashboard/" + url.PathEscape(st.Domain)
+	def.Dim, def.Drill = dim, ""
+	pv := panelOf(def, v, base, res, detailsPageSize)
+	page := detailsPage{Title: dimLabel(dim) + " · " + st.Domain, CSRF: sessionOf(r).CSRF, Site: st.Domain, Base: base, Back: v.href(base),
+		Search: search, Dim: dim, DimLabel: dimLabel(dim), Columns: pv.Columns, Rows: pv.Rows, Total: res.TotalRows, Page: pageNo}
+	page.Pages = max(1, (res.TotalRows+detailsPageSize-1)/detailsPageSize)
+	link := func(n int) string {
+		q := v.values()
+		q.Set("dim", dim)
+		if search != "" {
+			q.Set("search", search)
+		}
+		q.Set("page", fmt.Sprint(n))
+		return base + "/details?" + q.Encode()
+	}
+	if pageNo > 1 {
+		page.Prev = link(pageNo - 1)
+	}
+	if pageNo < page.Pages {
+		page.Next = link(pageNo + 1)
+	}
+	for name, vals := range v.values() {
+		for _, val := range vals {
+			page.Hidden = append(page.Hidden, hiddenField{name, val})
+		}
+	}
+	page.Hidden = append(page.Hidden, hiddenField{"dim", dim})
+	return s.render(w, http.StatusOK, "details.html", page)
+}
+
+// realtime answers the realtime panel: visitors in the last five minutes
+// and the latest pageviews.
+func (s *Server) realtime(w http.ResponseWriter, r *http.Request) error {
+	st := s.Sites.Lookup(r.Context(), r.PathValue("site"))
+	if st == nil {
+		return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "no site " + r.PathValue("site")}
+	}
+	now := s.Now()
+	q, err := buildQuery(st, now, map[string]any{"metrics": []string{"visitors"}, "date_range": "realtime"})
+	if err != nil {
+		return err
+	}
+	res, err := s.Stats.Query(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	recent, err := s.Stats.RecentPageviews(r.Context(), st.Domain, now.Add(-30*time.Minute), 20)
+	if err != nil {
+		return err
+	}
+	type item struct {
+		Time    string `json:"time"`
+		Ago     string `json:"ago"`
+		Page    string `json:"page"`
+		Source  string `json:"source"`
+		Browser string `json:"browser"`
+		Device  string `json:"device"`
+	}
+	out := struct {
+		Visitors float64 `json:"visitors"`
+		Recent   []item  `json:"recent"`
+	}{Recent: []item{}}
+	if len(res.Rows) > 0 {
+		out.Visitors = res.Rows[0].Metrics[0]
+	}
+	for _, p := range recent {
+		src := p.Source
+		if src == "" {
+			src = analytics.SourceDirect
+		}
+		out.Recent = append(out.Recent, item{Time: p.Time.UTC().Format(time.RFC3339), Ago: formatDuration(max(0, now.Sub(p.Time).Seconds())) + " ago",
+			Page: p.Path, Source: src, Browser: p.Browser, Device: p.Device})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// dashFile serves the dashboard's stylesheet and script.
+func (s *Server) dashFile(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	var ctype string
+	switch name {
+	case "dash.css":
+		ctype = "text/css; charset=utf-8"
+	case "dash.js":
+		ctype = "text/javascript; charset=utf-8"
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	b, err := assets.Static.ReadFile("static/dash/" + name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Cache-Control", "no-cache")
+	s.gz.serve(w, r, "dash/"+name, b)
+}
