@@ -25,7 +25,6 @@ import (
 	"waymark.dev/waymark/internal/web"
 )
 
-
 func ensureDir(d string) error {
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		return fmt.Errorf("data folder %s: %w", d, err)

@@ -438,12 +438,12 @@ func panelOf(p panelDef, v viewState, base string, res *analytics.Result, limit 
 
 type detailsPage struct {
 	Title, CSRF, Site, Base, Back, Search, Dim, DimLabel string
-	Columns                                        []string
-	Rows                                           []panelRow
-	Total                                          int
-	Prev, Next                                     string
-	Page, Pages                                    int
-	Hidden                                         []hiddenField
+	Columns                                              []string
+	Rows                                                 []panelRow
+	Total                                                int
+	Prev, Next                                           string
+	Page, Pages                                          int
+	Hidden                                               []hiddenField
 }
 
 // detailsPageSize is how many rows a details page shows.
@@ -487,7 +487,7 @@ func (s *Server) details(w http.ResponseWriter, r *http.Request) error {
 	}
 	fields := map[string]any{"metrics": def.Metrics, "dimensions": []string{dim}, "date_range": v.dateRange(),
 		"pagination": map[string]int{"limit": detailsPageSize, "offset": (pageNo - 1) * detailsPageSize},
-		"include": map[string]bool{"total_rows": true}}
+		"include":    map[string]bool{"total_rows": true}}
 	if fj := view.filterJSON(); fj != nil {
 		fields["filters"] = fj
 	}
