@@ -34,8 +34,14 @@ func (p *Planner) dimExpr(q *Query, d string, c sqlCtx, alias string) string {
 }
 
 func (p *Planner) rangeCond(q *Query, alias, col string, slack time.Duration) string {
+	// Stored times are whole seconds: an end within a second (realtime's
+	// "now") must include that second, so it rounds up.
+	to := q.To.Add(slack)
+	if t := to.Truncate(time.Second); !t.Equal(to) {
+		to = t.Add(time.Second)
+	}
 	return fmt.Sprintf("%s.site = %s AND %s.%s >= %s AND %s.%s < %s", alias, p.D.Quote(q.Site.Domain),
-		alias, col, p.D.Time(q.From), alias, col, p.D.Time(q.To.Add(slack)))
+		alias, col, p.D.Time(q.From), alias, col, p.D.Time(to))
 }
 
 // leaf compiles one comparison of expr.

@@ -1,0 +1,221 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"waymark.dev/waymark/internal/apptest"
+	"waymark.dev/waymark/internal/config"
+)
+
+const testAdminPassword = "dashboard-test-password"
+
+// startDashboard boots the real program with the demo and a known admin
+// password.
+func startDashboard(t *testing.T) (addr string, stop func()) {
+	t.Helper()
+	c := config.Defaults()
+	c.Addr, c.Data, c.Demo, c.FlushInterval, c.LogLevel = "127.0.0.1:0", t.TempDir(), true, 50*time.Millisecond, "warn"
+	c.AdminPassword = testAdminPassword
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() { done <- Serve(ctx, c, &out, io.Discard, func(a string) { ready <- a }) }()
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("server not ready after 60 s")
+	}
+	return addr, func() { cancel(); <-done }
+}
+
+// artifactDir is where screenshots go: $WAYMARK_ARTIFACTS, or a folder in
+// the system's temporary directory.
+func artifactDir(t *testing.T) string {
+	d := os.Getenv("WAYMARK_ARTIFACTS")
+	if d == "" {
+		d = filepath.Join(os.TempDir(), "waymark-artifacts")
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestDashboardBrowser drives the dashboard in headless Chromium: log in,
+// add a site, watch a visit from another browser arrive in realtime,
+// combine filters from two dimensions, change the range, compare, and
+// check the layout at desktop and mobile widths.
+func TestDashboardBrowser(t *testing.T) {
+	addr, stop := startDashboard(t)
+	defer stop()
+	base := "http://" + addr
+	ctx := apptest.Browser(t)
+	ctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+	defer cancel()
+	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	location := func() string {
+		t.Helper()
+		l, err := chromedp.Run(ctx, chromedp.Location())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	count := func(sel string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(` + jsString(sel) + `).length`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// Logged out, the dashboard asks for the password.
+	run("open dashboard", chromedp.Navigate(base+"/dashboard"), chromedp.WaitVisible("#password"))
+	if l := location(); !strings.Contains(l, "/login") {
+		t.Fatalf("logged out /dashboard went to %s, want the login page", l)
+	}
+	run("wrong password", chromedp.SendKeys("#password", "nope"), chromedp.Submit("#password"), chromedp.WaitVisible(".error"))
+	run("log in", chromedp.SendKeys("#password", testAdminPassword), chromedp.Submit("#password"), chromedp.WaitVisible("table.sites"))
+
+	// Add a site; its (empty) view opens.
+	run("add site", chromedp.SendKeys("#domain", "shop.example"), chromedp.Submit("#domain"), chromedp.WaitVisible(".headline"))
+	if l := location(); !strings.HasSuffix(l, "/dashboard/shop.example") {
+		t.Errorf("after adding a site the browser is at %s", l)
+	}
+
+	// The demo shop's view has the synthetic week.
+	view := base + "/dashboard/" + DemoDomain
+	run("demo view", chromedp.Navigate(view), chromedp.WaitVisible("#panel-pages table"))
+	if n := count(".panel table"); n < 10 {
+		t.Errorf("%d panels with rows, want the demo's data in most of them", n)
+	}
+
+	// A visitor in another browser context shows up in realtime.
+	visitor, cancelVisitor := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer cancelVisitor()
+	if err := chromedp.Do(visitor, chromedp.Navigate(base+"/demo/products/lamp"), chromedp.WaitVisible("h1")); err != nil {
+		t.Fatal(err)
+	}
+	seen := time.Now()
+	run("realtime", chromedp.WaitVisible(`#rt-list li`))
+	for {
+		text, err := chromedp.Run(ctx, chromedp.Text("#rt-list"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := chromedp.Run(ctx, chromedp.Text("#rt-visitors"))
+		if strings.Contains(text, "/demo/products/lamp") && v != "0" && v != "–" {
+			break
+		}
+		if time.Since(seen) > 3*time.Second {
+			t.Fatalf("after 3 s the realtime panel shows %s visitors and %q", v, text)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("visit shown in realtime %s after the page loaded", time.Since(seen).Round(10*time.Millisecond))
+
+	// Two filters from different dimensions: every panel is drawn again
+	// for the filtered visits.
+	before, _ := chromedp.Run(ctx, chromedp.Text(".headline .figure:first-child .value"))
+	run("filter by source", chromedp.Click(`#panel-sources tbody tr:first-child a`), chromedp.WaitVisible(".chip"))
+	run("filter by browser", chromedp.Click(`#panel-browsers tbody tr:first-child a`), chromedp.WaitVisible(".chip:nth-of-type(2)"))
+	if n := count(".chip"); n != 2 {
+		t.Errorf("%d filter chips, want 2", n)
+	}
+	l := location()
+	if strings.Count(l, "f=") != 2 {
+		t.Errorf("the address %s does not hold both filters", l)
+	}
+	after, _ := chromedp.Run(ctx, chromedp.Text(".headline .figure:first-child .value"))
+	if after == before {
+		t.Errorf("visitors stayed %s with two filters", after)
+	}
+	// The browser panel drills down into versions once filtered.
+	if title, _ := chromedp.Run(ctx, chromedp.Text("#title-browsers")); title != "Browser versions" {
+		t.Errorf("browser panel title %q after filtering a browser", title)
+	}
+	// Reloading the address gives the same view: it can be bookmarked.
+	run("reload", chromedp.Navigate(l), chromedp.WaitVisible(".chip"))
+	if n := count(".chip"); n != 2 {
+		t.Errorf("after reloading the address %d chips, want 2", n)
+	}
+	run("remove a filter", chromedp.Click(`.chip a`), chromedp.WaitVisible(".headline"))
+	if n := count(".chip"); n != 1 {
+		t.Errorf("after removing one filter %d chips, want 1", n)
+	}
+
+	// Date range by link and by keyboard; comparison.
+	run("7 days", chromedp.Click(`.periods a[data-key="w"]`), chromedp.WaitVisible(".headline"))
+	if l := location(); !strings.Contains(l, "period=7d") {
+		t.Errorf("after choosing 7 days the address is %s", l)
+	}
+	run("shortcut y", chromedp.Click("h1"), chromedp.KeyEvent("y"), chromedp.WaitVisible(".headline"))
+	time.Sleep(300 * time.Millisecond)
+	if l := location(); !strings.Contains(l, "period=yesterday") {
+		t.Errorf("after pressing y the address is %s", l)
+	}
+	run("compare", chromedp.Navigate(view+"?period=7d"), chromedp.WaitVisible(".compare"), chromedp.Click(".compare"), chromedp.WaitVisible("svg.chart"))
+	if n := count("svg.chart polyline.previous"); n != 1 {
+		t.Errorf("compared chart has %d previous-period lines, want 1", n)
+	}
+
+	// Layout at desktop and mobile widths: no sideways scrolling, no
+	// overlapping panels. Screenshots are kept as artifacts.
+	dir := artifactDir(t)
+	for _, vp := range []struct {
+		name string
+		w, h int64
+	}{{"desktop", 1280, 900}, {"mobile", 390, 844}} {
+		run("viewport", chromedp.EmulateViewport(vp.w, vp.h), chromedp.Navigate(view), chromedp.WaitVisible("#panel-pages"))
+		overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > document.documentElement.clientWidth + 1`))
+		if err != nil || overflow {
+			wide, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.scrollWidth + ' > ' + document.documentElement.clientWidth + ': ' + [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 || e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX == 'visible').slice(0, 5).map(e => e.tagName + '.' + e.className + ' r=' + Math.round(e.getBoundingClientRect().right) + ' sw=' + e.scrollWidth + ' cw=' + e.clientWidth).join(', ')`))
+			t.Errorf("%s: the page scrolls sideways (%v); too wide: %s", vp.name, err, wide)
+		}
+		overlap, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+			const r = [...document.querySelectorAll('.panel, .figure, .chartcard, .realtime')].map(e => [e.id || e.className, e.getBoundingClientRect()]);
+			for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) {
+				const a = r[i][1], b = r[j][1];
+				if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) return r[i][0] + ' / ' + r[j][0];
+			}
+			return '';
+		})()`))
+		if err != nil || overlap != "" {
+			t.Errorf("%s: overlapping boxes %q (%v)", vp.name, overlap, err)
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, "dashboard-"+vp.name+".png")
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot %s", p)
+	}
+
+	// Logging out ends the session.
+	run("log out", chromedp.EmulateViewport(1280, 900), chromedp.Click(".logout button"), chromedp.WaitVisible("#password"))
+	run("after logout", chromedp.Navigate(view), chromedp.WaitVisible("#password"))
+}
+
+func jsString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
