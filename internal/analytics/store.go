@@ -3,6 +3,8 @@ package analytics
 import (
 	"context"
 	"time"
+
+	"waymark.dev/waymark/internal/site"
 )
 
 // Batch is what the ingester writes in one go: events, session rows, and
@@ -40,6 +42,8 @@ type StatsReader interface {
 	// RecentPageviews returns a site's latest pageviews since a time,
 	// newest first, at most n.
 	RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]RecentPageview, error)
+	// Funnel counts the visits of q's range that go through f's steps.
+	Funnel(ctx context.Context, q *Query, f site.Funnel) ([]FunnelStep, error)
 }
 
 // RecentPageview is one of the latest pageviews, for a realtime list.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/site"
 )
 
 //go:embed migrations/*.sql
@@ -364,6 +365,11 @@ func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Tim
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// Funnel counts a funnel's steps.
+func (s *Store) Funnel(ctx context.Context, q *analytics.Query, f site.Funnel) ([]analytics.FunnelStep, error) {
+	return s.planner.Funnel(ctx, q, f)
 }
 
 // Rows runs a planner query.

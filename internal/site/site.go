@@ -35,8 +35,22 @@ type Site struct {
 	IgnorePaths   []string // path prefixes; a trailing '*' is implied
 	KeepParams    []string // query parameters kept in page paths
 	Goals         []Goal
+	Funnels       []Funnel
 	CreatedAt     time.Time
 }
+
+// Funnel is a named sequence of 2 to 8 steps (page visits or custom
+// events) that visits go through in order.
+type Funnel struct {
+	Name  string
+	Steps []Goal
+}
+
+// Funnel limits.
+const (
+	MinFunnelSteps = 2
+	MaxFunnelSteps = 8
+)
 
 // Goal is a conversion goal: a page visit or a custom event.
 type Goal struct {
@@ -129,9 +143,40 @@ func (s *Site) Validate() error {
 		return fmt.Errorf("%w: retention days must be 0 (forever) or more", ErrInvalid)
 	}
 	for _, g := range s.Goals {
-		if (g.Page == "") == (g.Event == "") {
-			return fmt.Errorf("%w: a goal has exactly one of page or event", ErrInvalid)
+		if err := g.validate(); err != nil {
+			return err
 		}
+	}
+	names := map[string]bool{}
+	for _, f := range s.Funnels {
+		if strings.TrimSpace(f.Name) == "" || len(f.Name) > 100 {
+			return fmt.Errorf("%w: a funnel needs a name of 1 to 100 characters", ErrInvalid)
+		}
+		if names[f.Name] {
+			return fmt.Errorf("%w: two funnels are named %q", ErrInvalid, f.Name)
+		}
+		names[f.Name] = true
+		if len(f.Steps) < MinFunnelSteps || len(f.Steps) > MaxFunnelSteps {
+			return fmt.Errorf("%w: funnel %q has %d steps; a funnel has %d to %d", ErrInvalid, f.Name, len(f.Steps), MinFunnelSteps, MaxFunnelSteps)
+		}
+		for _, g := range f.Steps {
+			if err := g.validate(); err != nil {
+				return fmt.Errorf("funnel %q: %w", f.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (g Goal) validate() error {
+	if (g.Page == "") == (g.Event == "") {
+		return fmt.Errorf("%w: a goal or step has exactly one of page or event", ErrInvalid)
+	}
+	if g.Page != "" && !strings.HasPrefix(g.Page, "/") {
+		return fmt.Errorf("%w: page %q must start with /", ErrInvalid, g.Page)
+	}
+	if len(g.Page) > 500 || len(g.Event) > 120 {
+		return fmt.Errorf("%w: goal too long", ErrInvalid)
 	}
 	return nil
 }
@@ -141,10 +186,19 @@ func (s *Site) Validate() error {
 type Token struct {
 	ID        int64
 	Name      string
-	Site      string // empty: every site
+	Site      string // empty: every site (API tokens only)
+	Kind      string // TokenAPI (default) or TokenShare
 	Hash      [32]byte
 	CreatedAt time.Time
 }
+
+// Token kinds.
+const (
+	// TokenAPI reads the stats API (Authorization: Bearer).
+	TokenAPI = "api"
+	// TokenShare opens one site's read-only dashboard at /share/<secret>.
+	TokenShare = "share"
+)
 
 // Allows reports whether the token may read the given site.
 func (t *Token) Allows(domain string) bool { return t.Site == "" || t.Site == domain }

@@ -40,8 +40,9 @@ func (s *DB) AddSite(ctx context.Context, st *site.Site) error {
 		st.CreatedAt = s.now().UTC()
 	}
 	goals, _ := json.Marshal(st.Goals)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sites (domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, created_at) VALUES (?,?,?,?,?,?,?,?)`,
-		st.Domain, st.TimeZone, st.RetentionDays, joinPrefixes(st.IgnoreIPs), strings.Join(st.IgnorePaths, ","), strings.Join(st.KeepParams, ","), string(goals), st.CreatedAt.Unix())
+	funnels := funnelsJSON(st.Funnels)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sites (domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, funnels, created_at) VALUES (?,?,?,?,?,?,?,?,?)`,
+		st.Domain, st.TimeZone, st.RetentionDays, joinPrefixes(st.IgnoreIPs), strings.Join(st.IgnorePaths, ","), strings.Join(st.KeepParams, ","), string(goals), funnels, st.CreatedAt.Unix())
 	var se sqlite3.Error
 	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
 		return fmt.Errorf("site %s: %w", st.Domain, site.ErrExists)
@@ -58,8 +59,8 @@ func (s *DB) UpdateSite(ctx context.Context, st *site.Site) error {
 		return err
 	}
 	goals, _ := json.Marshal(st.Goals)
-	res, err := s.db.ExecContext(ctx, `UPDATE sites SET time_zone=?, retention_days=?, ignore_ips=?, ignore_paths=?, keep_params=?, goals=? WHERE domain=?`,
-		st.TimeZone, st.RetentionDays, joinPrefixes(st.IgnoreIPs), strings.Join(st.IgnorePaths, ","), strings.Join(st.KeepParams, ","), string(goals), st.Domain)
+	res, err := s.db.ExecContext(ctx, `UPDATE sites SET time_zone=?, retention_days=?, ignore_ips=?, ignore_paths=?, keep_params=?, goals=?, funnels=? WHERE domain=?`,
+		st.TimeZone, st.RetentionDays, joinPrefixes(st.IgnoreIPs), strings.Join(st.IgnorePaths, ","), strings.Join(st.KeepParams, ","), string(goals), funnelsJSON(st.Funnels), st.Domain)
 	if err != nil {
 		return fmt.Errorf("sqlite: update site: %w", err)
 	}
@@ -84,7 +85,7 @@ func (s *DB) DeleteSite(ctx context.Context, domain string) error {
 
 // Sites lists every site.
 func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, created_at FROM sites ORDER BY domain`)
+	rows, err := s.db.QueryContext(ctx, `SELECT domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, funnels, created_at FROM sites ORDER BY domain`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list sites: %w", err)
 	}
@@ -92,9 +93,9 @@ func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
 	var out []*site.Site
 	for rows.Next() {
 		var st site.Site
-		var ips, paths, params, goals string
+		var ips, paths, params, goals, funnels string
 		var created int64
-		if err := rows.Scan(&st.Domain, &st.TimeZone, &st.RetentionDays, &ips, &paths, &params, &goals, &created); err != nil {
+		if err := rows.Scan(&st.Domain, &st.TimeZone, &st.RetentionDays, &ips, &paths, &params, &goals, &funnels, &created); err != nil {
 			return nil, fmt.Errorf("sqlite: list sites: %w", err)
 		}
 		for _, p := range splitList(ips) {
@@ -104,6 +105,12 @@ func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
 		}
 		st.IgnorePaths = splitList(paths)
 		st.KeepParams = splitList(params)
+		if err := json.Unmarshal([]byte(funnels), &st.Funnels); err != nil {
+			return nil, fmt.Errorf("sqlite: site %s: funnels: %w", st.Domain, err)
+		}
+		if len(st.Funnels) == 0 {
+			st.Funnels = nil
+		}
 		if err := json.Unmarshal([]byte(goals), &st.Goals); err != nil {
 			return nil, fmt.Errorf("sqlite: site %s goals: %w", st.Domain, err)
 		}
@@ -130,7 +137,18 @@ func (s *DB) AddToken(ctx context.Context, t *site.Token) (int64, error) {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = s.now().UTC()
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (name, site, hash, created_at) VALUES (?,?,?,?)`, t.Name, t.Site, t.Hash[:], t.CreatedAt.Unix())
+	switch t.Kind {
+	case "":
+		t.Kind = site.TokenAPI
+	case site.TokenAPI:
+	case site.TokenShare:
+		if t.Site == "" {
+			return 0, fmt.Errorf("%w: a shared link belongs to one site", site.ErrInvalid)
+		}
+	default:
+		return 0, fmt.Errorf("%w: token kind %q", site.ErrInvalid, t.Kind)
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (name, site, kind, hash, created_at) VALUES (?,?,?,?,?)`, t.Name, t.Site, t.Kind, t.Hash[:], t.CreatedAt.Unix())
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: add token: %w", err)
 	}
@@ -142,7 +160,7 @@ func scanToken(sc interface{ Scan(...any) error }) (*site.Token, error) {
 	var t site.Token
 	var hash []byte
 	var created int64
-	if err := sc.Scan(&t.ID, &t.Name, &t.Site, &hash, &created); err != nil {
+	if err := sc.Scan(&t.ID, &t.Name, &t.Site, &t.Kind, &hash, &created); err != nil {
 		return nil, err
 	}
 	copy(t.Hash[:], hash)
@@ -152,7 +170,7 @@ func scanToken(sc interface{ Scan(...any) error }) (*site.Token, error) {
 
 // TokenByHash finds a token by the hash of its secret.
 func (s *DB) TokenByHash(ctx context.Context, hash [32]byte) (*site.Token, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT id, name, site, hash, created_at FROM tokens WHERE hash=?`, hash[:]))
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT id, name, site, kind, hash, created_at FROM tokens WHERE hash=?`, hash[:]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, site.ErrNotFound
 	}
@@ -164,7 +182,7 @@ func (s *DB) TokenByHash(ctx context.Context, hash [32]byte) (*site.Token, error
 
 // Tokens lists every token (hashes only).
 func (s *DB) Tokens(ctx context.Context) ([]*site.Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, site, hash, created_at FROM tokens ORDER BY id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, site, kind, hash, created_at FROM tokens ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: tokens: %w", err)
 	}
@@ -190,4 +208,12 @@ func (s *DB) DeleteToken(ctx context.Context, id int64) error {
 		return fmt.Errorf("token %d: %w", id, site.ErrNotFound)
 	}
 	return nil
+}
+
+func funnelsJSON(fs []site.Funnel) string {
+	if len(fs) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(fs)
+	return string(b)
 }

@@ -31,7 +31,8 @@ func TestSitesAndTokens(t *testing.T) {
 	db, path := open(t)
 	s := &site.Site{Domain: "WWW.Example.COM", TimeZone: "Europe/Berlin", RetentionDays: 30,
 		IgnoreIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, IgnorePaths: []string{"/admin"}, KeepParams: []string{"q"},
-		Goals: []site.Goal{{Event: "Signup"}, {Page: "/thanks*"}}}
+		Goals:   []site.Goal{{Event: "Signup"}, {Page: "/thanks*"}},
+		Funnels: []site.Funnel{{Name: "Sign-up", Steps: []site.Goal{{Page: "/"}, {Page: "/pricing"}, {Event: "Signup"}}}}}
 	if err := db.AddSite(ctx, s); err != nil {
 		t.Fatal(err)
 	}

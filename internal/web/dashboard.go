@@ -109,19 +109,6 @@ func (s *Server) addSite(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// removeSite deletes a site (its events stay until retention removes them).
-func (s *Server) removeSite(w http.ResponseWriter, r *http.Request) error {
-	if r.PostFormValue("confirm") != r.PathValue("site") {
-		return s.renderSites(w, r, http.StatusBadRequest, "To remove a site, type its domain to confirm.")
-	}
-	if err := s.SiteStore.DeleteSite(r.Context(), r.PathValue("site")); err != nil {
-		return err
-	}
-	s.Sites.Reload(r.Context())
-	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
-	return nil
-}
-
 func origin(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
@@ -207,6 +194,20 @@ type sitePage struct {
 	Hidden                  []hiddenField
 	ServerMS                string
 	HasGoals                bool
+	Admin                   bool   // false on a shared link
+	Settings                string // the site's settings page
+	Export                  string // the whole view as a zip of CSV files
+	Funnels                 []funnelView
+}
+
+type funnelView struct {
+	Name  string
+	Steps []funnelStepView
+}
+
+type funnelStepView struct {
+	Name, Visitors, OfFirst, DropOff string
+	Bar                              template.HTML
 }
 
 type periodLink struct {
@@ -223,11 +224,11 @@ type headFigure struct {
 type chartRow struct{ Label, Current, Previous string }
 
 type panelView struct {
-	ID, Title, Details string
-	Columns            []string
-	Rows               []panelRow
-	Total              int
-	Empty              string
+	ID, Title, Details, CSV string
+	Columns                 []string
+	Rows                    []panelRow
+	Total                   int
+	Empty                   string
 }
 
 type panelRow struct {
@@ -240,19 +241,98 @@ type hiddenField struct{ Name, Value string }
 
 var headlineMetrics = []string{"visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "time_on_page"}
 
+// viewSet is the queries of a view: headline, chart, then one per panel.
+type viewSet struct {
+	head, chart *analytics.Query
+	unit        string
+	panels      []panelDef
+	panelQs     []*analytics.Query
+}
+
+func (vs viewSet) all() []*analytics.Query {
+	return append([]*analytics.Query{vs.head, vs.chart}, vs.panelQs...)
+}
+
+// viewQueries builds the queries of view v of a site; panels get limit
+// rows.
+func viewQueries(st *site.Site, now time.Time, v viewState, limit int) (viewSet, error) {
+	var vs viewSet
+	common := func(fields map[string]any) map[string]any {
+		fields["date_range"] = v.dateRange()
+		if fj := v.filterJSON(); fj != nil {
+			fields["filters"] = fj
+		}
+		return fields
+	}
+	var err error
+	vs.head, err = buildQuery(st, now, common(map[string]any{"metrics": headlineMetrics,
+		"include": map[string]any{"comparisons": map[string]string{"mode": "previous_period"}}}))
+	if err != nil {
+		return vs, err
+	}
+	vs.unit = timeUnit(vs.head.From, vs.head.To)
+	chartFields := common(map[string]any{"metrics": []string{"visitors", "pageviews"}, "dimensions": []string{vs.unit},
+		"include": map[string]any{"time_labels": true}})
+	if v.Compare {
+		chartFields["include"] = map[string]any{"time_labels": true, "comparisons": map[string]string{"mode": "previous_period"}}
+	}
+	if vs.chart, err = buildQuery(st, now, chartFields); err != nil {
+		return vs, err
+	}
+	for _, p := range panels {
+		if p.Dim == "event:goal" && len(st.Goals) == 0 {
+			continue
+		}
+		dim, _ := p.dim(v)
+		pq, err := buildQuery(st, now, common(map[string]any{"metrics": p.Metrics, "dimensions": []string{dim},
+			"pagination": map[string]int{"limit": min(limit+len(p.Hide), analytics.MaxLimit)}, "include": map[string]bool{"total_rows": true}}))
+		if err != nil {
+			return vs, err
+		}
+		vs.panelQs = append(vs.panelQs, pq)
+		vs.panels = append(vs.panels, p)
+	}
+	return vs, nil
+}
+
+func funnelOf(name string, steps []analytics.FunnelStep) funnelView {
+	fv := funnelView{Name: name}
+	var first, prev float64
+	for i, st := range steps {
+		sv := funnelStepView{Name: st.Name, Visitors: formatCount(st.Visitors)}
+		if i == 0 {
+			first = st.Visitors
+			sv.OfFirst = "100%"
+		} else {
+			sv.OfFirst = formatMetric("percentage", pct(st.Visitors, first))
+			sv.DropOff = formatMetric("percentage", pct(prev-st.Visitors, prev))
+		}
+		sv.Bar = bar(st.Visitors, first)
+		prev = st.Visitors
+		fv.Steps = append(fv.Steps, sv)
+	}
+	return fv
+}
+
+// pct is a/b in percent with one decimal, 0 when b is 0.
+func pct(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(int64(a/b*1000+0.5)) / 10
+}
+
 // siteView renders a site's dashboard for the view in the URL.
 func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
-	st := s.Sites.Lookup(r.Context(), r.PathValue("site"))
-	if st == nil {
-		return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "no site " + r.PathValue("site")}
-	}
+	vw := viewerOf(r)
+	st := vw.site
 	q := r.URL.Query()
 	v, err := parseView(q)
 	if err != nil {
 		return err
 	}
-	base := "/dashboard/" + url.PathEscape(st.Domain)
+	base := vw.base
 	// The add-filter form sends its fields; the view's address gets them.
 	if dim := q.Get("add_dim"); dim != "" {
 		f := viewFilter{Dim: dim, Op: q.Get("add_op"), Value: strings.TrimSpace(q.Get("add_value"))}
@@ -263,44 +343,11 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, v.withFilter(f).href(base), http.StatusSeeOther)
 		return nil
 	}
-	now := s.Now()
-	common := func(fields map[string]any) map[string]any {
-		fields["date_range"] = v.dateRange()
-		if fj := v.filterJSON(); fj != nil {
-			fields["filters"] = fj
-		}
-		return fields
-	}
-	headQ, err := buildQuery(st, now, common(map[string]any{"metrics": headlineMetrics,
-		"include": map[string]any{"comparisons": map[string]string{"mode": "previous_period"}}}))
+	vq, err := viewQueries(st, s.Now(), v, panelLimit)
 	if err != nil {
 		return err
 	}
-	unit := timeUnit(headQ.From, headQ.To)
-	chartFields := common(map[string]any{"metrics": []string{"visitors", "pageviews"}, "dimensions": []string{unit},
-		"include": map[string]any{"time_labels": true}})
-	if v.Compare {
-		chartFields["include"] = map[string]any{"time_labels": true, "comparisons": map[string]string{"mode": "previous_period"}}
-	}
-	chartQ, err := buildQuery(st, now, chartFields)
-	if err != nil {
-		return err
-	}
-	qs := []*analytics.Query{headQ, chartQ}
-	var shown []panelDef
-	for _, p := range panels {
-		if p.Dim == "event:goal" && len(st.Goals) == 0 {
-			continue
-		}
-		dim, _ := p.dim(v)
-		pq, err := buildQuery(st, now, common(map[string]any{"metrics": p.Metrics, "dimensions": []string{dim},
-			"pagination": map[string]int{"limit": panelLimit + len(p.Hide)}, "include": map[string]bool{"total_rows": true}}))
-		if err != nil {
-			return err
-		}
-		qs = append(qs, pq)
-		shown = append(shown, p)
-	}
+	headQ, unit, shown, qs := vq.head, vq.unit, vq.panels, vq.all()
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	res, err := s.Stats.QueryAll(ctx, qs)
@@ -308,7 +355,7 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	page := sitePage{Title: st.Domain, CSRF: sessionOf(r).CSRF, Site: st.Domain, Base: base, View: v,
-		Dims: sortedDims(), HasGoals: len(st.Goals) > 0}
+		Dims: sortedDims(), HasGoals: len(st.Goals) > 0, Admin: vw.admin, Settings: "/dashboard/" + url.PathEscape(st.Domain) + "/settings"}
 	for _, op := range []string{"is", "is_not", "contains"} {
 		page.Ops = append(page.Ops, [2]string{op, filterOps[op]})
 	}
@@ -342,6 +389,14 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 	for i, p := range shown {
 		page.Panels = append(page.Panels, panelOf(p, v, base, res[2+i], panelLimit))
 	}
+	for _, f := range st.Funnels {
+		steps, err := s.Stats.Funnel(ctx, headQ, f)
+		if err != nil {
+			return err
+		}
+		page.Funnels = append(page.Funnels, funnelOf(f.Name, steps))
+	}
+	page.Export = base + "/export.zip?" + v.values().Encode()
 	page.ServerMS = fmt.Sprintf("%.0f", float64(time.Since(start).Microseconds())/1000)
 	return s.render(w, http.StatusOK, "site.html", page)
 }
@@ -409,6 +464,7 @@ func panelOf(p panelDef, v viewState, base string, res *analytics.Result, limit 
 	q := v.values()
 	q.Set("dim", dim)
 	pv.Details = base + "/details?" + q.Encode()
+	pv.CSV = base + "/export.csv?" + q.Encode()
 	for _, m := range p.Metrics {
 		pv.Columns = append(pv.Columns, metricLabels[m])
 	}
@@ -452,10 +508,8 @@ const detailsPageSize = 50
 // details lists all values of one dimension in the view, with search and
 // pages.
 func (s *Server) details(w http.ResponseWriter, r *http.Request) error {
-	st := s.Sites.Lookup(r.Context(), r.PathValue("site"))
-	if st == nil {
-		return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "no site " + r.PathValue("site")}
-	}
+	vw := viewerOf(r)
+	st := vw.site
 	q := r.URL.Query()
 	v, err := parseView(q)
 	if err != nil {
@@ -499,7 +553,7 @@ func (s *Server) details(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	base := "/dashboard/" + url.PathEscape(st.Domain)
+	base := vw.base
 	def.Dim, def.Drill = dim, ""
 	pv := panelOf(def, v, base, res, detailsPageSize)
 	page := detailsPage{Title: dimLabel(dim) + " · " + st.Domain, CSRF: sessionOf(r).CSRF, Site: st.Domain, Base: base, Back: v.href(base),
@@ -532,10 +586,8 @@ func (s *Server) details(w http.ResponseWriter, r *http.Request) error {
 // realtime answers the realtime panel: visitors in the last five minutes
 // and the latest pageviews.
 func (s *Server) realtime(w http.ResponseWriter, r *http.Request) error {
-	st := s.Sites.Lookup(r.Context(), r.PathValue("site"))
-	if st == nil {
-		return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "no site " + r.PathValue("site")}
-	}
+	vw := viewerOf(r)
+	st := vw.site
 	now := s.Now()
 	q, err := buildQuery(st, now, map[string]any{"metrics": []string{"visitors"}, "date_range": "realtime"})
 	if err != nil {
@@ -597,4 +649,55 @@ func (s *Server) dashFile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Cache-Control", "no-cache")
 	s.gz.serve(w, r, "dash/"+name, b)
+}
+
+// viewer is who looks at a site's dashboard: an administrator under
+// /dashboard/<site>, or anyone with a shared link under /share/<secret>.
+type viewer struct {
+	site  *site.Site
+	base  string
+	admin bool
+}
+
+type viewerKey struct{}
+
+func viewerOf(r *http.Request) viewer {
+	v, _ := r.Context().Value(viewerKey{}).(viewer)
+	return v
+}
+
+// adminSite serves a site's dashboard pages to the administrator.
+func (s *Server) adminSite(h handlerFunc) http.HandlerFunc {
+	return s.requireAdmin(func(w http.ResponseWriter, r *http.Request) error {
+		st := s.Sites.Lookup(r.Context(), r.PathValue("site"))
+		if st == nil {
+			return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "no site " + r.PathValue("site")}
+		}
+		vw := viewer{site: st, base: "/dashboard/" + url.PathEscape(st.Domain), admin: true}
+		return h(w, r.WithContext(context.WithValue(r.Context(), viewerKey{}, vw)))
+	})
+}
+
+// sharedSite serves a site's dashboard, read-only, to holders of a shared
+// link. Unknown or revoked links get 404, like any other unknown page.
+func (s *Server) sharedSite(h handlerFunc) http.HandlerFunc {
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		secret := r.PathValue("secret")
+		t, err := s.SiteStore.TokenByHash(r.Context(), site.HashToken(secret))
+		if errors.Is(err, site.ErrNotFound) || err == nil && t.Kind != site.TokenShare {
+			return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "this shared link does not exist or was revoked"}
+		}
+		if err != nil {
+			return err
+		}
+		st := s.Sites.Lookup(r.Context(), t.Site)
+		if st == nil {
+			return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "this shared link's site was removed"}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer") // the secret is in the address
+		w.Header().Set("X-Robots-Tag", "noindex")
+		vw := viewer{site: st, base: "/share/" + url.PathEscape(secret)}
+		return h(w, r.WithContext(context.WithValue(r.Context(), viewerKey{}, vw)))
+	})
 }

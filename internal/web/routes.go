@@ -37,10 +37,19 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /logout", csrf.Handler(s.requireAdmin(s.logout)))
 	mux.HandleFunc("GET /dashboard", s.requireAdmin(s.sites))
 	mux.Handle("POST /dashboard/sites", csrf.Handler(s.requireAdmin(s.addSite)))
-	mux.Handle("POST /dashboard/sites/{site}/delete", csrf.Handler(s.requireAdmin(s.removeSite)))
-	mux.HandleFunc("GET /dashboard/{site}", s.requireAdmin(s.siteView))
-	mux.HandleFunc("GET /dashboard/{site}/details", s.requireAdmin(s.details))
-	mux.HandleFunc("GET /dashboard/{site}/realtime.json", s.requireAdmin(s.realtime))
+	mux.HandleFunc("GET /dashboard/{site}", s.adminSite(s.siteView))
+	mux.HandleFunc("GET /dashboard/{site}/details", s.adminSite(s.details))
+	mux.HandleFunc("GET /dashboard/{site}/realtime.json", s.adminSite(s.realtime))
+	mux.HandleFunc("GET /dashboard/{site}/export.csv", s.adminSite(s.exportCSV))
+	mux.HandleFunc("GET /dashboard/{site}/export.zip", s.adminSite(s.exportZip))
+	mux.HandleFunc("GET /dashboard/{site}/settings", s.adminSite(s.settings))
+	mux.Handle("POST /dashboard/{site}/settings/{action}", csrf.Handler(s.adminSite(s.changeSettings)))
+	// Shared links: the same views, read-only, for holders of the secret.
+	mux.HandleFunc("GET /share/{secret}", s.sharedSite(s.siteView))
+	mux.HandleFunc("GET /share/{secret}/details", s.sharedSite(s.details))
+	mux.HandleFunc("GET /share/{secret}/realtime.json", s.sharedSite(s.realtime))
+	mux.HandleFunc("GET /share/{secret}/export.csv", s.sharedSite(s.exportCSV))
+	mux.HandleFunc("GET /share/{secret}/export.zip", s.sharedSite(s.exportZip))
 	mux.HandleFunc("GET /dash/{file}", s.dashFile)
 
 	// Front page and demo site.

@@ -21,7 +21,7 @@ func (s *Server) authorize(r *http.Request, domain string) (*site.Site, error) {
 		return nil, &apiError{Status: http.StatusUnauthorized, Code: codeUnauthenticated, Message: "missing API token: send Authorization: Bearer <token> (create one with: waymark token add --name NAME)"}
 	}
 	t, err := s.SiteStore.TokenByHash(r.Context(), site.HashToken(strings.TrimSpace(secret)))
-	if errors.Is(err, site.ErrNotFound) {
+	if errors.Is(err, site.ErrNotFound) || err == nil && t.Kind == site.TokenShare {
 		return nil, &apiError{Status: http.StatusUnauthorized, Code: codeUnauthenticated, Message: "invalid API token"}
 	}
 	if err != nil {

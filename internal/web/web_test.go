@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -13,10 +14,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/apptest"
 	"waymark.dev/waymark/internal/site"
 )
+
+const testPassword = "web-test-password"
 
 const chromeUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
@@ -25,8 +29,12 @@ func newTestServer(t *testing.T, o apptest.Options) (*httptest.Server, *apptest.
 	st := apptest.NewStack(t, o)
 	st.AddSite(t, &site.Site{Domain: "shop.example", Goals: []site.Goal{{Event: "Signup"}}})
 	st.AddSite(t, &site.Site{Domain: "other.example"})
+	if _, err := admin.Setup(context.Background(), st.State, testPassword); err != nil {
+		t.Fatal(err)
+	}
 	h := New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector, Stats: st.Events,
-		Now: time.Now, Registry: prometheus.NewRegistry(), Demo: true, DemoDomain: "shop.example"})
+		Now: time.Now, Registry: prometheus.NewRegistry(), Demo: true, DemoDomain: "shop.example",
+		Admin: &admin.Auth{Store: st.State, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now}})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, st, st.AddToken(t, "shop.example")

@@ -273,6 +273,30 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 			t.Errorf("comparison of 2024-03-11 = %+v, want 2024-03-09 with 1 visitor", c)
 		}
 	})
+	t.Run("funnel", func(t *testing.T) {
+		// Home, then pricing, then a Signup: visitor 1's first visit does
+		// all three; visitor 3 reaches the home page and signs up without
+		// pricing; visitor 1's second visit sees pricing without home first.
+		qr, _ := analytics.DecodeQueryRequest([]byte(`{"site_id":"conf.test","metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"]}`))
+		bq, err := qr.Build(st, Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps, err := s.Funnel(ctx, bq, site.Funnel{Name: "pricing", Steps: []site.Goal{{Page: "/"}, {Page: "/pricing"}, {Event: "Signup"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [][2]float64
+		for _, x := range steps {
+			got = append(got, [2]float64{x.Visits, x.Visitors})
+		}
+		if want := [][2]float64{{2, 2}, {1, 1}, {1, 1}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("funnel (visits, visitors) per step = %v, want %v", got, want)
+		}
+		if steps[2].Name != "Signup" || steps[1].Name != "Visit /pricing" {
+			t.Errorf("step names %q, %q", steps[1].Name, steps[2].Name)
+		}
+	})
 	t.Run("checkpoint", func(t *testing.T) {
 		p, err := s.Checkpoint(ctx)
 		if err != nil || p != (analytics.Pos{Seg: 1, Off: 1200}) {

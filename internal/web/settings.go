@@ -1,0 +1,241 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"waymark.dev/waymark/internal/site"
+)
+
+type settingsPage struct {
+	Title, CSRF, Site, Base, Back, Error, Origin string
+	// NewSecret is a token or shared link just made: shown once.
+	NewSecret, NewSecretKind string
+	TimeZone                 string
+	RetentionDays            int
+	IgnoreIPs, IgnorePaths   string
+	KeepParams               string
+	Goals                    []string
+	Funnels                  []string
+	Shares, Tokens           []tokenRow
+	Zones                    []string
+}
+
+type tokenRow struct {
+	ID      int64
+	Name    string
+	Created string
+}
+
+// settings shows a site's settings.
+func (s *Server) settings(w http.ResponseWriter, r *http.Request) error {
+	return s.renderSettings(w, r, http.StatusOK, "", "", "")
+}
+
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status int, msg, secret, kind string) error {
+	vw := viewerOf(r)
+	st := vw.site
+	page := settingsPage{Title: "Settings · " + st.Domain, CSRF: sessionOf(r).CSRF, Site: st.Domain, Base: vw.base, Back: vw.base,
+		Error: msg, Origin: origin(r), NewSecret: secret, NewSecretKind: kind, TimeZone: st.TimeZone, RetentionDays: st.RetentionDays,
+		IgnorePaths: strings.Join(st.IgnorePaths, ", "), KeepParams: strings.Join(st.KeepParams, ", "), Zones: commonZones}
+	var ips []string
+	for _, p := range st.IgnoreIPs {
+		ips = append(ips, p.String())
+	}
+	page.IgnoreIPs = strings.Join(ips, ", ")
+	for _, g := range st.Goals {
+		page.Goals = append(page.Goals, g.Name())
+	}
+	for _, f := range st.Funnels {
+		var steps []string
+		for _, g := range f.Steps {
+			steps = append(steps, g.Name())
+		}
+		page.Funnels = append(page.Funnels, f.Name+": "+strings.Join(steps, " → "))
+	}
+	tokens, err := s.SiteStore.Tokens(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, t := range tokens {
+		if t.Site != st.Domain {
+			continue
+		}
+		row := tokenRow{ID: t.ID, Name: t.Name, Created: t.CreatedAt.Format("2006-01-02 15:04")}
+		if t.Kind == site.TokenShare {
+			page.Shares = append(page.Shares, row)
+		} else {
+			page.Tokens = append(page.Tokens, row)
+		}
+	}
+	return s.render(w, status, "settings.html", page)
+}
+
+// changeSettings applies one settings form.
+func (s *Server) changeSettings(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	vw := viewerOf(r)
+	cp := *vw.site
+	st := &cp
+	st.Goals = slices.Clone(st.Goals)
+	st.Funnels = slices.Clone(st.Funnels)
+	ctx := r.Context()
+	var secret, kind string
+	var deleted bool
+	err := func() error {
+		switch action := r.PathValue("action"); action {
+		case "general":
+			st.TimeZone = strings.TrimSpace(r.PostFormValue("timezone"))
+			days, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("retention_days")))
+			if err != nil {
+				return fmt.Errorf("%w: retention days must be a whole number", site.ErrInvalid)
+			}
+			st.RetentionDays = days
+		case "ignore":
+			st.IgnoreIPs = nil
+			for _, part := range splitList(r.PostFormValue("ignore_ips")) {
+				p, err := netip.ParsePrefix(part)
+				if err != nil {
+					a, err2 := netip.ParseAddr(part)
+					if err2 != nil {
+						return fmt.Errorf("%w: %q is not an IP address or CIDR range", site.ErrInvalid, part)
+					}
+					p = netip.PrefixFrom(a, a.BitLen())
+				}
+				st.IgnoreIPs = append(st.IgnoreIPs, p.Masked())
+			}
+			st.IgnorePaths = splitList(r.PostFormValue("ignore_paths"))
+			st.KeepParams = splitList(r.PostFormValue("keep_params"))
+		case "goal-add":
+			g, err := parseStep(r.PostFormValue("goal"))
+			if err != nil {
+				return err
+			}
+			if slices.Contains(st.Goals, g) {
+				return fmt.Errorf("%w: goal %q exists", site.ErrInvalid, g.Name())
+			}
+			st.Goals = append(st.Goals, g)
+		case "goal-remove":
+			i, err := strconv.Atoi(r.PostFormValue("index"))
+			if err != nil || i < 0 || i >= len(st.Goals) {
+				return fmt.Errorf("%w: no such goal", site.ErrInvalid)
+			}
+			st.Goals = slices.Delete(st.Goals, i, i+1)
+		case "funnel-add":
+			f := site.Funnel{Name: strings.TrimSpace(r.PostFormValue("name"))}
+			for _, line := range strings.Split(r.PostFormValue("steps"), "\n") {
+				if strings.TrimSpace(line) == "" {
+					continue
+				}
+				g, err := parseStep(line)
+				if err != nil {
+					return err
+				}
+				f.Steps = append(f.Steps, g)
+			}
+			st.Funnels = append(st.Funnels, f)
+		case "funnel-remove":
+			i, err := strconv.Atoi(r.PostFormValue("index"))
+			if err != nil || i < 0 || i >= len(st.Funnels) {
+				return fmt.Errorf("%w: no such funnel", site.ErrInvalid)
+			}
+			st.Funnels = slices.Delete(st.Funnels, i, i+1)
+		case "share-add", "token-add":
+			name := strings.TrimSpace(r.PostFormValue("name"))
+			k := site.TokenAPI
+			if action == "share-add" {
+				k = site.TokenShare
+			}
+			sec, hash := site.NewTokenSecret()
+			if _, err := s.SiteStore.AddToken(ctx, &site.Token{Name: name, Site: st.Domain, Kind: k, Hash: hash}); err != nil {
+				return err
+			}
+			secret, kind = sec, k
+			return nil
+		case "share-revoke", "token-revoke":
+			id, err := strconv.ParseInt(r.PostFormValue("id"), 10, 64)
+			if err != nil {
+				return fmt.Errorf("%w: no such token", site.ErrInvalid)
+			}
+			tokens, err := s.SiteStore.Tokens(ctx)
+			if err != nil {
+				return err
+			}
+			i := slices.IndexFunc(tokens, func(t *site.Token) bool { return t.ID == id && t.Site == st.Domain })
+			if i < 0 {
+				return fmt.Errorf("%w: no such token", site.ErrInvalid)
+			}
+			return s.SiteStore.DeleteToken(ctx, id)
+		case "delete":
+			if r.PostFormValue("confirm") != st.Domain {
+				return fmt.Errorf("%w: to remove the site, type its domain %s to confirm", site.ErrInvalid, st.Domain)
+			}
+			if err := s.SiteStore.DeleteSite(ctx, st.Domain); err != nil {
+				return err
+			}
+			deleted = true
+			return nil
+		default:
+			return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "no settings form " + action}
+		}
+		if err := st.Validate(); err != nil {
+			return err
+		}
+		return s.SiteStore.UpdateSite(ctx, st)
+	}()
+	if errors.Is(err, site.ErrInvalid) {
+		return s.renderSettings(w, r, http.StatusBadRequest, err.Error(), "", "")
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.Sites.Reload(ctx); err != nil {
+		return err
+	}
+	if deleted {
+		http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+		return nil
+	}
+	if secret != "" {
+		// The secret is shown this once; reload the page to see the list.
+		if fresh := s.Sites.Lookup(ctx, st.Domain); fresh != nil {
+			vw.site = fresh
+		}
+		return s.renderSettings(w, r, http.StatusOK, "", secret, kind)
+	}
+	http.Redirect(w, r, "/dashboard/"+url.PathEscape(st.Domain)+"/settings", http.StatusSeeOther)
+	return nil
+}
+
+// parseStep reads a goal or funnel step: "/path" (a page, '*' allowed) or
+// an event name; "page /x" and "event Name" say it explicitly.
+func parseStep(s string) (site.Goal, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return site.Goal{}, fmt.Errorf("%w: a goal or step is empty", site.ErrInvalid)
+	case strings.HasPrefix(s, "page "):
+		return site.Goal{Page: strings.TrimSpace(s[5:])}, nil
+	case strings.HasPrefix(s, "event "):
+		return site.Goal{Event: strings.TrimSpace(s[6:])}, nil
+	case strings.HasPrefix(s, "/"):
+		return site.Goal{Page: s}, nil
+	}
+	return site.Goal{Event: s}, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' }) {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
