@@ -161,12 +161,12 @@ func (p *Planner) query(ctx context.Context, q *Query) (*Result, error) {
 		return nil, err
 	}
 	if q.Compare {
-		span := q.To.Sub(q.From)
-		prev, err := p.period(ctx, q, q.From.Add(-span), q.From)
+		sh := previousPeriod(q)
+		prev, err := p.period(ctx, q, sh.apply(q.From, -1), q.From)
 		if err != nil {
 			return nil, err
 		}
-		attachComparison(q, rows, prev, span)
+		attachComparison(q, rows, prev, sh)
 	}
 	sortRows(q, rows)
 	res := &Result{TotalRows: len(rows)}
@@ -533,7 +533,40 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
-func attachComparison(q *Query, cur, prev []Row, span time.Duration) {
+// shift moves times by whole local days (ranges of whole days, so that a
+// previous period across a DST change still starts at midnight) or by a
+// duration.
+type shift struct {
+	days int
+	span time.Duration
+	loc  *time.Location
+}
+
+// previousPeriod is the shift from q's range to the one before it.
+func previousPeriod(q *Query) shift {
+	loc := q.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	if localMidnight(q.From, loc).Equal(q.From) && localMidnight(q.To, loc).Equal(q.To) {
+		days := 0
+		for d := q.From.In(loc); d.Before(q.To); d = d.AddDate(0, 0, 1) {
+			days++
+		}
+		return shift{days: days, loc: loc}
+	}
+	return shift{span: q.To.Sub(q.From), loc: loc}
+}
+
+// apply moves t by the shift, times sign (-1: back).
+func (s shift) apply(t time.Time, sign int) time.Time {
+	if s.days > 0 {
+		return t.In(s.loc).AddDate(0, 0, sign*s.days).UTC()
+	}
+	return t.Add(time.Duration(sign) * s.span)
+}
+
+func attachComparison(q *Query, cur, prev []Row, sh shift) {
 	td := slices.IndexFunc(q.Dimensions, isTimeDim)
 	unit := strings.TrimPrefix(q.TimeDimension(), "time:")
 	byKey := make(map[string]Row, len(prev))
@@ -541,7 +574,7 @@ func attachComparison(q *Query, cur, prev []Row, span time.Duration) {
 		dims := r.Dimensions
 		if td >= 0 {
 			dims = slices.Clone(dims)
-			dims[td] = shiftLabel(dims[td], unit, span, q.Location)
+			dims[td] = shiftLabel(dims[td], unit, sh, q.Location)
 		}
 		byKey[key(dims)] = r
 	}
@@ -600,7 +633,7 @@ func formatLabel(t time.Time, unit string) string {
 	return t.Format(labelDay)
 }
 
-func shiftLabel(label, unit string, span time.Duration, loc *time.Location) string {
+func shiftLabel(label, unit string, sh shift, loc *time.Location) string {
 	layout := labelDay
 	if unit == "hour" {
 		layout = labelHour
@@ -609,7 +642,7 @@ func shiftLabel(label, unit string, span time.Duration, loc *time.Location) stri
 	if err != nil {
 		return label
 	}
-	return formatLabel(bucketStart(t.Add(span), unit, loc), unit)
+	return formatLabel(bucketStart(sh.apply(t, 1), unit, loc), unit)
 }
 
 // TimeLabels lists every bucket of [from, to) for a time dimension.

@@ -139,3 +139,23 @@ func TestWildcardRegex(t *testing.T) {
 		}
 	}
 }
+
+// TestPreviousPeriod checks that the period before a range of whole days
+// also starts at midnight when a DST change lies between them.
+func TestPreviousPeriod(t *testing.T) {
+	t.Parallel()
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	q := &Query{Location: berlin, From: time.Date(2026, 10, 31, 0, 0, 0, 0, berlin).UTC(), To: time.Date(2026, 11, 30, 0, 0, 0, 0, berlin).UTC()}
+	sh := previousPeriod(q)
+	if got, want := sh.apply(q.From, -1), time.Date(2026, 10, 1, 0, 0, 0, 0, berlin).UTC(); !got.Equal(want) {
+		t.Errorf("previous period starts %v, want %v (local midnight)", got.In(berlin), want.In(berlin))
+	}
+	if got := shiftLabel("2026-10-01", "day", sh, berlin); got != "2026-10-31" {
+		t.Errorf("label 2026-10-01 lines up with %s, want 2026-10-31", got)
+	}
+	// Ranges of hours shift by their length.
+	q.From, q.To = time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC), time.Date(2026, 11, 3, 9, 5, 0, 0, time.UTC)
+	if got := previousPeriod(q).apply(q.From, -1); !got.Equal(q.From.Add(-5 * time.Minute)) {
+		t.Errorf("previous period of 5 minutes starts %v", got)
+	}
+}

@@ -272,7 +272,7 @@ func (p *Planner) rollupKind(q *Query) (dim string, visitLevel, pages bool) {
 		return "", false, false
 	}
 	dim, visitLevel = rollupVisitDim(q)
-	pages = len(q.Dimensions) == 1 && q.Dimensions[0] == "event:page"
+	pages = len(q.Dimensions) == 1 && (q.Dimensions[0] == "event:page" || q.Dimensions[0] == "event:name")
 	for _, m := range q.Metrics {
 		switch m {
 		case MetricVisitors, MetricPageviews, MetricEvents, MetricPercentage:
@@ -329,7 +329,10 @@ func (p *Planner) visitsFromRollups(ctx context.Context, q *Query, segs []segmen
 	var out []Row
 	for _, k := range order {
 		v := groups[k]
-		if v[1] <= 0 {
+		// As in the raw path: a group shows when it has visits or
+		// engagement (a day whose only events are reports of pageviews
+		// from the evening before).
+		if v[1] <= 0 && v[6] == 0 && v[7] == 0 && v[8] == 0 {
 			continue
 		}
 		dims := []string{}
@@ -532,7 +535,7 @@ FROM rollup_events WHERE site = %s AND %s GROUP BY kind, value`,
 	return out, order, nil
 }
 
-// pagesFromRollups answers an event:page breakdown.
+// pagesFromRollups answers an event:page or event:name breakdown.
 func (p *Planner) pagesFromRollups(ctx context.Context, q *Query, segs []segment) ([]Row, error) {
 	ev, order, err := p.eventsFromRollups(ctx, q, segs)
 	if err != nil {
@@ -543,8 +546,12 @@ func (p *Planner) pagesFromRollups(ctx context.Context, q *Query, segs []segment
 		total = t.visitors
 	}
 	var out []Row
+	kind := rollupPage
+	if q.Dimensions[0] == "event:name" {
+		kind = rollupName
+	}
 	for _, k := range order {
-		value, ok := strings.CutPrefix(k, rollupPage+"\x00")
+		value, ok := strings.CutPrefix(k, kind+"\x00")
 		if !ok {
 			continue
 		}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -79,7 +80,9 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return err
 	}
-	path := filepath.Join(*dir, "bench.duckdb")
+	// The folder is a data folder serve can open: events.duckdb here, and
+	// the site in state.db below.
+	path := filepath.Join(*dir, "events.duckdb")
 	if !*reuse {
 		os.Remove(path)
 		os.Remove(path + ".wal")
@@ -114,6 +117,9 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stdout, "on disk: %.1f MiB = %.1f bytes/event (events and sessions tables)\n", float64(fi.Size())/(1<<20), float64(fi.Size())/float64(*n))
 	}
 	st := &site.Site{Domain: benchSite, TimeZone: benchZone().String(), CreatedAt: now.Add(-90 * 24 * time.Hour), Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
+	if err := registerBenchSite(ctx, *dir, st); err != nil {
+		return err
+	}
 	if *rollups {
 		t0 := time.Now()
 		b := &analytics.RollupBuilder{Store: store, Sites: func() []*site.Site { return []*site.Site{st} },
@@ -175,6 +181,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	if rss, err := selfRSS(); err == nil {
 		fmt.Fprintf(stdout, "process RSS: %.0f MiB\n", rss/(1<<20))
 	}
+	fmt.Fprintf(stdout, "see it in the dashboard: waymark serve --data %s (site %s)\n", *dir, benchSite)
 	return nil
 }
 
@@ -237,4 +244,19 @@ func selfRSS() (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS")
+}
+
+// registerBenchSite adds the benchmark's site to the folder's state store,
+// so that `waymark serve --data DIR` shows it.
+func registerBenchSite(ctx context.Context, dir string, st *site.Site) error {
+	state, err := openState(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer state.Close()
+	cp := *st
+	if err := state.AddSite(ctx, &cp); err != nil && !errors.Is(err, site.ErrExists) {
+		return err
+	}
+	return nil
 }

@@ -80,6 +80,10 @@ func TestRollupsMatchRaw(t *testing.T) {
 		`{"metrics":["visitors","percentage"],"dimensions":["visit:browser"]}`,
 		`{"metrics":["visitors"],"dimensions":["visit:utm_campaign"]}`,
 		`{"metrics":["visitors","events","conversion_rate"],"dimensions":["event:goal"]}`,
+		`{"metrics":["visitors","events","percentage"],"dimensions":["event:name"]}`,
+		`{"metrics":["visitors","percentage"],"dimensions":["visit:language"]}`,
+		`{"metrics":["visitors"],"dimensions":["visit:utm_source"]}`,
+		`{"metrics":["visitors","visits","pageviews","views_per_visit","bounce_rate","visit_duration","time_on_page"],"include":{"comparisons":{"mode":"previous_period"}}}`,
 	}
 	for _, r := range ranges {
 		var batch []*analytics.Query
