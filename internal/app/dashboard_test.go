@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -211,10 +212,74 @@ func TestDashboardBrowser(t *testing.T) {
 		t.Logf("screenshot %s", p)
 	}
 
+	// Accessibility of the main pages: every control has a label, headings
+	// do not skip levels, and Tab moves through visible controls in
+	// document order.
+	for _, page := range []string{base + "/dashboard", view, view + "/settings", view + "/details?dim=event:page"} {
+		run("open "+page, chromedp.Navigate(page), chromedp.WaitVisible("h1"))
+		problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](a11yCheck))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			t.Errorf("%s: %s", page, p)
+		}
+		var order []string
+		for range 12 {
+			run("tab", chromedp.KeyEvent("\t"))
+			el, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const e = document.activeElement; if (!e || e === document.body) return ''; const r = e.getBoundingClientRect(); return (r.width > 0 && r.height > 0 ? '' : 'INVISIBLE ') + e.tagName + ':' + ([...document.querySelectorAll('a,button,input,select,textarea,summary')].indexOf(e)); })()`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if el == "" {
+				break // past the last control
+			}
+			order = append(order, el)
+		}
+		last := -1
+		for _, o := range order {
+			if strings.HasPrefix(o, "INVISIBLE") {
+				t.Errorf("%s: focus went to an invisible element (%s)", page, o)
+			}
+			i := strings.LastIndex(o, ":")
+			n := 0
+			if i >= 0 {
+				n, _ = strconv.Atoi(o[i+1:])
+			}
+			if n < last {
+				t.Errorf("%s: focus order jumps back: %v", page, order)
+				break
+			}
+			last = n
+		}
+	}
+
 	// Logging out ends the session.
 	run("log out", chromedp.EmulateViewport(1280, 900), chromedp.Click(".logout button"), chromedp.WaitVisible("#password"))
 	run("after logout", chromedp.Navigate(view), chromedp.WaitVisible("#password"))
 }
+
+// a11yCheck lists missing labels and skipped heading levels on a page.
+const a11yCheck = `(() => {
+	const out = [];
+	for (const e of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+		if (!(e.labels && e.labels.length) && !e.getAttribute('aria-label')) out.push('control without a label: ' + (e.id || e.name));
+	}
+	for (const e of document.querySelectorAll('button, a')) {
+		if (!e.textContent.trim() && !e.getAttribute('aria-label')) out.push('control without a name: ' + e.outerHTML.slice(0, 80));
+	}
+	let level = 0;
+	const hs = [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')];
+	if (hs.filter(h => h.tagName === 'H1').length !== 1) out.push('the page needs exactly one h1');
+	for (const h of hs) {
+		const l = +h.tagName[1];
+		if (l > level + 1) out.push('heading level skipped before: ' + h.textContent.trim());
+		level = l;
+	}
+	if (!document.documentElement.lang) out.push('no lang on html');
+	if (!document.querySelector('main')) out.push('no main landmark');
+	return out;
+})()`
 
 func jsString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"

@@ -162,7 +162,7 @@ func (v viewState) filterJSON() json.RawMessage {
 // timeUnit picks the chart's buckets for a range of the given length.
 func timeUnit(from, to time.Time) string {
 	switch span := to.Sub(from); {
-	case span <= 50*time.Hour:
+	case span <= 26*time.Hour: // one day, also across a DST change
 		return "time:hour"
 	case span <= 100*24*time.Hour:
 		return "time:day"
