@@ -44,6 +44,9 @@ type StatsReader interface {
 	RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]RecentPageview, error)
 	// Funnel counts the visits of q's range that go through f's steps.
 	Funnel(ctx context.Context, q *Query, f site.Funnel) ([]FunnelStep, error)
+	// PropKeys lists the property names of custom event name in q's
+	// range, most used first, at most n.
+	PropKeys(ctx context.Context, q *Query, name string, n int) ([]string, error)
 }
 
 // RecentPageview is one of the latest pageviews, for a realtime list.

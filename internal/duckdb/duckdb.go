@@ -367,6 +367,26 @@ func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Tim
 	return out, rows.Err()
 }
 
+// PropKeys lists an event's property names in a query's range.
+func (s *Store) PropKeys(ctx context.Context, q *analytics.Query, name string, n int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT k FROM (SELECT unnest(prop_keys) AS k FROM events
+		WHERE site = ? AND ts >= ? AND ts < ? AND name = ?) GROUP BY k ORDER BY count(*) DESC, k LIMIT ?`,
+		q.Site.Domain, q.From.UTC().Truncate(time.Second), q.To.UTC().Truncate(time.Second), name, n)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: property names: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("duckdb: property names: %w", err)
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
 // Funnel counts a funnel's steps.
 func (s *Store) Funnel(ctx context.Context, q *analytics.Query, f site.Funnel) ([]analytics.FunnelStep, error) {
 	return s.planner.Funnel(ctx, q, f)

@@ -165,6 +165,20 @@ var panels = []panelDef{
 	{ID: "goals", Title: "Goals", Dim: "event:goal", Metrics: []string{"visitors", "events", "conversion_rate"}},
 }
 
+// panelFor returns the panel that shows dim: one of panels, its drill-down,
+// or a custom event's property.
+func panelFor(dim string) (panelDef, bool) {
+	for _, p := range panels {
+		if p.Dim == dim || p.Drill == dim {
+			return p, true
+		}
+	}
+	if k, ok := strings.CutPrefix(dim, "event:props:"); ok && dimLabel(dim) != "" {
+		return panelDef{ID: "prop", Title: "Property " + k, Dim: dim, Metrics: []string{"visitors", "events"}}, true
+	}
+	return panelDef{}, false
+}
+
 // panelLimit is how many rows a panel shows; details shows the rest.
 const panelLimit = 10
 
@@ -389,6 +403,39 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 	for i, p := range shown {
 		page.Panels = append(page.Panels, panelOf(p, v, base, res[2+i], panelLimit))
 	}
+	// With one custom event chosen, its properties get panels too.
+	for _, f := range v.Filters {
+		if f.Dim != "event:name" || f.Op != "is" {
+			continue
+		}
+		keys, err := s.Stats.PropKeys(ctx, headQ, f.Value, 4)
+		if err != nil {
+			return err
+		}
+		var pqs []*analytics.Query
+		var defs []panelDef
+		for i, k := range keys {
+			def, _ := panelFor("event:props:" + k)
+			def.ID, def.Title = fmt.Sprintf("prop-%d", i), "Property "+k+" of "+f.Value
+			fields := map[string]any{"metrics": def.Metrics, "dimensions": []string{def.Dim}, "date_range": v.dateRange(),
+				"pagination": map[string]int{"limit": panelLimit}, "include": map[string]bool{"total_rows": true}}
+			if fj := v.filterJSON(); fj != nil {
+				fields["filters"] = fj
+			}
+			pq, err := buildQuery(st, s.Now(), fields)
+			if err != nil {
+				return err
+			}
+			pqs, defs = append(pqs, pq), append(defs, def)
+		}
+		pres, err := s.Stats.QueryAll(ctx, pqs)
+		if err != nil {
+			return err
+		}
+		for i, def := range defs {
+			page.Panels = append(page.Panels, panelOf(def, v, base, pres[i], panelLimit))
+		}
+	}
 	for _, f := range st.Funnels {
 		steps, err := s.Stats.Funnel(ctx, headQ, f)
 		if err != nil {
@@ -516,13 +563,8 @@ func (s *Server) details(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	dim := q.Get("dim")
-	var def panelDef
-	for _, p := range panels {
-		if p.Dim == dim || p.Drill == dim {
-			def = p
-		}
-	}
-	if def.ID == "" {
+	def, ok := panelFor(dim)
+	if !ok {
 		return errInvalid("dim", fmt.Sprintf("no panel shows %q", dim))
 	}
 	pageNo := 1

@@ -57,7 +57,9 @@ var homeTmpl = template.Must(template.New("home").Parse(`<!doctype html>
 <title>Waymark</title><link rel="stylesheet" href="/style.css"></head>
 <body><main>
 <h1>Waymark is running</h1>
-{{if .Demo}}<p><a href="/demo/">Open the demo shop</a>: browse it, then ask the stats API what it recorded.</p>{{end}}
+<p><a href="/dashboard">Open the dashboard</a>: log in with the admin password printed when Waymark first started (or the one in <code>WAYMARK_ADMIN_PASSWORD</code>).</p>
+{{if .Demo}}<p><a href="/demo/">Open the demo shop</a>: browse it in another tab and watch your visit arrive in the dashboard's realtime panel.</p>{{end}}
+<p>Documentation: <code>docs/DASHBOARD.md</code>, <code>docs/API.md</code> and <code>docs/ARCHITECTURE.md</code> in the source tree.</p>
 <h2>Sites</h2>
 <ul>{{range .Sites}}<li><code>{{.}}</code></li>{{else}}<li>No sites yet: <code>waymark site add --domain example.com</code></li>{{end}}</ul>
 <h2>Add the tracker to a site</h2>

@@ -27,13 +27,8 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	dim := q.Get("dim")
-	var def panelDef
-	for _, p := range panels {
-		if p.Dim == dim || p.Drill == dim {
-			def = p
-		}
-	}
-	if def.ID == "" {
+	def, ok := panelFor(dim)
+	if !ok {
 		return errInvalid("dim", fmt.Sprintf("no panel shows %q", dim))
 	}
 	fields := map[string]any{"metrics": def.Metrics, "dimensions": []string{dim}, "date_range": v.dateRange(),

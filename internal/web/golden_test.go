@@ -44,6 +44,7 @@ func TestDashboardGolden(t *testing.T) {
 	pages["sites"] = "/dashboard"
 	pages["site"] = "/dashboard/conf.test?" + view
 	pages["site-filtered"] = "/dashboard/conf.test?" + view + "&f=" + url.QueryEscape("is~visit:browser~Chrome")
+	pages["site-event"] = "/dashboard/conf.test?" + view + "&f=" + url.QueryEscape("is~event:name~Signup")
 	pages["details"] = "/dashboard/conf.test/details?dim=event:page&" + view
 	pages["settings"] = "/dashboard/conf.test/settings"
 	for name, path := range pages {

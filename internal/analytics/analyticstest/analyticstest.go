@@ -297,6 +297,20 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 			t.Errorf("step names %q, %q", steps[1].Name, steps[2].Name)
 		}
 	})
+	t.Run("property names", func(t *testing.T) {
+		qr, _ := analytics.DecodeQueryRequest([]byte(`{"site_id":"conf.test","metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"]}`))
+		bq, err := qr.Build(st, Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := s.PropKeys(ctx, bq, "Signup", 10)
+		if err != nil || !reflect.DeepEqual(keys, []string{"plan"}) {
+			t.Errorf("PropKeys(Signup) = %v, %v; want [plan]", keys, err)
+		}
+		if keys, _ := s.PropKeys(ctx, bq, "pageview", 10); len(keys) != 0 {
+			t.Errorf("PropKeys(pageview) = %v, want none", keys)
+		}
+	})
 	t.Run("checkpoint", func(t *testing.T) {
 		p, err := s.Checkpoint(ctx)
 		if err != nil || p != (analytics.Pos{Seg: 1, Off: 1200}) {
