@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,10 +22,11 @@ const testAdminPassword = "dashboard-test-password"
 
 // startDashboard boots the real program with the demo and a known admin
 // password.
-func startDashboard(t *testing.T) (addr string, stop func()) {
+func startDashboard(t *testing.T) (addr, data string, stop func()) {
 	t.Helper()
+	data = t.TempDir()
 	c := config.Defaults()
-	c.Addr, c.Data, c.Demo, c.FlushInterval, c.LogLevel = "127.0.0.1:0", t.TempDir(), true, 50*time.Millisecond, "warn"
+	c.Addr, c.Data, c.Demo, c.FlushInterval, c.LogLevel = "127.0.0.1:0", data, true, 50*time.Millisecond, "warn"
 	c.AdminPassword = testAdminPassword
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -37,7 +40,7 @@ func startDashboard(t *testing.T) (addr string, stop func()) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("server not ready after 60 s")
 	}
-	return addr, func() { cancel(); <-done }
+	return addr, data, func() { cancel(); <-done }
 }
 
 // artifactDir is where screenshots go: $WAYMARK_ARTIFACTS, or a folder in
@@ -58,7 +61,7 @@ func artifactDir(t *testing.T) string {
 // combine filters from two dimensions, change the range, compare, and
 // check the layout at desktop and mobile widths.
 func TestDashboardBrowser(t *testing.T) {
-	addr, stop := startDashboard(t)
+	addr, data, stop := startDashboard(t)
 	defer stop()
 	base := "http://" + addr
 	ctx := apptest.Browser(t)
@@ -175,6 +178,48 @@ func TestDashboardBrowser(t *testing.T) {
 	run("compare", chromedp.Navigate(view+"?period=7d"), chromedp.WaitVisible(".compare"), chromedp.Click(".compare"), chromedp.WaitVisible("svg.chart"))
 	if n := count("svg.chart polyline.previous"); n != 1 {
 		t.Errorf("compared chart has %d previous-period lines, want 1", n)
+	}
+
+	// A shared link opens the view read-only for someone logged out, and
+	// its CSV of a panel has the stats API's rows.
+	run("make a shared link", chromedp.Navigate(view+"/settings"), chromedp.WaitVisible("#share_name"),
+		chromedp.SendKeys("#share_name", "team"), chromedp.Submit("#share_name"), chromedp.WaitVisible(".secret a"))
+	shared, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('.secret a').href`))
+	if err != nil || !strings.Contains(shared, "/share/wmk_") {
+		t.Fatalf("shared link %q (%v)", shared, err)
+	}
+	if err := chromedp.Do(visitor, chromedp.Navigate(shared), chromedp.WaitVisible(".sitetools")); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := chromedp.Run(visitor, chromedp.Evaluate[int](`document.querySelectorAll('.logout, a[href$="/settings"]').length`)); n != 0 {
+		t.Errorf("the shared view offers logout or settings (%d)", n)
+	}
+	csvText, err := chromedp.Run(visitor, chromedp.Evaluate[string](`fetch(location.pathname + '/export.csv?dim=event:page').then(r => r.text())`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(csvText)).ReadAll()
+	if err != nil {
+		t.Fatalf("CSV: %v\n%s", err, csvText)
+	}
+	var api struct {
+		Results []struct {
+			Dimensions []string  `json:"dimensions"`
+			Metrics    []float64 `json:"metrics"`
+		} `json:"results"`
+	}
+	body := postQuery(t, addr, addToken(t, data), `{"site_id":"`+DemoDomain+`","metrics":["visitors","pageviews","time_on_page"],"date_range":"30d","dimensions":["event:page"]}`)
+	if err := json.Unmarshal([]byte(body), &api); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(api.Results)+1 {
+		t.Fatalf("CSV has %d rows, the API %d", len(recs)-1, len(api.Results))
+	}
+	for i, r := range api.Results {
+		want := []string{r.Dimensions[0], strconv.FormatFloat(r.Metrics[0], 'f', -1, 64), strconv.FormatFloat(r.Metrics[1], 'f', -1, 64), strconv.FormatFloat(r.Metrics[2], 'f', -1, 64)}
+		if strings.Join(recs[i+1], ",") != strings.Join(want, ",") {
+			t.Errorf("CSV row %d = %v, the API's %v", i+1, recs[i+1], want)
+		}
 	}
 
 	// Layout at desktop and mobile widths: no sideways scrolling, no
