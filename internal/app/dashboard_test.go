@@ -1,11 +1,9 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,19 +26,8 @@ func startDashboard(t *testing.T) (addr, data string, stop func()) {
 	c := config.Defaults()
 	c.Addr, c.Data, c.Demo, c.FlushInterval, c.LogLevel = "127.0.0.1:0", data, true, 50*time.Millisecond, "warn"
 	c.AdminPassword = testAdminPassword
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	var out bytes.Buffer
-	go func() { done <- Serve(ctx, c, &out, io.Discard, func(a string) { ready <- a }) }()
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("server not ready after 60 s")
-	}
-	return addr, data, func() { cancel(); <-done }
+	addr, stop = boot(t, c)
+	return addr, data, stop
 }
 
 // artifactDir is where screenshots go: $WAYMARK_ARTIFACTS, or a folder in

@@ -22,6 +22,12 @@ func startServer(t *testing.T, data string) (addr string, stop func()) {
 	t.Helper()
 	c := config.Defaults()
 	c.Addr, c.Data, c.Demo, c.FlushInterval, c.LogLevel = "127.0.0.1:0", data, true, 50*time.Millisecond, "warn"
+	return boot(t, c)
+}
+
+// boot runs Serve with c in-process until stop is called.
+func boot(t *testing.T, c config.Serve) (addr string, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
@@ -31,8 +37,8 @@ func startServer(t *testing.T, data string) (addr string, stop func()) {
 	case addr = <-ready:
 	case err := <-done:
 		t.Fatalf("serve: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server not ready after 30 s")
+	case <-time.After(60 * time.Second):
+		t.Fatal("server not ready after 60 s")
 	}
 	var once bool
 	return addr, func() {

@@ -179,6 +179,18 @@ func panelFor(dim string) (panelDef, bool) {
 	return panelDef{}, false
 }
 
+// panelQuery is the query of one panel showing dim in view v: limit rows
+// from offset, with the total count.
+func panelQuery(st *site.Site, now time.Time, v viewState, def panelDef, dim string, limit, offset int) (*analytics.Query, error) {
+	fields := map[string]any{"metrics": def.Metrics, "dimensions": []string{dim}, "date_range": v.dateRange(),
+		"pagination": map[string]int{"limit": min(limit, analytics.MaxLimit), "offset": offset},
+		"include":    map[string]bool{"total_rows": true}}
+	if fj := v.filterJSON(); fj != nil {
+		fields["filters"] = fj
+	}
+	return buildQuery(st, now, fields)
+}
+
 // panelLimit is how many rows a panel shows; details shows the rest.
 const panelLimit = 10
 
@@ -298,8 +310,7 @@ func viewQueries(st *site.Site, now time.Time, v viewState, limit int) (viewSet,
 			continue
 		}
 		dim, _ := p.dim(v)
-		pq, err := buildQuery(st, now, common(map[string]any{"metrics": p.Metrics, "dimensions": []string{dim},
-			"pagination": map[string]int{"limit": min(limit+len(p.Hide), analytics.MaxLimit)}, "include": map[string]bool{"total_rows": true}}))
+		pq, err := panelQuery(st, now, v, p, dim, limit+len(p.Hide), 0)
 		if err != nil {
 			return vs, err
 		}
@@ -417,12 +428,7 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 		for i, k := range keys {
 			def, _ := panelFor("event:props:" + k)
 			def.ID, def.Title = fmt.Sprintf("prop-%d", i), "Property "+k+" of "+f.Value
-			fields := map[string]any{"metrics": def.Metrics, "dimensions": []string{def.Dim}, "date_range": v.dateRange(),
-				"pagination": map[string]int{"limit": panelLimit}, "include": map[string]bool{"total_rows": true}}
-			if fj := v.filterJSON(); fj != nil {
-				fields["filters"] = fj
-			}
-			pq, err := buildQuery(st, s.Now(), fields)
+			pq, err := panelQuery(st, s.Now(), v, def, def.Dim, panelLimit, 0)
 			if err != nil {
 				return err
 			}
@@ -581,13 +587,7 @@ func (s *Server) details(w http.ResponseWriter, r *http.Request) error {
 	if search != "" {
 		view = v.withFilter(viewFilter{Dim: dim, Op: "contains", Value: search})
 	}
-	fields := map[string]any{"metrics": def.Metrics, "dimensions": []string{dim}, "date_range": v.dateRange(),
-		"pagination": map[string]int{"limit": detailsPageSize, "offset": (pageNo - 1) * detailsPageSize},
-		"include":    map[string]bool{"total_rows": true}}
-	if fj := view.filterJSON(); fj != nil {
-		fields["filters"] = fj
-	}
-	dq, err := buildQuery(st, s.Now(), fields)
+	dq, err := panelQuery(st, s.Now(), view, def, dim, detailsPageSize, (pageNo-1)*detailsPageSize)
 	if err != nil {
 		return err
 	}

@@ -31,12 +31,7 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return errInvalid("dim", fmt.Sprintf("no panel shows %q", dim))
 	}
-	fields := map[string]any{"metrics": def.Metrics, "dimensions": []string{dim}, "date_range": v.dateRange(),
-		"pagination": map[string]int{"limit": exportLimit}}
-	if fj := v.filterJSON(); fj != nil {
-		fields["filters"] = fj
-	}
-	pq, err := buildQuery(st, s.Now(), fields)
+	pq, err := panelQuery(st, s.Now(), v, def, dim, exportLimit, 0)
 	if err != nil {
 		return err
 	}
