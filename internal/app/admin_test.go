@@ -63,3 +63,35 @@ func TestEnvOverridesDefaults(t *testing.T) {
 		t.Errorf("WAYMARK_BATCH_SIZE=zero gave %d %q", code, errb.String())
 	}
 }
+
+func TestKeysCommand(t *testing.T) {
+	data := t.TempDir()
+	run := func(args ...string) (string, int) {
+		var out, errb bytes.Buffer
+		code := Run(context.Background(), append([]string{"keys"}, append(args, "--data", data)...), func(string) string { return "" }, &out, &errb)
+		return out.String() + errb.String(), code
+	}
+	out, code := run("list")
+	if code != 0 || strings.Count(out, "signs") != 1 {
+		t.Fatalf("keys list: %d %q", code, out)
+	}
+	first := strings.Fields(out)[0]
+	if out, code := run("retire", "--id", first); code != 2 || !strings.Contains(out, "only key") {
+		t.Errorf("retiring the only key: %d %q", code, out)
+	}
+	if out, code := run("rotate"); code != 0 || !strings.Contains(out, "signs from now on") {
+		t.Fatalf("rotate: %d %q", code, out)
+	}
+	if out, _ := run("list"); strings.Count(out, "\n") != 2 || !strings.Contains(out, first+"\t") {
+		t.Errorf("after rotation: %q", out)
+	}
+	if out, code := run("retire", "--id", first); code != 0 {
+		t.Errorf("retire: %d %q", code, out)
+	}
+	if out, code := run("retire", "--id", first); code != 1 || !strings.Contains(out, "no such key") {
+		t.Errorf("retiring twice: %d %q", code, out)
+	}
+	if _, code := run("bogus"); code != 2 {
+		t.Errorf("unknown subcommand exit %d, want 2", code)
+	}
+}

@@ -26,6 +26,7 @@ Commands:
   site add|update|list|remove  manage sites (the domain is the site id)
   token add|list|revoke    manage stats API tokens
   goal add|list|remove     manage a site's conversion goals
+  keys list|rotate|retire  manage the key ring that signs visitor and consent cookies
   demo traffic             fill the demo shop with synthetic visits (server stopped)
   bench ingest|query       measure ingestion and dashboard queries
   help                     show this text
@@ -75,6 +76,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return adminCmd(ctx, cmd, s, r, getenv, stdout, stderr)
 	case "demo":
 		return demoCmd(ctx, rest, getenv, stdout, stderr)
+	case "keys":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		return keysCmd(ctx, s, r, getenv, stdout, stderr)
 	case "bench":
 		s, r, err := sub()
 		if err != nil {

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -138,3 +139,59 @@ type scratch struct {
 }
 
 var scratches = sync.Pool{New: func() any { return new(scratch) }}
+
+// KeyStore keeps the key ring; the state store implements it.
+type KeyStore interface {
+	// IdentityKeys returns the keys that are not retired.
+	IdentityKeys(ctx context.Context) ([]Key, error)
+	AddIdentityKey(ctx context.Context, k Key) error
+	// RetireIdentityKey retires a key; ErrKeyNotFound if there is none.
+	RetireIdentityKey(ctx context.Context, id uint32, at time.Time) error
+}
+
+// ErrKeyNotFound: no such key (or already retired).
+var ErrKeyNotFound = errors.New("identity: no such key")
+
+// Rotate adds a new signing key to the store.
+func Rotate(ctx context.Context, st KeyStore, now time.Time) (Key, error) {
+	keys, err := st.IdentityKeys(ctx)
+	if err != nil {
+		return Key{}, err
+	}
+	k := NewKey(now, func(id uint32) bool {
+		for _, x := range keys {
+			if x.ID == id {
+				return true
+			}
+		}
+		return false
+	})
+	return k, st.AddIdentityKey(ctx, k)
+}
+
+// LoadRing reads the store's keys, making the first key on first use.
+func LoadRing(ctx context.Context, st KeyStore, now time.Time) (*Ring, error) {
+	keys, err := st.IdentityKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		k, err := Rotate(ctx, st, now)
+		if err != nil {
+			return nil, err
+		}
+		keys = []Key{k}
+	}
+	return NewRing(keys)
+}
+
+// Refresh reloads the ring's keys from the store (a rotation or retirement
+// by `waymark keys` while the server runs). A store without keys leaves the
+// ring as it is.
+func (r *Ring) Refresh(ctx context.Context, st KeyStore) error {
+	keys, err := st.IdentityKeys(ctx)
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	return r.Replace(keys)
+}

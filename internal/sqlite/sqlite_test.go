@@ -11,6 +11,7 @@ import (
 
 	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/identity"
 	"waymark.dev/waymark/internal/site"
 )
 
@@ -143,5 +144,46 @@ func TestAdminStore(t *testing.T) {
 	}
 	if _, err := db.SessionByHash(ctx, s.TokenHash); !errors.Is(err, admin.ErrNotFound) {
 		t.Errorf("expired session not swept: %v", err)
+	}
+}
+
+func TestIdentityKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := open(t)
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	ring, err := identity.LoadRing(ctx, db, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := ring.SigningID()
+	c := identity.NewCodec(ring, "visitor", 0, func() time.Time { return now })
+	old := c.Encode(identity.NewID())
+	k2, err := identity.Rotate(ctx, db, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ring.Refresh(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if ring.SigningID() != k2.ID {
+		t.Errorf("after rotation key %d signs, want %d", ring.SigningID(), k2.ID)
+	}
+	if _, err := c.Decode(old); err != nil {
+		t.Errorf("old value after rotation: %v", err)
+	}
+	if err := db.RetireIdentityKey(ctx, first, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RetireIdentityKey(ctx, first, now); !errors.Is(err, identity.ErrKeyNotFound) {
+		t.Errorf("retiring twice: %v", err)
+	}
+	ring.Refresh(ctx, db)
+	if _, err := c.Decode(old); !errors.Is(err, identity.ErrUnknownKey) {
+		t.Errorf("value of a retired key: %v", err)
+	}
+	again, err := identity.LoadRing(ctx, db, now)
+	if err != nil || again.SigningID() != k2.ID || len(again.Keys()) != 1 {
+		t.Errorf("reloaded ring: signing %d, %d keys, %v", again.SigningID(), len(again.Keys()), err)
 	}
 }
