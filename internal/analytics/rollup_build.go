@@ -45,6 +45,7 @@ type RollupBuilder struct {
 	Built atomic.Int64
 
 	earliest map[string]time.Time // per site: start of the oldest visit
+	empty    map[string]time.Time // per site without visits: when last looked
 }
 
 // Run builds due days every interval until ctx ends.
@@ -149,10 +150,22 @@ func (b *RollupBuilder) firstVisit(ctx context.Context, s *site.Site) (time.Time
 	if t, ok := b.earliest[s.Domain]; ok {
 		return t, nil
 	}
+	// A site without visits is looked at again after ten minutes: the
+	// lookup scans the sessions table.
+	if t, ok := b.empty[s.Domain]; ok && time.Since(t) < 10*time.Minute {
+		return time.Time{}, nil
+	}
 	raws, err := b.Store.Rows(ctx, fmt.Sprintf("SELECT %s FROM sessions WHERE site = %s ORDER BY start_ts LIMIT 1",
 		b.Store.Dialect().ToString("start_ts"), b.Store.Dialect().Quote(s.Domain)), 1)
-	if err != nil || len(raws) == 0 {
+	if err != nil {
 		return time.Time{}, err
+	}
+	if len(raws) == 0 {
+		if b.empty == nil {
+			b.empty = map[string]time.Time{}
+		}
+		b.empty[s.Domain] = time.Now()
+		return time.Time{}, nil
 	}
 	t, err := time.Parse(time.DateTime, raws[0].Dims[0])
 	if err != nil {
