@@ -5,6 +5,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"waymark.dev/waymark/internal/consent"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -93,5 +96,40 @@ func TestKeysCommand(t *testing.T) {
 	}
 	if _, code := run("bogus"); code != 2 {
 		t.Errorf("unknown subcommand exit %d, want 2", code)
+	}
+}
+
+func TestConsentCommand(t *testing.T) {
+	data := t.TempDir()
+	db, err := openState(context.Background(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := consent.DefaultPolicy()
+	r := &consent.Receipt{ID: consent.NewReceiptID(), Site: "s.example", VisitorID: "ab", PolicyVersion: p.Version, TextHash: p.TextHash("en"),
+		Language: "en", Choices: consent.Choices{consent.Necessary: true, consent.Analytics: false}, Time: time.Now().UTC(), Source: consent.SourceBanner}
+	if err := db.AddReceipts(context.Background(), []*consent.Receipt{r}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	run := func(args ...string) (string, int) {
+		var out, errb bytes.Buffer
+		code := Run(context.Background(), append([]string{"consent"}, append(args, "--data", data)...), func(string) string { return "" }, &out, &errb)
+		return out.String() + errb.String(), code
+	}
+	if out, code := run("export", "--format", "csv"); code != 0 || !strings.Contains(out, r.ID) || !strings.HasPrefix(out, "receipt_id,") {
+		t.Errorf("export csv: %d %q", code, out)
+	}
+	if out, code := run("export"); code != 0 || !strings.Contains(out, `"receipt_id":"`+r.ID) {
+		t.Errorf("export jsonl: %d %q", code, out)
+	}
+	if out, code := run("show", "--visitor", "ab"); code != 0 || !strings.Contains(out, "analytics=false") {
+		t.Errorf("show: %d %q", code, out)
+	}
+	if _, code := run("export", "--since", "yesterday"); code != 2 {
+		t.Errorf("bad --since: exit %d, want 2", code)
+	}
+	if _, code := run("show", "--receipt", "nope"); code != 1 {
+		t.Errorf("unknown receipt: exit %d, want 1", code)
 	}
 }

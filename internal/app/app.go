@@ -27,6 +27,7 @@ Commands:
   token add|list|revoke    manage stats API tokens
   goal add|list|remove     manage a site's conversion goals
   keys list|rotate|retire  manage the key ring that signs visitor and consent cookies
+  consent export|show      consent receipts for an audit (JSON lines or CSV)
   demo traffic             fill the demo shop with synthetic visits (server stopped)
   bench ingest|query       measure ingestion and dashboard queries
   help                     show this text
@@ -76,6 +77,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return adminCmd(ctx, cmd, s, r, getenv, stdout, stderr)
 	case "demo":
 		return demoCmd(ctx, rest, getenv, stdout, stderr)
+	case "consent":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		return consentCmd(ctx, s, r, getenv, stdout, stderr)
 	case "keys":
 		s, r, err := sub()
 		if err != nil {

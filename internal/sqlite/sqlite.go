@@ -21,8 +21,9 @@ var migrations embed.FS
 
 // DB is an open state store.
 type DB struct {
-	db  *sql.DB
-	now func() time.Time
+	db       *sql.DB
+	now      func() time.Time
+	receipts receiptWriter
 }
 
 // Open opens (creating if needed) the SQLite file at path and applies
@@ -47,7 +48,12 @@ func Open(ctx context.Context, path string) (*DB, error) {
 }
 
 // Close closes the database.
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error {
+	if s.receipts.conn != nil {
+		s.receipts.conn.Close()
+	}
+	return s.db.Close()
+}
 
 func (s *DB) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
