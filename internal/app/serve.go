@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/consent"
+	"waymark.dev/waymark/internal/identity"
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/duckdb"
 	"waymark.dev/waymark/internal/site"
@@ -131,6 +133,19 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		},
 	}
 
+	ring, err := identity.LoadRing(ctx, state, time.Now())
+	if err != nil {
+		return fmt.Errorf("identity keys: %w", err)
+	}
+	policy := consent.DefaultPolicy()
+	if err := policy.Validate(); err != nil {
+		return err
+	}
+	recorder := consent.NewRecorder(state, 256)
+	consentDeps := &web.ConsentDeps{Policy: policy, Store: state, Recorder: recorder,
+		Visitor:  identity.NewCodec(ring, "visitor", identity.MaxAge, time.Now),
+		Decision: identity.NewCodec(ring, "consent", policy.Expiry, time.Now)}
+
 	rollups := &analytics.RollupBuilder{Store: events, Sites: sites.All, Now: time.Now, Log: log.With("component", "rollups")}
 
 	reg := prometheus.NewRegistry()
@@ -149,6 +164,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		Log: log, Sites: sites, SiteStore: state, Collector: collector, Stats: events, Now: time.Now,
 		TrustedProxies: c.TrustedProxies, Registry: reg, Demo: c.Demo, DemoDomain: DemoDomain, DataDir: c.Data,
 		Admin: &admin.Auth{Store: state, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
+		Consent: consentDeps,
 		Ready: func(ctx context.Context) error {
 			if !ingesting.Load() {
 				return errors.New("ingester not running")
@@ -187,6 +203,24 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	wg.Go(func() { sites.Run(bg, time.Second) })
 	wg.Go(func() { visitors.Run(bg, time.Minute) })
 	wg.Go(func() { rollups.Run(bg, time.Minute) })
+	recordCtx, stopRecorder := context.WithCancel(context.Background())
+	recorderDone := make(chan struct{})
+	go func() { recorder.Run(recordCtx); close(recorderDone) }()
+	defer func() { stopRecorder(); <-recorderDone }() // after the HTTP server: pending receipts are written
+	wg.Go(func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-t.C:
+				if err := ring.Refresh(bg, state); err != nil && bg.Err() == nil {
+					log.Error("reload identity keys", "err", err)
+				}
+			}
+		}
+	})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 

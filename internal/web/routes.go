@@ -52,6 +52,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /share/{secret}/export.zip", s.sharedSite(s.exportZip))
 	mux.HandleFunc("GET /dash/{file}", s.dashFile)
 
+	// Consent and visitor identity.
+	if s.Consent != nil {
+		mux.HandleFunc("GET /api/v1/consent", s.handle(s.getConsent))
+		mux.Handle("POST /api/v1/consent", csrf.Handler(s.handle(s.postConsent)))
+		mux.HandleFunc("GET /api/v1/consent/me", s.handle(s.myData))
+		mux.Handle("POST /api/v1/consent/forget", csrf.Handler(s.handle(s.forgetMe)))
+	}
+
 	// Front page and demo site.
 	static, _ := fs.Sub(assets.Static, "static")
 	mux.HandleFunc("GET /{$}", s.handle(s.home))

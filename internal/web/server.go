@@ -41,6 +41,8 @@ type Deps struct {
 	// Admin and Throttle guard the dashboard.
 	Admin    *admin.Auth
 	Throttle *admin.Throttle
+	// Consent serves the consent and identity endpoints (nil: off).
+	Consent *ConsentDeps
 }
 
 // Server holds the handlers.

@@ -17,6 +17,9 @@ import (
 	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/apptest"
+	"waymark.dev/waymark/internal/consent"
+	"waymark.dev/waymark/internal/identity"
+	"waymark.dev/waymark/internal/sqlite"
 	"waymark.dev/waymark/internal/site"
 )
 
@@ -34,10 +37,32 @@ func newTestServer(t *testing.T, o apptest.Options) (*httptest.Server, *apptest.
 	}
 	h := New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector, Stats: st.Events,
 		Now: time.Now, Registry: prometheus.NewRegistry(), Demo: true, DemoDomain: "shop.example",
-		Admin: &admin.Auth{Store: st.State, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now}})
+		Admin: &admin.Auth{Store: st.State, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
+		Consent: testConsent(t, st.State, consent.DefaultPolicy())})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, st, st.AddToken(t, "shop.example")
+}
+
+// testConsent makes the consent endpoints' parts on a state store, with
+// the receipt recorder running for the test.
+func testConsent(t *testing.T, st *sqlite.DB, p consent.Policy) *ConsentDeps {
+	t.Helper()
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ring, err := identity.LoadRing(context.Background(), st, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := consent.NewRecorder(st, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rec.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &ConsentDeps{Policy: p, Store: st, Recorder: rec,
+		Visitor:  identity.NewCodec(ring, "visitor", identity.MaxAge, time.Now),
+		Decision: identity.NewCodec(ring, "consent", p.Expiry, time.Now)}
 }
 
 func do(t *testing.T, method, url, body string, hdr map[string]string) (*http.Response, []byte) {
@@ -257,3 +282,7 @@ func TestClientIP(t *testing.T) {
 		}
 	}
 }
+
+func testLog() *slog.Logger { return slog.Default() }
+
+func testNow() time.Time { return time.Now() }

@@ -1,0 +1,317 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"waymark.dev/waymark/internal/consent"
+	"waymark.dev/waymark/internal/identity"
+	"waymark.dev/waymark/internal/site"
+)
+
+// ConsentDeps are what the consent and identity endpoints use.
+type ConsentDeps struct {
+	Policy   consent.Policy
+	Store    consent.Store
+	Recorder *consent.Recorder
+	// Visitor signs visitor-id cookies; Decision signs the consent
+	// cookie, which holds the id of the visitor's latest receipt.
+	Visitor, Decision *identity.Codec
+}
+
+// Cookie names: __Host- over HTTPS, plain names on plain-HTTP setups.
+const (
+	visitorCookie  = "waymark_id"
+	decisionCookie = "waymark_consent"
+	// visitorHeader carries the signed id from local storage where the
+	// browser refuses cookies (the SDK sends it).
+	visitorHeader = "Waymark-Id"
+)
+
+func (s *Server) cookieName(r *http.Request, name string) string {
+	if s.isHTTPS(r) {
+		return "__Host-" + name
+	}
+	return name
+}
+
+func readCookie(r *http.Request, name string) string {
+	for _, n := range []string{"__Host-" + name, name} {
+		if c, err := r.Cookie(n); err == nil {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
+	c := &http.Cookie{Name: s.cookieName(r, name), Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.isHTTPS(r)}
+	if value == "" {
+		c.MaxAge = -1
+	} else {
+		c.MaxAge = int(maxAge / time.Second)
+	}
+	http.SetCookie(w, c)
+}
+
+// consentState is the answer of GET and POST /api/v1/consent.
+type consentState struct {
+	VisitorID     string          `json:"visitor_id"`
+	PolicyVersion string          `json:"policy_version"`
+	Purposes      consent.Choices `json:"purposes"`
+	ReceiptID     string          `json:"receipt_id"`
+	Source        string          `json:"source"`
+	// Prompt: no current decision (none yet, a new policy version, or
+	// expired): show the banner.
+	Prompt bool `json:"prompt"`
+	// GPC: the browser's privacy signal is honoured.
+	GPC      bool   `json:"gpc"`
+	Language string `json:"language"`
+	// VisitorToken is the signed id, for the SDK to keep in local storage
+	// when cookies are refused and preferences are granted.
+	VisitorToken string         `json:"visitor_token,omitempty"`
+	Policy       *consent.Shown `json:"policy,omitempty"`
+}
+
+// visitor returns the verified visitor id of a request (cookie, or the
+// local-storage header), zero if none or not valid.
+func (s *Server) visitor(r *http.Request) identity.ID {
+	for _, v := range []string{readCookie(r, visitorCookie), r.Header.Get(visitorHeader)} {
+		if v == "" {
+			continue
+		}
+		if val, err := s.Consent.Visitor.Decode(v); err == nil {
+			return val.ID
+		}
+	}
+	return identity.ID{}
+}
+
+// currentDecision reads the visitor's latest receipt from the consent
+// cookie; nil when there is none, it does not verify, or it is gone.
+func (s *Server) currentDecision(ctx context.Context, r *http.Request) (*consent.Receipt, error) {
+	v := readCookie(r, decisionCookie)
+	if v == "" {
+		return nil, nil
+	}
+	val, err := s.Consent.Decision.Decode(v)
+	if err != nil {
+		return nil, nil // tampered or old: ask again
+	}
+	rec, err := s.Consent.Store.ReceiptByID(ctx, val.ID.String())
+	if errors.Is(err, consent.ErrNotFound) {
+		return nil, nil // forgotten
+	}
+	return rec, err
+}
+
+func signals(r *http.Request) consent.Signals {
+	return consent.Signals{GPC: r.Header.Get("Sec-GPC") == "1", DNT: r.Header.Get("DNT") == "1"}
+}
+
+func (s *Server) stateOf(r *http.Request, rec *consent.Receipt, visitor identity.ID, lang string, withPolicy bool) consentState {
+	p := &s.Consent.Policy
+	st := consentState{PolicyVersion: p.Version, Purposes: p.Defaults(), Prompt: true, GPC: p.Honoured(signals(r)), Language: lang}
+	if rec != nil && rec.PolicyVersion == p.Version && time.Since(rec.Time) < p.Expiry {
+		st.Purposes, st.ReceiptID, st.Source, st.Prompt = rec.Choices, rec.ID, string(rec.Source), false
+	}
+	if !visitor.IsZero() {
+		st.VisitorID = visitor.String()
+	}
+	if withPolicy {
+		shown := p.Shown(lang)
+		st.Policy = &shown
+	}
+	return st
+}
+
+// getConsent answers what is granted for this browser.
+func (s *Server) getConsent(w http.ResponseWriter, r *http.Request) error {
+	rec, err := s.currentDecision(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	lang := consent.Language(r.URL.Query().Get("lang"), r.Header.Get("Accept-Language"))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Vary", "Cookie, Accept-Language, Sec-GPC")
+	writeJSON(w, http.StatusOK, s.stateOf(r, rec, s.visitor(r), lang, true))
+	return nil
+}
+
+type consentRequest struct {
+	Purposes consent.Choices `json:"purposes"`
+	Source   consent.Source  `json:"source"`
+	// Explicit: the visitor set purposes one by one (the second layer);
+	// a bulk "Accept all" under a privacy signal keeps analytics off.
+	Explicit bool   `json:"explicit"`
+	Language string `json:"language"`
+	Site     string `json:"site"`
+}
+
+// postConsent records a decision: a receipt, the consent cookie, and the
+// visitor-id cookie when an optional purpose is granted (removed when none
+// is). Cookies of withdrawn purposes are deleted.
+func (s *Server) postConsent(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 8<<10))
+	if err != nil {
+		return err
+	}
+	var req consentRequest
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return errInvalid("body", fmt.Sprintf("not a consent request: %v", err))
+	}
+	if req.Source == "" {
+		req.Source = consent.SourceAPI
+	}
+	if !consent.ValidSource(req.Source) {
+		return errInvalid("source", "must be banner, preferences or api")
+	}
+	st, err := s.consentSite(r, req.Site)
+	if err != nil {
+		return err
+	}
+	p := &s.Consent.Policy
+	choices, err := p.Decide(req.Purposes, signals(r), req.Explicit)
+	if err != nil {
+		return errInvalid("purposes", strings.TrimPrefix(err.Error(), "consent: invalid: "))
+	}
+	ctx := r.Context()
+	prev, err := s.currentDecision(ctx, r)
+	if err != nil {
+		return err
+	}
+	optional := false
+	for _, pu := range p.Purposes {
+		if !pu.Required && choices[pu.ID] {
+			optional = true
+		}
+	}
+	visitor := s.visitor(r)
+	if optional && visitor.IsZero() {
+		visitor = identity.NewID()
+	}
+	if !optional {
+		visitor = identity.ID{} // no identifier without consent to one
+	}
+	lang := consent.Language(req.Language, r.Header.Get("Accept-Language"))
+	rec := &consent.Receipt{ID: identity.NewID().String(), Site: st.Domain, PolicyVersion: p.Version, TextHash: p.TextHash(lang),
+		Language: lang, Choices: choices, Time: s.Now().UTC(), Source: req.Source,
+		IPPrefix: consent.TruncateIP(ClientIP(r, s.TrustedProxies)), UAFamily: s.uaFamily(r)}
+	if !visitor.IsZero() {
+		rec.VisitorID = visitor.String()
+	}
+	if err := s.Consent.Recorder.Record(ctx, rec); err != nil {
+		return err
+	}
+	receiptID, _ := identity.ParseID(rec.ID)
+	s.setCookie(w, r, decisionCookie, s.Consent.Decision.Encode(receiptID), p.Expiry)
+	out := s.stateOf(r, rec, visitor, lang, false)
+	if visitor.IsZero() {
+		s.setCookie(w, r, visitorCookie, "", 0)
+	} else {
+		token := s.Consent.Visitor.Encode(visitor)
+		s.setCookie(w, r, visitorCookie, token, identity.MaxAge)
+		if choices[consent.Preferences] {
+			out.VisitorToken = token
+		}
+	}
+	if prev != nil {
+		for _, pu := range p.Withdrawn(prev.Choices, choices) {
+			for _, name := range pu.Cookies {
+				http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1})
+			}
+			for _, sv := range pu.Services {
+				for _, name := range sv.Cookies {
+					http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1})
+				}
+			}
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// consentSite is the site a decision is for: named in the request, or the
+// one whose domain the page is on, or the only site.
+func (s *Server) consentSite(r *http.Request, name string) (*site.Site, error) {
+	if name != "" {
+		if st := s.Sites.Lookup(r.Context(), name); st != nil {
+			return st, nil
+		}
+		return nil, errInvalid("site", fmt.Sprintf("no site %q", name))
+	}
+	for _, h := range []string{r.Header.Get("Origin"), r.Header.Get("Referer")} {
+		if u, err := parseURL(h); err == nil && u.Hostname() != "" {
+			if st := s.Sites.Lookup(r.Context(), strings.TrimPrefix(u.Hostname(), "www.")); st != nil {
+				return st, nil
+			}
+		}
+	}
+	all := s.Sites.All()
+	if len(all) == 1 {
+		return all[0], nil
+	}
+	if s.Demo {
+		if st := s.Sites.Lookup(r.Context(), s.DemoDomain); st != nil {
+			return st, nil
+		}
+	}
+	return nil, errInvalid("site", "name the site: the request's origin is not a registered site")
+}
+
+// uaFamily is the browser family of the request, for receipts.
+func (s *Server) uaFamily(r *http.Request) string {
+	if s.Collector == nil || s.Collector.Enricher == nil {
+		return ""
+	}
+	return s.Collector.Enricher.Agents.Parse(r.UserAgent()).Browser
+}
+
+// forgetMe removes what is stored about this browser: its receipts and
+// cookies.
+func (s *Server) forgetMe(w http.ResponseWriter, r *http.Request) error {
+	visitor := s.visitor(r)
+	var n int64
+	if !visitor.IsZero() {
+		var err error
+		if n, err = s.Consent.Store.ForgetVisitor(r.Context(), visitor.String()); err != nil {
+			return err
+		}
+	}
+	s.setCookie(w, r, visitorCookie, "", 0)
+	s.setCookie(w, r, decisionCookie, "", 0)
+	writeJSON(w, http.StatusOK, map[string]any{"forgotten_receipts": n})
+	return nil
+}
+
+// myData answers what is stored about this browser: its visitor id and
+// receipts.
+func (s *Server) myData(w http.ResponseWriter, r *http.Request) error {
+	visitor := s.visitor(r)
+	out := map[string]any{"visitor_id": "", "receipts": []*consent.Receipt{}}
+	if !visitor.IsZero() {
+		rs, err := s.Consent.Store.ReceiptsByVisitor(r.Context(), visitor.String())
+		if err != nil {
+			return err
+		}
+		out["visitor_id"] = visitor.String()
+		if rs != nil {
+			out["receipts"] = rs
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func parseURL(s string) (*url.URL, error) { return url.Parse(s) }

@@ -1,0 +1,186 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"waymark.dev/waymark/internal/apptest"
+	"waymark.dev/waymark/internal/consent"
+)
+
+type consentAnswer struct {
+	VisitorID     string          `json:"visitor_id"`
+	PolicyVersion string          `json:"policy_version"`
+	Purposes      map[string]bool `json:"purposes"`
+	ReceiptID     string          `json:"receipt_id"`
+	Source        string          `json:"source"`
+	Prompt        bool            `json:"prompt"`
+	GPC           bool            `json:"gpc"`
+	Language      string          `json:"language"`
+	VisitorToken  string          `json:"visitor_token"`
+	Policy        *struct {
+		Banner struct{ Title string } `json:"banner"`
+	} `json:"policy"`
+}
+
+func (b *browser) consent(method, body string, hdr map[string]string) (*http.Response, consentAnswer) {
+	b.t.Helper()
+	req, _ := http.NewRequest(method, b.origin+"/api/v1/consent", strings.NewReader(body))
+	req.Header.Set("Origin", b.origin)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a consentAnswer
+	json.NewDecoder(resp.Body).Decode(&a)
+	return resp, a
+}
+
+func cookie(resp *http.Response, name string) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func TestConsentAPI(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	b := newBrowser(t, srv.URL)
+
+	// First visit: the banner is due and nothing is set.
+	resp, a := b.consent("GET", "", map[string]string{"Accept-Language": "zh-CN,zh;q=0.9"})
+	if !a.Prompt || a.VisitorID != "" || a.Purposes["analytics"] || !a.Purposes["necessary"] || len(resp.Cookies()) != 0 {
+		t.Fatalf("first visit: %+v, cookies %v", a, resp.Cookies())
+	}
+	if a.Language != "zh-CN" || a.Policy == nil || a.Policy.Banner.Title != "您的隐私" {
+		t.Errorf("language %q, banner %+v", a.Language, a.Policy)
+	}
+
+	// Accept all: a receipt, the consent cookie, the visitor cookie.
+	resp, a = b.consent("POST", `{"purposes":{"preferences":true,"analytics":true},"source":"banner"}`, nil)
+	if resp.StatusCode != 200 || a.Prompt || !a.Purposes["analytics"] || a.VisitorID == "" || a.ReceiptID == "" || a.VisitorToken == "" {
+		t.Fatalf("accept all: %d %+v", resp.StatusCode, a)
+	}
+	id := cookie(resp, "waymark_id")
+	if id == nil || !id.HttpOnly || id.SameSite != http.SameSiteLaxMode || id.Path != "/" || id.MaxAge != 400*24*3600 {
+		t.Errorf("visitor cookie %+v: want HttpOnly, SameSite=Lax, Path=/, Max-Age 400 days", id)
+	}
+	if c := cookie(resp, "waymark_consent"); c == nil || !c.HttpOnly {
+		t.Errorf("consent cookie %+v", c)
+	}
+	rec, err := st.State.ReceiptByID(t.Context(), a.ReceiptID)
+	if err != nil || rec.VisitorID != a.VisitorID || rec.Source != consent.SourceBanner || rec.Site != "shop.example" || rec.IPPrefix != "127.0.0.0/24" {
+		t.Errorf("receipt %+v, %v", rec, err)
+	}
+	visitor := a.VisitorID
+
+	// The next page view knows the decision and the visitor.
+	_, a = b.consent("GET", "", nil)
+	if a.Prompt || a.VisitorID != visitor || !a.Purposes["preferences"] {
+		t.Errorf("after accepting: %+v", a)
+	}
+
+	// Withdrawing analytics keeps the id (preferences) but records it.
+	_, a = b.consent("POST", `{"purposes":{"preferences":true},"source":"preferences","explicit":true}`, nil)
+	if a.Purposes["analytics"] || a.VisitorID != visitor {
+		t.Errorf("withdraw analytics: %+v", a)
+	}
+	// Reject all: no identifier any more; the receipt has none.
+	resp, a = b.consent("POST", `{"purposes":{},"source":"banner"}`, nil)
+	if a.VisitorID != "" || cookie(resp, "waymark_id") == nil || cookie(resp, "waymark_id").MaxAge >= 0 {
+		t.Errorf("reject all: %+v, visitor cookie %+v (want deleted)", a, cookie(resp, "waymark_id"))
+	}
+	if rec, _ := st.State.ReceiptByID(t.Context(), a.ReceiptID); rec == nil || rec.VisitorID != "" {
+		t.Errorf("reject-all receipt %+v has a visitor id", rec)
+	}
+
+	// GPC: a bulk accept keeps analytics off; naming it turns it on.
+	g := newBrowser(t, srv.URL)
+	gpc := map[string]string{"Sec-GPC": "1"}
+	if _, a := g.consent("GET", "", gpc); !a.GPC {
+		t.Error("GPC not reported")
+	}
+	if _, a := g.consent("POST", `{"purposes":{"preferences":true,"analytics":true},"source":"banner"}`, gpc); a.Purposes["analytics"] || !a.Purposes["preferences"] {
+		t.Errorf("accept all under GPC: %+v", a.Purposes)
+	}
+	if _, a := g.consent("POST", `{"purposes":{"analytics":true},"source":"preferences","explicit":true}`, gpc); !a.Purposes["analytics"] {
+		t.Errorf("analytics chosen by name under GPC: %+v", a.Purposes)
+	}
+
+	// Bad input names the problem; a cross-site request is refused.
+	for body, field := range map[string]string{
+		`{"purposes":{"marketing":true}}`:         "purposes",
+		`{"purposes":{},"source":"gpc"}`:          "source",
+		`{"purposes":{},"site":"nosuch.example"}`: "site",
+		`not json`:                                "body",
+	} {
+		resp, _ := b.consent("POST", body, nil)
+		if resp.StatusCode != 400 {
+			t.Errorf("%s: %d, want 400 naming %s", body, resp.StatusCode, field)
+		}
+	}
+	if resp, _ := b.consent("POST", `{"purposes":{}}`, map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site consent: %d, want 403", resp.StatusCode)
+	}
+
+	// Local storage instead of cookies: the SDK sends the signed id.
+	l := newBrowser(t, srv.URL)
+	_, a = l.consent("POST", `{"purposes":{"preferences":true},"source":"banner"}`, nil)
+	token := a.VisitorToken
+	fresh := newBrowser(t, srv.URL) // a browser whose cookies were refused
+	if _, a := fresh.consent("GET", "", map[string]string{"Waymark-Id": token}); a.VisitorID == "" {
+		t.Error("the local-storage id is not recognised")
+	}
+	if _, a := fresh.consent("GET", "", map[string]string{"Waymark-Id": token[:len(token)-2] + "AA"}); a.VisitorID != "" {
+		t.Error("a tampered local-storage id is recognised")
+	}
+	// A tampered consent cookie is a question again, not an error.
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/consent", nil)
+	req.AddCookie(&http.Cookie{Name: "waymark_consent", Value: strings.Repeat("A", 55)})
+	req.AddCookie(&http.Cookie{Name: "waymark_id", Value: "garbage"})
+	if r2, err := http.DefaultClient.Do(req); err != nil || r2.StatusCode != 200 {
+		t.Errorf("tampered cookies: %v %v", r2.StatusCode, err)
+	}
+
+	// What is stored about me, and forgetting it.
+	_, a = l.consent("GET", "", nil)
+	rme, body := l.get("/api/v1/consent/me")
+	if rme.StatusCode != 200 || !strings.Contains(body, a.VisitorID) || !strings.Contains(body, `"receipt_id"`) {
+		t.Errorf("me: %d %s", rme.StatusCode, body)
+	}
+	rf, body := l.post("/api/v1/consent/forget", nil, nil)
+	if rf.StatusCode != 200 || !strings.Contains(body, `"forgotten_receipts":1`) {
+		t.Errorf("forget: %d %s", rf.StatusCode, body)
+	}
+	if _, a := l.consent("GET", "", nil); !a.Prompt || a.VisitorID != "" {
+		t.Errorf("after forgetting: %+v", a)
+	}
+}
+
+// TestConsentPolicyVersion: a new policy version asks again.
+func TestConsentPolicyVersion(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	b := newBrowser(t, srv.URL)
+	b.consent("POST", `{"purposes":{"analytics":true}}`, nil)
+	p := consent.DefaultPolicy()
+	p.Version = "2"
+	h := New(Deps{Log: testLog(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector, Stats: st.Events,
+		Now: testNow, Consent: testConsent(t, st.State, p), Admin: nil})
+	srv2 := httptest.NewServer(h)
+	defer srv2.Close()
+	b.origin = srv2.URL // same cookie jar (cookies are per host, not port)
+	if _, a := b.consent("GET", "", nil); !a.Prompt || a.PolicyVersion != "2" {
+		t.Errorf("after a policy change: %+v, want a prompt for version 2", a)
+	}
+}
