@@ -19,10 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
-	"waymark.dev/waymark/internal/consent"
-	"waymark.dev/waymark/internal/identity"
 	"waymark.dev/waymark/internal/config"
+	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/duckdb"
+	"waymark.dev/waymark/internal/identity"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/web"
 )

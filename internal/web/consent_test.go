@@ -123,7 +123,7 @@ func TestConsentAPI(t *testing.T) {
 		`{"purposes":{"marketing":true}}`:         "purposes",
 		`{"purposes":{},"source":"gpc"}`:          "source",
 		`{"purposes":{},"site":"nosuch.example"}`: "site",
-		`not json`:                                "body",
+		`not json`: "body",
 	} {
 		resp, _ := b.consent("POST", body, nil)
 		if resp.StatusCode != 400 {

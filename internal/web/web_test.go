@@ -19,8 +19,8 @@ import (
 	"waymark.dev/waymark/internal/apptest"
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
-	"waymark.dev/waymark/internal/sqlite"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/sqlite"
 )
 
 const testPassword = "web-test-password"
