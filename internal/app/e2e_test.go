@@ -64,7 +64,9 @@ func TestBrowserPageview(t *testing.T) {
 	ctx := apptest.Browser(t)
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/demo/"), chromedp.WaitVisible("h1")); err != nil {
+	// The consent banner comes first; refusing keeps analytics cookieless.
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/demo/"), chromedp.WaitVisible("h1"),
+		chromedp.WaitVisible(".wm-consent"), chromedp.Click(`.wm-consent [data-wm="reject"]`), chromedp.WaitNotPresent(".wm-consent")); err != nil {
 		t.Fatal(err)
 	}
 	screenW := evalInt(t, ctx, `screen.width`)

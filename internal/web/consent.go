@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"waymark.dev/waymark/internal/assets"
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
 	"waymark.dev/waymark/internal/site"
@@ -112,8 +113,11 @@ func (s *Server) currentDecision(ctx context.Context, r *http.Request) (*consent
 	return rec, err
 }
 
+// signals reads the privacy signals: the Sec-GPC and DNT headers, and
+// gpc=1, which the SDK adds when navigator.globalPrivacyControl is set
+// (scripts cannot send Sec- headers).
 func signals(r *http.Request) consent.Signals {
-	return consent.Signals{GPC: r.Header.Get("Sec-GPC") == "1", DNT: r.Header.Get("DNT") == "1"}
+	return consent.Signals{GPC: r.Header.Get("Sec-GPC") == "1" || r.URL.Query().Get("gpc") == "1", DNT: r.Header.Get("DNT") == "1"}
 }
 
 func (s *Server) stateOf(r *http.Request, rec *consent.Receipt, visitor identity.ID, lang string, withPolicy bool) consentState {
@@ -315,3 +319,20 @@ func (s *Server) myData(w http.ResponseWriter, r *http.Request) error {
 }
 
 func parseURL(s string) (*url.URL, error) { return url.Parse(s) }
+
+// consentFile serves the consent manager's script and stylesheet.
+func (s *Server) consentFile(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/")
+	b, err := assets.Static.ReadFile("static/consent/" + name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	ctype := "text/javascript; charset=utf-8"
+	if strings.HasSuffix(name, ".css") {
+		ctype = "text/css; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	s.gz.serve(w, r, "consent/"+name, b)
+}

@@ -28,6 +28,8 @@ func (s *Server) demoFiles(static fs.FS) http.Handler {
 			page, title = "signup.html", "Sign up"
 		case p == "about":
 			page, title = "about.html", "About"
+		case p == "me":
+			page, title = "me.html", "What this site stores about me"
 		case strings.HasPrefix(p, "products/"):
 			if t, ok := demoProducts[strings.TrimPrefix(p, "products/")]; ok {
 				page, title = "product.html", t

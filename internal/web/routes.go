@@ -58,6 +58,8 @@ func (s *Server) routes() http.Handler {
 		mux.Handle("POST /api/v1/consent", csrf.Handler(s.handle(s.postConsent)))
 		mux.HandleFunc("GET /api/v1/consent/me", s.handle(s.myData))
 		mux.Handle("POST /api/v1/consent/forget", csrf.Handler(s.handle(s.forgetMe)))
+		mux.HandleFunc("GET /consent.js", s.consentFile)
+		mux.HandleFunc("GET /consent.css", s.consentFile)
 	}
 
 	// Front page and demo site.

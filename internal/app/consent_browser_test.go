@@ -1,0 +1,155 @@
+package app
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"waymark.dev/waymark/internal/apptest"
+)
+
+// TestConsentBrowser drives the demo shop's consent banner in Chromium:
+// nothing identifying before a choice, keyboard-only refusal, accepting
+// (the identity cookie's attributes read back through DevTools),
+// withdrawing from the preferences panel, and Global Privacy Control.
+func TestConsentBrowser(t *testing.T) {
+	addr, _, stop := startDashboard(t)
+	defer stop()
+	base := "http://" + addr
+	root := apptest.Browser(t)
+	root, cancel := context.WithTimeout(root, 120*time.Second)
+	defer cancel()
+	fresh := func() context.Context {
+		ctx, cancel := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+		t.Cleanup(cancel)
+		return ctx
+	}
+	do := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	cookies := func(ctx context.Context) map[string]*network.Cookie {
+		t.Helper()
+		res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{base + "/"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]*network.Cookie{}
+		for _, c := range res.Cookies {
+			m[c.Name] = c
+		}
+		return m
+	}
+	state := func(ctx context.Context) map[string]any {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`waymark.consent.get()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	// First visit: the banner, and nothing that identifies the browser.
+	a := fresh()
+	do(a, "first visit", chromedp.Navigate(base+"/demo/"), chromedp.WaitVisible(`.wm-consent[role="dialog"]`))
+	if c := cookies(a); c["waymark_id"] != nil || c["waymark_consent"] != nil {
+		t.Errorf("cookies before a choice: %v", c)
+	}
+	if n, _ := chromedp.Run(a, chromedp.Evaluate[int](`localStorage.length`)); n != 0 {
+		t.Errorf("local storage before a choice: %d items", n)
+	}
+	// Keyboard only: focus starts on the first button and stays in the
+	// dialog; Tab to "Reject all" and press Enter.
+	focused := func() string {
+		s, _ := chromedp.Run(a, chromedp.Evaluate[string](`document.activeElement.getAttribute('data-wm') || document.activeElement.tagName`))
+		return s
+	}
+	if f := focused(); f != "accept" {
+		t.Errorf("focus starts on %q, want the Accept button", f)
+	}
+	var order []string
+	for range 4 {
+		do(a, "tab", chromedp.KeyEvent("\t"))
+		order = append(order, focused())
+	}
+	if strings.Join(order, ",") != "reject,customise,accept,reject" {
+		t.Errorf("Tab order %v: want the three buttons, kept inside the dialog", order)
+	}
+	do(a, "enter", chromedp.KeyEvent("\r"), chromedp.WaitNotPresent(".wm-consent"))
+	if s := state(a); s["prompt"] != false || s["visitor_id"] != "" || s["receipt_id"] == "" {
+		t.Errorf("after refusing: %v", s)
+	}
+	if c := cookies(a); c["waymark_id"] != nil || c["waymark_consent"] == nil {
+		t.Errorf("after refusing: cookies %v, want only the consent cookie", c)
+	}
+	do(a, "reload", chromedp.Reload(), chromedp.WaitVisible("h1"), chromedp.Sleep(500*time.Millisecond))
+	if n, _ := chromedp.Run(a, chromedp.Evaluate[int](`document.querySelectorAll('.wm-consent').length`)); n != 0 {
+		t.Error("the banner asks again after a decision")
+	}
+
+	// Accept all: the identity cookie, as the server set it.
+	b := fresh()
+	do(b, "accept", chromedp.Navigate(base+"/demo/"), chromedp.WaitVisible(".wm-consent"),
+		chromedp.Click(`[data-wm="accept"]`), chromedp.WaitNotPresent(".wm-consent"))
+	id := cookies(b)["waymark_id"]
+	if id == nil || !id.HTTPOnly || id.SameSite != network.CookieSameSiteLax || id.Path != "/" {
+		t.Fatalf("identity cookie %+v: want HttpOnly, SameSite=Lax, Path=/", id)
+	}
+	if days := (id.Expires - float64(time.Now().Unix())) / 86400; math.Abs(days-400) > 1 {
+		t.Errorf("identity cookie lasts %.1f days, want 400", days)
+	}
+	if s := state(b); s["visitor_id"] == "" {
+		t.Errorf("after accepting, no visitor id: %v", s)
+	}
+	if v, _ := chromedp.Run(b, chromedp.Evaluate[string](`document.cookie`)); strings.Contains(v, "waymark_id") {
+		t.Error("page scripts can read the identity cookie")
+	}
+	// Withdraw analytics in the preferences panel (the footer link).
+	do(b, "preferences", chromedp.Click(`[data-waymark-preferences]`), chromedp.WaitVisible("#wm-p-analytics"),
+		chromedp.Click("#wm-p-analytics"), chromedp.Click(`[data-wm="save"]`), chromedp.WaitNotPresent(".wm-consent"))
+	if p := state(b)["purposes"].(map[string]any); p["analytics"] != false || p["preferences"] != true {
+		t.Errorf("after withdrawing analytics: %v", p)
+	}
+	// What is stored about me, and forgetting it.
+	do(b, "me", chromedp.Navigate(base+"/demo/me"), chromedp.WaitVisible("#me-receipts li"))
+	do(b, "forget", chromedp.Click("#forget"), chromedp.Sleep(500*time.Millisecond))
+	if txt, _ := chromedp.Run(b, chromedp.Text("#me-id")); txt != "none" {
+		t.Errorf("after forgetting, the visitor id shows %q", txt)
+	}
+	if c := cookies(b); c["waymark_id"] != nil {
+		t.Error("the identity cookie survives forgetting")
+	}
+
+	// Global Privacy Control by the JS property alone (an extension that
+	// sets no header): the SDK passes it on.
+	j := fresh()
+	if _, err := chromedp.Call(j, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})`}); err != nil {
+		t.Fatal(err)
+	}
+	do(j, "gpc property", chromedp.Navigate(base+"/demo/"), chromedp.WaitVisible(".wm-gpc"))
+
+	// Global Privacy Control: the notice, and Accept all keeps analytics off.
+	g := fresh()
+	if _, err := chromedp.Call(g, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(g, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Sec-GPC": "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(g, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})`}); err != nil {
+		t.Fatal(err)
+	}
+	do(g, "gpc", chromedp.Navigate(base+"/demo/"), chromedp.WaitVisible(".wm-gpc"), chromedp.Click(`[data-wm="accept"]`), chromedp.WaitNotPresent(".wm-consent"))
+	if p := state(g)["purposes"].(map[string]any); p["analytics"] != false || p["preferences"] != true {
+		t.Errorf("Accept all under GPC: %v, want analytics off", p)
+	}
+}

@@ -1,0 +1,191 @@
+// Waymark consent manager: the banner, the preferences panel, script
+// gating and the SDK (waymark.consent, waymark.identity). One script tag:
+// <script defer src="/consent.js"></script>. No external assets.
+(function () {
+  "use strict";
+  var d = document, w = window, api = "/api/v1/consent", key = "waymark_id";
+  var labels = {
+    "en": { accept: "Accept all", reject: "Reject all", customise: "Customise", save: "Save choices", close: "Close",
+      always: "Always on", gpc: "Your browser's privacy signal (Global Privacy Control) was honoured: analytics stays off unless you turn it on here.",
+      services: "Services", prefs: "Privacy choices",
+      needs: "This needs a cookie to recognise your device, and your browser refuses cookies. Allow cookies for this site to use it." },
+    "zh-CN": { accept: "全部接受", reject: "全部拒绝", customise: "自定义", save: "保存选择", close: "关闭",
+      always: "始终开启", gpc: "已遵从您浏览器的隐私信号（全球隐私控制）：除非您在此开启，否则统计分析保持关闭。",
+      services: "服务", prefs: "隐私选择",
+      needs: "此功能需要 Cookie 来识别您的设备，而您的浏览器拒绝了 Cookie。请允许本站使用 Cookie 后再使用。" }
+  };
+  var state = null, listeners = [], lastFocus = null;
+
+  function storageOK() {
+    try { w.localStorage.setItem("waymark_test", "1"); w.localStorage.removeItem("waymark_test"); return true; } catch (e) { return false; }
+  }
+  function cookiesOK() {
+    if (!navigator.cookieEnabled) return false;
+    try {
+      d.cookie = "waymark_test=1; path=/; SameSite=Lax";
+      var ok = d.cookie.indexOf("waymark_test=1") >= 0;
+      d.cookie = "waymark_test=; path=/; max-age=0";
+      return ok;
+    } catch (e) { return false; }
+  }
+  var cookies = cookiesOK(), storage = storageOK();
+  function stored() { try { return storage ? w.localStorage.getItem(key) : null; } catch (e) { return null; } }
+  function request(method, body) {
+    var h = { "Content-Type": "application/json" };
+    var t = stored();
+    if (t) h["Waymark-Id"] = t;
+    // navigator.globalPrivacyControl counts like the Sec-GPC header (an
+    // extension may set one without the other).
+    var q = "?lang=" + encodeURIComponent(d.documentElement.lang || "") + (navigator.globalPrivacyControl ? "&gpc=1" : "");
+    return fetch(api + (method === "GET" ? q : (navigator.globalPrivacyControl ? "?gpc=1" : "")),
+      { method: method, credentials: "same-origin", cache: "no-store", headers: h, body: body ? JSON.stringify(body) : undefined })
+      .then(function (r) { if (!r.ok) throw new Error("consent: " + r.status); return r.json(); });
+  }
+  function t(k) { return (labels[(state && state.language) || "en"] || labels.en)[k]; }
+  function el(tag, attrs, text) {
+    var e = d.createElement(tag);
+    for (var a in attrs) e.setAttribute(a, attrs[a]);
+    if (text) e.textContent = text;
+    return e;
+  }
+
+  function apply(prev) {
+    var granted = state.purposes || {};
+    // Keep the id in local storage only where cookies are refused and
+    // the visitor allowed preferences storage.
+    if (storage) {
+      try {
+        if (state.visitor_token && !cookies && granted.preferences) w.localStorage.setItem(key, state.visitor_token);
+        if (!granted.preferences || !state.visitor_id) w.localStorage.removeItem(key);
+      } catch (e) {}
+    }
+    var gated = d.querySelectorAll('script[type="text/plain"][data-waymark-purpose]');
+    for (var i = 0; i < gated.length; i++) {
+      var s = gated[i];
+      if (!granted[s.getAttribute("data-waymark-purpose")] || s.hasAttribute("data-waymark-ran")) continue;
+      s.setAttribute("data-waymark-ran", "");
+      var run = d.createElement("script");
+      for (var j = 0; j < s.attributes.length; j++) {
+        var at = s.attributes[j];
+        if (at.name !== "type" && at.name.indexOf("data-waymark") !== 0) run.setAttribute(at.name, at.value);
+      }
+      run.text = s.text;
+      s.parentNode.insertBefore(run, s.nextSibling);
+    }
+    var needs = d.querySelectorAll('[data-waymark-needs="cookies"]');
+    for (var n = 0; n < needs.length; n++) {
+      if (!cookies && !needs[n].querySelector(".wm-needs")) needs[n].appendChild(el("p", { "class": "wm-needs", role: "note" }, t("needs")));
+    }
+    for (var l = 0; l < listeners.length; l++) { try { listeners[l](state, prev); } catch (e) {} }
+  }
+
+  function decide(purposes, source, explicit) {
+    var prev = state;
+    return request("POST", { purposes: purposes, source: source, explicit: !!explicit, language: state && state.language })
+      .then(function (s) { s.policy = prev && prev.policy; s.gpc = prev && prev.gpc; state = s; close(); apply(prev); return s; });
+  }
+  function all(on) {
+    var p = {};
+    (state.policy.purposes || []).forEach(function (x) { p[x.id] = on || x.required; });
+    return p;
+  }
+
+  var box = null;
+  function close() {
+    if (box) { box.remove(); box = null; d.removeEventListener("keydown", trap, true); if (lastFocus && lastFocus.focus) lastFocus.focus(); }
+  }
+  function trap(e) {
+    if (!box || e.key !== "Tab") return;
+    var f = box.querySelectorAll("button, input:not([disabled]), a[href]");
+    if (!f.length) return;
+    var first = f[0], last = f[f.length - 1];
+    if (e.shiftKey && d.activeElement === first) { e.preventDefault(); last.focus(); }
+    else if (!e.shiftKey && d.activeElement === last) { e.preventDefault(); first.focus(); }
+  }
+  function buttons(extra) {
+    var row = el("div", { "class": "wm-buttons" });
+    var acc = el("button", { type: "button", "class": "wm-btn", "data-wm": "accept" }, t("accept"));
+    var rej = el("button", { type: "button", "class": "wm-btn", "data-wm": "reject" }, t("reject"));
+    acc.onclick = function () { decide(all(true), extra ? "preferences" : "banner", false); };
+    rej.onclick = function () { decide(all(false), extra ? "preferences" : "banner", false); };
+    row.append(acc, rej);
+    if (extra) row.append(extra);
+    return row;
+  }
+  function open(second) {
+    close();
+    lastFocus = d.activeElement;
+    var pol = state.policy;
+    box = el("div", { "class": "wm-consent", role: "dialog", "aria-modal": "true", "aria-labelledby": "wm-title", "aria-describedby": "wm-desc", lang: state.language });
+    box.append(el("h2", { id: "wm-title" }, pol.banner.title), el("p", { id: "wm-desc" }, pol.banner.description));
+    if (state.gpc) box.append(el("p", { "class": "wm-gpc", role: "status" }, t("gpc")));
+    if (!second) {
+      var cust = el("button", { type: "button", "class": "wm-btn", "data-wm": "customise" }, t("customise"));
+      cust.onclick = function () { open(true); };
+      box.append(buttons(cust));
+    } else {
+      var form = el("form", { "class": "wm-purposes" });
+      pol.purposes.forEach(function (p) {
+        var id = "wm-p-" + p.id, row = el("div", { "class": "wm-purpose" });
+        var cb = el("input", { type: "checkbox", id: id, name: p.id });
+        cb.checked = !!state.purposes[p.id] || p.required;
+        if (p.required) cb.disabled = true;
+        var lab = el("label", { "for": id }, p.text.title + (p.required ? " (" + t("always") + ")" : ""));
+        row.append(cb, lab, el("p", { "class": "wm-desc" }, p.text.description));
+        if (p.services && p.services.length) {
+          var ul = el("ul", { "aria-label": t("services") });
+          p.services.forEach(function (s) { ul.append(el("li", {}, s.title + (s.description ? ": " + s.description : ""))); });
+          row.append(ul);
+        }
+        form.append(row);
+      });
+      var save = el("button", { type: "button", "class": "wm-btn", "data-wm": "save" }, t("save"));
+      var submit = function () {
+        var p = {};
+        pol.purposes.forEach(function (x) { p[x.id] = d.getElementById("wm-p-" + x.id).checked; });
+        decide(p, "preferences", true);
+      };
+      save.onclick = submit;
+      form.onsubmit = function (e) { e.preventDefault(); submit(); };
+      box.append(form, buttons(save));
+      if (!state.prompt) {
+        var x = el("button", { type: "button", "class": "wm-close", "aria-label": t("close") }, "×");
+        x.onclick = close;
+        box.prepend(x);
+      }
+    }
+    d.body.append(box);
+    d.addEventListener("keydown", trap, true);
+    var b = box.querySelector("button.wm-btn");
+    if (b) b.focus();
+  }
+
+  function start() {
+    var css = el("link", { rel: "stylesheet", href: "/consent.css" });
+    d.head.append(css);
+    d.addEventListener("click", function (e) {
+      var a = e.target.closest && e.target.closest("[data-waymark-preferences]");
+      if (a && state) { e.preventDefault(); open(true); }
+    });
+    request("GET").then(function (s) {
+      state = s;
+      apply(null);
+      var bot = /bot|crawl|spider|slurp|headlesschrome/i.test(navigator.userAgent);
+      if (s.prompt && !bot) open(false);
+    }).catch(function () {});
+  }
+
+  var wm = w.waymark = w.waymark || function () { (wm.q = wm.q || []).push(arguments); };
+  wm.consent = {
+    get: function () { return state; },
+    set: function (purposes) { return decide(purposes, "api", true); },
+    open: function () { if (state) open(true); },
+    onChange: function (fn) { listeners.push(fn); }
+  };
+  wm.identity = {
+    id: function () { return state && state.visitor_id || null; },
+    storage: function () { return !state || !state.visitor_id ? "none" : cookies ? "cookie" : "localStorage"; },
+    cookies: function () { return cookies; }
+  };
+  if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", start); else start();
+})();

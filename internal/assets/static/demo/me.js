@@ -1,0 +1,31 @@
+// The demo's "what is stored about me" page.
+(function () {
+  "use strict";
+  function show() {
+    var h = {};
+    try { var t = localStorage.getItem("waymark_id"); if (t) h["Waymark-Id"] = t; } catch (e) {}
+    fetch("/api/v1/consent/me", { credentials: "same-origin", cache: "no-store", headers: h })
+      .then(function (r) { return r.json(); })
+      .then(function (d) {
+        document.getElementById("me-id").textContent = d.visitor_id || "none";
+        var wm = window.waymark && window.waymark.identity;
+        document.getElementById("me-where").textContent = wm ? wm.storage() : "unknown";
+        var c = window.waymark && window.waymark.consent && window.waymark.consent.get();
+        document.getElementById("me-choices").textContent = c ? JSON.stringify(c.purposes) : "not decided";
+        var ol = document.getElementById("me-receipts");
+        ol.replaceChildren.apply(ol, (d.receipts || []).map(function (r) {
+          var li = document.createElement("li");
+          li.textContent = r.time + " · " + r.source + " · policy " + r.policy_version + " · " + JSON.stringify(r.purposes) + " · " + r.receipt_id;
+          return li;
+        }));
+      });
+  }
+  document.getElementById("forget").addEventListener("click", function () {
+    fetch("/api/v1/consent/forget", { method: "POST", credentials: "same-origin" }).then(function () {
+      try { localStorage.removeItem("waymark_id"); } catch (e) {}
+      show();
+    });
+  });
+  if (window.waymark && window.waymark.consent) window.waymark.consent.onChange(show);
+  show();
+})();
