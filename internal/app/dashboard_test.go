@@ -22,10 +22,19 @@ const testAdminPassword = "dashboard-test-password"
 // password.
 func startDashboard(t *testing.T) (addr, data string, stop func()) {
 	t.Helper()
-	data = t.TempDir()
+	return startWith(t, t.TempDir(), nil)
+}
+
+// startWith boots the real program on data with the demo, the test admin
+// password and the changes of edit.
+func startWith(t *testing.T, data string, edit func(*config.Serve)) (addr, dataDir string, stop func()) {
+	t.Helper()
 	c := config.Defaults()
 	c.Addr, c.Data, c.Demo, c.FlushInterval, c.LogLevel = "127.0.0.1:0", data, true, 50*time.Millisecond, "warn"
 	c.AdminPassword = testAdminPassword
+	if edit != nil {
+		edit(&c)
+	}
 	addr, stop = boot(t, c)
 	return addr, data, stop
 }

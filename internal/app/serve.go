@@ -138,6 +138,15 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		return fmt.Errorf("identity keys: %w", err)
 	}
 	policy := consent.DefaultPolicy()
+	if c.ConsentPolicy != "" {
+		b, err := os.ReadFile(c.ConsentPolicy)
+		if err != nil {
+			return fmt.Errorf("consent policy: %w", err)
+		}
+		if policy, err = consent.LoadPolicy(b); err != nil {
+			return fmt.Errorf("consent policy %s: %w", c.ConsentPolicy, err)
+		}
+	}
 	if err := policy.Validate(); err != nil {
 		return err
 	}

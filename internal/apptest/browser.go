@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -35,6 +36,29 @@ func ChromiumPath(t testing.TB) string {
 // false as for a person's browser, and with ChromeUA.
 func Browser(t testing.TB) context.Context {
 	t.Helper()
+	return BrowserWith(t, BrowserOptions{})
+}
+
+// BrowserOptions change how a test browser starts.
+type BrowserOptions struct {
+	// BlockCookies starts Chromium with all cookies refused (the content
+	// setting a person chooses in the browser's privacy settings).
+	BlockCookies bool
+}
+
+// BrowserWith starts headless Chromium with options; see Browser.
+func BrowserWith(t testing.TB, o BrowserOptions) context.Context {
+	t.Helper()
+	dir := t.TempDir()
+	if o.BlockCookies {
+		if err := os.MkdirAll(filepath.Join(dir, "Default"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		prefs := `{"profile":{"default_content_setting_values":{"cookies":2}}}`
+		if err := os.WriteFile(filepath.Join(dir, "Default", "Preferences"), []byte(prefs), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(ChromiumPath(t)),
 		chromedp.Flag("headless", true),
@@ -48,7 +72,7 @@ func Browser(t testing.TB) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-blink-features", "AutomationControlled"),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(dir),
 		chromedp.UserAgent(ChromeUA),
 	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)

@@ -32,6 +32,9 @@ type Serve struct {
 	// AdminPassword, when set, is the dashboard's admin password
 	// (WAYMARK_ADMIN_PASSWORD); otherwise one is generated on first run.
 	AdminPassword string
+	// ConsentPolicy is a JSON file with the consent policy (purposes,
+	// texts, version); empty: the built-in policy.
+	ConsentPolicy string
 }
 
 // Defaults returns the configuration a newcomer gets.
@@ -119,6 +122,7 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time allowed for a graceful shutdown")
 	fs.Var(stringList{&c.ReferrerSpam}, "referrer-spam", "extra comma-separated referrer-spam domains")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go garbage-collector target percentage (GOGC); 0 keeps the runtime's setting")
+	fs.StringVar(&c.ConsentPolicy, "consent-policy", c.ConsentPolicy, "JSON file with the consent policy (see docs/CONSENT.md); default: the built-in one")
 	fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "dashboard admin password (prefer WAYMARK_ADMIN_PASSWORD: flags show in the process list); generated on first run when unset")
 }
 

@@ -235,3 +235,21 @@ func TestRecorderBatches(t *testing.T) {
 		t.Errorf("%d batches for 500 concurrent receipts: no grouping", st.batches)
 	}
 }
+
+func TestLoadPolicy(t *testing.T) {
+	t.Parallel()
+	p, err := LoadPolicy([]byte(`{"version":"7","expiry_days":30,"banner":{"en":{"title":"T","description":"D"}},
+		"purposes":[{"id":"necessary","required":true,"text":{"en":{"title":"N"}}},
+		{"id":"marketing","off_under_gpc":true,"cookies":["_mkt"],"text":{"en":{"title":"M"}},"services":[{"name":"Ads","cookies":["_ads"]}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Version != "7" || p.Expiry != 30*24*time.Hour || len(p.Purposes) != 2 || p.Purposes[1].Cookies[0] != "_mkt" {
+		t.Errorf("loaded %+v", p)
+	}
+	for _, bad := range []string{`{`, `{"version":"1","unknown":1}`, `{"version":"1","banner":{"en":{}},"purposes":[]}`} {
+		if _, err := LoadPolicy([]byte(bad)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("LoadPolicy(%s) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}

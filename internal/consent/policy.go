@@ -60,8 +60,9 @@ type Policy struct {
 	Version  string          `json:"version"`
 	Banner   map[string]Text `json:"banner"`
 	Purposes []Purpose       `json:"purposes"`
-	// Expiry is how long a decision lasts (default 12 months).
-	Expiry time.Duration `json:"expiry,omitempty"`
+	// Expiry is how long a decision lasts (default 12 months); in JSON
+	// files it is given as expiry_days.
+	Expiry time.Duration `json:"-"`
 	// HonorDNT treats Do-Not-Track like Global Privacy Control.
 	HonorDNT bool `json:"honor_dnt,omitempty"`
 }
@@ -99,6 +100,25 @@ func DefaultPolicy() Policy {
 		},
 		Expiry: DefaultExpiry,
 	}
+}
+
+// LoadPolicy reads a policy from JSON (the format of DefaultPolicy, with
+// expiry in days as "expiry_days") and validates it.
+func LoadPolicy(data []byte) (Policy, error) {
+	var raw struct {
+		Policy
+		ExpiryDays int `json:"expiry_days"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return Policy{}, fmt.Errorf("%w: policy: %v", ErrInvalid, err)
+	}
+	p := raw.Policy
+	if raw.ExpiryDays != 0 {
+		p.Expiry = time.Duration(raw.ExpiryDays) * 24 * time.Hour
+	}
+	return p, p.Validate()
 }
 
 // Validate checks a policy and fills defaults.

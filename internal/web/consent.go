@@ -31,9 +31,10 @@ type ConsentDeps struct {
 const (
 	visitorCookie  = "waymark_id"
 	decisionCookie = "waymark_consent"
-	// visitorHeader carries the signed id from local storage where the
-	// browser refuses cookies (the SDK sends it).
-	visitorHeader = "Waymark-Id"
+	// visitorHeader and decisionHeader carry the signed values from local
+	// storage where the browser refuses cookies (the SDK sends them).
+	visitorHeader  = "Waymark-Id"
+	decisionHeader = "Waymark-Consent"
 )
 
 func (s *Server) cookieName(r *http.Request, name string) string {
@@ -75,9 +76,11 @@ type consentState struct {
 	// GPC: the browser's privacy signal is honoured.
 	GPC      bool   `json:"gpc"`
 	Language string `json:"language"`
-	// VisitorToken is the signed id, for the SDK to keep in local storage
-	// when cookies are refused and preferences are granted.
+	// VisitorToken and ConsentToken are the signed id and decision, for
+	// the SDK to keep in local storage when cookies are refused and
+	// preferences are granted.
 	VisitorToken string         `json:"visitor_token,omitempty"`
+	ConsentToken string         `json:"consent_token,omitempty"`
 	Policy       *consent.Shown `json:"policy,omitempty"`
 }
 
@@ -99,6 +102,9 @@ func (s *Server) visitor(r *http.Request) identity.ID {
 // cookie; nil when there is none, it does not verify, or it is gone.
 func (s *Server) currentDecision(ctx context.Context, r *http.Request) (*consent.Receipt, error) {
 	v := readCookie(r, decisionCookie)
+	if v == "" {
+		v = r.Header.Get(decisionHeader)
+	}
 	if v == "" {
 		return nil, nil
 	}
@@ -217,8 +223,12 @@ func (s *Server) postConsent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	receiptID, _ := identity.ParseID(rec.ID)
-	s.setCookie(w, r, decisionCookie, s.Consent.Decision.Encode(receiptID), p.Expiry)
+	decision := s.Consent.Decision.Encode(receiptID)
+	s.setCookie(w, r, decisionCookie, decision, p.Expiry)
 	out := s.stateOf(r, rec, visitor, lang, false)
+	if choices[consent.Preferences] {
+		out.ConsentToken = decision
+	}
 	if visitor.IsZero() {
 		s.setCookie(w, r, visitorCookie, "", 0)
 	} else {

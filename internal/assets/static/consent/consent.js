@@ -29,11 +29,12 @@
     } catch (e) { return false; }
   }
   var cookies = cookiesOK(), storage = storageOK();
-  function stored() { try { return storage ? w.localStorage.getItem(key) : null; } catch (e) { return null; } }
+  function stored(k) { try { return storage ? w.localStorage.getItem(k || key) : null; } catch (e) { return null; } }
   function request(method, body) {
     var h = { "Content-Type": "application/json" };
-    var t = stored();
+    var t = stored(), c = stored("waymark_consent");
     if (t) h["Waymark-Id"] = t;
+    if (c) h["Waymark-Consent"] = c;
     // navigator.globalPrivacyControl counts like the Sec-GPC header (an
     // extension may set one without the other).
     var q = "?lang=" + encodeURIComponent(d.documentElement.lang || "") + (navigator.globalPrivacyControl ? "&gpc=1" : "");
@@ -56,7 +57,9 @@
     if (storage) {
       try {
         if (state.visitor_token && !cookies && granted.preferences) w.localStorage.setItem(key, state.visitor_token);
+        if (state.consent_token && !cookies && granted.preferences) w.localStorage.setItem("waymark_consent", state.consent_token);
         if (!granted.preferences || !state.visitor_id) w.localStorage.removeItem(key);
+        if (!granted.preferences) w.localStorage.removeItem("waymark_consent");
       } catch (e) {}
     }
     var gated = d.querySelectorAll('script[type="text/plain"][data-waymark-purpose]');
