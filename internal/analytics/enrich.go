@@ -27,6 +27,11 @@ const (
 type Request struct {
 	IP        netip.Addr
 	UserAgent string
+	// Consented is the visitor's first-party id when the visitor granted
+	// analytics (see the consent part); the visitor hash is then made of
+	// it instead of the address and user agent. It still changes daily:
+	// the salt is the day's.
+	Consented *[16]byte
 }
 
 // Enricher turns a Beacon into a Hit: agent, source, campaign, screen class,
@@ -62,7 +67,12 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (Hit, string) {
 		return Hit{}, DropSpam
 	}
 	now := e.Now().UTC().Truncate(time.Millisecond)
-	cur, prev := e.Visitors.Hash(s.Domain, s.Location(), now, r.IP, r.UserAgent)
+	var cur, prev uint64
+	if r.Consented != nil {
+		cur, prev = e.Visitors.HashID(s.Domain, s.Location(), now, r.Consented)
+	} else {
+		cur, prev = e.Visitors.Hash(s.Domain, s.Location(), now, r.IP, r.UserAgent)
+	}
 	if cur == 0 {
 		return Hit{}, DropNoSalt
 	}

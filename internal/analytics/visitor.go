@@ -130,25 +130,54 @@ func (v *Visitors) Run(ctx context.Context, interval time.Duration) {
 // site's midnight also under the previous date's salt (0 otherwise). A
 // date without a salt (a clock far off) hashes to 0: no visitor.
 func (v *Visitors) Hash(site string, loc *time.Location, t time.Time, ip netip.Addr, userAgent string) (cur, prev uint64) {
+	c, p, today := v.saltsAt(loc, t)
+	if c != nil {
+		cur = DayVisitorID(today, hashVisitor(c, site, ip, userAgent))
+	}
+	if p != nil {
+		prev = DayVisitorID(today-1, hashVisitor(p, site, ip, userAgent))
+	}
+	return cur, prev
+}
+
+// HashID is Hash for a visitor who consented to analytics: the hash is of
+// the first-party id (so a change of network or browser version is the
+// same visitor), still under the day's salt.
+func (v *Visitors) HashID(site string, loc *time.Location, t time.Time, id *[16]byte) (cur, prev uint64) {
+	c, p, today := v.saltsAt(loc, t)
+	if c != nil {
+		cur = DayVisitorID(today, hashID(c, site, id))
+	}
+	if p != nil {
+		prev = DayVisitorID(today-1, hashID(p, site, id))
+	}
+	return cur, prev
+}
+
+// saltsAt returns the salt of t's local date in loc, the previous date's
+// within SessionTimeout after midnight (else nil), and the date's number.
+func (v *Visitors) saltsAt(loc *time.Location, t time.Time) (cur, prev *[32]byte, day int) {
 	local := t.In(loc)
 	y, m, d := local.Date()
 	midnight := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	yesterday := today.AddDate(0, 0, -1)
 	v.mu.RLock()
-	c := v.salts[today.Format(time.DateOnly)]
-	var p *[32]byte
+	cur = v.salts[today.Format(time.DateOnly)]
 	if t.Sub(midnight) < SessionTimeout {
-		p = v.salts[yesterday.Format(time.DateOnly)]
+		prev = v.salts[today.AddDate(0, 0, -1).Format(time.DateOnly)]
 	}
 	v.mu.RUnlock()
-	if c != nil {
-		cur = DayVisitorID(LocalDay(today), hashVisitor(c, site, ip, userAgent))
-	}
-	if p != nil {
-		prev = DayVisitorID(LocalDay(yesterday), hashVisitor(p, site, ip, userAgent))
-	}
-	return cur, prev
+	return cur, prev, LocalDay(today)
+}
+
+func hashID(key *[32]byte, site string, id *[16]byte) uint64 {
+	var stack [128]byte
+	buf := append(stack[:0], key[:]...)
+	buf = append(buf, site...)
+	buf = append(buf, 0, 'i', 'd', 0)
+	buf = append(buf, id[:]...)
+	sum := sha256.Sum256(buf)
+	return binary.LittleEndian.Uint64(sum[:8])
 }
 
 // LocalDay numbers a date (the date of t, whatever its zone) in days since

@@ -12,7 +12,14 @@ import (
 )
 
 func (s *Server) request(r *http.Request) analytics.Request {
-	return analytics.Request{IP: ClientIP(r, s.TrustedProxies), UserAgent: r.UserAgent()}
+	req := analytics.Request{IP: ClientIP(r, s.TrustedProxies), UserAgent: r.UserAgent()}
+	if s.Consent != nil {
+		if id, ok := s.analyticsID(r); ok {
+			b := [16]byte(id)
+			req.Consented = &b
+		}
+	}
+	return req
 }
 
 // acceptLanguage returns the first tag of Accept-Language.

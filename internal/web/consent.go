@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"waymark.dev/waymark/internal/assets"
@@ -345,4 +346,53 @@ func (s *Server) consentFile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	s.gz.serve(w, r, "consent/"+name, b)
+}
+
+// grants remembers, per receipt id, whether it granted analytics: receipts
+// never change, and a consented visitor's every hit asks.
+type grants struct {
+	mu sync.Mutex
+	m  map[identity.ID]bool
+}
+
+// maxGrants bounds the memory of grants; beyond it the map starts over.
+const maxGrants = 100_000
+
+// analyticsID returns the visitor's first-party id when the visitor
+// granted analytics: the beacon collector then counts by it instead of
+// the cookieless hash. Without a consent cookie it returns at once.
+func (s *Server) analyticsID(r *http.Request) (identity.ID, bool) {
+	v := readCookie(r, decisionCookie)
+	if v == "" {
+		return identity.ID{}, false
+	}
+	dec, err := s.Consent.Decision.Decode(v)
+	if err != nil {
+		return identity.ID{}, false
+	}
+	g := &s.grants
+	g.mu.Lock()
+	ok, known := g.m[dec.ID]
+	g.mu.Unlock()
+	if !known {
+		rec, err := s.Consent.Store.ReceiptByID(r.Context(), dec.ID.String())
+		if err != nil {
+			return identity.ID{}, false
+		}
+		ok = rec.Choices[consent.Analytics] && rec.PolicyVersion == s.Consent.Policy.Version
+		g.mu.Lock()
+		if g.m == nil || len(g.m) >= maxGrants {
+			g.m = make(map[identity.ID]bool)
+		}
+		g.m[dec.ID] = ok
+		g.mu.Unlock()
+	}
+	if !ok {
+		return identity.ID{}, false
+	}
+	id, err := s.Consent.Visitor.Decode(readCookie(r, visitorCookie))
+	if err != nil {
+		return identity.ID{}, false
+	}
+	return id.ID, true
 }

@@ -184,3 +184,43 @@ func TestConsentPolicyVersion(t *testing.T) {
 		t.Errorf("after a policy change: %+v, want a prompt for version 2", a)
 	}
 }
+
+// TestConsentedAnalytics: with analytics granted, the collector counts the
+// visitor by the first-party id (the same visitor across a change of
+// browser version); without, by the cookieless hash.
+func TestConsentedAnalytics(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	hit := func(b *browser, ua string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+"/api/event", strings.NewReader(`{"n":"pageview","u":"https://shop.example/","d":"shop.example"}`))
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("User-Agent", ua)
+		resp, err := b.c.Do(req)
+		if err != nil || resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("event: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	ua1 := "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+	ua2 := "Mozilla/5.0 (X11; Linux x86_64; rv:134.0) Gecko/20100101 Firefox/134.0"
+	yes, no := newBrowser(t, srv.URL), newBrowser(t, srv.URL)
+	yes.consent("POST", `{"purposes":{"analytics":true}}`, nil)
+	no.consent("POST", `{"purposes":{"preferences":true}}`, nil)
+	hit(yes, ua1)
+	hit(yes, ua2)
+	hit(no, ua1)
+	hit(no, ua2)
+	st.WaitStored(t, 4)
+	var consented, hashed int
+	if err := st.Events.DB().QueryRow(`SELECT count(DISTINCT visitor_id) FROM events WHERE browser_version LIKE '13%' AND visitor_id IN (SELECT visitor_id FROM events GROUP BY visitor_id HAVING count(*) = 2)`).Scan(&consented); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Events.DB().QueryRow(`SELECT count(DISTINCT visitor_id) FROM events`).Scan(&hashed); err != nil {
+		t.Fatal(err)
+	}
+	// Four hits: the consented browser's two share one visitor; the other
+	// browser's two (different user agents) are two visitors.
+	if consented != 1 || hashed != 3 {
+		t.Errorf("visitors: %d with both hits, %d in all; want 1 and 3", consented, hashed)
+	}
+}

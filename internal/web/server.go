@@ -51,6 +51,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	gz      gzipCache
+	grants  grants // consent receipts' analytics grants, for the collector
 }
 
 // New builds the handler for all web surfaces.
