@@ -3,7 +3,11 @@
 // <script defer src="/consent.js"></script>. No external assets.
 (function () {
   "use strict";
-  var d = document, w = window, api = "/api/v1/consent", key = "waymark_id";
+  var d = document, w = window, key = "waymark_id";
+  // Everything is fetched next to the script, so a site can mount Waymark
+  // under a path (/_wm/consent.js -> /_wm/api/v1/consent).
+  var me = d.currentScript && d.currentScript.src ? new URL(d.currentScript.src) : new URL("/consent.js", location.href);
+  var base = me.pathname.replace(/[^\/]*$/, ""), api = base + "api/v1/consent";
   var labels = {
     "en": { accept: "Accept all", reject: "Reject all", customise: "Customise", save: "Save choices", close: "Close",
       always: "Always on", gpc: "Your browser's privacy signal (Global Privacy Control) was honoured: analytics stays off unless you turn it on here.",
@@ -164,7 +168,7 @@
   }
 
   function start() {
-    var css = el("link", { rel: "stylesheet", href: "/consent.css" });
+    var css = el("link", { rel: "stylesheet", href: base + "consent.css" });
     d.head.append(css);
     d.addEventListener("click", function (e) {
       var a = e.target.closest && e.target.closest("[data-waymark-preferences]");
