@@ -150,9 +150,71 @@ func (s *Server) getConsent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	lang := consent.Language(r.URL.Query().Get("lang"), r.Header.Get("Accept-Language"))
+	visitor := s.visitor(r)
+	// A visit renews the visitor cookie (at most daily), so an active
+	// visitor keeps the id while the 400-day limit holds.
+	if v := readCookie(r, visitorCookie); v != "" && !visitor.IsZero() {
+		if val, err := s.Consent.Visitor.Decode(v); err == nil && s.Now().Sub(val.Issued) > 24*time.Hour {
+			s.setCookie(w, r, visitorCookie, s.Consent.Visitor.Encode(visitor), identity.MaxAge)
+		}
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Vary", "Cookie, Accept-Language, Sec-GPC")
-	writeJSON(w, http.StatusOK, s.stateOf(r, rec, s.visitor(r), lang, true))
+	writeJSON(w, http.StatusOK, s.stateOf(r, rec, visitor, lang, true))
+	return nil
+}
+
+// receipts answers the operator's lookups, with a stats API token:
+// GET /api/v1/consent/receipts?receipt=ID or ?visitor=ID, or an export of
+// every receipt since a time (?since=RFC3339&format=jsonl|csv).
+func (s *Server) receipts(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.authorizeAny(r); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	ctx := r.Context()
+	switch {
+	case q.Get("receipt") != "":
+		rec, err := s.Consent.Store.ReceiptByID(ctx, q.Get("receipt"))
+		if errors.Is(err, consent.ErrNotFound) {
+			return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Field: "receipt", Message: "no such receipt"}
+		}
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"receipts": []*consent.Receipt{rec}})
+	case q.Get("visitor") != "":
+		rs, err := s.Consent.Store.ReceiptsByVisitor(ctx, q.Get("visitor"))
+		if err != nil {
+			return err
+		}
+		if rs == nil {
+			rs = []*consent.Receipt{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"receipts": rs})
+	default:
+		var since time.Time
+		if v := q.Get("since"); v != "" {
+			var err error
+			if since, err = time.Parse(time.RFC3339, v); err != nil {
+				return errInvalid("since", "must be an RFC 3339 time")
+			}
+		}
+		format := q.Get("format")
+		if format == "" {
+			format = consent.FormatJSONL
+		}
+		if format != consent.FormatJSONL && format != consent.FormatCSV {
+			return errInvalid("format", "must be jsonl or csv")
+		}
+		ctype := "application/x-ndjson"
+		if format == consent.FormatCSV {
+			ctype = "text/csv; charset=utf-8"
+		}
+		w.Header().Set("Content-Type", ctype)
+		w.Header().Set("Content-Disposition", `attachment; filename="consent-receipts.`+format+`"`)
+		return consent.Export(ctx, s.Consent.Store, since, format, w)
+	}
 	return nil
 }
 

@@ -224,3 +224,35 @@ func TestConsentedAnalytics(t *testing.T) {
 		t.Errorf("visitors: %d with both hits, %d in all; want 1 and 3", consented, hashed)
 	}
 }
+
+func TestReceiptsAPI(t *testing.T) {
+	srv, st, siteToken := newTestServer(t, apptest.Options{})
+	b := newBrowser(t, srv.URL)
+	_, a := b.consent("POST", `{"purposes":{"analytics":true},"source":"banner"}`, nil)
+	all := st.AddToken(t, "")
+	get := func(token, query string) (int, string) {
+		resp, body := do(t, "GET", srv.URL+"/api/v1/consent/receipts?"+query, "", map[string]string{"Authorization": "Bearer " + token})
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get(all, "receipt="+a.ReceiptID); code != 200 || !strings.Contains(body, a.VisitorID) {
+		t.Errorf("by receipt: %d %s", code, body)
+	}
+	if code, body := get(all, "visitor="+a.VisitorID); code != 200 || !strings.Contains(body, a.ReceiptID) {
+		t.Errorf("by visitor: %d %s", code, body)
+	}
+	if code, body := get(all, "format=csv"); code != 200 || !strings.HasPrefix(body, "receipt_id,") || !strings.Contains(body, a.ReceiptID) {
+		t.Errorf("export: %d %s", code, body)
+	}
+	if code, _ := get(all, "receipt=nope"); code != 404 {
+		t.Errorf("unknown receipt: %d", code)
+	}
+	if code, body := get(all, "since=yesterday"); code != 400 || !strings.Contains(body, `"field":"since"`) {
+		t.Errorf("bad since: %d %s", code, body)
+	}
+	if code, _ := get(siteToken, "visitor="+a.VisitorID); code != 403 {
+		t.Errorf("a one-site token: %d, want 403", code)
+	}
+	if code, _ := get("wmk_nope", "visitor=x"); code != 401 {
+		t.Errorf("bad token: %d, want 401", code)
+	}
+}

@@ -57,6 +57,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /api/v1/consent", s.handle(s.getConsent))
 		mux.Handle("POST /api/v1/consent", csrf.Handler(s.handle(s.postConsent)))
 		mux.HandleFunc("GET /api/v1/consent/me", s.handle(s.myData))
+		mux.HandleFunc("GET /api/v1/consent/receipts", s.handle(s.receipts))
 		mux.Handle("POST /api/v1/consent/forget", csrf.Handler(s.handle(s.forgetMe)))
 		mux.HandleFunc("GET /consent.js", s.consentFile)
 		mux.HandleFunc("GET /consent.css", s.consentFile)

@@ -15,15 +15,7 @@ import (
 
 // authorize checks the Bearer token and that it may read domain.
 func (s *Server) authorize(r *http.Request, domain string) (*site.Site, error) {
-	auth := r.Header.Get("Authorization")
-	secret, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || secret == "" {
-		return nil, &apiError{Status: http.StatusUnauthorized, Code: codeUnauthenticated, Message: "missing API token: send Authorization: Bearer <token> (create one with: waymark token add --name NAME)"}
-	}
-	t, err := s.SiteStore.TokenByHash(r.Context(), site.HashToken(strings.TrimSpace(secret)))
-	if errors.Is(err, site.ErrNotFound) || err == nil && t.Kind == site.TokenShare {
-		return nil, &apiError{Status: http.StatusUnauthorized, Code: codeUnauthenticated, Message: "invalid API token"}
-	}
+	t, err := s.apiToken(r)
 	if err != nil {
 		return nil, err
 	}
@@ -39,6 +31,31 @@ func (s *Server) authorize(r *http.Request, domain string) (*site.Site, error) {
 		return nil, &apiError{Status: http.StatusNotFound, Code: codeNotFound, Field: "site_id", Message: "no site " + d}
 	}
 	return st, nil
+}
+
+// apiToken returns the request's API token (Authorization: Bearer).
+func (s *Server) apiToken(r *http.Request) (*site.Token, error) {
+	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || secret == "" {
+		return nil, &apiError{Status: http.StatusUnauthorized, Code: codeUnauthenticated, Message: "missing API token: send Authorization: Bearer <token> (create one with: waymark token add --name NAME)"}
+	}
+	t, err := s.SiteStore.TokenByHash(r.Context(), site.HashToken(strings.TrimSpace(secret)))
+	if errors.Is(err, site.ErrNotFound) || err == nil && t.Kind == site.TokenShare {
+		return nil, &apiError{Status: http.StatusUnauthorized, Code: codeUnauthenticated, Message: "invalid API token"}
+	}
+	return t, err
+}
+
+// authorizeAny requires an API token for every site (the operator's).
+func (s *Server) authorizeAny(r *http.Request) (*site.Token, error) {
+	t, err := s.apiToken(r)
+	if err != nil {
+		return nil, err
+	}
+	if t.Site != "" {
+		return nil, &apiError{Status: http.StatusForbidden, Code: codeForbidden, Message: "this needs a token for every site (waymark token add --name NAME, without --site)"}
+	}
+	return t, nil
 }
 
 type queryResponse struct {
