@@ -16,7 +16,7 @@ func TestDependencyDirection(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	domain := []string{"analytics", "site", "config", "admin", "identity", "consent"}
+	domain := []string{"analytics", "site", "config", "admin", "identity", "consent", "risk"}
 	adapters := []string{"duckdb", "sqlite"}
 	forbiddenFor := map[string][]string{}
 	for _, d := range domain {
