@@ -23,6 +23,7 @@ import (
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/duckdb"
 	"waymark.dev/waymark/internal/identity"
+	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/web"
 )
@@ -174,6 +175,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		TrustedProxies: c.TrustedProxies, Registry: reg, Demo: c.Demo, DemoDomain: DemoDomain, DataDir: c.Data,
 		Admin: &admin.Auth{Store: state, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
 		Consent: consentDeps,
+		Risk:    &risk.Service{Store: state, Policy: risk.DefaultPolicy(), Now: time.Now},
 		Ready: func(ctx context.Context) error {
 			if !ingesting.Load() {
 				return errors.New("ingester not running")

@@ -69,8 +69,8 @@ type Policy struct {
 func DefaultPolicy() Policy {
 	return Policy{
 		Weights: map[string]int{
-			ReasonNewDevice: 40, ReasonNoDeviceCookie: 40, ReasonRevokedDevice: 50, ReasonTokenReuse: 100,
-			ReasonNewNetwork: 10, ReasonNewCountry: 25, ReasonImpossibleTravel: 60, ReasonAccountFailures: 30,
+			ReasonNewDevice: 40, ReasonNoDeviceCookie: 40, ReasonRevokedDevice: 40, ReasonTokenReuse: 100,
+			ReasonNewNetwork: 10, ReasonNewCountry: 25, ReasonImpossibleTravel: 60, ReasonAccountFailures: 20,
 			ReasonClientFailures: 100, ReasonManyAccounts: 40, ReasonBrowserChanged: 25,
 		},
 		ChallengeAt: 30, DenyAt: 80,

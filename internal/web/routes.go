@@ -63,6 +63,15 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /consent.css", s.consentFile)
 	}
 
+	// Account security, for sites' backends (API token).
+	if s.Risk != nil {
+		mux.HandleFunc("POST /api/v1/risk/login", s.handle(s.riskLogin))
+		mux.HandleFunc("POST /api/v1/devices/trust", s.handle(s.trustDevice))
+		mux.HandleFunc("GET /api/v1/accounts/{account}/devices", s.handle(s.devices))
+		mux.HandleFunc("DELETE /api/v1/accounts/{account}/devices/{id}", s.handle(s.revokeDevice))
+		mux.HandleFunc("GET /api/v1/accounts/{account}/events", s.handle(s.accountEvents))
+	}
+
 	// Front page and demo site.
 	static, _ := fs.Sub(assets.Static, "static")
 	mux.HandleFunc("GET /{$}", s.handle(s.home))

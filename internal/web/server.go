@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
 )
 
@@ -43,6 +44,8 @@ type Deps struct {
 	Throttle *admin.Throttle
 	// Consent serves the consent and identity endpoints (nil: off).
 	Consent *ConsentDeps
+	// Risk serves the account-security endpoints (nil: off).
+	Risk *risk.Service
 }
 
 // Server holds the handlers.

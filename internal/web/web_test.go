@@ -19,6 +19,7 @@ import (
 	"waymark.dev/waymark/internal/apptest"
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
+	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/sqlite"
 )
@@ -38,7 +39,8 @@ func newTestServer(t *testing.T, o apptest.Options) (*httptest.Server, *apptest.
 	h := New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector, Stats: st.Events,
 		Now: time.Now, Registry: prometheus.NewRegistry(), Demo: true, DemoDomain: "shop.example",
 		Admin: &admin.Auth{Store: st.State, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
-		Consent: testConsent(t, st.State, consent.DefaultPolicy())})
+		Consent: testConsent(t, st.State, consent.DefaultPolicy()),
+		Risk:    &risk.Service{Store: st.State, Policy: risk.DefaultPolicy(), Now: time.Now}})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, st, st.AddToken(t, "shop.example")

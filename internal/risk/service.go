@@ -1,0 +1,233 @@
+package risk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Event kinds of an account's audit trail.
+const (
+	EventAttempt = "attempt"
+	EventSuccess = "success"
+	EventFailure = "failure"
+	EventTrusted = "device_trusted"
+	EventRevoked = "device_revoked"
+	EventReplay  = "device_token_reuse"
+)
+
+// Event is one entry of an account's audit trail (logins included).
+type Event struct {
+	Account  string    `json:"account"`
+	Kind     string    `json:"kind"`
+	Time     time.Time `json:"time"`
+	Network  string    `json:"network,omitempty"` // IP prefix
+	Device   DeviceID  `json:"-"`
+	Decision string    `json:"decision,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+}
+
+// ErrNotFound: no such device.
+var ErrNotFound = errors.New("risk: not found")
+
+// Counts are a store's answers about recent activity.
+type Counts struct {
+	AccountFailures    int
+	ClientFailures     int
+	AccountsFromClient int
+	KnownNetwork       bool // the account logged in from this network before
+}
+
+// Store keeps devices and events; the state store implements it.
+type Store interface {
+	Device(ctx context.Context, id DeviceID) (*Device, error)
+	SaveDevice(ctx context.Context, d *Device) error
+	Devices(ctx context.Context, account string) ([]*Device, error)
+	AddEvent(ctx context.Context, e Event) error
+	Events(ctx context.Context, account string, limit int) ([]Event, error)
+	// Counts answers for an account and a client network since t.
+	Counts(ctx context.Context, account, network string, since time.Time) (Counts, error)
+}
+
+// Service answers login risk questions and manages devices.
+type Service struct {
+	Store  Store
+	Policy Policy
+	Now    func() time.Time
+	// Window is how far back failures and accounts are counted
+	// (default 15 minutes).
+	Window time.Duration
+}
+
+// Attempt is what a site's login handler tells about a login.
+type Attempt struct {
+	Account        string
+	Outcome        string // EventAttempt (before checking the password), EventSuccess, EventFailure
+	IP             netip.Addr
+	Browser, OS    string // families, from the user agent
+	DeviceCookie   string // the device cookie's value, "" without one
+	CookiesRefused bool
+}
+
+// Answer is a decision and, after a success on a trusted device, the
+// device cookie's next value.
+type Answer struct {
+	Decision
+	// NewToken is set when the device's secret rotated: the site sends
+	// it to the browser as the new device cookie.
+	NewToken *Token `json:"-"`
+}
+
+// Network is the prefix an address is grouped by: /24 of IPv4, /48 of
+// IPv6.
+func Network(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	ip = ip.Unmap()
+	bits := 24
+	if ip.Is6() {
+		bits = 48
+	}
+	p, _ := ip.Prefix(bits)
+	return p.String()
+}
+
+// ValidAccount checks an account name (the site's own id for a user).
+func ValidAccount(a string) error {
+	if a == "" || len(a) > 200 || strings.ContainsAny(a, "\x00\r\n") {
+		return fmt.Errorf("risk: account must be 1 to 200 characters without control characters")
+	}
+	return nil
+}
+
+func (s *Service) window() time.Duration {
+	if s.Window > 0 {
+		return s.Window
+	}
+	return 15 * time.Minute
+}
+
+// Login assesses and records an attempt.
+func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
+	if err := ValidAccount(a.Account); err != nil {
+		return Answer{}, err
+	}
+	switch a.Outcome {
+	case EventAttempt, EventSuccess, EventFailure:
+	default:
+		return Answer{}, fmt.Errorf("risk: outcome must be attempt, success or failure")
+	}
+	now := s.Now()
+	network := Network(a.IP)
+	f := Facts{Device: DeviceNone, CookiesRefused: a.CookiesRefused && a.DeviceCookie == ""}
+	var dev *Device
+	var tok Token
+	if a.DeviceCookie != "" {
+		f.Device = DeviceNew
+		if t, err := ParseToken(a.DeviceCookie); err == nil {
+			d, err := s.Store.Device(ctx, t.Device)
+			switch {
+			case errors.Is(err, ErrNotFound):
+			case err != nil:
+				return Answer{}, err
+			case d.Account == a.Account:
+				switch d.Check(t.Secret, now) {
+				case Valid:
+					f.Device, dev, tok = DeviceKnown, d, t
+					f.BrowserChanged = a.Browser != "" && d.Browser != "" && a.Browser != d.Browser
+				case Replay:
+					f.Device, f.Replay = DeviceKnown, true
+					d.Revoked = true
+					if err := s.Store.SaveDevice(ctx, d); err != nil {
+						return Answer{}, err
+					}
+					if err := s.Store.AddEvent(ctx, Event{Account: a.Account, Kind: EventReplay, Time: now, Network: network, Device: d.ID,
+						Detail: "a rotated device secret was presented again; the device is revoked"}); err != nil {
+						return Answer{}, err
+					}
+				case Revoked:
+					f.Device = DeviceRevoked
+				}
+			}
+		}
+	}
+	c, err := s.Store.Counts(ctx, a.Account, network, now.Add(-s.window()))
+	if err != nil {
+		return Answer{}, err
+	}
+	f.AccountFailures, f.ClientFailures, f.AccountsFromClient = c.AccountFailures, c.ClientFailures, c.AccountsFromClient
+	f.NewNetwork = network != "" && !c.KnownNetwork
+	ans := Answer{Decision: s.Policy.Decide(f)}
+	if err := s.Store.AddEvent(ctx, Event{Account: a.Account, Kind: a.Outcome, Time: now, Network: network, Device: deviceOf(dev),
+		Decision: ans.Decision.Decision, Detail: strings.Join(ans.Reasons, ",")}); err != nil {
+		return Answer{}, err
+	}
+	if dev != nil && a.Outcome == EventSuccess && ans.Decision.Decision == Allow {
+		secret := dev.Rotate(now)
+		dev.Network, dev.Browser, dev.OS = network, orKeep(a.Browser, dev.Browser), orKeep(a.OS, dev.OS)
+		if err := s.Store.SaveDevice(ctx, dev); err != nil {
+			return Answer{}, err
+		}
+		ans.NewToken = &Token{Device: tok.Device, Secret: secret}
+	}
+	return ans, nil
+}
+
+func deviceOf(d *Device) DeviceID {
+	if d == nil {
+		return DeviceID{}
+	}
+	return d.ID
+}
+
+func orKeep(v, old string) string {
+	if v == "" {
+		return old
+	}
+	return v
+}
+
+// Trust makes the current browser a trusted device of the account (after
+// a successful login and any step-up) and returns its first token.
+func (s *Service) Trust(ctx context.Context, account, name string, ip netip.Addr, browser, os string) (*Device, Token, error) {
+	if err := ValidAccount(account); err != nil {
+		return nil, Token{}, err
+	}
+	if len(name) > 100 {
+		return nil, Token{}, fmt.Errorf("risk: a device name has at most 100 characters")
+	}
+	now := s.Now()
+	secret := NewSecret()
+	d := &Device{ID: NewDeviceID(), Account: account, Name: name, Current: HashSecret(secret), Created: now, LastSeen: now,
+		Network: Network(ip), Browser: browser, OS: os}
+	if err := s.Store.SaveDevice(ctx, d); err != nil {
+		return nil, Token{}, err
+	}
+	if err := s.Store.AddEvent(ctx, Event{Account: account, Kind: EventTrusted, Time: now, Network: d.Network, Device: d.ID, Detail: name}); err != nil {
+		return nil, Token{}, err
+	}
+	return d, Token{Device: d.ID, Secret: secret}, nil
+}
+
+// Revoke revokes an account's device.
+func (s *Service) Revoke(ctx context.Context, account string, id DeviceID) error {
+	d, err := s.Store.Device(ctx, id)
+	if err != nil {
+		return err
+	}
+	if d.Account != account {
+		return ErrNotFound
+	}
+	if d.Revoked {
+		return nil
+	}
+	d.Revoked = true
+	if err := s.Store.SaveDevice(ctx, d); err != nil {
+		return err
+	}
+	return s.Store.AddEvent(ctx, Event{Account: account, Kind: EventRevoked, Time: s.Now(), Device: id})
+}

@@ -1,0 +1,139 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"waymark.dev/waymark/internal/risk"
+)
+
+var _ risk.Store = (*DB)(nil)
+
+const deviceColumns = `id, account, name, current, previous, prev_until, retired, created_at, last_seen, network, browser, os, revoked`
+
+func scanDevice(sc interface{ Scan(...any) error }) (*risk.Device, error) {
+	var d risk.Device
+	var id, cur, prev, retired []byte
+	var prevUntil, created, seen int64
+	var revoked int
+	if err := sc.Scan(&id, &d.Account, &d.Name, &cur, &prev, &prevUntil, &retired, &created, &seen, &d.Network, &d.Browser, &d.OS, &revoked); err != nil {
+		return nil, err
+	}
+	copy(d.ID[:], id)
+	copy(d.Current[:], cur)
+	copy(d.Previous[:], prev)
+	for i := 0; i+32 <= len(retired); i += 32 {
+		var h risk.Hash
+		copy(h[:], retired[i:i+32])
+		d.Retired = append(d.Retired, h)
+	}
+	d.PrevUntil, d.Created, d.LastSeen = time.UnixMilli(prevUntil).UTC(), time.UnixMilli(created).UTC(), time.UnixMilli(seen).UTC()
+	d.Revoked = revoked != 0
+	return &d, nil
+}
+
+// Device returns a device.
+func (s *DB) Device(ctx context.Context, id risk.DeviceID) (*risk.Device, error) {
+	d, err := scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM risk_devices WHERE id = ?`, id[:]))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, risk.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: device: %w", err)
+	}
+	return d, nil
+}
+
+// SaveDevice inserts or updates a device.
+func (s *DB) SaveDevice(ctx context.Context, d *risk.Device) error {
+	retired := make([]byte, 0, 32*len(d.Retired))
+	for _, h := range d.Retired {
+		retired = append(retired, h[:]...)
+	}
+	revoked := 0
+	if d.Revoked {
+		revoked = 1
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO risk_devices (`+deviceColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, current = excluded.current, previous = excluded.previous,
+		prev_until = excluded.prev_until, retired = excluded.retired, last_seen = excluded.last_seen, network = excluded.network,
+		browser = excluded.browser, os = excluded.os, revoked = excluded.revoked`,
+		d.ID[:], d.Account, d.Name, d.Current[:], d.Previous[:], d.PrevUntil.UnixMilli(), retired, d.Created.UnixMilli(), d.LastSeen.UnixMilli(),
+		d.Network, d.Browser, d.OS, revoked)
+	if err != nil {
+		return fmt.Errorf("sqlite: save device: %w", err)
+	}
+	return nil
+}
+
+// Devices lists an account's devices, newest first.
+func (s *DB) Devices(ctx context.Context, account string) ([]*risk.Device, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceColumns+` FROM risk_devices WHERE account = ? ORDER BY last_seen DESC`, account)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: devices: %w", err)
+	}
+	defer rows.Close()
+	var out []*risk.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// AddEvent appends to an account's audit trail.
+func (s *DB) AddEvent(ctx context.Context, e risk.Event) error {
+	var dev any
+	if e.Device != (risk.DeviceID{}) {
+		dev = e.Device[:]
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO risk_events (account, kind, at, network, device, decision, detail) VALUES (?,?,?,?,?,?,?)`,
+		e.Account, e.Kind, e.Time.UnixMilli(), e.Network, dev, e.Decision, e.Detail); err != nil {
+		return fmt.Errorf("sqlite: risk event: %w", err)
+	}
+	return nil
+}
+
+// Events returns an account's latest events, newest first.
+func (s *DB) Events(ctx context.Context, account string, limit int) ([]risk.Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT account, kind, at, network, device, decision, detail FROM risk_events WHERE account = ? ORDER BY at DESC, id DESC LIMIT ?`, account, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: risk events: %w", err)
+	}
+	defer rows.Close()
+	var out []risk.Event
+	for rows.Next() {
+		var e risk.Event
+		var at int64
+		var dev []byte
+		if err := rows.Scan(&e.Account, &e.Kind, &at, &e.Network, &dev, &e.Decision, &e.Detail); err != nil {
+			return nil, fmt.Errorf("sqlite: risk events: %w", err)
+		}
+		e.Time = time.UnixMilli(at).UTC()
+		copy(e.Device[:], dev)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Counts answers the recent-activity questions of a login decision.
+func (s *DB) Counts(ctx context.Context, account, network string, since time.Time) (risk.Counts, error) {
+	var c risk.Counts
+	t := since.UnixMilli()
+	err := s.db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM risk_events WHERE account = ? AND kind = 'failure' AND at >= ?),
+		(SELECT count(*) FROM risk_events WHERE network = ? AND network <> '' AND kind = 'failure' AND at >= ?),
+		(SELECT count(DISTINCT account) FROM risk_events WHERE network = ? AND network <> '' AND at >= ? AND kind IN ('attempt', 'failure', 'success')),
+		EXISTS (SELECT 1 FROM risk_events WHERE account = ? AND kind = 'success' AND network = ?)`,
+		account, t, network, t, network, t, account, network).Scan(&c.AccountFailures, &c.ClientFailures, &c.AccountsFromClient, &c.KnownNetwork)
+	if err != nil {
+		return c, fmt.Errorf("sqlite: risk counts: %w", err)
+	}
+	return c, nil
+}
