@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/analytics/analyticstest"
 	"waymark.dev/waymark/internal/apptest"
+	"waymark.dev/waymark/internal/risk"
 )
 
 var update = flag.Bool("update", false, "rewrite the responses in docs/API.md")
@@ -42,7 +43,8 @@ func TestAPIDocs(t *testing.T) {
 	analyticstest.Load(t, st.Events)
 	token := st.AddToken(t, fixture.Domain)
 	srv := httptest.NewServer(New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector,
-		Stats: st.Events, Now: func() time.Time { return analyticstest.Now }, Registry: prometheus.NewRegistry()}))
+		Stats: st.Events, Now: func() time.Time { return analyticstest.Now }, Registry: prometheus.NewRegistry(),
+		Risk: &risk.Service{Store: st.State, Policy: risk.DefaultPolicy(), Now: func() time.Time { return analyticstest.Now }}}))
 	defer srv.Close()
 
 	blocks := httpBlock.FindAllSubmatchIndex(doc, -1)
@@ -86,6 +88,9 @@ func replay(t *testing.T, base, block, token string) (int, string) {
 	}
 	req.Header.Set("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
 	for _, l := range lines[1:] {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
 		k, v, _ := strings.Cut(l, ": ")
 		req.Header.Set(k, strings.ReplaceAll(v, "$TOKEN", token))
 	}
@@ -109,8 +114,12 @@ func replay(t *testing.T, base, block, token string) (int, string) {
 		})
 		b = bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("[ "), []byte("[")), []byte(" ]"), []byte("]"))
 	}
+	// Values that change on every call read as "…".
+	b = volatileJSON.ReplaceAll(b, []byte(`"$1": "…"`))
 	return resp.StatusCode, string(b)
 }
+
+var volatileJSON = regexp.MustCompile(`"(device_cookie|set_cookie|device_id|id)": "[^"]*"`)
 
 // sameResponse compares status lines and bodies, JSON by value.
 func sameResponse(want, got string) bool {

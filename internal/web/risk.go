@@ -40,7 +40,11 @@ type riskAnswer struct {
 }
 
 func decodeStrict(r *http.Request, w http.ResponseWriter, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<10))
+	var src io.Reader = io.LimitReader(r.Body, 16<<10+1)
+	if w != nil {
+		src = http.MaxBytesReader(w, r.Body, 16<<10)
+	}
+	body, err := io.ReadAll(src)
 	if err != nil {
 		return err
 	}

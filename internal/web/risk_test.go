@@ -133,3 +133,25 @@ func has(list []string, s string) bool {
 	}
 	return false
 }
+
+// FuzzRiskLoginRequest: whatever a site's backend sends, the decoder
+// answers with a request or an error naming the body, never a panic, and
+// the device cookie found in a Cookie header parses or is ignored.
+func FuzzRiskLoginRequest(f *testing.F) {
+	f.Add(`{"account":"a","outcome":"attempt","ip":"192.0.2.1","cookie_header":"waymark_device=AQ"}`)
+	f.Add(`{"account":"","x":1}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, body string) {
+		r := httptestRequest(body)
+		var req riskLoginRequest
+		if err := decodeStrict(r, nil, &req); err != nil {
+			return
+		}
+		_ = deviceCookieOf(req.CookieHeader)
+	})
+}
+
+func httptestRequest(body string) *http.Request {
+	r, _ := http.NewRequest("POST", "http://x/api/v1/risk/login", strings.NewReader(body))
+	return r
+}
