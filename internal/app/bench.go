@@ -11,6 +11,8 @@ func benchCmd(ctx context.Context, sub string, args []string, getenv func(string
 		return benchIngest(ctx, args, getenv, stdout, stderr)
 	case "query":
 		return benchQuery(ctx, args, getenv, stdout, stderr)
+	case "risk":
+		return benchRisk(ctx, args, getenv, stdout, stderr)
 	}
-	return usagef("unknown bench %q: use ingest or query", sub)
+	return usagef("unknown bench %q: use ingest, query or risk", sub)
 }

@@ -137,3 +137,39 @@ func (s *DB) Counts(ctx context.Context, account, network string, since time.Tim
 	}
 	return c, nil
 }
+
+// ImportRisk stores many devices and events in one transaction (imports
+// and benchmarks).
+func (s *DB) ImportRisk(ctx context.Context, devices []*risk.Device, events []risk.Event) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: import: %w", err)
+	}
+	defer tx.Rollback()
+	ds, err := tx.PrepareContext(ctx, `INSERT INTO risk_devices (`+deviceColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: import: %w", err)
+	}
+	defer ds.Close()
+	for _, d := range devices {
+		if _, err := ds.ExecContext(ctx, d.ID[:], d.Account, d.Name, d.Current[:], d.Previous[:], d.PrevUntil.UnixMilli(), []byte{},
+			d.Created.UnixMilli(), d.LastSeen.UnixMilli(), d.Network, d.Browser, d.OS, 0); err != nil {
+			return fmt.Errorf("sqlite: import device: %w", err)
+		}
+	}
+	es, err := tx.PrepareContext(ctx, `INSERT INTO risk_events (account, kind, at, network, device, decision, detail) VALUES (?,?,?,?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: import: %w", err)
+	}
+	defer es.Close()
+	for _, e := range events {
+		var dev any
+		if e.Device != (risk.DeviceID{}) {
+			dev = e.Device[:]
+		}
+		if _, err := es.ExecContext(ctx, e.Account, e.Kind, e.Time.UnixMilli(), e.Network, dev, e.Decision, e.Detail); err != nil {
+			return fmt.Errorf("sqlite: import event: %w", err)
+		}
+	}
+	return tx.Commit()
+}

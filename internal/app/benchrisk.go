@@ -1,0 +1,151 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"waymark.dev/waymark/internal/risk"
+)
+
+// benchRisk runs `waymark bench risk`: login decisions against a state
+// store holding many devices and login events, as a site's login handlers
+// would ask concurrently.
+func benchRisk(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench risk", stderr)
+	dir := fs.String("dir", "", "data folder (required; its state.db gets the devices and events)")
+	devices := fs.Int("devices", 1_000_000, "trusted devices to create")
+	events := fs.Int("events", 10_000_000, "login events to create")
+	reuse := fs.Bool("reuse", false, "use the devices and events already in --dir")
+	workers := fs.Int("workers", 32, "concurrent login checks")
+	duration := fs.Duration("duration", 10*time.Second, "how long to measure")
+	if err := parse(fs, args, getenv); err != nil {
+		return err
+	}
+	if *dir == "" || *devices < 1000 || *events < 0 || *workers < 1 {
+		return usagef("bench risk needs --dir, at least 1000 --devices, and positive --workers")
+	}
+	db, err := openState(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	now := time.Now().UTC()
+	secret := func(i int) risk.Secret {
+		var s risk.Secret
+		h := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("waymark-bench-device"), uint64(i)))
+		copy(s[:], h[:16])
+		return s
+	}
+	deviceID := func(i int) risk.DeviceID {
+		var d risk.DeviceID
+		h := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("waymark-bench-id"), uint64(i)))
+		copy(d[:], h[:16])
+		return d
+	}
+	network := func(r *rand.Rand) string {
+		return netip.AddrFrom4([4]byte{10, byte(r.IntN(256)), byte(r.IntN(256)), 0}).String() + "/24"
+	}
+	if !*reuse {
+		t0 := time.Now()
+		r := rand.New(rand.NewPCG(1, 2))
+		const batch = 200_000
+		var ds []*risk.Device
+		for i := range *devices {
+			ds = append(ds, &risk.Device{ID: deviceID(i), Account: fmt.Sprintf("user%d", i), Current: risk.HashSecret(secret(i)),
+				Created: now.Add(-time.Duration(r.IntN(365*24)) * time.Hour), LastSeen: now, Network: network(r), Browser: "Chrome", OS: "Windows"})
+			if len(ds) == batch {
+				if err := db.ImportRisk(ctx, ds, nil); err != nil {
+					return err
+				}
+				ds = ds[:0]
+			}
+		}
+		if err := db.ImportRisk(ctx, ds, nil); err != nil {
+			return err
+		}
+		kinds := []string{risk.EventAttempt, risk.EventSuccess, risk.EventSuccess, risk.EventFailure}
+		var es []risk.Event
+		for range *events {
+			es = append(es, risk.Event{Account: fmt.Sprintf("user%d", r.IntN(*devices)), Kind: kinds[r.IntN(len(kinds))],
+				Time: now.Add(-time.Duration(r.Int64N(int64(30 * 24 * time.Hour)))), Network: network(r), Decision: risk.Allow})
+			if len(es) == batch {
+				if err := db.ImportRisk(ctx, nil, es); err != nil {
+					return err
+				}
+				es = es[:0]
+			}
+		}
+		if err := db.ImportRisk(ctx, nil, es); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "stored %d devices and %d login events in %s\n", *devices, *events, time.Since(t0).Round(time.Second))
+	}
+	svc := &risk.Service{Store: db, Policy: risk.DefaultPolicy(), Now: time.Now}
+	// Each worker logs in with its own devices (their secrets rotate), and
+	// mixes in new-device attempts and failures from random networks.
+	var mu sync.Mutex
+	var lat []time.Duration
+	decisions := map[string]int{}
+	deadline := time.Now().Add(*duration)
+	var wg sync.WaitGroup
+	for w := range *workers {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 99))
+			tokens := map[int]risk.Token{}
+			var mine []time.Duration
+			seen := map[string]int{}
+			for time.Now().Before(deadline) {
+				ip := netip.AddrFrom4([4]byte{10, byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+				a := risk.Attempt{Outcome: risk.EventSuccess, IP: ip, Browser: "Chrome", OS: "Windows"}
+				i := w + *workers*r.IntN(*devices / *workers)
+				switch x := r.IntN(10); {
+				case x < 7: // a trusted device logs in
+					tok, ok := tokens[i]
+					if !ok {
+						tok = risk.Token{Device: deviceID(i), Secret: secret(i)}
+					}
+					a.Account, a.DeviceCookie = fmt.Sprintf("user%d", i), tok.Encode()
+				case x < 9: // a new browser tries
+					a.Account, a.Outcome = fmt.Sprintf("user%d", r.IntN(*devices)), risk.EventAttempt
+				default: // a wrong password
+					a.Account, a.Outcome = fmt.Sprintf("user%d", r.IntN(*devices)), risk.EventFailure
+				}
+				t := time.Now()
+				ans, err := svc.Login(ctx, a)
+				mine = append(mine, time.Since(t))
+				if err != nil {
+					seen["error"]++
+					continue
+				}
+				seen[ans.Decision.Decision]++
+				if ans.NewToken != nil {
+					tokens[i] = *ans.NewToken
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			for k, v := range seen {
+				decisions[k] += v
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	if len(lat) == 0 {
+		return fmt.Errorf("no decisions made")
+	}
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	fmt.Fprintf(stdout, "%d decisions in %s = %.0f/s with %d workers; p50 %s p99 %s max %s\n", len(lat), duration.String(),
+		float64(len(lat))/duration.Seconds(), *workers, pct(0.5).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
+	fmt.Fprintf(stdout, "decisions: %v\n", decisions)
+	return nil
+}
