@@ -48,8 +48,10 @@ type Store interface {
 	Devices(ctx context.Context, account string) ([]*Device, error)
 	AddEvent(ctx context.Context, e Event) error
 	Events(ctx context.Context, account string, limit int) ([]Event, error)
-	// Counts answers for an account and a client network since t.
-	Counts(ctx context.Context, account, network string, since time.Time) (Counts, error)
+	// Counts answers for an account and a client network since t. Each
+	// count may stop at its limit: only whether it reaches the limit
+	// matters, and a busy network would otherwise cost a long scan.
+	Counts(ctx context.Context, account, network string, since time.Time, limit Counts) (Counts, error)
 }
 
 // Service answers login risk questions and manages devices.
@@ -155,7 +157,8 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 			}
 		}
 	}
-	c, err := s.Store.Counts(ctx, a.Account, network, now.Add(-s.window()))
+	c, err := s.Store.Counts(ctx, a.Account, network, now.Add(-s.window()),
+		Counts{AccountFailures: s.Policy.AccountFailures, ClientFailures: s.Policy.ClientFailures, AccountsFromClient: s.Policy.ManyAccounts})
 	if err != nil {
 		return Answer{}, err
 	}

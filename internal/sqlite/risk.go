@@ -122,16 +122,18 @@ func (s *DB) Events(ctx context.Context, account string, limit int) ([]risk.Even
 	return out, rows.Err()
 }
 
-// Counts answers the recent-activity questions of a login decision.
-func (s *DB) Counts(ctx context.Context, account, network string, since time.Time) (risk.Counts, error) {
+// Counts answers the recent-activity questions of a login decision; each
+// count stops at its limit.
+func (s *DB) Counts(ctx context.Context, account, network string, since time.Time, limit risk.Counts) (risk.Counts, error) {
 	var c risk.Counts
 	t := since.UnixMilli()
 	err := s.db.QueryRowContext(ctx, `SELECT
-		(SELECT count(*) FROM risk_events WHERE account = ? AND kind = 'failure' AND at >= ?),
-		(SELECT count(*) FROM risk_events WHERE network = ? AND network <> '' AND kind = 'failure' AND at >= ?),
-		(SELECT count(DISTINCT account) FROM risk_events WHERE network = ? AND network <> '' AND at >= ? AND kind IN ('attempt', 'failure', 'success')),
+		(SELECT count(*) FROM (SELECT 1 FROM risk_events WHERE account = ? AND kind = 'failure' AND at >= ? LIMIT ?)),
+		(SELECT count(*) FROM (SELECT 1 FROM risk_events WHERE network = ? AND network <> '' AND kind = 'failure' AND at >= ? LIMIT ?)),
+		(SELECT count(*) FROM (SELECT DISTINCT account FROM risk_events WHERE network = ? AND network <> '' AND at >= ? LIMIT ?)),
 		EXISTS (SELECT 1 FROM risk_events WHERE account = ? AND kind = 'success' AND network = ?)`,
-		account, t, network, t, network, t, account, network).Scan(&c.AccountFailures, &c.ClientFailures, &c.AccountsFromClient, &c.KnownNetwork)
+		account, t, max(1, limit.AccountFailures), network, t, max(1, limit.ClientFailures), network, t, max(1, limit.AccountsFromClient),
+		account, network).Scan(&c.AccountFailures, &c.ClientFailures, &c.AccountsFromClient, &c.KnownNetwork)
 	if err != nil {
 		return c, fmt.Errorf("sqlite: risk counts: %w", err)
 	}
