@@ -154,7 +154,8 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	recorder := consent.NewRecorder(state, 256)
 	consentDeps := &web.ConsentDeps{Policy: policy, Store: state, Recorder: recorder,
 		Visitor:  identity.NewCodec(ring, "visitor", identity.MaxAge, time.Now),
-		Decision: identity.NewCodec(ring, "consent", policy.Expiry, time.Now)}
+		Decision: identity.NewCodec(ring, "consent", policy.Expiry, time.Now),
+		Ring:     ring, Remembered: state}
 
 	rollups := &analytics.RollupBuilder{Store: events, Sites: sites.All, Now: time.Now, Log: log.With("component", "rollups")}
 

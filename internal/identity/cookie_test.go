@@ -1,7 +1,10 @@
 package identity
 
 import (
+	"bytes"
 	"errors"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -177,5 +180,43 @@ func BenchmarkVerify(b *testing.B) {
 		if _, err := c.Decode(val); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestRememberedFields(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	ring := testRing(t, now)
+	alice, bob := NewID(), NewID()
+	fields := map[string]string{"name": "Alice Example", "email": "alice@example.com", "postal-code": "10115"}
+	sealed, err := ring.SealFields(alice, fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed.Data, []byte("alice@example.com")) {
+		t.Fatal("details stored in the clear")
+	}
+	got, err := ring.OpenFields(alice, sealed)
+	if err != nil || !reflect.DeepEqual(got, fields) {
+		t.Fatalf("OpenFields = %v, %v", got, err)
+	}
+	if _, err := ring.OpenFields(bob, sealed); err == nil {
+		t.Error("another visitor's id opens the details")
+	}
+	tampered := Sealed{KeyID: sealed.KeyID, Data: append([]byte(nil), sealed.Data...)}
+	tampered.Data[len(tampered.Data)-1] ^= 1
+	if _, err := ring.OpenFields(alice, tampered); err == nil {
+		t.Error("changed ciphertext opens")
+	}
+	for _, bad := range []map[string]string{
+		{"password": "x"}, {"new-password": "x"}, {"cc-number": "4111"}, {"cc-exp": "12/30"}, {"one-time-code": "123456"},
+		{"favourite-colour": "blue"}, {"email": strings.Repeat("a", 600)},
+	} {
+		if _, err := ring.SealFields(alice, bad); err == nil {
+			t.Errorf("SealFields(%v) accepted", bad)
+		}
+	}
+	if _, err := ring.SealFields(alice, map[string]string{"Password": "x"}); !errors.Is(err, ErrRefusedField) || !strings.Contains(err.Error(), "never remembered") {
+		t.Errorf("a password says why: %v", err)
 	}
 }

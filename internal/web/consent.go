@@ -26,6 +26,9 @@ type ConsentDeps struct {
 	// Visitor signs visitor-id cookies; Decision signs the consent
 	// cookie, which holds the id of the visitor's latest receipt.
 	Visitor, Decision *identity.Codec
+	// Ring seals remembered details kept in Remembered (nil: off).
+	Ring       *identity.Ring
+	Remembered identity.RememberStore
 }
 
 // Cookie names: __Host- over HTTPS, plain names on plain-HTTP setups.
@@ -365,6 +368,11 @@ func (s *Server) forgetMe(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if !visitor.IsZero() && s.Consent.Remembered != nil {
+		if err := s.Consent.Remembered.ForgetRemembered(r.Context(), visitor, s.Now()); err != nil {
+			return err
+		}
+	}
 	s.setCookie(w, r, visitorCookie, "", 0)
 	s.setCookie(w, r, decisionCookie, "", 0)
 	writeJSON(w, http.StatusOK, map[string]any{"forgotten_receipts": n})
@@ -457,4 +465,81 @@ func (s *Server) analyticsID(r *http.Request) (identity.ID, bool) {
 		return identity.ID{}, false
 	}
 	return id.ID, true
+}
+
+// rememberer returns the visitor whose details may be remembered: one with
+// a visitor id who granted preferences under the current policy.
+func (s *Server) rememberer(r *http.Request) (identity.ID, error) {
+	if s.Consent.Remembered == nil || s.Consent.Ring == nil {
+		return identity.ID{}, &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "remembered details are off on this server"}
+	}
+	rec, err := s.currentDecision(r.Context(), r)
+	if err != nil {
+		return identity.ID{}, err
+	}
+	visitor := s.visitor(r)
+	if rec == nil || rec.PolicyVersion != s.Consent.Policy.Version || !rec.Choices[consent.Preferences] || visitor.IsZero() {
+		return identity.ID{}, &apiError{Status: http.StatusForbidden, Code: codeForbidden,
+			Message: "remembering details needs the preferences consent; nothing is stored without it"}
+	}
+	return visitor, nil
+}
+
+// getRemembered answers the details remembered for this visitor.
+func (s *Server) getRemembered(w http.ResponseWriter, r *http.Request) error {
+	visitor, err := s.rememberer(r)
+	if err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	sealed, ok, err := s.Consent.Remembered.Remembered(r.Context(), visitor, s.Now())
+	if err != nil {
+		return err
+	}
+	if ok {
+		if f, err := s.Consent.Ring.OpenFields(visitor, sealed); err == nil {
+			fields = f
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{"fields": fields})
+	return nil
+}
+
+// putRemembered saves details (replacing earlier ones).
+func (s *Server) putRemembered(w http.ResponseWriter, r *http.Request) error {
+	visitor, err := s.rememberer(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Fields map[string]string `json:"fields"`
+	}
+	if err := decodeStrict(r, w, &req); err != nil {
+		return err
+	}
+	sealed, err := s.Consent.Ring.SealFields(visitor, req.Fields)
+	if errors.Is(err, identity.ErrRefusedField) {
+		return errInvalid("fields", err.Error())
+	}
+	if err != nil {
+		return errInvalid("fields", err.Error())
+	}
+	if err := s.Consent.Remembered.PutRemembered(r.Context(), visitor, sealed, s.Now().Add(identity.RememberRetention)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteRemembered forgets the details ("forget these details").
+func (s *Server) deleteRemembered(w http.ResponseWriter, r *http.Request) error {
+	visitor := s.visitor(r)
+	if !visitor.IsZero() && s.Consent.Remembered != nil {
+		if err := s.Consent.Remembered.ForgetRemembered(r.Context(), visitor, s.Now()); err != nil {
+			return err
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

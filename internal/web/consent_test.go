@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -254,5 +255,50 @@ func TestReceiptsAPI(t *testing.T) {
 	}
 	if code, _ := get("wmk_nope", "visitor=x"); code != 401 {
 		t.Errorf("bad token: %d, want 401", code)
+	}
+}
+
+func TestRememberedAPI(t *testing.T) {
+	srv, _, _ := newTestServer(t, apptest.Options{})
+	b := newBrowser(t, srv.URL)
+	req := func(method, body string) (int, string) {
+		t.Helper()
+		r, _ := http.NewRequest(method, srv.URL+"/api/v1/remembered", strings.NewReader(body))
+		r.Header.Set("Origin", srv.URL)
+		r.Header.Set("Content-Type", "application/json")
+		resp, err := b.c.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(raw)
+	}
+	// Without the preferences consent nothing is stored, and the answer
+	// says why.
+	if code, body := req("PUT", `{"fields":{"name":"Alice"}}`); code != 403 || !strings.Contains(body, "preferences consent") {
+		t.Errorf("without consent: %d %s", code, body)
+	}
+	b.consent("POST", `{"purposes":{"preferences":true},"source":"banner"}`, nil)
+	if code, body := req("PUT", `{"fields":{"name":"Alice","email":"alice@example.com"}}`); code != 204 {
+		t.Fatalf("remember: %d %s", code, body)
+	}
+	if code, body := req("GET", ""); code != 200 || !strings.Contains(body, `"email":"alice@example.com"`) {
+		t.Errorf("read back: %d %s", code, body)
+	}
+	if code, body := req("PUT", `{"fields":{"password":"hunter2"}}`); code != 400 || !strings.Contains(body, "never remembered") {
+		t.Errorf("a password: %d %s", code, body)
+	}
+	if code, _ := req("DELETE", ""); code != 204 {
+		t.Errorf("forget: %d", code)
+	}
+	if code, body := req("GET", ""); code != 200 || strings.Contains(body, "alice") {
+		t.Errorf("after forgetting: %d %s", code, body)
+	}
+	// Withdrawing preferences: the details are no longer served.
+	req("PUT", `{"fields":{"name":"Alice"}}`)
+	b.consent("POST", `{"purposes":{"analytics":true},"source":"preferences","explicit":true}`, nil)
+	if code, _ := req("GET", ""); code != 403 {
+		t.Errorf("after withdrawing preferences: %d, want 403", code)
 	}
 }

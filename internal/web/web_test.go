@@ -64,7 +64,8 @@ func testConsent(t *testing.T, st *sqlite.DB, p consent.Policy) *ConsentDeps {
 	t.Cleanup(func() { cancel(); <-done })
 	return &ConsentDeps{Policy: p, Store: st, Recorder: rec,
 		Visitor:  identity.NewCodec(ring, "visitor", identity.MaxAge, time.Now),
-		Decision: identity.NewCodec(ring, "consent", p.Expiry, time.Now)}
+		Decision: identity.NewCodec(ring, "consent", p.Expiry, time.Now),
+		Ring:     ring, Remembered: st}
 }
 
 func do(t *testing.T, method, url, body string, hdr map[string]string) (*http.Response, []byte) {
