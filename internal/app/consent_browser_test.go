@@ -153,3 +153,54 @@ func TestConsentBrowser(t *testing.T) {
 		t.Errorf("Accept all under GPC: %v, want analytics off", p)
 	}
 }
+
+// TestRememberedBrowser: sign-up details are remembered after consent to
+// preferences, filled in on the next visit, gone after "forget", and never
+// stored without the consent.
+func TestRememberedBrowser(t *testing.T) {
+	addr, _, stop := startDashboard(t)
+	defer stop()
+	base := "http://" + addr
+	root := apptest.Browser(t)
+	root, cancel := context.WithTimeout(root, 40*time.Second)
+	defer cancel()
+	ctx, cancel2 := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+	defer cancel2()
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	value := func(sel string) string {
+		v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('`+sel+`').value`))
+		return v
+	}
+	do("consent", chromedp.Navigate(base+"/demo/signup"), chromedp.WaitVisible(".wm-consent"), chromedp.Click(`[data-wm="customise"]`),
+		chromedp.WaitVisible("#wm-p-preferences"), chromedp.Click("#wm-p-preferences"), chromedp.Click(`[data-wm="save"]`), chromedp.WaitNotPresent(".wm-consent"))
+	do("sign up", chromedp.SendKeys("#name", "Alice Example"), chromedp.SendKeys("#email", "alice@example.com"),
+		chromedp.Click(`#signup button[type="submit"]`), chromedp.WaitVisible("h1"), chromedp.Sleep(500*time.Millisecond))
+	do("back", chromedp.Navigate(base+"/demo/signup"), chromedp.WaitVisible("#name"), chromedp.Sleep(800*time.Millisecond))
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.wm-forget').length`)); n == 0 {
+		got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch('/api/v1/remembered').then(r => r.text()).then(s => s + ' ' + JSON.stringify(waymark.consent.get().purposes) + ' ' + document.querySelector('.wm-remember').textContent)`, chromedp.EvalAwaitPromise))
+		t.Fatalf("not prefilled: %s", got)
+	}
+	if n, e := value("#name"), value("#email"); n != "Alice Example" || e != "alice@example.com" {
+		t.Fatalf("prefilled %q %q", n, e)
+	}
+	do("forget", chromedp.Click(".wm-forget"), chromedp.Sleep(300*time.Millisecond), chromedp.Reload(), chromedp.WaitVisible("#name"), chromedp.Sleep(700*time.Millisecond))
+	if n := value("#name"); n != "" {
+		t.Errorf("after forgetting the name is still filled: %q", n)
+	}
+
+	// Without the preferences consent: nothing is stored, and the form says why.
+	other, cancel3 := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+	defer cancel3()
+	if err := chromedp.Do(other, chromedp.Navigate(base+"/demo/signup"), chromedp.WaitVisible(".wm-consent"),
+		chromedp.Click(`[data-wm="reject"]`), chromedp.WaitNotPresent(".wm-consent"), chromedp.WaitVisible(".wm-remember")); err != nil {
+		t.Fatal(err)
+	}
+	if txt, _ := chromedp.Run(other, chromedp.Text(".wm-remember")); !strings.Contains(txt, "not remembered") {
+		t.Errorf("without consent the form says %q", txt)
+	}
+}

@@ -12,11 +12,13 @@
     "en": { accept: "Accept all", reject: "Reject all", customise: "Customise", save: "Save choices", close: "Close",
       always: "Always on", gpc: "Your browser's privacy signal (Global Privacy Control) was honoured: analytics stays off unless you turn it on here.",
       services: "Services", prefs: "Privacy choices",
-      needs: "This needs a cookie to recognise your device, and your browser refuses cookies. Allow cookies for this site to use it." },
+      needs: "This needs a cookie to recognise your device, and your browser refuses cookies. Allow cookies for this site to use it.",
+      forget: "Forget these details", notRemembered: "Your details are not remembered: you have not allowed preferences.", remembered: "Filled in with the details you entered before." },
     "zh-CN": { accept: "全部接受", reject: "全部拒绝", customise: "自定义", save: "保存选择", close: "关闭",
       always: "始终开启", gpc: "已遵从您浏览器的隐私信号（全球隐私控制）：除非您在此开启，否则统计分析保持关闭。",
       services: "服务", prefs: "隐私选择",
-      needs: "此功能需要 Cookie 来识别您的设备，而您的浏览器拒绝了 Cookie。请允许本站使用 Cookie 后再使用。" }
+      needs: "此功能需要 Cookie 来识别您的设备，而您的浏览器拒绝了 Cookie。请允许本站使用 Cookie 后再使用。",
+      forget: "忘记这些信息", notRemembered: "您的信息不会被记住：您未允许“偏好”。", remembered: "已填入您之前输入的信息。" }
   };
   var state = null, listeners = [], lastFocus = null;
 
@@ -34,7 +36,7 @@
   }
   var cookies = cookiesOK(), storage = storageOK();
   function stored(k) { try { return storage ? w.localStorage.getItem(k || key) : null; } catch (e) { return null; } }
-  function request(method, body) {
+  function request(method, body, url) {
     var h = { "Content-Type": "application/json" };
     var t = stored(), c = stored("waymark_consent");
     if (t) h["Waymark-Id"] = t;
@@ -42,9 +44,10 @@
     // navigator.globalPrivacyControl counts like the Sec-GPC header (an
     // extension may set one without the other).
     var q = "?lang=" + encodeURIComponent(d.documentElement.lang || "") + (navigator.globalPrivacyControl ? "&gpc=1" : "");
-    return fetch(api + (method === "GET" ? q : (navigator.globalPrivacyControl ? "?gpc=1" : "")),
-      { method: method, credentials: "same-origin", cache: "no-store", headers: h, body: body ? JSON.stringify(body) : undefined })
-      .then(function (r) { if (!r.ok) throw new Error("consent: " + r.status); return r.json(); });
+    var target = url || api + (method === "GET" ? q : (navigator.globalPrivacyControl ? "?gpc=1" : ""));
+    return fetch(target, { method: method, credentials: "same-origin", cache: "no-store", headers: h, keepalive: true,
+      body: body ? JSON.stringify(body) : undefined })
+      .then(function (r) { if (!r.ok) throw new Error("waymark: " + r.status); return r.status === 204 ? {} : r.json(); });
   }
   function t(k) { return (labels[(state && state.language) || "en"] || labels.en)[k]; }
   function el(tag, attrs, text) {
@@ -83,7 +86,61 @@
     for (var n = 0; n < needs.length; n++) {
       if (!cookies && !needs[n].querySelector(".wm-needs")) needs[n].appendChild(el("p", { "class": "wm-needs", role: "note" }, t("needs")));
     }
+    remember();
     for (var l = 0; l < listeners.length; l++) { try { listeners[l](state, prev); } catch (e) {} }
+  }
+
+  // Remembered details: forms marked data-waymark-remember are filled from
+  // what the visitor entered before (by their autocomplete tokens) and
+  // saved on submit, only with the preferences consent.
+  var never = /password|one-time-code|^cc-/;
+  function fieldsOf(form) {
+    var out = {}, els = form.querySelectorAll("input[autocomplete], select[autocomplete], textarea[autocomplete]");
+    for (var i = 0; i < els.length; i++) {
+      var tok = els[i].getAttribute("autocomplete").split(" ").pop();
+      if (!never.test(tok) && els[i].type !== "password" && els[i].value) out[tok] = els[i].value;
+    }
+    return out;
+  }
+  function rememberCall(method, body) {
+    return request(method, body, base + "api/v1/remembered");
+  }
+  function remember() {
+    var forms = d.querySelectorAll("form[data-waymark-remember]");
+    for (var i = 0; i < forms.length; i++) {
+      (function (form) {
+        var note = form.querySelector(".wm-remember");
+        if (!note) { note = el("p", { "class": "wm-remember", role: "status" }); form.appendChild(note); }
+        note.replaceChildren();
+        if (!state.purposes.preferences || !state.visitor_id) {
+          note.textContent = t("notRemembered");
+          return;
+        }
+        if (!form.hasAttribute("data-wm-bound")) {
+          form.setAttribute("data-wm-bound", "");
+          form.addEventListener("submit", function () {
+            if (state.purposes.preferences) rememberCall("PUT", { fields: fieldsOf(form) }).catch(function () {});
+          });
+        }
+        rememberCall("GET").then(function (r) {
+          var filled = 0, els = form.querySelectorAll("[autocomplete]");
+          for (var j = 0; j < els.length; j++) {
+            var tok = els[j].getAttribute("autocomplete").split(" ").pop();
+            if (r.fields && r.fields[tok] && !els[j].value) { els[j].value = r.fields[tok]; filled++; }
+          }
+          if (filled) {
+            var forget = el("button", { type: "button", "class": "wm-forget" }, t("forget"));
+            forget.onclick = function () {
+              rememberCall("DELETE").then(function () {
+                for (var k = 0; k < els.length; k++) els[k].value = "";
+                note.replaceChildren();
+              });
+            };
+            note.append(t("remembered") + " ", forget);
+          }
+        }).catch(function () {});
+      })(forms[i]);
+    }
   }
 
   function decide(purposes, source, explicit) {
