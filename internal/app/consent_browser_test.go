@@ -204,3 +204,58 @@ func TestRememberedBrowser(t *testing.T) {
 		t.Errorf("without consent the form says %q", txt)
 	}
 }
+
+// TestDemoLoginBrowser: the demo shop's login with account security: a
+// new device is checked with a one-time code, then trusted and let in
+// silently; a replayed (stolen) device cookie is denied and the device
+// revoked, so the next login needs a code again.
+func TestDemoLoginBrowser(t *testing.T) {
+	addr, _, stop := startDashboard(t)
+	defer stop()
+	base := "http://" + addr
+	root := apptest.Browser(t)
+	ctx, cancel := context.WithTimeout(root, 60*time.Second)
+	defer cancel()
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	login := func() {
+		t.Helper()
+		do("log in", chromedp.Navigate(base+"/demo/login"), chromedp.WaitVisible("#account"),
+			chromedp.SendKeys("#account", "alice"), chromedp.SendKeys("#password", "demo"), chromedp.Click(`form[action="/demo/login"] button`),
+			chromedp.WaitVisible("h1"))
+	}
+	do("banner", chromedp.Navigate(base+"/demo/"), chromedp.WaitVisible(".wm-consent"), chromedp.Click(`[data-wm="reject"]`), chromedp.WaitNotPresent(".wm-consent"))
+	login()
+	code, err := chromedp.Run(ctx, chromedp.Text("#code"))
+	if err != nil || len(code) != 6 {
+		t.Fatalf("a new device shows no one-time code (%q, %v)", code, err)
+	}
+	do("code", chromedp.SendKeys("#otp", code), chromedp.Click(`form[action="/demo/login/verify"] button`), chromedp.WaitVisible("#devices"))
+	if who, _ := chromedp.Run(ctx, chromedp.Text("#who")); who != "alice" {
+		t.Errorf("signed in as %q", who)
+	}
+	// The trusted device logs in without a code.
+	do("log out", chromedp.Click(`form[action="/demo/logout"] button`), chromedp.WaitVisible("#account"))
+	login()
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#devices').length`)); n != 1 {
+		t.Fatal("the trusted device was asked for a code")
+	}
+	// A copied device cookie, replayed after the real browser used it.
+	do("steal", chromedp.Click("#steal"), chromedp.WaitVisible("#devices"))
+	msg, _ := chromedp.Run(ctx, chromedp.Text(".note"))
+	if !strings.Contains(msg, "deny") || !strings.Contains(msg, "device_token_reuse") {
+		t.Errorf("after the replay: %q", msg)
+	}
+	if txt, _ := chromedp.Run(ctx, chromedp.Text("#devices")); !strings.Contains(txt, "revoked") {
+		t.Errorf("devices after the replay: %q", txt)
+	}
+	do("log out", chromedp.Click(`form[action="/demo/logout"] button`), chromedp.WaitVisible("#account"))
+	login()
+	if _, err := chromedp.Run(ctx, chromedp.Text("#code")); err != nil {
+		t.Error("after the theft the device logs in without a code")
+	}
+}

@@ -72,6 +72,8 @@ type Attempt struct {
 	Browser, OS    string // families, from the user agent
 	DeviceCookie   string // the device cookie's value, "" without one
 	CookiesRefused bool
+	// At is when the attempt happens (zero: now); simulations set it.
+	At time.Time
 }
 
 // Answer is a decision and, after a success on a trusted device, the
@@ -124,6 +126,9 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 		return Answer{}, fmt.Errorf("risk: outcome must be attempt, success or failure")
 	}
 	now := s.Now()
+	if !a.At.IsZero() {
+		now = a.At
+	}
 	network := Network(a.IP)
 	f := Facts{Device: DeviceNone, CookiesRefused: a.CookiesRefused && a.DeviceCookie == ""}
 	var dev *Device

@@ -81,6 +81,15 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /style.css", s.stylesheet)
 	if s.Demo {
 		mux.Handle("GET /demo/", http.StripPrefix("/demo/", s.demoFiles(static)))
+		if s.Risk != nil {
+			mux.HandleFunc("GET /demo/login", s.handle(s.demoLoginForm))
+			mux.Handle("POST /demo/login", csrf.Handler(s.handle(s.demoLogin)))
+			mux.Handle("POST /demo/login/verify", csrf.Handler(s.handle(s.demoVerify)))
+			mux.HandleFunc("GET /demo/account", s.handle(s.demoAccount))
+			mux.Handle("POST /demo/devices/revoke", csrf.Handler(s.handle(s.demoRevoke)))
+			mux.Handle("POST /demo/stolen", csrf.Handler(s.handle(s.demoStolen)))
+			mux.Handle("POST /demo/logout", csrf.Handler(s.handle(s.demoLogout)))
+		}
 	}
 	return withRequestID(secure(mux))
 }

@@ -54,7 +54,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	gz      gzipCache
-	grants  grants // consent receipts' analytics grants, for the collector
+	grants  grants         // consent receipts' analytics grants, for the collector
+	demo    demoChallenges // the demo login's pending one-time codes
 }
 
 // New builds the handler for all web surfaces.
