@@ -16,7 +16,7 @@ func TestDependencyDirection(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	domain := []string{"analytics", "site", "config", "admin", "identity", "consent", "risk"}
+	domain := []string{"analytics", "site", "config", "admin", "identity", "consent", "risk", "webhook"}
 	adapters := []string{"duckdb", "sqlite"}
 	forbiddenFor := map[string][]string{}
 	for _, d := range domain {

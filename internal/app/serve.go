@@ -26,6 +26,7 @@ import (
 	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/web"
+	"waymark.dev/waymark/internal/webhook"
 )
 
 func ensureDir(d string) error {
@@ -159,6 +160,13 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 
 	rollups := &analytics.RollupBuilder{Store: events, Sites: sites.All, Now: time.Now, Log: log.With("component", "rollups")}
 
+	riskSvc := &risk.Service{Store: state, Policy: risk.DefaultPolicy(), Now: time.Now}
+	var hooks *webhook.Sender
+	if c.RiskWebhook != "" {
+		hooks = webhook.NewSender(c.RiskWebhook, []byte(c.RiskWebhookSecret), log.With("component", "webhook"))
+		riskSvc.Notify = func(e risk.Event) { hooks.Send(e) }
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_events_stored_total", Help: "Events written to the event store."},
@@ -176,7 +184,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		TrustedProxies: c.TrustedProxies, Registry: reg, Demo: c.Demo, DemoDomain: DemoDomain, DataDir: c.Data,
 		Admin: &admin.Auth{Store: state, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
 		Consent: consentDeps,
-		Risk:    &risk.Service{Store: state, Policy: risk.DefaultPolicy(), Now: time.Now},
+		Risk:    riskSvc,
 		Ready: func(ctx context.Context) error {
 			if !ingesting.Load() {
 				return errors.New("ingester not running")
@@ -215,6 +223,9 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	wg.Go(func() { sites.Run(bg, time.Second) })
 	wg.Go(func() { visitors.Run(bg, time.Minute) })
 	wg.Go(func() { rollups.Run(bg, time.Minute) })
+	if hooks != nil {
+		wg.Go(func() { hooks.Run(bg) })
+	}
 	recordCtx, stopRecorder := context.WithCancel(context.Background())
 	recorderDone := make(chan struct{})
 	go func() { recorder.Run(recordCtx); close(recorderDone) }()

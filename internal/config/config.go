@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -35,6 +36,9 @@ type Serve struct {
 	// ConsentPolicy is a JSON file with the consent policy (purposes,
 	// texts, version); empty: the built-in policy.
 	ConsentPolicy string
+	// RiskWebhook receives new-device logins and stolen-cookie signals,
+	// signed with RiskWebhookSecret.
+	RiskWebhook, RiskWebhookSecret string
 }
 
 // Defaults returns the configuration a newcomer gets.
@@ -122,6 +126,8 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time allowed for a graceful shutdown")
 	fs.Var(stringList{&c.ReferrerSpam}, "referrer-spam", "extra comma-separated referrer-spam domains")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go garbage-collector target percentage (GOGC); 0 keeps the runtime's setting")
+	fs.StringVar(&c.RiskWebhook, "risk-webhook", c.RiskWebhook, "URL that receives new-device logins and stolen device cookies (JSON, signed)")
+	fs.StringVar(&c.RiskWebhookSecret, "risk-webhook-secret", c.RiskWebhookSecret, "secret of the webhook's HMAC-SHA256 signature (prefer WAYMARK_RISK_WEBHOOK_SECRET)")
 	fs.StringVar(&c.ConsentPolicy, "consent-policy", c.ConsentPolicy, "JSON file with the consent policy (see docs/CONSENT.md); default: the built-in one")
 	fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "dashboard admin password (prefer WAYMARK_ADMIN_PASSWORD: flags show in the process list); generated on first run when unset")
 }
@@ -152,6 +158,15 @@ func (c *Serve) Validate() error {
 	}
 	if c.SpoolMaxBytes < 1<<20 {
 		errs = append(errs, errors.New("--spool-max-bytes must be at least 1 MiB"))
+	}
+	if c.RiskWebhook != "" {
+		u, err := url.Parse(c.RiskWebhook)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, errors.New("--risk-webhook must be an http(s) URL"))
+		}
+		if len(c.RiskWebhookSecret) < 16 {
+			errs = append(errs, errors.New("--risk-webhook needs --risk-webhook-secret of at least 16 characters"))
+		}
 	}
 	if c.SpoolSegBytes < 4096 || c.SpoolSegBytes > c.SpoolMaxBytes {
 		errs = append(errs, errors.New("--spool-segment-bytes must be from 4096 to --spool-max-bytes"))

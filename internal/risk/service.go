@@ -62,7 +62,15 @@ type Service struct {
 	// Window is how far back failures and accounts are counted
 	// (default 15 minutes).
 	Window time.Duration
+	// Notify, when set, is told of successful logins from a new device
+	// (kind EventNewDevice) and of replayed device secrets (EventReplay),
+	// for example to send a webhook. It must not block.
+	Notify func(Event)
 }
+
+// EventNewDevice is the notification of a successful login from a device
+// the account has not trusted.
+const EventNewDevice = "new_device_login"
 
 // Attempt is what a site's login handler tells about a login.
 type Attempt struct {
@@ -152,9 +160,13 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 					if err := s.Store.SaveDevice(ctx, d); err != nil {
 						return Answer{}, err
 					}
-					if err := s.Store.AddEvent(ctx, Event{Account: a.Account, Kind: EventReplay, Time: now, Network: network, Device: d.ID,
-						Detail: "a rotated device secret was presented again; the device is revoked"}); err != nil {
+					replay := Event{Account: a.Account, Kind: EventReplay, Time: now, Network: network, Device: d.ID,
+						Detail: "a rotated device secret was presented again; the device is revoked"}
+					if err := s.Store.AddEvent(ctx, replay); err != nil {
 						return Answer{}, err
+					}
+					if s.Notify != nil {
+						s.Notify(replay)
 					}
 				case Revoked:
 					f.Device = DeviceRevoked
@@ -173,6 +185,10 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 	if err := s.Store.AddEvent(ctx, Event{Account: a.Account, Kind: a.Outcome, Time: now, Network: network, Device: deviceOf(dev),
 		Decision: ans.Decision.Decision, Detail: strings.Join(ans.Reasons, ",")}); err != nil {
 		return Answer{}, err
+	}
+	if s.Notify != nil && a.Outcome == EventSuccess && dev == nil && !f.Replay {
+		s.Notify(Event{Account: a.Account, Kind: EventNewDevice, Time: now, Network: network, Decision: ans.Decision.Decision,
+			Detail: strings.Join(ans.Reasons, ",")})
 	}
 	if dev != nil && a.Outcome == EventSuccess && ans.Decision.Decision == Allow {
 		secret := dev.Rotate(now)

@@ -91,6 +91,10 @@ func TestRiskFlow(t *testing.T) {
 	if !strings.Contains(events, `"kind":"device_token_reuse"`) {
 		t.Errorf("audit trail lacks the replay: %s", events)
 	}
+	// The operator was told of the new-device login and of the replay.
+	if k := notified.kinds("alice"); !has(k, "new_device_login") || !has(k, "device_token_reuse") {
+		t.Errorf("notifications for alice: %v", k)
+	}
 	// The revoked device is challenged again, even with its newest secret.
 	if r := login("attempt", home, cookie); r.Decision != "challenge" || r.Device != "revoked" {
 		t.Errorf("revoked device: %+v", r)

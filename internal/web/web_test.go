@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,32 @@ import (
 
 const testPassword = "web-test-password"
 
+// notifications collects what risk services of test servers notify.
+type notifications struct {
+	mu sync.Mutex
+	ev []risk.Event
+}
+
+func (n *notifications) add(e risk.Event) {
+	n.mu.Lock()
+	n.ev = append(n.ev, e)
+	n.mu.Unlock()
+}
+
+func (n *notifications) kinds(account string) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, e := range n.ev {
+		if e.Account == account {
+			out = append(out, e.Kind)
+		}
+	}
+	return out
+}
+
+var notified = &notifications{}
+
 const chromeUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 func newTestServer(t *testing.T, o apptest.Options) (*httptest.Server, *apptest.Stack, string) {
@@ -40,7 +67,7 @@ func newTestServer(t *testing.T, o apptest.Options) (*httptest.Server, *apptest.
 		Now: time.Now, Registry: prometheus.NewRegistry(), Demo: true, DemoDomain: "shop.example",
 		Admin: &admin.Auth{Store: st.State, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
 		Consent: testConsent(t, st.State, consent.DefaultPolicy()),
-		Risk:    &risk.Service{Store: st.State, Policy: risk.DefaultPolicy(), Now: time.Now}})
+		Risk:    &risk.Service{Store: st.State, Policy: risk.DefaultPolicy(), Now: time.Now, Notify: notified.add}})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, st, st.AddToken(t, "shop.example")
