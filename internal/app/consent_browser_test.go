@@ -226,7 +226,8 @@ func TestDemoLoginBrowser(t *testing.T) {
 		t.Helper()
 		do("log in", chromedp.Navigate(base+"/demo/login"), chromedp.WaitVisible("#account"),
 			chromedp.SendKeys("#account", "alice"), chromedp.SendKeys("#password", "demo"), chromedp.Click(`form[action="/demo/login"] button`),
-			chromedp.WaitVisible("h1"))
+			// The login page has no #code or #devices: wait for the next page.
+			chromedp.WaitVisible("#code, #devices"))
 	}
 	do("banner", chromedp.Navigate(base+"/demo/"), chromedp.WaitVisible(".wm-consent"), chromedp.Click(`[data-wm="reject"]`), chromedp.WaitNotPresent(".wm-consent"))
 	login()
