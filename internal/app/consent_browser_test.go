@@ -246,7 +246,7 @@ func TestDemoLoginBrowser(t *testing.T) {
 		t.Fatal("the trusted device was asked for a code")
 	}
 	// A copied device cookie, replayed after the real browser used it.
-	do("steal", chromedp.Click("#steal"), chromedp.WaitVisible("#devices"))
+	do("steal", chromedp.Click("#steal"), chromedp.WaitVisible(".note"))
 	msg, _ := chromedp.Run(ctx, chromedp.Text(".note"))
 	if !strings.Contains(msg, "deny") || !strings.Contains(msg, "device_token_reuse") {
 		t.Errorf("after the replay: %q", msg)

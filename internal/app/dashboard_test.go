@@ -156,22 +156,21 @@ func TestDashboardBrowser(t *testing.T) {
 	if n := count(".chip"); n != 2 {
 		t.Errorf("after reloading the address %d chips, want 2", n)
 	}
-	run("remove a filter", chromedp.Click(`.chip a`), chromedp.WaitVisible(".headline"))
+	run("remove a filter", chromedp.Click(`.chip a`), chromedp.WaitNotPresent(".chip:nth-of-type(2)"))
 	if n := count(".chip"); n != 1 {
 		t.Errorf("after removing one filter %d chips, want 1", n)
 	}
 
 	// Date range by link and by keyboard; comparison.
-	run("7 days", chromedp.Click(`.periods a[data-key="w"]`), chromedp.WaitVisible(".headline"))
+	run("7 days", chromedp.Click(`.periods a[data-key="w"]`), chromedp.WaitVisible(`.periods a[data-key="w"][aria-current="page"]`))
 	if l := location(); !strings.Contains(l, "period=7d") {
 		t.Errorf("after choosing 7 days the address is %s", l)
 	}
-	run("shortcut y", chromedp.Click("h1"), chromedp.KeyEvent("y"), chromedp.WaitVisible(".headline"))
-	time.Sleep(300 * time.Millisecond)
+	run("shortcut y", chromedp.Click("h1"), chromedp.KeyEvent("y"), chromedp.WaitVisible(`.periods a[data-key="y"][aria-current="page"]`))
 	if l := location(); !strings.Contains(l, "period=yesterday") {
 		t.Errorf("after pressing y the address is %s", l)
 	}
-	run("compare", chromedp.Navigate(view+"?period=7d"), chromedp.WaitVisible(".compare"), chromedp.Click(".compare"), chromedp.WaitVisible("svg.chart"))
+	run("compare", chromedp.Navigate(view+"?period=7d"), chromedp.WaitVisible(".compare"), chromedp.Click(".compare"), chromedp.WaitVisible(`.compare[aria-pressed="true"]`))
 	if n := count("svg.chart polyline.previous"); n != 1 {
 		t.Errorf("compared chart has %d previous-period lines, want 1", n)
 	}
