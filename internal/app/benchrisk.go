@@ -26,10 +26,11 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 	reuse := fs.Bool("reuse", false, "use the devices and events already in --dir")
 	workers := fs.Int("workers", 32, "concurrent login checks")
 	duration := fs.Duration("duration", 10*time.Second, "how long to measure")
+	rate := fs.Int("rate", 0, "decisions per second to offer (0: as many as the workers manage); latency then counts from when each decision was due, so waiting in line is included")
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
-	if *dir == "" || *devices < 1000 || *events < 0 || *workers < 1 {
+	if *dir == "" || *devices < 1000 || *events < 0 || *workers < 1 || *rate < 0 {
 		return usagef("bench risk needs --dir, at least 1000 --devices, and positive --workers")
 	}
 	db, err := openState(ctx, *dir)
@@ -94,7 +95,29 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 	var mu sync.Mutex
 	var lat []time.Duration
 	decisions := map[string]int{}
-	deadline := time.Now().Add(*duration)
+	start := time.Now()
+	deadline := start.Add(*duration)
+	// With --rate, a pacer hands out due times at fixed intervals; a
+	// worker that picks one up late still counts from the due time
+	// (no coordinated omission).
+	var due chan time.Time
+	if *rate > 0 {
+		due = make(chan time.Time, *rate)
+		go func() {
+			defer close(due)
+			interval := time.Second / time.Duration(*rate)
+			for n := 0; ; n++ {
+				t := start.Add(time.Duration(n) * interval)
+				if !t.Before(deadline) {
+					return
+				}
+				if d := time.Until(t); d > 0 {
+					time.Sleep(d)
+				}
+				due <- t
+			}
+		}()
+	}
 	var wg sync.WaitGroup
 	for w := range *workers {
 		wg.Go(func() {
@@ -102,7 +125,16 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 			tokens := map[int]risk.Token{}
 			var mine []time.Duration
 			seen := map[string]int{}
-			for time.Now().Before(deadline) {
+			for {
+				t := time.Now()
+				if due != nil {
+					var ok bool
+					if t, ok = <-due; !ok {
+						break
+					}
+				} else if !t.Before(deadline) {
+					break
+				}
 				ip := netip.AddrFrom4([4]byte{10, byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
 				a := risk.Attempt{Outcome: risk.EventSuccess, IP: ip, Browser: "Chrome", OS: "Windows"}
 				i := w + *workers*r.IntN(*devices / *workers)
@@ -118,7 +150,6 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 				default: // a wrong password
 					a.Account, a.Outcome = fmt.Sprintf("user%d", r.IntN(*devices)), risk.EventFailure
 				}
-				t := time.Now()
 				ans, err := svc.Login(ctx, a)
 				mine = append(mine, time.Since(t))
 				if err != nil {
@@ -144,8 +175,12 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("no decisions made")
 	}
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	fmt.Fprintf(stdout, "%d decisions in %s = %.0f/s with %d workers; p50 %s p99 %s max %s\n", len(lat), duration.String(),
-		float64(len(lat))/duration.Seconds(), *workers, pct(0.5).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
+	offered := "as fast as they can"
+	if *rate > 0 {
+		offered = fmt.Sprintf("offered %d/s", *rate)
+	}
+	fmt.Fprintf(stdout, "%d decisions in %s = %.0f/s with %d workers (%s); p50 %s p99 %s max %s\n", len(lat), duration.String(),
+		float64(len(lat))/duration.Seconds(), *workers, offered, pct(0.5).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
 	fmt.Fprintf(stdout, "decisions: %v\n", decisions)
 	return nil
 }

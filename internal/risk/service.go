@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -66,6 +67,13 @@ type Service struct {
 	// (kind EventNewDevice) and of replayed device secrets (EventReplay),
 	// for example to send a webhook. It must not block.
 	Notify func(Event)
+
+	// mu makes each decision one step: reading a device, checking its
+	// secret and saving the rotated one cannot interleave with another
+	// decision for the same device, and the store's single writer is not
+	// fought over (that contention, not the work, made the slowest
+	// decisions slow).
+	mu sync.Mutex
 }
 
 // EventNewDevice is the notification of a successful login from a device
@@ -133,6 +141,8 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 	default:
 		return Answer{}, fmt.Errorf("risk: outcome must be attempt, success or failure")
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	now := s.Now()
 	if !a.At.IsZero() {
 		now = a.At
