@@ -26,6 +26,7 @@ Commands:
   site add|update|list|remove  manage sites (the domain is the site id)
   token add|list|revoke    manage stats API tokens
   goal add|list|remove     manage a site's conversion goals
+  proxy token add|list|revoke  manage the secure proxy's credentials
   keys list|rotate|retire  manage the key ring that signs visitor and consent cookies
   consent export|show      consent receipts for an audit (JSON lines or CSV)
   demo traffic             fill the demo shop with synthetic visits (server stopped)
@@ -83,6 +84,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		return consentCmd(ctx, s, r, getenv, stdout, stderr)
+	case "proxy":
+		return proxyCmd(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		s, r, err := sub()
 		if err != nil {

@@ -23,8 +23,10 @@ import (
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/duckdb"
 	"waymark.dev/waymark/internal/identity"
+	"waymark.dev/waymark/internal/proxy"
 	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/sqlite"
 	"waymark.dev/waymark/internal/web"
 	"waymark.dev/waymark/internal/webhook"
 )
@@ -77,6 +79,9 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		return err
 	}
 	defer state.Close()
+	if !c.HasPart("web") {
+		return serveProxyOnly(ctx, c, state, log, stdout, ready)
+	}
 	events, err := duckdb.Open(ctx, filepath.Join(c.Data, "events.duckdb"), duckdb.Options{MemoryLimit: c.DuckDBMemory})
 	if err != nil {
 		return fmt.Errorf("%w (is another waymark serve using %s?)", err, c.Data)
@@ -178,8 +183,26 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waymark_sessions_live", Help: "Sessions held in memory by the ingester."},
 		func() float64 { return float64(ingester.Stats.LiveSession.Load()) }))
 
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		spool.Close()
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	var px *proxyPart
+	pac := ""
+	var proxyAuth *proxy.Authenticator
+	if c.HasPart("proxy") {
+		if px, err = startProxy(ctx, c, state, reg, log, ln.Addr().String()); err != nil {
+			ln.Close()
+			spool.Close()
+			return err
+		}
+		pac, proxyAuth = proxy.PAC(px.Public), px.auth
+	}
+
 	var ingesting atomic.Bool
 	handler := web.New(web.Deps{
+		ProxyPAC: pac, ProxyAuth: proxyAuth,
 		Log: log, Sites: sites, SiteStore: state, Collector: collector, Stats: events, Now: time.Now,
 		TrustedProxies: c.TrustedProxies, Registry: reg, Demo: c.Demo, DemoDomain: DemoDomain, DataDir: c.Data,
 		Admin: &admin.Auth{Store: state, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
@@ -201,12 +224,6 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		spool.Close()
-		return fmt.Errorf("listen on %s: %w", c.Addr, err)
-	}
-
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	ingestErr := make(chan error, 1)
@@ -225,6 +242,9 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	wg.Go(func() { rollups.Run(bg, time.Minute) })
 	if hooks != nil {
 		wg.Go(func() { hooks.Run(bg) })
+	}
+	if px != nil {
+		wg.Go(func() { px.run(bg, log) })
 	}
 	recordCtx, stopRecorder := context.WithCancel(context.Background())
 	recorderDone := make(chan struct{})
@@ -261,6 +281,9 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	default:
 		fmt.Fprintf(stdout, "Admin password:     printed on the first run; set WAYMARK_ADMIN_PASSWORD to replace it\n")
 	}
+	if px != nil {
+		printProxy(stdout, px, c.Data, addr)
+	}
 	fmt.Fprintf(stdout, "Data folder:        %s\nStats API token:    waymark token add --data %s --name me\n", c.Data, c.Data)
 	log.Info("listening", "addr", addr, "data", c.Data)
 	if ready != nil {
@@ -272,12 +295,16 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	case <-ctx.Done():
 	case runErr = <-serveErr:
 	case runErr = <-ingestErr:
+	case runErr = <-proxyDone(px):
 	}
 	log.Info("shutting down")
 	// Order: stop taking hits, write the spool's tail, let the ingester
 	// drain it into the store, then close the stores (deferred).
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownGrace)
 	defer cancel()
+	if px != nil {
+		px.shutdown(sctx)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
@@ -286,6 +313,64 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	stopBG()
 	wg.Wait()
 	log.Info("stopped", "events_stored", ingester.Stats.Events.Load())
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	return runErr
+}
+
+func proxyDone(p *proxyPart) <-chan error {
+	if p == nil {
+		return nil
+	}
+	return p.done
+}
+
+func printProxy(w io.Writer, p *proxyPart, data, webAddr string) {
+	fmt.Fprintf(w, "Secure proxy:       %s   (PAC file: http://%s/proxy.pac)\n", p.URL, webAddr)
+	if p.CAFile != "" {
+		fmt.Fprintf(w, "Proxy CA:           %s   (curl --proxy-cacert; add it to a browser to trust the proxy)\n", p.CAFile)
+	}
+	fmt.Fprintf(w, "Proxy token:        waymark proxy token add --data %s --user me\n", data)
+}
+
+// serveProxyOnly runs the proxy part alone (--parts proxy), with a small
+// operations server on --addr for /healthz, /metrics and /proxy.pac.
+func serveProxyOnly(ctx context.Context, c config.Serve, state *sqlite.DB, log *slog.Logger, stdout io.Writer, ready func(string)) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	px, err := startProxy(ctx, c, state, reg, log, ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ops := &http.Server{Handler: web.Ops(reg, proxy.PAC(px.Public)), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	opsDone := make(chan error, 1)
+	go func() { opsDone <- ops.Serve(ln) }()
+	bg, stop := context.WithCancel(context.Background())
+	defer stop()
+	go px.run(bg, log)
+	addr := ln.Addr().String()
+	printProxy(stdout, px, c.Data, addr)
+	fmt.Fprintf(stdout, "Health and metrics: http://%s/healthz http://%s/metrics\n", addr, addr)
+	log.Info("proxy listening", "proxy", px.URL, "ops", addr)
+	if ready != nil {
+		ready(addr)
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-px.done:
+	case runErr = <-opsDone:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownGrace)
+	defer cancel()
+	px.shutdown(sctx)
+	ops.Shutdown(sctx)
 	if errors.Is(runErr, http.ErrServerClosed) {
 		runErr = nil
 	}

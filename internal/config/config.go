@@ -7,8 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -39,6 +41,55 @@ type Serve struct {
 	// RiskWebhook receives new-device logins and stolen-cookie signals,
 	// signed with RiskWebhookSecret.
 	RiskWebhook, RiskWebhookSecret string
+
+	// Parts are the parts this process serves: "web" (collector,
+	// dashboard, identity and consent, risk, demo) and "proxy".
+	Parts []string
+	// Proxy configures the secure network channel.
+	Proxy Proxy
+}
+
+// Proxy configures the secure forward proxy.
+type Proxy struct {
+	Addr string // listen address
+	// Public is the host:port clients use (PAC file, printed URL);
+	// default Addr.
+	Public string
+	// Plain serves the proxy without TLS (loopback addresses only).
+	Plain bool
+	// CertFile and KeyFile are the operator's certificate; empty: a
+	// local CA in the data folder signs one.
+	CertFile, KeyFile string
+	// AllowCIDRs are special ranges the proxy may reach anyway; DenyCIDRs
+	// are never reached.
+	AllowCIDRs, DenyCIDRs []netip.Prefix
+	Ports                 []int
+	// AllowHosts and DenyHosts are host patterns for every user; UserHosts
+	// is a JSON file with per-user rules.
+	AllowHosts, DenyHosts []string
+	UserHosts             string
+	// ReportOnly logs egress denials and lets the traffic through.
+	ReportOnly bool
+	// Rate (requests per second per user, with Burst) and Tunnels
+	// (concurrent CONNECT tunnels per user) bound each user; 0: no limit.
+	Rate    float64
+	Burst   int
+	Tunnels int
+	// IdleTimeout closes tunnels with no traffic for this long.
+	IdleTimeout time.Duration
+	// AuditLog is the file audit lines are appended to (JSON lines);
+	// default proxy-audit.log in the data folder, "-" for the log.
+	AuditLog string
+}
+
+// HasPart says whether the process serves a part.
+func (c *Serve) HasPart(p string) bool {
+	for _, x := range c.Parts {
+		if x == p {
+			return true
+		}
+	}
+	return false
 }
 
 // Defaults returns the configuration a newcomer gets.
@@ -55,6 +106,15 @@ func Defaults() Serve {
 		DuckDBMemory:  "1GB",
 		ShutdownGrace: 20 * time.Second,
 		GCPercent:     400,
+		Parts:         []string{"web", "proxy"},
+		Proxy: Proxy{
+			Addr:        "127.0.0.1:8443",
+			Ports:       []int{80, 443},
+			Rate:        200,
+			Burst:       400,
+			Tunnels:     256,
+			IdleTimeout: 5 * time.Minute,
+		},
 	}
 }
 
@@ -87,6 +147,34 @@ func (l prefixList) Set(v string) error {
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		*l.p = append(*l.p, p.Masked())
+	}
+	return nil
+}
+
+type intList struct{ p *[]int }
+
+func (l intList) String() string {
+	if l.p == nil {
+		return ""
+	}
+	s := make([]string, len(*l.p))
+	for i, n := range *l.p {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+func (l intList) Set(v string) error {
+	*l.p = nil
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		*l.p = append(*l.p, n)
 	}
 	return nil
 }
@@ -129,6 +217,24 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.StringVar(&c.RiskWebhook, "risk-webhook", c.RiskWebhook, "URL that receives new-device logins and stolen device cookies (JSON, signed)")
 	fs.StringVar(&c.RiskWebhookSecret, "risk-webhook-secret", c.RiskWebhookSecret, "secret of the webhook's HMAC-SHA256 signature (prefer WAYMARK_RISK_WEBHOOK_SECRET)")
 	fs.StringVar(&c.ConsentPolicy, "consent-policy", c.ConsentPolicy, "JSON file with the consent policy (see docs/CONSENT.md); default: the built-in one")
+	fs.Var(stringList{&c.Parts}, "parts", "parts to serve: web (collector, dashboard, consent, identity, risk, demo), proxy; comma-separated")
+	fs.StringVar(&c.Proxy.Addr, "proxy-addr", c.Proxy.Addr, "address of the secure proxy")
+	fs.StringVar(&c.Proxy.Public, "proxy-public", c.Proxy.Public, "host:port clients use to reach the proxy (PAC file); default --proxy-addr")
+	fs.BoolVar(&c.Proxy.Plain, "proxy-plain", c.Proxy.Plain, "serve the proxy without TLS (loopback addresses only; for local tools)")
+	fs.StringVar(&c.Proxy.CertFile, "proxy-cert", c.Proxy.CertFile, "PEM certificate of the proxy; default: one signed by a local CA in the data folder")
+	fs.StringVar(&c.Proxy.KeyFile, "proxy-key", c.Proxy.KeyFile, "PEM private key of --proxy-cert")
+	fs.Var(prefixList{&c.Proxy.AllowCIDRs}, "proxy-allow-cidrs", "special-use ranges the proxy may reach anyway (comma-separated CIDRs)")
+	fs.Var(prefixList{&c.Proxy.DenyCIDRs}, "proxy-deny-cidrs", "ranges the proxy never reaches (comma-separated CIDRs)")
+	fs.Var(intList{&c.Proxy.Ports}, "proxy-ports", "destination ports the proxy connects to")
+	fs.Var(stringList{&c.Proxy.AllowHosts}, "proxy-allow-hosts", "only these hosts (\"example.com\", \"*.example.com\"); default: any")
+	fs.Var(stringList{&c.Proxy.DenyHosts}, "proxy-deny-hosts", "never these hosts (\"example.com\", \"*.example.com\")")
+	fs.StringVar(&c.Proxy.UserHosts, "proxy-user-hosts", c.Proxy.UserHosts, "JSON file of per-user host rules: {\"alice\": {\"allow\": [...], \"deny\": [...]}}")
+	fs.BoolVar(&c.Proxy.ReportOnly, "proxy-report-only", c.Proxy.ReportOnly, "log what the egress policy would deny, and allow it")
+	fs.Float64Var(&c.Proxy.Rate, "proxy-rate", c.Proxy.Rate, "requests per second per proxy user (0: unlimited)")
+	fs.IntVar(&c.Proxy.Burst, "proxy-burst", c.Proxy.Burst, "burst above --proxy-rate")
+	fs.IntVar(&c.Proxy.Tunnels, "proxy-tunnels", c.Proxy.Tunnels, "open CONNECT tunnels per proxy user (0: unlimited)")
+	fs.DurationVar(&c.Proxy.IdleTimeout, "proxy-idle-timeout", c.Proxy.IdleTimeout, "close tunnels idle this long")
+	fs.StringVar(&c.Proxy.AuditLog, "proxy-audit-log", c.Proxy.AuditLog, "file for the proxy's audit lines (JSON); default proxy-audit.log in the data folder; - for the log")
 	fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "dashboard admin password (prefer WAYMARK_ADMIN_PASSWORD: flags show in the process list); generated on first run when unset")
 }
 
@@ -182,8 +288,55 @@ func (c *Serve) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel))
 	}
+	if len(c.Parts) == 0 {
+		errs = append(errs, errors.New("--parts is empty: give web, proxy or both"))
+	}
+	for _, p := range c.Parts {
+		if p != "web" && p != "proxy" {
+			errs = append(errs, fmt.Errorf("--parts: unknown part %q (use web, proxy)", p))
+		}
+	}
+	if c.HasPart("proxy") {
+		errs = append(errs, c.Proxy.validate()...)
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: use text or json", c.LogFormat))
 	}
 	return errors.Join(errs...)
+}
+
+func (p *Proxy) validate() []error {
+	var errs []error
+	if p.Addr == "" {
+		errs = append(errs, errors.New("--proxy-addr is empty"))
+	} else if p.Plain {
+		host, _, err := net.SplitHostPort(p.Addr)
+		ip, perr := netip.ParseAddr(host)
+		if err != nil || host != "localhost" && (perr != nil || !ip.IsLoopback()) {
+			errs = append(errs, fmt.Errorf("--proxy-plain needs a loopback --proxy-addr (got %q): without TLS, tokens and traffic would cross the network in clear", p.Addr))
+		}
+	}
+	if p.Public != "" {
+		if _, _, err := net.SplitHostPort(p.Public); err != nil || strings.ContainsAny(p.Public, "\"'\\ ;") {
+			errs = append(errs, fmt.Errorf("--proxy-public %q must be host:port", p.Public))
+		}
+	}
+	if (p.CertFile == "") != (p.KeyFile == "") {
+		errs = append(errs, errors.New("--proxy-cert and --proxy-key go together"))
+	}
+	if len(p.Ports) == 0 {
+		errs = append(errs, errors.New("--proxy-ports is empty"))
+	}
+	for _, n := range p.Ports {
+		if n < 1 || n > 65535 {
+			errs = append(errs, fmt.Errorf("--proxy-ports: %d is not a port", n))
+		}
+	}
+	if p.Rate < 0 || p.Burst < 0 || p.Tunnels < 0 {
+		errs = append(errs, errors.New("--proxy-rate, --proxy-burst and --proxy-tunnels cannot be negative"))
+	}
+	if p.IdleTimeout < time.Second {
+		errs = append(errs, errors.New("--proxy-idle-timeout must be at least 1s"))
+	}
+	return errs
 }

@@ -76,7 +76,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // checkpointer copies the WAL into the database file in the background
 // (PASSIVE: it never waits for, nor blocks, readers and writers), so that
-// no request pays for a checkpoint and the WAL stays small.
+// no request pays for a checkpoint. A passive checkpoint may fall behind
+// a stream of large write transactions; when the WAL has grown past
+// walLimitFrames it runs a TRUNCATE checkpoint, which waits its turn
+// among the writers and resets the file, so the WAL stays bounded.
 func (s *DB) checkpointer() {
 	defer close(s.stopped)
 	t := time.NewTicker(checkpointEvery)
@@ -86,10 +89,23 @@ func (s *DB) checkpointer() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			// An error here (a busy database) only means the next tick
-			// tries again.
-			s.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+			s.checkpoint()
 		}
+	}
+}
+
+// walLimitFrames is the WAL size (in pages) above which the checkpointer
+// truncates it: 16384 pages of 4 KiB, 64 MiB.
+const walLimitFrames = 16384
+
+func (s *DB) checkpoint() {
+	// Errors (a busy database) only mean the next tick tries again.
+	var busy, frames, done int
+	if err := s.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+		return
+	}
+	if frames > walLimitFrames {
+		s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	}
 }
 

@@ -75,6 +75,16 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /api/v1/accounts/{account}/events", s.handle(s.accountEvents))
 	}
 
+	// Secure proxy: the PAC file, and its tokens for administrators.
+	if s.ProxyPAC != "" {
+		mux.HandleFunc("GET /proxy.pac", s.proxyPAC)
+	}
+	if s.ProxyAuth != nil {
+		mux.HandleFunc("GET /api/v1/proxy/tokens", s.requireAdminAPI(s.proxyTokens))
+		mux.HandleFunc("POST /api/v1/proxy/tokens", s.requireAdminAPI(s.addProxyToken))
+		mux.HandleFunc("DELETE /api/v1/proxy/tokens/{id}", s.requireAdminAPI(s.revokeProxyToken))
+	}
+
 	// Front page and demo site.
 	static, _ := fs.Sub(assets.Static, "static")
 	mux.HandleFunc("GET /{$}", s.handle(s.home))

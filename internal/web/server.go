@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/proxy"
 	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
 )
@@ -46,6 +47,11 @@ type Deps struct {
 	Consent *ConsentDeps
 	// Risk serves the account-security endpoints (nil: off).
 	Risk *risk.Service
+	// ProxyPAC is the proxy auto-config file served at /proxy.pac ("":
+	// no proxy in this process).
+	ProxyPAC string
+	// ProxyAuth manages proxy tokens for the admin API (nil: off).
+	ProxyAuth *proxy.Authenticator
 }
 
 // Server holds the handlers.

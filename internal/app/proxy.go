@@ -1,0 +1,280 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"waymark.dev/waymark/internal/config"
+	"waymark.dev/waymark/internal/netguard"
+	"waymark.dev/waymark/internal/proxy"
+	"waymark.dev/waymark/internal/sqlite"
+)
+
+// proxyPart is the running secure proxy.
+type proxyPart struct {
+	handler *proxy.Server
+	auth    *proxy.Authenticator
+	srv     *http.Server
+	ln      net.Listener
+	// URL is how clients name the proxy (https://host:port).
+	URL    string
+	Public string // host:port for the PAC file
+	CAFile string // the local CA clients must trust; "" with operator certificates
+	audit  io.Closer
+	done   chan error
+}
+
+// startProxy builds the proxy from the configuration and starts
+// listening. webAddr is the web server's address (the proxy never
+// connects to it either).
+func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, reg prometheus.Registerer, log *slog.Logger, webAddr string) (*proxyPart, error) {
+	pc := c.Proxy
+	hosts := proxy.HostRules{Allow: pc.AllowHosts, Deny: pc.DenyHosts}
+	if err := hosts.Validate(); err != nil {
+		return nil, err
+	}
+	userHosts := map[string]proxy.HostRules{}
+	if pc.UserHosts != "" {
+		b, err := os.ReadFile(pc.UserHosts)
+		if err != nil {
+			return nil, fmt.Errorf("proxy user hosts: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&userHosts); err != nil {
+			return nil, fmt.Errorf("proxy user hosts %s: %w (want {\"user\": {\"allow\": [...], \"deny\": [...]}})", pc.UserHosts, err)
+		}
+		for u, r := range userHosts {
+			if err := r.Validate(); err != nil {
+				return nil, fmt.Errorf("proxy user hosts %s, user %q: %w", pc.UserHosts, u, err)
+			}
+		}
+	}
+	ln, err := net.Listen("tcp", pc.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: listen on %s: %w", pc.Addr, err)
+	}
+	p := &proxyPart{ln: ln, done: make(chan error, 1)}
+	fail := func(err error) (*proxyPart, error) {
+		ln.Close()
+		if p.audit != nil {
+			p.audit.Close()
+		}
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	p.Public = pc.Public
+	if p.Public == "" {
+		p.Public = addr
+	}
+
+	policy := &netguard.Policy{Allow: pc.AllowCIDRs, Deny: pc.DenyCIDRs, LocalAddrs: localAddrs()}
+	for _, n := range pc.Ports {
+		policy.Ports = append(policy.Ports, uint16(n))
+	}
+	for _, a := range []string{addr, webAddr} {
+		if ap, err := netip.ParseAddrPort(a); err == nil {
+			policy.Self = append(policy.Self, ap)
+		}
+	}
+	auditW := io.Writer(os.Stderr)
+	switch pc.AuditLog {
+	case "-":
+	default:
+		path := pc.AuditLog
+		if path == "" {
+			path = filepath.Join(c.Data, "proxy-audit.log")
+		}
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fail(fmt.Errorf("proxy audit log: %w", err))
+		}
+		auditW, p.audit = f, f
+	}
+	plog := log.With("component", "proxy")
+	dialer := &netguard.Dialer{Policy: policy, Timeout: 10 * time.Second, ReportOnly: pc.ReportOnly,
+		Report: func(e *netguard.DeniedError) {
+			plog.Warn("egress policy would deny (report-only)", "host", e.Host, "ip", e.IP, "port", e.Port, "reason", e.Reason)
+		}}
+	p.handler = &proxy.Server{
+		Dialer: dialer, Hosts: hosts, UserHosts: userHosts,
+		Limits:      proxy.Limits{Rate: pc.Rate, Burst: pc.Burst, Tunnels: pc.Tunnels},
+		IdleTimeout: pc.IdleTimeout,
+		Log:         plog,
+		Audit:       slog.New(slog.NewJSONHandler(auditW, nil)).With("component", "proxy_audit"),
+		Metrics:     proxy.NewMetrics(reg),
+		Now:         time.Now,
+	}
+	p.auth = &proxy.Authenticator{Store: state, Now: time.Now, Revoked: p.handler.CloseTokenTunnels}
+	p.handler.Auth = p.auth
+	if err := p.auth.Load(ctx); err != nil {
+		return fail(err)
+	}
+	p.srv = proxy.NewHTTPServer(p.handler, plog)
+	if pc.Plain {
+		p.URL = "http://" + p.Public
+		go func() { p.done <- p.srv.Serve(ln) }()
+		return p, nil
+	}
+	certFile, keyFile := pc.CertFile, pc.KeyFile
+	if certFile == "" {
+		host, _, _ := net.SplitHostPort(p.Public)
+		names := []string{}
+		if host != "" {
+			names = append(names, host)
+		}
+		if h, err := os.Hostname(); err == nil {
+			names = append(names, h)
+		}
+		ca, err := proxy.EnsureLocalCA(filepath.Join(c.Data, "proxy-ca"), names, time.Now())
+		if err != nil {
+			return fail(err)
+		}
+		certFile, keyFile, p.CAFile = ca.CertFile, ca.KeyFile, ca.CAFile
+	}
+	tc, err := proxy.TLSConfig(certFile, keyFile)
+	if err != nil {
+		return fail(err)
+	}
+	p.srv.TLSConfig = tc
+	p.URL = "https://" + p.Public
+	go func() { p.done <- p.srv.Serve(tls.NewListener(ln, tc)) }()
+	return p, nil
+}
+
+// run reloads tokens until ctx ends.
+func (p *proxyPart) run(ctx context.Context, log *slog.Logger) {
+	p.auth.Run(ctx, time.Second, func(err error) { log.Error("reload proxy tokens", "err", err) })
+}
+
+// shutdown stops taking connections, lets tunnels finish until ctx ends,
+// then closes them.
+func (p *proxyPart) shutdown(ctx context.Context) {
+	go p.srv.Shutdown(ctx)
+	p.handler.Shutdown(ctx)
+	p.srv.Close()
+	if p.audit != nil {
+		p.audit.Close()
+	}
+}
+
+func localAddrs() []netip.Addr {
+	addrs, _ := net.InterfaceAddrs()
+	var out []netip.Addr
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out
+}
+
+// proxyCmd runs `waymark proxy token add|list|revoke`.
+func proxyCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 2 || args[0] != "token" {
+		return usagef("use waymark proxy token add|list|revoke")
+	}
+	sub, rest := args[1], args[2:]
+	fs := newFlagSet("proxy token "+sub, stderr)
+	data := fs.String("data", config.Defaults().Data, "data folder")
+	user := fs.String("user", "", "user the token belongs to (add)")
+	expires := fs.String("expires", "", "lifetime, e.g. 12h or 90d (add; default: no expiry)")
+	if err := parse(fs, rest, getenv); err != nil {
+		return err
+	}
+	var ttl time.Duration
+	if *expires != "" {
+		d, err := parseDays(*expires)
+		if err != nil || d <= 0 {
+			return usagef("--expires %q: use a duration such as 12h or 90d", *expires)
+		}
+		ttl = d
+	}
+	switch sub {
+	case "add":
+		if err := proxy.ValidUser(*user); err != nil {
+			return usagef("proxy token add needs --user: %v", err)
+		}
+	case "revoke":
+		if fs.NArg() != 1 {
+			return usagef("proxy token revoke needs the token id (see waymark proxy token list)")
+		}
+	case "list":
+	default:
+		return usagef("unknown subcommand proxy token %s; use add, list or revoke", sub)
+	}
+	db, err := openState(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	auth := &proxy.Authenticator{Store: db, Now: time.Now}
+	switch sub {
+	case "add":
+		t, secret, err := auth.Add(ctx, *user, ttl)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "token %s for %s (shown once; only its hash is kept):\n%s\n", t.ID, t.User, secret)
+		fmt.Fprintf(stdout, "use it as: curl --proxy-user '%s:%s' ... or Proxy-Authorization: Bearer %s\n", t.User, secret, secret)
+	case "list":
+		toks, err := db.ProxyTokens(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tUSER\tCREATED\tEXPIRES\tSTATE")
+		for _, t := range toks {
+			exp, state := "never", "active"
+			if !t.Expires.IsZero() {
+				exp = t.Expires.Format(time.RFC3339)
+				if !time.Now().Before(t.Expires) {
+					state = "expired"
+				}
+			}
+			if t.Revoked {
+				state = "revoked"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.User, t.Created.Format(time.RFC3339), exp, state)
+		}
+		return tw.Flush()
+	case "revoke":
+		if err := db.RevokeProxyToken(ctx, fs.Arg(0)); err != nil {
+			if errors.Is(err, sqlite.ErrProxyTokenNotFound) {
+				return usagef("%v", err)
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "token %s revoked; a running proxy stops accepting it within a second and closes its tunnels\n", fs.Arg(0))
+	}
+	return nil
+}
+
+// parseDays reads a Go duration or a number of days ("90d").
+func parseDays(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}

@@ -1,0 +1,204 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Token is a proxy credential as stored: only the secret's hash is kept.
+type Token struct {
+	ID      string    `json:"id"`
+	User    string    `json:"user"`
+	Hash    [32]byte  `json:"-"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires,omitzero"`
+	Revoked bool      `json:"revoked"`
+}
+
+// TokenStore keeps proxy tokens; the state store implements it.
+type TokenStore interface {
+	AddProxyToken(ctx context.Context, t Token) error
+	ProxyTokens(ctx context.Context) ([]Token, error)
+	RevokeProxyToken(ctx context.Context, id string) error
+}
+
+// Errors of authentication.
+var (
+	ErrNoCredentials  = errors.New("proxy: no Proxy-Authorization")
+	ErrBadCredentials = errors.New("proxy: unknown, revoked or expired token")
+	ErrBadUser        = errors.New("proxy: a user name has 1 to 64 letters, digits, '.', '_', '@' or '-'")
+)
+
+const tokenPrefix = "wmp_"
+
+// NewToken makes a token for user; the secret is returned once and only
+// its hash is kept.
+func NewToken(user string, now time.Time, ttl time.Duration) (Token, string, error) {
+	if err := ValidUser(user); err != nil {
+		return Token{}, "", err
+	}
+	var b [32]byte
+	rand.Read(b[:])
+	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	h := sha256.Sum256([]byte(secret))
+	t := Token{ID: hex.EncodeToString(h[:6]), User: user, Hash: h, Created: now.UTC()}
+	if ttl > 0 {
+		t.Expires = now.Add(ttl).UTC()
+	}
+	return t, secret, nil
+}
+
+// ValidUser checks a proxy user name.
+func ValidUser(u string) error {
+	if u == "" || len(u) > 64 {
+		return ErrBadUser
+	}
+	for _, c := range u {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == '@') {
+			return ErrBadUser
+		}
+	}
+	return nil
+}
+
+// Credentials reads a Proxy-Authorization value: "Basic" with user and
+// token, or "Bearer" with the token alone (user "").
+func Credentials(h string) (user, secret string, err error) {
+	if h == "" {
+		return "", "", ErrNoCredentials
+	}
+	scheme, rest, _ := strings.Cut(h, " ")
+	rest = strings.TrimSpace(rest)
+	switch strings.ToLower(scheme) {
+	case "basic":
+		b, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil {
+			return "", "", fmt.Errorf("%w: Basic credentials are not base64", ErrBadCredentials)
+		}
+		u, p, ok := strings.Cut(string(b), ":")
+		if !ok {
+			return "", "", fmt.Errorf("%w: Basic credentials need user:token", ErrBadCredentials)
+		}
+		return u, p, nil
+	case "bearer":
+		return "", rest, nil
+	}
+	return "", "", fmt.Errorf("%w: scheme must be Basic or Bearer", ErrBadCredentials)
+}
+
+// Authenticator checks proxy tokens against an in-memory copy of the
+// store, reloaded at an interval and at once after a change made in this
+// process. A token revoked here stops working immediately; one revoked by
+// another process (the CLI) within the reload interval, and its open
+// tunnels are closed then.
+type Authenticator struct {
+	Store TokenStore
+	Now   func() time.Time
+	// Revoked is told the ids of tokens that stopped being valid at a
+	// reload, so the proxy can close their tunnels.
+	Revoked func(ids []string)
+
+	mu     sync.Mutex // serialises reloads
+	tokens atomic.Pointer[map[[32]byte]Token]
+}
+
+// Load reads the tokens from the store.
+func (a *Authenticator) Load(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	all, err := a.Store.ProxyTokens(ctx)
+	if err != nil {
+		return fmt.Errorf("proxy: load tokens: %w", err)
+	}
+	m := make(map[[32]byte]Token, len(all))
+	for _, t := range all {
+		if !t.Revoked {
+			m[t.Hash] = t
+		}
+	}
+	old := a.tokens.Swap(&m)
+	if old != nil && a.Revoked != nil {
+		var gone []string
+		for h, t := range *old {
+			if _, ok := m[h]; !ok {
+				gone = append(gone, t.ID)
+			}
+		}
+		if len(gone) > 0 {
+			a.Revoked(gone)
+		}
+	}
+	return nil
+}
+
+// Run reloads every interval until ctx ends; errors keep the last copy.
+func (a *Authenticator) Run(ctx context.Context, every time.Duration, onErr func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.Load(ctx); err != nil && ctx.Err() == nil && onErr != nil {
+				onErr(err)
+			}
+		}
+	}
+}
+
+// Check authenticates a Proxy-Authorization header value.
+func (a *Authenticator) Check(header string) (Token, error) {
+	user, secret, err := Credentials(header)
+	if err != nil {
+		return Token{}, err
+	}
+	if !strings.HasPrefix(secret, tokenPrefix) {
+		return Token{}, ErrBadCredentials
+	}
+	m := a.tokens.Load()
+	if m == nil {
+		return Token{}, ErrBadCredentials
+	}
+	t, ok := (*m)[sha256.Sum256([]byte(secret))]
+	if !ok {
+		return Token{}, ErrBadCredentials
+	}
+	if user != "" && subtle.ConstantTimeCompare([]byte(user), []byte(t.User)) != 1 {
+		return Token{}, ErrBadCredentials
+	}
+	if !t.Expires.IsZero() && !a.Now().Before(t.Expires) {
+		return Token{}, ErrBadCredentials
+	}
+	return t, nil
+}
+
+// Add stores a new token for user and returns its secret (shown once).
+func (a *Authenticator) Add(ctx context.Context, user string, ttl time.Duration) (Token, string, error) {
+	t, secret, err := NewToken(user, a.Now(), ttl)
+	if err != nil {
+		return Token{}, "", err
+	}
+	if err := a.Store.AddProxyToken(ctx, t); err != nil {
+		return Token{}, "", err
+	}
+	return t, secret, a.Load(ctx)
+}
+
+// Revoke revokes a token by id, effective at once in this process.
+func (a *Authenticator) Revoke(ctx context.Context, id string) error {
+	if err := a.Store.RevokeProxyToken(ctx, id); err != nil {
+		return err
+	}
+	return a.Load(ctx)
+}

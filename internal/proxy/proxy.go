@@ -1,0 +1,302 @@
+// Package proxy is the secure network channel: an authenticated forward
+// proxy reached over TLS (HTTP/2 and HTTP/1.1) that tunnels CONNECT,
+// forwards plain-HTTP requests, applies the egress policy to the address
+// it actually dials, and writes one audit line per decision.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"sync"
+	"time"
+
+	"waymark.dev/waymark/internal/netguard"
+)
+
+// Server is the proxy's HTTP handler and its tunnels.
+type Server struct {
+	Auth   *Authenticator
+	Dialer *netguard.Dialer
+	// Hosts are rules for every user; UserHosts add rules for one user.
+	Hosts     HostRules
+	UserHosts map[string]HostRules
+	Limits    Limits
+	// IdleTimeout closes a tunnel or forwarded exchange with no bytes in
+	// either direction for this long (default 5 minutes).
+	IdleTimeout time.Duration
+	Log         *slog.Logger // errors
+	Audit       *slog.Logger // one line per decision
+	Metrics     *Metrics
+	Now         func() time.Time
+
+	initOnce  sync.Once
+	limiter   *limiter
+	transport *http.Transport
+	reverse   *httputil.ReverseProxy
+
+	mu      sync.Mutex
+	tunnels map[*tunnel]struct{}
+	closed  bool
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		if s.Now == nil {
+			s.Now = time.Now
+		}
+		if s.IdleTimeout <= 0 {
+			s.IdleTimeout = 5 * time.Minute
+		}
+		if s.Log == nil {
+			s.Log = slog.New(slog.DiscardHandler)
+		}
+		if s.Audit == nil {
+			s.Audit = slog.New(slog.DiscardHandler)
+		}
+		if s.Metrics == nil {
+			s.Metrics = NewMetrics(nil)
+		}
+		s.limiter = newLimiter(s.Limits, s.Now)
+		s.tunnels = map[*tunnel]struct{}{}
+		s.transport = &http.Transport{
+			// Requests arrive with the URL's host replaced by the vetted
+			// address; the dial re-checks it (no lookup happens here).
+			DialContext:            s.dialVetted,
+			MaxIdleConns:           1024,
+			MaxIdleConnsPerHost:    256,
+			IdleConnTimeout:        90 * time.Second,
+			ResponseHeaderTimeout:  60 * time.Second,
+			ExpectContinueTimeout:  time.Second,
+			DisableCompression:     true,
+			MaxResponseHeaderBytes: 64 << 10,
+		}
+		s.reverse = s.newReverseProxy()
+	})
+}
+
+// dialVetted dials an address the handler already checked; it checks
+// again so that nothing else can reach the transport's dialer.
+func (s *Server) dialVetted(ctx context.Context, network, addr string) (net.Conn, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, errors.New("proxy: transport asked to dial an unvetted address")
+	}
+	t, err := s.Dialer.Resolve(ctx, ap.Addr().String(), ap.Port())
+	if err != nil {
+		return nil, err
+	}
+	return s.Dialer.DialTarget(ctx, t)
+}
+
+// Request is what the audit line and the decision know about a request.
+type request struct {
+	start    time.Time
+	user     string
+	tokenID  string
+	client   string
+	method   string
+	dest     Destination
+	ip       netip.Addr
+	decision string // allow, deny, error
+	reason   string
+	up, down int64
+	status   int
+}
+
+// ServeHTTP handles CONNECT and absolute-URI requests.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.init()
+	q := &request{start: s.Now(), client: clientAddr(r.RemoteAddr), method: r.Method}
+	defer s.audit(q)
+
+	tok, err := s.Auth.Check(r.Header.Get("Proxy-Authorization"))
+	if err != nil {
+		q.decision, q.reason = "deny", "auth_required"
+		if errors.Is(err, ErrBadCredentials) {
+			q.reason = "bad_credentials"
+		}
+		w.Header().Set("Proxy-Authenticate", `Basic realm="waymark", charset="UTF-8"`)
+		w.Header().Add("Proxy-Authenticate", `Bearer realm="waymark"`)
+		s.deny(w, r, q, http.StatusProxyAuthRequired, "This proxy needs a token: send Proxy-Authorization with Basic user:token or Bearer token.")
+		return
+	}
+	q.user, q.tokenID = tok.User, tok.ID
+
+	connect := r.Method == http.MethodConnect
+	var target string
+	switch {
+	case connect:
+		target = r.Host
+		if r.URL.User != nil {
+			target = "@" // user information is never part of a destination
+		}
+	case r.ProtoMajor >= 2:
+		// Over HTTP/2 a forwarded request names its destination in
+		// :authority. net/http does not pass :scheme on; clients send
+		// https URLs through CONNECT, so anything else is plain HTTP.
+		target = r.Host
+	case r.ProtoMajor < 2 && r.URL.IsAbs():
+		if r.URL.Scheme != "http" {
+			q.decision, q.reason = "deny", "scheme"
+			s.deny(w, r, q, http.StatusBadRequest, "Only http:// URLs are forwarded; use CONNECT for https.")
+			return
+		}
+		target = r.URL.Host
+	default:
+		q.decision, q.reason = "deny", "not_a_proxy_request"
+		s.deny(w, r, q, http.StatusBadRequest, "This is a forward proxy: send CONNECT host:port or an absolute http:// URL.")
+		return
+	}
+	defaultPort := uint16(80)
+	if connect {
+		defaultPort = 0
+	}
+	dest, err := ParseAuthority(target, defaultPort)
+	if err != nil {
+		q.decision, q.reason = "deny", "bad_destination"
+		s.deny(w, r, q, http.StatusBadRequest, err.Error())
+		return
+	}
+	q.dest = dest
+	if ok, reason := s.hostRules(q.user, dest.Host); !ok {
+		q.decision, q.reason = "deny", reason
+		s.deny(w, r, q, http.StatusForbidden, "The operator's rules do not allow this destination.")
+		return
+	}
+	if !s.limiter.allow(q.user) {
+		q.decision, q.reason = "deny", "rate_limited"
+		w.Header().Set("Retry-After", "1")
+		s.deny(w, r, q, http.StatusTooManyRequests, "Too many requests from this user; slow down.")
+		return
+	}
+	vt, err := s.Dialer.Resolve(r.Context(), dest.Host, dest.Port)
+	if err != nil {
+		var de *netguard.DeniedError
+		if errors.As(err, &de) {
+			q.decision, q.reason, q.ip = "deny", de.Reason, de.IP
+			s.deny(w, r, q, http.StatusForbidden, "The egress policy does not allow this destination.")
+			return
+		}
+		q.decision, q.reason = "error", "dns"
+		s.deny(w, r, q, http.StatusBadGateway, "The destination's name could not be resolved.")
+		return
+	}
+	q.ip = vt.Addr.Addr()
+	if connect {
+		s.connect(w, r, q, vt)
+		return
+	}
+	s.forward(w, r, q, vt)
+}
+
+func (s *Server) hostRules(user, host string) (bool, string) {
+	if ok, reason := s.Hosts.Decide(host); !ok {
+		return false, reason
+	}
+	if u, ok := s.UserHosts[user]; ok {
+		return u.Decide(host)
+	}
+	return true, ""
+}
+
+func clientAddr(remote string) string {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap.Addr().String()
+	}
+	return remote
+}
+
+func (s *Server) audit(q *request) {
+	if q.decision == "" {
+		q.decision = "allow"
+	}
+	s.Metrics.decision(q.decision, q.reason)
+	s.Metrics.bytes(q.up, q.down)
+	attrs := []slog.Attr{
+		slog.String("user", q.user),
+		slog.String("client", q.client),
+		slog.String("method", q.method),
+		slog.String("host", q.dest.Host),
+		slog.Int("port", int(q.dest.Port)),
+		slog.String("decision", q.decision),
+	}
+	if q.ip.IsValid() {
+		attrs = append(attrs, slog.String("ip", q.ip.String()))
+	}
+	if q.reason != "" {
+		attrs = append(attrs, slog.String("reason", q.reason))
+	}
+	if q.status != 0 {
+		attrs = append(attrs, slog.Int("status", q.status))
+	}
+	attrs = append(attrs, slog.Int64("bytes_up", q.up), slog.Int64("bytes_down", q.down),
+		slog.Float64("duration_ms", float64(s.Now().Sub(q.start).Microseconds())/1000))
+	s.Audit.LogAttrs(context.Background(), slog.LevelInfo, "proxy", attrs...)
+}
+
+// Shutdown waits for open tunnels to finish until ctx ends, then closes
+// the rest. The listener's http.Server is shut down by its owner first.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.init()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.tunnels)
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			s.closeTunnels(func(*tunnel) bool { return true })
+			return
+		case <-t.C:
+		}
+	}
+	s.transport.CloseIdleConnections()
+}
+
+// CloseTokenTunnels closes the tunnels opened with the given tokens (after
+// a revocation).
+func (s *Server) CloseTokenTunnels(ids []string) {
+	s.init()
+	s.closeTunnels(func(t *tunnel) bool {
+		for _, id := range ids {
+			if t.tokenID == id {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func (s *Server) closeTunnels(match func(*tunnel) bool) {
+	s.mu.Lock()
+	var victims []*tunnel
+	for t := range s.tunnels {
+		if match(t) {
+			victims = append(victims, t)
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range victims {
+		t.close()
+	}
+}
+
+// Tunnels is the number of open tunnels.
+func (s *Server) Tunnels() int {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tunnels)
+}
