@@ -33,7 +33,7 @@ func buildBinary(t *testing.T) string {
 // startProcess runs `waymark serve` and returns its address once it prints it.
 func startProcess(t *testing.T, bin, data string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data", data, "--addr", "127.0.0.1:0", "--log-level", "warn", "--flush-interval", "20ms")
+	cmd := exec.Command(bin, "serve", "--data", data, "--addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--log-level", "warn", "--flush-interval", "20ms")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

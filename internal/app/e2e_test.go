@@ -28,6 +28,9 @@ func startServer(t *testing.T, data string) (addr string, stop func()) {
 // boot runs Serve with c in-process until stop is called.
 func boot(t *testing.T, c config.Serve) (addr string, stop func()) {
 	t.Helper()
+	if c.Proxy.Addr == config.Defaults().Proxy.Addr {
+		c.Proxy.Addr = "127.0.0.1:0" // tests run side by side
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

@@ -44,6 +44,10 @@ type BrowserOptions struct {
 	// BlockCookies starts Chromium with all cookies refused (the content
 	// setting a person chooses in the browser's privacy settings).
 	BlockCookies bool
+	// Proxy is a proxy server for every request ("https://host:port"),
+	// loopback included; ProxySPKI is the base64 SHA-256 of the proxy
+	// certificate's public key, trusted without a CA.
+	Proxy, ProxySPKI string
 }
 
 // BrowserWith starts headless Chromium with options; see Browser.
@@ -74,6 +78,14 @@ func BrowserWith(t testing.TB, o BrowserOptions) context.Context {
 		chromedp.Flag("disable-blink-features", "AutomationControlled"),
 		chromedp.UserDataDir(dir),
 		chromedp.UserAgent(ChromeUA),
+	}
+	if o.Proxy != "" {
+		opts = append(opts, chromedp.ProxyServer(o.Proxy),
+			// Chromium sends loopback directly unless told not to.
+			chromedp.Flag("proxy-bypass-list", "<-loopback>"))
+	}
+	if o.ProxySPKI != "" {
+		opts = append(opts, chromedp.Flag("ignore-certificate-errors-spki-list", o.ProxySPKI))
 	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)

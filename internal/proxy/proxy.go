@@ -100,6 +100,7 @@ type request struct {
 	tokenID  string
 	client   string
 	method   string
+	proto    string
 	dest     Destination
 	ip       netip.Addr
 	decision string // allow, deny, error
@@ -111,7 +112,7 @@ type request struct {
 // ServeHTTP handles CONNECT and absolute-URI requests.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
-	q := &request{start: s.Now(), client: clientAddr(r.RemoteAddr), method: r.Method}
+	q := &request{start: s.Now(), client: clientAddr(r.RemoteAddr), method: r.Method, proto: r.Proto}
 	defer s.audit(q)
 
 	tok, err := s.Auth.Check(r.Header.Get("Proxy-Authorization"))
@@ -221,6 +222,7 @@ func (s *Server) audit(q *request) {
 		slog.String("user", q.user),
 		slog.String("client", q.client),
 		slog.String("method", q.method),
+		slog.String("proto", q.proto),
 		slog.String("host", q.dest.Host),
 		slog.Int("port", int(q.dest.Port)),
 		slog.String("decision", q.decision),

@@ -1,0 +1,231 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/chromedp"
+	"waymark.dev/waymark/internal/apptest"
+	"waymark.dev/waymark/internal/config"
+)
+
+// proxyStack is a running Waymark with its proxy allowed to reach
+// 127.0.0.1 (the test origins) and nothing else on loopback.
+type proxyStack struct {
+	web, proxy, data, caFile, user, token string
+	stop                                  func()
+}
+
+func startProxyStack(t *testing.T, ports ...int) *proxyStack {
+	t.Helper()
+	c := config.Defaults()
+	data := t.TempDir()
+	c.Addr, c.Data, c.LogLevel = "127.0.0.1:0", data, "warn"
+	c.Proxy.Addr = "127.0.0.1:0"
+	c.Proxy.AllowCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	c.Proxy.Ports = append([]int{80, 443}, ports...)
+	web, stop := boot(t, c)
+	t.Cleanup(stop)
+	resp, err := http.Get("http://" + web + "/proxy.pac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pac, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`"HTTPS ([0-9.:]+)"`).FindSubmatch(pac)
+	if m == nil {
+		t.Fatalf("PAC file without a proxy: %q", pac)
+	}
+	s := &proxyStack{web: web, proxy: string(m[1]), data: data, caFile: filepath.Join(data, "proxy-ca", "ca.pem"), user: "alice", stop: stop}
+	var out, errb bytes.Buffer
+	if code := Run(context.Background(), []string{"proxy", "token", "add", "--data", data, "--user", "alice"}, func(string) string { return "" }, &out, &errb); code != 0 {
+		t.Fatalf("proxy token add: %d %s", code, errb.String())
+	}
+	s.token = strings.Fields(strings.Split(out.String(), "\n")[1])[0]
+	// The server picks the new token up within a second.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := s.curl(t, "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.2/")
+		if out == "403" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("token not accepted after 10 s (last answer %s)", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return s
+}
+
+// curl runs curl through the proxy over TLS and returns its stdout.
+func (s *proxyStack) curl(t *testing.T, args ...string) string {
+	t.Helper()
+	base := []string{"-s", "--max-time", "20", "--proxy", "https://" + s.proxy, "--proxy-cacert", s.caFile}
+	if s.token != "" {
+		base = append(base, "--proxy-user", s.user+":"+s.token)
+	}
+	out, _ := exec.Command(curlPath(t), append(base, args...)...).Output()
+	return string(out)
+}
+
+func curlPath(t *testing.T) string {
+	p, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatal("curl not found: install Debian's curl package (scripts/test does)")
+	}
+	return p
+}
+
+func portOf(t *testing.T, u string) int {
+	_, p, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	fmt.Sscan(p, &n)
+	return n
+}
+
+// TestProxyCurl drives the HTTPS proxy with curl, a real proxy client:
+// plain HTTP forwarded with keep-alive, HTTPS through CONNECT with the
+// tunnel reused, and denials with their reasons.
+func TestProxyCurl(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "plain %s via=%s", r.URL.Path, r.Header.Get("Via"))
+	}))
+	defer origin.Close()
+	tlsOrigin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "secure %s", r.URL.Path)
+	}))
+	defer tlsOrigin.Close()
+	originCA := filepath.Join(t.TempDir(), "origin.pem")
+	os.WriteFile(originCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsOrigin.Certificate().Raw}), 0o644)
+	op, tp := portOf(t, origin.URL), portOf(t, tlsOrigin.URL)
+	s := startProxyStack(t, op, tp)
+
+	out := s.curl(t, "-w", " %{http_code} %{num_connects}\n", origin.URL+"/a", origin.URL+"/b")
+	if out != "plain /a via=1.1 waymark 200 1\nplain /b via=1.1 waymark 200 0\n" {
+		t.Errorf("plain HTTP through the proxy:\n%s", out)
+	}
+	out = s.curl(t, "--cacert", originCA, "-w", " %{http_code} %{num_connects}\n", tlsOrigin.URL+"/x", tlsOrigin.URL+"/y")
+	if out != "secure /x 200 1\nsecure /y 200 0\n" {
+		t.Errorf("HTTPS through a CONNECT tunnel:\n%s", out)
+	}
+	out = s.curl(t, "-w", "\n%{http_code}", fmt.Sprintf("http://127.0.0.2:%d/", op))
+	if !strings.HasSuffix(out, "403") || !strings.Contains(out, "This page was not opened") || !strings.Contains(out, "loopback") {
+		t.Errorf("denied destination:\n%s", out)
+	}
+	out = s.curl(t, "-D", "-", "-o", "/dev/null", "-H", "Accept: application/json", "http://169.254.169.254/latest/meta-data/")
+	if !strings.Contains(out, "Waymark-Decision: deny; reason=cloud_metadata") {
+		t.Errorf("metadata address:\n%s", out)
+	}
+	// CONNECT denials: curl reports the proxy's status.
+	cmd := exec.Command(curlPath(t), "-s", "-S", "--proxy", "https://"+s.proxy, "--proxy-cacert", s.caFile, "--proxy-user", "alice:"+s.token,
+		fmt.Sprintf("https://127.0.0.2:%d/", tp))
+	msg, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "403") {
+		t.Errorf("CONNECT to 127.0.0.2: %v %s", err, msg)
+	}
+	s.token = ""
+	if out := s.curl(t, "-o", "/dev/null", "-w", "%{http_code}", origin.URL); out != "407" {
+		t.Errorf("without credentials: %s", out)
+	}
+	audit, err := os.ReadFile(filepath.Join(s.data, "proxy-audit.log"))
+	if err != nil || !bytes.Contains(audit, []byte(`"reason":"cloud_metadata"`)) || !bytes.Contains(audit, []byte(`"method":"CONNECT"`)) {
+		t.Errorf("audit log (%v):\n%s", err, audit)
+	}
+}
+
+// TestProxyChromium loads a page in Chromium configured with the HTTPS
+// proxy, as a person would with --proxy-server or the PAC file: the
+// browser talks HTTP/2 to the proxy and answers its 407 with credentials.
+func TestProxyChromium(t *testing.T) {
+	seen := make(chan string, 10)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case seen <- r.Header.Get("Via"):
+		default:
+		}
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<!doctype html><title>through the channel</title><h1 id="h">hello through the proxy</h1>`)
+	}))
+	defer origin.Close()
+	s := startProxyStack(t, portOf(t, origin.URL))
+	certPEM, err := os.ReadFile(filepath.Join(s.data, "proxy-ca", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(certPEM)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spki := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	ctx := apptest.BrowserWith(t, apptest.BrowserOptions{Proxy: "https://" + s.proxy, ProxySPKI: base64.StdEncoding.EncodeToString(spki[:])})
+	// Answer the proxy's 407 with the token, as a person would in the
+	// browser's sign-in prompt; with auth handling on, every request
+	// pauses and is let through. The handlers run in goroutines, as
+	// Listen requires.
+	events := make(chan any, 64)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		switch ev.(type) {
+		case *fetch.EventAuthRequired, *fetch.EventRequestPaused:
+			events <- ev
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for ev := range events {
+			switch e := ev.(type) {
+			case *fetch.EventAuthRequired:
+				chromedp.Call(ctx, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: e.RequestID,
+					AuthChallengeResponse: &fetch.AuthChallengeResponse{Response: fetch.AuthChallengeResponseResponseProvideCredentials, Username: s.user, Password: s.token}})
+			case *fetch.EventRequestPaused:
+				chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: e.RequestID})
+			}
+		}
+	}()
+	defer close(events)
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.Call(tctx, fetch.Enable, fetch.EnableParams{HandleAuthRequests: new(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(tctx, chromedp.Navigate(origin.URL+"/page"), chromedp.WaitVisible("#h")); err != nil {
+		t.Fatal(err)
+	}
+	if h1, _ := chromedp.Run(tctx, chromedp.Text("#h")); h1 != "hello through the proxy" {
+		t.Errorf("page text %q", h1)
+	}
+	select {
+	case via := <-seen:
+		if via != "1.1 waymark" {
+			t.Errorf("origin saw Via %q: the request did not come through the proxy", via)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("origin saw no request")
+	}
+	audit, _ := os.ReadFile(filepath.Join(s.data, "proxy-audit.log"))
+	if !regexp.MustCompile(`"user":"alice"[^\n]*"proto":"HTTP/2.0"[^\n]*"decision":"allow"`).Match(audit) {
+		t.Errorf("no HTTP/2 request from the browser in the audit log:\n%s", audit)
+	}
+}
