@@ -13,6 +13,8 @@ func benchCmd(ctx context.Context, sub string, args []string, getenv func(string
 		return benchQuery(ctx, args, getenv, stdout, stderr)
 	case "risk":
 		return benchRisk(ctx, args, getenv, stdout, stderr)
+	case "proxy":
+		return benchProxy(ctx, args, getenv, stdout, stderr)
 	}
-	return usagef("unknown bench %q: use ingest, query or risk", sub)
+	return usagef("unknown bench %q: use ingest, query, risk or proxy", sub)
 }

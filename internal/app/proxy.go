@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -104,7 +106,8 @@ func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, reg prome
 		if err != nil {
 			return fail(fmt.Errorf("proxy audit log: %w", err))
 		}
-		auditW, p.audit = f, f
+		bw := newBufferedFile(f, 200*time.Millisecond)
+		auditW, p.audit = bw, bw
 	}
 	plog := log.With("component", "proxy")
 	dialer := &netguard.Dialer{Policy: policy, Timeout: 10 * time.Second, ReportOnly: pc.ReportOnly,
@@ -196,6 +199,7 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 	data := fs.String("data", config.Defaults().Data, "data folder")
 	user := fs.String("user", "", "user the token belongs to (add)")
 	expires := fs.String("expires", "", "lifetime, e.g. 12h or 90d (add; default: no expiry)")
+	id := fs.String("id", "", "token id (revoke; see waymark proxy token list)")
 	if err := parse(fs, rest, getenv); err != nil {
 		return err
 	}
@@ -213,8 +217,8 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 			return usagef("proxy token add needs --user: %v", err)
 		}
 	case "revoke":
-		if fs.NArg() != 1 {
-			return usagef("proxy token revoke needs the token id (see waymark proxy token list)")
+		if *id == "" {
+			return usagef("proxy token revoke needs --id (see waymark proxy token list)")
 		}
 	case "list":
 	default:
@@ -256,13 +260,13 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		return tw.Flush()
 	case "revoke":
-		if err := db.RevokeProxyToken(ctx, fs.Arg(0)); err != nil {
+		if err := db.RevokeProxyToken(ctx, *id); err != nil {
 			if errors.Is(err, sqlite.ErrProxyTokenNotFound) {
 				return usagef("%v", err)
 			}
 			return err
 		}
-		fmt.Fprintf(stdout, "token %s revoked; a running proxy stops accepting it within a second and closes its tunnels\n", fs.Arg(0))
+		fmt.Fprintf(stdout, "token %s revoked; a running proxy stops accepting it within a second and closes its tunnels\n", *id)
 	}
 	return nil
 }
@@ -277,4 +281,53 @@ func parseDays(s string) (time.Duration, error) {
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(s)
+}
+
+// bufferedFile collects writes and writes them out when 64 KiB are
+// waiting or every interval, so a busy proxy does not make one system
+// call per audit line. Close writes the rest.
+type bufferedFile struct {
+	mu   sync.Mutex
+	f    *os.File
+	w    *bufio.Writer
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newBufferedFile(f *os.File, every time.Duration) *bufferedFile {
+	b := &bufferedFile{f: f, w: bufio.NewWriterSize(f, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.stop:
+				return
+			case <-t.C:
+				b.mu.Lock()
+				b.w.Flush()
+				b.mu.Unlock()
+			}
+		}
+	}()
+	return b
+}
+
+func (b *bufferedFile) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.w.Write(p)
+}
+
+func (b *bufferedFile) Close() error {
+	close(b.stop)
+	<-b.done
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.w.Flush()
+	if cerr := b.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -148,10 +148,7 @@ func TestProxyCurl(t *testing.T) {
 	if out := s.curl(t, "-o", "/dev/null", "-w", "%{http_code}", origin.URL); out != "407" {
 		t.Errorf("without credentials: %s", out)
 	}
-	audit, err := os.ReadFile(filepath.Join(s.data, "proxy-audit.log"))
-	if err != nil || !bytes.Contains(audit, []byte(`"reason":"cloud_metadata"`)) || !bytes.Contains(audit, []byte(`"method":"CONNECT"`)) {
-		t.Errorf("audit log (%v):\n%s", err, audit)
-	}
+	waitAudit(t, s.data, regexp.MustCompile(`"reason":"cloud_metadata"`), regexp.MustCompile(`"method":"CONNECT"`))
 }
 
 // TestProxyChromium loads a page in Chromium configured with the HTTPS
@@ -224,8 +221,96 @@ func TestProxyChromium(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("origin saw no request")
 	}
-	audit, _ := os.ReadFile(filepath.Join(s.data, "proxy-audit.log"))
-	if !regexp.MustCompile(`"user":"alice"[^\n]*"proto":"HTTP/2.0"[^\n]*"decision":"allow"`).Match(audit) {
-		t.Errorf("no HTTP/2 request from the browser in the audit log:\n%s", audit)
+	waitAudit(t, s.data, regexp.MustCompile(`"user":"alice"[^\n]*"proto":"HTTP/2.0"[^\n]*"decision":"allow"`))
+}
+
+// waitAudit waits for the audit log (written out at least every 200 ms)
+// to match every pattern.
+func waitAudit(t *testing.T, data string, patterns ...*regexp.Regexp) {
+	t.Helper()
+	var audit []byte
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		audit, _ = os.ReadFile(filepath.Join(data, "proxy-audit.log"))
+		ok := true
+		for _, p := range patterns {
+			ok = ok && p.Match(audit)
+		}
+		if ok {
+			return
+		}
+	}
+	t.Errorf("audit log does not match %v:\n%s", patterns, audit)
+}
+
+// TestProxyOnlyPart runs --parts proxy: no web surfaces, only the proxy
+// and its operations server (health, metrics, PAC file).
+func TestProxyOnlyPart(t *testing.T) {
+	c := config.Defaults()
+	c.Addr, c.Data, c.LogLevel, c.Parts = "127.0.0.1:0", t.TempDir(), "warn", []string{"proxy"}
+	c.Proxy.Addr = "127.0.0.1:0"
+	ops, stop := boot(t, c)
+	defer stop()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + ops + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/proxy.pac"); code != 200 || !strings.Contains(body, "HTTPS 127.0.0.1:") {
+		t.Errorf("PAC: %d %q", code, body)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("healthz: %d", code)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "waymark_proxy_tunnels_open") {
+		t.Errorf("metrics: %d", code)
+	}
+	for _, p := range []string{"/dashboard", "/b.gif", "/api/v1/consent", "/demo/"} {
+		if code, _ := get(p); code != 404 {
+			t.Errorf("%s on a proxy-only node: %d, want 404", p, code)
+		}
+	}
+}
+
+func TestParseDays(t *testing.T) {
+	for in, want := range map[string]time.Duration{"90d": 90 * 24 * time.Hour, "12h": 12 * time.Hour, "1d": 24 * time.Hour} {
+		if got, err := parseDays(in); err != nil || got != want {
+			t.Errorf("parseDays(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := parseDays("xd"); err == nil {
+		t.Error("parseDays accepted xd")
+	}
+}
+
+func TestProxyTokenCommand(t *testing.T) {
+	data := t.TempDir()
+	run := func(args ...string) (string, int) {
+		var out, errb bytes.Buffer
+		code := Run(context.Background(), append([]string{"proxy", "token"}, append(args, "--data", data)...), func(string) string { return "" }, &out, &errb)
+		return out.String() + errb.String(), code
+	}
+	if out, code := run("add"); code != 2 || !strings.Contains(out, "--user") {
+		t.Errorf("add without user: %d %q", code, out)
+	}
+	out, code := run("add", "--user", "carol", "--expires", "30d")
+	if code != 0 || !strings.Contains(out, "wmp_") {
+		t.Fatalf("add: %d %q", code, out)
+	}
+	id := strings.Fields(out)[1]
+	if out, _ := run("list"); !strings.Contains(out, id) || !strings.Contains(out, "active") {
+		t.Errorf("list: %q", out)
+	}
+	if out, code := run("revoke", "--id", id); code != 0 {
+		t.Errorf("revoke: %d %q", code, out)
+	}
+	if out, _ := run("list"); !strings.Contains(out, "revoked") {
+		t.Errorf("list after revoke: %q", out)
+	}
+	if out, code := run("revoke", "--id", "nope"); code != 2 || !strings.Contains(out, "no such proxy token") {
+		t.Errorf("revoke unknown: %d %q", code, out)
 	}
 }

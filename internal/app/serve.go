@@ -65,7 +65,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 // web server's address once it accepts connections.
 func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready func(addr string)) error {
 	log := newLogger(&c, stderr)
-	if c.GCPercent > 0 {
+	if c.GCPercent > 0 && c.HasPart("web") {
 		// The live Go heap is small (DuckDB's memory is outside it) while
 		// the collector allocates per request: collecting less often buys
 		// throughput for little memory.

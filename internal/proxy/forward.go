@@ -47,9 +47,17 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			st.q.status = resp.StatusCode
 			return nil
 		},
-		ErrorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
+		ErrorLog:   slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
+		BufferPool: copyBuffers{},
 	}
 }
+
+// copyBuffers lends the reverse proxy pooled buffers (it would allocate
+// 32 KiB per response otherwise).
+type copyBuffers struct{}
+
+func (copyBuffers) Get() []byte  { return *bufPool.Get().(*[]byte) }
+func (copyBuffers) Put(b []byte) { bufPool.Put(&b) }
 
 func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	st := pr.In.Context().Value(forwardKey{}).(*forwardState)

@@ -52,8 +52,6 @@ func (s *Server) untrack(t *tunnel) {
 	t.close()
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
-
 // connect opens a tunnel to a vetted destination: over HTTP/1.1 by taking
 // over the connection, over HTTP/2 as a full-duplex stream.
 func (s *Server) connect(w http.ResponseWriter, r *http.Request, q *request, vt netguard.Target) {
@@ -140,12 +138,29 @@ func (s *Server) relay(q *request, t *tunnel, client deadlineReader, clientW io.
 	q.up, q.down = upBytes.Load(), down
 }
 
+// Copy buffers: a small one while a direction is quiet (an idle tunnel
+// holds two of them), a large pooled one while data streams.
+const (
+	smallBuf = 1 << 10
+	largeBuf = 32 << 10
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, largeBuf); return &b }}
+
 // copyIdle copies src to dst; a read that waits longer than the idle
-// timeout ends the copy only if the other direction was quiet too.
+// timeout ends the copy only if the other direction was quiet too. It
+// reads into a small buffer until a read fills it, then into a large
+// pooled one until reads come back small again, so idle tunnels cost
+// little memory and busy ones few system calls.
 func (s *Server) copyIdle(dst io.Writer, src deadlineReader, last *atomic.Int64, done <-chan struct{}) (int64, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	var small [smallBuf]byte
+	buf := small[:]
+	var large *[]byte
+	defer func() {
+		if large != nil {
+			bufPool.Put(large)
+		}
+	}()
 	var total int64
 	for {
 		src.setDeadline(time.Now().Add(s.IdleTimeout))
@@ -163,6 +178,14 @@ func (s *Server) copyIdle(dst io.Writer, src deadlineReader, last *atomic.Int64,
 				return total, werr
 			}
 			total += int64(n)
+			switch {
+			case large == nil && n == len(buf):
+				large = bufPool.Get().(*[]byte)
+				buf = *large
+			case large != nil && n < smallBuf:
+				bufPool.Put(large)
+				large, buf = nil, small[:]
+			}
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, last.Load())) < s.IdleTimeout {

@@ -173,5 +173,13 @@ func (s *DB) ImportRisk(ctx context.Context, devices []*risk.Device, events []ri
 			return fmt.Errorf("sqlite: import event: %w", err)
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: import: %w", err)
+	}
+	// A bulk import outruns the background checkpointer; the importer
+	// pays for its own checkpoint so the WAL does not grow without bound.
+	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return fmt.Errorf("sqlite: import checkpoint: %w", err)
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"waymark.dev/waymark/internal/proxy"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/admin"
@@ -66,11 +67,21 @@ func newTestServer(t *testing.T, o apptest.Options) (*httptest.Server, *apptest.
 	h := New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector, Stats: st.Events,
 		Now: time.Now, Registry: prometheus.NewRegistry(), Demo: true, DemoDomain: "shop.example",
 		Admin: &admin.Auth{Store: st.State, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
-		Consent: testConsent(t, st.State, consent.DefaultPolicy()),
-		Risk:    &risk.Service{Store: st.State, Policy: risk.DefaultPolicy(), Now: time.Now, Notify: notified.add}})
+		Consent:   testConsent(t, st.State, consent.DefaultPolicy()),
+		Risk:      &risk.Service{Store: st.State, Policy: risk.DefaultPolicy(), Now: time.Now, Notify: notified.add},
+		ProxyPAC:  proxy.PAC("proxy.shop.example:8443"),
+		ProxyAuth: proxyAuth(t, st.State)})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, st, st.AddToken(t, "shop.example")
+}
+
+func proxyAuth(t *testing.T, st *sqlite.DB) *proxy.Authenticator {
+	a := &proxy.Authenticator{Store: st, Now: time.Now}
+	if err := a.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // testConsent makes the consent endpoints' parts on a state store, with
