@@ -110,7 +110,7 @@ func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, reg prome
 		auditW, p.audit = bw, bw
 	}
 	plog := log.With("component", "proxy")
-	dialer := &netguard.Dialer{Policy: policy, Timeout: 10 * time.Second, ReportOnly: pc.ReportOnly,
+	dialer := &netguard.Dialer{Policy: policy, Timeout: 10 * time.Second, ReportOnly: pc.ReportOnly, CacheTTL: 30 * time.Second,
 		Report: func(e *netguard.DeniedError) {
 			plog.Warn("egress policy would deny (report-only)", "host", e.Host, "ip", e.IP, "port", e.Port, "reason", e.Reason)
 		}}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -54,6 +55,47 @@ type Dialer struct {
 	Report     func(*DeniedError)
 	// Dial connects to a vetted address (tests may replace it).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// CacheTTL keeps successful lookups this long (0: no cache). The
+	// addresses are checked on every use, so a cached answer can never
+	// let a denied address through.
+	CacheTTL time.Duration
+
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	ips     []netip.Addr
+	expires time.Time
+}
+
+// maxCached bounds the lookup cache; when full it starts again.
+const maxCached = 10000
+
+func (d *Dialer) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	if d.CacheTTL > 0 {
+		d.mu.Lock()
+		c, ok := d.cache[host]
+		d.mu.Unlock()
+		if ok && time.Now().Before(c.expires) {
+			return c.ips, nil
+		}
+	}
+	r := d.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	ips, err := r.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(ips) == 0 || d.CacheTTL <= 0 {
+		return ips, err
+	}
+	d.mu.Lock()
+	if d.cache == nil || len(d.cache) >= maxCached {
+		d.cache = map[string]cached{}
+	}
+	d.cache[host] = cached{ips: ips, expires: time.Now().Add(d.CacheTTL)}
+	d.mu.Unlock()
+	return ips, nil
 }
 
 // Target is a vetted destination: the address that was checked and will
@@ -73,12 +115,8 @@ func (d *Dialer) Resolve(ctx context.Context, host string, port uint16) (Target,
 		if err := ValidName(host); err != nil {
 			return Target{}, &ResolveError{Host: host, Err: err}
 		}
-		r := d.Resolver
-		if r == nil {
-			r = net.DefaultResolver
-		}
 		var err error
-		if ips, err = r.LookupNetIP(ctx, "ip", strings.TrimSuffix(host, ".")); err != nil {
+		if ips, err = d.lookup(ctx, strings.TrimSuffix(host, ".")); err != nil {
 			return Target{}, &ResolveError{Host: host, Err: err}
 		}
 		if len(ips) == 0 {

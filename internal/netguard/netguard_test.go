@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestClassify(t *testing.T) {
@@ -296,5 +297,25 @@ func BenchmarkPolicyCheck(b *testing.B) {
 	for b.Loop() {
 		p.Check(ips[i%len(ips)], 443)
 		i++
+	}
+}
+
+func TestDialerCache(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	d := &Dialer{Policy: &Policy{}, Resolver: rebinder{&calls}, CacheTTL: time.Minute}
+	for range 3 {
+		tg, err := d.Resolve(context.Background(), "rebind.test", 443)
+		if err != nil || tg.Addr.Addr().String() != "8.8.8.8" {
+			t.Fatalf("Resolve: %v %v", tg, err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("%d lookups for 3 resolutions; want 1", calls)
+	}
+	// A cached answer is still checked against the policy.
+	d.Policy = &Policy{Deny: []netip.Prefix{netip.MustParsePrefix("8.8.8.0/24")}}
+	if _, err := d.Resolve(context.Background(), "rebind.test", 443); err == nil {
+		t.Error("a cached address escaped a new deny rule")
 	}
 }

@@ -86,11 +86,10 @@ func (s *Server) dialVetted(ctx context.Context, network, addr string) (net.Conn
 	if err != nil {
 		return nil, errors.New("proxy: transport asked to dial an unvetted address")
 	}
-	t, err := s.Dialer.Resolve(ctx, ap.Addr().String(), ap.Port())
-	if err != nil {
-		return nil, err
+	if v := s.Dialer.Policy.Check(ap.Addr(), ap.Port()); !v.Allowed && !s.Dialer.ReportOnly {
+		return nil, &netguard.DeniedError{Host: ap.Addr().String(), IP: ap.Addr(), Port: ap.Port(), Reason: v.Reason}
 	}
-	return s.Dialer.DialTarget(ctx, t)
+	return s.Dialer.DialTarget(ctx, netguard.Target{Host: ap.Addr().String(), Addr: ap})
 }
 
 // Request is what the audit line and the decision know about a request.

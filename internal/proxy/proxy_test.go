@@ -653,3 +653,25 @@ func BenchmarkDecision(b *testing.B) {
 		}
 	}
 }
+
+// TestReportOnly: the policy logs what it would deny and lets it through.
+func TestReportOnly(t *testing.T) {
+	t.Parallel()
+	var reported []string
+	var mu sync.Mutex
+	e := newEnv(t, func(s *Server) {
+		s.Dialer.ReportOnly = true
+		s.Dialer.Report = func(d *netguard.DeniedError) { mu.Lock(); reported = append(reported, d.Reason); mu.Unlock() }
+	})
+	resp := e.raw(fmt.Sprintf("GET http://127.0.0.2:%d/ HTTP/1.1\r\nHost: x\r\nProxy-Authorization: %s\r\n\r\n", e.originPort(), basic(e.secret)))
+	resp.Body.Close()
+	// Nothing listens on 127.0.0.2, so the dial fails: but it was tried.
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Waymark-Decision") != "error; reason=upstream" {
+		t.Errorf("report-only: %d %q", resp.StatusCode, resp.Header.Get("Waymark-Decision"))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reported) != 1 || reported[0] != netguard.ReasonLoopback {
+		t.Errorf("reported %v", reported)
+	}
+}
