@@ -675,3 +675,34 @@ func TestReportOnly(t *testing.T) {
 		t.Errorf("reported %v", reported)
 	}
 }
+
+// BenchmarkForward measures plain-HTTP forwarding with keep-alive client
+// and upstream connections (the proxy, client and origin share the
+// machine; waymark bench proxy runs them apart).
+func BenchmarkForward(b *testing.B) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer origin.Close()
+	store := &memTokens{}
+	a := &Authenticator{Store: store, Now: time.Now}
+	a.Load(context.Background())
+	_, secret, _ := a.Add(context.Background(), "alice", 0)
+	port := uint16(origin.Listener.Addr().(*net.TCPAddr).Port)
+	s := &Server{Auth: a, Dialer: &netguard.Dialer{Policy: &netguard.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Ports: []uint16{port}}}}
+	px := httptest.NewServer(s)
+	defer px.Close()
+	pu, _ := url.Parse(px.URL)
+	pu.User = url.UserPassword("alice", secret)
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), MaxIdleConnsPerHost: 64}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := c.Get(origin.URL)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
+	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
 )
 
@@ -274,4 +277,36 @@ func BenchmarkRecordReceipts(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "receipts/s")
 	cancel()
 	<-done
+}
+
+// TestBackgroundCheckpoint: with automatic checkpoints off, the
+// background checkpointer copies the WAL into the database and the WAL
+// starts over instead of growing.
+func TestBackgroundCheckpoint(t *testing.T) {
+	db, path := open(t)
+	ctx := context.Background()
+	write := func(n int) {
+		for i := range n {
+			if err := db.AddEvent(ctx, risk.Event{Account: fmt.Sprintf("a%d", i), Kind: risk.EventFailure, Time: time.Now(), Network: "192.0.2.0/24"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var autockpt int
+	db.db.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&autockpt)
+	if autockpt != 0 {
+		t.Fatalf("wal_autocheckpoint = %d on a pooled connection; want 0", autockpt)
+	}
+	write(3000)
+	before, _ := os.Stat(path + "-wal")
+	db.checkpoint()
+	write(3000) // the WAL restarts from its beginning: it does not double
+	after, _ := os.Stat(path + "-wal")
+	if after.Size() > before.Size()*3/2 {
+		t.Errorf("WAL grew from %d to %d bytes across a checkpoint", before.Size(), after.Size())
+	}
+	var busy, frames, done int
+	if err := db.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil || frames != done {
+		t.Errorf("checkpoint: busy %d, %d frames, %d copied, %v", busy, frames, done, err)
+	}
 }
