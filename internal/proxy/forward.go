@@ -26,6 +26,10 @@ type forwardState struct {
 // name), without hop-by-hop headers, Proxy-Authorization or the client's
 // address.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, vt netguard.Target) {
+	if leanable(r) {
+		s.forwardLean(w, r, q, vt)
+		return
+	}
 	st := &forwardState{q: q, vt: vt}
 	r = r.WithContext(context.WithValue(r.Context(), forwardKey{}, st))
 	var up counter
@@ -78,8 +82,11 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 }
 
 func (s *Server) forwardError(w http.ResponseWriter, r *http.Request, err error) {
-	st := r.Context().Value(forwardKey{}).(*forwardState)
-	q := st.q
+	s.forwardFailed(w, r, r.Context().Value(forwardKey{}).(*forwardState).q, err)
+}
+
+// forwardFailed answers a forwarded request whose destination failed.
+func (s *Server) forwardFailed(w http.ResponseWriter, r *http.Request, q *request, err error) {
 	var de *netguard.DeniedError
 	switch {
 	case errors.As(err, &de):

@@ -38,6 +38,7 @@ type Server struct {
 	limiter   *limiter
 	transport *http.Transport
 	reverse   *httputil.ReverseProxy
+	upstream  *upstream
 
 	mu      sync.Mutex
 	tunnels map[*tunnel]struct{}
@@ -76,6 +77,7 @@ func (s *Server) init() {
 			MaxResponseHeaderBytes: 64 << 10,
 		}
 		s.reverse = s.newReverseProxy()
+		s.upstream = newUpstream()
 	})
 }
 
@@ -264,6 +266,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 		}
 	}
 	s.transport.CloseIdleConnections()
+	s.upstream.closeIdle()
 }
 
 // CloseTokenTunnels closes the tunnels opened with the given tokens (after

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -705,4 +706,85 @@ func BenchmarkForward(b *testing.B) {
 			resp.Body.Close()
 		}
 	})
+}
+
+// TestForwardStreamsAndRetries: chunked uploads, streamed answers with
+// trailers, an origin that drops idle connections, and an upgrade
+// request (which takes the reverse-proxy path).
+func TestForwardStreamsAndRetries(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	origin := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/upload":
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "got %d bytes, te=%v", len(b), r.TransferEncoding)
+		case "/stream":
+			w.Header().Set("Trailer", "X-Sum")
+			for i := range 3 {
+				fmt.Fprintf(w, "part%d;", i)
+				w.(http.Flusher).Flush()
+			}
+			w.Header().Set("X-Sum", "3")
+		case "/close":
+			w.Header().Set("Connection", "close")
+			fmt.Fprint(w, "bye")
+		case "/upgrade":
+			fmt.Fprintf(w, "upgrade=%q", r.Header.Get("Upgrade"))
+		default:
+			fmt.Fprint(w, "ok")
+		}
+	}))
+	origin.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	origin.Start()
+	defer origin.Close()
+	e := newEnv(t, nil)
+	port := uint16(origin.Listener.Addr().(*net.TCPAddr).Port)
+	e.srv.Dialer.Policy.Ports = append(e.srv.Dialer.Policy.Ports, port)
+	c := e.client(e.secret)
+	get := func(req *http.Request) (*http.Response, string) {
+		t.Helper()
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.Write(bytes.Repeat([]byte("z"), 100000)); pw.Close() }()
+	req, _ := http.NewRequest("POST", origin.URL+"/upload", pr) // unknown length: sent chunked
+	if _, body := get(req); body != "got 100000 bytes, te=[chunked]" {
+		t.Errorf("chunked upload: %q", body)
+	}
+	req, _ = http.NewRequest("GET", origin.URL+"/stream", nil)
+	resp, body := get(req)
+	if body != "part0;part1;part2;" || resp.Trailer.Get("X-Sum") != "3" {
+		t.Errorf("stream: %q trailer %v", body, resp.Trailer)
+	}
+	// The origin closes after /close; the next request still succeeds.
+	for _, p := range []string{"/close", "/a", "/b"} {
+		req, _ = http.NewRequest("GET", origin.URL+p, nil)
+		if resp, _ := get(req); resp.StatusCode != 200 {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+	}
+	// The origin went idle-closed under a pooled connection: simulate by
+	// closing every idle connection on the origin's side.
+	origin.CloseClientConnections()
+	req, _ = http.NewRequest("GET", origin.URL+"/after-drop", nil)
+	if resp, _ := get(req); resp.StatusCode != 200 {
+		t.Errorf("after the origin dropped idle connections: %d", resp.StatusCode)
+	}
+	req, _ = http.NewRequest("GET", origin.URL+"/upgrade", nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	if _, body := get(req); body != `upgrade="websocket"` {
+		t.Errorf("upgrade request: %q", body)
+	}
 }
