@@ -166,6 +166,9 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	rollups := &analytics.RollupBuilder{Store: events, Sites: sites.All, Now: time.Now, Log: log.With("component", "rollups")}
 
 	riskSvc := &risk.Service{Store: state, Policy: risk.DefaultPolicy(), Now: time.Now}
+	if err := state.LoadRecentLogins(ctx); err != nil {
+		return err
+	}
 	var hooks *webhook.Sender
 	if c.RiskWebhook != "" {
 		hooks = webhook.NewSender(c.RiskWebhook, []byte(c.RiskWebhookSecret), log.With("component", "webhook"))

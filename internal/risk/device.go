@@ -103,10 +103,15 @@ type Verdict int
 
 // Verdicts.
 const (
-	Valid   Verdict = iota // the current secret (or the previous within Grace)
+	Valid   Verdict = iota // the current secret
 	Replay                 // a secret that was rotated away: a stolen cookie
 	Invalid                // never this device's secret
 	Revoked                // the device was revoked
+	// ValidPrevious is the secret before the last rotation, within
+	// Grace: another tab of the same browser whose request crossed the
+	// one that rotated. It is accepted without rotating again (the
+	// browser already has, or is about to get, the current secret).
+	ValidPrevious
 )
 
 // Check compares a presented secret with the device's.
@@ -119,7 +124,7 @@ func (d *Device) Check(s Secret, now time.Time) Verdict {
 		return Valid
 	}
 	if now.Before(d.PrevUntil) && subtle.ConstantTimeCompare(h[:], d.Previous[:]) == 1 {
-		return Valid
+		return ValidPrevious
 	}
 	if subtle.ConstantTimeCompare(h[:], d.Previous[:]) == 1 {
 		return Replay

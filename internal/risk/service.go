@@ -61,19 +61,21 @@ type Service struct {
 	Policy Policy
 	Now    func() time.Time
 	// Window is how far back failures and accounts are counted
-	// (default 15 minutes).
+	// (default DefaultWindow). A store may keep only DefaultWindow of
+	// recent logins at hand after a restart (the embedded one does).
 	Window time.Duration
 	// Notify, when set, is told of successful logins from a new device
 	// (kind EventNewDevice) and of replayed device secrets (EventReplay),
 	// for example to send a webhook. It must not block.
 	Notify func(Event)
 
-	// mu makes each decision one step: reading a device, checking its
-	// secret and saving the rotated one cannot interleave with another
-	// decision for the same device, and the store's single writer is not
-	// fought over (that contention, not the work, made the slowest
-	// decisions slow).
-	mu sync.Mutex
+	// deviceLocks make a decision on a device one step: reading it,
+	// checking its secret and saving the rotated one cannot interleave
+	// with another decision for the same device (two tabs logging in at
+	// once would otherwise each rotate from the same secret, and one of
+	// them would look like a thief). Decisions on different devices run
+	// side by side.
+	deviceLocks [256]sync.Mutex
 }
 
 // EventNewDevice is the notification of a successful login from a device
@@ -128,8 +130,12 @@ func (s *Service) window() time.Duration {
 	if s.Window > 0 {
 		return s.Window
 	}
-	return 15 * time.Minute
+	return DefaultWindow
 }
+
+// DefaultWindow is how far back failures and accounts are counted unless
+// Service.Window says otherwise.
+const DefaultWindow = 15 * time.Minute
 
 // Login assesses and records an attempt.
 func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
@@ -141,8 +147,6 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 	default:
 		return Answer{}, fmt.Errorf("risk: outcome must be attempt, success or failure")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.Now()
 	if !a.At.IsZero() {
 		now = a.At
@@ -151,19 +155,24 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 	f := Facts{Device: DeviceNone, CookiesRefused: a.CookiesRefused && a.DeviceCookie == ""}
 	var dev *Device
 	var tok Token
+	rotate := false
 	if a.DeviceCookie != "" {
 		f.Device = DeviceNew
 		if t, err := ParseToken(a.DeviceCookie); err == nil {
+			l := &s.deviceLocks[t.Device[0]]
+			l.Lock()
+			defer l.Unlock()
 			d, err := s.Store.Device(ctx, t.Device)
 			switch {
 			case errors.Is(err, ErrNotFound):
 			case err != nil:
 				return Answer{}, err
 			case d.Account == a.Account:
-				switch d.Check(t.Secret, now) {
-				case Valid:
+				switch v := d.Check(t.Secret, now); v {
+				case Valid, ValidPrevious:
 					f.Device, dev, tok = DeviceKnown, d, t
 					f.BrowserChanged = a.Browser != "" && d.Browser != "" && a.Browser != d.Browser
+					rotate = v == Valid
 				case Replay:
 					f.Device, f.Replay = DeviceKnown, true
 					d.Revoked = true
@@ -200,7 +209,7 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 		s.Notify(Event{Account: a.Account, Kind: EventNewDevice, Time: now, Network: network, Decision: ans.Decision.Decision,
 			Detail: strings.Join(ans.Reasons, ",")})
 	}
-	if dev != nil && a.Outcome == EventSuccess && ans.Decision.Decision == Allow {
+	if dev != nil && rotate && a.Outcome == EventSuccess && ans.Decision.Decision == Allow {
 		secret := dev.Rotate(now)
 		dev.Network, dev.Browser, dev.OS = network, orKeep(a.Browser, dev.Browser), orKeep(a.OS, dev.OS)
 		if err := s.Store.SaveDevice(ctx, dev); err != nil {

@@ -37,7 +37,11 @@ func scanDevice(sc interface{ Scan(...any) error }) (*risk.Device, error) {
 
 // Device returns a device.
 func (s *DB) Device(ctx context.Context, id risk.DeviceID) (*risk.Device, error) {
-	d, err := scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM risk_devices WHERE id = ?`, id[:]))
+	st, err := s.stmt(ctx, `SELECT `+deviceColumns+` FROM risk_devices WHERE id = ?`)
+	if err != nil {
+		return nil, err
+	}
+	d, err := scanDevice(st.QueryRowContext(ctx, id[:]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, risk.ErrNotFound
 	}
@@ -57,10 +61,16 @@ func (s *DB) SaveDevice(ctx context.Context, d *risk.Device) error {
 	if d.Revoked {
 		revoked = 1
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO risk_devices (`+deviceColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	st, err := s.stmt(ctx, `INSERT INTO risk_devices (`+deviceColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, current = excluded.current, previous = excluded.previous,
 		prev_until = excluded.prev_until, retired = excluded.retired, last_seen = excluded.last_seen, network = excluded.network,
-		browser = excluded.browser, os = excluded.os, revoked = excluded.revoked`,
+		browser = excluded.browser, os = excluded.os, revoked = excluded.revoked`)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx,
 		d.ID[:], d.Account, d.Name, d.Current[:], d.Previous[:], d.PrevUntil.UnixMilli(), retired, d.Created.UnixMilli(), d.LastSeen.UnixMilli(),
 		d.Network, d.Browser, d.OS, revoked)
 	if err != nil {
@@ -89,13 +99,28 @@ func (s *DB) Devices(ctx context.Context, account string) ([]*risk.Device, error
 
 // AddEvent appends to an account's audit trail.
 func (s *DB) AddEvent(ctx context.Context, e risk.Event) error {
+	if err := s.ensureRecent(ctx); err != nil {
+		return err
+	}
 	var dev any
 	if e.Device != (risk.DeviceID{}) {
 		dev = e.Device[:]
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO risk_events (account, kind, at, network, device, decision, detail) VALUES (?,?,?,?,?,?,?)`,
-		e.Account, e.Kind, e.Time.UnixMilli(), e.Network, dev, e.Decision, e.Detail); err != nil {
+	at := e.Time.UnixMilli()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	st, err := s.stmt(ctx, `INSERT INTO risk_events (account, kind, at, network, device, decision, detail) VALUES (?,?,?,?,?,?,?)`)
+	if err != nil {
+		return err
+	}
+	if _, err := st.ExecContext(ctx,
+		e.Account, e.Kind, at, e.Network, dev, e.Decision, e.Detail); err != nil {
 		return fmt.Errorf("sqlite: risk event: %w", err)
+	}
+	if isLogin(e.Kind) {
+		s.recent.mu.Lock()
+		s.recent.add(at, e.Account, e.Network, e.Kind == risk.EventFailure)
+		s.recent.mu.Unlock()
 	}
 	return nil
 }
@@ -122,19 +147,22 @@ func (s *DB) Events(ctx context.Context, account string, limit int) ([]risk.Even
 	return out, rows.Err()
 }
 
-// Counts answers the recent-activity questions of a login decision; each
-// count stops at its limit.
+// Counts answers the recent-activity questions of a login decision: the
+// velocity counts from memory (riskrecent.go), whether the account has
+// logged in from the network before from risk_networks.
 func (s *DB) Counts(ctx context.Context, account, network string, since time.Time, limit risk.Counts) (risk.Counts, error) {
-	var c risk.Counts
-	t := since.UnixMilli()
-	err := s.db.QueryRowContext(ctx, `SELECT
-		(SELECT count(*) FROM (SELECT 1 FROM risk_events WHERE account = ? AND kind = 'failure' AND at >= ? LIMIT ?)),
-		(SELECT count(*) FROM (SELECT 1 FROM risk_events WHERE network = ? AND network <> '' AND kind = 'failure' AND at >= ? LIMIT ?)),
-		(SELECT count(*) FROM (SELECT DISTINCT account FROM risk_events WHERE network = ? AND network <> '' AND at >= ? LIMIT ?)),
-		EXISTS (SELECT 1 FROM risk_events WHERE account = ? AND kind = 'success' AND network = ?)`,
-		account, t, max(1, limit.AccountFailures), network, t, max(1, limit.ClientFailures), network, t, max(1, limit.AccountsFromClient),
-		account, network).Scan(&c.AccountFailures, &c.ClientFailures, &c.AccountsFromClient, &c.KnownNetwork)
+	if err := s.ensureRecent(ctx); err != nil {
+		return risk.Counts{}, err
+	}
+	c := s.recentCounts(account, network, since)
+	if network == "" {
+		return c, nil
+	}
+	st, err := s.stmt(ctx, `SELECT EXISTS (SELECT 1 FROM risk_networks WHERE account = ? AND network = ?)`)
 	if err != nil {
+		return c, err
+	}
+	if err := st.QueryRowContext(ctx, account, network).Scan(&c.KnownNetwork); err != nil {
 		return c, fmt.Errorf("sqlite: risk counts: %w", err)
 	}
 	return c, nil
@@ -176,6 +204,8 @@ func (s *DB) ImportRisk(ctx context.Context, devices []*risk.Device, events []ri
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: import: %w", err)
 	}
+	// The next decision rebuilds the recent counts with what came in.
+	s.recent.loaded.Store(false)
 	// A bulk import outruns the background checkpointer; the importer
 	// pays for its own checkpoint so the WAL does not grow without bound.
 	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
