@@ -29,8 +29,10 @@ Commands:
   proxy token add|list|revoke  manage the secure proxy's credentials
   keys list|rotate|retire  manage the key ring that signs visitor and consent cookies
   consent export|show      consent receipts for an audit (JSON lines or CSV)
+  threats check|canon|expressions  check URLs against feeds and lookalikes offline
+  threats import|list|stats        manage the threat database of a data folder
   demo traffic             fill the demo shop with synthetic visits (server stopped)
-  bench ingest|query       measure ingestion and dashboard queries
+  bench ingest|query|risk|proxy|threats  measure the parts
   help                     show this text
 
 Run "waymark <command> -h" for a command's flags. Every flag can also be set
@@ -92,6 +94,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		return keysCmd(ctx, s, r, getenv, stdout, stderr)
+	case "threats":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		return threatsCmd(ctx, s, r, getenv, stdout, stderr)
 	case "bench":
 		s, r, err := sub()
 		if err != nil {

@@ -15,6 +15,8 @@ func benchCmd(ctx context.Context, sub string, args []string, getenv func(string
 		return benchRisk(ctx, args, getenv, stdout, stderr)
 	case "proxy":
 		return benchProxy(ctx, args, getenv, stdout, stderr)
+	case "threats":
+		return benchThreats(ctx, args, getenv, stdout, stderr)
 	}
-	return usagef("unknown bench %q: use ingest, query, risk or proxy", sub)
+	return usagef("unknown bench %q: use ingest, query, risk, proxy or threats", sub)
 }

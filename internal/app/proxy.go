@@ -19,6 +19,7 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+	"waymark.dev/waymark/internal/threats"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/config"
@@ -44,7 +45,7 @@ type proxyPart struct {
 // startProxy builds the proxy from the configuration and starts
 // listening. webAddr is the web server's address (the proxy never
 // connects to it either).
-func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, reg prometheus.Registerer, log *slog.Logger, webAddr string) (*proxyPart, error) {
+func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, checker *threats.Checker, reg prometheus.Registerer, log *slog.Logger, webAddr string) (*proxyPart, error) {
 	pc := c.Proxy
 	hosts := proxy.HostRules{Allow: pc.AllowHosts, Deny: pc.DenyHosts}
 	if err := hosts.Validate(); err != nil {
@@ -122,6 +123,7 @@ func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, reg prome
 		Audit:       slog.New(slog.NewJSONHandler(auditW, nil)).With("component", "proxy_audit"),
 		Metrics:     proxy.NewMetrics(reg),
 		Now:         time.Now,
+		Threats:     checker,
 	}
 	p.auth = &proxy.Authenticator{Store: state, Now: time.Now, Revoked: p.handler.CloseTokenTunnels}
 	p.handler.Auth = p.auth

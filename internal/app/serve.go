@@ -186,6 +186,11 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waymark_sessions_live", Help: "Sessions held in memory by the ingester."},
 		func() float64 { return float64(ingester.Stats.LiveSession.Load()) }))
 
+	checker, err := startThreats(ctx, c, log.With("component", "threats"))
+	if err != nil {
+		spool.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		spool.Close()
@@ -195,7 +200,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	pac := ""
 	var proxyAuth *proxy.Authenticator
 	if c.HasPart("proxy") {
-		if px, err = startProxy(ctx, c, state, reg, log, ln.Addr().String()); err != nil {
+		if px, err = startProxy(ctx, c, state, checker, reg, log, ln.Addr().String()); err != nil {
 			ln.Close()
 			spool.Close()
 			return err
@@ -205,7 +210,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 
 	var ingesting atomic.Bool
 	handler := web.New(web.Deps{
-		ProxyPAC: pac, ProxyAuth: proxyAuth,
+		ProxyPAC: pac, ProxyAuth: proxyAuth, Threats: checker,
 		Log: log, Sites: sites, SiteStore: state, Collector: collector, Stats: events, Now: time.Now,
 		TrustedProxies: c.TrustedProxies, Registry: reg, Demo: c.Demo, DemoDomain: DemoDomain, DataDir: c.Data,
 		Admin: &admin.Auth{Store: state, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
@@ -342,11 +347,15 @@ func printProxy(w io.Writer, p *proxyPart, data, webAddr string) {
 func serveProxyOnly(ctx context.Context, c config.Serve, state *sqlite.DB, log *slog.Logger, stdout io.Writer, ready func(string)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	checker, err := startThreats(ctx, c, log.With("component", "threats"))
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	px, err := startProxy(ctx, c, state, reg, log, ln.Addr().String())
+	px, err := startProxy(ctx, c, state, checker, reg, log, ln.Addr().String())
 	if err != nil {
 		ln.Close()
 		return err

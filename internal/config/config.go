@@ -47,6 +47,21 @@ type Serve struct {
 	Parts []string
 	// Proxy configures the secure network channel.
 	Proxy Proxy
+	// Threats configures the high-risk site protection.
+	Threats Threats
+}
+
+// Threats configures lookalike detection (the threat lists themselves
+// live in the data folder's threats.db; see waymark threats import).
+type Threats struct {
+	// Protect are registrable domains (the operator's own, its brands')
+	// whose lookalikes get a warning.
+	Protect []string
+	// LookalikeAllow are registrable domains never flagged as lookalikes.
+	LookalikeAllow []string
+	// MaxEdits is the edit distance at which a name counts as a typo of
+	// a protected one (0 turns that check off).
+	MaxEdits int
 }
 
 // Proxy configures the secure forward proxy.
@@ -107,6 +122,7 @@ func Defaults() Serve {
 		ShutdownGrace: 20 * time.Second,
 		GCPercent:     400,
 		Parts:         []string{"web", "proxy"},
+		Threats:       Threats{MaxEdits: 1},
 		Proxy: Proxy{
 			Addr:        "127.0.0.1:8443",
 			Ports:       []int{80, 443},
@@ -229,6 +245,9 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.Var(stringList{&c.Proxy.AllowHosts}, "proxy-allow-hosts", "only these hosts (\"example.com\", \"*.example.com\"); default: any")
 	fs.Var(stringList{&c.Proxy.DenyHosts}, "proxy-deny-hosts", "never these hosts (\"example.com\", \"*.example.com\")")
 	fs.StringVar(&c.Proxy.UserHosts, "proxy-user-hosts", c.Proxy.UserHosts, "JSON file of per-user host rules: {\"alice\": {\"allow\": [...], \"deny\": [...]}}")
+	fs.Var(stringList{&c.Threats.Protect}, "protect", "domains whose lookalikes the proxy and the link check warn about (comma-separated registrable domains)")
+	fs.Var(stringList{&c.Threats.LookalikeAllow}, "lookalike-allow", "domains never taken for lookalikes (comma-separated)")
+	fs.IntVar(&c.Threats.MaxEdits, "lookalike-edits", c.Threats.MaxEdits, "edit distance at which a name counts as a typo of a protected domain (0: off)")
 	fs.BoolVar(&c.Proxy.ReportOnly, "proxy-report-only", c.Proxy.ReportOnly, "log what the egress policy would deny, and allow it")
 	fs.Float64Var(&c.Proxy.Rate, "proxy-rate", c.Proxy.Rate, "requests per second per proxy user (0: unlimited)")
 	fs.IntVar(&c.Proxy.Burst, "proxy-burst", c.Proxy.Burst, "burst above --proxy-rate")
@@ -264,6 +283,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.SpoolMaxBytes < 1<<20 {
 		errs = append(errs, errors.New("--spool-max-bytes must be at least 1 MiB"))
+	}
+	if c.Threats.MaxEdits < 0 || c.Threats.MaxEdits > 3 {
+		errs = append(errs, errors.New("--lookalike-edits must be 0 to 3"))
 	}
 	if c.RiskWebhook != "" {
 		u, err := url.Parse(c.RiskWebhook)

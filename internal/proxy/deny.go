@@ -40,6 +40,9 @@ var reasonText = map[string]string{
 }
 
 func explain(reason string) string {
+	if strings.HasPrefix(reason, "threat_") {
+		return "The site is on the " + strings.TrimPrefix(reason, "threat_") + " list of known high-risk sites."
+	}
 	if t, ok := reasonText[reason]; ok {
 		return t
 	}

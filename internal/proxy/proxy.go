@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+	"waymark.dev/waymark/internal/threats"
 
 	"waymark.dev/waymark/internal/netguard"
 )
@@ -33,6 +34,14 @@ type Server struct {
 	Audit       *slog.Logger // one line per decision
 	Metrics     *Metrics
 	Now         func() time.Time
+	// Threats, when set, judges every destination: blocked sites are
+	// refused (a page for plain HTTP, 403 for CONNECT), and sites that
+	// only warn (lookalikes) get an interstitial whose "continue anyway"
+	// lets that user through to that host for WarnGrant (default 10
+	// minutes).
+	Threats   ThreatChecker
+	WarnGrant time.Duration
+	grants    *grants
 
 	initOnce  sync.Once
 	limiter   *limiter
@@ -50,6 +59,7 @@ func (s *Server) init() {
 		if s.Now == nil {
 			s.Now = time.Now
 		}
+		s.grants = newGrants()
 		if s.IdleTimeout <= 0 {
 			s.IdleTimeout = 5 * time.Minute
 		}
@@ -104,8 +114,9 @@ type request struct {
 	proto    string
 	dest     Destination
 	ip       netip.Addr
-	decision string // allow, deny, error
+	decision string // allow, deny, error, warn, continue
 	reason   string
+	threat   *threats.Verdict
 	up, down int64
 	status   int
 }
@@ -168,6 +179,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ok, reason := s.hostRules(q.user, dest.Host); !ok {
 		q.decision, q.reason = "deny", reason
 		s.deny(w, r, q, http.StatusForbidden, "The operator's rules do not allow this destination.")
+		return
+	}
+	if s.Threats != nil && !s.checkThreats(w, r, q, connect) {
 		return
 	}
 	if !s.limiter.allow(q.user) {
@@ -236,6 +250,9 @@ func (s *Server) audit(q *request) {
 	}
 	if q.status != 0 {
 		attrs = append(attrs, slog.Int("status", q.status))
+	}
+	if q.threat != nil {
+		attrs = append(attrs, slog.String("threat_list", q.threat.List), slog.String("threat_match", q.threat.Match), slog.String("threat_source", q.threat.Source))
 	}
 	attrs = append(attrs, slog.Int64("bytes_up", q.up), slog.Int64("bytes_down", q.down),
 		slog.Float64("duration_ms", float64(s.Now().Sub(q.start).Microseconds())/1000))

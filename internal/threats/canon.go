@@ -301,6 +301,9 @@ func canonicalPath(p string) string {
 	if p == "" || p == "/" {
 		return "/"
 	}
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return p
+	}
 	segs := strings.Split(p, "/")
 	out := make([]string, 0, len(segs))
 	trailing := false

@@ -10,13 +10,13 @@ const (
 // Verdict is the answer for one URL.
 type Verdict struct {
 	URL     string `json:"url"`
-	Verdict string `json:"verdict"`          // block, warn or allow
-	List    string `json:"list,omitempty"`   // the list that matched
-	Match   string `json:"match,omitempty"`  // the expression, or the protected domain imitated
-	Source  string `json:"source,omitempty"` // where the entry came from
-	Reason  string `json:"reason,omitempty"` // in words, for people
-	Error   string `json:"error,omitempty"`  // set instead when the URL cannot be checked
-	Canon   string `json:"canonical,omitempty"`
+	Verdict string `json:"verdict"`             // block, warn or allow
+	List    string `json:"list,omitempty"`      // the list that matched
+	Match   string `json:"match,omitempty"`     // the expression, or the protected domain imitated
+	Source  string `json:"source,omitempty"`    // where the entry came from
+	Reason  string `json:"reason,omitempty"`    // in words, for people
+	Error   string `json:"error,omitempty"`     // set instead when the URL cannot be checked
+	Canon   string `json:"canonical,omitempty"` // set when an entry or a lookalike matched
 }
 
 // Checker combines the database and the lookalike detector.
@@ -40,7 +40,15 @@ func (c *Checker) Check(raw string) Verdict {
 // block lists (phishing, malware, unwanted, custom); then lookalike list
 // entries and detected lookalikes, which warn.
 func (c *Checker) CheckURL(u *URL) Verdict {
-	v := Verdict{Verdict: Pass, Canon: u.String()}
+	v := c.judge(u)
+	if v.Verdict != Pass || v.List != "" {
+		v.Canon = u.String()
+	}
+	return v
+}
+
+func (c *Checker) judge(u *URL) Verdict {
+	v := Verdict{Verdict: Pass}
 	var ms []Match
 	if c.DB != nil {
 		ms = c.DB.Snapshot().Matches(u)

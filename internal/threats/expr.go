@@ -25,13 +25,19 @@ func Expressions(u *URL) []string {
 
 // Hosts returns the host strings of a URL's expressions.
 func Hosts(u *URL) []string {
+	var buf [5]string
+	return append([]string(nil), hostsInto(u, &buf)...)
+}
+
+func hostsInto(u *URL, buf *[5]string) []string {
+	hosts := append(buf[:0], u.Host)
 	if u.IP {
-		return []string{u.Host}
+		return hosts
 	}
-	hosts := []string{u.Host}
 	n := strings.Count(u.Host, ".") + 1
 	// Suffixes keep k components, k from min(5, n-1) down to 2.
-	dots := make([]int, 0, 5)
+	var dotBuf [5]int
+	dots := dotBuf[:0]
 	for i := len(u.Host) - 1; i >= 0 && len(dots) < 5; i-- {
 		if u.Host[i] == '.' {
 			dots = append(dots, i)

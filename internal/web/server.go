@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"waymark.dev/waymark/internal/threats"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/admin"
@@ -52,6 +53,8 @@ type Deps struct {
 	ProxyPAC string
 	// ProxyAuth manages proxy tokens for the admin API (nil: off).
 	ProxyAuth *proxy.Authenticator
+	// Threats answers the link check API (nil: off).
+	Threats *threats.Checker
 }
 
 // Server holds the handlers.

@@ -70,7 +70,8 @@ func newTestServer(t *testing.T, o apptest.Options) (*httptest.Server, *apptest.
 		Consent:   testConsent(t, st.State, consent.DefaultPolicy()),
 		Risk:      &risk.Service{Store: st.State, Policy: risk.DefaultPolicy(), Now: time.Now, Notify: notified.add},
 		ProxyPAC:  proxy.PAC("proxy.shop.example:8443"),
-		ProxyAuth: proxyAuth(t, st.State)})
+		ProxyAuth: proxyAuth(t, st.State),
+		Threats:   testThreats(t)})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, st, st.AddToken(t, "shop.example")

@@ -1,0 +1,289 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"waymark.dev/waymark/internal/config"
+	"waymark.dev/waymark/internal/threats"
+)
+
+// feedFlags collects repeated --feed FILE[:FORMAT] flags.
+type feedFlags []string
+
+func (f *feedFlags) String() string     { return strings.Join(*f, ",") }
+func (f *feedFlags) Set(v string) error { *f = append(*f, v); return nil }
+
+// splitFeed reads FILE[:FORMAT]; without a format the file name decides
+// (hosts, *.csv from URLhaus or PhishTank by header, ...), else "urls".
+func splitFeed(v string) (path, format string) {
+	if i := strings.LastIndexByte(v, ':'); i > 0 && slices.Contains(threats.Formats, v[i+1:]) {
+		return v[:i], v[i+1:]
+	}
+	return v, threats.FormatURLs
+}
+
+// threatsCmd runs `waymark threats ...`.
+func threatsCmd(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("threats "+sub, stderr)
+	data := fs.String("data", config.Defaults().Data, "data folder (its threats.db)")
+	var feeds feedFlags
+	fs.Var(&feeds, "feed", "feed file FILE[:FORMAT] (import: one; check: any number, checked instead of the data folder's database); formats: "+strings.Join(threats.Formats, ", "))
+	allow := fs.String("allow", "", "check: a file of domains or URLs that are never blocked")
+	protect := fs.String("protect", "", "check: comma-separated domains whose lookalikes get a warning")
+	maxEdits := fs.Int("max-edits", 1, "check: edit distance at which a name counts as a typo of a protected one (0: off)")
+	list := fs.String("list", "", "import: the list the entries go to (phishing, malware, unwanted, lookalike, custom, allow; default by format); list: only this list")
+	source := fs.String("source", "", "import: the source's name (default: the file's path); list: only this source")
+	if err := applyEnv(fs, getenv); err != nil {
+		return usagef("%v", err)
+	}
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	urls := fs.Args()
+	switch sub {
+	case "canon":
+		if len(urls) == 0 {
+			return usagef("threats canon needs one or more URLs")
+		}
+		failed := 0
+		for _, raw := range urls {
+			u, err := threats.Canonicalize(raw)
+			if err != nil {
+				fmt.Fprintf(stderr, "%q: %v\n", raw, err)
+				failed++
+				continue
+			}
+			fmt.Fprintln(stdout, u.String())
+		}
+		if failed > 0 {
+			return fmt.Errorf("%d of %d URLs could not be canonicalised", failed, len(urls))
+		}
+		return nil
+	case "expressions":
+		if len(urls) != 1 {
+			return usagef("threats expressions needs exactly one URL")
+		}
+		u, err := threats.Canonicalize(urls[0])
+		if err != nil {
+			return usagef("%q: %v", urls[0], err)
+		}
+		for _, e := range threats.Expressions(u) {
+			fmt.Fprintln(stdout, e)
+		}
+		return nil
+	case "check":
+		if len(urls) == 0 {
+			return usagef("threats check needs one or more URLs")
+		}
+		c, cleanup, err := offlineChecker(*data, feeds, *allow, *protect, *maxEdits, stderr)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		enc := json.NewEncoder(stdout)
+		for _, raw := range urls {
+			if err := enc.Encode(c.Check(raw)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "import":
+		if len(feeds) != 1 || len(urls) > 0 {
+			return usagef("threats import needs exactly one --feed FILE[:FORMAT]")
+		}
+		path, format := splitFeed(feeds[0])
+		l := threats.DefaultList(format)
+		if *list != "" {
+			var err error
+			if l, err = threats.ParseList(*list); err != nil {
+				return usagef("%v", err)
+			}
+		}
+		name := *source
+		if name == "" {
+			name = path
+		}
+		db, err := threats.Open(*data)
+		if err != nil {
+			return err
+		}
+		p, err := readFeed(path, format, l, name)
+		if err != nil {
+			return err
+		}
+		reportLineErrors(stderr, path, p)
+		if err := db.Replace(name, p.Entries); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "imported %d entries from %s into %s (list %s, source %q; %d lines skipped, %d bad); the database has %d entries\n",
+			len(p.Entries), path, filepath.Join(*data, threats.SnapshotFile), l, name, p.Skipped, p.ErrorCount, db.Snapshot().Len())
+		return nil
+	case "list":
+		if len(urls) > 0 {
+			return usagef("unexpected argument %q", urls[0])
+		}
+		var only threats.List
+		if *list != "" {
+			var err error
+			if only, err = threats.ParseList(*list); err != nil {
+				return usagef("%v", err)
+			}
+		}
+		db, err := threats.Open(*data)
+		if err != nil {
+			return err
+		}
+		db.Snapshot().Entries(func(e threats.Entry) bool {
+			if (only == 0 || e.List == only) && (*source == "" || e.Source == *source) {
+				fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\n", e.List, e.Added.Format(time.RFC3339), e.Source, e.Expr)
+			}
+			return true
+		})
+		return nil
+	case "stats":
+		db, err := threats.Open(*data)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(db.Snapshot().Stats())
+	}
+	return usagef("unknown subcommand threats %s; use canon, expressions, check, import, list or stats", sub)
+}
+
+func readFeed(path, format string, l threats.List, source string) (*threats.Parsed, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("feed: %v", err)
+	}
+	defer f.Close()
+	p, err := threats.ParseFeed(f, format, l, source, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+func reportLineErrors(stderr io.Writer, path string, p *threats.Parsed) {
+	for _, e := range p.Errors {
+		fmt.Fprintf(stderr, "%s:%d: %s: %q\n", path, e.Line, e.Err, e.Text)
+	}
+	if p.ErrorCount > len(p.Errors) {
+		fmt.Fprintf(stderr, "%s: %d more bad lines\n", path, p.ErrorCount-len(p.Errors))
+	}
+}
+
+// offlineChecker builds a checker from feed files in a temporary folder,
+// or opens the data folder's database when no feed is given.
+func offlineChecker(data string, feeds []string, allowFile, protect string, maxEdits int, stderr io.Writer) (*threats.Checker, func(), error) {
+	var domains []string
+	for _, d := range strings.Split(protect, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			domains = append(domains, d)
+		}
+	}
+	p, err := threats.NewProtector(domains, nil, maxEdits)
+	if err != nil {
+		return nil, nil, usagef("--protect: %v", err)
+	}
+	if len(feeds) == 0 && allowFile == "" {
+		db, err := threats.Open(data)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &threats.Checker{DB: db, Protect: p}, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "waymark-threats-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	db, err := threats.Open(dir)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	var all []threats.Entry
+	add := func(path, format string, l threats.List) error {
+		p, err := readFeed(path, format, l, path)
+		if err != nil {
+			return err
+		}
+		reportLineErrors(stderr, path, p)
+		all = append(all, p.Entries...)
+		return nil
+	}
+	for _, f := range feeds {
+		path, format := splitFeed(f)
+		if err := add(path, format, threats.DefaultList(format)); err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+	}
+	if allowFile != "" {
+		path, format := splitFeed(allowFile)
+		if format == threats.FormatURLs {
+			format = threats.FormatDomains
+			if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), "/") {
+				format = threats.FormatURLs
+			}
+		}
+		if err := add(path, format, threats.Allow); err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+	}
+	if err := db.Replace("check", all); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return &threats.Checker{DB: db, Protect: p}, cleanup, nil
+}
+
+// threatReloadEvery is how often a server looks for a snapshot that the
+// CLI (waymark threats import) wrote.
+const threatReloadEvery = 5 * time.Second
+
+// startThreats opens the data folder's threat database and the lookalike
+// detector, and reloads the database when another process updates it.
+func startThreats(ctx context.Context, c config.Serve, log *slog.Logger) (*threats.Checker, error) {
+	p, err := threats.NewProtector(c.Threats.Protect, c.Threats.LookalikeAllow, c.Threats.MaxEdits)
+	if err != nil {
+		return nil, usagef("--protect: %v", err)
+	}
+	db, err := threats.Open(c.Data)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		seen := db.ModTime()
+		t := time.NewTicker(threatReloadEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if m := db.ModTime(); !m.Equal(seen) {
+					seen = m
+					if err := db.Reload(); err != nil {
+						log.Error("threat database not reloaded; the previous one stays", "err", err)
+						continue
+					}
+					log.Info("threat database reloaded", "entries", db.Snapshot().Len())
+				}
+			}
+		}
+	}()
+	return &threats.Checker{DB: db, Protect: p}, nil
+}

@@ -1,0 +1,56 @@
+package threats
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+func benchDB(b *testing.B, n int) *DB {
+	b.Helper()
+	d, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	es := make([]Entry, n)
+	for i := range es {
+		es[i] = Entry{Expr: fmt.Sprintf("h%x.example/", r.Uint64()), List: Phishing}
+	}
+	if err := d.Replace("bench", es); err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
+// BenchmarkCheckMiss is a full check of a URL that matches nothing.
+func BenchmarkCheckMiss(b *testing.B) {
+	c := &Checker{DB: benchDB(b, 100000)}
+	urls := make([]string, 256)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("https://www.site%d.example/path/to/page%d.html?id=%d", i, i, i)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if c.Check(urls[i%len(urls)]).Verdict != Pass {
+			b.Fatal("matched")
+		}
+		i++
+	}
+}
+
+// BenchmarkHasPrefix is the 4-byte prefix probe alone.
+func BenchmarkHasPrefix(b *testing.B) {
+	s := benchDB(b, 1000000).Snapshot()
+	r := rand.New(rand.NewPCG(2, 2))
+	ps := make([]uint32, 1<<16)
+	for i := range ps {
+		ps[i] = r.Uint32()
+	}
+	i := 0
+	for b.Loop() {
+		s.HasPrefix(ps[i&(1<<16-1)])
+		i++
+	}
+}
