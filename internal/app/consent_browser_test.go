@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -259,4 +260,60 @@ func TestDemoLoginBrowser(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Text("#code")); err != nil {
 		t.Error("after the theft the device logs in without a code")
 	}
+}
+
+// TestDemoLinksBrowser: the demo's outbound links, rewritten by the SDK
+// to go through the link gateway: a safe one is redirected, a lookalike
+// of the shop's domain lands on the warning, a listed phishing site on
+// the block page; an altered gateway link is refused.
+func TestDemoLinksBrowser(t *testing.T) {
+	addr, _, stop := startDashboard(t)
+	defer stop()
+	base := "http://" + addr
+	root := apptest.Browser(t)
+	ctx, cancel := context.WithTimeout(root, 60*time.Second)
+	defer cancel()
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	do("about", chromedp.Navigate(base+"/demo/about"), chromedp.WaitVisible(".wm-consent"), chromedp.Click(`[data-wm="reject"]`),
+		chromedp.WaitNotPresent(".wm-consent"), chromedp.WaitVisible(`html[data-waymark-links-ready]`))
+	hrefs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`["#link-safe","#link-lookalike","#link-phish"].map(s => document.querySelector(s).href)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hrefs {
+		if !strings.HasPrefix(h, base+"/go?") {
+			t.Fatalf("links not rewritten to the gateway: %q", hrefs)
+		}
+	}
+	// Follow the gateway without leaving for the real internet: read the
+	// answer in the page's own context.
+	status := func(href string) (int, string, string) {
+		t.Helper()
+		r, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`fetch(`+strconv.Quote(href)+`, {redirect: "manual", credentials: "same-origin"}).then(async r => ({status: r.status, type: r.type, body: await r.text()}))`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := r["status"].(float64)
+		return int(st), r["type"].(string), r["body"].(string)
+	}
+	if st, typ, _ := status(hrefs[0]); typ != "opaqueredirect" {
+		t.Errorf("safe link: status %d type %s, want a redirect", st, typ)
+	}
+	if st, _, body := status(hrefs[1]); st != 200 || !strings.Contains(body, "imitating") || !strings.Contains(body, `id="continue"`) {
+		t.Errorf("lookalike link: %d %.200s", st, body)
+	}
+	if st, _, body := status(hrefs[2]); st != 403 || !strings.Contains(body, "phishing") {
+		t.Errorf("phishing link: %d %.200s", st, body)
+	}
+	if st, _, _ := status(strings.Replace(hrefs[0], "example.org", "evil.example", 1)); st != 400 {
+		t.Errorf("altered link: %d, want 400", st)
+	}
+	// Clicking the lookalike shows the warning page in the browser.
+	do("click lookalike", chromedp.Navigate(base+"/demo/about"), chromedp.WaitVisible(`html[data-waymark-links-ready]`),
+		chromedp.Click("#link-lookalike"), chromedp.WaitVisible(`#waymark-gateway[data-decision="warn"]`))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/net/publicsuffix"
 	"io"
 	"log/slog"
 	"os"
@@ -250,6 +251,10 @@ func offlineChecker(data string, feeds []string, allowFile, protect string, maxE
 	return &threats.Checker{DB: db, Protect: p}, cleanup, nil
 }
 
+// demoThreatSource lists the demo's phishing site (phish.test, a reserved
+// name), so the demo shows a blocked link without any real feed.
+const demoThreatSource = "demo"
+
 // threatReloadEvery is how often a server looks for a snapshot that the
 // CLI (waymark threats import) wrote.
 const threatReloadEvery = 5 * time.Second
@@ -257,13 +262,25 @@ const threatReloadEvery = 5 * time.Second
 // startThreats opens the data folder's threat database and the lookalike
 // detector, and reloads the database when another process updates it.
 func startThreats(ctx context.Context, c config.Serve, log *slog.Logger) (*threats.Checker, error) {
-	p, err := threats.NewProtector(c.Threats.Protect, c.Threats.LookalikeAllow, c.Threats.MaxEdits)
+	protect := c.Threats.Protect
+	if c.Demo {
+		// The demo shop's domain is protected, so its lookalikes warn.
+		if reg, err := publicsuffix.EffectiveTLDPlusOne(DemoDomain); err == nil && !slices.Contains(protect, reg) {
+			protect = append(slices.Clone(protect), reg)
+		}
+	}
+	p, err := threats.NewProtector(protect, c.Threats.LookalikeAllow, c.Threats.MaxEdits)
 	if err != nil {
 		return nil, usagef("--protect: %v", err)
 	}
 	db, err := threats.Open(c.Data)
 	if err != nil {
 		return nil, err
+	}
+	if c.Demo && db.Snapshot().Stats().BySource[demoThreatSource] == 0 {
+		if err := db.Replace(demoThreatSource, []threats.Entry{{Expr: "phish.test/", List: threats.Phishing}}); err != nil {
+			return nil, err
+		}
 	}
 	go func() {
 		seen := db.ModTime()

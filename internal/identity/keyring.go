@@ -195,3 +195,34 @@ func (r *Ring) Refresh(ctx context.Context, st KeyStore) error {
 	}
 	return r.Replace(keys)
 }
+
+// MAC signs msg for a purpose (label) with the signing key: the key's id
+// and HMAC-SHA256(secret, label || 0 || msg). Labels keep one purpose's
+// tags from being valid for another.
+func (r *Ring) MAC(label string, msg []byte) (uint32, [32]byte) {
+	k := r.signer()
+	return k.ID, k.mac(label, msg)
+}
+
+// VerifyMAC checks a tag made by MAC with the key id, while that key is
+// in the ring.
+func (r *Ring) VerifyMAC(id uint32, label string, msg []byte, tag []byte) bool {
+	k := r.key(id)
+	if k == nil {
+		return false
+	}
+	sum := k.mac(label, msg)
+	return hmac.Equal(sum[:], tag)
+}
+
+func (k *ringKey) mac(label string, msg []byte) [32]byte {
+	h := k.macs.Get().(hash.Hash)
+	h.Reset()
+	h.Write([]byte(label))
+	h.Write([]byte{0})
+	h.Write(msg)
+	var sum [32]byte
+	h.Sum(sum[:0])
+	k.macs.Put(h)
+	return sum
+}

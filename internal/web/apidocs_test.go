@@ -44,7 +44,8 @@ func TestAPIDocs(t *testing.T) {
 	token := st.AddToken(t, fixture.Domain)
 	srv := httptest.NewServer(New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector,
 		Stats: st.Events, Now: func() time.Time { return analyticstest.Now }, Registry: prometheus.NewRegistry(),
-		Risk: &risk.Service{Store: st.State, Policy: risk.DefaultPolicy(), Now: func() time.Time { return analyticstest.Now }}}))
+		Risk:    &risk.Service{Store: st.State, Policy: risk.DefaultPolicy(), Now: func() time.Time { return analyticstest.Now }},
+		Threats: testThreats(t)}))
 	defer srv.Close()
 
 	blocks := httpBlock.FindAllSubmatchIndex(doc, -1)

@@ -77,6 +77,12 @@ func (s *Server) routes() http.Handler {
 	// Link checks, for sites' backends (API token).
 	if s.Threats != nil {
 		mux.HandleFunc("POST /api/v1/threats/check", s.handle(s.threatCheck))
+		// The outbound-link gateway signs with the consent part's key ring.
+		if s.Consent != nil && s.Consent.Ring != nil {
+			mux.HandleFunc("POST /api/v1/links/sign", s.handle(s.signLinks))
+			mux.HandleFunc("OPTIONS /api/v1/links/sign", s.signLinksPreflight)
+			mux.HandleFunc("GET /go", s.gateway)
+		}
 	}
 
 	// Secure proxy: the PAC file, and its tokens for administrators.

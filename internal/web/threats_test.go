@@ -2,6 +2,10 @@ package web
 
 import (
 	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -62,5 +66,97 @@ func TestThreatCheckAPI(t *testing.T) {
 	}
 	if out.Results[0].List != "phishing" || out.Results[1].Match != "shop.example" || out.Results[3].Error == "" {
 		t.Errorf("details: %+v", out.Results)
+	}
+}
+
+func TestLinkGateway(t *testing.T) {
+	srv, _, token := newTestServer(t, apptest.Options{})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	sign := func(hdr map[string]string, urls ...string) (int, []string, *http.Response) {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"urls": urls, "page": "https://shop.example/cart", "domain": "shop.example"})
+		resp, b := do(t, "POST", srv.URL+"/api/v1/links/sign", string(body), hdr)
+		var out struct{ Links []string }
+		json.Unmarshal(b, &out)
+		return resp.StatusCode, out.Links, resp
+	}
+	get := func(path string, cookies ...*http.Cookie) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	api := map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+	code, links, _ := sign(api, "https://example.org/page", "https://login.phish.example/", "https://shop-login.example/x")
+	if code != 200 || len(links) != 3 {
+		t.Fatalf("sign: %d %v", code, links)
+	}
+	// A safe site: redirected.
+	if resp, _ := get(links[0]); resp.StatusCode != 302 || resp.Header.Get("Location") != "https://example.org/page" {
+		t.Errorf("safe link: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// A listed site: the block page.
+	if resp, body := get(links[1]); resp.StatusCode != 403 || !strings.Contains(body, "phishing") || resp.Header.Get("Location") != "" {
+		t.Errorf("blocked link: %d %s", resp.StatusCode, body)
+	}
+	// A lookalike: the warning, whose continue link goes on.
+	resp, body := get(links[2])
+	m := regexp.MustCompile(`id="continue" href="([^"]+)"`).FindStringSubmatch(body)
+	if resp.StatusCode != 200 || m == nil || !strings.Contains(body, "shop.example") {
+		t.Fatalf("warned link: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := get(html.UnescapeString(m[1])); resp.StatusCode != 302 || resp.Header.Get("Location") != "https://shop-login.example/x" {
+		t.Errorf("continue: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Altered or unsigned links are refused.
+	altered := strings.Replace(links[0], "example.org", "evil.example", 1)
+	for _, p := range []string{altered, "/go?u=https%3A%2F%2Fevil.example%2F", strings.Replace(links[0], "&s=", "&s=1", 1)} {
+		if resp, body := get(p); resp.StatusCode != 400 || resp.Header.Get("Location") != "" || !strings.Contains(body, "could not be verified") {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+	}
+
+	// From a registered site's page, links are bound to the browser.
+	code, links, resp = sign(map[string]string{"Origin": "https://shop.example", "Content-Type": "application/json"}, "https://example.org/")
+	var bind *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "wm_go" {
+			bind = c
+		}
+	}
+	if code != 200 || bind == nil || !bind.HttpOnly || resp.Header.Get("Access-Control-Allow-Origin") != "https://shop.example" {
+		t.Fatalf("browser sign: %d cookie %v, headers %v", code, bind, resp.Header)
+	}
+	if resp, _ := get(links[0]); resp.StatusCode != 400 {
+		t.Errorf("bound link without its cookie: %d", resp.StatusCode)
+	}
+	if resp, _ := get(links[0], &http.Cookie{Name: "wm_go", Value: strings.Repeat("0", 32)}); resp.StatusCode != 400 {
+		t.Errorf("bound link with another browser's cookie: %d", resp.StatusCode)
+	}
+	if resp, _ := get(links[0], bind); resp.StatusCode != 302 {
+		t.Errorf("bound link with its cookie: %d", resp.StatusCode)
+	}
+	for _, c := range []struct {
+		name string
+		hdr  map[string]string
+		urls []string
+		want int
+	}{
+		{"foreign origin", map[string]string{"Origin": "https://evil.example", "Content-Type": "application/json"}, []string{"https://a.example/"}, 403},
+		{"no origin, no token", map[string]string{"Content-Type": "application/json"}, []string{"https://a.example/"}, 403},
+		{"javascript URL", api, []string{"javascript:alert(1)"}, 400},
+		{"no URLs", api, nil, 400},
+	} {
+		if code, _, _ := sign(c.hdr, c.urls...); code != c.want {
+			t.Errorf("%s: %d, want %d", c.name, code, c.want)
+		}
 	}
 }
