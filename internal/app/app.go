@@ -30,7 +30,7 @@ Commands:
   keys list|rotate|retire  manage the key ring that signs visitor and consent cookies
   consent export|show      consent receipts for an audit (JSON lines or CSV)
   threats check|canon|expressions  check URLs against feeds and lookalikes offline
-  threats import|list|stats        manage the threat database of a data folder
+  threats import|update|feeds|remove|list|stats  manage a data folder's threat database and feeds
   demo traffic             fill the demo shop with synthetic visits (server stopped)
   bench ingest|query|risk|proxy|threats  measure the parts
   help                     show this text

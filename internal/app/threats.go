@@ -7,11 +7,15 @@ import (
 	"golang.org/x/net/publicsuffix"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"waymark.dev/waymark/internal/netguard"
 
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/threats"
@@ -42,7 +46,11 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 	protect := fs.String("protect", "", "check: comma-separated domains whose lookalikes get a warning")
 	maxEdits := fs.Int("max-edits", 1, "check: edit distance at which a name counts as a typo of a protected one (0: off)")
 	list := fs.String("list", "", "import: the list the entries go to (phishing, malware, unwanted, lookalike, custom, allow; default by format); list: only this list")
-	source := fs.String("source", "", "import: the source's name (default: the file's path); list: only this source")
+	source := fs.String("source", "", "import: the source's name (default: the file's path or URL); list: only this source; remove: the source to remove")
+	refresh := fs.Duration("refresh", 0, "import: read the feed again this often while the server runs (0: only by waymark threats update --force)")
+	force := fs.Bool("force", false, "update: read every feed, not only those due")
+	allowCIDRs := fs.String("allow-cidrs", "", "import, update: special-use ranges feed URLs may reach anyway (comma-separated CIDRs; default: public addresses only)")
+	ports := fs.String("ports", "80,443", "import, update: ports feed URLs may use")
 	if err := applyEnv(fs, getenv); err != nil {
 		return usagef("%v", err)
 	}
@@ -99,7 +107,7 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 		return nil
 	case "import":
 		if len(feeds) != 1 || len(urls) > 0 {
-			return usagef("threats import needs exactly one --feed FILE[:FORMAT]")
+			return usagef("threats import needs exactly one --feed FILE_OR_URL[:FORMAT]")
 		}
 		path, format := splitFeed(feeds[0])
 		l := threats.DefaultList(format)
@@ -109,24 +117,100 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 				return usagef("%v", err)
 			}
 		}
+		if *refresh < 0 {
+			return usagef("--refresh must not be negative")
+		}
 		name := *source
 		if name == "" {
 			name = path
+		}
+		u, err := cliUpdater(*data, *allowCIDRs, *ports)
+		if err != nil {
+			return err
+		}
+		f := threats.Feed{Name: name, Location: path, Format: format, List: l.String(), Refresh: *refresh}
+		if !f.Remote() {
+			if _, err := os.Stat(path); err != nil {
+				return usagef("feed: %v", err)
+			}
+		}
+		existed := false
+		if old, err := u.Feeds.List(); err == nil {
+			existed = slices.ContainsFunc(old, func(o threats.Feed) bool { return o.Name == name })
+		}
+		p, err := u.Update(ctx, &f)
+		if p != nil {
+			reportLineErrors(stderr, path, p)
+		}
+		if err != nil {
+			if !existed {
+				u.Feeds.Remove(name) // a feed that never worked is not registered
+			}
+			return err
+		}
+		if p == nil {
+			p = &threats.Parsed{}
+		}
+		again := "read again only by waymark threats update --force"
+		if f.Refresh > 0 {
+			again = "read again every " + f.Refresh.String()
+		}
+		fmt.Fprintf(stdout, "imported %d entries from %s into %s (list %s, source %q; %d lines skipped, %d bad; %s); the database has %d entries\n",
+			f.Entries, path, filepath.Join(*data, threats.SnapshotFile), l, name, p.Skipped, p.ErrorCount, again, u.DB.Snapshot().Len())
+		return nil
+	case "update":
+		u, err := cliUpdater(*data, *allowCIDRs, *ports)
+		if err != nil {
+			return err
+		}
+		errs, err := u.UpdateDue(ctx, *force)
+		if err != nil {
+			return err
+		}
+		fs, _ := u.Feeds.List()
+		for _, f := range fs {
+			state := "ok"
+			if e := errs[f.Name]; e != nil {
+				state = "failed, kept the last good list: " + e.Error()
+			}
+			fmt.Fprintf(stdout, "%s\t%d entries\tupdated %s\t%s\n", f.Name, f.Entries, f.UpdatedAt.Format(time.RFC3339), state)
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("%d feeds failed", len(errs))
+		}
+		return nil
+	case "feeds":
+		fs, err := threats.OpenFeeds(*data).List()
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		for _, f := range fs {
+			if err := enc.Encode(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "remove":
+		if *source == "" {
+			return usagef("threats remove needs --source NAME (see waymark threats feeds)")
 		}
 		db, err := threats.Open(*data)
 		if err != nil {
 			return err
 		}
-		p, err := readFeed(path, format, l, name)
+		found, err := threats.OpenFeeds(*data).Remove(*source)
 		if err != nil {
 			return err
 		}
-		reportLineErrors(stderr, path, p)
-		if err := db.Replace(name, p.Entries); err != nil {
+		n := db.Snapshot().Stats().BySource[*source]
+		if n == 0 && !found {
+			return usagef("no source %q", *source)
+		}
+		if err := db.Replace(*source, nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "imported %d entries from %s into %s (list %s, source %q; %d lines skipped, %d bad); the database has %d entries\n",
-			len(p.Entries), path, filepath.Join(*data, threats.SnapshotFile), l, name, p.Skipped, p.ErrorCount, db.Snapshot().Len())
+		fmt.Fprintf(stdout, "removed source %q and its %d entries\n", *source, n)
 		return nil
 	case "list":
 		if len(urls) > 0 {
@@ -159,7 +243,42 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 		enc.SetIndent("", "  ")
 		return enc.Encode(db.Snapshot().Stats())
 	}
-	return usagef("unknown subcommand threats %s; use canon, expressions, check, import, list or stats", sub)
+	return usagef("unknown subcommand threats %s; use canon, expressions, check, import, update, feeds, remove, list or stats", sub)
+}
+
+// cliUpdater reads feeds for the CLI, fetching through a vetted dialer.
+func cliUpdater(data, allowCIDRs, ports string) (*threats.Updater, error) {
+	policy := &netguard.Policy{LocalAddrs: localAddrs()}
+	for _, c := range strings.Split(allowCIDRs, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, usagef("--allow-cidrs: %v", err)
+		}
+		policy.Allow = append(policy.Allow, p)
+	}
+	for _, s := range strings.Split(ports, ",") {
+		n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 16)
+		if err != nil || n == 0 {
+			return nil, usagef("--ports: %q is not a port", s)
+		}
+		policy.Ports = append(policy.Ports, uint16(n))
+	}
+	db, err := threats.Open(data)
+	if err != nil {
+		return nil, err
+	}
+	return &threats.Updater{DB: db, Feeds: threats.OpenFeeds(data), Client: feedClient(policy), Now: time.Now}, nil
+}
+
+// feedClient fetches feeds through the proxy's kind of dialer: a feed URL
+// can never reach a private network the policy does not allow.
+func feedClient(policy *netguard.Policy) *http.Client {
+	d := &netguard.Dialer{Policy: policy, Timeout: 10 * time.Second}
+	return &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DialContext: d.DialContext, Proxy: nil,
+		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: 30 * time.Second}}
 }
 
 func readFeed(path, format string, l threats.List, source string) (*threats.Parsed, error) {
@@ -255,6 +374,9 @@ func offlineChecker(data string, feeds []string, allowFile, protect string, maxE
 // name), so the demo shows a blocked link without any real feed.
 const demoThreatSource = "demo"
 
+// feedCheckEvery is how often a server looks for feeds that are due.
+const feedCheckEvery = time.Minute
+
 // threatReloadEvery is how often a server looks for a snapshot that the
 // CLI (waymark threats import) wrote.
 const threatReloadEvery = 5 * time.Second
@@ -282,6 +404,31 @@ func startThreats(ctx context.Context, c config.Serve, log *slog.Logger) (*threa
 			return nil, err
 		}
 	}
+	// Registered feeds that are due are read again in the background,
+	// through a dialer with the proxy's egress policy.
+	policy := &netguard.Policy{Allow: c.Proxy.AllowCIDRs, Deny: c.Proxy.DenyCIDRs, LocalAddrs: localAddrs()}
+	for _, n := range c.Proxy.Ports {
+		policy.Ports = append(policy.Ports, uint16(n))
+	}
+	updater := &threats.Updater{DB: db, Feeds: threats.OpenFeeds(c.Data), Client: feedClient(policy), Now: time.Now}
+	go func() {
+		t := time.NewTicker(feedCheckEvery)
+		defer t.Stop()
+		for {
+			errs, err := updater.UpdateDue(ctx, false)
+			if err != nil {
+				log.Error("threat feeds", "err", err)
+			}
+			for name, e := range errs {
+				log.Warn("threat feed not updated; its last good list stays", "feed", name, "err", e)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	go func() {
 		seen := db.ModTime()
 		t := time.NewTicker(threatReloadEvery)

@@ -2,8 +2,12 @@ package app
 
 import (
 	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -57,7 +61,34 @@ func TestThreatsCLI(t *testing.T) {
 	if code, out, _ := runCLI(t, "threats", "check", "--data", data, "https://other.example/a/b.html"); code != 0 || !strings.Contains(out, `"verdict":"block"`) {
 		t.Errorf("check against the data folder: %d %q", code, out)
 	}
+	// A feed over HTTP, registered with a refresh interval.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("||ads.example^\n||track.example^\n"))
+	}))
+	defer srv.Close()
+	port := strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+	if code, _, errs := runCLI(t, "threats", "import", "--data", data, "--feed", srv.URL+"/list.txt:adblock", "--source", "ads", "--refresh", "6h", "--ports", port); code == 0 || !strings.Contains(errs, "loopback") {
+		t.Errorf("a feed URL on loopback without --allow-cidrs: %d %q", code, errs)
+	}
+	code, out, errs = runCLI(t, "threats", "import", "--data", data, "--feed", srv.URL+"/list.txt:adblock", "--source", "ads", "--refresh", "6h",
+		"--allow-cidrs", "127.0.0.1/32", "--ports", port)
+	if code != 0 || !strings.Contains(out, "imported 2 entries") || !strings.Contains(out, "every 6h0m0s") {
+		t.Fatalf("import from a URL: %d %q %q", code, out, errs)
+	}
+	if code, out, _ := runCLI(t, "threats", "feeds", "--data", data); code != 0 || !strings.Contains(out, `"name":"ads"`) || !strings.Contains(out, `"refresh":21600000000000`) {
+		t.Errorf("feeds: %d %q", code, out)
+	}
+	if code, out, _ := runCLI(t, "threats", "update", "--data", data, "--force", "--allow-cidrs", "127.0.0.1/32", "--ports", port); code != 0 || !strings.Contains(out, "ads\t2 entries") {
+		t.Errorf("update: %d %q", code, out)
+	}
+	if code, out, _ := runCLI(t, "threats", "remove", "--data", data, "--source", "ads"); code != 0 || !strings.Contains(out, "2 entries") {
+		t.Errorf("remove: %d %q", code, out)
+	}
+	if code, out, _ := runCLI(t, "threats", "stats", "--data", data); code != 0 || !strings.Contains(out, `"entries": 2`) {
+		t.Errorf("stats after remove: %d %q", code, out)
+	}
 	for _, args := range [][]string{
+		{"threats", "remove", "--data", data, "--source", "nope"},
 		{"threats", "import", "--data", data},
 		{"threats", "import", "--data", data, "--feed", feed, "--list", "nope"},
 		{"threats", "import", "--data", data, "--feed", filepath.Join(data, "missing.txt")},

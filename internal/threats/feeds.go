@@ -79,6 +79,13 @@ func (p *Parsed) addURL(line int, text, raw string, list List, src string, at ti
 		p.bad(line, text, err.Error())
 		return
 	}
+	if !u.IP && !hostName(u.Host) {
+		// Canonical form keeps or escapes what a host cannot hold ("not a
+		// url" becomes not%20a%20url, "<html>" stays); no real site has
+		// such a name, so the line is not a URL.
+		p.bad(line, text, "not a host name")
+		return
+	}
 	e := u.Host + u.Path
 	if u.HasQuery {
 		e += "?" + u.Query
@@ -99,6 +106,10 @@ func (p *Parsed) addHost(line int, text, host string, list List, src string, at 
 	}
 	if !u.IP && !strings.Contains(u.Host, ".") {
 		p.bad(line, text, "a domain needs a dot")
+		return
+	}
+	if !u.IP && !hostName(u.Host) {
+		p.bad(line, text, "not a host name")
 		return
 	}
 	p.Entries = append(p.Entries, Entry{Expr: u.Host + "/", List: list, Source: src, Added: at})
@@ -181,6 +192,18 @@ func ParseFeed(r io.Reader, format string, list List, source string, now time.Ti
 	return p, nil
 }
 
+// hostName: letters, digits, '-', '_' and dots, as DNS names (and
+// punycode) are written.
+func hostName(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return h != ""
+}
+
 func indexComment(f []string) int {
 	for i, s := range f {
 		if strings.HasPrefix(s, "#") {
@@ -251,12 +274,14 @@ func parsePhishTankJSON(r io.Reader, p *Parsed, list List, source string, now ti
 			URL string `json:"url"`
 		}
 		if err := dec.Decode(&item); err != nil {
-			var se *json.SyntaxError
-			if errors.As(err, &se) {
-				return fmt.Errorf("threats: item %d: %w", i, err)
+			// A wrong type (the decoder has moved past the item) is one bad
+			// item; anything else (broken JSON, a cut-off file) ends it.
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				p.bad(i, "", "item "+err.Error())
+				continue
 			}
-			p.bad(i, "", "item "+err.Error())
-			continue
+			return fmt.Errorf("threats: item %d: %w", i, err)
 		}
 		if item.URL == "" {
 			p.bad(i, "", "item has no url")
