@@ -314,3 +314,39 @@ func TestProxyTokenCommand(t *testing.T) {
 		t.Errorf("revoke unknown: %d %q", code, out)
 	}
 }
+
+// TestProxyThreatsCurl: a feed imported with the CLI while the server
+// runs blocks its sites through the proxy, for plain HTTP (the block
+// page) and CONNECT (403 with the reason).
+func TestProxyThreatsCurl(t *testing.T) {
+	s := startProxyStack(t)
+	feed := filepath.Join(t.TempDir(), "feed.txt")
+	os.WriteFile(feed, []byte("phish.test\n"), 0o600)
+	var out, errb bytes.Buffer
+	if code := Run(context.Background(), []string{"threats", "import", "--data", s.data, "--feed", feed + ":domains", "--list", "phishing"},
+		func(string) string { return "" }, &out, &errb); code != 0 {
+		t.Fatalf("threats import: %d %s", code, errb.String())
+	}
+	// The server reloads the database within 5 s.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		head := s.curl(t, "-D", "-", "-o", "/dev/null", "http://www.phish.test/login")
+		if strings.Contains(head, "Waymark-Decision: deny; reason=threat_phishing") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the imported feed does not block after 15 s:\n%s", head)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if body := s.curl(t, "http://phish.test/"); !strings.Contains(body, "This page was not opened") || !strings.Contains(body, "phishing") {
+		t.Errorf("block page:\n%s", body)
+	}
+	cmd := exec.Command(curlPath(t), "-s", "-S", "--proxy", "https://"+s.proxy, "--proxy-cacert", s.caFile, "--proxy-user", "alice:"+s.token,
+		"https://phish.test/")
+	msg, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "403") {
+		t.Errorf("CONNECT to a listed site: %v %s", err, msg)
+	}
+	waitAudit(t, s.data, regexp.MustCompile(`"reason":"threat_phishing".*"threat_source":"`))
+}

@@ -54,3 +54,28 @@ func BenchmarkHasPrefix(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkHasPrefixListed probes prefixes that are in the database.
+func BenchmarkHasPrefixListed(b *testing.B) {
+	d := benchDB(b, 1000000)
+	s := d.Snapshot()
+	var ps []uint32
+	n := 0
+	s.Entries(func(e Entry) bool {
+		// Every 15th entry, so the probes spread over the whole table.
+		if n++; n%15 == 0 {
+			h := HashExpression(e.Expr)
+			ps = append(ps, uint32(h[0])<<24|uint32(h[1])<<16|uint32(h[2])<<8|uint32(h[3]))
+		}
+		return len(ps) < 1<<16
+	})
+	r := rand.New(rand.NewPCG(3, 3))
+	r.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
+	i := 0
+	for b.Loop() {
+		if !s.HasPrefix(ps[i&(1<<16-1)]) {
+			b.Fatal("a listed prefix is missing")
+		}
+		i++
+	}
+}

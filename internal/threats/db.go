@@ -90,7 +90,12 @@ type Snapshot struct {
 	// order (sorted); bucket[i] is where prefixes with top 16 bits i start.
 	prefixes []uint32
 	bucket   []uint32 // 65537 entries
-	hosts    []uint32 // sorted, unique
+	// prefixBits has a bit set for the top bits of every prefix (16 bits
+	// per entry): most probes of a prefix that is absent end there, in a
+	// bitmap small enough to stay in the processor's cache.
+	prefixBits  []uint64
+	prefixShift uint
+	hosts       []uint32 // sorted, unique
 	// hostBits has the bit (hash mod its size) set for every host in
 	// hosts: a host whose bit is clear has no entries, known after one
 	// memory access. Two bytes per entry keep false hits near 6%.
@@ -150,6 +155,9 @@ func (s *Snapshot) HasPrefix(p uint32) bool {
 // prefixes on average (15 at a million entries), few enough that a
 // straight scan beats a binary search's mispredicted branches.
 func (s *Snapshot) find(p uint32) (int, bool) {
+	if b := p >> s.prefixShift; s.prefixBits[b/64]&(1<<(b%64)) == 0 {
+		return 0, false
+	}
 	lo, hi := int(s.bucket[p>>16]), int(s.bucket[p>>16+1])
 	if hi-lo > 32 {
 		i, ok := slices.BinarySearch(s.prefixes[lo:hi], p)
@@ -165,7 +173,7 @@ func (s *Snapshot) find(p uint32) (int, bool) {
 
 // HeapBytes is the memory the snapshot holds outside its mapped file.
 func (s *Snapshot) HeapBytes() int {
-	n := 4*(cap(s.prefixes)+cap(s.bucket)+cap(s.hosts)) + 8*cap(s.hostBits)
+	n := 4*(cap(s.prefixes)+cap(s.bucket)+cap(s.hosts)) + 8*(cap(s.hostBits)+cap(s.prefixBits))
 	for _, src := range s.sources {
 		n += len(src) + 16
 	}
@@ -346,6 +354,15 @@ func parse(data []byte) (*Snapshot, error) {
 	// bucket[b] = first index whose prefix's top 16 bits are >= b.
 	for b := range 1<<16 + 1 {
 		s.bucket[b] = uint32(sort.Search(n, func(i int) bool { return s.prefixes[i]>>16 >= uint32(b) }))
+	}
+	pbits, shift := 64, uint(26)
+	for pbits < 16*n && shift > 0 {
+		pbits, shift = pbits*2, shift-1
+	}
+	s.prefixBits, s.prefixShift = make([]uint64, pbits/64), shift
+	for _, p := range s.prefixes {
+		b := p >> shift
+		s.prefixBits[b/64] |= 1 << (b % 64)
 	}
 	slices.Sort(hosts)
 	s.hosts = append([]uint32(nil), slices.Compact(hosts)...)
