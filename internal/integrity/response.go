@@ -1,0 +1,199 @@
+package integrity
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Label is the signature label Waymark uses.
+const Label = "waymark"
+
+// Fields a relay signs; it strips copies of them it did not make.
+var Fields = []string{"Content-Digest", "Signature", "Signature-Input"}
+
+// ResponseSigner signs relayed responses with the keyring's current key.
+type ResponseSigner struct {
+	Keys *Keyring
+	// Validity is how long a signature stays valid (expires; default
+	// 24 hours): a recorded response cannot be replayed as fresh later.
+	Validity time.Duration
+	Now      func() time.Time
+}
+
+// covered is what a relayed response's signature covers.
+func covered(h http.Header) []Component {
+	c := []Component{{Name: "@status"}, {Name: "content-digest"}}
+	if h.Get("Content-Type") != "" {
+		c = append(c, Component{Name: "content-type"})
+	}
+	return append(c, Component{Name: "@target-uri", Req: true})
+}
+
+// Sign sets Content-Digest, Signature-Input and Signature in fields (the
+// response header, or its trailers when the body was streamed; h is the
+// header, which holds Content-Type) for a response with status to a
+// request of method for target, whose body's SHA-256 is sum.
+func (s *ResponseSigner) Sign(fields, h http.Header, status int, method string, target *url.URL, sum [32]byte) error {
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
+	validity := s.Validity
+	if validity <= 0 {
+		validity = 24 * time.Hour
+	}
+	digest := ContentDigest(sum)
+	msgHeader := http.Header{"Content-Digest": {digest}}
+	if ct := h.Get("Content-Type"); ct != "" {
+		msgHeader.Set("Content-Type", ct)
+	}
+	m := &Message{Status: status, Header: msgHeader, Request: &Message{Method: method, URL: target}}
+	key := s.Keys.Current()
+	input, sig, err := Sign(m, covered(msgHeader), SigParams{Created: now, Expires: now.Add(validity), KeyID: key.ID, Alg: "ed25519"}, key.Private())
+	if err != nil {
+		return err
+	}
+	fields.Set("Content-Digest", digest)
+	fields.Set("Signature-Input", Label+"="+input)
+	fields.Set("Signature", Label+"="+sig)
+	return nil
+}
+
+// Verified is what a verified signature covers.
+type Verified struct {
+	Label   string
+	KeyID   string
+	Covered []string
+	Created time.Time
+	Expires time.Time
+}
+
+// Failure reasons a verifier reports.
+var (
+	ErrUnsigned   = errors.New("integrity: the response carries no signature")
+	ErrUnknownKey = errors.New("integrity: the signature's key is not among the published keys")
+	ErrExpired    = errors.New("integrity: the signature has expired")
+	ErrMismatch   = errors.New("integrity: the signature does not match what it covers")
+	ErrCoverage   = errors.New("integrity: the signature does not cover what it must")
+)
+
+// Required are the components a relayed response's signature must cover.
+var Required = []string{`"@status"`, `"content-digest"`, `"@target-uri";req`}
+
+// VerifyResponse checks a response's signature and Content-Digest: fields
+// hold the three fields (the header, plus trailers), h the header, body
+// the whole body, and the request's method and target URI as the client
+// sent them. now checks validity; skew allows clocks to differ.
+func VerifyResponse(fields, h http.Header, status int, body []byte, method string, target *url.URL, keys KeySet, now time.Time, skew time.Duration) (*Verified, error) {
+	get := func(k string) string {
+		if v := fields.Get(k); v != "" {
+			return v
+		}
+		return h.Get(k)
+	}
+	inField, sigField := get("Signature-Input"), get("Signature")
+	if inField == "" || sigField == "" {
+		return nil, ErrUnsigned
+	}
+	ins, err := ParseDict(inField)
+	if err != nil {
+		return nil, fmt.Errorf("integrity: Signature-Input: %w", err)
+	}
+	sigs, err := ParseDict(sigField)
+	if err != nil {
+		return nil, fmt.Errorf("integrity: Signature: %w", err)
+	}
+	label := Label
+	in, ok := ins.Get(label)
+	if !ok {
+		if len(ins.Keys) == 0 {
+			return nil, ErrUnsigned
+		}
+		label = ins.Keys[0]
+		in = ins.Members[label]
+	}
+	sm, ok := sigs.Get(label)
+	if !ok || sm.Inner || sm.Item.Kind != ':' {
+		return nil, fmt.Errorf("integrity: no signature for label %q", label)
+	}
+	if !in.Inner {
+		return nil, fmt.Errorf("integrity: Signature-Input %q is not an inner list", label)
+	}
+	v := &Verified{Label: label}
+	var comps []Component
+	for _, li := range in.List {
+		if li.Item.Kind != 's' {
+			return nil, fmt.Errorf("integrity: a covered component is not a string")
+		}
+		c := Component{Name: li.Item.Str}
+		for _, p := range li.Params {
+			if p.Key != "req" {
+				return nil, fmt.Errorf("integrity: component parameter %q is not supported", p.Key)
+			}
+			c.Req = true
+		}
+		comps = append(comps, c)
+		var id strings.Builder
+		li.Item.serialize(&id)
+		li.Params.serialize(&id)
+		v.Covered = append(v.Covered, id.String())
+	}
+	for _, r := range Required {
+		found := false
+		for _, c := range v.Covered {
+			found = found || c == r
+		}
+		if !found {
+			return v, fmt.Errorf("%w: %s is not covered", ErrCoverage, r)
+		}
+	}
+	kid, _ := in.Params.Get("keyid")
+	v.KeyID = kid.Str
+	if alg, ok := in.Params.Get("alg"); ok && alg.Str != "ed25519" {
+		return v, fmt.Errorf("integrity: algorithm %q is not supported", alg.Str)
+	}
+	if c, ok := in.Params.Get("created"); ok {
+		v.Created = time.Unix(c.Int, 0).UTC()
+		if v.Created.After(now.Add(skew)) {
+			return v, fmt.Errorf("%w: created in the future (%s)", ErrExpired, v.Created.Format(time.RFC3339))
+		}
+	}
+	if e, ok := in.Params.Get("expires"); ok {
+		v.Expires = time.Unix(e.Int, 0).UTC()
+		if now.Add(-skew).After(v.Expires) {
+			return v, fmt.Errorf("%w at %s", ErrExpired, v.Expires.Format(time.RFC3339))
+		}
+	}
+	pub, ok := keys[v.KeyID]
+	if !ok {
+		return v, fmt.Errorf("%w (keyid %q)", ErrUnknownKey, v.KeyID)
+	}
+	msgHeader := http.Header{}
+	for _, k := range []string{"Content-Digest", "Content-Type"} {
+		if x := get(k); x != "" {
+			msgHeader.Set(k, x)
+		}
+	}
+	for _, c := range comps {
+		if !strings.HasPrefix(c.Name, "@") && !c.Req && msgHeader.Get(c.Name) == "" {
+			msgHeader[http.CanonicalHeaderKey(c.Name)] = h.Values(c.Name)
+		}
+	}
+	m := &Message{Status: status, Header: msgHeader, Request: &Message{Method: method, URL: target}}
+	base, _, err := SignatureBase(m, comps, in.Params)
+	if err != nil {
+		return v, err
+	}
+	if !ed25519.Verify(pub, base, sm.Item.Bytes) {
+		return v, fmt.Errorf("%w: one of %s differs from what was signed", ErrMismatch, strings.Join(v.Covered, ", "))
+	}
+	if err := VerifyDigest(get("Content-Digest"), body); err != nil {
+		return v, err
+	}
+	return v, nil
+}
