@@ -75,8 +75,8 @@ func TestKeysCommand(t *testing.T) {
 		return out.String() + errb.String(), code
 	}
 	out, code := run("list")
-	if code != 0 || strings.Count(out, "signs") != 1 {
-		t.Fatalf("keys list: %d %q", code, out)
+	if code != 0 || strings.Count(out, "\tsigns\n") != 1 || strings.Count(out, "signs content") != 1 {
+		t.Fatalf("keys list (a cookie key and a content signing key): %d %q", code, out)
 	}
 	first := strings.Fields(out)[0]
 	if out, code := run("retire", "--id", first); code != 2 || !strings.Contains(out, "only key") {
@@ -85,7 +85,7 @@ func TestKeysCommand(t *testing.T) {
 	if out, code := run("rotate"); code != 0 || !strings.Contains(out, "signs from now on") {
 		t.Fatalf("rotate: %d %q", code, out)
 	}
-	if out, _ := run("list"); strings.Count(out, "\n") != 2 || !strings.Contains(out, first+"\t") {
+	if out, _ := run("list"); strings.Count(out, "\n") != 3 || !strings.Contains(out, first+"\t") {
 		t.Errorf("after rotation: %q", out)
 	}
 	if out, code := run("retire", "--id", first); code != 0 {

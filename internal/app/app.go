@@ -27,10 +27,11 @@ Commands:
   token add|list|revoke    manage stats API tokens
   goal add|list|remove     manage a site's conversion goals
   proxy token add|list|revoke  manage the secure proxy's credentials
-  keys list|rotate|retire  manage the key ring that signs visitor and consent cookies
+  keys list|rotate|retire  manage the cookie key ring (--signing: the content signing keys)
   consent export|show      consent receipts for an audit (JSON lines or CSV)
   threats check|canon|expressions  check URLs against feeds and lookalikes offline
   threats import|update|feeds|remove|list|stats  manage a data folder's threat database and feeds
+  verify URL               fetch a URL through the proxy and check its signature and digest
   demo traffic             fill the demo shop with synthetic visits (server stopped)
   bench ingest|query|risk|proxy|threats  measure the parts
   help                     show this text
@@ -94,6 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		return keysCmd(ctx, s, r, getenv, stdout, stderr)
+	case "verify":
+		return verifyCmd(ctx, rest, getenv, stdout, stderr)
 	case "threats":
 		s, r, err := sub()
 		if err != nil {

@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"time"
+	"waymark.dev/waymark/internal/integrity"
 
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/identity"
@@ -17,8 +19,44 @@ func keysCmd(ctx context.Context, sub string, args []string, getenv func(string)
 	fs := newFlagSet("keys "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")
 	id := fs.Uint("id", 0, "key id (retire)")
+	signing := fs.Bool("signing", false, "rotate or retire the Ed25519 key that signs relayed content (see /.well-known/waymark/keys) instead of the cookie key ring")
+	kid := fs.String("kid", "", "signing key id (retire --signing)")
 	if err := parse(fs, args, getenv); err != nil {
 		return err
+	}
+	if *signing || sub == "list" {
+		ring, err := integrity.OpenKeyring(*data, time.Now())
+		if err != nil {
+			return err
+		}
+		switch sub {
+		case "list":
+			defer func() {
+				for i, k := range ring.Keys() {
+					role := "verifies"
+					if i == len(ring.Keys())-1 {
+						role = "signs"
+					}
+					fmt.Fprintf(stdout, "%s\t%s\t%s content (Ed25519 %s)\n", k.ID, k.Created.Format(time.RFC3339), role, base64.RawURLEncoding.EncodeToString(k.Public()))
+				}
+			}()
+		case "rotate":
+			k, err := ring.Rotate(time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "signing key %s signs relayed content from now on (a running server picks it up within a minute); older keys still verify until retired\n", k.ID)
+			return nil
+		case "retire":
+			if *kid == "" {
+				return usagef("keys retire --signing needs --kid (see waymark keys list)")
+			}
+			if err := ring.Retire(*kid); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "signing key %s retired: signatures it made no longer verify\n", *kid)
+			return nil
+		}
 	}
 	db, err := openState(ctx, *data)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/threats"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,6 +126,11 @@ func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, checker *
 		Now:         time.Now,
 		Threats:     checker,
 	}
+	ring, err := openSigningKeys(ctx, c.Data, plog)
+	if err != nil {
+		return fail(err)
+	}
+	p.handler.Signer = &integrity.ResponseSigner{Keys: ring}
 	p.auth = &proxy.Authenticator{Store: state, Now: time.Now, Revoked: p.handler.CloseTokenTunnels}
 	p.handler.Auth = p.auth
 	if err := p.auth.Load(ctx); err != nil {
@@ -332,4 +338,29 @@ func (b *bufferedFile) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// openSigningKeys opens the data folder's Ed25519 signing keys (making
+// the first) and reloads them every minute, so a rotation made with
+// waymark keys rotate --signing takes effect without a restart.
+func openSigningKeys(ctx context.Context, data string, log *slog.Logger) (*integrity.Keyring, error) {
+	ring, err := integrity.OpenKeyring(data, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := ring.Reload(); err != nil {
+					log.Error("signing keys not reloaded; the loaded ones stay", "err", err)
+				}
+			}
+		}
+	}()
+	return ring, nil
 }

@@ -191,6 +191,11 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		spool.Close()
 		return err
 	}
+	signingKeys, err := openSigningKeys(ctx, c.Data, log.With("component", "integrity"))
+	if err != nil {
+		spool.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		spool.Close()
@@ -210,7 +215,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 
 	var ingesting atomic.Bool
 	handler := web.New(web.Deps{
-		ProxyPAC: pac, ProxyAuth: proxyAuth, Threats: checker,
+		ProxyPAC: pac, ProxyAuth: proxyAuth, Threats: checker, SigningKeys: signingKeys,
 		Log: log, Sites: sites, SiteStore: state, Collector: collector, Stats: events, Now: time.Now,
 		TrustedProxies: c.TrustedProxies, Registry: reg, Demo: c.Demo, DemoDomain: DemoDomain, DataDir: c.Data,
 		Admin: &admin.Auth{Store: state, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/threats"
 
 	"waymark.dev/waymark/internal/netguard"
@@ -41,7 +42,13 @@ type Server struct {
 	// minutes).
 	Threats   ThreatChecker
 	WarnGrant time.Duration
-	grants    *grants
+	// Signer, when set, adds Content-Digest and an RFC 9421 signature to
+	// every relayed plain-HTTP response (and removes such fields the
+	// origin sent); SignBuffer (default DefaultSignBuffer) bounds the body
+	// held to sign in the header, longer ones get trailers.
+	Signer     *integrity.ResponseSigner
+	SignBuffer int64
+	grants     *grants
 
 	initOnce  sync.Once
 	limiter   *limiter

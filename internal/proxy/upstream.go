@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"waymark.dev/waymark/internal/integrity"
 
 	"waymark.dev/waymark/internal/netguard"
 )
@@ -166,26 +167,45 @@ func (s *Server) forwardLean(w http.ResponseWriter, r *http.Request, q *request,
 	for k, v := range cleanHeader(resp.Header, false) {
 		h[k] = v
 	}
-	if len(resp.Trailer) > 0 {
-		names := make([]string, 0, len(resp.Trailer))
-		for k := range resp.Trailer {
-			names = append(names, k)
+	var n int64
+	var err error
+	if s.Signer != nil {
+		// Only the proxy's own signature fields reach the client.
+		for _, f := range integrity.Fields {
+			h.Del(f)
 		}
-		h.Set("Trailer", strings.Join(names, ", "))
 	}
-	q.status = resp.StatusCode
-	w.WriteHeader(resp.StatusCode)
-	bp := bufPool.Get().(*[]byte)
-	var dst io.Writer = w
-	if resp.ContentLength == -1 { // streamed answers reach the client as they come
-		dst = flushWriter{w, http.NewResponseController(w)}
+	if s.Signer != nil && signable(r.Method, resp.StatusCode) {
+		n, err = s.relaySigned(w, r, resp)
+		q.status = resp.StatusCode
+		if errors.Is(err, errBadOrigin) {
+			q.up = up.Load()
+			uc.c.Close()
+			s.forwardFailed(w, r, q, err)
+			return
+		}
+	} else {
+		if len(resp.Trailer) > 0 {
+			names := make([]string, 0, len(resp.Trailer))
+			for k := range resp.Trailer {
+				names = append(names, k)
+			}
+			h.Set("Trailer", strings.Join(names, ", "))
+		}
+		q.status = resp.StatusCode
+		w.WriteHeader(resp.StatusCode)
+		bp := bufPool.Get().(*[]byte)
+		var dst io.Writer = w
+		if resp.ContentLength == -1 { // streamed answers reach the client as they come
+			dst = flushWriter{w, http.NewResponseController(w)}
+		}
+		n, err = io.CopyBuffer(dst, resp.Body, *bp)
+		bufPool.Put(bp)
+		for k, v := range resp.Trailer {
+			h[k] = v
+		}
 	}
-	n, err := io.CopyBuffer(dst, resp.Body, *bp)
-	bufPool.Put(bp)
 	q.up, q.down = up.Load(), n
-	for k, v := range resp.Trailer {
-		h[k] = v
-	}
 	if err == nil && !resp.Close && !out.Close {
 		resp.Body.Close()
 		s.upstream.put(vt.Addr, uc)

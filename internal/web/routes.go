@@ -74,6 +74,10 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("DELETE /api/v1/accounts/{account}/devices/{id}", s.handle(s.revokeDevice))
 		mux.HandleFunc("GET /api/v1/accounts/{account}/events", s.handle(s.accountEvents))
 	}
+	// The public keys that verify content the proxy relays.
+	if s.SigningKeys != nil {
+		mux.HandleFunc("GET /.well-known/waymark/keys", s.signingKeys)
+	}
 	// Link checks, for sites' backends (API token).
 	if s.Threats != nil {
 		mux.HandleFunc("POST /api/v1/threats/check", s.handle(s.threatCheck))

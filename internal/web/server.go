@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/threats"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,8 @@ type Deps struct {
 	ProxyAuth *proxy.Authenticator
 	// Threats answers the link check API (nil: off).
 	Threats *threats.Checker
+	// SigningKeys are published at /.well-known/waymark/keys (nil: off).
+	SigningKeys *integrity.Keyring
 }
 
 // Server holds the handlers.

@@ -37,3 +37,12 @@ func (s *Server) threatCheck(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"results": out})
 	return nil
 }
+
+// signingKeys serves the JWKS of the keys that sign relayed content.
+func (s *Server) signingKeys(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("Access-Control-Allow-Origin", "*")
+	w.Write(s.SigningKeys.KeySet().JWKS())
+}

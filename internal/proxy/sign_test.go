@@ -1,0 +1,222 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"waymark.dev/waymark/internal/integrity"
+)
+
+// page has a comment the router replaces with a script of the same
+// length (so Content-Length still holds, as routers that inject fix it).
+const page = "<html><body><p>the news</p><!--..............--></body></html>"
+
+// signingEnv is a proxy that signs, in front of an origin with a small
+// page (which also sends forged signature fields), a 3 MB file and a
+// streamed answer.
+func signingEnv(t *testing.T) (*env, *integrity.Keyring, int) {
+	ring, err := integrity.OpenKeyring(t.TempDir(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(s *Server) {
+		s.Signer = &integrity.ResponseSigner{Keys: ring}
+		s.SignBuffer = 1 << 20
+	})
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/page":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Signature", "waymark=:AAAA:")
+			w.Header().Set("Signature-Input", `waymark=("@status");keyid="forged"`)
+			io.WriteString(w, page)
+		case "/big":
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Length", fmt.Sprint(3<<20))
+			w.Write(bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16))
+		case "/stream":
+			w.Header().Set("Content-Type", "text/plain")
+			for i := range 50 {
+				fmt.Fprintf(w, "line %d\n", i)
+				w.(http.Flusher).Flush()
+			}
+		}
+	}))
+	t.Cleanup(origin.Close)
+	port := origin.Listener.Addr().(*net.TCPAddr).Port
+	e.srv.Dialer.Policy.Ports = append(e.srv.Dialer.Policy.Ports, uint16(port))
+	return e, ring, port
+}
+
+func verify(t *testing.T, resp *http.Response, body []byte, target string, ring *integrity.Keyring) (*integrity.Verified, error) {
+	t.Helper()
+	u, _ := url.Parse(target)
+	return integrity.VerifyResponse(resp.Trailer, resp.Header, resp.StatusCode, body, "GET", u, ring.KeySet(), time.Now(), time.Minute)
+}
+
+func TestSignedRelay(t *testing.T) {
+	t.Parallel()
+	e, ring, port := signingEnv(t)
+	c := e.client(e.secret)
+	h2 := e.h2Client()
+	for _, path := range []string{"/page", "/big", "/stream"} {
+		target := fmt.Sprintf("http://127.0.0.1:%d%s", port, path)
+		for _, proto := range []string{"HTTP/1.1", "HTTP/2"} {
+			req, _ := http.NewRequest("GET", target, nil)
+			var resp *http.Response
+			var err error
+			if proto == "HTTP/2" {
+				req.Header.Set("Proxy-Authorization", "Bearer "+e.secret)
+				resp, err = h2.RoundTrip(req)
+			} else {
+				resp, err = c.Do(req)
+			}
+			if err != nil {
+				t.Fatalf("%s %s: %v", proto, path, err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatalf("%s %s: %v", proto, path, err)
+			}
+			inTrailer := resp.Trailer.Get("Signature") != ""
+			if want := path != "/page"; inTrailer != want {
+				t.Errorf("%s %s: signature in trailers %v, want %v", proto, path, inTrailer, want)
+			}
+			v, err := verify(t, resp, body, target, ring)
+			if err != nil {
+				t.Errorf("%s %s: %v", proto, path, err)
+				continue
+			}
+			if v.KeyID != ring.Current().ID {
+				t.Errorf("%s %s: signed by %q", proto, path, v.KeyID)
+			}
+			// Verified against another target URI, it fails.
+			if _, err := verify(t, resp, body, target+"?x", ring); !errors.Is(err, integrity.ErrMismatch) {
+				t.Errorf("%s %s: another target: %v", proto, path, err)
+			}
+		}
+	}
+}
+
+// evilRouter is a middlebox that forwards TCP both ways and writes an
+// advertising script over the page's comment on the way back.
+func evilRouter(t *testing.T, upstream string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("tcp", upstream)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go io.Copy(u, c)
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := u.Read(buf)
+					if n > 0 {
+						out := bytes.ReplaceAll(buf[:n], []byte("<!--..............-->"), []byte("<script>ad()</script>"))
+						c.Write(out)
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestEvilRouter: a router that injects ads reaches a client that talks
+// to the site directly, and the verifier cannot vouch for that page; the
+// TLS channel to the proxy leaves the router nothing to change.
+func TestEvilRouter(t *testing.T) {
+	t.Parallel()
+	e, ring, port := signingEnv(t)
+	target := fmt.Sprintf("http://127.0.0.1:%d/page", port)
+
+	// Without the channel: straight to the origin through the router.
+	// (The injection keeps the length, so the client takes the page.)
+	direct := evilRouter(t, fmt.Sprintf("127.0.0.1:%d", port))
+	resp, err := http.Get("http://" + direct + "/page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "<script>ad()</script>") {
+		t.Fatalf("the router did not inject: %q", body)
+	}
+	if _, err := verify(t, resp, body, target, ring); err == nil {
+		t.Error("an injected page without the channel verified")
+	}
+
+	// Through the proxy's TLS channel, with the router between client
+	// and proxy: it cannot change anything it can read, so the page
+	// arrives intact and verifies (or the connection fails).
+	routed := evilRouter(t, e.http.Listener.Addr().String())
+	pu, _ := url.Parse("https://" + routed)
+	pu.User = url.UserPassword("alice", e.secret)
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu),
+		TLSClientConfig: &tls.Config{RootCAs: e.pool, ServerName: "127.0.0.1"}}, Timeout: 10 * time.Second}
+	resp, err = c.Get(target)
+	if err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if _, err := verify(t, resp, body, target, ring); err != nil || string(body) != page {
+			t.Errorf("through the channel: %v %q", err, body)
+		}
+	}
+
+	// A plain (loopback) proxy connection through the router: the ad
+	// gets in, and the signature catches it.
+	raw := evilRouter(t, plainProxy(t, e))
+	conn, err := net.Dial("tcp", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nProxy-Authorization: %s\r\n\r\n", target, basic(e.secret))
+	resp, err = http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "ad()") {
+		t.Fatalf("no injection on the plain connection: %q", body)
+	}
+	if _, err := verify(t, resp, body, target, ring); !errors.Is(err, integrity.ErrDigest) {
+		t.Errorf("an injected body verified or failed for another reason: %v", err)
+	}
+}
+
+// plainProxy serves the env's proxy handler without TLS.
+func plainProxy(t *testing.T, e *env) string {
+	srv := httptest.NewServer(e.srv)
+	t.Cleanup(srv.Close)
+	e.srv.Dialer.Policy.Self = append(e.srv.Dialer.Policy.Self, netip.MustParseAddrPort(srv.Listener.Addr().String()))
+	return srv.Listener.Addr().String()
+}
