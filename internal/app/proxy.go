@@ -52,6 +52,9 @@ func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, checker *
 	if err := hosts.Validate(); err != nil {
 		return nil, err
 	}
+	if err := (proxy.HostRules{Allow: pc.HTTPSOnly}).Validate(); err != nil {
+		return nil, fmt.Errorf("--proxy-https-only: %w", err)
+	}
 	userHosts := map[string]proxy.HostRules{}
 	if pc.UserHosts != "" {
 		b, err := os.ReadFile(pc.UserHosts)
@@ -125,6 +128,7 @@ func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, checker *
 		Metrics:     proxy.NewMetrics(reg),
 		Now:         time.Now,
 		Threats:     checker,
+		Upgrade:     proxy.Upgrade{Enabled: pc.HTTPSFirst, HTTPSOnly: pc.HTTPSOnly},
 	}
 	ring, err := openSigningKeys(ctx, c.Data, plog)
 	if err != nil {

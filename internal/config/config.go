@@ -85,6 +85,10 @@ type Proxy struct {
 	UserHosts             string
 	// ReportOnly logs egress denials and lets the traffic through.
 	ReportOnly bool
+	// HTTPSFirst fetches http:// URLs over HTTPS when the origin has it.
+	HTTPSFirst bool
+	// HTTPSOnly hosts are never fetched over plain HTTP.
+	HTTPSOnly []string
 	// Rate (requests per second per user, with Burst) and Tunnels
 	// (concurrent CONNECT tunnels per user) bound each user; 0: no limit.
 	Rate    float64
@@ -124,6 +128,7 @@ func Defaults() Serve {
 		Parts:         []string{"web", "proxy"},
 		Threats:       Threats{MaxEdits: 1},
 		Proxy: Proxy{
+			HTTPSFirst:  true,
 			Addr:        "127.0.0.1:8443",
 			Ports:       []int{80, 443},
 			Rate:        200,
@@ -248,6 +253,8 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.Var(stringList{&c.Threats.Protect}, "protect", "domains whose lookalikes the proxy and the link check warn about (comma-separated registrable domains)")
 	fs.Var(stringList{&c.Threats.LookalikeAllow}, "lookalike-allow", "domains never taken for lookalikes (comma-separated)")
 	fs.IntVar(&c.Threats.MaxEdits, "lookalike-edits", c.Threats.MaxEdits, "edit distance at which a name counts as a typo of a protected domain (0: off)")
+	fs.BoolVar(&c.Proxy.HTTPSFirst, "proxy-https-first", c.Proxy.HTTPSFirst, "fetch http:// URLs over HTTPS when the site has it (Waymark-Upgrade says what happened)")
+	fs.Var(stringList{&c.Proxy.HTTPSOnly}, "proxy-https-only", "hosts never fetched over plain HTTP (\"example.com\", \"*.example.com\")")
 	fs.BoolVar(&c.Proxy.ReportOnly, "proxy-report-only", c.Proxy.ReportOnly, "log what the egress policy would deny, and allow it")
 	fs.Float64Var(&c.Proxy.Rate, "proxy-rate", c.Proxy.Rate, "requests per second per proxy user (0: unlimited)")
 	fs.IntVar(&c.Proxy.Burst, "proxy-burst", c.Proxy.Burst, "burst above --proxy-rate")

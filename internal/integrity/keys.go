@@ -22,10 +22,17 @@ type SigningKey struct {
 	ID      string    `json:"id"`
 	Created time.Time `json:"created"`
 	Seed    []byte    `json:"seed"` // the 32-byte private seed
+
+	priv ed25519.PrivateKey // derived once when loaded
 }
 
 // Private is the key's private half.
-func (k SigningKey) Private() ed25519.PrivateKey { return ed25519.NewKeyFromSeed(k.Seed) }
+func (k SigningKey) Private() ed25519.PrivateKey {
+	if k.priv != nil {
+		return k.priv
+	}
+	return ed25519.NewKeyFromSeed(k.Seed)
+}
 
 // Public is the key's public half.
 func (k SigningKey) Public() ed25519.PublicKey {
@@ -67,10 +74,11 @@ func (k *Keyring) Reload() error {
 	if err := json.Unmarshal(b, &keys); err != nil {
 		return fmt.Errorf("integrity: %s: %w", k.path, err)
 	}
-	for _, key := range keys {
+	for i, key := range keys {
 		if len(key.Seed) != ed25519.SeedSize || key.ID == "" {
 			return fmt.Errorf("integrity: %s: key %q is damaged", k.path, key.ID)
 		}
+		keys[i].priv = ed25519.NewKeyFromSeed(key.Seed)
 	}
 	k.mu.Lock()
 	k.keys = keys
@@ -105,7 +113,8 @@ func (k *Keyring) Rotate(now time.Time) (SigningKey, error) {
 	rand.Read(seed)
 	id := make([]byte, 6)
 	rand.Read(id)
-	key := SigningKey{ID: "wm-" + now.UTC().Format("20060102") + "-" + hex.EncodeToString(id), Created: now.UTC(), Seed: seed}
+	key := SigningKey{ID: "wm-" + now.UTC().Format("20060102") + "-" + hex.EncodeToString(id), Created: now.UTC(), Seed: seed,
+		priv: ed25519.NewKeyFromSeed(seed)}
 	k.mu.RLock()
 	keys := append(append([]SigningKey(nil), k.keys...), key)
 	k.mu.RUnlock()

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 	"waymark.dev/waymark/internal/integrity"
@@ -48,7 +49,11 @@ type Server struct {
 	// held to sign in the header, longer ones get trailers.
 	Signer     *integrity.ResponseSigner
 	SignBuffer int64
-	grants     *grants
+	// Upgrade configures HTTPS-first for plain-HTTP requests.
+	Upgrade        Upgrade
+	upgrades       upgradeMemory
+	httpsTransport *http.Transport
+	grants         *grants
 
 	initOnce  sync.Once
 	limiter   *limiter
@@ -94,6 +99,7 @@ func (s *Server) init() {
 			MaxResponseHeaderBytes: 64 << 10,
 		}
 		s.reverse = s.newReverseProxy()
+		s.httpsTransport = s.newHTTPSTransport()
 		s.upstream = newUpstream()
 	})
 }
@@ -213,6 +219,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if connect {
 		s.connect(w, r, q, vt)
 		return
+	}
+	if s.Upgrade.Enabled && q.dest.Port == 80 && leanable(r) {
+		if _, err := netip.ParseAddr(strings.Trim(q.dest.Host, "[]")); err == nil {
+			w.Header().Set("Waymark-Upgrade", "http; reason=address")
+		} else if s.tryHTTPS(w, r, q) {
+			return
+		}
 	}
 	s.forward(w, r, q, vt)
 }

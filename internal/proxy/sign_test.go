@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/integrity"
+	"waymark.dev/waymark/internal/netguard"
 )
 
 // page has a comment the router replaces with a script of the same
@@ -219,4 +221,53 @@ func plainProxy(t *testing.T, e *env) string {
 	t.Cleanup(srv.Close)
 	e.srv.Dialer.Policy.Self = append(e.srv.Dialer.Policy.Self, netip.MustParseAddrPort(srv.Listener.Addr().String()))
 	return srv.Listener.Addr().String()
+}
+
+// BenchmarkRelaySigning forwards answers of 1 KB, 64 KB and 1 MB through
+// the proxy with and without signing.
+func BenchmarkRelaySigning(b *testing.B) {
+	for _, size := range []int{1 << 10, 64 << 10, 1 << 20} {
+		body := bytes.Repeat([]byte("x"), size)
+		origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.Write(body)
+		}))
+		ring, _ := integrity.OpenKeyring(b.TempDir(), time.Now())
+		for _, signed := range []bool{false, true} {
+			name := fmt.Sprintf("%dKB/unsigned", size>>10)
+			if signed {
+				name = fmt.Sprintf("%dKB/signed", size>>10)
+			}
+			b.Run(name, func(b *testing.B) {
+				store := &memTokens{}
+				a := &Authenticator{Store: store, Now: time.Now}
+				a.Load(context.Background())
+				_, secret, _ := a.Add(context.Background(), "alice", 0)
+				port := uint16(origin.Listener.Addr().(*net.TCPAddr).Port)
+				s := &Server{Auth: a, Dialer: &netguard.Dialer{Policy: &netguard.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Ports: []uint16{port}}}}
+				if signed {
+					s.Signer = &integrity.ResponseSigner{Keys: ring}
+				}
+				px := httptest.NewServer(s)
+				defer px.Close()
+				pu, _ := url.Parse(px.URL)
+				pu.User = url.UserPassword("alice", secret)
+				c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), MaxIdleConnsPerHost: 64}}
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						resp, err := c.Get(origin.URL)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+				})
+			})
+		}
+		origin.Close()
+	}
 }

@@ -163,47 +163,12 @@ func (s *Server) forwardLean(w http.ResponseWriter, r *http.Request, q *request,
 		return
 	}
 	defer resp.Body.Close()
-	h := w.Header()
-	for k, v := range cleanHeader(resp.Header, false) {
-		h[k] = v
-	}
-	var n int64
-	var err error
-	if s.Signer != nil {
-		// Only the proxy's own signature fields reach the client.
-		for _, f := range integrity.Fields {
-			h.Del(f)
-		}
-	}
-	if s.Signer != nil && signable(r.Method, resp.StatusCode) {
-		n, err = s.relaySigned(w, r, resp)
-		q.status = resp.StatusCode
-		if errors.Is(err, errBadOrigin) {
-			q.up = up.Load()
-			uc.c.Close()
-			s.forwardFailed(w, r, q, err)
-			return
-		}
-	} else {
-		if len(resp.Trailer) > 0 {
-			names := make([]string, 0, len(resp.Trailer))
-			for k := range resp.Trailer {
-				names = append(names, k)
-			}
-			h.Set("Trailer", strings.Join(names, ", "))
-		}
-		q.status = resp.StatusCode
-		w.WriteHeader(resp.StatusCode)
-		bp := bufPool.Get().(*[]byte)
-		var dst io.Writer = w
-		if resp.ContentLength == -1 { // streamed answers reach the client as they come
-			dst = flushWriter{w, http.NewResponseController(w)}
-		}
-		n, err = io.CopyBuffer(dst, resp.Body, *bp)
-		bufPool.Put(bp)
-		for k, v := range resp.Trailer {
-			h[k] = v
-		}
+	n, err := s.relayResponse(w, r, q, resp)
+	if errors.Is(err, errBadOrigin) {
+		q.up = up.Load()
+		uc.c.Close()
+		s.forwardFailed(w, r, q, err)
+		return
 	}
 	q.up, q.down = up.Load(), n
 	if err == nil && !resp.Close && !out.Close {
@@ -215,6 +180,45 @@ func (s *Server) forwardLean(w http.ResponseWriter, r *http.Request, q *request,
 	if err != nil && !errors.Is(err, io.EOF) {
 		q.decision, q.reason = "error", "upstream"
 	}
+}
+
+// relayResponse writes an origin's response to the client: its header without
+// hop-by-hop fields, signed when the proxy signs, the body streamed, the
+// trailers after it. errBadOrigin means nothing was written yet.
+func (s *Server) relayResponse(w http.ResponseWriter, r *http.Request, q *request, resp *http.Response) (int64, error) {
+	h := w.Header()
+	for k, v := range cleanHeader(resp.Header, false) {
+		h[k] = v
+	}
+	q.status = resp.StatusCode
+	if s.Signer != nil {
+		// Only the proxy's own signature fields reach the client.
+		for _, f := range integrity.Fields {
+			h.Del(f)
+		}
+		if signable(r.Method, resp.StatusCode) {
+			return s.relaySigned(w, r, resp)
+		}
+	}
+	if len(resp.Trailer) > 0 {
+		names := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			names = append(names, k)
+		}
+		h.Set("Trailer", strings.Join(names, ", "))
+	}
+	w.WriteHeader(resp.StatusCode)
+	bp := bufPool.Get().(*[]byte)
+	var dst io.Writer = w
+	if resp.ContentLength == -1 { // streamed answers reach the client as they come
+		dst = flushWriter{w, http.NewResponseController(w)}
+	}
+	n, err := io.CopyBuffer(dst, resp.Body, *bp)
+	bufPool.Put(bp)
+	for k, v := range resp.Trailer {
+		h[k] = v
+	}
+	return n, err
 }
 
 // exchange writes out on a pooled or new connection and reads the answer.
