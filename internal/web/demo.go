@@ -2,10 +2,13 @@ package web
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strings"
+	"waymark.dev/waymark/internal/integrity"
 
 	"waymark.dev/waymark/internal/assets"
 )
@@ -28,6 +31,8 @@ func (s *Server) demoFiles(static fs.FS) http.Handler {
 			page, title = "signup.html", "Sign up"
 		case p == "about":
 			page, title = "about.html", "About"
+		case p == "news":
+			page, title = "news.html", "News"
 		case p == "me":
 			page, title = "me.html", "What this site stores about me"
 		case strings.HasPrefix(p, "products/"):
@@ -112,4 +117,31 @@ func (s *Server) stylesheet(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	s.gz.serve(w, r, "style.css", b)
+}
+
+// demoNewsBody is the demo's signed article.
+const demoNewsBody = "Waymark signs what it relays: this paragraph came with a Content-Digest and an Ed25519 signature, and your browser checked both before showing it."
+
+// demoNews serves GET /demo/news.txt: a short article signed the way the
+// proxy signs relayed pages. With ?router=evil the demo plays a router
+// that injects an advertisement after the signature was made.
+func (s *Server) demoNews(w http.ResponseWriter, r *http.Request) {
+	scheme := "http"
+	if s.isHTTPS(r) {
+		scheme = "https"
+	}
+	target := &url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+	body := []byte(demoNewsBody)
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	signer := &integrity.ResponseSigner{Keys: s.SigningKeys, Now: s.Now}
+	if err := signer.Sign(h, h, http.StatusOK, r.Method, target, sha256.Sum256(body)); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if r.URL.Query().Get("router") == "evil" {
+		body = append(body, []byte(` <script src="//ads.example/inject.js"></script> BUY NOW!`)...)
+	}
+	w.Write(body)
 }

@@ -105,6 +105,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /style.css", s.stylesheet)
 	if s.Demo {
 		mux.Handle("GET /demo/", http.StripPrefix("/demo/", s.demoFiles(static)))
+		if s.SigningKeys != nil {
+			mux.HandleFunc("GET /demo/news.txt", s.demoNews)
+		}
 		if s.Risk != nil {
 			mux.HandleFunc("GET /demo/login", s.handle(s.demoLoginForm))
 			mux.Handle("POST /demo/login", csrf.Handler(s.handle(s.demoLogin)))

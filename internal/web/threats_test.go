@@ -2,14 +2,18 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"html"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"waymark.dev/waymark/internal/apptest"
+	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/threats"
 )
 
@@ -157,6 +161,34 @@ func TestLinkGateway(t *testing.T) {
 	} {
 		if code, _, _ := sign(c.hdr, c.urls...); code != c.want {
 			t.Errorf("%s: %d, want %d", c.name, code, c.want)
+		}
+	}
+}
+
+func testSigningKeys(t *testing.T) *integrity.Keyring {
+	t.Helper()
+	k, err := integrity.OpenKeyring(t.TempDir(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestSigningKeysAndDemoNews: the published JWKS verifies the demo's
+// signed article, and the demo's evil router breaks its digest.
+func TestSigningKeysAndDemoNews(t *testing.T) {
+	srv, _, _ := newTestServer(t, apptest.Options{})
+	resp, b := do(t, "GET", srv.URL+"/.well-known/waymark/keys", "", nil)
+	ks, err := integrity.ParseJWKS(b)
+	if resp.StatusCode != 200 || err != nil || resp.Header.Get("Content-Type") != "application/jwk-set+json" {
+		t.Fatalf("keys: %d %v %s", resp.StatusCode, err, b)
+	}
+	for path, want := range map[string]error{"/demo/news.txt": nil, "/demo/news.txt?router=evil": integrity.ErrDigest} {
+		resp, body := do(t, "GET", srv.URL+path, "", nil)
+		target, _ := url.Parse(srv.URL + path)
+		_, err := integrity.VerifyResponse(resp.Trailer, resp.Header, resp.StatusCode, body, "GET", target, ks, time.Now(), time.Minute)
+		if !errors.Is(err, want) && !(want == nil && err == nil) {
+			t.Errorf("%s: %v, want %v", path, err, want)
 		}
 	}
 }

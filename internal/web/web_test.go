@@ -67,11 +67,12 @@ func newTestServer(t *testing.T, o apptest.Options) (*httptest.Server, *apptest.
 	h := New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector, Stats: st.Events,
 		Now: time.Now, Registry: prometheus.NewRegistry(), Demo: true, DemoDomain: "shop.example",
 		Admin: &admin.Auth{Store: st.State, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
-		Consent:   testConsent(t, st.State, consent.DefaultPolicy()),
-		Risk:      &risk.Service{Store: st.State, Policy: risk.DefaultPolicy(), Now: time.Now, Notify: notified.add},
-		ProxyPAC:  proxy.PAC("proxy.shop.example:8443"),
-		ProxyAuth: proxyAuth(t, st.State),
-		Threats:   testThreats(t)})
+		Consent:     testConsent(t, st.State, consent.DefaultPolicy()),
+		Risk:        &risk.Service{Store: st.State, Policy: risk.DefaultPolicy(), Now: time.Now, Notify: notified.add},
+		ProxyPAC:    proxy.PAC("proxy.shop.example:8443"),
+		ProxyAuth:   proxyAuth(t, st.State),
+		Threats:     testThreats(t),
+		SigningKeys: testSigningKeys(t)})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, st, st.AddToken(t, "shop.example")

@@ -250,7 +250,80 @@
     }).catch(function () {});
   }
 
+  // Content checks: an element marked data-waymark-verify="URL" gets that
+  // URL's text, shown only as text, with a badge saying whether its
+  // Content-Digest and Ed25519 signature (RFC 9530, RFC 9421, as the
+  // secure channel makes them) hold against the keys Waymark publishes.
+  // Needs WebCrypto's Ed25519; without it the badge says the check could
+  // not be made.
+  var keySet = null;
+  function bytes(s) {
+    var bin = atob(s), a = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) a[i] = bin.charCodeAt(i);
+    return a;
+  }
+  function member(field, label) {
+    var m = (field || "").match(new RegExp("(?:^|,\\s*)" + label + "=(.*?)(?=,\\s*[a-z*][a-z0-9_.*-]*=|$)"));
+    return m ? m[1] : null;
+  }
+  function keys() {
+    keySet = keySet || fetch(base + ".well-known/waymark/keys", { cache: "no-store" }).then(function (r) { return r.json(); })
+      .then(function (j) { var m = {}; (j.keys || []).forEach(function (k) { m[k.kid] = k; }); return m; });
+    return keySet;
+  }
+  function verifyContent(url) {
+    var target = new URL(url, location.href).href;
+    return fetch(url, { cache: "no-store", credentials: "same-origin" }).then(function (r) {
+      return r.arrayBuffer().then(function (buf) {
+        var text = new TextDecoder().decode(buf);
+        var fail = function (reason) { return { ok: false, reason: reason, text: text }; };
+        var input = member(r.headers.get("Signature-Input"), "waymark"), sig = member(r.headers.get("Signature"), "waymark");
+        var digest = r.headers.get("Content-Digest") || "";
+        if (!input || !sig || input.charAt(0) !== "(") return fail("the content carries no signature");
+        var covered = input.slice(1, input.indexOf(")")).split(" "), lines = [];
+        for (var i = 0; i < covered.length; i++) {
+          var c = covered[i], v = null;
+          if (c === '"@status"') v = ("00" + r.status).slice(-3);
+          else if (c === '"content-digest"') v = digest;
+          else if (c === '"content-type"') v = r.headers.get("Content-Type");
+          else if (c === '"@target-uri";req') v = target;
+          if (v === null) return fail("the signature covers " + c + ", which this check does not know");
+          lines.push(c + ": " + v);
+        }
+        var base64sig = sig.replace(/^:|:$/g, "");
+        var kid = (input.match(/;keyid="([^"]*)"/) || [])[1], exp = (input.match(/;expires=(\d+)/) || [])[1];
+        if (exp && Date.now() / 1000 > +exp + 60) return fail("the signature has expired");
+        var data = new TextEncoder().encode(lines.join("\n") + '\n"@signature-params": ' + input);
+        return keys().then(function (ks) {
+          var k = ks[kid];
+          if (!k) return fail("the signing key is not among the published keys");
+          return crypto.subtle.importKey("jwk", { kty: "OKP", crv: "Ed25519", x: k.x }, { name: "Ed25519" }, false, ["verify"])
+            .then(function (key) { return crypto.subtle.verify({ name: "Ed25519" }, key, bytes(base64sig), data); })
+            .then(function (good) {
+              if (!good) return fail("the status, type, address or digest differs from what was signed");
+              return crypto.subtle.digest("SHA-256", buf).then(function (h) {
+                var want = (digest.match(/sha-256=:([^:]*):/) || [])[1];
+                var got = btoa(String.fromCharCode.apply(null, new Uint8Array(h)));
+                if (got !== want) return fail("the body was changed on the way (it does not match its Content-Digest)");
+                return { ok: true, keyid: kid, text: text };
+              });
+            });
+        });
+      });
+    }).catch(function (e) { return { ok: false, reason: "the check could not be made (" + e.message + ")", text: "" }; });
+  }
+  function verifyAll() {
+    d.querySelectorAll("[data-waymark-verify]").forEach(function (elm) {
+      verifyContent(elm.getAttribute("data-waymark-verify")).then(function (v) {
+        var p = el("p", {}, v.text), badge = el("p", { "class": "wm-verified " + (v.ok ? "wm-ok" : "wm-bad"), role: "status",
+          "data-verified": v.ok ? "yes" : "no" }, v.ok ? "Content verified: signed by " + v.keyid + "." : "Content not verified: " + v.reason + ".");
+        elm.replaceChildren(p, badge);
+      });
+    });
+  }
+
   function start() {
+    verifyAll();
     links();
     var css = el("link", { rel: "stylesheet", href: base + "consent.css" });
     d.head.append(css);
@@ -273,6 +346,7 @@
     open: function () { if (state) open(true); },
     onChange: function (fn) { listeners.push(fn); }
   };
+  wm.integrity = { verify: verifyContent };
   wm.identity = {
     id: function () { return state && state.visitor_id || null; },
     storage: function () { return !state || !state.visitor_id ? "none" : cookies ? "cookie" : "localStorage"; },
