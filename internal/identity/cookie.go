@@ -74,6 +74,11 @@ func (c *Codec) AppendEncode(dst []byte, id ID) []byte {
 	return base64.RawURLEncoding.AppendEncode(dst, sc.raw[:])
 }
 
+// strictBase64 refuses a last character whose unused bits are set, so a
+// value has exactly one spelling (otherwise a changed last character can
+// decode to the same bytes).
+var strictBase64 = base64.RawURLEncoding.Strict()
+
 // Decode verifies a value and returns what it says. Any change to a value
 // (a flipped bit, a truncation, another key or purpose, an expired time)
 // makes it fail; it never panics and does not allocate.
@@ -84,7 +89,7 @@ func (c *Codec) Decode(s string) (Value, error) {
 	sc := scratches.Get().(*scratch)
 	defer scratches.Put(sc)
 	copy(sc.src[:], s)
-	n, err := base64.RawURLEncoding.Decode(sc.raw[:], sc.src[:])
+	n, err := strictBase64.Decode(sc.raw[:], sc.src[:])
 	if err != nil || n != rawLen || sc.raw[0] != version {
 		return Value{}, ErrInvalid
 	}
