@@ -267,18 +267,7 @@ func TestDemoLoginBrowser(t *testing.T) {
 // of the shop's domain lands on the warning, a listed phishing site on
 // the block page; an altered gateway link is refused.
 func TestDemoLinksBrowser(t *testing.T) {
-	addr, _, stop := startDashboard(t)
-	defer stop()
-	base := "http://" + addr
-	root := apptest.Browser(t)
-	ctx, cancel := context.WithTimeout(root, 60*time.Second)
-	defer cancel()
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	base, ctx, do := demoBrowser(t)
 	do("about", chromedp.Navigate(base+"/demo/about"), chromedp.WaitVisible(".wm-consent"), chromedp.Click(`[data-wm="reject"]`),
 		chromedp.WaitNotPresent(".wm-consent"), chromedp.WaitVisible(`html[data-waymark-links-ready]`))
 	hrefs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`["#link-safe","#link-lookalike","#link-phish"].map(s => document.querySelector(s).href)`))
@@ -323,18 +312,7 @@ func TestDemoLinksBrowser(t *testing.T) {
 // intact, it is verified; through the demo's evil router, the injected
 // advertisement is caught and shown only as text.
 func TestDemoNewsVerifiedBrowser(t *testing.T) {
-	addr, _, stop := startDashboard(t)
-	defer stop()
-	base := "http://" + addr
-	root := apptest.Browser(t)
-	ctx, cancel := context.WithTimeout(root, 60*time.Second)
-	defer cancel()
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	base, ctx, do := demoBrowser(t)
 	do("news", chromedp.Navigate(base+"/demo/news"), chromedp.WaitVisible(".wm-consent"), chromedp.Click(`[data-wm="reject"]`),
 		chromedp.WaitNotPresent(".wm-consent"), chromedp.WaitVisible("#news-ok .wm-verified"), chromedp.WaitVisible("#news-evil .wm-verified"))
 	ok, _ := chromedp.Run(ctx, chromedp.Text("#news-ok .wm-verified"))
@@ -347,5 +325,22 @@ func TestDemoNewsVerifiedBrowser(t *testing.T) {
 	}
 	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#news-evil script").length`)); n != 0 {
 		t.Error("the injected script became part of the page")
+	}
+}
+
+// demoBrowser starts Waymark with the demo and a Chromium tab (closed with
+// the test) and returns the base URL, the tab and a step runner that
+// fails the test with the step's name.
+func demoBrowser(t *testing.T) (string, context.Context, func(string, ...chromedp.Action[chromedp.Void])) {
+	t.Helper()
+	addr, _, stop := startDashboard(t)
+	t.Cleanup(stop)
+	ctx, cancel := context.WithTimeout(apptest.Browser(t), 60*time.Second)
+	t.Cleanup(cancel)
+	return "http://" + addr, ctx, func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
 	}
 }

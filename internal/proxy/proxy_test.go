@@ -683,17 +683,7 @@ func TestReportOnly(t *testing.T) {
 func BenchmarkForward(b *testing.B) {
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
 	defer origin.Close()
-	store := &memTokens{}
-	a := &Authenticator{Store: store, Now: time.Now}
-	a.Load(context.Background())
-	_, secret, _ := a.Add(context.Background(), "alice", 0)
-	port := uint16(origin.Listener.Addr().(*net.TCPAddr).Port)
-	s := &Server{Auth: a, Dialer: &netguard.Dialer{Policy: &netguard.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Ports: []uint16{port}}}}
-	px := httptest.NewServer(s)
-	defer px.Close()
-	pu, _ := url.Parse(px.URL)
-	pu.User = url.UserPassword("alice", secret)
-	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), MaxIdleConnsPerHost: 64}}
+	c := benchProxy(b, origin, nil)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -787,4 +777,24 @@ func TestForwardStreamsAndRetries(t *testing.T) {
 	if _, body := get(req); body != `upgrade="websocket"` {
 		t.Errorf("upgrade request: %q", body)
 	}
+}
+
+// benchProxy starts a plain proxy (tune may change it) that may reach
+// origin, and returns a client that uses it.
+func benchProxy(b *testing.B, origin *httptest.Server, tune func(*Server)) *http.Client {
+	b.Helper()
+	store := &memTokens{}
+	a := &Authenticator{Store: store, Now: time.Now}
+	a.Load(context.Background())
+	_, secret, _ := a.Add(context.Background(), "alice", 0)
+	port := uint16(origin.Listener.Addr().(*net.TCPAddr).Port)
+	s := &Server{Auth: a, Dialer: &netguard.Dialer{Policy: &netguard.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Ports: []uint16{port}}}}
+	if tune != nil {
+		tune(s)
+	}
+	px := httptest.NewServer(s)
+	b.Cleanup(px.Close)
+	pu, _ := url.Parse(px.URL)
+	pu.User = url.UserPassword("alice", secret)
+	return &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), MaxIdleConnsPerHost: 64}}
 }

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/integrity"
-	"waymark.dev/waymark/internal/netguard"
 )
 
 // page has a comment the router replaces with a script of the same
@@ -239,20 +237,11 @@ func BenchmarkRelaySigning(b *testing.B) {
 				name = fmt.Sprintf("%dKB/signed", size>>10)
 			}
 			b.Run(name, func(b *testing.B) {
-				store := &memTokens{}
-				a := &Authenticator{Store: store, Now: time.Now}
-				a.Load(context.Background())
-				_, secret, _ := a.Add(context.Background(), "alice", 0)
-				port := uint16(origin.Listener.Addr().(*net.TCPAddr).Port)
-				s := &Server{Auth: a, Dialer: &netguard.Dialer{Policy: &netguard.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Ports: []uint16{port}}}}
-				if signed {
-					s.Signer = &integrity.ResponseSigner{Keys: ring}
-				}
-				px := httptest.NewServer(s)
-				defer px.Close()
-				pu, _ := url.Parse(px.URL)
-				pu.User = url.UserPassword("alice", secret)
-				c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), MaxIdleConnsPerHost: 64}}
+				c := benchProxy(b, origin, func(s *Server) {
+					if signed {
+						s.Signer = &integrity.ResponseSigner{Keys: ring}
+					}
+				})
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
 				b.RunParallel(func(pb *testing.PB) {
