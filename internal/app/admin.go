@@ -21,6 +21,9 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) string) error { return confi
 
 const stateFile = "state.db"
 
+// riskJournalFile is the login decisions' write journal in the data folder.
+const riskJournalFile = "state.db-riskjournal"
+
 func openState(ctx context.Context, data string) (*sqlite.DB, error) {
 	if err := ensureDir(data); err != nil {
 		return nil, err

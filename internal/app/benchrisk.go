@@ -6,9 +6,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"sync"
@@ -30,6 +32,7 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 	duration := fs.Duration("duration", 10*time.Second, "how long to measure")
 	rate := fs.Int("rate", 0, "decisions per second to offer (0: as many as the workers manage); latency then counts from when each decision was due, so waiting in line is included")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
+	journal := fs.Bool("journal", true, "write through the risk journal, as the server does (false: straight to SQLite)")
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
@@ -98,6 +101,11 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 	var mu sync.Mutex
 	var lat []time.Duration
 	decisions := map[string]int{}
+	if *journal {
+		if err := db.EnableRiskJournal(ctx, filepath.Join(*dir, riskJournalFile), slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
+			return err
+		}
+	}
 	if err := db.LoadRecentLogins(ctx); err != nil {
 		return err
 	}
@@ -138,7 +146,10 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 	var wg sync.WaitGroup
 	for w := range *workers {
 		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), 99))
+			// A new seed each run: with a fixed one, --reuse runs would
+			// walk the devices earlier runs rotated first, and spend their
+			// time looking for one that still holds its first secret.
+			r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 			tokens := map[int]risk.Token{}
 			var mine []time.Duration
 			seen := map[string]int{}
@@ -154,14 +165,28 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 				i := w + *workers*r.IntN(*devices / *workers)
 				switch x := r.IntN(10); {
 				case x < 7: // a trusted device logs in
+					// A device this worker used already, or one that still
+					// holds its first secret; after --reuse runs most have
+					// rotated, so the search gives up after a few looks and
+					// takes a device of this run instead.
 					tok, ok := tokens[i]
-					for !ok {
+					for tries := 0; !ok && tries < 20; tries++ {
 						if d, err := db.Device(ctx, deviceID(i)); err == nil && !d.Revoked && d.Current == risk.HashSecret(secret(i)) {
 							tok, ok = risk.Token{Device: deviceID(i), Secret: secret(i)}, true
 							break
 						}
 						i = w + *workers*r.IntN(*devices / *workers)
 						tok, ok = tokens[i]
+					}
+					if !ok {
+						for k, v := range tokens {
+							i, tok, ok = k, v, true
+							break
+						}
+					}
+					if !ok {
+						a.Account, a.Outcome = fmt.Sprintf("user%d", i), risk.EventAttempt
+						break
 					}
 					a.Account, a.DeviceCookie = fmt.Sprintf("user%d", i), tok.Encode()
 				case x < 9: // a new browser tries

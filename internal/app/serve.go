@@ -166,6 +166,12 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	rollups := &analytics.RollupBuilder{Store: events, Sites: sites.All, Now: time.Now, Log: log.With("component", "rollups")}
 
 	riskSvc := &risk.Service{Store: state, Policy: risk.DefaultPolicy(), Now: time.Now}
+	// Login decisions append their writes to a journal and return; a
+	// background writer applies them (riskjournal.go), so no decision
+	// waits for a disk sync.
+	if err := state.EnableRiskJournal(ctx, filepath.Join(c.Data, riskJournalFile), log.With("component", "risk_journal")); err != nil {
+		return err
+	}
 	if err := state.LoadRecentLogins(ctx); err != nil {
 		return err
 	}

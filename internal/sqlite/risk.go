@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"waymark.dev/waymark/internal/risk"
@@ -37,6 +38,11 @@ func scanDevice(sc interface{ Scan(...any) error }) (*risk.Device, error) {
 
 // Device returns a device.
 func (s *DB) Device(ctx context.Context, id risk.DeviceID) (*risk.Device, error) {
+	if s.journal != nil {
+		if d, ok := s.journal.pendingDevice(id); ok {
+			return d, nil
+		}
+	}
 	st, err := s.stmt(ctx, `SELECT `+deviceColumns+` FROM risk_devices WHERE id = ?`)
 	if err != nil {
 		return nil, err
@@ -51,8 +57,12 @@ func (s *DB) Device(ctx context.Context, id risk.DeviceID) (*risk.Device, error)
 	return d, nil
 }
 
-// SaveDevice inserts or updates a device.
-func (s *DB) SaveDevice(ctx context.Context, d *risk.Device) error {
+const upsertDevice = `INSERT INTO risk_devices (` + deviceColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, current = excluded.current, previous = excluded.previous,
+		prev_until = excluded.prev_until, retired = excluded.retired, last_seen = excluded.last_seen, network = excluded.network,
+		browser = excluded.browser, os = excluded.os, revoked = excluded.revoked`
+
+func deviceArgs(d *risk.Device) []any {
 	retired := make([]byte, 0, 32*len(d.Retired))
 	for _, h := range d.Retired {
 		retired = append(retired, h[:]...)
@@ -61,19 +71,25 @@ func (s *DB) SaveDevice(ctx context.Context, d *risk.Device) error {
 	if d.Revoked {
 		revoked = 1
 	}
+	return []any{d.ID[:], d.Account, d.Name, d.Current[:], d.Previous[:], d.PrevUntil.UnixMilli(), retired, d.Created.UnixMilli(), d.LastSeen.UnixMilli(),
+		d.Network, d.Browser, d.OS, revoked}
+}
+
+// SaveDevice inserts or updates a device (through the journal when it is
+// on).
+func (s *DB) SaveDevice(ctx context.Context, d *risk.Device) error {
+	if s.journal != nil {
+		c := *d
+		c.Retired = append([]risk.Hash(nil), d.Retired...)
+		return s.journal.append(journalRecord{Device: &c})
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	st, err := s.stmt(ctx, `INSERT INTO risk_devices (`+deviceColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (id) DO UPDATE SET name = excluded.name, current = excluded.current, previous = excluded.previous,
-		prev_until = excluded.prev_until, retired = excluded.retired, last_seen = excluded.last_seen, network = excluded.network,
-		browser = excluded.browser, os = excluded.os, revoked = excluded.revoked`)
+	st, err := s.stmt(ctx, upsertDevice)
 	if err != nil {
 		return err
 	}
-	_, err = st.ExecContext(ctx,
-		d.ID[:], d.Account, d.Name, d.Current[:], d.Previous[:], d.PrevUntil.UnixMilli(), retired, d.Created.UnixMilli(), d.LastSeen.UnixMilli(),
-		d.Network, d.Browser, d.OS, revoked)
-	if err != nil {
+	if _, err := st.ExecContext(ctx, deviceArgs(d)...); err != nil {
 		return fmt.Errorf("sqlite: save device: %w", err)
 	}
 	return nil
@@ -94,7 +110,21 @@ func (s *DB) Devices(ctx context.Context, account string) ([]*risk.Device, error
 		}
 		out = append(out, d)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if s.journal != nil {
+		// Pending saves replace what the database has, or add to it.
+		for _, p := range s.journal.pendingDevicesOf(account) {
+			if i := slices.IndexFunc(out, func(d *risk.Device) bool { return d.ID == p.ID }); i >= 0 {
+				out[i] = p
+			} else {
+				out = append(out, p)
+			}
+		}
+		slices.SortStableFunc(out, func(a, b *risk.Device) int { return b.LastSeen.Compare(a.LastSeen) })
+	}
+	return out, nil
 }
 
 // AddEvent appends to an account's audit trail.
@@ -107,6 +137,22 @@ func (s *DB) AddEvent(ctx context.Context, e risk.Event) error {
 		dev = e.Device[:]
 	}
 	at := e.Time.UnixMilli()
+	if s.journal != nil {
+		c := e
+		r := journalRecord{Event: &c}
+		if e.Device != (risk.DeviceID{}) {
+			r.Dev = append([]byte(nil), e.Device[:]...)
+		}
+		if err := s.journal.append(r); err != nil {
+			return err
+		}
+		if isLogin(e.Kind) {
+			s.recent.mu.Lock()
+			s.recent.add(at, e.Account, e.Network, e.Kind == risk.EventFailure)
+			s.recent.mu.Unlock()
+		}
+		return nil
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	st, err := s.stmt(ctx, `INSERT INTO risk_events (account, kind, at, network, device, decision, detail) VALUES (?,?,?,?,?,?,?)`)
@@ -125,9 +171,15 @@ func (s *DB) AddEvent(ctx context.Context, e risk.Event) error {
 	return nil
 }
 
-// Events returns an account's latest events, newest first.
+// Events returns an account's latest events, newest first (pending ones
+// of the journal included).
 func (s *DB) Events(ctx context.Context, account string, limit int) ([]risk.Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT account, kind, at, network, device, decision, detail FROM risk_events WHERE account = ? ORDER BY at DESC, id DESC LIMIT ?`, account, limit)
+	var pending []risk.Event
+	var seqs map[uint64]bool
+	if s.journal != nil {
+		pending, seqs = s.journal.pendingEventsOf(account)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT account, kind, at, network, device, decision, detail, jseq FROM risk_events WHERE account = ? ORDER BY at DESC, id DESC LIMIT ?`, account, limit+len(pending))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: risk events: %w", err)
 	}
@@ -137,14 +189,29 @@ func (s *DB) Events(ctx context.Context, account string, limit int) ([]risk.Even
 		var e risk.Event
 		var at int64
 		var dev []byte
-		if err := rows.Scan(&e.Account, &e.Kind, &at, &e.Network, &dev, &e.Decision, &e.Detail); err != nil {
+		var jseq sql.NullInt64
+		if err := rows.Scan(&e.Account, &e.Kind, &at, &e.Network, &dev, &e.Decision, &e.Detail, &jseq); err != nil {
 			return nil, fmt.Errorf("sqlite: risk events: %w", err)
+		}
+		if jseq.Valid && seqs[uint64(jseq.Int64)] {
+			continue // applied while we looked: it is among the pending ones
 		}
 		e.Time = time.UnixMilli(at).UTC()
 		copy(e.Device[:], dev)
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(pending) > 0 {
+		slices.Reverse(pending)
+		out = append(pending, out...)
+		slices.SortStableFunc(out, func(a, b risk.Event) int { return b.Time.Compare(a.Time) })
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 // Counts answers the recent-activity questions of a login decision: the
@@ -162,6 +229,10 @@ func (s *DB) Counts(ctx context.Context, account, network string, since time.Tim
 	if err != nil {
 		return c, err
 	}
+	if s.journal != nil && s.journal.pendingNetwork(account, network) {
+		c.KnownNetwork = true
+		return c, nil
+	}
 	if err := st.QueryRowContext(ctx, account, network).Scan(&c.KnownNetwork); err != nil {
 		return c, fmt.Errorf("sqlite: risk counts: %w", err)
 	}
@@ -171,6 +242,11 @@ func (s *DB) Counts(ctx context.Context, account, network string, since time.Tim
 // ImportRisk stores many devices and events in one transaction (imports
 // and benchmarks).
 func (s *DB) ImportRisk(ctx context.Context, devices []*risk.Device, events []risk.Event) error {
+	if s.journal != nil {
+		if err := s.journal.flush(ctx); err != nil {
+			return err
+		}
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: import: %w", err)

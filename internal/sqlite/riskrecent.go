@@ -140,6 +140,13 @@ func (s *DB) ensureRecent(ctx context.Context) error {
 	if r.loaded.Load() {
 		return nil
 	}
+	if s.journal != nil {
+		// The rebuild reads the table: what is still in the journal goes
+		// there first.
+		if err := s.journal.flush(ctx); err != nil {
+			return err
+		}
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if r.loaded.Load() {

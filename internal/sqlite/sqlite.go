@@ -57,6 +57,7 @@ type DB struct {
 	// is what made the slowest decisions slow.
 	writeMu sync.Mutex
 	recent  recentLogins
+	journal *riskJournal
 
 	closeOnce sync.Once
 }
@@ -167,6 +168,9 @@ func (s *DB) Close() error {
 	s.closeOnce.Do(func() { first = true })
 	if !first {
 		return nil
+	}
+	if s.journal != nil {
+		s.journal.close()
 	}
 	close(s.stop)
 	<-s.stopped
