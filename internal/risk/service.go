@@ -34,6 +34,12 @@ type Event struct {
 // ErrNotFound: no such device.
 var ErrNotFound = errors.New("risk: not found")
 
+// ErrOutcome: an attempt's outcome is not attempt, success or failure.
+var ErrOutcome = errors.New("risk: outcome must be attempt, success or failure")
+
+// ErrDeviceName: a device name is longer than 100 characters.
+var ErrDeviceName = errors.New("risk: a device name has at most 100 characters")
+
 // Counts are a store's answers about recent activity.
 type Counts struct {
 	AccountFailures    int
@@ -145,7 +151,7 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 	switch a.Outcome {
 	case EventAttempt, EventSuccess, EventFailure:
 	default:
-		return Answer{}, fmt.Errorf("risk: outcome must be attempt, success or failure")
+		return Answer{}, ErrOutcome
 	}
 	now := s.Now()
 	if !a.At.IsZero() {
@@ -241,7 +247,7 @@ func (s *Service) Trust(ctx context.Context, account, name string, ip netip.Addr
 		return nil, Token{}, err
 	}
 	if len(name) > 100 {
-		return nil, Token{}, fmt.Errorf("risk: a device name has at most 100 characters")
+		return nil, Token{}, ErrDeviceName
 	}
 	now := s.Now()
 	secret := NewSecret()

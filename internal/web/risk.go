@@ -72,6 +72,27 @@ func setCookieLine(value string, secure bool) string {
 	return c.String()
 }
 
+// loginClient is who a site says is logging in: the account, the
+// browser's address and its browser and OS families.
+type loginClient struct {
+	ip          netip.Addr
+	browser, os string
+}
+
+// loginClient checks the account and address a site sent and reads the
+// user agent.
+func (s *Server) loginClient(account, ip, userAgent string) (loginClient, error) {
+	if err := risk.ValidAccount(account); err != nil {
+		return loginClient{}, errInvalid("account", err.Error())
+	}
+	addr, err := netip.ParseAddr(ip)
+	if ip != "" && err != nil {
+		return loginClient{}, errInvalid("ip", "not an IP address")
+	}
+	ag := s.Collector.Enricher.Agents.Parse(userAgent)
+	return loginClient{ip: addr, browser: ag.Browser, os: ag.OS}, nil
+}
+
 // riskLogin serves POST /api/v1/risk/login for a site's login handler.
 func (s *Server) riskLogin(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.apiToken(r); err != nil {
@@ -81,23 +102,19 @@ func (s *Server) riskLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(r, w, &req); err != nil {
 		return err
 	}
-	if err := risk.ValidAccount(req.Account); err != nil {
-		return errInvalid("account", err.Error())
-	}
-	ip, err := netip.ParseAddr(req.IP)
-	if req.IP != "" && err != nil {
-		return errInvalid("ip", "not an IP address")
+	c, err := s.loginClient(req.Account, req.IP, req.UserAgent)
+	if err != nil {
+		return err
 	}
 	if req.DeviceCookie == "" && req.CookieHeader != "" {
 		req.DeviceCookie = deviceCookieOf(req.CookieHeader)
 	}
-	ag := s.Collector.Enricher.Agents.Parse(req.UserAgent)
-	ans, err := s.Risk.Login(r.Context(), risk.Attempt{Account: req.Account, Outcome: req.Outcome, IP: ip, Browser: ag.Browser, OS: ag.OS,
+	ans, err := s.Risk.Login(r.Context(), risk.Attempt{Account: req.Account, Outcome: req.Outcome, IP: c.ip, Browser: c.browser, OS: c.os,
 		DeviceCookie: req.DeviceCookie, CookiesRefused: req.CookiesRefused})
+	if errors.Is(err, risk.ErrOutcome) {
+		return errInvalid("outcome", err.Error())
+	}
 	if err != nil {
-		if strings.Contains(err.Error(), "outcome") {
-			return errInvalid("outcome", err.Error())
-		}
 		return err
 	}
 	out := riskAnswer{Decision: ans.Decision}
@@ -128,17 +145,16 @@ func (s *Server) trustDevice(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(r, w, &req); err != nil {
 		return err
 	}
-	if err := risk.ValidAccount(req.Account); err != nil {
-		return errInvalid("account", err.Error())
-	}
-	ip, err := netip.ParseAddr(req.IP)
-	if req.IP != "" && err != nil {
-		return errInvalid("ip", "not an IP address")
-	}
-	ag := s.Collector.Enricher.Agents.Parse(req.UserAgent)
-	d, tok, err := s.Risk.Trust(r.Context(), req.Account, req.Name, ip, ag.Browser, ag.OS)
+	c, err := s.loginClient(req.Account, req.IP, req.UserAgent)
 	if err != nil {
+		return err
+	}
+	d, tok, err := s.Risk.Trust(r.Context(), req.Account, req.Name, c.ip, c.browser, c.os)
+	if errors.Is(err, risk.ErrDeviceName) {
 		return errInvalid("name", err.Error())
+	}
+	if err != nil {
+		return err
 	}
 	v := tok.Encode()
 	writeJSON(w, http.StatusOK, map[string]any{"device_id": hex.EncodeToString(d.ID[:]), "device_cookie": v,

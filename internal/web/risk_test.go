@@ -124,6 +124,15 @@ func TestRiskFlow(t *testing.T) {
 			t.Errorf("%s: %d %s, want 400 naming %s", body, code, raw, field)
 		}
 	}
+	for body, field := range map[string]string{
+		`{"account":"","name":"x"}`:                                 "account",
+		`{"account":"a","name":"x","ip":"nope"}`:                    "ip",
+		`{"account":"a","name":"` + strings.Repeat("n", 101) + `"}`: "name",
+	} {
+		if code, _, raw := call("POST", "/api/v1/devices/trust", body); code != 400 || !strings.Contains(raw, `"field":"`+field+`"`) {
+			t.Errorf("trust %s: %d %s, want 400 naming %s", body, code, raw, field)
+		}
+	}
 	if resp, _ := do(t, "POST", srv.URL+"/api/v1/risk/login", `{}`, nil); resp.StatusCode != 401 {
 		t.Errorf("without a token: %d", resp.StatusCode)
 	}
