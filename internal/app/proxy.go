@@ -46,7 +46,7 @@ type proxyPart struct {
 // startProxy builds the proxy from the configuration and starts
 // listening. webAddr is the web server's address (the proxy never
 // connects to it either).
-func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, checker *threats.Checker, reg prometheus.Registerer, log *slog.Logger, webAddr string) (*proxyPart, error) {
+func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, checker *threats.Checker, keys *integrity.Keyring, reg prometheus.Registerer, log *slog.Logger, webAddr string) (*proxyPart, error) {
 	pc := c.Proxy
 	hosts := proxy.HostRules{Allow: pc.AllowHosts, Deny: pc.DenyHosts}
 	if err := hosts.Validate(); err != nil {
@@ -90,10 +90,7 @@ func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, checker *
 		p.Public = addr
 	}
 
-	policy := &netguard.Policy{Allow: pc.AllowCIDRs, Deny: pc.DenyCIDRs, LocalAddrs: localAddrs()}
-	for _, n := range pc.Ports {
-		policy.Ports = append(policy.Ports, uint16(n))
-	}
+	policy := egressPolicy(pc)
 	for _, a := range []string{addr, webAddr} {
 		if ap, err := netip.ParseAddrPort(a); err == nil {
 			policy.Self = append(policy.Self, ap)
@@ -129,12 +126,8 @@ func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, checker *
 		Now:         time.Now,
 		Threats:     checker,
 		Upgrade:     proxy.Upgrade{Enabled: pc.HTTPSFirst, HTTPSOnly: pc.HTTPSOnly},
+		Signer:      &integrity.ResponseSigner{Keys: keys},
 	}
-	ring, err := openSigningKeys(ctx, c.Data, plog)
-	if err != nil {
-		return fail(err)
-	}
-	p.handler.Signer = &integrity.ResponseSigner{Keys: ring}
 	p.auth = &proxy.Authenticator{Store: state, Now: time.Now, Revoked: p.handler.CloseTokenTunnels}
 	p.handler.Auth = p.auth
 	if err := p.auth.Load(ctx); err != nil {
@@ -299,29 +292,24 @@ func parseDays(s string) (time.Duration, error) {
 // waiting or every interval, so a busy proxy does not make one system
 // call per audit line. Close writes the rest.
 type bufferedFile struct {
-	mu   sync.Mutex
-	f    *os.File
-	w    *bufio.Writer
-	stop chan struct{}
-	done chan struct{}
+	mu     sync.Mutex
+	f      *os.File
+	w      *bufio.Writer
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
-func newBufferedFile(f *os.File, every time.Duration) *bufferedFile {
-	b := &bufferedFile{f: f, w: bufio.NewWriterSize(f, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
+func newBufferedFile(f *os.File, interval time.Duration) *bufferedFile {
+	b := &bufferedFile{f: f, w: bufio.NewWriterSize(f, 64<<10), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
 	go func() {
 		defer close(b.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-b.stop:
-				return
-			case <-t.C:
-				b.mu.Lock()
-				b.w.Flush()
-				b.mu.Unlock()
-			}
-		}
+		runEvery(ctx, interval, func() {
+			b.mu.Lock()
+			b.w.Flush()
+			b.mu.Unlock()
+		})
 	}()
 	return b
 }
@@ -333,7 +321,7 @@ func (b *bufferedFile) Write(p []byte) (int, error) {
 }
 
 func (b *bufferedFile) Close() error {
-	close(b.stop)
+	b.cancel()
 	<-b.done
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -352,19 +340,34 @@ func openSigningKeys(ctx context.Context, data string, log *slog.Logger) (*integ
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := ring.Reload(); err != nil {
-					log.Error("signing keys not reloaded; the loaded ones stay", "err", err)
-				}
-			}
+	go runEvery(ctx, time.Minute, func() {
+		if err := ring.Reload(); err != nil {
+			log.Error("signing keys not reloaded; the loaded ones stay", "err", err)
 		}
-	}()
+	})
 	return ring, nil
+}
+
+// egressPolicy is the proxy's egress policy from its configuration; the
+// proxy adds its own addresses, and threat feeds are fetched under it too.
+func egressPolicy(pc config.Proxy) *netguard.Policy {
+	policy := &netguard.Policy{Allow: pc.AllowCIDRs, Deny: pc.DenyCIDRs, LocalAddrs: localAddrs()}
+	for _, n := range pc.Ports {
+		policy.Ports = append(policy.Ports, uint16(n))
+	}
+	return policy
+}
+
+// runEvery calls f every interval until ctx ends.
+func runEvery(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }

@@ -211,7 +211,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	pac := ""
 	var proxyAuth *proxy.Authenticator
 	if c.HasPart("proxy") {
-		if px, err = startProxy(ctx, c, state, checker, reg, log, ln.Addr().String()); err != nil {
+		if px, err = startProxy(ctx, c, state, checker, signingKeys, reg, log, ln.Addr().String()); err != nil {
 			ln.Close()
 			spool.Close()
 			return err
@@ -270,18 +270,11 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	go func() { recorder.Run(recordCtx); close(recorderDone) }()
 	defer func() { stopRecorder(); <-recorderDone }() // after the HTTP server: pending receipts are written
 	wg.Go(func() {
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-bg.Done():
-				return
-			case <-t.C:
-				if err := ring.Refresh(bg, state); err != nil && bg.Err() == nil {
-					log.Error("reload identity keys", "err", err)
-				}
+		runEvery(bg, time.Minute, func() {
+			if err := ring.Refresh(bg, state); err != nil && bg.Err() == nil {
+				log.Error("reload identity keys", "err", err)
 			}
-		}
+		})
 	})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -362,11 +355,15 @@ func serveProxyOnly(ctx context.Context, c config.Serve, state *sqlite.DB, log *
 	if err != nil {
 		return err
 	}
+	signingKeys, err := openSigningKeys(ctx, c.Data, log.With("component", "integrity"))
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	px, err := startProxy(ctx, c, state, checker, reg, log, ln.Addr().String())
+	px, err := startProxy(ctx, c, state, checker, signingKeys, reg, log, ln.Addr().String())
 	if err != nil {
 		ln.Close()
 		return err

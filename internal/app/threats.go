@@ -406,48 +406,29 @@ func startThreats(ctx context.Context, c config.Serve, log *slog.Logger) (*threa
 	}
 	// Registered feeds that are due are read again in the background,
 	// through a dialer with the proxy's egress policy.
-	policy := &netguard.Policy{Allow: c.Proxy.AllowCIDRs, Deny: c.Proxy.DenyCIDRs, LocalAddrs: localAddrs()}
-	for _, n := range c.Proxy.Ports {
-		policy.Ports = append(policy.Ports, uint16(n))
+	updater := &threats.Updater{DB: db, Feeds: threats.OpenFeeds(c.Data), Client: feedClient(egressPolicy(c.Proxy)), Now: time.Now}
+	updateFeeds := func() {
+		errs, err := updater.UpdateDue(ctx, false)
+		if err != nil {
+			log.Error("threat feeds", "err", err)
+		}
+		for name, e := range errs {
+			log.Warn("threat feed not updated; its last good list stays", "feed", name, "err", e)
+		}
 	}
-	updater := &threats.Updater{DB: db, Feeds: threats.OpenFeeds(c.Data), Client: feedClient(policy), Now: time.Now}
 	go func() {
-		t := time.NewTicker(feedCheckEvery)
-		defer t.Stop()
-		for {
-			errs, err := updater.UpdateDue(ctx, false)
-			if err != nil {
-				log.Error("threat feeds", "err", err)
-			}
-			for name, e := range errs {
-				log.Warn("threat feed not updated; its last good list stays", "feed", name, "err", e)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
+		updateFeeds()
+		runEvery(ctx, feedCheckEvery, updateFeeds)
 	}()
-	go func() {
-		seen := db.ModTime()
-		t := time.NewTicker(threatReloadEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if m := db.ModTime(); !m.Equal(seen) {
-					seen = m
-					if err := db.Reload(); err != nil {
-						log.Error("threat database not reloaded; the previous one stays", "err", err)
-						continue
-					}
-					log.Info("threat database reloaded", "entries", db.Snapshot().Len())
-				}
-			}
+	go runEvery(ctx, threatReloadEvery, func() {
+		if !db.Changed() {
+			return
 		}
-	}()
+		if err := db.Reload(); err != nil {
+			log.Error("threat database not reloaded; the previous one stays", "err", err)
+			return
+		}
+		log.Info("threat database reloaded", "entries", db.Snapshot().Len())
+	})
 	return &threats.Checker{DB: db, Protect: p}, nil
 }

@@ -383,8 +383,10 @@ func parse(data []byte) (*Snapshot, error) {
 type DB struct {
 	path string
 	cur  atomic.Pointer[Snapshot]
-	mu   sync.Mutex // one update at a time
-	Now  func() time.Time
+	// loaded is the modification time of the file cur came from.
+	loaded atomic.Pointer[time.Time]
+	mu     sync.Mutex // one update at a time
+	Now    func() time.Time
 }
 
 // SnapshotFile is the database's file in the folder.
@@ -404,6 +406,10 @@ func (d *DB) Snapshot() *Snapshot { return d.cur.Load() }
 
 // Reload reads the snapshot file again (another process updated it).
 func (d *DB) Reload() error {
+	var m time.Time
+	if fi, err := os.Stat(d.path); err == nil {
+		m = fi.ModTime()
+	}
 	s, err := load(d.path)
 	if errors.Is(err, os.ErrNotExist) {
 		s, err = parse(emptySnapshot())
@@ -412,17 +418,20 @@ func (d *DB) Reload() error {
 		return fmt.Errorf("threats: %s: %w", d.path, err)
 	}
 	d.cur.Store(s)
+	d.loaded.Store(&m)
 	return nil
 }
 
-// ModTime is the snapshot file's modification time (zero without one):
-// servers poll it to pick up updates made by the CLI.
-func (d *DB) ModTime() time.Time {
-	fi, err := os.Stat(d.path)
-	if err != nil {
-		return time.Time{}
+// Changed tells whether the snapshot file is not the one loaded (another
+// process updated it): servers poll it and Reload. An update this DB made
+// itself does not count.
+func (d *DB) Changed() bool {
+	var m time.Time
+	if fi, err := os.Stat(d.path); err == nil {
+		m = fi.ModTime()
 	}
-	return fi.ModTime()
+	l := d.loaded.Load()
+	return l == nil || !l.Equal(m)
 }
 
 func emptySnapshot() []byte {

@@ -87,6 +87,21 @@ func TestCheckerLists(t *testing.T) {
 	if len(listed) != 2 {
 		t.Errorf("entries: %+v", listed)
 	}
+
+	// An update counts as a change only for the other DB of the folder.
+	if d.Changed() || d2.Changed() {
+		t.Error("a change reported before any update")
+	}
+	time.Sleep(10 * time.Millisecond) // a new modification time
+	if err := d2.Replace("operator", nil); err != nil {
+		t.Fatal(err)
+	}
+	if d2.Changed() || !d.Changed() {
+		t.Errorf("after the second DB's update: changed %v (it), %v (the first)", d2.Changed(), d.Changed())
+	}
+	if err := d.Reload(); err != nil || d.Changed() || d.Snapshot().Len() != 1 {
+		t.Errorf("after reloading: %v %v %d", err, d.Changed(), d.Snapshot().Len())
+	}
 }
 
 // TestSwapUnderLookups: lookups running while updates swap snapshots
