@@ -685,17 +685,7 @@ func BenchmarkForward(b *testing.B) {
 	defer origin.Close()
 	c := benchProxy(b, origin, nil)
 	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			resp, err := c.Get(origin.URL)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
-	})
+	benchGets(b, c, origin.URL)
 }
 
 // TestForwardStreamsAndRetries: chunked uploads, streamed answers with
@@ -736,16 +726,7 @@ func TestForwardStreamsAndRetries(t *testing.T) {
 	port := uint16(origin.Listener.Addr().(*net.TCPAddr).Port)
 	e.srv.Dialer.Policy.Ports = append(e.srv.Dialer.Policy.Ports, port)
 	c := e.client(e.secret)
-	get := func(req *http.Request) (*http.Response, string) {
-		t.Helper()
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(b)
-	}
+	get := func(req *http.Request) (*http.Response, string) { t.Helper(); return fetch(t, c, req) }
 	pr, pw := io.Pipe()
 	go func() { pw.Write(bytes.Repeat([]byte("z"), 100000)); pw.Close() }()
 	req, _ := http.NewRequest("POST", origin.URL+"/upload", pr) // unknown length: sent chunked
@@ -797,4 +778,32 @@ func benchProxy(b *testing.B, origin *httptest.Server, tune func(*Server)) *http
 	pu, _ := url.Parse(px.URL)
 	pu.User = url.UserPassword("alice", secret)
 	return &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), MaxIdleConnsPerHost: 64}}
+}
+
+// fetch sends req with c and returns the response and its whole body.
+func fetch(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// benchGets asks for u with c from parallel goroutines until the
+// benchmark ends.
+func benchGets(b *testing.B, c *http.Client, u string) {
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := c.Get(u)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
 }

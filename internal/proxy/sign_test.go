@@ -244,17 +244,7 @@ func BenchmarkRelaySigning(b *testing.B) {
 				})
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						resp, err := c.Get(origin.URL)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-					}
-				})
+				benchGets(b, c, origin.URL)
 			})
 		}
 		origin.Close()

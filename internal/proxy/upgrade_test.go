@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -55,13 +54,8 @@ func TestHTTPSFirst(t *testing.T) {
 	c := e.client(e.secret)
 	get := func(u string) (*http.Response, string) {
 		t.Helper()
-		resp, err := c.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(b)
+		req, _ := http.NewRequest("GET", u, nil)
+		return fetch(t, c, req)
 	}
 	resp, body := get("http://example.com/page?q=1")
 	if resp.Header.Get("Waymark-Upgrade") != "https" || body != "secure example.com /page?q=1" {
