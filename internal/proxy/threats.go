@@ -100,10 +100,7 @@ func (g *grants) valid(user, host, v string, now time.Time) bool {
 func (s *Server) checkThreats(w http.ResponseWriter, r *http.Request, q *request, connect bool) bool {
 	raw := "https://" + q.dest.Host + "/"
 	if !connect {
-		raw = "http://" + r.Host + r.URL.RequestURI()
-		if r.URL.IsAbs() {
-			raw = r.URL.String()
-		}
+		raw = targetOf(r).String()
 	}
 	u, err := threats.Canonicalize(raw)
 	if err != nil {
@@ -126,13 +123,10 @@ func (s *Server) checkThreats(w http.ResponseWriter, r *http.Request, q *request
 			if c := r.URL.Query().Get(continueParam); c != "" && s.grants.valid(q.user, host, c, now) {
 				s.grants.add(q.user, host, now.Add(s.warnGrant()))
 				q.decision, q.reason, q.threat, q.status = "continue", "threat_"+v.List, &v, http.StatusFound
-				back := *r.URL
+				back := *targetOf(r)
 				qs := back.Query()
 				qs.Del(continueParam)
 				back.RawQuery = qs.Encode()
-				if !back.IsAbs() {
-					back.Scheme, back.Host = "http", r.Host
-				}
 				w.Header().Set("Cache-Control", "no-store")
 				http.Redirect(w, r, back.String(), http.StatusFound)
 				return false
@@ -159,10 +153,7 @@ func (s *Server) warnGrant() time.Duration {
 // warn shows the interstitial with its "continue anyway" link.
 func (s *Server) warn(w http.ResponseWriter, r *http.Request, q *request, v *threats.Verdict) {
 	q.status = http.StatusForbidden
-	next := *r.URL
-	if !next.IsAbs() {
-		next.Scheme, next.Host = "http", r.Host
-	}
+	next := *targetOf(r)
 	qs := next.Query()
 	qs.Set(continueParam, s.grants.link(q.user, q.dest.Host, s.Now().Add(continueLinkTTL)))
 	next.RawQuery = qs.Encode()
