@@ -132,10 +132,6 @@ func (s *DB) AddEvent(ctx context.Context, e risk.Event) error {
 	if err := s.ensureRecent(ctx); err != nil {
 		return err
 	}
-	var dev any
-	if e.Device != (risk.DeviceID{}) {
-		dev = e.Device[:]
-	}
 	at := e.Time.UnixMilli()
 	if s.journal != nil {
 		c := e
@@ -146,12 +142,12 @@ func (s *DB) AddEvent(ctx context.Context, e risk.Event) error {
 		if err := s.journal.append(r); err != nil {
 			return err
 		}
-		if isLogin(e.Kind) {
-			s.recent.mu.Lock()
-			s.recent.add(at, e.Account, e.Network, e.Kind == risk.EventFailure)
-			s.recent.mu.Unlock()
-		}
+		s.countLogin(e, at)
 		return nil
+	}
+	var dev any
+	if e.Device != (risk.DeviceID{}) {
+		dev = e.Device[:]
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -163,12 +159,18 @@ func (s *DB) AddEvent(ctx context.Context, e risk.Event) error {
 		e.Account, e.Kind, at, e.Network, dev, e.Decision, e.Detail); err != nil {
 		return fmt.Errorf("sqlite: risk event: %w", err)
 	}
-	if isLogin(e.Kind) {
-		s.recent.mu.Lock()
-		s.recent.add(at, e.Account, e.Network, e.Kind == risk.EventFailure)
-		s.recent.mu.Unlock()
-	}
+	s.countLogin(e, at) // under writeMu: a rebuild cannot read it and count it too
 	return nil
+}
+
+// countLogin adds a stored login event to the recent counts.
+func (s *DB) countLogin(e risk.Event, at int64) {
+	if !isLogin(e.Kind) {
+		return
+	}
+	s.recent.mu.Lock()
+	s.recent.add(at, e.Account, e.Network, e.Kind == risk.EventFailure)
+	s.recent.mu.Unlock()
 }
 
 // Events returns an account's latest events, newest first (pending ones
@@ -258,8 +260,7 @@ func (s *DB) ImportRisk(ctx context.Context, devices []*risk.Device, events []ri
 	}
 	defer ds.Close()
 	for _, d := range devices {
-		if _, err := ds.ExecContext(ctx, d.ID[:], d.Account, d.Name, d.Current[:], d.Previous[:], d.PrevUntil.UnixMilli(), []byte{},
-			d.Created.UnixMilli(), d.LastSeen.UnixMilli(), d.Network, d.Browser, d.OS, 0); err != nil {
+		if _, err := ds.ExecContext(ctx, deviceArgs(d)...); err != nil {
 			return fmt.Errorf("sqlite: import device: %w", err)
 		}
 	}
