@@ -72,15 +72,6 @@ func NewProtector(domains, allow []string, maxEdits int) (*Protector, error) {
 	return p, nil
 }
 
-// Domains returns the protected domains.
-func (p *Protector) Domains() []string {
-	var out []string
-	for _, d := range p.domains {
-		out = append(out, d.domain)
-	}
-	return out
-}
-
 // Imitation is why a host looks like a protected domain.
 type Imitation struct {
 	Protected string // the protected domain it imitates
