@@ -1,6 +1,7 @@
 package threats
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -157,9 +158,25 @@ func TestSwapUnderLookups(t *testing.T) {
 }
 
 func TestDamagedSnapshot(t *testing.T) {
-	for _, b := range [][]byte{nil, []byte("nope"), append([]byte(nil), magic...), append(append([]byte(nil), magic...), make([]byte, 16)...)} {
-		if s, err := parse(b); err == nil && s.Len() != 0 {
-			t.Errorf("parse(%q) accepted %d entries", b, s.Len())
+	header := func(n, sources uint32) []byte {
+		b := append([]byte(nil), magic...)
+		b = binary.BigEndian.AppendUint64(b, 0)
+		b = binary.BigEndian.AppendUint32(b, n)
+		return binary.BigEndian.AppendUint32(b, sources)
+	}
+	for name, b := range map[string][]byte{
+		"empty":               nil,
+		"not a snapshot":      []byte("nope"),
+		"magic only":          append([]byte(nil), magic...),
+		"records missing":     header(5, 0),
+		"source cut off":      append(header(0, 1), 10, 'a'),
+		"source out of range": append(append(header(1, 0), make([]byte, 38)...), 0, 3, 0, 0, 0, 0),
+	} {
+		if _, err := parse(b); err == nil {
+			t.Errorf("%s: accepted", name)
 		}
+	}
+	if s, err := parse(header(0, 0)); err != nil || s.Len() != 0 {
+		t.Errorf("an empty database: %v", err)
 	}
 }
