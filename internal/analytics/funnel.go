@@ -29,16 +29,20 @@ func (p *Planner) Funnel(ctx context.Context, q *Query, f site.Funnel) ([]Funnel
 		flags = append(flags, fmt.Sprintf("%s AS k%d", c, i))
 		any = append(any, c)
 	}
-	ctes := []string{fmt.Sprintf("s AS (SELECT e.session_id, e.visitor_id, e.ts, %s FROM events e WHERE %s AND e.name <> %s%s AND (%s))",
-		strings.Join(flags, ", "), p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, q.Filters, onEvents, "e", nil), strings.Join(any, " OR "))}
-	ctes = append(ctes, "f0 AS (SELECT s.session_id, min(s.visitor_id) AS visitor_id, min(s.ts) AS t FROM s WHERE s.k0 GROUP BY s.session_id)")
-	var sel []string
-	sel = append(sel, fmt.Sprintf("SELECT '0', %s, %s FROM f0", p.D.ToFloat("count(*)"), p.D.ToFloat(p.D.CountDistinct("f0.visitor_id"))))
+	// Nested subqueries rather than WITH: ClickHouse 18.16 has no common
+	// table expressions. Step i's visits are those with a step-i event at
+	// or after their first step i-1 event.
+	steps := fmt.Sprintf("(SELECT e.session_id AS session_id, e.visitor_id AS visitor_id, e.ts AS ts, %s FROM events e WHERE %s AND e.name <> %s%s AND (%s))",
+		strings.Join(flags, ", "), p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, q.Filters, onEvents, "e", nil), strings.Join(any, " OR "))
+	// Each level names its columns apart (v0, t0, v1, t1, ...): ClickHouse
+	// resolves aliases across the whole query.
+	reached := fmt.Sprintf("(SELECT s.session_id AS session_id, min(s.visitor_id) AS v0, min(s.ts) AS t0 FROM %s s WHERE s.k0 GROUP BY s.session_id)", steps)
+	sel := []string{fmt.Sprintf("SELECT '0', %s, %s FROM %s f", p.D.ToFloat("count(*)"), p.D.ToFloat(p.D.CountDistinct("f.v0")), reached)}
 	for i := 1; i < len(f.Steps); i++ {
-		ctes = append(ctes, fmt.Sprintf("f%[1]d AS (SELECT s.session_id, min(f%[2]d.visitor_id) AS visitor_id, min(s.ts) AS t FROM s JOIN f%[2]d ON f%[2]d.session_id = s.session_id WHERE s.k%[1]d AND s.ts >= f%[2]d.t GROUP BY s.session_id)", i, i-1))
-		sel = append(sel, fmt.Sprintf("SELECT '%[1]d', %[2]s, %[3]s FROM f%[1]d", i, p.D.ToFloat("count(*)"), p.D.ToFloat(p.D.CountDistinct(fmt.Sprintf("f%d.visitor_id", i)))))
+		reached = fmt.Sprintf("(SELECT s.session_id AS session_id, min(s.visitor_id) AS v%[3]d, min(s.ts) AS t%[3]d FROM %[1]s s JOIN %[2]s p ON p.session_id = s.session_id WHERE s.k%[3]d AND s.ts >= p.t%[4]d GROUP BY s.session_id)", steps, reached, i, i-1)
+		sel = append(sel, fmt.Sprintf("SELECT '%d', %s, %s FROM %s f", i, p.D.ToFloat("count(*)"), p.D.ToFloat(p.D.CountDistinct(fmt.Sprintf("f.v%d", i))), reached))
 	}
-	raws, err := p.R.Rows(ctx, "WITH "+strings.Join(ctes, ",\n")+"\n"+strings.Join(sel, "\nUNION ALL\n"), 1)
+	raws, err := p.R.Rows(ctx, strings.Join(sel, "\nUNION ALL\n"), 1)
 	if err != nil {
 		return nil, err
 	}

@@ -100,7 +100,7 @@ func (p *Planner) goalCond(q *Query, f Filter, alias string) string {
 		}
 		parts = append(parts, fmt.Sprintf("(%s.name = %s AND %s)", alias, p.D.Quote(EventPageview), page))
 	}
-	c := "FALSE"
+	c := "(1 = 0)" // no boolean literals in ClickHouse 18.16
 	if len(parts) > 0 {
 		c = "(" + strings.Join(parts, " OR ") + ")"
 	}
@@ -280,7 +280,7 @@ func (p *Planner) visitSQL(q *Query, dims []string) string {
 		inner := p.rangeCond(q, "x", "start_ts", 0) + p.where(q, q.Filters, onSessions, "x", nil)
 		from = fmt.Sprintf("(SELECT %s, max(x.pageviews) AS pageviews, max(x.events) AS events, max(x.end_ts) AS end_ts, 1 AS sign FROM sessions x WHERE %s GROUP BY %s HAVING sum(x.sign) > 0) s",
 			cols, inner, cols)
-		where = "TRUE"
+		where = "1 = 1"
 	}
 	exprs := make([]string, len(dims))
 	for i, d := range dims {

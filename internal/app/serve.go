@@ -21,7 +21,6 @@ import (
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/consent"
-	"waymark.dev/waymark/internal/duckdb"
 	"waymark.dev/waymark/internal/identity"
 	"waymark.dev/waymark/internal/proxy"
 	"waymark.dev/waymark/internal/risk"
@@ -82,9 +81,9 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	if !c.HasPart("web") {
 		return serveProxyOnly(ctx, c, state, log, stdout, ready)
 	}
-	events, err := duckdb.Open(ctx, filepath.Join(c.Data, "events.duckdb"), duckdb.Options{MemoryLimit: c.DuckDBMemory})
+	events, err := openEvents(ctx, c)
 	if err != nil {
-		return fmt.Errorf("%w (is another waymark serve using %s?)", err, c.Data)
+		return err
 	}
 	defer events.Close()
 
@@ -163,7 +162,12 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		Decision: identity.NewCodec(ring, "consent", policy.Expiry, time.Now),
 		Ring:     ring, Remembered: state}
 
-	rollups := &analytics.RollupBuilder{Store: events, Sites: sites.All, Now: time.Now, Log: log.With("component", "rollups")}
+	// The embedded store keeps daily rollups; ClickHouse reads its raw
+	// tables.
+	var rollups *analytics.RollupBuilder
+	if rs, ok := events.(analytics.RollupStore); ok {
+		rollups = &analytics.RollupBuilder{Store: rs, Sites: sites.All, Now: time.Now, Log: log.With("component", "rollups")}
+	}
 
 	riskSvc := &risk.Service{Store: state, Policy: risk.DefaultPolicy(), Now: time.Now}
 	// Login decisions append their writes to a journal and return; a
@@ -187,8 +191,10 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		func() float64 { return float64(ingester.Stats.Events.Load()) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_store_write_errors_total", Help: "Failed batch writes (retried)."},
 		func() float64 { return float64(ingester.Stats.WriteErrors.Load()) }))
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_rollup_days_built_total", Help: "Daily rollups built (a day whose raw data changed is built again)."},
-		func() float64 { return float64(rollups.Built.Load()) }))
+	if rollups != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_rollup_days_built_total", Help: "Daily rollups built (a day whose raw data changed is built again)."},
+			func() float64 { return float64(rollups.Built.Load()) }))
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waymark_sessions_live", Help: "Sessions held in memory by the ingester."},
 		func() float64 { return float64(ingester.Stats.LiveSession.Load()) }))
 
@@ -258,7 +264,9 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	})
 	wg.Go(func() { sites.Run(bg, time.Second) })
 	wg.Go(func() { visitors.Run(bg, time.Minute) })
-	wg.Go(func() { rollups.Run(bg, time.Minute) })
+	if rollups != nil {
+		wg.Go(func() { rollups.Run(bg, time.Minute) })
+	}
 	if hooks != nil {
 		wg.Go(func() { hooks.Run(bg) })
 	}

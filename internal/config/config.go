@@ -29,6 +29,10 @@ type Serve struct {
 	BatchSize     int
 	FlushInterval time.Duration
 	DuckDBMemory  string
+	// Events is the event store: empty for the embedded DuckDB file in
+	// the data folder, or clickhouse://user:password@host:8123/database
+	// for a ClickHouse server shared by many collectors.
+	Events        string
 	ShutdownGrace time.Duration
 	ReferrerSpam  []string
 	GCPercent     int
@@ -232,6 +236,7 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "most hits written to the event store per batch")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "longest wait before a batch is written")
 	fs.StringVar(&c.DuckDBMemory, "duckdb-memory", c.DuckDBMemory, "DuckDB memory limit, e.g. 1GB")
+	fs.StringVar(&c.Events, "events", c.Events, "event store: empty for the embedded DuckDB file, or clickhouse://user:password@host:8123/database")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time allowed for a graceful shutdown")
 	fs.Var(stringList{&c.ReferrerSpam}, "referrer-spam", "extra comma-separated referrer-spam domains")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go garbage-collector target percentage (GOGC); 0 keeps the runtime's setting")
@@ -306,6 +311,9 @@ func (c *Serve) Validate() error {
 	if c.SpoolSegBytes < 4096 || c.SpoolSegBytes > c.SpoolMaxBytes {
 		errs = append(errs, errors.New("--spool-segment-bytes must be from 4096 to --spool-max-bytes"))
 	}
+	if c.Events != "" && !strings.HasPrefix(c.Events, "clickhouse://") {
+		errs = append(errs, fmt.Errorf("--events %q: use clickhouse://host:port/database, or leave it empty for the embedded store", redactURL(c.Events)))
+	}
 	if c.BatchSize < 1 {
 		errs = append(errs, errors.New("--batch-size must be positive"))
 	}
@@ -368,4 +376,13 @@ func (p *Proxy) validate() []error {
 		errs = append(errs, errors.New("--proxy-idle-timeout must be at least 1s"))
 	}
 	return errs
+}
+
+// redactURL hides a URL's password in messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

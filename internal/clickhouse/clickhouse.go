@@ -1,0 +1,516 @@
+// Package clickhouse is the event store for deployments that outgrow one
+// machine: events and sessions in ClickHouse MergeTree tables, written by
+// any number of collectors over the server's HTTP interface in RowBinary
+// batches, and read through the same analytics query planner as the
+// embedded DuckDB store.
+//
+// ClickHouse has no transactions, so a batch is made exactly-once by marks:
+// every row carries its collector (node) and the spool position after its
+// batch, and the collector's checkpoint row is written last. A collector
+// that does not know whether its last write landed (a restart, a timeout,
+// an error) deletes its rows beyond its checkpoint before writing again,
+// and skips a batch the checkpoint already covers.
+package clickhouse
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/site"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configure a store.
+type Options struct {
+	// Node names the collector that writes through this store: its spool
+	// checkpoint and the marks on its rows. Every collector sharing a
+	// database needs its own (the app uses the data folder's node id).
+	Node string
+	// Timeout bounds one request to the server (default 60 s).
+	Timeout time.Duration
+	// MutationTimeout bounds the wait for a delete to finish (default 5 min).
+	MutationTimeout time.Duration
+}
+
+// Store is an open ClickHouse event store.
+type Store struct {
+	c       *client
+	node    string
+	nodeID  uint32
+	planner analytics.Planner
+	mutWait time.Duration
+
+	mu      sync.Mutex    // serialises writes
+	dirty   bool          // rows beyond the checkpoint may exist
+	cp      analytics.Pos // the checkpoint as this store last wrote or read it
+	cpKnown bool
+
+	// Recoveries counts the times this store deleted the rows of a batch
+	// whose write had not finished.
+	Recoveries atomic.Int64
+}
+
+var (
+	_ analytics.EventWriter = (*Store)(nil)
+	_ analytics.StatsReader = (*Store)(nil)
+)
+
+// Open connects to the server named by rawURL
+// (clickhouse://user:password@host:8123/database?secure=false), creates the
+// database if needed and applies the migrations.
+func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
+	c, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if o.Node == "" {
+		return nil, errors.New("clickhouse: a node name is required (each collector needs its own)")
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
+	}
+	if o.MutationTimeout <= 0 {
+		o.MutationTimeout = 5 * time.Minute
+	}
+	c.http = newHTTPClient(o.Timeout)
+	h := fnv.New32a()
+	h.Write([]byte(o.Node))
+	s := &Store{c: c, node: o.Node, nodeID: h.Sum32(), mutWait: o.MutationTimeout, dirty: true}
+	s.planner = analytics.Planner{D: Dialect{}, R: s}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases idle connections.
+func (s *Store) Close() error {
+	s.c.http.CloseIdleConnections()
+	return nil
+}
+
+// Ping checks that the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.c.query(ctx, "SELECT 1", func([]string) error { return nil })
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	resp, err := s.c.do(ctx, "", "CREATE DATABASE IF NOT EXISTS "+s.c.database, nil)
+	if err != nil {
+		return fmt.Errorf("clickhouse: create database %s: %w", s.c.database, err)
+	}
+	resp.Body.Close()
+	if err := s.c.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY version`); err != nil {
+		return fmt.Errorf("clickhouse: migrations table: %w", err)
+	}
+	applied := map[int]bool{}
+	err = s.c.query(ctx, "SELECT DISTINCT version FROM schema_migrations", func(f []string) error {
+		v, err := strconv.Atoi(f[0])
+		applied[v] = true
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("clickhouse: migrations: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("clickhouse: migration %s: bad number", base)
+		}
+		if applied[v] {
+			continue
+		}
+		body, _ := migrations.ReadFile(name)
+		// Statements are idempotent (IF NOT EXISTS), so two nodes
+		// migrating at once, or a migration cut short, are harmless.
+		for _, st := range statements(string(body)) {
+			if err := s.c.exec(ctx, st); err != nil {
+				return fmt.Errorf("clickhouse: migration %s: %w", base, err)
+			}
+		}
+		if err := s.c.exec(ctx, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, now())", v)); err != nil {
+			return fmt.Errorf("clickhouse: migration %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+// statements splits a migration file into statements: comment lines are
+// dropped and a statement ends with a line ending in ';'.
+func statements(file string) []string {
+	var out []string
+	var cur strings.Builder
+	for line := range strings.Lines(file) {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		if strings.HasSuffix(t, ";") {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			cur.Reset()
+		}
+	}
+	if strings.TrimSpace(cur.String()) != "" {
+		out = append(out, strings.TrimSpace(cur.String()))
+	}
+	return out
+}
+
+// mark packs a spool position into the batch mark stored with each row:
+// segment number in the top 24 bits, offset in the low 40.
+func mark(p analytics.Pos) (uint64, error) {
+	if p.Off < 0 || p.Off >= 1<<40 || p.Seg >= 1<<24 {
+		return 0, fmt.Errorf("clickhouse: spool position %d/%d out of the mark's range", p.Seg, p.Off)
+	}
+	return p.Seg<<40 | uint64(p.Off), nil
+}
+
+// WriteBatch stores a batch exactly once: rows with this node's marks,
+// then the checkpoint. After any failure the next call first removes what
+// the failed one may have left (see recover). The guarantee is for the
+// ingester's batches, whose checkpoint always moves forward; a batch that
+// keeps the checkpoint where it is (synthetic traffic) is written as is.
+func (s *Store) WriteBatch(ctx context.Context, b *analytics.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, err := mark(b.Checkpoint)
+	if err != nil {
+		return err
+	}
+	if s.dirty {
+		before, known := s.cp, s.cpKnown
+		cp, err := s.recover(ctx)
+		if err != nil {
+			return err
+		}
+		if known && before.Less(cp) && !cp.Less(b.Checkpoint) {
+			// The checkpoint moved to this batch's while the answer to
+			// writing it was lost: the batch is stored already.
+			return nil
+		}
+	}
+	s.dirty = true
+	if len(b.Events) > 0 {
+		w := rowWriter{b: make([]byte, 0, len(b.Events)*256)}
+		for i := range b.Events {
+			w.event(&b.Events[i], s.nodeID, m)
+		}
+		if err := s.c.insert(ctx, "INSERT INTO events ("+eventColumns+") FORMAT RowBinary", w.b); err != nil {
+			return fmt.Errorf("clickhouse: insert events: %w", err)
+		}
+	}
+	if len(b.Sessions) > 0 {
+		w := rowWriter{b: make([]byte, 0, len(b.Sessions)*200)}
+		for i := range b.Sessions {
+			w.session(&b.Sessions[i], s.nodeID, m)
+		}
+		if err := s.c.insert(ctx, "INSERT INTO sessions ("+sessionColumns+") FORMAT RowBinary", w.b); err != nil {
+			return fmt.Errorf("clickhouse: insert sessions: %w", err)
+		}
+	}
+	if err := s.c.exec(ctx, fmt.Sprintf("INSERT INTO ingest_checkpoint VALUES (%s, %d, %d, now())",
+		Dialect{}.Quote(s.node), b.Checkpoint.Seg, b.Checkpoint.Off)); err != nil {
+		return fmt.Errorf("clickhouse: checkpoint: %w", err)
+	}
+	s.dirty, s.cp, s.cpKnown = false, b.Checkpoint, true
+	return nil
+}
+
+// recover deletes this node's rows beyond its checkpoint (a batch whose
+// write did not finish) and returns the checkpoint.
+func (s *Store) recover(ctx context.Context) (analytics.Pos, error) {
+	cp, err := s.Checkpoint(ctx)
+	if err != nil {
+		return cp, err
+	}
+	m, err := mark(cp)
+	if err != nil {
+		return cp, err
+	}
+	cond := fmt.Sprintf("node = %d AND batch > %d", s.nodeID, m)
+	var mutated bool
+	for _, table := range []string{"events", "sessions"} {
+		n, err := s.count(ctx, "SELECT count() FROM "+table+" WHERE "+cond)
+		if err != nil {
+			return cp, fmt.Errorf("clickhouse: look for an unfinished batch: %w", err)
+		}
+		if n == 0 {
+			continue
+		}
+		if err := s.c.exec(ctx, "ALTER TABLE "+table+" DELETE WHERE "+cond); err != nil {
+			return cp, fmt.Errorf("clickhouse: remove an unfinished batch: %w", err)
+		}
+		mutated = true
+	}
+	if mutated {
+		if err := s.waitMutations(ctx); err != nil {
+			return cp, err
+		}
+		s.Recoveries.Add(1)
+	}
+	s.dirty, s.cp, s.cpKnown = false, cp, true
+	return cp, nil
+}
+
+// waitMutations waits until the database's deletes have been applied:
+// ALTER ... DELETE returns before the rows are gone.
+func (s *Store) waitMutations(ctx context.Context) error {
+	deadline := time.Now().Add(s.mutWait)
+	for {
+		n, err := s.count(ctx, "SELECT count() FROM system.mutations WHERE database = "+Dialect{}.Quote(s.c.database)+" AND is_done = 0")
+		if err != nil {
+			return fmt.Errorf("clickhouse: wait for a delete: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("clickhouse: %d deletes still running after %s", n, s.mutWait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Store) count(ctx context.Context, stmt string) (int64, error) {
+	var n int64
+	err := s.c.query(ctx, stmt, func(f []string) error {
+		var err error
+		n, err = strconv.ParseInt(f[0], 10, 64)
+		return err
+	})
+	return n, err
+}
+
+// Checkpoint returns this node's spool position after its last stored
+// batch.
+func (s *Store) Checkpoint(ctx context.Context) (analytics.Pos, error) {
+	var p analytics.Pos
+	err := s.c.query(ctx, "SELECT seg, off FROM ingest_checkpoint WHERE node = "+Dialect{}.Quote(s.node)+" ORDER BY seg DESC, off DESC LIMIT 1",
+		func(f []string) error {
+			var err error
+			if p.Seg, err = strconv.ParseUint(f[0], 10, 64); err != nil {
+				return err
+			}
+			p.Off, err = strconv.ParseInt(f[1], 10, 64)
+			return err
+		})
+	if err != nil {
+		return p, fmt.Errorf("clickhouse: checkpoint: %w", err)
+	}
+	return p, nil
+}
+
+// RecentSessions returns the live state of this node's sessions active
+// within the session timeout of its newest stored activity. Rows beyond
+// the checkpoint (an unfinished batch, deleted before the next write) are
+// left out.
+func (s *Store) RecentSessions(ctx context.Context) ([]analytics.Session, error) {
+	cp, err := s.Checkpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := mark(cp)
+	if err != nil {
+		return nil, err
+	}
+	mine := fmt.Sprintf("node = %d AND batch <= %d", s.nodeID, m)
+	stmt := fmt.Sprintf(`SELECT site, session_id, visitor_id, version, toUnixTimestamp(start_ts), toUnixTimestamp(end_ts), entry_page, exit_page, hostname,
+		pageviews, events, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+		browser, browser_version, os, os_version, device, screen_class, language
+	FROM sessions
+	WHERE %[1]s AND sign = 1 AND end_ts >= (SELECT max(end_ts) FROM sessions WHERE %[1]s) - %[2]d`, mine, int(analytics.SessionTimeout/time.Second))
+	latest := map[uint64]analytics.Session{}
+	err = s.c.query(ctx, stmt, func(f []string) error {
+		if len(f) != 26 {
+			return fmt.Errorf("%d columns, want 26", len(f))
+		}
+		var x analytics.Session
+		var start, end int64
+		var pv, ev, ver uint64
+		var err error
+		parse := func(dst *uint64, v string) {
+			if err == nil {
+				*dst, err = strconv.ParseUint(v, 10, 64)
+			}
+		}
+		parse(&x.ID, f[1])
+		parse(&x.VisitorID, f[2])
+		parse(&ver, f[3])
+		if err == nil {
+			start, err = strconv.ParseInt(f[4], 10, 64)
+		}
+		if err == nil {
+			end, err = strconv.ParseInt(f[5], 10, 64)
+		}
+		parse(&pv, f[9])
+		parse(&ev, f[10])
+		if err != nil {
+			return err
+		}
+		x.Site, x.Version, x.Start, x.End = f[0], uint32(ver), time.Unix(start, 0).UTC(), time.Unix(end, 0).UTC()
+		x.EntryPage, x.ExitPage, x.Hostname, x.Pageviews, x.Events = f[6], f[7], f[8], uint32(pv), uint32(ev)
+		x.Referrer, x.ReferrerSource, x.Channel = f[11], f[12], f[13]
+		x.UTMSource, x.UTMMedium, x.UTMCampaign, x.UTMTerm, x.UTMContent = f[14], f[15], f[16], f[17], f[18]
+		x.Browser, x.BrowserVersion, x.OS, x.OSVersion, x.Device, x.ScreenClass, x.Language = f[19], f[20], f[21], f[22], f[23], f[24], f[25]
+		if old, ok := latest[x.ID]; !ok || old.Version < x.Version {
+			latest[x.ID] = x
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: recent sessions: %w", err)
+	}
+	out := make([]analytics.Session, 0, len(latest))
+	for _, x := range latest {
+		out = append(out, x)
+	}
+	slices.SortFunc(out, func(a, b analytics.Session) int { return strings.Compare(a.Site, b.Site)*2 + cmpU64(a.ID, b.ID) })
+	return out, nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// DeleteBefore removes a site's events and sessions older than t. The
+// delete is a mutation that rewrites the affected parts; it runs only when
+// there is something to remove.
+func (s *Store) DeleteBefore(ctx context.Context, site string, t time.Time) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := Dialect{}
+	evCond := fmt.Sprintf("site = %s AND ts < %s", d.Quote(site), d.Time(t))
+	sesCond := fmt.Sprintf("site = %s AND start_ts < %s", d.Quote(site), d.Time(t))
+	n, err := s.count(ctx, "SELECT count() FROM events WHERE "+evCond)
+	if err != nil {
+		return 0, fmt.Errorf("clickhouse: retention: %w", err)
+	}
+	ns, err := s.count(ctx, "SELECT count() FROM sessions WHERE "+sesCond)
+	if err != nil {
+		return 0, fmt.Errorf("clickhouse: retention: %w", err)
+	}
+	if n == 0 && ns == 0 {
+		return 0, nil
+	}
+	if err := s.c.exec(ctx, "ALTER TABLE events DELETE WHERE "+evCond); err != nil {
+		return 0, fmt.Errorf("clickhouse: retention: %w", err)
+	}
+	if err := s.c.exec(ctx, "ALTER TABLE sessions DELETE WHERE "+sesCond); err != nil {
+		return n, fmt.Errorf("clickhouse: retention: %w", err)
+	}
+	return n, s.waitMutations(ctx)
+}
+
+// Query answers a stats query.
+func (s *Store) Query(ctx context.Context, q *analytics.Query) (*analytics.Result, error) {
+	return s.planner.Query(ctx, q)
+}
+
+// QueryAll answers a dashboard's queries together.
+func (s *Store) QueryAll(ctx context.Context, qs []*analytics.Query) ([]*analytics.Result, error) {
+	return s.planner.QueryAll(ctx, qs)
+}
+
+// Funnel counts a funnel's steps.
+func (s *Store) Funnel(ctx context.Context, q *analytics.Query, f site.Funnel) ([]analytics.FunnelStep, error) {
+	return s.planner.Funnel(ctx, q, f)
+}
+
+// RecentPageviews returns a site's latest pageviews.
+func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]analytics.RecentPageview, error) {
+	d := Dialect{}
+	stmt := fmt.Sprintf(`SELECT toUnixTimestamp(ts), pathname, referrer_source, browser, device, screen_class FROM events
+		WHERE site = %s AND ts >= %s AND name = %s ORDER BY ts DESC LIMIT %d`, d.Quote(site), d.Time(since), d.Quote(analytics.EventPageview), max(n, 0))
+	var out []analytics.RecentPageview
+	err := s.c.query(ctx, stmt, func(f []string) error {
+		sec, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return err
+		}
+		out = append(out, analytics.RecentPageview{Time: time.Unix(sec, 0).UTC(), Path: f[1], Source: f[2], Browser: f[3], Device: f[4], Screen: f[5]})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: recent pageviews: %w", err)
+	}
+	return out, nil
+}
+
+// PropKeys lists an event's property names in a query's range.
+func (s *Store) PropKeys(ctx context.Context, q *analytics.Query, name string, n int) ([]string, error) {
+	d := Dialect{}
+	stmt := fmt.Sprintf(`SELECT k FROM events ARRAY JOIN prop_keys AS k
+		WHERE site = %s AND ts >= %s AND ts < %s AND name = %s GROUP BY k ORDER BY count() DESC, k LIMIT %d`,
+		d.Quote(q.Site.Domain), d.Time(q.From), d.Time(q.To), d.Quote(name), max(n, 0))
+	var out []string
+	err := s.c.query(ctx, stmt, func(f []string) error {
+		out = append(out, f[0])
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: property names: %w", err)
+	}
+	return out, nil
+}
+
+// Rows runs a planner query: the first ndims columns are strings, the
+// rest numbers (NULL and NaN read as 0).
+func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]analytics.RawRow, error) {
+	var out []analytics.RawRow
+	err := s.c.query(ctx, query, func(f []string) error {
+		if len(f) < ndims {
+			return fmt.Errorf("%d columns, want at least %d", len(f), ndims)
+		}
+		r := analytics.RawRow{Dims: make([]string, ndims), Vals: make([]float64, len(f)-ndims)}
+		copy(r.Dims, f)
+		for i, v := range f[ndims:] {
+			if v == "" { // NULL
+				continue
+			}
+			x, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("column %d: %w", ndims+i, err)
+			}
+			if x == x { // not NaN
+				r.Vals[i] = x
+			}
+		}
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: query: %w", err)
+	}
+	return out, nil
+}

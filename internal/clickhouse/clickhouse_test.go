@@ -1,0 +1,359 @@
+package clickhouse
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/analytics/analyticstest"
+)
+
+// serverURL returns the test server's URL (WAYMARK_TEST_CLICKHOUSE, set by
+// scripts/test, which starts one on loopback). Without it the test is
+// skipped, except under WAYMARK_REQUIRE_SERVICES (CI), where it fails.
+func serverURL(t testing.TB) string {
+	u := os.Getenv("WAYMARK_TEST_CLICKHOUSE")
+	if u == "" {
+		if os.Getenv("WAYMARK_REQUIRE_SERVICES") != "" {
+			t.Fatal("WAYMARK_TEST_CLICKHOUSE is not set: scripts/test starts a ClickHouse server and sets it")
+		}
+		t.Skip("no ClickHouse server: run scripts/test, or set WAYMARK_TEST_CLICKHOUSE=clickhouse://127.0.0.1:PORT")
+	}
+	return u
+}
+
+var dbSeq atomic.Int64
+
+// testDB returns the URL of a new, empty database, dropped after the test.
+func testDB(t testing.TB) string {
+	base := serverURL(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = fmt.Sprintf("/wmtest_%d_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9, dbSeq.Add(1))
+	name := strings.TrimPrefix(u.Path, "/")
+	t.Cleanup(func() {
+		c, err := parseURL(u.String())
+		if err != nil {
+			return
+		}
+		c.http = newHTTPClient(30 * time.Second)
+		if resp, err := c.do(context.Background(), "", "DROP DATABASE IF EXISTS "+name, nil); err == nil {
+			resp.Body.Close()
+		}
+	})
+	return u.String()
+}
+
+func open(t testing.TB, rawURL, node string) *Store {
+	s, err := Open(context.Background(), rawURL, Options{Node: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	analyticstest.Run(t, func(t *testing.T) analyticstest.Store {
+		return open(t, testDB(t), "conformance")
+	})
+}
+
+// TestMigrationsTwice opens the same database from two nodes at once and
+// again afterwards: migrations are idempotent.
+func TestMigrationsTwice(t *testing.T) {
+	db := testDB(t)
+	errs := make(chan error, 2)
+	for _, node := range []string{"a", "b"} {
+		go func() {
+			s, err := Open(context.Background(), db, Options{Node: node})
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	open(t, db, "c")
+}
+
+func batch(t testing.TB, from, n int, seg uint64) *analytics.Batch {
+	t.Helper()
+	z := analytics.NewSessionizer(nil)
+	start := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	var evs []analytics.Event
+	for i := from; i < from+n; i++ {
+		h := analytics.Hit{ID: uint64(i + 1), Time: start.Add(time.Duration(i) * time.Second), Site: "x.test", Name: analytics.EventPageview,
+			Path: fmt.Sprintf("/p%d", i%7), VisitorID: uint64(i%50 + 1), Browser: "Firefox", Device: "Desktop"}
+		evs = append(evs, z.Add(&h, analytics.Pos{Seg: seg, Off: int64(i+1) * 10}))
+	}
+	return &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: seg, Off: int64(from+n) * 10}}
+}
+
+func countEvents(t testing.TB, s *Store) int64 {
+	t.Helper()
+	n, err := s.count(context.Background(), "SELECT count() FROM events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// failingProxy forwards to the server but can fail requests whose
+// statement contains a string: before forwarding (the server never sees
+// it) or after (the server applied it, the answer is lost).
+type failingProxy struct {
+	srv      *httptest.Server
+	match    atomic.Value // string
+	afterFwd atomic.Bool
+}
+
+func newFailingProxy(t *testing.T, target string) (*failingProxy, string) {
+	u, _ := url.Parse(target)
+	c, err := parseURL(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, _ := url.Parse(c.base)
+	rp := httputil.NewSingleHostReverseProxy(up)
+	fp := &failingProxy{}
+	fp.match.Store("")
+	fp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m := fp.match.Load().(string)
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		stmt := r.URL.Query().Get("query")
+		if stmt == "" {
+			stmt = string(body)
+		}
+		if m == "" || !strings.Contains(stmt, m) {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		if fp.afterFwd.Load() {
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+		}
+		http.Error(w, "injected failure", http.StatusBadGateway)
+	}))
+	t.Cleanup(fp.srv.Close)
+	pu, _ := url.Parse(fp.srv.URL)
+	u.Host = pu.Host
+	return fp, u.String()
+}
+
+// TestRetriedBatchCountsOnce: a batch whose write fails after the events
+// reached the server (the checkpoint never did, or its answer was lost) is
+// retried, and every event is stored once.
+func TestRetriedBatchCountsOnce(t *testing.T) {
+	db := testDB(t)
+	for _, tc := range []struct {
+		name  string
+		match string
+		after bool
+	}{
+		{"checkpoint refused", "ingest_checkpoint", false},
+		{"checkpoint answer lost", "ingest_checkpoint", true},
+		{"sessions answer lost", "INSERT INTO sessions", true},
+		{"events refused", "INSERT INTO events", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dbURL := db + "_" + strings.ReplaceAll(tc.name, " ", "_")
+			fp, via := newFailingProxy(t, dbURL)
+			s := open(t, via, "n1")
+			t.Cleanup(func() {
+				c, _ := parseURL(dbURL)
+				c.http = newHTTPClient(30 * time.Second)
+				if resp, err := c.do(context.Background(), "", "DROP DATABASE IF EXISTS "+c.database, nil); err == nil {
+					resp.Body.Close()
+				}
+			})
+			ctx := context.Background()
+			if err := s.WriteBatch(ctx, batch(t, 0, 100, 1)); err != nil {
+				t.Fatal(err)
+			}
+			b := batch(t, 100, 200, 1)
+			fp.match.Store(tc.match)
+			fp.afterFwd.Store(tc.after)
+			if err := s.WriteBatch(ctx, b); err == nil {
+				t.Fatal("write through the failing proxy succeeded")
+			}
+			fp.match.Store("")
+			if err := s.WriteBatch(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			if n := countEvents(t, s); n != 300 {
+				t.Fatalf("stored %d events after the retry, want 300", n)
+			}
+			// A new store (a restart) with the same node picks up at the
+			// checkpoint.
+			s2 := open(t, dbURL, "n1")
+			if cp, err := s2.Checkpoint(ctx); err != nil || cp != b.Checkpoint {
+				t.Fatalf("checkpoint after restart %+v, %v; want %+v", cp, err, b.Checkpoint)
+			}
+			var sum int64
+			s2.c.query(ctx, "SELECT sum(sign * pageviews) FROM sessions", func(f []string) error {
+				_, err := fmt.Sscan(f[0], &sum)
+				return err
+			})
+			if sum != 300 {
+				t.Errorf("sessions hold %d pageviews, want 300", sum)
+			}
+		})
+	}
+}
+
+// TestRestartRemovesUnfinishedBatch: rows written without a checkpoint
+// (a collector killed mid-batch) are gone once the node writes again, and
+// RecentSessions never returns them.
+func TestRestartRemovesUnfinishedBatch(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	s := open(t, db, "n1")
+	if err := s.WriteBatch(ctx, batch(t, 0, 10, 3)); err != nil {
+		t.Fatal(err)
+	}
+	// Simulate the crash: the next batch's events land, nothing else.
+	b := batch(t, 10, 10, 3)
+	m, _ := mark(b.Checkpoint)
+	w := rowWriter{}
+	for i := range b.Events {
+		w.event(&b.Events[i], s.nodeID, m)
+	}
+	if err := s.c.insert(ctx, "INSERT INTO events ("+eventColumns+") FORMAT RowBinary", w.b); err != nil {
+		t.Fatal(err)
+	}
+	other := open(t, db, "n2") // another collector's rows stay
+	if err := other.WriteBatch(ctx, batch(t, 0, 5, 1)); err != nil {
+		t.Fatal(err)
+	}
+	s2 := open(t, db, "n1")
+	if err := s2.WriteBatch(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if n := countEvents(t, s2); n != 25 {
+		t.Fatalf("stored %d events, want 25", n)
+	}
+	if s2.Recoveries.Load() != 1 {
+		t.Errorf("recoveries = %d, want 1", s2.Recoveries.Load())
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	for _, u := range []string{"postgres://x", "clickhouse://", "clickhouse://h/bad-name", "clickhouse://h/db?secure=maybe", "clickhouse://h/db?compress=1"} {
+		if _, err := Open(context.Background(), u, Options{Node: "n"}); err == nil {
+			t.Errorf("Open(%q) succeeded", u)
+		}
+	}
+	if _, err := Open(context.Background(), "clickhouse://127.0.0.1:1/db", Options{Node: ""}); err == nil {
+		t.Error("Open without a node name succeeded")
+	}
+	// A server that is not there: a clear error, not a hang.
+	_, err := Open(context.Background(), "clickhouse://127.0.0.1:1/db", Options{Node: "n", Timeout: 2 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "clickhouse") {
+		t.Errorf("Open against a closed port: %v", err)
+	}
+	var se *ServerError
+	if errors.As(err, &se) {
+		t.Errorf("a refused connection is not a server answer: %v", err)
+	}
+}
+
+// TestQuoteOnServer sends awkward strings through Quote and reads them
+// back from the server.
+func TestQuoteOnServer(t *testing.T) {
+	s := open(t, testDB(t), "q")
+	for _, in := range []string{"", "it's", `back\slash`, `\'; DROP TABLE events; --`, "tab\tnew\nline\r", "nul\x00byte", "ünï", "\xff\xfe", `\N`, "'\\'"} {
+		var got string
+		err := s.c.query(context.Background(), "SELECT "+(Dialect{}).Quote(in), func(f []string) error {
+			got = f[0]
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("quoted %q: %v", in, err)
+		}
+		if got != in {
+			t.Errorf("quoted %q read back as %q", in, got)
+		}
+	}
+}
+
+// unquote reads a literal the way ClickHouse does, for FuzzQuote.
+func unquote(lit string) (string, bool) {
+	if len(lit) < 2 || lit[0] != '\'' || lit[len(lit)-1] != '\'' {
+		return "", false
+	}
+	body := lit[1 : len(lit)-1]
+	var b strings.Builder
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case c == '\'':
+			return "", false // an unescaped quote would end the literal
+		case c == '\\':
+			if i+1 == len(body) {
+				return "", false
+			}
+			i++
+			switch body[i] {
+			case '0':
+				b.WriteByte(0)
+			case '\\', '\'':
+				b.WriteByte(body[i])
+			default:
+				return "", false // Quote makes no other escapes
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), true
+}
+
+// FuzzQuote: every string quotes to one literal that reads back as itself.
+func FuzzQuote(f *testing.F) {
+	for _, s := range []string{"", "it's", `\'; DROP TABLE events; --`, "a\\", "\x00", "ünï"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, ok := unquote(Dialect{}.Quote(in))
+		if !ok || got != in {
+			t.Fatalf("Quote(%q) = %s, reads back as %q (ok %v)", in, Dialect{}.Quote(in), got, ok)
+		}
+	})
+}
+
+// FuzzSplitTSV: escaping a row of fields the way the server does and
+// splitting it gives the fields back.
+func FuzzSplitTSV(f *testing.F) {
+	f.Add("a", "b\tc", "d\\e\n")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		esc := strings.NewReplacer("\\", `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`, "\x00", `\0`, "\b", `\b`, "\f", `\f`)
+		line := esc.Replace(a) + "\t" + esc.Replace(b) + "\t" + esc.Replace(c)
+		got := splitTSV(line, nil)
+		want := []string{a, b, c}
+		for i := range want {
+			if len(got) != 3 || got[i] != want[i] {
+				t.Fatalf("splitTSV(%q) = %q, want %q", line, got, want)
+			}
+		}
+	})
+}
