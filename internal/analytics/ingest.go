@@ -47,13 +47,28 @@ func (in *Ingester) Run(ctx context.Context, drainTimeout time.Duration) error {
 	defer wcancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(drainTimeout, wcancel) })
 	defer stop()
-	cp, err := in.Store.Checkpoint(wctx)
-	if err != nil {
-		return err
-	}
-	recent, err := in.Store.RecentSessions(wctx)
-	if err != nil {
-		return err
+	// A store that does not answer yet (a shared server during an
+	// outage) is waited for: hits keep arriving in the spool meanwhile.
+	var cp Pos
+	var recent []Session
+	backoff := 100 * time.Millisecond
+	for {
+		var err error
+		if cp, err = in.Store.Checkpoint(wctx); err == nil {
+			if recent, err = in.Store.RecentSessions(wctx); err == nil {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("analytics: event store not reachable before shutdown (hits stay in the spool): %w", err)
+		}
+		in.Stats.WriteErrors.Add(1)
+		in.Log.Error("read checkpoint; will retry", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 	z := NewSessionizer(recent)
 	r := in.Spool.NewReader(cp)

@@ -30,10 +30,12 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// startProcess runs `waymark serve` and returns its address once it prints it.
-func startProcess(t *testing.T, bin, data string) (*exec.Cmd, string) {
+// startProcess runs `waymark serve` (with extra flags) and returns its
+// address once it prints it.
+func startProcess(t *testing.T, bin, data string, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data", data, "--addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--log-level", "warn", "--flush-interval", "20ms")
+	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--log-level", "warn", "--flush-interval", "20ms"}, extra...)
+	cmd := exec.Command(bin, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,7 @@ const nodeIDFile = "node-id"
 
 // openEvents opens the embedded DuckDB file, or the ClickHouse server that
 // --events names.
-func openEvents(ctx context.Context, c config.Serve) (eventStore, error) {
+func openEvents(ctx context.Context, c config.Serve, log *slog.Logger) (eventStore, error) {
 	if c.Events == "" {
 		s, err := duckdb.Open(ctx, filepath.Join(c.Data, "events.duckdb"), duckdb.Options{MemoryLimit: c.DuckDBMemory})
 		if err != nil {
@@ -42,7 +43,7 @@ func openEvents(ctx context.Context, c config.Serve) (eventStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return clickhouse.Open(ctx, c.Events, clickhouse.Options{Node: node})
+	return clickhouse.Open(ctx, c.Events, clickhouse.Options{Node: node, Log: log})
 }
 
 // nodeID reads the data folder's node id, creating it on first use. A new

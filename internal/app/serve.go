@@ -81,7 +81,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	if !c.HasPart("web") {
 		return serveProxyOnly(ctx, c, state, log, stdout, ready)
 	}
-	events, err := openEvents(ctx, c)
+	events, err := openEvents(ctx, c, log.With("component", "events"))
 	if err != nil {
 		return err
 	}

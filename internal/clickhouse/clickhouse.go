@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"log/slog"
 	"slices"
 	"sort"
 	"strconv"
@@ -44,6 +45,11 @@ type Options struct {
 	Timeout time.Duration
 	// MutationTimeout bounds the wait for a delete to finish (default 5 min).
 	MutationTimeout time.Duration
+	// Log, when set, lets Open succeed while the server is unreachable
+	// (a collector starting during an outage keeps accepting hits into
+	// its spool): the problem is logged and the migrations run on first
+	// use. Without it Open fails.
+	Log *slog.Logger
 }
 
 // Store is an open ClickHouse event store.
@@ -53,6 +59,9 @@ type Store struct {
 	nodeID  uint32
 	planner analytics.Planner
 	mutWait time.Duration
+
+	migrateMu sync.Mutex
+	migrated  atomic.Bool
 
 	mu      sync.Mutex    // serialises writes
 	dirty   bool          // rows beyond the checkpoint may exist
@@ -91,10 +100,31 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	h.Write([]byte(o.Node))
 	s := &Store{c: c, node: o.Node, nodeID: h.Sum32(), mutWait: o.MutationTimeout, dirty: true}
 	s.planner = analytics.Planner{D: Dialect{}, R: s}
-	if err := s.migrate(ctx); err != nil {
-		return nil, err
+	if err := s.ready(ctx); err != nil {
+		var se *ServerError
+		if o.Log == nil || errors.As(err, &se) || ctx.Err() != nil {
+			return nil, err
+		}
+		o.Log.Warn("ClickHouse unreachable; hits wait in the spool until it answers", "err", err)
 	}
 	return s, nil
+}
+
+// ready applies the migrations once they have not been yet.
+func (s *Store) ready(ctx context.Context) error {
+	if s.migrated.Load() {
+		return nil
+	}
+	s.migrateMu.Lock()
+	defer s.migrateMu.Unlock()
+	if s.migrated.Load() {
+		return nil
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	s.migrated.Store(true)
+	return nil
 }
 
 // Close releases idle connections.
@@ -194,6 +224,9 @@ func mark(p analytics.Pos) (uint64, error) {
 func (s *Store) WriteBatch(ctx context.Context, b *analytics.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
 	m, err := mark(b.Checkpoint)
 	if err != nil {
 		return err
@@ -310,6 +343,9 @@ func (s *Store) count(ctx context.Context, stmt string) (int64, error) {
 // batch.
 func (s *Store) Checkpoint(ctx context.Context) (analytics.Pos, error) {
 	var p analytics.Pos
+	if err := s.ready(ctx); err != nil {
+		return p, err
+	}
 	err := s.c.query(ctx, "SELECT seg, off FROM ingest_checkpoint WHERE node = "+Dialect{}.Quote(s.node)+" ORDER BY seg DESC, off DESC LIMIT 1",
 		func(f []string) error {
 			var err error
@@ -409,6 +445,9 @@ func cmpU64(a, b uint64) int {
 func (s *Store) DeleteBefore(ctx context.Context, site string, t time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.ready(ctx); err != nil {
+		return 0, err
+	}
 	d := Dialect{}
 	evCond := fmt.Sprintf("site = %s AND ts < %s", d.Quote(site), d.Time(t))
 	sesCond := fmt.Sprintf("site = %s AND start_ts < %s", d.Quote(site), d.Time(t))
@@ -452,6 +491,9 @@ func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Tim
 	d := Dialect{}
 	stmt := fmt.Sprintf(`SELECT toUnixTimestamp(ts), pathname, referrer_source, browser, device, screen_class FROM events
 		WHERE site = %s AND ts >= %s AND name = %s ORDER BY ts DESC LIMIT %d`, d.Quote(site), d.Time(since), d.Quote(analytics.EventPageview), max(n, 0))
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
 	var out []analytics.RecentPageview
 	err := s.c.query(ctx, stmt, func(f []string) error {
 		sec, err := strconv.ParseInt(f[0], 10, 64)
@@ -473,6 +515,9 @@ func (s *Store) PropKeys(ctx context.Context, q *analytics.Query, name string, n
 	stmt := fmt.Sprintf(`SELECT k FROM events ARRAY JOIN prop_keys AS k
 		WHERE site = %s AND ts >= %s AND ts < %s AND name = %s GROUP BY k ORDER BY count() DESC, k LIMIT %d`,
 		d.Quote(q.Site.Domain), d.Time(q.From), d.Time(q.To), d.Quote(name), max(n, 0))
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
 	var out []string
 	err := s.c.query(ctx, stmt, func(f []string) error {
 		out = append(out, f[0])
@@ -487,6 +532,9 @@ func (s *Store) PropKeys(ctx context.Context, q *analytics.Query, name string, n
 // Rows runs a planner query: the first ndims columns are strings, the
 // rest numbers (NULL and NaN read as 0).
 func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]analytics.RawRow, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
 	var out []analytics.RawRow
 	err := s.c.query(ctx, query, func(f []string) error {
 		if len(f) < ndims {

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,45 +17,8 @@ import (
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/analytics/analyticstest"
+	"waymark.dev/waymark/internal/clickhouse/clickhousetest"
 )
-
-// serverURL returns the test server's URL (WAYMARK_TEST_CLICKHOUSE, set by
-// scripts/test, which starts one on loopback). Without it the test is
-// skipped, except under WAYMARK_REQUIRE_SERVICES (CI), where it fails.
-func serverURL(t testing.TB) string {
-	u := os.Getenv("WAYMARK_TEST_CLICKHOUSE")
-	if u == "" {
-		if os.Getenv("WAYMARK_REQUIRE_SERVICES") != "" {
-			t.Fatal("WAYMARK_TEST_CLICKHOUSE is not set: scripts/test starts a ClickHouse server and sets it")
-		}
-		t.Skip("no ClickHouse server: run scripts/test, or set WAYMARK_TEST_CLICKHOUSE=clickhouse://127.0.0.1:PORT")
-	}
-	return u
-}
-
-var dbSeq atomic.Int64
-
-// testDB returns the URL of a new, empty database, dropped after the test.
-func testDB(t testing.TB) string {
-	base := serverURL(t)
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = fmt.Sprintf("/wmtest_%d_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9, dbSeq.Add(1))
-	name := strings.TrimPrefix(u.Path, "/")
-	t.Cleanup(func() {
-		c, err := parseURL(u.String())
-		if err != nil {
-			return
-		}
-		c.http = newHTTPClient(30 * time.Second)
-		if resp, err := c.do(context.Background(), "", "DROP DATABASE IF EXISTS "+name, nil); err == nil {
-			resp.Body.Close()
-		}
-	})
-	return u.String()
-}
 
 func open(t testing.TB, rawURL, node string) *Store {
 	s, err := Open(context.Background(), rawURL, Options{Node: node})
@@ -69,14 +31,14 @@ func open(t testing.TB, rawURL, node string) *Store {
 
 func TestConformance(t *testing.T) {
 	analyticstest.Run(t, func(t *testing.T) analyticstest.Store {
-		return open(t, testDB(t), "conformance")
+		return open(t, clickhousetest.Database(t), "conformance")
 	})
 }
 
 // TestMigrationsTwice opens the same database from two nodes at once and
 // again afterwards: migrations are idempotent.
 func TestMigrationsTwice(t *testing.T) {
-	db := testDB(t)
+	db := clickhousetest.Database(t)
 	errs := make(chan error, 2)
 	for _, node := range []string{"a", "b"} {
 		go func() {
@@ -164,7 +126,6 @@ func newFailingProxy(t *testing.T, target string) (*failingProxy, string) {
 // reached the server (the checkpoint never did, or its answer was lost) is
 // retried, and every event is stored once.
 func TestRetriedBatchCountsOnce(t *testing.T) {
-	db := testDB(t)
 	for _, tc := range []struct {
 		name  string
 		match string
@@ -176,16 +137,9 @@ func TestRetriedBatchCountsOnce(t *testing.T) {
 		{"events refused", "INSERT INTO events", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dbURL := db + "_" + strings.ReplaceAll(tc.name, " ", "_")
+			dbURL := clickhousetest.Database(t)
 			fp, via := newFailingProxy(t, dbURL)
 			s := open(t, via, "n1")
-			t.Cleanup(func() {
-				c, _ := parseURL(dbURL)
-				c.http = newHTTPClient(30 * time.Second)
-				if resp, err := c.do(context.Background(), "", "DROP DATABASE IF EXISTS "+c.database, nil); err == nil {
-					resp.Body.Close()
-				}
-			})
 			ctx := context.Background()
 			if err := s.WriteBatch(ctx, batch(t, 0, 100, 1)); err != nil {
 				t.Fatal(err)
@@ -225,7 +179,7 @@ func TestRetriedBatchCountsOnce(t *testing.T) {
 // (a collector killed mid-batch) are gone once the node writes again, and
 // RecentSessions never returns them.
 func TestRestartRemovesUnfinishedBatch(t *testing.T) {
-	db := testDB(t)
+	db := clickhousetest.Database(t)
 	ctx := context.Background()
 	s := open(t, db, "n1")
 	if err := s.WriteBatch(ctx, batch(t, 0, 10, 3)); err != nil {
@@ -280,7 +234,7 @@ func TestOpenErrors(t *testing.T) {
 // TestQuoteOnServer sends awkward strings through Quote and reads them
 // back from the server.
 func TestQuoteOnServer(t *testing.T) {
-	s := open(t, testDB(t), "q")
+	s := open(t, clickhousetest.Database(t), "q")
 	for _, in := range []string{"", "it's", `back\slash`, `\'; DROP TABLE events; --`, "tab\tnew\nline\r", "nul\x00byte", "ünï", "\xff\xfe", `\N`, "'\\'"} {
 		var got string
 		err := s.c.query(context.Background(), "SELECT "+(Dialect{}).Quote(in), func(f []string) error {
