@@ -34,24 +34,36 @@ var benchReferrers = []string{"", "", "", "https://www.google.com/", "https://ne
 // percentiles and the server's resident memory.
 func benchIngest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench ingest", stderr)
-	base := fs.String("url", "http://127.0.0.1:8080", "base URL of a running waymark serve")
+	base := fs.String("url", "http://127.0.0.1:8080", "base URL of a running waymark serve; several, comma-separated, share the connections round-robin (collectors behind a load balancer)")
 	domain := fs.String("site", DemoDomain, "site domain to send hits for (must exist)")
 	conns := fs.Int("conns", 50, "concurrent keep-alive connections")
 	dur := fs.Duration("duration", 10*time.Second, "how long to send")
+	wait := fs.Bool("wait-stored", false, "afterwards, wait until the servers' event stores hold every acknowledged hit and report the stored rate")
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if *conns < 1 || *dur <= 0 {
 		return usagef("--conns and --duration must be positive")
 	}
-	u, err := url.Parse(strings.TrimSuffix(*base, "/") + "/api/event")
-	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return usagef("--url must be an http:// address")
+	var bases []string
+	var targets []*url.URL
+	var reqSets [][][]byte
+	for b := range strings.SplitSeq(*base, ",") {
+		b = strings.TrimSuffix(strings.TrimSpace(b), "/")
+		u, err := url.Parse(b + "/api/event")
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			return usagef("--url must be http:// addresses, comma-separated")
+		}
+		bases, targets = append(bases, b), append(targets, u)
+		// Requests are rendered once; each connection sends them in
+		// turn, one outstanding request per connection (like wrk), so
+		// the generator spends little of the machine's CPU.
+		reqSets = append(reqSets, benchRequests(u, *domain, 64))
 	}
-	// Requests are rendered once; each connection sends them in turn,
-	// one outstanding request per connection (like wrk), so the generator
-	// spends little of the machine's CPU.
-	reqs := benchRequests(u, *domain, 64)
+	storedBefore := make([]float64, len(bases))
+	for i, b := range bases {
+		storedBefore[i], _ = serverMetric(ctx, b, "waymark_events_stored_total")
+	}
 	ctx, cancel := context.WithTimeout(ctx, *dur)
 	defer cancel()
 	var ok, failed, busy atomic.Uint64
@@ -59,6 +71,7 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range *conns {
+		u, reqs := targets[i%len(targets)], reqSets[i%len(targets)]
 		wg.Go(func() {
 			var d net.Dialer
 			conn, err := d.DialContext(ctx, "tcp", u.Host)
@@ -106,8 +119,35 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 	fmt.Fprintf(stdout, "acknowledged hits: %d in %s = %.0f hits/s\n", ok.Load(), elapsed.Round(time.Millisecond), float64(ok.Load())/elapsed.Seconds())
 	fmt.Fprintf(stdout, "latency p50 %s  p99 %s  max %s\n", pct(.5), pct(.99), pct(1))
 	fmt.Fprintf(stdout, "503 (spool full): %d  errors: %d  connections: %d\n", busy.Load(), failed.Load(), *conns)
-	if rss, err := serverRSS(ctx, *base); err == nil {
-		fmt.Fprintf(stdout, "server RSS: %.0f MiB\n", rss/(1<<20))
+	for _, b := range bases {
+		if rss, err := serverMetric(ctx, b, "process_resident_memory_bytes"); err == nil {
+			fmt.Fprintf(stdout, "server RSS: %.0f MiB (%s)\n", rss/(1<<20), b)
+		}
+	}
+	if *wait {
+		// The stores catch up from the spools; the stored rate counts
+		// from the first hit to the last one stored.
+		want := float64(ok.Load())
+		deadline := time.Now().Add(10 * time.Minute)
+		for {
+			var stored float64
+			for i, b := range bases {
+				v, err := serverMetric(context.WithoutCancel(ctx), b, "waymark_events_stored_total")
+				if err != nil {
+					return fmt.Errorf("stored events of %s: %w", b, err)
+				}
+				stored += v - storedBefore[i]
+			}
+			if stored >= want {
+				took := time.Since(start)
+				fmt.Fprintf(stdout, "stored: %.0f events %s after the first hit = %.0f events/s into the store\n", stored, took.Round(time.Millisecond), stored/took.Seconds())
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("only %.0f of %.0f acknowledged hits stored after 10 minutes", stored, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	return nil
 }
@@ -157,8 +197,8 @@ func readResponse(br *bufio.Reader) (int, error) {
 	return code, nil
 }
 
-// serverRSS reads process_resident_memory_bytes from the server's metrics.
-func serverRSS(ctx context.Context, base string) (float64, error) {
+// serverMetric reads one value from a server's Prometheus metrics.
+func serverMetric(ctx context.Context, base, name string) (float64, error) {
 	req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), "GET", strings.TrimSuffix(base, "/")+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -167,9 +207,9 @@ func serverRSS(ctx context.Context, base string) (float64, error) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			return strconv.ParseFloat(v, 64)
 		}
 	}
-	return 0, fmt.Errorf("no process_resident_memory_bytes in metrics")
+	return 0, fmt.Errorf("no %s in metrics", name)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/clickhouse"
 	"waymark.dev/waymark/internal/duckdb"
 	"waymark.dev/waymark/internal/site"
 )
@@ -57,8 +58,12 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	verbose := fs.Bool("v", false, "print each query's time")
 	mode := fs.String("mode", "batch", "how the set is asked: batch (one request, as the dashboard loads its panels), sequential or parallel (one request per query)")
 	rollups := fs.Bool("rollups", true, "build the daily rollups before querying and read them (false: every query reads the raw tables)")
+	chURL := fs.String("clickhouse", "", "generate into and query this ClickHouse database (clickhouse://host:8123/db) instead of a DuckDB file")
 	if err := parse(fs, args, getenv); err != nil {
 		return err
+	}
+	if *chURL != "" {
+		return benchQueryClickHouse(ctx, *chURL, *n, *repeats, *reuse, *mode, *verbose, stdout)
 	}
 	if *mode != "batch" && *mode != "sequential" && *mode != "parallel" {
 		return usagef("--mode must be batch, sequential or parallel")
@@ -130,6 +135,19 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		fmt.Fprintf(stdout, "built %d daily rollups in %s\n", n, time.Since(t0).Round(time.Millisecond))
 	}
+	if err := runQuerySet(ctx, store, st, now, *repeats, *mode, *verbose, stdout); err != nil {
+		return err
+	}
+	if rss, err := selfRSS(); err == nil {
+		fmt.Fprintf(stdout, "process RSS: %.0f MiB\n", rss/(1<<20))
+	}
+	fmt.Fprintf(stdout, "see it in the dashboard: waymark serve --data %s (site %s)\n", *dir, benchSite)
+	return nil
+}
+
+// runQuerySet asks the dashboard's query set repeats times and prints the
+// median, fastest and slowest run.
+func runQuerySet(ctx context.Context, store analytics.StatsReader, st *site.Site, now time.Time, repeats int, mode string, verbose bool, stdout io.Writer) error {
 	queries := make([]*analytics.Query, len(DashboardQueries))
 	for k, body := range DashboardQueries {
 		qr, err := analytics.DecodeQueryRequest([]byte(strings.Replace(body, "{", `{"site_id":"`+benchSite+`",`, 1)))
@@ -141,11 +159,11 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		}
 	}
 	var runs []time.Duration
-	for i := 0; i < *repeats; i++ {
+	for i := 0; i < repeats; i++ {
 		start := time.Now()
 		errs := make([]error, len(queries))
 		took := make([]time.Duration, len(queries))
-		if *mode == "batch" {
+		if mode == "batch" {
 			if _, err := store.QueryAll(ctx, queries); err != nil {
 				return fmt.Errorf("query set: %w", err)
 			}
@@ -157,7 +175,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 					_, errs[k] = store.Query(ctx, q)
 					took[k] = time.Since(qs)
 				}
-				if *mode == "parallel" {
+				if mode == "parallel" {
 					wg.Go(run)
 				} else {
 					run()
@@ -170,19 +188,52 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 			if err != nil {
 				return fmt.Errorf("query %s: %w", DashboardQueries[k], err)
 			}
-			if *verbose && i == 0 && *mode != "batch" {
+			if verbose && i == 0 && mode != "batch" {
 				fmt.Fprintf(stdout, "%8s  %s\n", took[k].Round(time.Millisecond), DashboardQueries[k])
 			}
 		}
 	}
 	slices.Sort(runs)
 	fmt.Fprintf(stdout, "30-day dashboard query set (%d queries, %s): median %s, min %s, max %s over %d runs\n",
-		len(DashboardQueries), *mode, runs[len(runs)/2].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[len(runs)-1].Round(time.Millisecond), len(runs))
-	if rss, err := selfRSS(); err == nil {
-		fmt.Fprintf(stdout, "process RSS: %.0f MiB\n", rss/(1<<20))
-	}
-	fmt.Fprintf(stdout, "see it in the dashboard: waymark serve --data %s (site %s)\n", *dir, benchSite)
+		len(DashboardQueries), mode, runs[len(runs)/2].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[len(runs)-1].Round(time.Millisecond), len(runs))
 	return nil
+}
+
+// benchQueryClickHouse is bench query against a ClickHouse database: the
+// same synthetic data and query set, read from the raw tables.
+func benchQueryClickHouse(ctx context.Context, url string, n, repeats int, reuse bool, mode string, verbose bool, stdout io.Writer) error {
+	store, err := clickhouse.Open(ctx, url, clickhouse.Options{Node: "bench"})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ext, err := store.Extent(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC().Truncate(time.Hour)
+	if reuse {
+		if ext.Events == 0 {
+			return fmt.Errorf("--reuse: the database holds no events")
+		}
+		now = ext.Newest.Truncate(time.Hour).Add(time.Hour)
+	} else {
+		if ext.Events > 0 {
+			return fmt.Errorf("the database already holds %d events: use --reuse, or a new database name", ext.Events)
+		}
+		t0 := time.Now()
+		if n, err = fillSynthetic(ctx, store, benchSite, benchZone(), now.Add(-90*24*time.Hour), 90*24*time.Hour, n); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "generated and stored %d events in %s (%.0f events/s)\n", n, time.Since(t0).Round(time.Millisecond), float64(n)/time.Since(t0).Seconds())
+		if ext, err = store.Extent(ctx); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "ClickHouse holds %d events; on disk %.1f MiB = %.1f bytes/event (events and sessions tables)\n",
+		ext.Events, float64(ext.DiskBytes)/(1<<20), float64(ext.DiskBytes)/float64(max(ext.Events, 1)))
+	st := &site.Site{Domain: benchSite, TimeZone: benchZone().String(), CreatedAt: now.Add(-90 * 24 * time.Hour), Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
+	return runQuerySet(ctx, store, st, now, repeats, mode, verbose, stdout)
 }
 
 // fillSynthetic writes n synthetic events through the sessionizer in

@@ -476,9 +476,27 @@ func (s *Store) Query(ctx context.Context, q *analytics.Query) (*analytics.Resul
 	return s.planner.Query(ctx, q)
 }
 
-// QueryAll answers a dashboard's queries together.
+// QueryAll answers a dashboard's queries together: up to four at a time,
+// since the server runs each on its own threads and a round trip's wait is
+// better spent on the next query. The embedded store shares work between
+// queries instead; here there are no rollups to share.
 func (s *Store) QueryAll(ctx context.Context, qs []*analytics.Query) ([]*analytics.Result, error) {
-	return s.planner.QueryAll(ctx, qs)
+	out := make([]*analytics.Result, len(qs))
+	errs := make([]error, len(qs))
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, q := range qs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i], errs[i] = s.planner.Query(ctx, q)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Funnel counts a funnel's steps.
@@ -561,4 +579,39 @@ func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]analytics.
 		return nil, fmt.Errorf("clickhouse: query: %w", err)
 	}
 	return out, nil
+}
+
+// Extent describes what the store holds: its events, the newest event's
+// time and the bytes its event and session tables take on disk.
+type Extent struct {
+	Events    int64
+	Newest    time.Time
+	DiskBytes int64
+}
+
+// Extent measures the store (benchmarks and sizing).
+func (s *Store) Extent(ctx context.Context) (Extent, error) {
+	var e Extent
+	if err := s.ready(ctx); err != nil {
+		return e, err
+	}
+	err := s.c.query(ctx, "SELECT count(), toUnixTimestamp(max(ts)) FROM events", func(f []string) error {
+		var newest int64
+		if _, err := fmt.Sscan(f[0]+" "+f[1], &e.Events, &newest); err != nil {
+			return err
+		}
+		e.Newest = time.Unix(newest, 0).UTC()
+		return nil
+	})
+	if err == nil {
+		err = s.c.query(ctx, "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = "+Dialect{}.Quote(s.c.database)+" AND table IN ('events', 'sessions')",
+			func(f []string) error {
+				_, err := fmt.Sscan(f[0], &e.DiskBytes)
+				return err
+			})
+	}
+	if err != nil {
+		return e, fmt.Errorf("clickhouse: extent: %w", err)
+	}
+	return e, nil
 }
