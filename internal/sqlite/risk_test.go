@@ -13,44 +13,6 @@ import (
 	"waymark.dev/waymark/internal/risk"
 )
 
-// TestConcurrentLoginsOneDevice: two tabs of the same browser logging in
-// at once present the same device secret; neither may look like a thief.
-func TestConcurrentLoginsOneDevice(t *testing.T) {
-	db, _ := open(t)
-	ctx := context.Background()
-	svc := &risk.Service{Store: db, Policy: risk.DefaultPolicy(), Now: time.Now}
-	ip := netip.MustParseAddr("192.0.2.7")
-	if _, err := svc.Login(ctx, risk.Attempt{Account: "ann", Outcome: risk.EventSuccess, IP: ip}); err != nil {
-		t.Fatal(err)
-	}
-	_, tok, err := svc.Trust(ctx, "ann", "laptop", ip, "Chrome", "Linux")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	answers := make(chan risk.Answer, 8)
-	for range 8 {
-		wg.Go(func() {
-			a, err := svc.Login(ctx, risk.Attempt{Account: "ann", Outcome: risk.EventSuccess, IP: ip, Browser: "Chrome", OS: "Linux", DeviceCookie: tok.Encode()})
-			if err != nil {
-				t.Error(err)
-			}
-			answers <- a
-		})
-	}
-	wg.Wait()
-	close(answers)
-	for a := range answers {
-		if a.Decision.Decision == risk.Deny || a.Decision.Device != risk.DeviceKnown {
-			t.Errorf("concurrent login: %+v", a.Decision)
-		}
-	}
-	d, err := db.Devices(ctx, "ann")
-	if err != nil || len(d) != 1 || d[0].Revoked {
-		t.Errorf("device after concurrent logins: %+v %v", d, err)
-	}
-}
-
 // TestRecentCounts: the velocity counts kept in memory agree with the
 // stored events, leave with the window, and come back after a restart.
 func TestRecentCounts(t *testing.T) {
