@@ -17,10 +17,10 @@ func TestDependencyDirection(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	domain := []string{"analytics", "site", "config", "admin", "identity", "consent", "risk", "webhook"}
-	adapters := []string{"duckdb", "clickhouse", "sqlite"}
+	adapters := []string{"duckdb", "clickhouse", "sqlite", "postgres"}
 	forbiddenFor := map[string][]string{}
 	for _, d := range domain {
-		forbiddenFor[d] = []string{"web", "app", "duckdb", "clickhouse", "sqlite", "apptest"}
+		forbiddenFor[d] = []string{"web", "app", "duckdb", "clickhouse", "sqlite", "postgres", "apptest"}
 	}
 	forbiddenFor["config"] = append(forbiddenFor["config"], "analytics", "site")
 	for _, a := range adapters {
@@ -31,7 +31,7 @@ func TestDependencyDirection(t *testing.T) {
 		}
 		forbiddenFor[a] = append(forbiddenFor[a], "web", "app", "config")
 	}
-	forbiddenFor["web"] = []string{"app", "duckdb", "clickhouse", "sqlite"}
+	forbiddenFor["web"] = []string{"app", "duckdb", "clickhouse", "sqlite", "postgres"}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)
 		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], module+"/"), "internal/")

@@ -1,0 +1,181 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"waymark.dev/waymark/internal/risk"
+)
+
+var _ risk.Store = (*DB)(nil)
+
+const deviceColumns = `id, account, name, current, previous, prev_until, retired, created_at, last_seen, network, browser, os, revoked`
+
+func scanDevice(row pgx.Row) (*risk.Device, error) {
+	var d risk.Device
+	var id, cur, prev, retired []byte
+	var prevUntil, created, seen int64
+	if err := row.Scan(&id, &d.Account, &d.Name, &cur, &prev, &prevUntil, &retired, &created, &seen, &d.Network, &d.Browser, &d.OS, &d.Revoked); err != nil {
+		return nil, err
+	}
+	copy(d.ID[:], id)
+	copy(d.Current[:], cur)
+	copy(d.Previous[:], prev)
+	for i := 0; i+32 <= len(retired); i += 32 {
+		var h risk.Hash
+		copy(h[:], retired[i:i+32])
+		d.Retired = append(d.Retired, h)
+	}
+	d.PrevUntil, d.Created, d.LastSeen = time.UnixMilli(prevUntil).UTC(), time.UnixMilli(created).UTC(), time.UnixMilli(seen).UTC()
+	return &d, nil
+}
+
+func deviceArgs(d *risk.Device) []any {
+	retired := make([]byte, 0, 32*len(d.Retired))
+	for _, h := range d.Retired {
+		retired = append(retired, h[:]...)
+	}
+	return []any{d.ID[:], d.Account, d.Name, d.Current[:], d.Previous[:], d.PrevUntil.UnixMilli(), retired, d.Created.UnixMilli(), d.LastSeen.UnixMilli(),
+		d.Network, d.Browser, d.OS, d.Revoked}
+}
+
+// Device returns a device, or risk.ErrNotFound.
+func (s *DB) Device(ctx context.Context, id risk.DeviceID) (*risk.Device, error) {
+	d, err := scanDevice(s.pool.QueryRow(ctx, `SELECT `+deviceColumns+` FROM risk_devices WHERE id = $1`, id[:]))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, risk.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: device: %w", err)
+	}
+	return d, nil
+}
+
+// SaveDevice stores a device, replacing its earlier state.
+func (s *DB) SaveDevice(ctx context.Context, d *risk.Device) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO risk_devices (`+deviceColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, current = excluded.current, previous = excluded.previous,
+		prev_until = excluded.prev_until, retired = excluded.retired, last_seen = excluded.last_seen, network = excluded.network,
+		browser = excluded.browser, os = excluded.os, revoked = excluded.revoked`, deviceArgs(d)...)
+	if err != nil {
+		return fmt.Errorf("postgres: save device: %w", err)
+	}
+	return nil
+}
+
+// Devices lists an account's devices, most recently seen first.
+func (s *DB) Devices(ctx context.Context, account string) ([]*risk.Device, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+deviceColumns+` FROM risk_devices WHERE account = $1 ORDER BY last_seen DESC`, account)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: devices: %w", err)
+	}
+	defer rows.Close()
+	var out []*risk.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// AddEvent appends a login or device event; a successful login also
+// records its network as known for the account, in the same statement.
+func (s *DB) AddEvent(ctx context.Context, e risk.Event) error {
+	var dev []byte
+	if e.Device != (risk.DeviceID{}) {
+		dev = e.Device[:]
+	}
+	_, err := s.pool.Exec(ctx, `WITH e AS (
+			INSERT INTO risk_events (account, kind, at, network, device, decision, detail) VALUES ($1,$2,$3,$4,$5,$6,$7)
+			RETURNING account, kind, at, network)
+		INSERT INTO risk_networks (account, network, first_seen)
+			SELECT account, network, at FROM e WHERE kind = 'success' AND network <> ''
+		ON CONFLICT (account, network) DO NOTHING`,
+		e.Account, e.Kind, e.Time.UnixMilli(), e.Network, dev, e.Decision, e.Detail)
+	if err != nil {
+		return fmt.Errorf("postgres: risk event: %w", err)
+	}
+	return nil
+}
+
+// Events returns an account's latest events, newest first.
+func (s *DB) Events(ctx context.Context, account string, limit int) ([]risk.Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT account, kind, at, network, device, decision, detail FROM risk_events WHERE account = $1 ORDER BY at DESC, id DESC LIMIT $2`, account, max(limit, 0))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: risk events: %w", err)
+	}
+	defer rows.Close()
+	var out []risk.Event
+	for rows.Next() {
+		var e risk.Event
+		var at int64
+		var dev []byte
+		if err := rows.Scan(&e.Account, &e.Kind, &at, &e.Network, &dev, &e.Decision, &e.Detail); err != nil {
+			return nil, fmt.Errorf("postgres: risk events: %w", err)
+		}
+		e.Time = time.UnixMilli(at).UTC()
+		copy(e.Device[:], dev)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Counts answers a decision's velocity questions in one round trip, each
+// count stopping at its limit. All nodes share them: a burst of failures
+// spread over many identity nodes is counted whole.
+func (s *DB) Counts(ctx context.Context, account, network string, since time.Time, limit risk.Counts) (risk.Counts, error) {
+	var c risk.Counts
+	var acct, client, accts int64
+	err := s.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM (SELECT 1 FROM risk_events WHERE account = $1 AND kind = 'failure' AND at >= $3 LIMIT $4) a),
+		(SELECT count(*) FROM (SELECT 1 FROM risk_events WHERE network = $2 AND network <> '' AND kind = 'failure' AND at >= $3 LIMIT $5) b),
+		(SELECT count(*) FROM (SELECT DISTINCT account FROM risk_events WHERE network = $2 AND network <> '' AND kind IN ('attempt', 'success', 'failure') AND at >= $3 LIMIT $6) c),
+		EXISTS (SELECT 1 FROM risk_networks WHERE account = $1 AND network = $2 AND $2 <> '')`,
+		account, network, since.UnixMilli(), max(limit.AccountFailures, 1), max(limit.ClientFailures, 1), max(limit.AccountsFromClient, 1)).
+		Scan(&acct, &client, &accts, &c.KnownNetwork)
+	if err != nil {
+		return c, fmt.Errorf("postgres: risk counts: %w", err)
+	}
+	c.AccountFailures, c.ClientFailures, c.AccountsFromClient = int(acct), int(client), int(accts)
+	return c, nil
+}
+
+// ImportRisk adds devices and events in one transaction (bench risk and
+// migrations from another store).
+func (s *DB) ImportRisk(ctx context.Context, devices []*risk.Device, events []risk.Event) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		drows := make([][]any, len(devices))
+		for i, d := range devices {
+			drows[i] = deviceArgs(d)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"risk_devices"},
+			[]string{"id", "account", "name", "current", "previous", "prev_until", "retired", "created_at", "last_seen", "network", "browser", "os", "revoked"},
+			pgx.CopyFromRows(drows)); err != nil {
+			return fmt.Errorf("postgres: import devices: %w", err)
+		}
+		erows := make([][]any, len(events))
+		for i, e := range events {
+			var dev []byte
+			if e.Device != (risk.DeviceID{}) {
+				dev = e.Device[:]
+			}
+			erows[i] = []any{e.Account, e.Kind, e.Time.UnixMilli(), e.Network, dev, e.Decision, e.Detail}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"risk_events"}, []string{"account", "kind", "at", "network", "device", "decision", "detail"},
+			pgx.CopyFromRows(erows)); err != nil {
+			return fmt.Errorf("postgres: import events: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO risk_networks (account, network, first_seen)
+			SELECT account, network, min(at) FROM risk_events WHERE kind = 'success' AND network <> '' GROUP BY account, network
+			ON CONFLICT (account, network) DO NOTHING`); err != nil {
+			return fmt.Errorf("postgres: import networks: %w", err)
+		}
+		return nil
+	})
+}

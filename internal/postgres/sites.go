@@ -1,0 +1,266 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/site"
+)
+
+var (
+	_ site.Store          = (*DB)(nil)
+	_ analytics.SaltStore = (*DB)(nil)
+)
+
+func joinPrefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func funnelsJSON(fs []site.Funnel) string {
+	if len(fs) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(fs)
+	return string(b)
+}
+
+// AddSite stores a new site; site.ErrExists if its domain is taken.
+func (s *DB) AddSite(ctx context.Context, st *site.Site) error {
+	if err := st.Validate(); err != nil {
+		return err
+	}
+	if st.CreatedAt.IsZero() {
+		st.CreatedAt = s.now().UTC()
+	}
+	goals, _ := json.Marshal(st.Goals)
+	_, err := s.pool.Exec(ctx, `INSERT INTO sites (domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, funnels, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+		st.Domain, st.TimeZone, st.RetentionDays, joinPrefixes(st.IgnoreIPs), strings.Join(st.IgnorePaths, ","), strings.Join(st.KeepParams, ","), string(goals), funnelsJSON(st.Funnels), st.CreatedAt.Unix())
+	if isUnique(err) {
+		return fmt.Errorf("site %s: %w", st.Domain, site.ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: add site: %w", err)
+	}
+	return nil
+}
+
+// UpdateSite replaces a site's settings.
+func (s *DB) UpdateSite(ctx context.Context, st *site.Site) error {
+	if err := st.Validate(); err != nil {
+		return err
+	}
+	goals, _ := json.Marshal(st.Goals)
+	tag, err := s.pool.Exec(ctx, `UPDATE sites SET time_zone=$1, retention_days=$2, ignore_ips=$3, ignore_paths=$4, keep_params=$5, goals=$6, funnels=$7 WHERE domain=$8`,
+		st.TimeZone, st.RetentionDays, joinPrefixes(st.IgnoreIPs), strings.Join(st.IgnorePaths, ","), strings.Join(st.KeepParams, ","), string(goals), funnelsJSON(st.Funnels), st.Domain)
+	if err != nil {
+		return fmt.Errorf("postgres: update site: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("site %s: %w", st.Domain, site.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteSite removes a site and its tokens.
+func (s *DB) DeleteSite(ctx context.Context, domain string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM sites WHERE domain=$1`, domain)
+		if err != nil {
+			return fmt.Errorf("postgres: delete site: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("site %s: %w", domain, site.ErrNotFound)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM tokens WHERE site=$1`, domain); err != nil {
+			return fmt.Errorf("postgres: delete site tokens: %w", err)
+		}
+		return nil
+	})
+}
+
+// Sites lists all sites by domain.
+func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
+	rows, err := s.pool.Query(ctx, `SELECT domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, funnels, created_at FROM sites ORDER BY domain`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list sites: %w", err)
+	}
+	defer rows.Close()
+	var out []*site.Site
+	for rows.Next() {
+		var st site.Site
+		var ips, paths, params, goals, funnels string
+		var created int64
+		if err := rows.Scan(&st.Domain, &st.TimeZone, &st.RetentionDays, &ips, &paths, &params, &goals, &funnels, &created); err != nil {
+			return nil, fmt.Errorf("postgres: list sites: %w", err)
+		}
+		for _, p := range splitList(ips) {
+			if pr, err := netip.ParsePrefix(p); err == nil {
+				st.IgnoreIPs = append(st.IgnoreIPs, pr)
+			}
+		}
+		st.IgnorePaths, st.KeepParams = splitList(paths), splitList(params)
+		if err := json.Unmarshal([]byte(funnels), &st.Funnels); err != nil {
+			return nil, fmt.Errorf("postgres: site %s: funnels: %w", st.Domain, err)
+		}
+		if len(st.Funnels) == 0 {
+			st.Funnels = nil
+		}
+		if err := json.Unmarshal([]byte(goals), &st.Goals); err != nil {
+			return nil, fmt.Errorf("postgres: site %s: goals: %w", st.Domain, err)
+		}
+		st.CreatedAt = time.Unix(created, 0).UTC()
+		out = append(out, &st)
+	}
+	return out, rows.Err()
+}
+
+// AddToken stores a token and returns its id.
+func (s *DB) AddToken(ctx context.Context, t *site.Token) (int64, error) {
+	if strings.TrimSpace(t.Name) == "" {
+		return 0, fmt.Errorf("%w: token name is empty", site.ErrInvalid)
+	}
+	if t.Site != "" {
+		var ok bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sites WHERE domain=$1)`, t.Site).Scan(&ok); err != nil {
+			return 0, fmt.Errorf("postgres: add token: %w", err)
+		}
+		if !ok {
+			return 0, fmt.Errorf("site %s: %w", t.Site, site.ErrNotFound)
+		}
+	}
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = s.now().UTC()
+	}
+	switch t.Kind {
+	case "":
+		t.Kind = site.TokenAPI
+	case site.TokenAPI:
+	case site.TokenShare:
+		if t.Site == "" {
+			return 0, fmt.Errorf("%w: a shared link belongs to one site", site.ErrInvalid)
+		}
+	default:
+		return 0, fmt.Errorf("%w: token kind %q", site.ErrInvalid, t.Kind)
+	}
+	err := s.pool.QueryRow(ctx, `INSERT INTO tokens (name, site, kind, hash, created_at) VALUES ($1,$2,$3,$4,$5) RETURNING id`,
+		t.Name, t.Site, t.Kind, t.Hash[:], t.CreatedAt.Unix()).Scan(&t.ID)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: add token: %w", err)
+	}
+	return t.ID, nil
+}
+
+func scanToken(row pgx.Row) (*site.Token, error) {
+	var t site.Token
+	var hash []byte
+	var created int64
+	if err := row.Scan(&t.ID, &t.Name, &t.Site, &t.Kind, &hash, &created); err != nil {
+		return nil, err
+	}
+	copy(t.Hash[:], hash)
+	t.CreatedAt = time.Unix(created, 0).UTC()
+	return &t, nil
+}
+
+// TokenByHash finds a token by the hash of its secret.
+func (s *DB) TokenByHash(ctx context.Context, hash [32]byte) (*site.Token, error) {
+	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT id, name, site, kind, hash, created_at FROM tokens WHERE hash=$1`, hash[:]))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, site.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: token: %w", err)
+	}
+	return t, nil
+}
+
+// Tokens lists all tokens (hashes only).
+func (s *DB) Tokens(ctx context.Context) ([]*site.Token, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, name, site, kind, hash, created_at FROM tokens ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []*site.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// DeleteToken revokes a token.
+func (s *DB) DeleteToken(ctx context.Context, id int64) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM tokens WHERE id=$1`, id)
+	if err != nil {
+		return fmt.Errorf("postgres: delete token: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("token %d: %w", id, site.ErrNotFound)
+	}
+	return nil
+}
+
+// Salts returns the stored daily salts, oldest first.
+func (s *DB) Salts(ctx context.Context) ([]analytics.Salt, error) {
+	rows, err := s.pool.Query(ctx, `SELECT day, salt FROM salts ORDER BY day`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: salts: %w", err)
+	}
+	defer rows.Close()
+	var out []analytics.Salt
+	for rows.Next() {
+		var sl analytics.Salt
+		var b []byte
+		if err := rows.Scan(&sl.Day, &b); err != nil {
+			return nil, fmt.Errorf("postgres: salts: %w", err)
+		}
+		copy(sl.Key[:], b)
+		out = append(out, sl)
+	}
+	return out, rows.Err()
+}
+
+// PutSalt stores a day's salt unless the day has one, and returns the
+// day's salt: every node hashes a day's visitors with the same one.
+func (s *DB) PutSalt(ctx context.Context, salt analytics.Salt) (analytics.Salt, error) {
+	var b []byte
+	err := s.pool.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO salts (day, salt, created_at) VALUES ($1, $2, $3) ON CONFLICT (day) DO NOTHING RETURNING salt)
+		SELECT salt FROM ins UNION ALL SELECT salt FROM salts WHERE day = $1 LIMIT 1`,
+		salt.Day, salt.Key[:], s.now().Unix()).Scan(&b)
+	if err != nil {
+		return salt, fmt.Errorf("postgres: put salt: %w", err)
+	}
+	copy(salt.Key[:], b)
+	return salt, nil
+}
+
+// DeleteSaltsBefore removes the salts of days before day.
+func (s *DB) DeleteSaltsBefore(ctx context.Context, day string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM salts WHERE day < $1`, day); err != nil {
+		return fmt.Errorf("postgres: delete salts: %w", err)
+	}
+	return nil
+}
