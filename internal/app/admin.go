@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/site"
-	"waymark.dev/waymark/internal/sqlite"
 )
 
 func applyEnv(fs *flag.FlagSet, getenv func(string) string) error { return config.ApplyEnv(fs, getenv) }
@@ -24,19 +22,13 @@ const stateFile = "state.db"
 // riskJournalFile is the login decisions' write journal in the data folder.
 const riskJournalFile = "state.db-riskjournal"
 
-func openState(ctx context.Context, data string) (*sqlite.DB, error) {
-	if err := ensureDir(data); err != nil {
-		return nil, err
-	}
-	return sqlite.Open(ctx, filepath.Join(data, stateFile))
-}
-
 // adminCmd runs site, token and goal subcommands. They only touch the
 // SQLite state store, so they work while the server runs; the server picks
 // changes up within a second.
 func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(cmd+" "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")
+	stateURL := stateFlag(fs)
 	domain := fs.String("domain", "", "site domain, e.g. example.com")
 	siteFlag := fs.String("site", "", "site domain")
 	name := fs.String("name", "", "token name")
@@ -51,7 +43,7 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
-	db, err := openState(ctx, *data)
+	db, err := openState(ctx, *data, *stateURL)
 	if err != nil {
 		return err
 	}
@@ -162,7 +154,7 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 	return nil
 }
 
-func goalCmd(ctx context.Context, db *sqlite.DB, sub, domain, page, event string, stdout io.Writer) error {
+func goalCmd(ctx context.Context, db stateStore, sub, domain, page, event string, stdout io.Writer) error {
 	s, err := findSite(ctx, db, domain)
 	if err != nil {
 		return err
@@ -197,7 +189,7 @@ func goalCmd(ctx context.Context, db *sqlite.DB, sub, domain, page, event string
 }
 
 // findSite loads one site by domain.
-func findSite(ctx context.Context, db *sqlite.DB, domain string) (*site.Site, error) {
+func findSite(ctx context.Context, db stateStore, domain string) (*site.Site, error) {
 	d, err := site.NormalizeDomain(domain)
 	if err != nil {
 		return nil, usagef("%v (give the site with --domain or --site)", err)

@@ -101,7 +101,7 @@ func TestKeysCommand(t *testing.T) {
 
 func TestConsentCommand(t *testing.T) {
 	data := t.TempDir()
-	db, err := openState(context.Background(), data)
+	db, err := openState(context.Background(), data, "")
 	if err != nil {
 		t.Fatal(err)
 	}

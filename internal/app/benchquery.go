@@ -300,7 +300,7 @@ func selfRSS() (float64, error) {
 // registerBenchSite adds the benchmark's site to the folder's state store,
 // so that `waymark serve --data DIR` shows it.
 func registerBenchSite(ctx context.Context, dir string, st *site.Site) error {
-	state, err := openState(ctx, dir)
+	state, err := openState(ctx, dir, "")
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 func benchRisk(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench risk", stderr)
 	dir := fs.String("dir", "", "data folder (required; its state.db gets the devices and events)")
+	stateURL := fs.String("state", "", "measure against this PostgreSQL database (postgres://...) instead of the data folder's state.db")
 	devices := fs.Int("devices", 1_000_000, "trusted devices to create")
 	events := fs.Int("events", 10_000_000, "login events to create")
 	reuse := fs.Bool("reuse", false, "use the devices and events already in --dir")
@@ -39,7 +40,7 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 	if *dir == "" || *devices < 1000 || *events < 0 || *workers < 1 || *rate < 0 {
 		return usagef("bench risk needs --dir, at least 1000 --devices, and positive --workers")
 	}
-	db, err := openState(ctx, *dir)
+	db, err := openState(ctx, *dir, *stateURL)
 	if err != nil {
 		return err
 	}
@@ -101,13 +102,15 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 	var mu sync.Mutex
 	var lat []time.Duration
 	decisions := map[string]int{}
-	if *journal {
-		if err := db.EnableRiskJournal(ctx, filepath.Join(*dir, riskJournalFile), slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
+	if j, ok := db.(riskJournaled); ok {
+		if *journal {
+			if err := j.EnableRiskJournal(ctx, filepath.Join(*dir, riskJournalFile), slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
+				return err
+			}
+		}
+		if err := j.LoadRecentLogins(ctx); err != nil {
 			return err
 		}
-	}
-	if err := db.LoadRecentLogins(ctx); err != nil {
-		return err
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

@@ -16,6 +16,7 @@ import (
 func consentCmd(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("consent "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")
+	stateURL := stateFlag(fs)
 	since := fs.String("since", "", "only receipts from this time on (RFC 3339 or YYYY-MM-DD)")
 	format := fs.String("format", consent.FormatJSONL, "jsonl or csv")
 	out := fs.String("out", "", "file to write (default: standard output)")
@@ -24,7 +25,7 @@ func consentCmd(ctx context.Context, sub string, args []string, getenv func(stri
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
-	db, err := openState(ctx, *data)
+	db, err := openState(ctx, *data, *stateURL)
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if *days < 1 || *days > 400 || *events < 1 || *events > 50_000_000 {
 		return usagef("--days must be 1 to 400 and --events 1 to 50000000")
 	}
-	state, err := openState(ctx, *data)
+	state, err := openState(ctx, *data, "")
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 func keysCmd(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("keys "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")
+	stateURL := stateFlag(fs)
 	id := fs.Uint("id", 0, "key id (retire)")
 	signing := fs.Bool("signing", false, "rotate or retire the Ed25519 key that signs relayed content (see /.well-known/waymark/keys) instead of the cookie key ring")
 	kid := fs.String("kid", "", "signing key id (retire --signing)")
@@ -58,7 +59,7 @@ func keysCmd(ctx context.Context, sub string, args []string, getenv func(string)
 			return nil
 		}
 	}
-	db, err := openState(ctx, *data)
+	db, err := openState(ctx, *data, *stateURL)
 	if err != nil {
 		return err
 	}

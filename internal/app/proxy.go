@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,7 +25,6 @@ import (
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/netguard"
 	"waymark.dev/waymark/internal/proxy"
-	"waymark.dev/waymark/internal/sqlite"
 )
 
 // proxyPart is the running secure proxy.
@@ -46,7 +44,7 @@ type proxyPart struct {
 // startProxy builds the proxy from the configuration and starts
 // listening. webAddr is the web server's address (the proxy never
 // connects to it either).
-func startProxy(ctx context.Context, c config.Serve, state *sqlite.DB, checker *threats.Checker, keys *integrity.Keyring, reg prometheus.Registerer, log *slog.Logger, webAddr string) (*proxyPart, error) {
+func startProxy(ctx context.Context, c config.Serve, state stateStore, checker *threats.Checker, keys *integrity.Keyring, reg prometheus.Registerer, log *slog.Logger, webAddr string) (*proxyPart, error) {
 	pc := c.Proxy
 	hosts := proxy.HostRules{Allow: pc.AllowHosts, Deny: pc.DenyHosts}
 	if err := hosts.Validate(); err != nil {
@@ -202,6 +200,7 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 	sub, rest := args[1], args[2:]
 	fs := newFlagSet("proxy token "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")
+	stateURL := stateFlag(fs)
 	user := fs.String("user", "", "user the token belongs to (add)")
 	expires := fs.String("expires", "", "lifetime, e.g. 12h or 90d (add; default: no expiry)")
 	id := fs.String("id", "", "token id (revoke; see waymark proxy token list)")
@@ -229,7 +228,7 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 	default:
 		return usagef("unknown subcommand proxy token %s; use add, list or revoke", sub)
 	}
-	db, err := openState(ctx, *data)
+	db, err := openState(ctx, *data, *stateURL)
 	if err != nil {
 		return err
 	}
@@ -266,7 +265,7 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return tw.Flush()
 	case "revoke":
 		if err := db.RevokeProxyToken(ctx, *id); err != nil {
-			if errors.Is(err, sqlite.ErrProxyTokenNotFound) {
+			if errProxyTokenNotFound(err) {
 				return usagef("%v", err)
 			}
 			return err

@@ -25,7 +25,7 @@ import (
 	"waymark.dev/waymark/internal/proxy"
 	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
-	"waymark.dev/waymark/internal/sqlite"
+	"waymark.dev/waymark/internal/threats"
 	"waymark.dev/waymark/internal/web"
 	"waymark.dev/waymark/internal/webhook"
 )
@@ -64,7 +64,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 // web server's address once it accepts connections.
 func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready func(addr string)) error {
 	log := newLogger(&c, stderr)
-	if c.GCPercent > 0 && c.HasPart("web") {
+	if c.GCPercent > 0 && c.HasPart("collector") {
 		// The live Go heap is small (DuckDB's memory is outside it) while
 		// the collector allocates per request: collecting less often buys
 		// throughput for little memory.
@@ -73,19 +73,23 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	if err := ensureDir(c.Data); err != nil {
 		return err
 	}
-	state, err := openState(ctx, c.Data)
+	state, err := openState(ctx, c.Data, c.State)
 	if err != nil {
 		return err
 	}
 	defer state.Close()
-	if !c.HasPart("web") {
+	if !c.ServesWeb() {
 		return serveProxyOnly(ctx, c, state, log, stdout, ready)
 	}
-	events, err := openEvents(ctx, c, log.With("component", "events"))
-	if err != nil {
-		return err
+	// Collectors write events and the dashboard reads them; an identity
+	// node needs no event store.
+	var events eventStore
+	if c.HasPart("collector") || c.HasPart("dashboard") {
+		if events, err = openEvents(ctx, c, log.With("component", "events")); err != nil {
+			return err
+		}
+		defer events.Close()
 	}
-	defer events.Close()
 
 	if c.Demo {
 		err := state.AddSite(ctx, demoSite())
@@ -108,109 +112,51 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	if err != nil {
 		return err
 	}
-	visitors, err := analytics.NewVisitors(ctx, state, time.Now, log.With("component", "visitors"))
-	if err != nil {
-		return err
-	}
 	bots, err := analytics.NewBotMatcher(c.ReferrerSpam...)
 	if err != nil {
 		return err
 	}
-	spool, err := analytics.OpenSpool(filepath.Join(c.Data, "spool"), c.SpoolSegBytes, c.SpoolMaxBytes, log.With("component", "spool"))
-	if err != nil {
-		return err
-	}
-	collector := &analytics.Collector{
-		Sites:    sites,
-		Enricher: &analytics.Enricher{Agents: analytics.NewAgentParser(bots, 10000), Bots: bots, Visitors: visitors, Now: time.Now},
-		Spool:    spool,
-	}
-	ingester := &analytics.Ingester{
-		Spool: spool, Store: events, Log: log.With("component", "ingester"),
-		BatchSize: c.BatchSize, FlushInterval: c.FlushInterval,
-		Retention: func() map[string]time.Time {
-			m := map[string]time.Time{}
-			for _, s := range sites.All() {
-				if s.RetentionDays > 0 {
-					m[s.Domain] = time.Now().AddDate(0, 0, -s.RetentionDays)
-				}
-			}
-			return m
-		},
-	}
+	agents := analytics.NewAgentParser(bots, 10000)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	ring, err := identity.LoadRing(ctx, state, time.Now())
-	if err != nil {
-		return fmt.Errorf("identity keys: %w", err)
-	}
-	policy := consent.DefaultPolicy()
-	if c.ConsentPolicy != "" {
-		b, err := os.ReadFile(c.ConsentPolicy)
-		if err != nil {
-			return fmt.Errorf("consent policy: %w", err)
-		}
-		if policy, err = consent.LoadPolicy(b); err != nil {
-			return fmt.Errorf("consent policy %s: %w", c.ConsentPolicy, err)
+	var col *collection
+	if c.HasPart("collector") {
+		if col, err = startCollection(ctx, c, state, sites, events, bots, agents, reg, log); err != nil {
+			return err
 		}
 	}
-	if err := policy.Validate(); err != nil {
-		return err
+	var id *identityPart
+	if c.HasPart("identity") {
+		if id, err = startIdentity(ctx, c, state, log); err != nil {
+			col.close()
+			return err
+		}
 	}
-	recorder := consent.NewRecorder(state, 256)
-	consentDeps := &web.ConsentDeps{Policy: policy, Store: state, Recorder: recorder,
-		Visitor:  identity.NewCodec(ring, "visitor", identity.MaxAge, time.Now),
-		Decision: identity.NewCodec(ring, "consent", policy.Expiry, time.Now),
-		Ring:     ring, Remembered: state}
-
 	// The embedded store keeps daily rollups; ClickHouse reads its raw
 	// tables.
 	var rollups *analytics.RollupBuilder
-	if rs, ok := events.(analytics.RollupStore); ok {
+	if rs, ok := events.(analytics.RollupStore); ok && c.HasPart("dashboard") {
 		rollups = &analytics.RollupBuilder{Store: rs, Sites: sites.All, Now: time.Now, Log: log.With("component", "rollups")}
-	}
-
-	riskSvc := &risk.Service{Store: state, Policy: risk.DefaultPolicy(), Now: time.Now}
-	// Login decisions append their writes to a journal and return; a
-	// background writer applies them (riskjournal.go), so no decision
-	// waits for a disk sync.
-	if err := state.EnableRiskJournal(ctx, filepath.Join(c.Data, riskJournalFile), log.With("component", "risk_journal")); err != nil {
-		return err
-	}
-	if err := state.LoadRecentLogins(ctx); err != nil {
-		return err
-	}
-	var hooks *webhook.Sender
-	if c.RiskWebhook != "" {
-		hooks = webhook.NewSender(c.RiskWebhook, []byte(c.RiskWebhookSecret), log.With("component", "webhook"))
-		riskSvc.Notify = func(e risk.Event) { hooks.Send(e) }
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_events_stored_total", Help: "Events written to the event store."},
-		func() float64 { return float64(ingester.Stats.Events.Load()) }))
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_store_write_errors_total", Help: "Failed batch writes (retried)."},
-		func() float64 { return float64(ingester.Stats.WriteErrors.Load()) }))
-	if rollups != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_rollup_days_built_total", Help: "Daily rollups built (a day whose raw data changed is built again)."},
 			func() float64 { return float64(rollups.Built.Load()) }))
 	}
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waymark_sessions_live", Help: "Sessions held in memory by the ingester."},
-		func() float64 { return float64(ingester.Stats.LiveSession.Load()) }))
 
-	checker, err := startThreats(ctx, c, log.With("component", "threats"))
-	if err != nil {
-		spool.Close()
-		return err
+	var checker *threats.Checker
+	if c.HasPart("identity") || c.HasPart("proxy") {
+		if checker, err = startThreats(ctx, c, log.With("component", "threats")); err != nil {
+			col.close()
+			return err
+		}
 	}
 	signingKeys, err := openSigningKeys(ctx, c.Data, log.With("component", "integrity"))
 	if err != nil {
-		spool.Close()
+		col.close()
 		return err
 	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
-		spool.Close()
+		col.close()
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	var px *proxyPart
@@ -219,29 +165,35 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	if c.HasPart("proxy") {
 		if px, err = startProxy(ctx, c, state, checker, signingKeys, reg, log, ln.Addr().String()); err != nil {
 			ln.Close()
-			spool.Close()
+			col.close()
 			return err
 		}
 		pac, proxyAuth = proxy.PAC(px.Public), px.auth
 	}
 
-	var ingesting atomic.Bool
-	handler := web.New(web.Deps{
-		ProxyPAC: pac, ProxyAuth: proxyAuth, Threats: checker, SigningKeys: signingKeys,
-		Log: log, Sites: sites, SiteStore: state, Collector: collector, Stats: events, Now: time.Now,
+	deps := web.Deps{
+		ProxyPAC: pac, ProxyAuth: proxyAuth, SigningKeys: signingKeys,
+		Log: log, Sites: sites, SiteStore: state, Agents: agents, Now: time.Now,
 		TrustedProxies: c.TrustedProxies, Registry: reg, Demo: c.Demo, DemoDomain: DemoDomain, DataDir: c.Data,
 		Admin: &admin.Auth{Store: state, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
-		Consent: consentDeps,
-		Risk:    riskSvc,
 		Ready: func(ctx context.Context) error {
-			if !ingesting.Load() {
+			if col != nil && !col.ingesting.Load() {
 				return errors.New("ingester not running")
 			}
 			return nil
 		},
-	})
+	}
+	if col != nil {
+		deps.Collector = col.collector
+	}
+	if c.HasPart("dashboard") {
+		deps.Stats = events
+	}
+	if id != nil {
+		deps.Consent, deps.Risk, deps.Threats = id.consent, id.risk, checker
+	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           web.New(deps),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -253,37 +205,41 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	var wg sync.WaitGroup
 	ingestErr := make(chan error, 1)
 	ingestCtx, stopIngest := context.WithCancel(context.Background())
-	ingesting.Store(true)
-	wg.Go(func() {
-		err := ingester.Run(ingestCtx, c.ShutdownGrace)
-		ingesting.Store(false)
-		if err != nil {
-			log.Error("ingester stopped", "err", err)
-		}
-		ingestErr <- err
-	})
+	if col != nil {
+		col.ingesting.Store(true)
+		wg.Go(func() {
+			err := col.ingester.Run(ingestCtx, c.ShutdownGrace)
+			col.ingesting.Store(false)
+			if err != nil {
+				log.Error("ingester stopped", "err", err)
+			}
+			ingestErr <- err
+		})
+		wg.Go(func() { col.visitors.Run(bg, time.Minute) })
+	}
 	wg.Go(func() { sites.Run(bg, time.Second) })
-	wg.Go(func() { visitors.Run(bg, time.Minute) })
 	if rollups != nil {
 		wg.Go(func() { rollups.Run(bg, time.Minute) })
-	}
-	if hooks != nil {
-		wg.Go(func() { hooks.Run(bg) })
 	}
 	if px != nil {
 		wg.Go(func() { px.run(bg, log) })
 	}
-	recordCtx, stopRecorder := context.WithCancel(context.Background())
-	recorderDone := make(chan struct{})
-	go func() { recorder.Run(recordCtx); close(recorderDone) }()
-	defer func() { stopRecorder(); <-recorderDone }() // after the HTTP server: pending receipts are written
-	wg.Go(func() {
-		runEvery(bg, time.Minute, func() {
-			if err := ring.Refresh(bg, state); err != nil && bg.Err() == nil {
-				log.Error("reload identity keys", "err", err)
-			}
+	if id != nil {
+		if id.hooks != nil {
+			wg.Go(func() { id.hooks.Run(bg) })
+		}
+		recordCtx, stopRecorder := context.WithCancel(context.Background())
+		recorderDone := make(chan struct{})
+		go func() { id.recorder.Run(recordCtx); close(recorderDone) }()
+		defer func() { stopRecorder(); <-recorderDone }() // after the HTTP server: pending receipts are written
+		wg.Go(func() {
+			runEvery(bg, time.Minute, func() {
+				if err := id.ring.Refresh(bg, state); err != nil && bg.Err() == nil {
+					log.Error("reload identity keys", "err", err)
+				}
+			})
 		})
-	})
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -292,7 +248,9 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	if c.Demo {
 		fmt.Fprintf(stdout, "Demo shop:          http://%s/demo/\n", addr)
 	}
-	fmt.Fprintf(stdout, "Dashboard:          http://%s/dashboard\n", addr)
+	if c.HasPart("dashboard") {
+		fmt.Fprintf(stdout, "Dashboard:          http://%s/dashboard\n", addr)
+	}
 	switch {
 	case generated != "":
 		fmt.Fprintf(stdout, "Admin password:     %s   (shown once; set WAYMARK_ADMIN_PASSWORD to choose your own)\n", generated)
@@ -305,7 +263,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		printProxy(stdout, px, c.Data, addr)
 	}
 	fmt.Fprintf(stdout, "Data folder:        %s\nStats API token:    waymark token add --data %s --name me\n", c.Data, c.Data)
-	log.Info("listening", "addr", addr, "data", c.Data)
+	log.Info("listening", "addr", addr, "data", c.Data, "parts", c.Parts)
 	if ready != nil {
 		ready(addr)
 	}
@@ -328,15 +286,127 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
-	spool.Close()
+	col.close()
 	stopIngest()
 	stopBG()
 	wg.Wait()
-	log.Info("stopped", "events_stored", ingester.Stats.Events.Load())
+	if col != nil {
+		log.Info("stopped", "events_stored", col.ingester.Stats.Events.Load())
+	} else {
+		log.Info("stopped")
+	}
 	if errors.Is(runErr, http.ErrServerClosed) {
 		runErr = nil
 	}
 	return runErr
+}
+
+// collection is the collector part: the spool that acknowledges hits and
+// the ingester that moves them into the event store.
+type collection struct {
+	collector *analytics.Collector
+	spool     *analytics.Spool
+	ingester  *analytics.Ingester
+	visitors  *analytics.Visitors
+	ingesting atomic.Bool
+}
+
+func startCollection(ctx context.Context, c config.Serve, state stateStore, sites *site.Registry, events eventStore,
+	bots *analytics.BotMatcher, agents *analytics.AgentParser, reg *prometheus.Registry, log *slog.Logger) (*collection, error) {
+	visitors, err := analytics.NewVisitors(ctx, state, time.Now, log.With("component", "visitors"))
+	if err != nil {
+		return nil, err
+	}
+	spool, err := analytics.OpenSpool(filepath.Join(c.Data, "spool"), c.SpoolSegBytes, c.SpoolMaxBytes, log.With("component", "spool"))
+	if err != nil {
+		return nil, err
+	}
+	col := &collection{spool: spool, visitors: visitors}
+	col.collector = &analytics.Collector{
+		Sites:    sites,
+		Enricher: &analytics.Enricher{Agents: agents, Bots: bots, Visitors: visitors, Now: time.Now},
+		Spool:    spool,
+	}
+	col.ingester = &analytics.Ingester{
+		Spool: spool, Store: events, Log: log.With("component", "ingester"),
+		BatchSize: c.BatchSize, FlushInterval: c.FlushInterval,
+		Retention: func() map[string]time.Time {
+			m := map[string]time.Time{}
+			for _, s := range sites.All() {
+				if s.RetentionDays > 0 {
+					m[s.Domain] = time.Now().AddDate(0, 0, -s.RetentionDays)
+				}
+			}
+			return m
+		},
+	}
+	st := &col.ingester.Stats
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_events_stored_total", Help: "Events written to the event store."},
+		func() float64 { return float64(st.Events.Load()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_store_write_errors_total", Help: "Failed batch writes (retried)."},
+		func() float64 { return float64(st.WriteErrors.Load()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waymark_sessions_live", Help: "Sessions held in memory by the ingester."},
+		func() float64 { return float64(st.LiveSession.Load()) }))
+	return col, nil
+}
+
+// close stops taking hits (nil: no collector).
+func (col *collection) close() {
+	if col != nil {
+		col.spool.Close()
+	}
+}
+
+// identityPart is the identity part: consent, remembered details and
+// account security.
+type identityPart struct {
+	ring     *identity.Ring
+	consent  *web.ConsentDeps
+	recorder *consent.Recorder
+	risk     *risk.Service
+	hooks    *webhook.Sender
+}
+
+func startIdentity(ctx context.Context, c config.Serve, state stateStore, log *slog.Logger) (*identityPart, error) {
+	ring, err := identity.LoadRing(ctx, state, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("identity keys: %w", err)
+	}
+	policy := consent.DefaultPolicy()
+	if c.ConsentPolicy != "" {
+		b, err := os.ReadFile(c.ConsentPolicy)
+		if err != nil {
+			return nil, fmt.Errorf("consent policy: %w", err)
+		}
+		if policy, err = consent.LoadPolicy(b); err != nil {
+			return nil, fmt.Errorf("consent policy %s: %w", c.ConsentPolicy, err)
+		}
+	}
+	if err := policy.Validate(); err != nil {
+		return nil, err
+	}
+	id := &identityPart{ring: ring, recorder: consent.NewRecorder(state, 256)}
+	id.consent = &web.ConsentDeps{Policy: policy, Store: state, Recorder: id.recorder,
+		Visitor:  identity.NewCodec(ring, "visitor", identity.MaxAge, time.Now),
+		Decision: identity.NewCodec(ring, "consent", policy.Expiry, time.Now),
+		Ring:     ring, Remembered: state}
+	id.risk = &risk.Service{Store: state, Policy: risk.DefaultPolicy(), Now: time.Now}
+	// With the embedded store, login decisions append their writes to a
+	// journal and return; a background writer applies them
+	// (riskjournal.go), so no decision waits for a disk sync.
+	if j, ok := state.(riskJournaled); ok {
+		if err := j.EnableRiskJournal(ctx, filepath.Join(c.Data, riskJournalFile), log.With("component", "risk_journal")); err != nil {
+			return nil, err
+		}
+		if err := j.LoadRecentLogins(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if c.RiskWebhook != "" {
+		id.hooks = webhook.NewSender(c.RiskWebhook, []byte(c.RiskWebhookSecret), log.With("component", "webhook"))
+		id.risk.Notify = func(e risk.Event) { id.hooks.Send(e) }
+	}
+	return id, nil
 }
 
 func proxyDone(p *proxyPart) <-chan error {
@@ -356,7 +426,7 @@ func printProxy(w io.Writer, p *proxyPart, data, webAddr string) {
 
 // serveProxyOnly runs the proxy part alone (--parts proxy), with a small
 // operations server on --addr for /healthz, /metrics and /proxy.pac.
-func serveProxyOnly(ctx context.Context, c config.Serve, state *sqlite.DB, log *slog.Logger, stdout io.Writer, ready func(string)) error {
+func serveProxyOnly(ctx context.Context, c config.Serve, state stateStore, log *slog.Logger, stdout io.Writer, ready func(string)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	checker, err := startThreats(ctx, c, log.With("component", "threats"))

@@ -32,7 +32,10 @@ type Serve struct {
 	// Events is the event store: empty for the embedded DuckDB file in
 	// the data folder, or clickhouse://user:password@host:8123/database
 	// for a ClickHouse server shared by many collectors.
-	Events        string
+	Events string
+	// State is the state store: empty for state.db in the data folder, or
+	// postgres://user:password@host:5432/database shared by many nodes.
+	State         string
 	ShutdownGrace time.Duration
 	ReferrerSpam  []string
 	GCPercent     int
@@ -46,8 +49,10 @@ type Serve struct {
 	// signed with RiskWebhookSecret.
 	RiskWebhook, RiskWebhookSecret string
 
-	// Parts are the parts this process serves: "web" (collector,
-	// dashboard, identity and consent, risk, demo) and "proxy".
+	// Parts are the parts this process serves: "collector" (beacons),
+	// "dashboard" (stats API, dashboard), "identity" (consent,
+	// remembered details, account security, link checks) and "proxy";
+	// "web" stands for the first three.
 	Parts []string
 	// Proxy configures the secure network channel.
 	Proxy Proxy
@@ -105,14 +110,20 @@ type Proxy struct {
 	AuditLog string
 }
 
-// HasPart says whether the process serves a part.
+// HasPart says whether the process serves a part: collector, dashboard,
+// identity or proxy ("web" in Parts stands for the first three).
 func (c *Serve) HasPart(p string) bool {
 	for _, x := range c.Parts {
-		if x == p {
+		if x == p || x == "web" && (p == "collector" || p == "dashboard" || p == "identity") {
 			return true
 		}
 	}
 	return false
+}
+
+// ServesWeb says whether the process serves any of the web parts.
+func (c *Serve) ServesWeb() bool {
+	return c.HasPart("collector") || c.HasPart("dashboard") || c.HasPart("identity")
 }
 
 // Defaults returns the configuration a newcomer gets.
@@ -129,7 +140,7 @@ func Defaults() Serve {
 		DuckDBMemory:  "1GB",
 		ShutdownGrace: 20 * time.Second,
 		GCPercent:     400,
-		Parts:         []string{"web", "proxy"},
+		Parts:         []string{"collector", "dashboard", "identity", "proxy"},
 		Threats:       Threats{MaxEdits: 1},
 		Proxy: Proxy{
 			HTTPSFirst:  true,
@@ -236,6 +247,7 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "most hits written to the event store per batch")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "longest wait before a batch is written")
 	fs.StringVar(&c.DuckDBMemory, "duckdb-memory", c.DuckDBMemory, "DuckDB memory limit, e.g. 1GB")
+	fs.StringVar(&c.State, "state", c.State, "state store: empty for state.db in the data folder, or postgres://user:password@host:5432/database")
 	fs.StringVar(&c.Events, "events", c.Events, "event store: empty for the embedded DuckDB file, or clickhouse://user:password@host:8123/database")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time allowed for a graceful shutdown")
 	fs.Var(stringList{&c.ReferrerSpam}, "referrer-spam", "extra comma-separated referrer-spam domains")
@@ -243,7 +255,7 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.StringVar(&c.RiskWebhook, "risk-webhook", c.RiskWebhook, "URL that receives new-device logins and stolen device cookies (JSON, signed)")
 	fs.StringVar(&c.RiskWebhookSecret, "risk-webhook-secret", c.RiskWebhookSecret, "secret of the webhook's HMAC-SHA256 signature (prefer WAYMARK_RISK_WEBHOOK_SECRET)")
 	fs.StringVar(&c.ConsentPolicy, "consent-policy", c.ConsentPolicy, "JSON file with the consent policy (see docs/CONSENT.md); default: the built-in one")
-	fs.Var(stringList{&c.Parts}, "parts", "parts to serve: web (collector, dashboard, consent, identity, risk, demo), proxy; comma-separated")
+	fs.Var(stringList{&c.Parts}, "parts", "parts to serve, comma-separated: collector (beacons), dashboard (stats API and dashboard), identity (consent, remembered details, account security, link checks), proxy; web means the first three")
 	fs.StringVar(&c.Proxy.Addr, "proxy-addr", c.Proxy.Addr, "address of the secure proxy")
 	fs.StringVar(&c.Proxy.Public, "proxy-public", c.Proxy.Public, "host:port clients use to reach the proxy (PAC file); default --proxy-addr")
 	fs.BoolVar(&c.Proxy.Plain, "proxy-plain", c.Proxy.Plain, "serve the proxy without TLS (loopback addresses only; for local tools)")
@@ -314,6 +326,9 @@ func (c *Serve) Validate() error {
 	if c.Events != "" && !strings.HasPrefix(c.Events, "clickhouse://") {
 		errs = append(errs, fmt.Errorf("--events %q: use clickhouse://host:port/database, or leave it empty for the embedded store", redactURL(c.Events)))
 	}
+	if c.State != "" && !strings.HasPrefix(c.State, "postgres://") && !strings.HasPrefix(c.State, "postgresql://") {
+		errs = append(errs, fmt.Errorf("--state %q: use postgres://host:port/database, or leave it empty for the embedded store", redactURL(c.State)))
+	}
 	if c.BatchSize < 1 {
 		errs = append(errs, errors.New("--batch-size must be positive"))
 	}
@@ -326,12 +341,17 @@ func (c *Serve) Validate() error {
 		errs = append(errs, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel))
 	}
 	if len(c.Parts) == 0 {
-		errs = append(errs, errors.New("--parts is empty: give web, proxy or both"))
+		errs = append(errs, errors.New("--parts is empty: give collector, dashboard, identity, proxy (or web for the first three)"))
 	}
 	for _, p := range c.Parts {
-		if p != "web" && p != "proxy" {
-			errs = append(errs, fmt.Errorf("--parts: unknown part %q (use web, proxy)", p))
+		switch p {
+		case "web", "collector", "dashboard", "identity", "proxy":
+		default:
+			errs = append(errs, fmt.Errorf("--parts: unknown part %q (use collector, dashboard, identity, proxy, or web for the first three)", p))
 		}
+	}
+	if c.Demo && !(c.HasPart("collector") && c.HasPart("dashboard") && c.HasPart("identity")) {
+		errs = append(errs, errors.New("--demo needs the collector, dashboard and identity parts"))
 	}
 	if c.HasPart("proxy") {
 		errs = append(errs, c.Proxy.validate()...)

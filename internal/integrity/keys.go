@@ -1,6 +1,7 @@
 package integrity
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -39,12 +40,41 @@ func (k SigningKey) Public() ed25519.PublicKey {
 	return k.Private().Public().(ed25519.PublicKey)
 }
 
-// Keyring is the signing keys of a data folder: the newest signs, all
+// Keyring is the signing keys of a data folder, or of a shared state
+// store (every node signs with the same keys): the newest signs, all
 // verify until retired.
 type Keyring struct {
-	path string
-	mu   sync.RWMutex
-	keys []SigningKey
+	path  string
+	store KeyStore
+	mu    sync.RWMutex
+	keys  []SigningKey
+}
+
+// KeyStore keeps a ring's keys in the shared state store.
+type KeyStore interface {
+	// SigningKeys returns the keys, oldest first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	AddSigningKey(ctx context.Context, k SigningKey) error
+	// RemoveSigningKey removes a key and reports whether there was one.
+	RemoveSigningKey(ctx context.Context, id string) (bool, error)
+}
+
+// storeTimeout bounds one call to the shared store.
+const storeTimeout = 10 * time.Second
+
+// OpenSharedKeyring loads the shared store's keys, creating the first
+// one; Reload picks up keys rotated through another node.
+func OpenSharedKeyring(store KeyStore, now time.Time) (*Keyring, error) {
+	k := &Keyring{store: store}
+	if err := k.Reload(); err != nil {
+		return nil, err
+	}
+	if len(k.keys) == 0 {
+		if _, err := k.Rotate(now); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
 }
 
 // OpenKeyring loads dir's signing keys, creating the first one.
@@ -61,8 +91,29 @@ func OpenKeyring(dir string, now time.Time) (*Keyring, error) {
 	return k, nil
 }
 
-// Reload reads the file again (the CLI rotated or retired a key).
+// Reload reads the keys again (the CLI or another node rotated or
+// retired one).
 func (k *Keyring) Reload() error {
+	if k.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		keys, err := k.store.SigningKeys(ctx)
+		if err != nil {
+			return fmt.Errorf("integrity: shared signing keys: %w", err)
+		}
+		for i, key := range keys {
+			if len(key.Seed) != ed25519.SeedSize || key.ID == "" {
+				return fmt.Errorf("integrity: shared signing key %q is damaged", key.ID)
+			}
+			keys[i].priv = ed25519.NewKeyFromSeed(key.Seed)
+		}
+		if len(keys) > 0 || k.keys == nil {
+			k.mu.Lock()
+			k.keys = keys
+			k.mu.Unlock()
+		}
+		return nil
+	}
 	b, err := os.ReadFile(k.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -115,6 +166,14 @@ func (k *Keyring) Rotate(now time.Time) (SigningKey, error) {
 	rand.Read(id)
 	key := SigningKey{ID: "wm-" + now.UTC().Format("20060102") + "-" + hex.EncodeToString(id), Created: now.UTC(), Seed: seed,
 		priv: ed25519.NewKeyFromSeed(seed)}
+	if k.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if err := k.store.AddSigningKey(ctx, key); err != nil {
+			return SigningKey{}, fmt.Errorf("integrity: shared signing keys: %w", err)
+		}
+		return key, k.Reload()
+	}
 	k.mu.RLock()
 	keys := append(append([]SigningKey(nil), k.keys...), key)
 	k.mu.RUnlock()
@@ -136,6 +195,14 @@ func (k *Keyring) Retire(id string) error {
 		}
 		if i == len(keys)-1 {
 			return errors.New("integrity: the signing key cannot be retired; rotate first")
+		}
+		if k.store != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			defer cancel()
+			if _, err := k.store.RemoveSigningKey(ctx, id); err != nil {
+				return fmt.Errorf("integrity: shared signing keys: %w", err)
+			}
+			return k.Reload()
 		}
 		return k.save(append(keys[:i], keys[i+1:]...))
 	}

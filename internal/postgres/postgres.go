@@ -42,7 +42,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("postgres: bad URL: %w", err)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+		// Short, so that identity and risk requests fail closed quickly
+		// (503) while the database is away.
+		cfg.ConnConfig.ConnectTimeout = 3 * time.Second
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -1,13 +1,16 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"testing"
 	"time"
 
+	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/postgres/postgrestest"
 	"waymark.dev/waymark/internal/statetest"
+	"waymark.dev/waymark/internal/threats"
 )
 
 func open(t *testing.T, url string) *DB {
@@ -72,5 +75,88 @@ func TestOpenErrors(t *testing.T) {
 	defer cancel()
 	if _, err := Open(ctx, "postgres://postgres@127.0.0.1:1/x?connect_timeout=2"); err == nil {
 		t.Error("a closed port opened")
+	}
+}
+
+// TestSharedThreats: an entry added through one node's store reaches
+// another node's local database at its next sync, and removing the source
+// takes it away again.
+func TestSharedThreats(t *testing.T) {
+	ctx := context.Background()
+	u := postgrestest.Database(t)
+	a, b := open(t, u), open(t, u)
+	local, err := threats.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := local.Replace("local-feed", []threats.Entry{{Expr: "local.example/", List: threats.Malware}}); err != nil {
+		t.Fatal(err)
+	}
+	var version int64
+	if changed, err := threats.SyncShared(ctx, local, b, &version); err != nil || changed {
+		t.Fatalf("first sync of an empty shared store: changed %v, %v", changed, err)
+	}
+	n, err := a.ReplaceThreatSource(ctx, "ops", []threats.Entry{{Expr: "phish.example/", List: threats.Phishing}, {Expr: "phish.example/", List: threats.Phishing}})
+	if err != nil || n != 0 {
+		t.Fatalf("ReplaceThreatSource = %d, %v", n, err)
+	}
+	if changed, err := threats.SyncShared(ctx, local, b, &version); err != nil || !changed {
+		t.Fatalf("sync after an addition: changed %v, %v", changed, err)
+	}
+	c := &threats.Checker{DB: local}
+	if v := c.Check("http://phish.example/login"); v.Verdict != threats.Block {
+		t.Errorf("shared entry not applied: %+v", v)
+	}
+	if v := c.Check("http://local.example/"); v.Verdict != threats.Block {
+		t.Errorf("the node's own feed was lost in the sync: %+v", v)
+	}
+	if changed, _ := threats.SyncShared(ctx, local, b, &version); changed {
+		t.Error("sync without a change reloaded")
+	}
+	if n, err := a.ReplaceThreatSource(ctx, "ops", nil); err != nil || n != 1 {
+		t.Fatalf("removing the source = %d, %v; want 1 entry removed", n, err)
+	}
+	threats.SyncShared(ctx, local, b, &version)
+	if v := c.Check("http://phish.example/login"); v.Verdict == threats.Block {
+		t.Errorf("removed shared entry still blocks: %+v", v)
+	}
+}
+
+// TestSharedSigningKeys: two nodes sign with the same key; a rotation
+// through one is the other's signing key after its reload.
+func TestSharedSigningKeys(t *testing.T) {
+	u := postgrestest.Database(t)
+	now := time.Now()
+	a, err := integrity.OpenSharedKeyring(open(t, u), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := integrity.OpenSharedKeyring(open(t, u), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Current().ID != b.Current().ID || len(b.Keys()) != 1 {
+		t.Fatalf("nodes sign with %s and %s (%d keys)", a.Current().ID, b.Current().ID, len(b.Keys()))
+	}
+	first := a.Current().ID
+	k, err := a.Rotate(now.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if b.Current().ID != k.ID || !bytes.Equal(b.Current().Public(), k.Public()) {
+		t.Errorf("after rotation node b signs with %s, want %s", b.Current().ID, k.ID)
+	}
+	if err := b.Retire(first); err != nil {
+		t.Fatal(err)
+	}
+	a.Reload()
+	if len(a.Keys()) != 1 || a.Current().ID != k.ID {
+		t.Errorf("after retiring %s node a has %d keys", first, len(a.Keys()))
+	}
+	if err := a.Retire(k.ID); err == nil {
+		t.Error("the signing key was retired")
 	}
 }

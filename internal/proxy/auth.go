@@ -107,10 +107,20 @@ type Authenticator struct {
 	// Revoked is told the ids of tokens that stopped being valid at a
 	// reload, so the proxy can close their tunnels.
 	Revoked func(ids []string)
+	// MaxStale bounds how long the in-memory copy is trusted while the
+	// store does not answer (a shared database down): after it, every
+	// check fails with ErrTokensStale. Zero: no bound (the embedded store
+	// is a local file).
+	MaxStale time.Duration
 
-	mu     sync.Mutex // serialises reloads
-	tokens atomic.Pointer[map[[32]byte]Token]
+	mu       sync.Mutex // serialises reloads
+	tokens   atomic.Pointer[map[[32]byte]Token]
+	loadedAt atomic.Int64 // Unix ns of the last successful load
 }
+
+// ErrTokensStale: the token store has not answered for longer than
+// MaxStale, so no token is trusted (fail closed).
+var ErrTokensStale = errors.New("proxy: the token store has not answered for too long")
 
 // Load reads the tokens from the store.
 func (a *Authenticator) Load(ctx context.Context) error {
@@ -127,6 +137,7 @@ func (a *Authenticator) Load(ctx context.Context) error {
 		}
 	}
 	old := a.tokens.Swap(&m)
+	a.loadedAt.Store(a.Now().UnixNano())
 	if old != nil && a.Revoked != nil {
 		var gone []string
 		for h, t := range *old {
@@ -169,6 +180,9 @@ func (a *Authenticator) Check(header string) (Token, error) {
 	m := a.tokens.Load()
 	if m == nil {
 		return Token{}, ErrBadCredentials
+	}
+	if a.MaxStale > 0 && a.Now().Sub(time.Unix(0, a.loadedAt.Load())) > a.MaxStale {
+		return Token{}, ErrTokensStale
 	}
 	t, ok := (*m)[sha256.Sum256([]byte(secret))]
 	if !ok {

@@ -141,6 +141,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.audit(q)
 
 	tok, err := s.Auth.Check(r.Header.Get("Proxy-Authorization"))
+	if errors.Is(err, ErrTokensStale) {
+		q.decision, q.reason = "deny", "token_store_unavailable"
+		w.Header().Set("Retry-After", "30")
+		s.deny(w, r, q, http.StatusServiceUnavailable, "The proxy cannot check tokens right now: its token store has not answered for too long. Try again shortly.")
+		return
+	}
 	if err != nil {
 		q.decision, q.reason = "deny", "auth_required"
 		if errors.Is(err, ErrBadCredentials) {

@@ -807,3 +807,37 @@ func benchGets(b *testing.B, c *http.Client, u string) {
 		}
 	})
 }
+
+// TestStaleTokensFailClosed: while the token store does not answer, the
+// last copy is trusted for MaxStale, then every request gets 503.
+func TestStaleTokensFailClosed(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	a := &Authenticator{Store: &memTokens{}, Now: func() time.Time { return now }, MaxStale: time.Minute}
+	a.Load(context.Background())
+	_, secret, err := a.Add(context.Background(), "alice", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Auth: a, Dialer: &netguard.Dialer{Policy: &netguard.Policy{}}}
+	ask := func() *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "http://127.0.0.2/", nil)
+		req.Header.Set("Proxy-Authorization", basic(secret))
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		return w
+	}
+	now = now.Add(59 * time.Second)
+	if w := ask(); w.Code != http.StatusForbidden {
+		t.Errorf("within MaxStale: %d, want 403 (authenticated, then denied by the egress policy)", w.Code)
+	}
+	now = now.Add(2 * time.Second)
+	w := ask()
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Header().Get("Waymark-Decision"), "token_store_unavailable") {
+		t.Errorf("after MaxStale: %d %v, want 503 with Retry-After", w.Code, w.Header())
+	}
+	a.Load(context.Background()) // the store answers again
+	if w := ask(); w.Code != http.StatusForbidden {
+		t.Errorf("after a successful reload: %d, want 403", w.Code)
+	}
+}

@@ -473,6 +473,12 @@ func load(path string) (*Snapshot, error) {
 // source had before) and swaps in the new snapshot. Entries with an
 // empty Source get source.
 func (d *DB) Replace(source string, entries []Entry) error {
+	return d.replace(func(s string) bool { return s == source }, source, entries)
+}
+
+// replace drops the entries whose source drop reports, adds entries (an
+// empty Source becomes source) and swaps in the new snapshot.
+func (d *DB) replace(drop func(source string) bool, source string, entries []Entry) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	// Another process may have updated the file since it was loaded.
@@ -481,7 +487,7 @@ func (d *DB) Replace(source string, entries []Entry) error {
 	}
 	var all []Entry
 	d.Snapshot().Entries(func(e Entry) bool {
-		if e.Source != source {
+		if !drop(e.Source) {
 			all = append(all, e)
 		}
 		return true

@@ -161,6 +161,24 @@ func (u *Updater) Update(ctx context.Context, f *Feed) (*Parsed, error) {
 	return p, err
 }
 
+// Fetch reads a feed whatever its state (for importing it elsewhere, such
+// as into the shared store): a feed without one usable line is an error.
+func (u *Updater) Fetch(ctx context.Context, f Feed) (*Parsed, error) {
+	f.UpdatedAt, f.ETag, f.LastModified = time.Time{}, "", ""
+	p, err := u.read(ctx, &f)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil || len(p.Entries) == 0 && p.ErrorCount > 0 {
+		first := error(nil)
+		if p != nil && len(p.Errors) > 0 {
+			first = p.Errors[0]
+		}
+		return p, fmt.Errorf("threats: feed %s: no usable line (first error: %v)", f.Name, first)
+	}
+	return p, nil
+}
+
 // read returns nil, nil when the content has not changed.
 func (u *Updater) read(ctx context.Context, f *Feed) (*Parsed, error) {
 	list, err := ParseList(f.List)

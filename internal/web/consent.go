@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/assets"
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
@@ -351,10 +352,15 @@ func (s *Server) consentSite(r *http.Request, name string) (*site.Site, error) {
 
 // uaFamily is the browser family of the request, for receipts.
 func (s *Server) uaFamily(r *http.Request) string {
-	if s.Collector == nil || s.Collector.Enricher == nil {
-		return ""
+	return s.agent(r.UserAgent()).Browser
+}
+
+// agent parses a user agent (empty without a parser).
+func (s *Server) agent(ua string) analytics.Agent {
+	if s.Agents == nil {
+		return analytics.Agent{}
 	}
-	return s.Collector.Enricher.Agents.Parse(r.UserAgent()).Browser
+	return s.Agents.Parse(ua)
 }
 
 // forgetMe removes what is stored about this browser: its receipts and

@@ -73,7 +73,7 @@ func (s *Server) demoLoginForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) demoAttempt(r *http.Request, account, outcome string) (risk.Answer, error) {
-	ag := s.Collector.Enricher.Agents.Parse(r.UserAgent())
+	ag := s.agent(r.UserAgent())
 	return s.Risk.Login(r.Context(), risk.Attempt{Account: account, Outcome: outcome, IP: ClientIP(r, s.TrustedProxies),
 		Browser: ag.Browser, OS: ag.OS, DeviceCookie: readCookie(r, deviceCookie)})
 }
@@ -141,7 +141,7 @@ func (s *Server) demoVerify(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return s.demoRender(w, http.StatusUnauthorized, demoPage{Step: "login", Message: "That code is wrong or expired; log in again.", MessageClass: "error"})
 	}
-	ag := s.Collector.Enricher.Agents.Parse(r.UserAgent())
+	ag := s.agent(r.UserAgent())
 	_, tok, err := s.Risk.Trust(r.Context(), c.account, ag.Browser+" on "+ag.OS, ClientIP(r, s.TrustedProxies), ag.Browser, ag.OS)
 	if err != nil {
 		return err

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 
 	"waymark.dev/waymark/internal/analytics"
@@ -63,6 +65,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = &apiError{Status: http.StatusBadRequest, Code: codeInvalid, Message: err.Error()}
 	case errors.Is(err, site.ErrNotFound):
 		ae = &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: err.Error()}
+	case storeUnreachable(err):
+		// A shared store (PostgreSQL, ClickHouse) does not answer: fail
+		// closed, and say so.
+		w.Header().Set("Retry-After", "10")
+		s.log.Warn("store unreachable", "method", r.Method, "path", r.URL.Path, "request_id", requestID(w), "err", err)
+		ae = &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Message: "a store this request needs is not answering; retry later"}
 	case errors.Is(err, analytics.ErrSpoolFull):
 		w.Header().Set("Retry-After", "5")
 		ae = &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Message: "the collector is catching up; retry later"}
@@ -86,4 +94,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err := enc.Encode(v); err != nil {
 		slog.Debug("write response", "err", err)
 	}
+}
+
+// storeUnreachable reports an error from a network store that could not
+// be reached or stopped answering (a refused or broken connection, a
+// timeout), as opposed to one that answered with an error.
+func storeUnreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
 }

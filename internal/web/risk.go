@@ -89,7 +89,7 @@ func (s *Server) loginClient(account, ip, userAgent string) (loginClient, error)
 	if ip != "" && err != nil {
 		return loginClient{}, errInvalid("ip", "not an IP address")
 	}
-	ag := s.Collector.Enricher.Agents.Parse(userAgent)
+	ag := s.agent(userAgent)
 	return loginClient{ip: addr, browser: ag.Browser, os: ag.OS}, nil
 }
 

@@ -18,41 +18,28 @@ func (s *Server) routes() http.Handler {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 	}
 
-	// Collection: the pixel, the events API and the tracker script.
-	mux.HandleFunc("GET /b.gif", s.pixel)
-	mux.HandleFunc("POST /api/event", s.event)
-	mux.HandleFunc("OPTIONS /api/event", s.eventPreflight)
-	mux.HandleFunc("GET /w.js", s.tracker)
-	mux.HandleFunc("GET /js/script.js", s.tracker) // Plausible's script path: switching sites change only the host
+	// Collection (the collector part): the pixel, the events API and the
+	// tracker script.
+	if s.Collector != nil {
+		mux.HandleFunc("GET /b.gif", s.pixel)
+		mux.HandleFunc("POST /api/event", s.event)
+		mux.HandleFunc("OPTIONS /api/event", s.eventPreflight)
+		mux.HandleFunc("GET /w.js", s.tracker)
+		mux.HandleFunc("GET /js/script.js", s.tracker) // Plausible's script path: switching sites change only the host
+	}
+	if s.Stats != nil {
+		s.dashboardRoutes(mux)
+	}
 
-	// Stats API.
-	mux.HandleFunc("POST /api/v2/query", s.handle(s.query))
-	mux.HandleFunc("GET /api/v1/stats/realtime/visitors", s.handle(s.realtimeVisitors))
-
-	// Dashboard. Forms that change state are checked for cross-origin
-	// requests (Sec-Fetch-Site / Origin) and carry the session's token.
+	// Administrators' login (the dashboard and the admin API). Forms
+	// that change state are checked for cross-origin requests
+	// (Sec-Fetch-Site / Origin) and carry the session's token.
 	csrf := http.NewCrossOriginProtection()
 	mux.HandleFunc("GET /login", s.handle(s.loginForm))
 	mux.Handle("POST /login", csrf.Handler(s.handle(s.login)))
 	mux.Handle("POST /logout", csrf.Handler(s.requireAdmin(s.logout)))
-	mux.HandleFunc("GET /dashboard", s.requireAdmin(s.sites))
-	mux.Handle("POST /dashboard/sites", csrf.Handler(s.requireAdmin(s.addSite)))
-	mux.HandleFunc("GET /dashboard/{site}", s.adminSite(s.siteView))
-	mux.HandleFunc("GET /dashboard/{site}/details", s.adminSite(s.details))
-	mux.HandleFunc("GET /dashboard/{site}/realtime.json", s.adminSite(s.realtime))
-	mux.HandleFunc("GET /dashboard/{site}/export.csv", s.adminSite(s.exportCSV))
-	mux.HandleFunc("GET /dashboard/{site}/export.zip", s.adminSite(s.exportZip))
-	mux.HandleFunc("GET /dashboard/{site}/settings", s.adminSite(s.settings))
-	mux.Handle("POST /dashboard/{site}/settings/{action}", csrf.Handler(s.adminSite(s.changeSettings)))
-	// Shared links: the same views, read-only, for holders of the secret.
-	mux.HandleFunc("GET /share/{secret}", s.sharedSite(s.siteView))
-	mux.HandleFunc("GET /share/{secret}/details", s.sharedSite(s.details))
-	mux.HandleFunc("GET /share/{secret}/realtime.json", s.sharedSite(s.realtime))
-	mux.HandleFunc("GET /share/{secret}/export.csv", s.sharedSite(s.exportCSV))
-	mux.HandleFunc("GET /share/{secret}/export.zip", s.sharedSite(s.exportZip))
-	mux.HandleFunc("GET /dash/{file}", s.dashFile)
 
-	// Consent and visitor identity.
+	// Consent and visitor identity (the identity part).
 	if s.Consent != nil {
 		mux.HandleFunc("GET /api/v1/consent", s.handle(s.getConsent))
 		mux.Handle("POST /api/v1/consent", csrf.Handler(s.handle(s.postConsent)))
@@ -66,7 +53,8 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /consent.css", s.consentFile)
 	}
 
-	// Account security, for sites' backends (API token).
+	// Account security, for sites' backends (API token; the identity
+	// part).
 	if s.Risk != nil {
 		mux.HandleFunc("POST /api/v1/risk/login", s.handle(s.riskLogin))
 		mux.HandleFunc("POST /api/v1/devices/trust", s.handle(s.trustDevice))
@@ -119,4 +107,28 @@ func (s *Server) routes() http.Handler {
 		}
 	}
 	return withRequestID(secure(mux))
+}
+
+// dashboardRoutes are the dashboard part's: the stats API, the dashboard
+// and shared links.
+func (s *Server) dashboardRoutes(mux *http.ServeMux) {
+	csrf := http.NewCrossOriginProtection()
+	mux.HandleFunc("POST /api/v2/query", s.handle(s.query))
+	mux.HandleFunc("GET /api/v1/stats/realtime/visitors", s.handle(s.realtimeVisitors))
+	mux.HandleFunc("GET /dashboard", s.requireAdmin(s.sites))
+	mux.Handle("POST /dashboard/sites", csrf.Handler(s.requireAdmin(s.addSite)))
+	mux.HandleFunc("GET /dashboard/{site}", s.adminSite(s.siteView))
+	mux.HandleFunc("GET /dashboard/{site}/details", s.adminSite(s.details))
+	mux.HandleFunc("GET /dashboard/{site}/realtime.json", s.adminSite(s.realtime))
+	mux.HandleFunc("GET /dashboard/{site}/export.csv", s.adminSite(s.exportCSV))
+	mux.HandleFunc("GET /dashboard/{site}/export.zip", s.adminSite(s.exportZip))
+	mux.HandleFunc("GET /dashboard/{site}/settings", s.adminSite(s.settings))
+	mux.Handle("POST /dashboard/{site}/settings/{action}", csrf.Handler(s.adminSite(s.changeSettings)))
+	// Shared links: the same views, read-only, for holders of the secret.
+	mux.HandleFunc("GET /share/{secret}", s.sharedSite(s.siteView))
+	mux.HandleFunc("GET /share/{secret}/details", s.sharedSite(s.details))
+	mux.HandleFunc("GET /share/{secret}/realtime.json", s.sharedSite(s.realtime))
+	mux.HandleFunc("GET /share/{secret}/export.csv", s.sharedSite(s.exportCSV))
+	mux.HandleFunc("GET /share/{secret}/export.zip", s.sharedSite(s.exportZip))
+	mux.HandleFunc("GET /dash/{file}", s.dashFile)
 }

@@ -28,11 +28,18 @@ import (
 
 // Deps are the parts the web surfaces use.
 type Deps struct {
-	Log            *slog.Logger
-	Sites          *site.Registry
-	SiteStore      site.Store
-	Collector      *analytics.Collector
-	Stats          analytics.StatsReader
+	Log       *slog.Logger
+	Sites     *site.Registry
+	SiteStore site.Store
+	// Collector takes hits (nil: this node does not collect; the beacon
+	// routes are off).
+	Collector *analytics.Collector
+	// Stats answers the stats API and the dashboard (nil: this node
+	// serves no dashboard).
+	Stats analytics.StatsReader
+	// Agents parses user agents for the identity and risk endpoints
+	// (default: the collector's parser).
+	Agents         *analytics.AgentParser
 	Now            func() time.Time
 	TrustedProxies []netip.Prefix
 	Registry       *prometheus.Registry
@@ -73,6 +80,9 @@ type Server struct {
 // New builds the handler for all web surfaces.
 func New(d Deps) http.Handler {
 	s := &Server{Deps: d, log: d.Log.With("component", "web")}
+	if s.Agents == nil && d.Collector != nil && d.Collector.Enricher != nil {
+		s.Agents = d.Collector.Enricher.Agents
+	}
 	s.metrics = newMetrics(d.Registry, d.Collector)
 	return s.routes()
 }
