@@ -25,8 +25,18 @@ func keysCmd(ctx context.Context, sub string, args []string, getenv func(string)
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
+	db, err := openState(ctx, *data, *stateURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
 	if *signing || sub == "list" {
-		ring, err := integrity.OpenKeyring(*data, time.Now())
+		var ring *integrity.Keyring
+		if shared, ok := db.(integrity.KeyStore); ok && *stateURL != "" {
+			ring, err = integrity.OpenSharedKeyring(shared, time.Now())
+		} else {
+			ring, err = integrity.OpenKeyring(*data, time.Now())
+		}
 		if err != nil {
 			return err
 		}
@@ -46,7 +56,7 @@ func keysCmd(ctx context.Context, sub string, args []string, getenv func(string)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "signing key %s signs relayed content from now on (a running server picks it up within a minute); older keys still verify until retired\n", k.ID)
+			fmt.Fprintf(stdout, "signing key %s signs relayed content from now on (running servers pick it up within a minute, or the sync interval with a shared store); older keys still verify until retired\n", k.ID)
 			return nil
 		case "retire":
 			if *kid == "" {
@@ -59,11 +69,6 @@ func keysCmd(ctx context.Context, sub string, args []string, getenv func(string)
 			return nil
 		}
 	}
-	db, err := openState(ctx, *data, *stateURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	now := time.Now()
 	switch sub {
 	case "list":

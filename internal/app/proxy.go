@@ -127,6 +127,11 @@ func startProxy(ctx context.Context, c config.Serve, state stateStore, checker *
 		Signer:      &integrity.ResponseSigner{Keys: keys},
 	}
 	p.auth = &proxy.Authenticator{Store: state, Now: time.Now, Revoked: p.handler.CloseTokenTunnels}
+	if c.State != "" {
+		// A shared database that stops answering: the last tokens are
+		// trusted for a while, then the proxy fails closed.
+		p.auth.MaxStale = sharedTokensMaxStale
+	}
 	p.handler.Auth = p.auth
 	if err := p.auth.Load(ctx); err != nil {
 		return fail(err)
@@ -331,20 +336,42 @@ func (b *bufferedFile) Close() error {
 	return err
 }
 
-// openSigningKeys opens the data folder's Ed25519 signing keys (making
-// the first) and reloads them every minute, so a rotation made with
-// waymark keys rotate --signing takes effect without a restart.
-func openSigningKeys(ctx context.Context, data string, log *slog.Logger) (*integrity.Keyring, error) {
-	ring, err := integrity.OpenKeyring(data, time.Now())
+// openSigningKeys opens the Ed25519 signing keys (making the first one):
+// the data folder's, or with a shared state store the keys every node
+// shares, reloaded at the sync interval so that a rotation through one
+// node reaches all.
+func openSigningKeys(ctx context.Context, c config.Serve, state stateStore, log *slog.Logger) (*integrity.Keyring, error) {
+	var ring *integrity.Keyring
+	var err error
+	every := time.Minute
+	if shared, ok := sharedKeys(c, state); ok {
+		ring, err = integrity.OpenSharedKeyring(shared, time.Now())
+		every = c.SyncInterval
+	} else {
+		ring, err = integrity.OpenKeyring(c.Data, time.Now())
+	}
 	if err != nil {
 		return nil, err
 	}
-	go runEvery(ctx, time.Minute, func() {
+	go runEvery(ctx, every, func() {
 		if err := ring.Reload(); err != nil {
 			log.Error("signing keys not reloaded; the loaded ones stay", "err", err)
 		}
 	})
 	return ring, nil
+}
+
+// sharedTokensMaxStale is how long a proxy trusts its copy of the tokens
+// while the shared state store does not answer.
+const sharedTokensMaxStale = 10 * time.Minute
+
+// sharedKeys returns the shared store's signing keys when --state names one.
+func sharedKeys(c config.Serve, state stateStore) (integrity.KeyStore, bool) {
+	if c.State == "" {
+		return nil, false
+	}
+	ks, ok := state.(integrity.KeyStore)
+	return ks, ok
 }
 
 // egressPolicy is the proxy's egress policy from its configuration; the

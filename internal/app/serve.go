@@ -144,12 +144,12 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 
 	var checker *threats.Checker
 	if c.HasPart("identity") || c.HasPart("proxy") {
-		if checker, err = startThreats(ctx, c, log.With("component", "threats")); err != nil {
+		if checker, err = startThreats(ctx, c, state, log.With("component", "threats")); err != nil {
 			col.close()
 			return err
 		}
 	}
-	signingKeys, err := openSigningKeys(ctx, c.Data, log.With("component", "integrity"))
+	signingKeys, err := openSigningKeys(ctx, c, state, log.With("component", "integrity"))
 	if err != nil {
 		col.close()
 		return err
@@ -232,8 +232,12 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		recorderDone := make(chan struct{})
 		go func() { id.recorder.Run(recordCtx); close(recorderDone) }()
 		defer func() { stopRecorder(); <-recorderDone }() // after the HTTP server: pending receipts are written
+		refresh := time.Minute
+		if c.State != "" {
+			refresh = c.SyncInterval // keys rotated through another node
+		}
 		wg.Go(func() {
-			runEvery(bg, time.Minute, func() {
+			runEvery(bg, refresh, func() {
 				if err := id.ring.Refresh(bg, state); err != nil && bg.Err() == nil {
 					log.Error("reload identity keys", "err", err)
 				}
@@ -429,11 +433,11 @@ func printProxy(w io.Writer, p *proxyPart, data, webAddr string) {
 func serveProxyOnly(ctx context.Context, c config.Serve, state stateStore, log *slog.Logger, stdout io.Writer, ready func(string)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	checker, err := startThreats(ctx, c, log.With("component", "threats"))
+	checker, err := startThreats(ctx, c, state, log.With("component", "threats"))
 	if err != nil {
 		return err
 	}
-	signingKeys, err := openSigningKeys(ctx, c.Data, log.With("component", "integrity"))
+	signingKeys, err := openSigningKeys(ctx, c, state, log.With("component", "integrity"))
 	if err != nil {
 		return err
 	}

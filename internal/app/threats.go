@@ -40,6 +40,7 @@ func splitFeed(v string) (path, format string) {
 func threatsCmd(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("threats "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder (its threats.db)")
+	stateURL := fs.String("state", "", "import, remove: the shared state store (postgres://...) instead of the data folder: every node loads its entries within its sync interval")
 	var feeds feedFlags
 	fs.Var(&feeds, "feed", "feed file FILE[:FORMAT] (import: one; check: any number, checked instead of the data folder's database); formats: "+strings.Join(threats.Formats, ", "))
 	allow := fs.String("allow", "", "check: a file of domains or URLs that are never blocked")
@@ -134,6 +135,9 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 				return usagef("feed: %v", err)
 			}
 		}
+		if *stateURL != "" {
+			return importShared(ctx, u, f, *stateURL, stdout, stderr)
+		}
 		existed := false
 		if old, err := u.Feeds.List(); err == nil {
 			existed = slices.ContainsFunc(old, func(o threats.Feed) bool { return o.Name == name })
@@ -195,6 +199,22 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 		if *source == "" {
 			return usagef("threats remove needs --source NAME (see waymark threats feeds)")
 		}
+		if *stateURL != "" {
+			shared, closeShared, err := openSharedThreats(ctx, *stateURL)
+			if err != nil {
+				return err
+			}
+			defer closeShared()
+			n, err := shared.ReplaceThreatSource(ctx, *source, nil)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return usagef("no shared source %q", *source)
+			}
+			fmt.Fprintf(stdout, "removed shared source %q and its %d entries; every node drops them within its sync interval\n", *source, n)
+			return nil
+		}
 		db, err := threats.Open(*data)
 		if err != nil {
 			return err
@@ -244,6 +264,51 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 		return enc.Encode(db.Snapshot().Stats())
 	}
 	return usagef("unknown subcommand threats %s; use canon, expressions, check, import, update, feeds, remove, list or stats", sub)
+}
+
+// openSharedThreats opens the shared state store's threat entries.
+func openSharedThreats(ctx context.Context, url string) (threats.SharedStore, func(), error) {
+	if url == "" || !strings.HasPrefix(url, "postgres") {
+		return nil, nil, usagef("--state must be a postgres:// URL")
+	}
+	db, err := openState(ctx, "", url)
+	if err != nil {
+		return nil, nil, err
+	}
+	shared, ok := db.(threats.SharedStore)
+	if !ok {
+		db.Close()
+		return nil, nil, usagef("this state store keeps no shared threat entries")
+	}
+	return shared, func() { db.Close() }, nil
+}
+
+// importShared reads a feed once and makes it a source of the shared
+// store (nodes do not read it again by themselves: import it again to
+// update it).
+func importShared(ctx context.Context, u *threats.Updater, f threats.Feed, url string, stdout, stderr io.Writer) error {
+	if f.Refresh > 0 {
+		return usagef("--refresh is for feeds a node reads itself; a shared import is read once (import it again to update it)")
+	}
+	shared, closeShared, err := openSharedThreats(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer closeShared()
+	p, err := u.Fetch(ctx, f)
+	if p != nil {
+		reportLineErrors(stderr, f.Location, p)
+	}
+	if err != nil {
+		return err
+	}
+	before, err := shared.ReplaceThreatSource(ctx, f.Name, p.Entries)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "imported %d entries from %s into the shared store (list %s, source %q, replacing %d; %d lines skipped, %d bad); every node loads them within its sync interval\n",
+		len(p.Entries), f.Location, f.List, f.Name, before, p.Skipped, p.ErrorCount)
+	return nil
 }
 
 // cliUpdater reads feeds for the CLI, fetching through a vetted dialer.
@@ -383,7 +448,7 @@ const threatReloadEvery = 5 * time.Second
 
 // startThreats opens the data folder's threat database and the lookalike
 // detector, and reloads the database when another process updates it.
-func startThreats(ctx context.Context, c config.Serve, log *slog.Logger) (*threats.Checker, error) {
+func startThreats(ctx context.Context, c config.Serve, state stateStore, log *slog.Logger) (*threats.Checker, error) {
 	protect := c.Threats.Protect
 	if c.Demo {
 		// The demo shop's domain is protected, so its lookalikes warn.
@@ -430,5 +495,20 @@ func startThreats(ctx context.Context, c config.Serve, log *slog.Logger) (*threa
 		}
 		log.Info("threat database reloaded", "entries", db.Snapshot().Len())
 	})
+	// With a shared state store, entries added through any node are
+	// loaded at the sync interval (the first time before serving).
+	if shared, ok := state.(threats.SharedStore); ok && c.State != "" {
+		var version int64
+		sync := func() {
+			changed, err := threats.SyncShared(ctx, db, shared, &version)
+			if err != nil {
+				log.Error("shared threat entries not loaded; the last ones stay", "err", err)
+			} else if changed {
+				log.Info("shared threat entries loaded", "version", version, "entries", db.Snapshot().Len())
+			}
+		}
+		sync()
+		go runEvery(ctx, c.SyncInterval, sync)
+	}
 	return &threats.Checker{DB: db, Protect: p}, nil
 }

@@ -35,7 +35,11 @@ type Serve struct {
 	Events string
 	// State is the state store: empty for state.db in the data folder, or
 	// postgres://user:password@host:5432/database shared by many nodes.
-	State         string
+	State string
+	// SyncInterval is how often a node with a shared state store looks
+	// for what other nodes changed: threat entries, signing and identity
+	// keys.
+	SyncInterval  time.Duration
 	ShutdownGrace time.Duration
 	ReferrerSpam  []string
 	GCPercent     int
@@ -139,6 +143,7 @@ func Defaults() Serve {
 		FlushInterval: 200 * time.Millisecond,
 		DuckDBMemory:  "1GB",
 		ShutdownGrace: 20 * time.Second,
+		SyncInterval:  5 * time.Second,
 		GCPercent:     400,
 		Parts:         []string{"collector", "dashboard", "identity", "proxy"},
 		Threats:       Threats{MaxEdits: 1},
@@ -248,6 +253,7 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "longest wait before a batch is written")
 	fs.StringVar(&c.DuckDBMemory, "duckdb-memory", c.DuckDBMemory, "DuckDB memory limit, e.g. 1GB")
 	fs.StringVar(&c.State, "state", c.State, "state store: empty for state.db in the data folder, or postgres://user:password@host:5432/database")
+	fs.DurationVar(&c.SyncInterval, "sync-interval", c.SyncInterval, "with --state postgres://: how often to load threat entries and keys that other nodes changed")
 	fs.StringVar(&c.Events, "events", c.Events, "event store: empty for the embedded DuckDB file, or clickhouse://user:password@host:8123/database")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time allowed for a graceful shutdown")
 	fs.Var(stringList{&c.ReferrerSpam}, "referrer-spam", "extra comma-separated referrer-spam domains")
@@ -328,6 +334,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.State != "" && !strings.HasPrefix(c.State, "postgres://") && !strings.HasPrefix(c.State, "postgresql://") {
 		errs = append(errs, fmt.Errorf("--state %q: use postgres://host:port/database, or leave it empty for the embedded store", redactURL(c.State)))
+	}
+	if c.SyncInterval < 100*time.Millisecond || c.SyncInterval > time.Hour {
+		errs = append(errs, errors.New("--sync-interval must be from 100ms to 1h"))
 	}
 	if c.BatchSize < 1 {
 		errs = append(errs, errors.New("--batch-size must be positive"))
