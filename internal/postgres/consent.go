@@ -27,7 +27,7 @@ func (s *DB) AddReceipts(ctx context.Context, rs []*consent.Receipt) error {
 		[]string{"id", "site", "visitor_id", "policy_version", "text_hash", "language", "choices", "created_at", "source", "ip_prefix", "ua_family"},
 		pgx.CopyFromRows(rows))
 	if err != nil {
-		return fmt.Errorf("postgres: add receipts: %w", err)
+		return failed("postgres: add receipts: %w", err)
 	}
 	return nil
 }
@@ -55,7 +55,7 @@ func (s *DB) ReceiptByID(ctx context.Context, id string) (*consent.Receipt, erro
 		return nil, consent.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: receipt: %w", err)
+		return nil, failed("postgres: receipt: %w", err)
 	}
 	return r, nil
 }
@@ -76,13 +76,13 @@ func (s *DB) EachReceipt(ctx context.Context, since time.Time, fn func(*consent.
 func (s *DB) eachReceipt(ctx context.Context, query string, fn func(*consent.Receipt) error, args ...any) error {
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("postgres: receipts: %w", err)
+		return failed("postgres: receipts: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		r, err := scanReceipt(rows)
 		if err != nil {
-			return fmt.Errorf("postgres: receipts: %w", err)
+			return failed("postgres: receipts: %w", err)
 		}
 		if err := fn(r); err != nil {
 			return err
@@ -98,7 +98,7 @@ func (s *DB) ForgetVisitor(ctx context.Context, visitorID string) (int64, error)
 	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM consent_receipts WHERE visitor_id = $1`, visitorID)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: forget visitor: %w", err)
+		return 0, failed("postgres: forget visitor: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }

@@ -27,7 +27,7 @@ func (s *DB) PasswordHash(ctx context.Context) (string, error) {
 		return "", admin.ErrNotFound
 	}
 	if err != nil {
-		return "", fmt.Errorf("postgres: admin password: %w", err)
+		return "", failed("postgres: admin password: %w", err)
 	}
 	return h, nil
 }
@@ -37,7 +37,7 @@ func (s *DB) SetPasswordHash(ctx context.Context, hash string) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO admin (id, password_hash, updated_at) VALUES (1, $1, $2)
 		ON CONFLICT (id) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at`, hash, s.now().Unix())
 	if err != nil {
-		return fmt.Errorf("postgres: set admin password: %w", err)
+		return failed("postgres: set admin password: %w", err)
 	}
 	return nil
 }
@@ -47,7 +47,7 @@ func (s *DB) PutSession(ctx context.Context, x admin.Session) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO admin_sessions (token_hash, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
 		x.TokenHash, x.CSRF, x.Created.Unix(), x.Expires.Unix())
 	if err != nil {
-		return fmt.Errorf("postgres: put admin session: %w", err)
+		return failed("postgres: put admin session: %w", err)
 	}
 	return nil
 }
@@ -61,7 +61,7 @@ func (s *DB) SessionByHash(ctx context.Context, tokenHash []byte) (admin.Session
 		return x, admin.ErrNotFound
 	}
 	if err != nil {
-		return x, fmt.Errorf("postgres: admin session: %w", err)
+		return x, failed("postgres: admin session: %w", err)
 	}
 	x.Created, x.Expires = time.Unix(created, 0).UTC(), time.Unix(expires, 0).UTC()
 	return x, nil
@@ -70,7 +70,7 @@ func (s *DB) SessionByHash(ctx context.Context, tokenHash []byte) (admin.Session
 // DeleteSession logs one session out.
 func (s *DB) DeleteSession(ctx context.Context, tokenHash []byte) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM admin_sessions WHERE token_hash = $1`, tokenHash); err != nil {
-		return fmt.Errorf("postgres: delete admin session: %w", err)
+		return failed("postgres: delete admin session: %w", err)
 	}
 	return nil
 }
@@ -78,7 +78,7 @@ func (s *DB) DeleteSession(ctx context.Context, tokenHash []byte) error {
 // DeleteSessionsBefore removes sessions that expired before t.
 func (s *DB) DeleteSessionsBefore(ctx context.Context, t time.Time) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM admin_sessions WHERE expires_at < $1`, t.Unix()); err != nil {
-		return fmt.Errorf("postgres: expire admin sessions: %w", err)
+		return failed("postgres: expire admin sessions: %w", err)
 	}
 	return nil
 }
@@ -86,7 +86,7 @@ func (s *DB) DeleteSessionsBefore(ctx context.Context, t time.Time) error {
 // DeleteAllSessions logs everyone out.
 func (s *DB) DeleteAllSessions(ctx context.Context) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM admin_sessions`); err != nil {
-		return fmt.Errorf("postgres: delete admin sessions: %w", err)
+		return failed("postgres: delete admin sessions: %w", err)
 	}
 	return nil
 }
@@ -95,7 +95,7 @@ func (s *DB) DeleteAllSessions(ctx context.Context) error {
 func (s *DB) IdentityKeys(ctx context.Context) ([]identity.Key, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, secret, created_at FROM identity_keys WHERE retired_at IS NULL ORDER BY created_at, id`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: identity keys: %w", err)
+		return nil, failed("postgres: identity keys: %w", err)
 	}
 	defer rows.Close()
 	var out []identity.Key
@@ -104,10 +104,10 @@ func (s *DB) IdentityKeys(ctx context.Context) ([]identity.Key, error) {
 		var id, created int64
 		var secret []byte
 		if err := rows.Scan(&id, &secret, &created); err != nil {
-			return nil, fmt.Errorf("postgres: identity keys: %w", err)
+			return nil, failed("postgres: identity keys: %w", err)
 		}
 		if len(secret) != len(k.Secret) {
-			return nil, fmt.Errorf("postgres: identity key %d has a %d-byte secret", id, len(secret))
+			return nil, failed("postgres: identity key %d has a %d-byte secret", id, len(secret))
 		}
 		k.ID = uint32(id)
 		copy(k.Secret[:], secret)
@@ -120,7 +120,7 @@ func (s *DB) IdentityKeys(ctx context.Context) ([]identity.Key, error) {
 // AddIdentityKey stores a new key.
 func (s *DB) AddIdentityKey(ctx context.Context, k identity.Key) error {
 	if _, err := s.pool.Exec(ctx, `INSERT INTO identity_keys (id, secret, created_at) VALUES ($1, $2, $3)`, int64(k.ID), k.Secret[:], k.Created.Unix()); err != nil {
-		return fmt.Errorf("postgres: add identity key: %w", err)
+		return failed("postgres: add identity key: %w", err)
 	}
 	return nil
 }
@@ -129,7 +129,7 @@ func (s *DB) AddIdentityKey(ctx context.Context, k identity.Key) error {
 func (s *DB) RetireIdentityKey(ctx context.Context, id uint32, at time.Time) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE identity_keys SET retired_at = $1 WHERE id = $2 AND retired_at IS NULL`, at.Unix(), int64(id))
 	if err != nil {
-		return fmt.Errorf("postgres: retire identity key: %w", err)
+		return failed("postgres: retire identity key: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("key %d: %w", id, identity.ErrKeyNotFound)
@@ -143,7 +143,7 @@ func (s *DB) PutRemembered(ctx context.Context, id identity.ID, sealed identity.
 		ON CONFLICT (visitor_id) DO UPDATE SET key_id = excluded.key_id, data = excluded.data, updated_at = excluded.updated_at, expires_at = excluded.expires_at`,
 		id[:], int64(sealed.KeyID), sealed.Data, s.now().UnixMilli(), expires.UnixMilli())
 	if err != nil {
-		return fmt.Errorf("postgres: remember: %w", err)
+		return failed("postgres: remember: %w", err)
 	}
 	return nil
 }
@@ -157,7 +157,7 @@ func (s *DB) Remembered(ctx context.Context, id identity.ID, now time.Time) (ide
 		return sealed, false, nil
 	}
 	if err != nil {
-		return sealed, false, fmt.Errorf("postgres: remembered: %w", err)
+		return sealed, false, failed("postgres: remembered: %w", err)
 	}
 	sealed.KeyID = uint32(key)
 	return sealed, true, nil
@@ -166,7 +166,7 @@ func (s *DB) Remembered(ctx context.Context, id identity.ID, now time.Time) (ide
 // ForgetRemembered deletes a visitor's details and expired ones.
 func (s *DB) ForgetRemembered(ctx context.Context, id identity.ID, now time.Time) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM remembered WHERE visitor_id = $1 OR expires_at <= $2`, id[:], now.UnixMilli()); err != nil {
-		return fmt.Errorf("postgres: forget remembered: %w", err)
+		return failed("postgres: forget remembered: %w", err)
 	}
 	return nil
 }
@@ -183,10 +183,10 @@ func (s *DB) AddProxyToken(ctx context.Context, t proxy.Token) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO proxy_tokens (id, "user", hash, created_at, expires_at) VALUES ($1,$2,$3,$4,$5)`,
 		t.ID, t.User, t.Hash[:], t.Created.UnixMilli(), exp)
 	if isUnique(err) {
-		return fmt.Errorf("postgres: proxy token %s exists", t.ID)
+		return failed("postgres: proxy token %s exists", t.ID)
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: add proxy token: %w", err)
+		return failed("postgres: add proxy token: %w", err)
 	}
 	return nil
 }
@@ -195,7 +195,7 @@ func (s *DB) AddProxyToken(ctx context.Context, t proxy.Token) error {
 func (s *DB) ProxyTokens(ctx context.Context) ([]proxy.Token, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, "user", hash, created_at, expires_at, revoked_at FROM proxy_tokens ORDER BY created_at, id`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: proxy tokens: %w", err)
+		return nil, failed("postgres: proxy tokens: %w", err)
 	}
 	defer rows.Close()
 	var out []proxy.Token
@@ -204,7 +204,7 @@ func (s *DB) ProxyTokens(ctx context.Context) ([]proxy.Token, error) {
 		var hash []byte
 		var created, exp, revoked int64
 		if err := rows.Scan(&t.ID, &t.User, &hash, &created, &exp, &revoked); err != nil {
-			return nil, fmt.Errorf("postgres: proxy tokens: %w", err)
+			return nil, failed("postgres: proxy tokens: %w", err)
 		}
 		copy(t.Hash[:], hash)
 		t.Created = time.UnixMilli(created).UTC()
@@ -223,7 +223,7 @@ func (s *DB) RevokeProxyToken(ctx context.Context, id string) error {
 	err := s.pool.QueryRow(ctx, `WITH u AS (UPDATE proxy_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at = 0 RETURNING 1)
 		SELECT EXISTS (SELECT 1 FROM proxy_tokens WHERE id = $2)`, s.now().UnixMilli(), id).Scan(&exists)
 	if err != nil {
-		return fmt.Errorf("postgres: revoke proxy token: %w", err)
+		return failed("postgres: revoke proxy token: %w", err)
 	}
 	if !exists {
 		return fmt.Errorf("%w: %s", ErrProxyTokenNotFound, id)

@@ -11,7 +11,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,7 +41,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: bad URL: %w", err)
+		return nil, failed("postgres: bad URL: %w", err)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		// Short, so that identity and risk requests fail closed quickly
@@ -48,7 +50,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return nil, failed("postgres: %w", err)
 	}
 	db := &DB{pool: pool, now: time.Now}
 	if err := db.migrate(ctx); err != nil {
@@ -74,15 +76,15 @@ const migrationLock = 7_001_225_613
 func (s *DB) migrate(ctx context.Context) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres: %w", err)
+		return failed("postgres: %w", err)
 	}
 	defer conn.Release()
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
-		return fmt.Errorf("postgres: migration lock: %w", err)
+		return failed("postgres: migration lock: %w", err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("postgres: migrations table: %w", err)
+		return failed("postgres: migrations table: %w", err)
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
@@ -93,11 +95,11 @@ func (s *DB) migrate(ctx context.Context) error {
 		base := strings.TrimPrefix(name, "migrations/")
 		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
 		if err != nil {
-			return fmt.Errorf("postgres: migration %s: bad number", base)
+			return failed("postgres: migration %s: bad number", base)
 		}
 		var done bool
 		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, v).Scan(&done); err != nil {
-			return fmt.Errorf("postgres: migration %s: %w", base, err)
+			return failed("postgres: migration %s: %w", base, err)
 		}
 		if done {
 			continue
@@ -111,7 +113,7 @@ func (s *DB) migrate(ctx context.Context) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("postgres: migration %s: %w", base, err)
+			return failed("postgres: migration %s: %w", base, err)
 		}
 	}
 	return nil
@@ -121,4 +123,36 @@ func (s *DB) migrate(ctx context.Context) error {
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// UnavailableError is an error of a database that could not be reached
+// or went away (a refused or broken connection, a shutdown, a timeout),
+// as opposed to one that answered with an error. Callers fail closed with
+// "unavailable" (the web layer answers 503).
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string { return e.Err.Error() }
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Unavailable marks the error for callers that test for the behaviour.
+func (e *UnavailableError) Unavailable() bool { return true }
+
+// failed formats an error like fmt.Errorf and marks it unavailable when
+// the database was not reachable.
+func failed(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe):
+		// Class 08: connection exception; 57P: the server is shutting
+		// down or starting.
+		if strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") {
+			return &UnavailableError{err}
+		}
+	case errors.As(err, &ce), errors.As(err, &ne), pgconn.Timeout(err), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return &UnavailableError{err}
+	}
+	return err
 }

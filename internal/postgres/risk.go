@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,7 +48,7 @@ func (s *DB) Device(ctx context.Context, id risk.DeviceID) (*risk.Device, error)
 		return nil, risk.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: device: %w", err)
+		return nil, failed("postgres: device: %w", err)
 	}
 	return d, nil
 }
@@ -61,7 +60,7 @@ func (s *DB) SaveDevice(ctx context.Context, d *risk.Device) error {
 		prev_until = excluded.prev_until, retired = excluded.retired, last_seen = excluded.last_seen, network = excluded.network,
 		browser = excluded.browser, os = excluded.os, revoked = excluded.revoked`, deviceArgs(d)...)
 	if err != nil {
-		return fmt.Errorf("postgres: save device: %w", err)
+		return failed("postgres: save device: %w", err)
 	}
 	return nil
 }
@@ -70,14 +69,14 @@ func (s *DB) SaveDevice(ctx context.Context, d *risk.Device) error {
 func (s *DB) Devices(ctx context.Context, account string) ([]*risk.Device, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+deviceColumns+` FROM risk_devices WHERE account = $1 ORDER BY last_seen DESC`, account)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: devices: %w", err)
+		return nil, failed("postgres: devices: %w", err)
 	}
 	defer rows.Close()
 	var out []*risk.Device
 	for rows.Next() {
 		d, err := scanDevice(rows)
 		if err != nil {
-			return nil, fmt.Errorf("postgres: devices: %w", err)
+			return nil, failed("postgres: devices: %w", err)
 		}
 		out = append(out, d)
 	}
@@ -99,7 +98,7 @@ func (s *DB) AddEvent(ctx context.Context, e risk.Event) error {
 		ON CONFLICT (account, network) DO NOTHING`,
 		e.Account, e.Kind, e.Time.UnixMilli(), e.Network, dev, e.Decision, e.Detail)
 	if err != nil {
-		return fmt.Errorf("postgres: risk event: %w", err)
+		return failed("postgres: risk event: %w", err)
 	}
 	return nil
 }
@@ -108,7 +107,7 @@ func (s *DB) AddEvent(ctx context.Context, e risk.Event) error {
 func (s *DB) Events(ctx context.Context, account string, limit int) ([]risk.Event, error) {
 	rows, err := s.pool.Query(ctx, `SELECT account, kind, at, network, device, decision, detail FROM risk_events WHERE account = $1 ORDER BY at DESC, id DESC LIMIT $2`, account, max(limit, 0))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: risk events: %w", err)
+		return nil, failed("postgres: risk events: %w", err)
 	}
 	defer rows.Close()
 	var out []risk.Event
@@ -117,7 +116,7 @@ func (s *DB) Events(ctx context.Context, account string, limit int) ([]risk.Even
 		var at int64
 		var dev []byte
 		if err := rows.Scan(&e.Account, &e.Kind, &at, &e.Network, &dev, &e.Decision, &e.Detail); err != nil {
-			return nil, fmt.Errorf("postgres: risk events: %w", err)
+			return nil, failed("postgres: risk events: %w", err)
 		}
 		e.Time = time.UnixMilli(at).UTC()
 		copy(e.Device[:], dev)
@@ -140,7 +139,7 @@ func (s *DB) Counts(ctx context.Context, account, network string, since time.Tim
 		account, network, since.UnixMilli(), max(limit.AccountFailures, 1), max(limit.ClientFailures, 1), max(limit.AccountsFromClient, 1)).
 		Scan(&acct, &client, &accts, &c.KnownNetwork)
 	if err != nil {
-		return c, fmt.Errorf("postgres: risk counts: %w", err)
+		return c, failed("postgres: risk counts: %w", err)
 	}
 	c.AccountFailures, c.ClientFailures, c.AccountsFromClient = int(acct), int(client), int(accts)
 	return c, nil
@@ -157,7 +156,7 @@ func (s *DB) ImportRisk(ctx context.Context, devices []*risk.Device, events []ri
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"risk_devices"},
 			[]string{"id", "account", "name", "current", "previous", "prev_until", "retired", "created_at", "last_seen", "network", "browser", "os", "revoked"},
 			pgx.CopyFromRows(drows)); err != nil {
-			return fmt.Errorf("postgres: import devices: %w", err)
+			return failed("postgres: import devices: %w", err)
 		}
 		erows := make([][]any, len(events))
 		for i, e := range events {
@@ -169,12 +168,12 @@ func (s *DB) ImportRisk(ctx context.Context, devices []*risk.Device, events []ri
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"risk_events"}, []string{"account", "kind", "at", "network", "device", "decision", "detail"},
 			pgx.CopyFromRows(erows)); err != nil {
-			return fmt.Errorf("postgres: import events: %w", err)
+			return failed("postgres: import events: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO risk_networks (account, network, first_seen)
 			SELECT account, network, min(at) FROM risk_events WHERE kind = 'success' AND network <> '' GROUP BY account, network
 			ON CONFLICT (account, network) DO NOTHING`); err != nil {
-			return fmt.Errorf("postgres: import networks: %w", err)
+			return failed("postgres: import networks: %w", err)
 		}
 		return nil
 	})

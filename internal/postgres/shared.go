@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,7 +18,7 @@ var (
 func (s *DB) ThreatVersion(ctx context.Context) (int64, error) {
 	var v int64
 	if err := s.pool.QueryRow(ctx, `SELECT version FROM threat_version WHERE id = 1`).Scan(&v); err != nil {
-		return 0, fmt.Errorf("postgres: threat version: %w", err)
+		return 0, failed("postgres: threat version: %w", err)
 	}
 	return v, nil
 }
@@ -28,7 +27,7 @@ func (s *DB) ThreatVersion(ctx context.Context) (int64, error) {
 func (s *DB) ThreatEntries(ctx context.Context) ([]threats.Entry, error) {
 	rows, err := s.pool.Query(ctx, `SELECT source, expr, list, added_at FROM threat_entries ORDER BY source, expr, list`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: threat entries: %w", err)
+		return nil, failed("postgres: threat entries: %w", err)
 	}
 	defer rows.Close()
 	var out []threats.Entry
@@ -37,7 +36,7 @@ func (s *DB) ThreatEntries(ctx context.Context) ([]threats.Entry, error) {
 		var list int16
 		var added int64
 		if err := rows.Scan(&e.Source, &e.Expr, &list, &added); err != nil {
-			return nil, fmt.Errorf("postgres: threat entries: %w", err)
+			return nil, failed("postgres: threat entries: %w", err)
 		}
 		e.List, e.Added = threats.List(list), time.Unix(added, 0).UTC()
 		out = append(out, e)
@@ -78,7 +77,7 @@ func (s *DB) ReplaceThreatSource(ctx context.Context, source string, entries []t
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("postgres: replace threat source %s: %w", source, err)
+		return 0, failed("postgres: replace threat source %s: %w", source, err)
 	}
 	return int(before), nil
 }
@@ -87,7 +86,7 @@ func (s *DB) ReplaceThreatSource(ctx context.Context, source string, entries []t
 func (s *DB) SigningKeys(ctx context.Context) ([]integrity.SigningKey, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, created_at, seed FROM signing_keys ORDER BY created_at, id`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: signing keys: %w", err)
+		return nil, failed("postgres: signing keys: %w", err)
 	}
 	defer rows.Close()
 	var out []integrity.SigningKey
@@ -95,7 +94,7 @@ func (s *DB) SigningKeys(ctx context.Context) ([]integrity.SigningKey, error) {
 		var k integrity.SigningKey
 		var created int64
 		if err := rows.Scan(&k.ID, &created, &k.Seed); err != nil {
-			return nil, fmt.Errorf("postgres: signing keys: %w", err)
+			return nil, failed("postgres: signing keys: %w", err)
 		}
 		k.Created = time.Unix(0, created).UTC()
 		out = append(out, k)
@@ -106,7 +105,7 @@ func (s *DB) SigningKeys(ctx context.Context) ([]integrity.SigningKey, error) {
 // AddSigningKey stores a new signing key.
 func (s *DB) AddSigningKey(ctx context.Context, k integrity.SigningKey) error {
 	if _, err := s.pool.Exec(ctx, `INSERT INTO signing_keys (id, created_at, seed) VALUES ($1, $2, $3)`, k.ID, k.Created.UnixNano(), k.Seed); err != nil {
-		return fmt.Errorf("postgres: add signing key: %w", err)
+		return failed("postgres: add signing key: %w", err)
 	}
 	return nil
 }
@@ -115,7 +114,7 @@ func (s *DB) AddSigningKey(ctx context.Context, k integrity.SigningKey) error {
 func (s *DB) RemoveSigningKey(ctx context.Context, id string) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM signing_keys WHERE id = $1`, id)
 	if err != nil {
-		return false, fmt.Errorf("postgres: remove signing key: %w", err)
+		return false, failed("postgres: remove signing key: %w", err)
 	}
 	return tag.RowsAffected() > 0, nil
 }

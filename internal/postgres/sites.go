@@ -57,7 +57,7 @@ func (s *DB) AddSite(ctx context.Context, st *site.Site) error {
 		return fmt.Errorf("site %s: %w", st.Domain, site.ErrExists)
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: add site: %w", err)
+		return failed("postgres: add site: %w", err)
 	}
 	return nil
 }
@@ -71,7 +71,7 @@ func (s *DB) UpdateSite(ctx context.Context, st *site.Site) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE sites SET time_zone=$1, retention_days=$2, ignore_ips=$3, ignore_paths=$4, keep_params=$5, goals=$6, funnels=$7 WHERE domain=$8`,
 		st.TimeZone, st.RetentionDays, joinPrefixes(st.IgnoreIPs), strings.Join(st.IgnorePaths, ","), strings.Join(st.KeepParams, ","), string(goals), funnelsJSON(st.Funnels), st.Domain)
 	if err != nil {
-		return fmt.Errorf("postgres: update site: %w", err)
+		return failed("postgres: update site: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("site %s: %w", st.Domain, site.ErrNotFound)
@@ -84,13 +84,13 @@ func (s *DB) DeleteSite(ctx context.Context, domain string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM sites WHERE domain=$1`, domain)
 		if err != nil {
-			return fmt.Errorf("postgres: delete site: %w", err)
+			return failed("postgres: delete site: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("site %s: %w", domain, site.ErrNotFound)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tokens WHERE site=$1`, domain); err != nil {
-			return fmt.Errorf("postgres: delete site tokens: %w", err)
+			return failed("postgres: delete site tokens: %w", err)
 		}
 		return nil
 	})
@@ -100,7 +100,7 @@ func (s *DB) DeleteSite(ctx context.Context, domain string) error {
 func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
 	rows, err := s.pool.Query(ctx, `SELECT domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, funnels, created_at FROM sites ORDER BY domain`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list sites: %w", err)
+		return nil, failed("postgres: list sites: %w", err)
 	}
 	defer rows.Close()
 	var out []*site.Site
@@ -109,7 +109,7 @@ func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
 		var ips, paths, params, goals, funnels string
 		var created int64
 		if err := rows.Scan(&st.Domain, &st.TimeZone, &st.RetentionDays, &ips, &paths, &params, &goals, &funnels, &created); err != nil {
-			return nil, fmt.Errorf("postgres: list sites: %w", err)
+			return nil, failed("postgres: list sites: %w", err)
 		}
 		for _, p := range splitList(ips) {
 			if pr, err := netip.ParsePrefix(p); err == nil {
@@ -118,13 +118,13 @@ func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
 		}
 		st.IgnorePaths, st.KeepParams = splitList(paths), splitList(params)
 		if err := json.Unmarshal([]byte(funnels), &st.Funnels); err != nil {
-			return nil, fmt.Errorf("postgres: site %s: funnels: %w", st.Domain, err)
+			return nil, failed("postgres: site %s: funnels: %w", st.Domain, err)
 		}
 		if len(st.Funnels) == 0 {
 			st.Funnels = nil
 		}
 		if err := json.Unmarshal([]byte(goals), &st.Goals); err != nil {
-			return nil, fmt.Errorf("postgres: site %s: goals: %w", st.Domain, err)
+			return nil, failed("postgres: site %s: goals: %w", st.Domain, err)
 		}
 		st.CreatedAt = time.Unix(created, 0).UTC()
 		out = append(out, &st)
@@ -140,7 +140,7 @@ func (s *DB) AddToken(ctx context.Context, t *site.Token) (int64, error) {
 	if t.Site != "" {
 		var ok bool
 		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sites WHERE domain=$1)`, t.Site).Scan(&ok); err != nil {
-			return 0, fmt.Errorf("postgres: add token: %w", err)
+			return 0, failed("postgres: add token: %w", err)
 		}
 		if !ok {
 			return 0, fmt.Errorf("site %s: %w", t.Site, site.ErrNotFound)
@@ -163,7 +163,7 @@ func (s *DB) AddToken(ctx context.Context, t *site.Token) (int64, error) {
 	err := s.pool.QueryRow(ctx, `INSERT INTO tokens (name, site, kind, hash, created_at) VALUES ($1,$2,$3,$4,$5) RETURNING id`,
 		t.Name, t.Site, t.Kind, t.Hash[:], t.CreatedAt.Unix()).Scan(&t.ID)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: add token: %w", err)
+		return 0, failed("postgres: add token: %w", err)
 	}
 	return t.ID, nil
 }
@@ -187,7 +187,7 @@ func (s *DB) TokenByHash(ctx context.Context, hash [32]byte) (*site.Token, error
 		return nil, site.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: token: %w", err)
+		return nil, failed("postgres: token: %w", err)
 	}
 	return t, nil
 }
@@ -196,14 +196,14 @@ func (s *DB) TokenByHash(ctx context.Context, hash [32]byte) (*site.Token, error
 func (s *DB) Tokens(ctx context.Context) ([]*site.Token, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, name, site, kind, hash, created_at FROM tokens ORDER BY id`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: tokens: %w", err)
+		return nil, failed("postgres: tokens: %w", err)
 	}
 	defer rows.Close()
 	var out []*site.Token
 	for rows.Next() {
 		t, err := scanToken(rows)
 		if err != nil {
-			return nil, fmt.Errorf("postgres: tokens: %w", err)
+			return nil, failed("postgres: tokens: %w", err)
 		}
 		out = append(out, t)
 	}
@@ -214,7 +214,7 @@ func (s *DB) Tokens(ctx context.Context) ([]*site.Token, error) {
 func (s *DB) DeleteToken(ctx context.Context, id int64) error {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM tokens WHERE id=$1`, id)
 	if err != nil {
-		return fmt.Errorf("postgres: delete token: %w", err)
+		return failed("postgres: delete token: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("token %d: %w", id, site.ErrNotFound)
@@ -226,7 +226,7 @@ func (s *DB) DeleteToken(ctx context.Context, id int64) error {
 func (s *DB) Salts(ctx context.Context) ([]analytics.Salt, error) {
 	rows, err := s.pool.Query(ctx, `SELECT day, salt FROM salts ORDER BY day`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: salts: %w", err)
+		return nil, failed("postgres: salts: %w", err)
 	}
 	defer rows.Close()
 	var out []analytics.Salt
@@ -234,7 +234,7 @@ func (s *DB) Salts(ctx context.Context) ([]analytics.Salt, error) {
 		var sl analytics.Salt
 		var b []byte
 		if err := rows.Scan(&sl.Day, &b); err != nil {
-			return nil, fmt.Errorf("postgres: salts: %w", err)
+			return nil, failed("postgres: salts: %w", err)
 		}
 		copy(sl.Key[:], b)
 		out = append(out, sl)
@@ -251,7 +251,7 @@ func (s *DB) PutSalt(ctx context.Context, salt analytics.Salt) (analytics.Salt, 
 		SELECT salt FROM ins UNION ALL SELECT salt FROM salts WHERE day = $1 LIMIT 1`,
 		salt.Day, salt.Key[:], s.now().Unix()).Scan(&b)
 	if err != nil {
-		return salt, fmt.Errorf("postgres: put salt: %w", err)
+		return salt, failed("postgres: put salt: %w", err)
 	}
 	copy(salt.Key[:], b)
 	return salt, nil
@@ -260,7 +260,7 @@ func (s *DB) PutSalt(ctx context.Context, salt analytics.Salt) (analytics.Salt, 
 // DeleteSaltsBefore removes the salts of days before day.
 func (s *DB) DeleteSaltsBefore(ctx context.Context, day string) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM salts WHERE day < $1`, day); err != nil {
-		return fmt.Errorf("postgres: delete salts: %w", err)
+		return failed("postgres: delete salts: %w", err)
 	}
 	return nil
 }

@@ -101,5 +101,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // timeout), as opposed to one that answered with an error.
 func storeUnreachable(err error) bool {
 	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+	var un interface{ Unavailable() bool }
+	return errors.As(err, &ne) || errors.As(err, &un) && un.Unavailable() || errors.Is(err, context.DeadlineExceeded)
 }
