@@ -18,10 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
 	"log/slog"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +27,7 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/migrate"
 	"waymark.dev/waymark/internal/site"
 )
 
@@ -156,24 +155,18 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("clickhouse: migrations: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	files, err := migrate.List(migrations, "migrations")
 	if err != nil {
-		return err
+		return fmt.Errorf("clickhouse: %w", err)
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("clickhouse: migration %s: bad number", base)
-		}
+	for _, f := range files {
+		v, base := f.Version, f.Name
 		if applied[v] {
 			continue
 		}
-		body, _ := migrations.ReadFile(name)
 		// Statements are idempotent (IF NOT EXISTS), so two nodes
 		// migrating at once, or a migration cut short, are harmless.
-		for _, st := range statements(string(body)) {
+		for _, st := range statements(f.SQL) {
 			if err := s.c.exec(ctx, st); err != nil {
 				return fmt.Errorf("clickhouse: migration %s: %w", base, err)
 			}

@@ -9,8 +9,6 @@ import (
 	"database/sql/driver"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/migrate"
 	"waymark.dev/waymark/internal/site"
 )
 
@@ -92,17 +91,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)`); err != nil {
 		return fmt.Errorf("duckdb: migrations table: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	files, err := migrate.List(migrations, "migrations")
 	if err != nil {
-		return err
+		return fmt.Errorf("duckdb: %w", err)
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("duckdb: migration %s: bad number", base)
-		}
+	for _, f := range files {
+		v, base := f.Version, f.Name
 		var n int
 		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
 			return fmt.Errorf("duckdb: migration %s: %w", base, err)
@@ -110,12 +104,11 @@ func (s *Store) migrate(ctx context.Context) error {
 		if n > 0 {
 			continue
 		}
-		body, _ := migrations.ReadFile(name)
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		if _, err := tx.ExecContext(ctx, f.SQL); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("duckdb: migration %s: %w", base, err)
 		}

@@ -23,20 +23,13 @@ func scanDevice(row pgx.Row) (*risk.Device, error) {
 	copy(d.ID[:], id)
 	copy(d.Current[:], cur)
 	copy(d.Previous[:], prev)
-	for i := 0; i+32 <= len(retired); i += 32 {
-		var h risk.Hash
-		copy(h[:], retired[i:i+32])
-		d.Retired = append(d.Retired, h)
-	}
+	d.Retired = risk.UnpackHashes(retired)
 	d.PrevUntil, d.Created, d.LastSeen = time.UnixMilli(prevUntil).UTC(), time.UnixMilli(created).UTC(), time.UnixMilli(seen).UTC()
 	return &d, nil
 }
 
 func deviceArgs(d *risk.Device) []any {
-	retired := make([]byte, 0, 32*len(d.Retired))
-	for _, h := range d.Retired {
-		retired = append(retired, h[:]...)
-	}
+	retired := risk.PackHashes(d.Retired)
 	return []any{d.ID[:], d.Account, d.Name, d.Current[:], d.Previous[:], d.PrevUntil.UnixMilli(), retired, d.Created.UnixMilli(), d.LastSeen.UnixMilli(),
 		d.Network, d.Browser, d.OS, d.Revoked}
 }
@@ -170,10 +163,29 @@ func (s *DB) ImportRisk(ctx context.Context, devices []*risk.Device, events []ri
 			pgx.CopyFromRows(erows)); err != nil {
 			return failed("postgres: import events: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO risk_networks (account, network, first_seen)
-			SELECT account, network, min(at) FROM risk_events WHERE kind = 'success' AND network <> '' GROUP BY account, network
-			ON CONFLICT (account, network) DO NOTHING`); err != nil {
-			return failed("postgres: import networks: %w", err)
+		// The networks of this import's successful logins only (a
+		// statement over the whole table would make chunked imports
+		// quadratic).
+		first := map[[2]string]int64{}
+		for _, e := range events {
+			if e.Kind != risk.EventSuccess || e.Network == "" {
+				continue
+			}
+			k := [2]string{e.Account, e.Network}
+			if at, ok := first[k]; !ok || e.Time.UnixMilli() < at {
+				first[k] = e.Time.UnixMilli()
+			}
+		}
+		if len(first) > 0 {
+			accts, nets, ats := make([]string, 0, len(first)), make([]string, 0, len(first)), make([]int64, 0, len(first))
+			for k, at := range first {
+				accts, nets, ats = append(accts, k[0]), append(nets, k[1]), append(ats, at)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO risk_networks (account, network, first_seen)
+				SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+				ON CONFLICT (account, network) DO UPDATE SET first_seen = least(risk_networks.first_seen, excluded.first_seen)`, accts, nets, ats); err != nil {
+				return failed("postgres: import networks: %w", err)
+			}
 		}
 		return nil
 	})

@@ -2,11 +2,8 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,29 +16,6 @@ var (
 	_ analytics.SaltStore = (*DB)(nil)
 )
 
-func joinPrefixes(ps []netip.Prefix) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
-	}
-	return strings.Join(s, ",")
-}
-
-func splitList(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, ",")
-}
-
-func funnelsJSON(fs []site.Funnel) string {
-	if len(fs) == 0 {
-		return "[]"
-	}
-	b, _ := json.Marshal(fs)
-	return string(b)
-}
-
 // AddSite stores a new site; site.ErrExists if its domain is taken.
 func (s *DB) AddSite(ctx context.Context, st *site.Site) error {
 	if err := st.Validate(); err != nil {
@@ -50,9 +24,9 @@ func (s *DB) AddSite(ctx context.Context, st *site.Site) error {
 	if st.CreatedAt.IsZero() {
 		st.CreatedAt = s.now().UTC()
 	}
-	goals, _ := json.Marshal(st.Goals)
+	l := st.Lists()
 	_, err := s.pool.Exec(ctx, `INSERT INTO sites (domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, funnels, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
-		st.Domain, st.TimeZone, st.RetentionDays, joinPrefixes(st.IgnoreIPs), strings.Join(st.IgnorePaths, ","), strings.Join(st.KeepParams, ","), string(goals), funnelsJSON(st.Funnels), st.CreatedAt.Unix())
+		st.Domain, st.TimeZone, st.RetentionDays, l.IgnoreIPs, l.IgnorePaths, l.KeepParams, l.Goals, l.Funnels, st.CreatedAt.Unix())
 	if isUnique(err) {
 		return fmt.Errorf("site %s: %w", st.Domain, site.ErrExists)
 	}
@@ -67,9 +41,9 @@ func (s *DB) UpdateSite(ctx context.Context, st *site.Site) error {
 	if err := st.Validate(); err != nil {
 		return err
 	}
-	goals, _ := json.Marshal(st.Goals)
+	l := st.Lists()
 	tag, err := s.pool.Exec(ctx, `UPDATE sites SET time_zone=$1, retention_days=$2, ignore_ips=$3, ignore_paths=$4, keep_params=$5, goals=$6, funnels=$7 WHERE domain=$8`,
-		st.TimeZone, st.RetentionDays, joinPrefixes(st.IgnoreIPs), strings.Join(st.IgnorePaths, ","), strings.Join(st.KeepParams, ","), string(goals), funnelsJSON(st.Funnels), st.Domain)
+		st.TimeZone, st.RetentionDays, l.IgnoreIPs, l.IgnorePaths, l.KeepParams, l.Goals, l.Funnels, st.Domain)
 	if err != nil {
 		return failed("postgres: update site: %w", err)
 	}
@@ -106,25 +80,13 @@ func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
 	var out []*site.Site
 	for rows.Next() {
 		var st site.Site
-		var ips, paths, params, goals, funnels string
+		var l site.StoredLists
 		var created int64
-		if err := rows.Scan(&st.Domain, &st.TimeZone, &st.RetentionDays, &ips, &paths, &params, &goals, &funnels, &created); err != nil {
+		if err := rows.Scan(&st.Domain, &st.TimeZone, &st.RetentionDays, &l.IgnoreIPs, &l.IgnorePaths, &l.KeepParams, &l.Goals, &l.Funnels, &created); err != nil {
 			return nil, failed("postgres: list sites: %w", err)
 		}
-		for _, p := range splitList(ips) {
-			if pr, err := netip.ParsePrefix(p); err == nil {
-				st.IgnoreIPs = append(st.IgnoreIPs, pr)
-			}
-		}
-		st.IgnorePaths, st.KeepParams = splitList(paths), splitList(params)
-		if err := json.Unmarshal([]byte(funnels), &st.Funnels); err != nil {
-			return nil, failed("postgres: site %s: funnels: %w", st.Domain, err)
-		}
-		if len(st.Funnels) == 0 {
-			st.Funnels = nil
-		}
-		if err := json.Unmarshal([]byte(goals), &st.Goals); err != nil {
-			return nil, failed("postgres: site %s: goals: %w", st.Domain, err)
+		if err := st.SetLists(l); err != nil {
+			return nil, failed("postgres: %w", err)
 		}
 		st.CreatedAt = time.Unix(created, 0).UTC()
 		out = append(out, &st)
@@ -134,8 +96,8 @@ func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
 
 // AddToken stores a token and returns its id.
 func (s *DB) AddToken(ctx context.Context, t *site.Token) (int64, error) {
-	if strings.TrimSpace(t.Name) == "" {
-		return 0, fmt.Errorf("%w: token name is empty", site.ErrInvalid)
+	if err := t.Check(); err != nil {
+		return 0, err
 	}
 	if t.Site != "" {
 		var ok bool
@@ -148,17 +110,6 @@ func (s *DB) AddToken(ctx context.Context, t *site.Token) (int64, error) {
 	}
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = s.now().UTC()
-	}
-	switch t.Kind {
-	case "":
-		t.Kind = site.TokenAPI
-	case site.TokenAPI:
-	case site.TokenShare:
-		if t.Site == "" {
-			return 0, fmt.Errorf("%w: a shared link belongs to one site", site.ErrInvalid)
-		}
-	default:
-		return 0, fmt.Errorf("%w: token kind %q", site.ErrInvalid, t.Kind)
 	}
 	err := s.pool.QueryRow(ctx, `INSERT INTO tokens (name, site, kind, hash, created_at) VALUES ($1,$2,$3,$4,$5) RETURNING id`,
 		t.Name, t.Site, t.Kind, t.Hash[:], t.CreatedAt.Unix()).Scan(&t.ID)

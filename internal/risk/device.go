@@ -90,6 +90,26 @@ type Device struct {
 	Revoked  bool
 }
 
+// PackHashes joins hashes back to back, as stores keep a device's
+// retired secrets.
+func PackHashes(hs []Hash) []byte {
+	b := make([]byte, 0, 32*len(hs))
+	for _, h := range hs {
+		b = append(b, h[:]...)
+	}
+	return b
+}
+
+// UnpackHashes splits what PackHashes joined (a trailing partial hash is
+// dropped).
+func UnpackHashes(b []byte) []Hash {
+	var hs []Hash
+	for i := 0; i+32 <= len(b); i += 32 {
+		hs = append(hs, Hash(b[i:i+32]))
+	}
+	return hs
+}
+
 // Grace is how long the secret before a rotation stays valid, so that two
 // requests of the real browser that crossed do not look like a theft.
 const Grace = 30 * time.Second

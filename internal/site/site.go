@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -190,6 +191,76 @@ type Token struct {
 	Kind      string // TokenAPI (default) or TokenShare
 	Hash      [32]byte
 	CreatedAt time.Time
+}
+
+// Check validates a token before it is stored and fills in its default
+// kind: a name is required, and a shared link belongs to one site.
+func (t *Token) Check() error {
+	if strings.TrimSpace(t.Name) == "" {
+		return fmt.Errorf("%w: token name is empty", ErrInvalid)
+	}
+	switch t.Kind {
+	case "":
+		t.Kind = TokenAPI
+	case TokenAPI:
+	case TokenShare:
+		if t.Site == "" {
+			return fmt.Errorf("%w: a shared link belongs to one site", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("%w: token kind %q", ErrInvalid, t.Kind)
+	}
+	return nil
+}
+
+// StoredLists is a site's list settings as stores keep them in flat
+// columns: comma-separated addresses, paths and parameters, and goals and
+// funnels as JSON.
+type StoredLists struct {
+	IgnoreIPs, IgnorePaths, KeepParams, Goals, Funnels string
+}
+
+// Lists returns the site's list settings in their stored form.
+func (s *Site) Lists() StoredLists {
+	ips := make([]string, len(s.IgnoreIPs))
+	for i, p := range s.IgnoreIPs {
+		ips[i] = p.String()
+	}
+	goals, _ := json.Marshal(s.Goals)
+	funnels := []byte("[]")
+	if len(s.Funnels) > 0 {
+		funnels, _ = json.Marshal(s.Funnels)
+	}
+	return StoredLists{IgnoreIPs: strings.Join(ips, ","), IgnorePaths: strings.Join(s.IgnorePaths, ","), KeepParams: strings.Join(s.KeepParams, ","),
+		Goals: string(goals), Funnels: string(funnels)}
+}
+
+// SetLists reads list settings in their stored form.
+func (s *Site) SetLists(l StoredLists) error {
+	split := func(v string) []string {
+		if v == "" {
+			return nil
+		}
+		return strings.Split(v, ",")
+	}
+	s.IgnoreIPs = nil
+	for _, p := range split(l.IgnoreIPs) {
+		if pr, err := netip.ParsePrefix(p); err == nil {
+			s.IgnoreIPs = append(s.IgnoreIPs, pr)
+		}
+	}
+	s.IgnorePaths, s.KeepParams = split(l.IgnorePaths), split(l.KeepParams)
+	s.Funnels = nil
+	if err := json.Unmarshal([]byte(l.Funnels), &s.Funnels); err != nil {
+		return fmt.Errorf("site %s: funnels: %w", s.Domain, err)
+	}
+	if len(s.Funnels) == 0 {
+		s.Funnels = nil
+	}
+	if err := json.Unmarshal([]byte(l.Goals), &s.Goals); err != nil {
+		return fmt.Errorf("site %s: goals: %w", s.Domain, err)
+	}
+	return nil
 }
 
 // Token kinds.

@@ -26,11 +26,7 @@ func scanDevice(sc interface{ Scan(...any) error }) (*risk.Device, error) {
 	copy(d.ID[:], id)
 	copy(d.Current[:], cur)
 	copy(d.Previous[:], prev)
-	for i := 0; i+32 <= len(retired); i += 32 {
-		var h risk.Hash
-		copy(h[:], retired[i:i+32])
-		d.Retired = append(d.Retired, h)
-	}
+	d.Retired = risk.UnpackHashes(retired)
 	d.PrevUntil, d.Created, d.LastSeen = time.UnixMilli(prevUntil).UTC(), time.UnixMilli(created).UTC(), time.UnixMilli(seen).UTC()
 	d.Revoked = revoked != 0
 	return &d, nil
@@ -63,10 +59,7 @@ const upsertDevice = `INSERT INTO risk_devices (` + deviceColumns + `) VALUES (?
 		browser = excluded.browser, os = excluded.os, revoked = excluded.revoked`
 
 func deviceArgs(d *risk.Device) []any {
-	retired := make([]byte, 0, 32*len(d.Retired))
-	for _, h := range d.Retired {
-		retired = append(retired, h[:]...)
-	}
+	retired := risk.PackHashes(d.Retired)
 	revoked := 0
 	if d.Revoked {
 		revoked = 1

@@ -3,11 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -15,21 +12,6 @@ import (
 )
 
 var _ site.Store = (*DB)(nil)
-
-func joinPrefixes(ps []netip.Prefix) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
-	}
-	return strings.Join(s, ",")
-}
-
-func splitList(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, ",")
-}
 
 // AddSite stores a new site; site.ErrExists if the domain is taken.
 func (s *DB) AddSite(ctx context.Context, st *site.Site) error {
@@ -39,10 +21,9 @@ func (s *DB) AddSite(ctx context.Context, st *site.Site) error {
 	if st.CreatedAt.IsZero() {
 		st.CreatedAt = s.now().UTC()
 	}
-	goals, _ := json.Marshal(st.Goals)
-	funnels := funnelsJSON(st.Funnels)
+	l := st.Lists()
 	_, err := s.db.ExecContext(ctx, `INSERT INTO sites (domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, funnels, created_at) VALUES (?,?,?,?,?,?,?,?,?)`,
-		st.Domain, st.TimeZone, st.RetentionDays, joinPrefixes(st.IgnoreIPs), strings.Join(st.IgnorePaths, ","), strings.Join(st.KeepParams, ","), string(goals), funnels, st.CreatedAt.Unix())
+		st.Domain, st.TimeZone, st.RetentionDays, l.IgnoreIPs, l.IgnorePaths, l.KeepParams, l.Goals, l.Funnels, st.CreatedAt.Unix())
 	var se sqlite3.Error
 	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
 		return fmt.Errorf("site %s: %w", st.Domain, site.ErrExists)
@@ -58,9 +39,9 @@ func (s *DB) UpdateSite(ctx context.Context, st *site.Site) error {
 	if err := st.Validate(); err != nil {
 		return err
 	}
-	goals, _ := json.Marshal(st.Goals)
+	l := st.Lists()
 	res, err := s.db.ExecContext(ctx, `UPDATE sites SET time_zone=?, retention_days=?, ignore_ips=?, ignore_paths=?, keep_params=?, goals=?, funnels=? WHERE domain=?`,
-		st.TimeZone, st.RetentionDays, joinPrefixes(st.IgnoreIPs), strings.Join(st.IgnorePaths, ","), strings.Join(st.KeepParams, ","), string(goals), funnelsJSON(st.Funnels), st.Domain)
+		st.TimeZone, st.RetentionDays, l.IgnoreIPs, l.IgnorePaths, l.KeepParams, l.Goals, l.Funnels, st.Domain)
 	if err != nil {
 		return fmt.Errorf("sqlite: update site: %w", err)
 	}
@@ -93,26 +74,13 @@ func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
 	var out []*site.Site
 	for rows.Next() {
 		var st site.Site
-		var ips, paths, params, goals, funnels string
+		var l site.StoredLists
 		var created int64
-		if err := rows.Scan(&st.Domain, &st.TimeZone, &st.RetentionDays, &ips, &paths, &params, &goals, &funnels, &created); err != nil {
+		if err := rows.Scan(&st.Domain, &st.TimeZone, &st.RetentionDays, &l.IgnoreIPs, &l.IgnorePaths, &l.KeepParams, &l.Goals, &l.Funnels, &created); err != nil {
 			return nil, fmt.Errorf("sqlite: list sites: %w", err)
 		}
-		for _, p := range splitList(ips) {
-			if pr, err := netip.ParsePrefix(p); err == nil {
-				st.IgnoreIPs = append(st.IgnoreIPs, pr)
-			}
-		}
-		st.IgnorePaths = splitList(paths)
-		st.KeepParams = splitList(params)
-		if err := json.Unmarshal([]byte(funnels), &st.Funnels); err != nil {
-			return nil, fmt.Errorf("sqlite: site %s: funnels: %w", st.Domain, err)
-		}
-		if len(st.Funnels) == 0 {
-			st.Funnels = nil
-		}
-		if err := json.Unmarshal([]byte(goals), &st.Goals); err != nil {
-			return nil, fmt.Errorf("sqlite: site %s goals: %w", st.Domain, err)
+		if err := st.SetLists(l); err != nil {
+			return nil, fmt.Errorf("sqlite: %w", err)
 		}
 		st.CreatedAt = time.Unix(created, 0).UTC()
 		out = append(out, &st)
@@ -122,8 +90,8 @@ func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
 
 // AddToken stores a token's hash and returns its id.
 func (s *DB) AddToken(ctx context.Context, t *site.Token) (int64, error) {
-	if strings.TrimSpace(t.Name) == "" {
-		return 0, fmt.Errorf("%w: token name is empty", site.ErrInvalid)
+	if err := t.Check(); err != nil {
+		return 0, err
 	}
 	if t.Site != "" {
 		var n int
@@ -136,17 +104,6 @@ func (s *DB) AddToken(ctx context.Context, t *site.Token) (int64, error) {
 	}
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = s.now().UTC()
-	}
-	switch t.Kind {
-	case "":
-		t.Kind = site.TokenAPI
-	case site.TokenAPI:
-	case site.TokenShare:
-		if t.Site == "" {
-			return 0, fmt.Errorf("%w: a shared link belongs to one site", site.ErrInvalid)
-		}
-	default:
-		return 0, fmt.Errorf("%w: token kind %q", site.ErrInvalid, t.Kind)
 	}
 	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (name, site, kind, hash, created_at) VALUES (?,?,?,?,?)`, t.Name, t.Site, t.Kind, t.Hash[:], t.CreatedAt.Unix())
 	if err != nil {
@@ -210,10 +167,3 @@ func (s *DB) DeleteToken(ctx context.Context, id int64) error {
 	return nil
 }
 
-func funnelsJSON(fs []site.Funnel) string {
-	if len(fs) == 0 {
-		return "[]"
-	}
-	b, _ := json.Marshal(fs)
-	return string(b)
-}

@@ -7,12 +7,9 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+	"waymark.dev/waymark/internal/migrate"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
@@ -189,25 +186,19 @@ func (s *DB) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("sqlite: migrations table: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	files, err := migrate.List(migrations, "migrations")
 	if err != nil {
-		return err
+		return fmt.Errorf("sqlite: %w", err)
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("sqlite: migration %s: bad number", base)
-		}
-		if err := s.apply(ctx, v, name); err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", base, err)
+	for _, f := range files {
+		if err := s.apply(ctx, f.Version, f.SQL); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", f.Name, err)
 		}
 	}
 	return nil
 }
 
-func (s *DB) apply(ctx context.Context, version int, name string) error {
+func (s *DB) apply(ctx context.Context, version int, body string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -220,11 +211,7 @@ func (s *DB) apply(ctx context.Context, version int, name string) error {
 	if n > 0 {
 		return nil
 	}
-	body, err := migrations.ReadFile(name)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+	if _, err := tx.ExecContext(ctx, body); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, s.now().Unix()); err != nil {
