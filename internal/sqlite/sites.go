@@ -166,4 +166,3 @@ func (s *DB) DeleteToken(ctx context.Context, id int64) error {
 	}
 	return nil
 }
-
