@@ -176,11 +176,11 @@ func TestMultiNode(t *testing.T) {
 	t.Run("device known on the other node", func(t *testing.T) {
 		login := `{"account":"ann","outcome":"success","ip":"192.0.2.10","user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"%s}`
 		var first struct{ Device string }
-		postJSON(t, base(collectors[0])+"/api/v1/risk/login", token, fmt.Sprintf(login, ""), &first)
+		postJSON(t, base(collectors[0])+"/api/v1/risk/login", allSites, fmt.Sprintf(login, ""), &first)
 		var trusted struct {
 			DeviceCookie string `json:"device_cookie"`
 		}
-		if code := postJSON(t, base(collectors[0])+"/api/v1/devices/trust", token,
+		if code := postJSON(t, base(collectors[0])+"/api/v1/devices/trust", allSites,
 			`{"account":"ann","name":"laptop","ip":"192.0.2.10","user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}`, &trusted); code != 200 {
 			t.Fatalf("trust: %d", code)
 		}
@@ -188,7 +188,7 @@ func TestMultiNode(t *testing.T) {
 			Device   string `json:"device"`
 			Decision string `json:"decision"`
 		}
-		if code := postJSON(t, base(collectors[1])+"/api/v1/risk/login", token, fmt.Sprintf(login, `,"device_cookie":"`+trusted.DeviceCookie+`"`), &again); code != 200 {
+		if code := postJSON(t, base(collectors[1])+"/api/v1/risk/login", allSites, fmt.Sprintf(login, `,"device_cookie":"`+trusted.DeviceCookie+`"`), &again); code != 200 {
 			t.Fatalf("login on the second node: %d", code)
 		}
 		if first.Device != "none" || again.Device != "known" || again.Decision != "allow" {

@@ -2,7 +2,10 @@ package web
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"html/template"
@@ -40,8 +43,29 @@ type demoPage struct {
 
 // demoChallenges are pending one-time codes (demo only: in memory).
 type demoChallenges struct {
-	mu sync.Mutex
-	m  map[string]demoCode
+	mu   sync.Mutex
+	m    map[string]demoCode
+	key  [32]byte // signs the demo's account cookie (this process's sessions)
+	once sync.Once
+}
+
+// demoSession signs an account name for the demo's session cookie, so a
+// forged cookie cannot skip the login's step-up.
+func (s *Server) demoSession(account string) string {
+	s.demo.once.Do(func() { rand.Read(s.demo.key[:]) })
+	m := hmac.New(sha256.New, s.demo.key[:])
+	m.Write([]byte(account))
+	return account + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// demoAccountOf returns the signed-in demo account, or "".
+func (s *Server) demoAccountOf(r *http.Request) string {
+	v := readCookie(r, demoAccountCookie)
+	i := strings.LastIndexByte(v, '.')
+	if i <= 0 || !hmac.Equal([]byte(s.demoSession(v[:i])), []byte(v)) {
+		return ""
+	}
+	return v[:i]
 }
 
 type demoCode struct {
@@ -105,7 +129,7 @@ func (s *Server) demoLogin(w http.ResponseWriter, r *http.Request) error {
 		if ans.NewToken != nil {
 			s.setCookie(w, r, deviceCookie, ans.NewToken.Encode(), identity.MaxAge)
 		}
-		s.setCookie(w, r, demoAccountCookie, account, 12*time.Hour)
+		s.setCookie(w, r, demoAccountCookie, s.demoSession(account), 12*time.Hour)
 		http.Redirect(w, r, "/demo/account", http.StatusSeeOther)
 		return nil
 	case risk.Challenge:
@@ -148,13 +172,13 @@ func (s *Server) demoVerify(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.setCookie(w, r, deviceCookie, tok.Encode(), identity.MaxAge)
 	s.setCookie(w, r, demoChallenge, "", 0)
-	s.setCookie(w, r, demoAccountCookie, c.account, 12*time.Hour)
+	s.setCookie(w, r, demoAccountCookie, s.demoSession(c.account), 12*time.Hour)
 	http.Redirect(w, r, "/demo/account", http.StatusSeeOther)
 	return nil
 }
 
 func (s *Server) demoAccount(w http.ResponseWriter, r *http.Request) error {
-	account := readCookie(r, demoAccountCookie)
+	account := s.demoAccountOf(r)
 	if risk.ValidAccount(account) != nil {
 		http.Redirect(w, r, "/demo/login", http.StatusSeeOther)
 		return nil
@@ -175,7 +199,11 @@ func (s *Server) demoAccount(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) demoRevoke(w http.ResponseWriter, r *http.Request) error {
-	account := readCookie(r, demoAccountCookie)
+	account := s.demoAccountOf(r)
+	if account == "" {
+		http.Redirect(w, r, "/demo/login", http.StatusSeeOther)
+		return nil
+	}
 	var id risk.DeviceID
 	if b, err := hex.DecodeString(r.PostFormValue("id")); err == nil && len(b) == len(id) {
 		copy(id[:], b)
@@ -190,7 +218,7 @@ func (s *Server) demoRevoke(w http.ResponseWriter, r *http.Request) error {
 // demoStolen replays this browser's device cookie after a normal login
 // rotated it, as a thief with a copy would, and shows the answer.
 func (s *Server) demoStolen(w http.ResponseWriter, r *http.Request) error {
-	account := readCookie(r, demoAccountCookie)
+	account := s.demoAccountOf(r)
 	old := readCookie(r, deviceCookie)
 	if risk.ValidAccount(account) != nil || old == "" {
 		http.Redirect(w, r, "/demo/login", http.StatusSeeOther)

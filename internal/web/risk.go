@@ -95,7 +95,7 @@ func (s *Server) loginClient(account, ip, userAgent string) (loginClient, error)
 
 // riskLogin serves POST /api/v1/risk/login for a site's login handler.
 func (s *Server) riskLogin(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.apiToken(r); err != nil {
+	if _, err := s.authorizeAny(r); err != nil {
 		return err
 	}
 	var req riskLoginRequest
@@ -138,7 +138,7 @@ type trustRequest struct {
 // trustDevice serves POST /api/v1/devices/trust: the current browser
 // becomes a trusted device of the account.
 func (s *Server) trustDevice(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.apiToken(r); err != nil {
+	if _, err := s.authorizeAny(r); err != nil {
 		return err
 	}
 	var req trustRequest
@@ -175,7 +175,7 @@ type deviceView struct {
 
 // devices serves GET /api/v1/accounts/{account}/devices.
 func (s *Server) devices(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.apiToken(r); err != nil {
+	if _, err := s.authorizeAny(r); err != nil {
 		return err
 	}
 	ds, err := s.Risk.Store.Devices(r.Context(), r.PathValue("account"))
@@ -193,7 +193,7 @@ func (s *Server) devices(w http.ResponseWriter, r *http.Request) error {
 
 // revokeDevice serves DELETE /api/v1/accounts/{account}/devices/{id}.
 func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.apiToken(r); err != nil {
+	if _, err := s.authorizeAny(r); err != nil {
 		return err
 	}
 	var id risk.DeviceID
@@ -216,7 +216,7 @@ func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request) error {
 // accountEvents serves GET /api/v1/accounts/{account}/events: the audit
 // trail.
 func (s *Server) accountEvents(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.apiToken(r); err != nil {
+	if _, err := s.authorizeAny(r); err != nil {
 		return err
 	}
 	es, err := s.Risk.Store.Events(r.Context(), r.PathValue("account"), 200)

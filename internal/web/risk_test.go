@@ -26,7 +26,8 @@ type riskReply struct {
 // device is challenged again, and a browser refusing cookies is challenged
 // with its reason.
 func TestRiskFlow(t *testing.T) {
-	srv, _, token := newTestServer(t, apptest.Options{})
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	token := st.AddToken(t, "") // account security needs a token for every site
 	call := func(method, path, body string) (int, riskReply, string) {
 		t.Helper()
 		resp, b := do(t, method, srv.URL+path, body, map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/json"})

@@ -1,0 +1,192 @@
+package web
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"waymark.dev/waymark/internal/apptest"
+)
+
+// routePatterns reads every pattern registered in routes.go, whatever
+// part it belongs to.
+func routePatterns(t *testing.T) []string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "routes.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || len(call.Args) == 0 {
+			return true
+		}
+		sel, ok := call.Fun.(*ast.SelectorExpr)
+		if !ok || (sel.Sel.Name != "HandleFunc" && sel.Sel.Name != "Handle") {
+			return true
+		}
+		lit, ok := call.Args[0].(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			t.Errorf("a route registered with a computed pattern at %v: the access walk cannot see it", call.Pos())
+			return true
+		}
+		p, _ := strconv.Unquote(lit.Value)
+		out = append(out, p)
+		return true
+	})
+	return out
+}
+
+// concrete fills a pattern's wildcards with values that exist in the
+// test server (site shop.example) or are harmless.
+func concrete(pattern string) (method, path string) {
+	method, path, _ = strings.Cut(pattern, " ")
+	r := strings.NewReplacer("{site}", "shop.example", "{secret}", "not-a-secret", "{account}", "ann", "{id}", "00112233445566778899aabbccddeeff",
+		"{file}", "dashboard.js", "{action}", "goals", "{$}", "")
+	path = r.Replace(path)
+	if strings.HasSuffix(path, "/") && path != "/" {
+		path += "index.html"
+	}
+	return method, path
+}
+
+// access is what a route answers a request without credentials (anon)
+// and one with an API token for another site (wrongSite; 0: the route
+// takes no API token, so the token changes nothing).
+type access struct {
+	anon, wrongSite int
+	why             string
+}
+
+// accessRules lists every route. A route added to routes.go without a rule
+// here fails TestAccessControl: decide who may call it first.
+var accessRules = map[string]access{
+	"GET /healthz":                                   {200, 0, "public: load balancers"},
+	"GET /metrics":                                   {200, 0, "public by default: restrict at the network (docs/SECURITY.md)"},
+	"GET /b.gif":                                     {400, 0, "public: beacons (this request has no site)"},
+	"POST /api/event":                                {400, 0, "public: beacons (this request is invalid)"},
+	"OPTIONS /api/event":                             {204, 0, "public: CORS preflight"},
+	"GET /w.js":                                      {200, 0, "public: tracker"},
+	"GET /js/script.js":                              {200, 0, "public: tracker"},
+	"GET /login":                                     {200, 0, "public: the login form"},
+	"POST /login":                                    {401, 0, "wrong password"},
+	"POST /logout":                                   {401, 0, "admin session"},
+	"GET /api/v1/consent":                            {200, 0, "public: the visitor's own state"},
+	"POST /api/v1/consent":                           {200, 0, "public: the visitor records a choice"},
+	"GET /api/v1/consent/me":                         {200, 0, "public: the visitor's own data, by their cookies"},
+	"GET /api/v1/consent/receipts":                   {401, 403, "operator: token for every site"},
+	"GET /api/v1/remembered":                         {403, 0, "the visitor's own details, needs consent and their cookie"},
+	"PUT /api/v1/remembered":                         {403, 0, "the visitor's own details, needs consent and their cookie"},
+	"DELETE /api/v1/remembered":                      {204, 0, "the visitor deletes their own (nothing without a cookie)"},
+	"POST /api/v1/consent/forget":                    {200, 0, "the visitor forgets themselves (nothing without a cookie)"},
+	"GET /consent.js":                                {200, 0, "public: SDK"},
+	"GET /consent.css":                               {200, 0, "public: SDK"},
+	"POST /api/v1/risk/login":                        {401, 403, "operator: token for every site"},
+	"POST /api/v1/devices/trust":                     {401, 403, "operator: token for every site"},
+	"GET /api/v1/accounts/{account}/devices":         {401, 403, "operator: token for every site"},
+	"DELETE /api/v1/accounts/{account}/devices/{id}": {401, 403, "operator: token for every site"},
+	"GET /api/v1/accounts/{account}/events":          {401, 403, "operator: token for every site"},
+	"GET /.well-known/waymark/keys":                  {200, 0, "public keys"},
+	"POST /api/v1/threats/check":                     {401, 400, "any API token (no site data; this body is invalid)"},
+	"POST /api/v1/links/sign":                        {403, 0, "cross-origin pages of known sites only"},
+	"OPTIONS /api/v1/links/sign":                     {403, 0, "cross-origin pages of known sites only"},
+	"GET /go":                                        {400, 0, "signed links only (this one is unsigned)"},
+	"GET /proxy.pac":                                 {200, 0, "public: proxy auto-config"},
+	"GET /api/v1/proxy/tokens":                       {401, 401, "admin session or admin API"},
+	"POST /api/v1/proxy/tokens":                      {401, 401, "admin session or admin API"},
+	"DELETE /api/v1/proxy/tokens/{id}":               {401, 401, "admin session or admin API"},
+	"GET /{$}":                                       {200, 0, "public: front page"},
+	"GET /style.css":                                 {200, 0, "public"},
+	"GET /demo/":                                     {200, 0, "public: demo shop (--demo only)"},
+	"GET /demo/news.txt":                             {200, 0, "public: demo"},
+	"GET /demo/login":                                {200, 0, "public: demo"},
+	"POST /demo/login":                               {400, 0, "demo (this form is empty)"},
+	"POST /demo/login/verify":                        {401, 0, "demo: pending code required"},
+	"GET /demo/account":                              {303, 0, "demo session"},
+	"POST /demo/devices/revoke":                      {303, 0, "demo session"},
+	"POST /demo/stolen":                              {303, 0, "demo session"},
+	"POST /demo/logout":                              {303, 0, "demo session"},
+	"POST /api/v2/query":                             {401, 403, "API token for the site"},
+	"GET /api/v1/stats/realtime/visitors":            {401, 403, "API token for the site"},
+	"GET /dashboard":                                 {303, 0, "admin session (to /login)"},
+	"POST /dashboard/sites":                          {401, 0, "admin session"},
+	"GET /dashboard/{site}":                          {303, 0, "admin session"},
+	"GET /dashboard/{site}/details":                  {303, 0, "admin session"},
+	"GET /dashboard/{site}/realtime.json":            {401, 0, "admin session"},
+	"GET /dashboard/{site}/export.csv":               {303, 0, "admin session"},
+	"GET /dashboard/{site}/export.zip":               {303, 0, "admin session"},
+	"GET /dashboard/{site}/settings":                 {303, 0, "admin session"},
+	"POST /dashboard/{site}/settings/{action}":       {401, 0, "admin session"},
+	"GET /share/{secret}":                            {404, 0, "shared-link secret"},
+	"GET /share/{secret}/details":                    {404, 0, "shared-link secret"},
+	"GET /share/{secret}/realtime.json":              {404, 0, "shared-link secret"},
+	"GET /share/{secret}/export.csv":                 {404, 0, "shared-link secret"},
+	"GET /share/{secret}/export.zip":                 {404, 0, "shared-link secret"},
+	"GET /dash/{file}":                               {404, 0, "dashboard files (this one does not exist)"},
+}
+
+// bodies are requests that would succeed with the right credentials, so
+// that the walk sees the access check and not the input check.
+var bodies = map[string]string{
+	"POST /api/v2/query":                  `{"site_id":"shop.example","metrics":["visitors"],"date_range":"day"}`,
+	"GET /api/v1/stats/realtime/visitors": "?site_id=shop.example",
+	"POST /api/v1/risk/login":             `{"account":"ann","outcome":"attempt","ip":"192.0.2.1"}`,
+	"POST /api/v1/devices/trust":          `{"account":"ann","name":"laptop","ip":"192.0.2.1"}`,
+}
+
+// TestAccessControl walks every route of routes.go without credentials
+// and with another site's API token, and checks each answer against
+// accessRules. Every part is on (demo, consent, risk, proxy admin).
+func TestAccessControl(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	other := st.AddToken(t, "other.example")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	seen := map[string]bool{}
+	for _, p := range routePatterns(t) {
+		seen[p] = true
+		rule, ok := accessRules[p]
+		if !ok {
+			t.Errorf("route %q has no access rule: add one to accessRules", p)
+			continue
+		}
+		method, path := concrete(p)
+		body := bodies[p]
+		if strings.HasPrefix(body, "?") {
+			path, body = path+body, ""
+		}
+		if body == "" {
+			body = "{}"
+		}
+		for _, tok := range []string{"", other} {
+			req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			want := rule.anon
+			if tok != "" {
+				req.Header.Set("Authorization", "Bearer "+tok)
+				if rule.wrongSite != 0 {
+					want = rule.wrongSite
+				}
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("%s (token %v): %d, want %d (%s)", p, tok != "", resp.StatusCode, want, rule.why)
+			}
+			if want == http.StatusSeeOther && !strings.HasPrefix(resp.Header.Get("Location"), "/login") && !strings.HasPrefix(resp.Header.Get("Location"), "/demo/login") {
+				t.Errorf("%s redirects to %q, want the login page", p, resp.Header.Get("Location"))
+			}
+		}
+	}
+	for p := range accessRules {
+		if !seen[p] {
+			t.Errorf("access rule for %q, which routes.go no longer has", p)
+		}
+	}
+}
