@@ -331,12 +331,16 @@ func (b *Beacon) validate() error {
 		return invalid("url", "missing: the page address")
 	case len(b.URL) > MaxURLLen:
 		return invalid("url", "longer than %d bytes", MaxURLLen)
+	case !utf8.ValidString(b.URL):
+		return invalid("url", "not valid UTF-8")
 	case len(b.Domains) == 0:
 		return invalid("domain", "missing: the site's domain as registered in Waymark")
 	case len(b.Domains) > MaxDomains:
 		return invalid("domain", "at most %d domains", MaxDomains)
 	case len(b.Referrer) > MaxURLLen:
 		return invalid("referrer", "longer than %d bytes", MaxURLLen)
+	case !utf8.ValidString(b.Referrer) || !utf8.ValidString(b.Language) || !utf8.ValidString(b.TimeZone):
+		return invalid("referrer", "the referrer, language and time zone must be valid UTF-8")
 	case len(b.Language) > 35:
 		return invalid("l", "not a language tag")
 	case len(b.TimeZone) > 64:
@@ -345,6 +349,18 @@ func (b *Beacon) validate() error {
 	u, err := url.Parse(b.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return invalid("url", "must be an absolute http(s) address")
+	}
+	// Percent-escapes decode to bytes: the stored path and campaign
+	// parameters must still be text.
+	if !utf8.ValidString(u.Path) || !utf8.ValidString(u.Fragment) {
+		return invalid("url", "its path is not valid UTF-8 once decoded")
+	}
+	for k, vs := range u.Query() {
+		for _, v := range vs {
+			if !utf8.ValidString(k) || !utf8.ValidString(v) {
+				return invalid("url", "its query is not valid UTF-8 once decoded")
+			}
+		}
 	}
 	b.page = u
 	if b.Name == EventEngagement && b.PageviewID == 0 {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"waymark.dev/waymark/internal/site"
 )
@@ -112,7 +113,29 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (Hit, string) {
 		ScrollDepth:    b.ScrollDepth,
 		Props:          b.Props,
 	}
+	h.sanitize()
 	return h, ""
+}
+
+// sanitize makes every text field valid UTF-8 without NUL bytes. Parsing
+// refuses such input already; this is the last line of defence, because a
+// string the event store refuses would stop the ingester on that batch.
+func (h *Hit) sanitize() {
+	clean := func(s *string) {
+		if utf8.ValidString(*s) && strings.IndexByte(*s, 0) < 0 {
+			return
+		}
+		*s = strings.ReplaceAll(strings.ToValidUTF8(*s, "\uFFFD"), "\x00", "")
+	}
+	for _, s := range []*string{&h.Site, &h.Name, &h.Hostname, &h.Path, &h.Referrer, &h.ReferrerSource, &h.Channel,
+		&h.UTMSource, &h.UTMMedium, &h.UTMCampaign, &h.UTMTerm, &h.UTMContent,
+		&h.Browser, &h.BrowserVersion, &h.OS, &h.OSVersion, &h.Device, &h.ScreenClass, &h.Language, &h.TimeZone} {
+		clean(s)
+	}
+	for i := range h.Props {
+		clean(&h.Props[i].Key)
+		clean(&h.Props[i].Value)
+	}
 }
 
 func randomID() uint64 {

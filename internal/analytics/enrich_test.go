@@ -40,3 +40,33 @@ func TestScreenClassAndLanguage(t *testing.T) {
 		}
 	}
 }
+
+// TestSanitize: whatever slips past parsing, a hit reaches the spool as
+// valid UTF-8 without NUL bytes (a string the store refuses would stall
+// the ingester on its batch).
+func TestSanitize(t *testing.T) {
+	t.Parallel()
+	h := Hit{Path: "/caf\xe9", Referrer: "a\x00b", Props: []Prop{{Key: "k\xff", Value: "ok"}}, Language: "en"}
+	h.sanitize()
+	if h.Path != "/caf\uFFFD" || h.Referrer != "ab" || h.Props[0].Key != "k\uFFFD" || h.Language != "en" {
+		t.Errorf("sanitized: %+v", h)
+	}
+}
+
+// TestInvalidUTF8Refused: percent-escapes that decode to bytes which are
+// not text are refused with a clear error, in both beacon forms.
+func TestInvalidUTF8Refused(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"n":"pageview","u":"https://e.com/%FF","d":"e.com"}`,
+		`{"n":"pageview","u":"https://e.com/?utm_source=%FE","d":"e.com"}`,
+	} {
+		if _, err := ParseEvent([]byte(body)); err == nil {
+			t.Errorf("ParseEvent(%s) accepted", body)
+		}
+	}
+	q, _ := url.ParseQuery("d=e.com&u=https%3A%2F%2Fe.com%2F%25FF")
+	if _, err := ParsePixel(q, ""); err == nil {
+		t.Error("ParsePixel accepted a path that is not UTF-8")
+	}
+}

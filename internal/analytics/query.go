@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"waymark.dev/waymark/internal/site"
 )
@@ -122,6 +123,9 @@ type QueryRequest struct {
 
 // DecodeQueryRequest parses the API body, refusing unknown fields.
 func DecodeQueryRequest(body []byte) (*QueryRequest, error) {
+	if !utf8.Valid(body) {
+		return nil, invalid("body", "not valid UTF-8")
+	}
 	var qr QueryRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -261,6 +262,9 @@ func (s *Server) postConsent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errInvalid("purposes", strings.TrimPrefix(err.Error(), "consent: invalid: "))
 	}
+	if req.Language != "" && !languageTag.MatchString(req.Language) {
+		return errInvalid("language", "not a language tag (e.g. en or zh-CN)")
+	}
 	ctx := r.Context()
 	prev, err := s.currentDecision(ctx, r)
 	if err != nil {
@@ -349,6 +353,9 @@ func (s *Server) consentSite(r *http.Request, name string) (*site.Site, error) {
 	}
 	return nil, errInvalid("site", "name the site: the request's origin is not a registered site")
 }
+
+// languageTag is the shape of a BCP 47 tag.
+var languageTag = regexp.MustCompile(`^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8}){0,4}$`)
 
 // uaFamily is the browser family of the request, for receipts.
 func (s *Server) uaFamily(r *http.Request) string {
