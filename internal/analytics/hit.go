@@ -164,6 +164,9 @@ func (h *Hit) UnmarshalBinary(b []byte) error {
 		*p = uint16(v)
 	}
 	h.DPR = math.Float32frombits(binary.LittleEndian.Uint32(d.fixed(4)))
+	if math.IsNaN(float64(h.DPR)) || math.IsInf(float64(h.DPR), 0) {
+		d.err = ErrCorrupt // the encoder never writes one: parsing refuses them
+	}
 	cs := d.fixed(2)
 	h.ColorDepth, h.ScrollDepth = cs[0], cs[1]
 	h.VisitorID = binary.LittleEndian.Uint64(d.fixed(8))

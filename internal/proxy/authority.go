@@ -79,6 +79,13 @@ func ParseAuthority(s string, defaultPort uint16) (Destination, error) {
 		return Destination{Host: ip.String(), Port: port}, nil
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if strings.HasSuffix(host, ".") || strings.Contains(host, "..") {
+		return Destination{}, fmt.Errorf("%w: %q has an empty label", ErrBadAuthority, host)
+	}
+	// Without its root dot, a name may be an address ("0." is 0.0.0.0).
+	if ip, ok := netguard.ParseIP(host); ok {
+		return Destination{Host: ip.String(), Port: port}, nil
+	}
 	if err := netguard.ValidName(host); err != nil {
 		return Destination{}, fmt.Errorf("%w: %q is not a valid host name", ErrBadAuthority, host)
 	}

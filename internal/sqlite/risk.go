@@ -90,6 +90,13 @@ func (s *DB) SaveDevice(ctx context.Context, d *risk.Device) error {
 
 // Devices lists an account's devices, newest first.
 func (s *DB) Devices(ctx context.Context, account string) ([]*risk.Device, error) {
+	// The journal's pending devices are taken before the table is read: a
+	// device applied in between is then in both, and the newer copy wins.
+	// (Taken after, a device applied in between would be in neither.)
+	var pending []*risk.Device
+	if s.journal != nil {
+		pending = s.journal.pendingDevicesOf(account)
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceColumns+` FROM risk_devices WHERE account = ? ORDER BY last_seen DESC`, account)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: devices: %w", err)
@@ -106,13 +113,12 @@ func (s *DB) Devices(ctx context.Context, account string) ([]*risk.Device, error
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if s.journal != nil {
-		// Pending saves replace what the database has, or add to it.
-		for _, p := range s.journal.pendingDevicesOf(account) {
-			if i := slices.IndexFunc(out, func(d *risk.Device) bool { return d.ID == p.ID }); i >= 0 {
-				out[i] = p
-			} else {
+	if len(pending) > 0 {
+		for _, p := range pending {
+			if i := slices.IndexFunc(out, func(d *risk.Device) bool { return d.ID == p.ID }); i < 0 {
 				out = append(out, p)
+			} else if !p.LastSeen.Before(out[i].LastSeen) {
+				out[i] = p
 			}
 		}
 		slices.SortStableFunc(out, func(a, b *risk.Device) int { return b.LastSeen.Compare(a.LastSeen) })
