@@ -3,12 +3,14 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
 	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/postgres/postgrestest"
+	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/statetest"
 	"waymark.dev/waymark/internal/threats"
 )
@@ -158,5 +160,58 @@ func TestSharedSigningKeys(t *testing.T) {
 	}
 	if err := a.Retire(k.ID); err == nil {
 		t.Error("the signing key was retired")
+	}
+}
+
+// TestConcurrentLoginsTwoNodes: two identity nodes (two services, two
+// connections) decide on the same device cookie at the same moment. The
+// in-process lock cannot order them; the store's conditional save must,
+// so that neither looks like a thief or an unknown device, now or later.
+func TestConcurrentLoginsTwoNodes(t *testing.T) {
+	u := postgrestest.Database(t)
+	ctx := context.Background()
+	nodes := []*risk.Service{
+		{Store: open(t, u), Policy: risk.DefaultPolicy(), Now: time.Now},
+		{Store: open(t, u), Policy: risk.DefaultPolicy(), Now: time.Now},
+	}
+	ip := netip.MustParseAddr("192.0.2.7")
+	if _, err := nodes[0].Login(ctx, risk.Attempt{Account: "ann", Outcome: risk.EventSuccess, IP: ip}); err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := nodes[0].Trust(ctx, "ann", "laptop", ip, "Chrome", "Linux")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie := tok.Encode()
+	for round := range 20 {
+		var wg sync.WaitGroup
+		answers := make([]risk.Answer, 2)
+		for i, n := range nodes {
+			wg.Go(func() {
+				a, err := n.Login(ctx, risk.Attempt{Account: "ann", Outcome: risk.EventSuccess, IP: ip, Browser: "Chrome", OS: "Linux", DeviceCookie: cookie})
+				if err != nil {
+					t.Error(err)
+				}
+				answers[i] = a
+			})
+		}
+		wg.Wait()
+		rotated := 0
+		for _, a := range answers {
+			if a.Decision.Decision != risk.Allow || a.Decision.Device != risk.DeviceKnown {
+				t.Fatalf("round %d: %+v", round, a.Decision)
+			}
+			if a.NewToken != nil {
+				rotated++
+				cookie = a.NewToken.Encode() // the browser keeps the newest cookie
+			}
+		}
+		if rotated == 0 {
+			t.Fatalf("round %d: nobody rotated the secret", round)
+		}
+	}
+	ds, err := nodes[1].Store.Devices(ctx, "ann")
+	if err != nil || len(ds) != 1 || ds[0].Revoked {
+		t.Fatalf("device after 20 rounds on two nodes: %+v %v", ds, err)
 	}
 }

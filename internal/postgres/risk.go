@@ -58,6 +58,22 @@ func (s *DB) SaveDevice(ctx context.Context, d *risk.Device) error {
 	return nil
 }
 
+// SaveRotated stores a rotated device only if no other node rotated it
+// since it was read: the stored current secret must still be the one d
+// rotated away (d.Previous).
+func (s *DB) SaveRotated(ctx context.Context, d *risk.Device) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE risk_devices SET name = $2, current = $3, previous = $4, prev_until = $5, retired = $6,
+		last_seen = $7, network = $8, browser = $9, os = $10, revoked = $11 WHERE id = $1 AND current = $4`,
+		d.ID[:], d.Name, d.Current[:], d.Previous[:], d.PrevUntil.UnixMilli(), risk.PackHashes(d.Retired), d.LastSeen.UnixMilli(),
+		d.Network, d.Browser, d.OS, d.Revoked)
+	if err != nil {
+		return false, failed("postgres: save rotated device: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+var _ risk.RotationStore = (*DB)(nil)
+
 // Devices lists an account's devices, most recently seen first.
 func (s *DB) Devices(ctx context.Context, account string) ([]*risk.Device, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+deviceColumns+` FROM risk_devices WHERE account = $1 ORDER BY last_seen DESC`, account)

@@ -218,12 +218,34 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 	if dev != nil && rotate && a.Outcome == EventSuccess && ans.Decision.Decision == Allow {
 		secret := dev.Rotate(now)
 		dev.Network, dev.Browser, dev.OS = network, orKeep(a.Browser, dev.Browser), orKeep(a.OS, dev.OS)
-		if err := s.Store.SaveDevice(ctx, dev); err != nil {
+		if rs, ok := s.Store.(RotationStore); ok {
+			saved, err := rs.SaveRotated(ctx, dev)
+			if err != nil {
+				return Answer{}, err
+			}
+			if !saved {
+				// Another process rotated this device since it was read
+				// (two tabs, two identity nodes): the presented secret is
+				// now its previous one, valid within Grace, and the other
+				// answer carries the new secret. Keep the cookie as is.
+				return ans, nil
+			}
+		} else if err := s.Store.SaveDevice(ctx, dev); err != nil {
 			return Answer{}, err
 		}
 		ans.NewToken = &Token{Device: tok.Device, Secret: secret}
 	}
 	return ans, nil
+}
+
+// RotationStore is a store that several processes share (identity nodes
+// over one database). The in-process lock cannot keep two of them from
+// rotating one device at once, so the store saves a rotation only if the
+// stored device still has the secret the decision rotated away.
+type RotationStore interface {
+	// SaveRotated stores d if the stored current secret is still
+	// d.Previous, and reports whether it did.
+	SaveRotated(ctx context.Context, d *Device) (bool, error)
 }
 
 func deviceOf(d *Device) DeviceID {
