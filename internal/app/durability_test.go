@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -33,37 +32,13 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// startProcess runs `waymark serve` (with extra flags) and returns its
-// address once it prints it.
+// startProcess runs `waymark serve` on a data folder (with extra flags)
+// and returns its address once it prints it.
 func startProcess(t *testing.T, bin, data string, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
-	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--log-level", "warn", "--flush-interval", "20ms"}, extra...)
-	cmd := exec.Command(bin, args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "Waymark is running: http://"); ok {
-				addr <- strings.TrimSuffix(a, "/")
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return cmd, a
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("server did not start")
-	}
-	return nil, ""
+	n := startNode(t, bin, []string{"Waymark is running: http://"},
+		append([]string{"--data", data, "--addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--flush-interval", "20ms"}, extra...)...)
+	return n.cmd, strings.TrimSuffix(n.lines["Waymark is running: http://"], "/")
 }
 
 // crashIterations is how many times TestCrashLoop kills the server

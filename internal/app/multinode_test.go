@@ -27,7 +27,9 @@ type node struct {
 }
 
 // startNode runs waymark serve with args and waits until it has printed
-// a line starting with each of want.
+// a line starting with each of want; each line's first word after the
+// prefix is kept in lines. The process is stopped when the test ends (a
+// test may kill it first).
 func startNode(t *testing.T, bin string, want []string, args ...string) *node {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--log-level", "warn"}, args...)...)

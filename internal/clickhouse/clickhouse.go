@@ -13,6 +13,7 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -418,18 +419,8 @@ func (s *Store) RecentSessions(ctx context.Context) ([]analytics.Session, error)
 	for _, x := range latest {
 		out = append(out, x)
 	}
-	slices.SortFunc(out, func(a, b analytics.Session) int { return strings.Compare(a.Site, b.Site)*2 + cmpU64(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b analytics.Session) int { return cmp.Or(strings.Compare(a.Site, b.Site), cmp.Compare(a.ID, b.ID)) })
 	return out, nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // DeleteBefore removes a site's events and sessions older than t. The

@@ -65,21 +65,15 @@ const storeTimeout = 10 * time.Second
 // OpenSharedKeyring loads the shared store's keys, creating the first
 // one; Reload picks up keys rotated through another node.
 func OpenSharedKeyring(store KeyStore, now time.Time) (*Keyring, error) {
-	k := &Keyring{store: store}
-	if err := k.Reload(); err != nil {
-		return nil, err
-	}
-	if len(k.keys) == 0 {
-		if _, err := k.Rotate(now); err != nil {
-			return nil, err
-		}
-	}
-	return k, nil
+	return open(&Keyring{store: store}, now)
 }
 
 // OpenKeyring loads dir's signing keys, creating the first one.
 func OpenKeyring(dir string, now time.Time) (*Keyring, error) {
-	k := &Keyring{path: filepath.Join(dir, KeysFile)}
+	return open(&Keyring{path: filepath.Join(dir, KeysFile)}, now)
+}
+
+func open(k *Keyring, now time.Time) (*Keyring, error) {
 	if err := k.Reload(); err != nil {
 		return nil, err
 	}
@@ -101,11 +95,8 @@ func (k *Keyring) Reload() error {
 		if err != nil {
 			return fmt.Errorf("integrity: shared signing keys: %w", err)
 		}
-		for i, key := range keys {
-			if len(key.Seed) != ed25519.SeedSize || key.ID == "" {
-				return fmt.Errorf("integrity: shared signing key %q is damaged", key.ID)
-			}
-			keys[i].priv = ed25519.NewKeyFromSeed(key.Seed)
+		if err := derive(keys, "the shared store"); err != nil {
+			return err
 		}
 		if len(keys) > 0 || k.keys == nil {
 			k.mu.Lock()
@@ -125,15 +116,23 @@ func (k *Keyring) Reload() error {
 	if err := json.Unmarshal(b, &keys); err != nil {
 		return fmt.Errorf("integrity: %s: %w", k.path, err)
 	}
-	for i, key := range keys {
-		if len(key.Seed) != ed25519.SeedSize || key.ID == "" {
-			return fmt.Errorf("integrity: %s: key %q is damaged", k.path, key.ID)
-		}
-		keys[i].priv = ed25519.NewKeyFromSeed(key.Seed)
+	if err := derive(keys, k.path); err != nil {
+		return err
 	}
 	k.mu.Lock()
 	k.keys = keys
 	k.mu.Unlock()
+	return nil
+}
+
+// derive checks loaded keys and derives their private halves once.
+func derive(keys []SigningKey, from string) error {
+	for i, key := range keys {
+		if len(key.Seed) != ed25519.SeedSize || key.ID == "" {
+			return fmt.Errorf("integrity: %s: signing key %q is damaged", from, key.ID)
+		}
+		keys[i].priv = ed25519.NewKeyFromSeed(key.Seed)
+	}
 	return nil
 }
 
