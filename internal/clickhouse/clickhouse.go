@@ -419,7 +419,9 @@ func (s *Store) RecentSessions(ctx context.Context) ([]analytics.Session, error)
 	for _, x := range latest {
 		out = append(out, x)
 	}
-	slices.SortFunc(out, func(a, b analytics.Session) int { return cmp.Or(strings.Compare(a.Site, b.Site), cmp.Compare(a.ID, b.ID)) })
+	slices.SortFunc(out, func(a, b analytics.Session) int {
+		return cmp.Or(strings.Compare(a.Site, b.Site), cmp.Compare(a.ID, b.ID))
+	})
 	return out, nil
 }
 
