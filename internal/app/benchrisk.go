@@ -1,18 +1,23 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,14 +100,38 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		fmt.Fprintf(stdout, "stored %d devices and %d login events in %s\n", *devices, *events, time.Since(t0).Round(time.Second))
+		if err := os.Remove(filepath.Join(*dir, benchCookiesFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	// The generator keeps its device cookies between runs, as browsers do:
+	// a device missing from the jar still holds its first secret. Looking
+	// them up in the store instead (as earlier versions did) added reads
+	// of the measured database to every decision.
+	jarPath := filepath.Join(*dir, benchCookiesFile)
+	jar, err := readCookieJar(jarPath)
+	if errors.Is(err, os.ErrNotExist) && *reuse {
+		return fmt.Errorf("%s has no %s: its devices' current secrets are unknown; fill a new folder (without --reuse)", *dir, benchCookiesFile)
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if jar == nil {
+		jar = map[int]risk.Token{}
 	}
 	svc := &risk.Service{Store: db, Policy: risk.DefaultPolicy(), Now: time.Now}
 	// Each worker logs in with its own devices (their secrets rotate), and
 	// mixes in new-device attempts and failures from random networks.
 	var mu sync.Mutex
 	var lat []time.Duration
+	fresh := map[int]risk.Token{} // the cookies this run's logins set
 	decisions := map[string]int{}
 	if j, ok := db.(riskJournaled); ok {
+		if fi, err := os.Stat(filepath.Join(*dir, riskJournalFile)); !*journal && err == nil && fi.Size() > 0 {
+			// Writing around them would let their later replay undo this
+			// run's writes.
+			return fmt.Errorf("%s holds decisions not yet applied to state.db (a run was killed); run once with the journal to apply them", riskJournalFile)
+		}
 		if *journal {
 			if err := j.EnableRiskJournal(ctx, filepath.Join(*dir, riskJournalFile), slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
 				return err
@@ -168,28 +197,14 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 				i := w + *workers*r.IntN(*devices / *workers)
 				switch x := r.IntN(10); {
 				case x < 7: // a trusted device logs in
-					// A device this worker used already, or one that still
-					// holds its first secret; after --reuse runs most have
-					// rotated, so the search gives up after a few looks and
-					// takes a device of this run instead.
+					// Its cookie from this run, else from the jar (earlier
+					// runs), else the device's first secret.
 					tok, ok := tokens[i]
-					for tries := 0; !ok && tries < 20; tries++ {
-						if d, err := db.Device(ctx, deviceID(i)); err == nil && !d.Revoked && d.Current == risk.HashSecret(secret(i)) {
-							tok, ok = risk.Token{Device: deviceID(i), Secret: secret(i)}, true
-							break
-						}
-						i = w + *workers*r.IntN(*devices / *workers)
-						tok, ok = tokens[i]
+					if !ok {
+						tok, ok = jar[i]
 					}
 					if !ok {
-						for k, v := range tokens {
-							i, tok, ok = k, v, true
-							break
-						}
-					}
-					if !ok {
-						a.Account, a.Outcome = fmt.Sprintf("user%d", i), risk.EventAttempt
-						break
+						tok = risk.Token{Device: deviceID(i), Secret: secret(i)}
 					}
 					a.Account, a.DeviceCookie = fmt.Sprintf("user%d", i), tok.Encode()
 				case x < 9: // a new browser tries
@@ -218,6 +233,7 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 				}
 			}
 			mu.Lock()
+			maps.Copy(fresh, tokens)
 			lat = append(lat, mine...)
 			for k, v := range seen {
 				decisions[k] += v
@@ -226,6 +242,12 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 		})
 	}
 	wg.Wait()
+	// Saved before anything is printed: a run whose output is cut short
+	// must not leave the jar behind the devices.
+	maps.Copy(jar, fresh)
+	if err := writeCookieJar(jarPath, jar); err != nil {
+		return err
+	}
 	slices.Sort(lat)
 	if len(lat) == 0 {
 		return fmt.Errorf("no decisions made")
@@ -239,4 +261,57 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 		float64(len(lat))/duration.Seconds(), *workers, offered, pct(0.5).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
 	fmt.Fprintf(stdout, "decisions: %v\n", decisions)
 	return nil
+}
+
+// benchCookiesFile holds `waymark bench risk`'s device cookies between
+// runs, in the folder it fills.
+const benchCookiesFile = "bench-risk-cookies"
+
+// readCookieJar reads the generator's device cookies: a line per device,
+// its number and its encoded token.
+func readCookieJar(path string) (map[int]risk.Token, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	jar := map[int]risk.Token{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		num, enc, found := strings.Cut(sc.Text(), " ")
+		i, err := strconv.Atoi(num)
+		if !found || err != nil {
+			return nil, fmt.Errorf("%s:%d: want a device number and its token", path, n)
+		}
+		tok, err := risk.ParseToken(enc)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		jar[i] = tok
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return jar, nil
+}
+
+// writeCookieJar replaces the jar at path with jar.
+func writeCookieJar(path string, jar map[int]risk.Token) error {
+	tmp := path + ".new"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for i, tok := range jar {
+		fmt.Fprintf(w, "%d %s\n", i, tok.Encode())
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
