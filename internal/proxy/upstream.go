@@ -151,7 +151,7 @@ func (s *Server) forwardLean(w http.ResponseWriter, r *http.Request, q *request,
 	var uc *upConn
 	for attempt := 0; ; attempt++ {
 		var err error
-		uc, resp, err = s.exchange(r, out, vt)
+		uc, resp, err = s.exchange(r, out, vt, attempt > 0)
 		if err == nil {
 			break
 		}
@@ -221,9 +221,13 @@ func (s *Server) relayResponse(w http.ResponseWriter, r *http.Request, q *reques
 	return n, err
 }
 
-// exchange writes out on a pooled or new connection and reads the answer.
-func (s *Server) exchange(r *http.Request, out *http.Request, vt netguard.Target) (*upConn, *http.Response, error) {
-	uc := s.upstream.get(vt.Addr)
+// exchange writes out on a pooled (unless fresh) or new connection and
+// reads the answer.
+func (s *Server) exchange(r *http.Request, out *http.Request, vt netguard.Target, fresh bool) (*upConn, *http.Response, error) {
+	var uc *upConn
+	if !fresh {
+		uc = s.upstream.get(vt.Addr)
+	}
 	if uc == nil {
 		c, err := s.Dialer.DialTarget(r.Context(), vt)
 		if err != nil {
@@ -253,6 +257,12 @@ func (s *Server) exchange(r *http.Request, out *http.Request, vt netguard.Target
 		uc.c.SetReadDeadline(time.Time{})
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 			continue // interim answers (100 Continue, 103 Early Hints) are not passed on
+		}
+		if !stop() {
+			// The client went away as the answer came: the connection is
+			// closed, though a short answer may sit whole in the buffer.
+			// It must not go back to the pool.
+			return nil, nil, context.Cause(r.Context())
 		}
 		return uc, resp, nil
 	}
