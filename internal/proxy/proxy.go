@@ -132,13 +132,20 @@ type request struct {
 	threat   *threats.Verdict
 	up, down int64
 	status   int
+	// detached: a tunnel outlives the handler and writes the audit line
+	// itself when it ends.
+	detached bool
 }
 
 // ServeHTTP handles CONNECT and absolute-URI requests.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
 	q := &request{start: s.Now(), client: clientAddr(r.RemoteAddr), method: r.Method, proto: r.Proto}
-	defer s.audit(q)
+	defer func() {
+		if !q.detached {
+			s.audit(q)
+		}
+	}()
 
 	tok, err := s.Auth.Check(r.Header.Get("Proxy-Authorization"))
 	if errors.Is(err, ErrTokensStale) {

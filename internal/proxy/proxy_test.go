@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -839,5 +840,83 @@ func TestStaleTokensFailClosed(t *testing.T) {
 	a.Load(context.Background()) // the store answers again
 	if w := ask(); w.Code != http.StatusForbidden {
 		t.Errorf("after a successful reload: %d, want 403", w.Code)
+	}
+}
+
+// lockedBuffer is an audit log that the test reads while tunnels write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestTunnelOutlivesHandler: an HTTP/1.1 tunnel goes on after the handler
+// returns (so an idle tunnel holds no server goroutine); when it ends it
+// still writes one audit line with the bytes each way, leaves the
+// tracked tunnels, and gives the user's tunnel back to the limit.
+func TestTunnelOutlivesHandler(t *testing.T) {
+	t.Parallel()
+	var audit lockedBuffer
+	e := newEnv(t, func(s *Server) {
+		s.Audit = slog.New(slog.NewJSONHandler(&audit, nil))
+		s.Limits = Limits{Tunnels: 1}
+	})
+	for round := range 2 { // the second tunnel fits the limit only if the first gave its place back
+		c, err := tls.Dial("tcp", e.http.Listener.Addr().String(), &tls.Config{RootCAs: e.pool, ServerName: "example.com", NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		fmt.Fprintf(c, "CONNECT origin.test:%d HTTP/1.1\r\nHost: origin.test\r\nProxy-Authorization: %s\r\n\r\n", e.originPort(), basic(e.secret))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("round %d: CONNECT: %v %v", round, resp, err)
+		}
+		fmt.Fprintf(c, "GET /through HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n")
+		resp, err = http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(body), "hello from origin: GET /through") {
+			t.Fatalf("round %d: body %q", round, body)
+		}
+		c.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for e.srv.Tunnels() > 0 || strings.Count(audit.String(), `"method":"CONNECT"`) < round+1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %d tunnels open, audit:\n%s", round, e.srv.Tunnels(), audit.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(audit.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d audit lines, want one per tunnel:\n%s", len(lines), audit.String())
+	}
+	for _, l := range lines {
+		var rec struct {
+			Decision string `json:"decision"`
+			Status   int    `json:"status"`
+			Up       int64  `json:"bytes_up"`
+			Down     int64  `json:"bytes_down"`
+		}
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Decision != "allow" || rec.Status != 200 || rec.Up == 0 || rec.Down == 0 {
+			t.Errorf("audit line %s: want an allowed tunnel with bytes both ways", l)
+		}
 	}
 }

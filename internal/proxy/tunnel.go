@@ -60,9 +60,9 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, q *request, vt 
 		s.deny(w, r, q, http.StatusTooManyRequests, "Too many open tunnels for this user; close some first.")
 		return
 	}
-	defer s.limiter.closeTunnel(q.user)
 	up, err := s.Dialer.DialTarget(r.Context(), vt)
 	if err != nil {
+		s.limiter.closeTunnel(q.user)
 		q.decision, q.reason = "error", "upstream"
 		s.deny(w, r, q, http.StatusBadGateway, "The destination did not accept a connection.")
 		return
@@ -70,15 +70,20 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, q *request, vt 
 	t := &tunnel{tokenID: q.tokenID, upstream: up, done: make(chan struct{})}
 	if !s.track(t) {
 		up.Close()
+		s.limiter.closeTunnel(q.user)
 		q.decision, q.reason = "error", "shutting_down"
 		s.deny(w, r, q, http.StatusServiceUnavailable, "The proxy is shutting down.")
 		return
 	}
-	defer s.untrack(t)
+	finish := func() {
+		s.untrack(t)
+		s.limiter.closeTunnel(q.user)
+	}
 	rc := http.NewResponseController(w)
 	if r.ProtoMajor == 1 {
 		conn, brw, err := rc.Hijack()
 		if err != nil {
+			finish()
 			q.decision, q.reason = "error", "hijack"
 			s.Log.Error("hijack", "err", err)
 			return
@@ -87,16 +92,27 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, q *request, vt 
 		conn.SetDeadline(time.Time{})
 		q.status = http.StatusOK
 		if _, err := io.WriteString(conn, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+			finish()
 			return
 		}
-		// Bytes the client sent after its CONNECT may already be buffered.
+		// Bytes the client sent after its CONNECT may already be buffered;
+		// otherwise the server's buffers are let go.
 		var client io.Reader = conn
 		if brw.Reader.Buffered() > 0 {
 			client = brw.Reader
 		}
-		s.relay(q, t, deadlineReader{client, conn.SetReadDeadline}, conn, up)
+		// The tunnel lives on in goroutines of its own and the handler
+		// returns: the server's connection goroutine (a deep stack) ends,
+		// so an idle tunnel holds two shallow goroutines and the sockets.
+		q.detached = true
+		go func() {
+			s.relay(q, t, deadlineReader{client, conn.SetReadDeadline}, conn, up)
+			s.audit(q)
+			finish()
+		}()
 		return
 	}
+	defer finish()
 	w.WriteHeader(http.StatusOK)
 	if err := rc.Flush(); err != nil {
 		return
