@@ -1,14 +1,21 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"hash"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"sync/atomic"
 
+	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/netguard"
 )
 
@@ -17,8 +24,10 @@ type forwardKey struct{}
 // forwardState passes the vetted target and the audit record through the
 // reverse proxy's hooks.
 type forwardState struct {
-	q  *request
-	vt netguard.Target
+	q      *request
+	vt     netguard.Target
+	method string
+	target *url.URL // as the client sent it, for the signature
 }
 
 // forward relays a plain-HTTP request to a vetted destination. The
@@ -30,7 +39,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, vt 
 		s.forwardLean(w, r, q, vt)
 		return
 	}
-	st := &forwardState{q: q, vt: vt}
+	st := &forwardState{q: q, vt: vt, method: r.Method, target: targetOf(r)}
 	r = r.WithContext(context.WithValue(r.Context(), forwardKey{}, st))
 	var up counter
 	if r.Body != nil && r.Body != http.NoBody {
@@ -49,11 +58,84 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 		ModifyResponse: func(resp *http.Response) error {
 			st := resp.Request.Context().Value(forwardKey{}).(*forwardState)
 			st.q.status = resp.StatusCode
-			return nil
+			if s.Signer == nil {
+				return nil
+			}
+			for _, f := range integrity.Fields {
+				resp.Header.Del(f)
+			}
+			// A 101 answer has no body to sign: the connection becomes
+			// another protocol (a WebSocket's frames are not HTTP).
+			if resp.StatusCode == http.StatusSwitchingProtocols || !signable(st.method, resp.StatusCode) {
+				return nil
+			}
+			return s.signReverse(resp, st)
 		},
 		ErrorLog:   slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
 		BufferPool: copyBuffers{},
 	}
+}
+
+// signReverse signs an answer the standard reverse proxy relays (to
+// requests with Upgrade or Expect: 100-continue), as relaySigned does on
+// the lean path: a short body of known length is read whole and the
+// fields go in the header; otherwise the body streams through a hash and
+// the fields are announced as trailers, filled in when it ends complete.
+func (s *Server) signReverse(resp *http.Response, st *forwardState) error {
+	limit := s.SignBuffer
+	if limit <= 0 {
+		limit = DefaultSignBuffer
+	}
+	if resp.ContentLength >= 0 && resp.ContentLength <= limit && len(resp.Trailer) == 0 {
+		body := make([]byte, resp.ContentLength)
+		_, err := io.ReadFull(resp.Body, body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("%w: %v", errBadOrigin, err)
+		}
+		if err := s.Signer.Sign(resp.Header, resp.Header, resp.StatusCode, st.method, st.target, sha256.Sum256(body)); err != nil {
+			return fmt.Errorf("%w: signing: %v", errBadOrigin, err)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return nil
+	}
+	if resp.Trailer == nil {
+		resp.Trailer = http.Header{}
+	}
+	for _, f := range integrity.Fields {
+		resp.Trailer[f] = nil
+	}
+	resp.Header.Del("Content-Length")
+	resp.ContentLength = -1
+	resp.Body = &signingBody{ReadCloser: resp.Body, hash: sha256.New(), done: func(sum [32]byte) {
+		fields := http.Header{}
+		if err := s.Signer.Sign(fields, resp.Header, resp.StatusCode, st.method, st.target, sum); err != nil {
+			s.Log.Error("signing a relayed answer", "err", err)
+			return
+		}
+		maps.Copy(resp.Trailer, fields)
+	}}
+	return nil
+}
+
+// signingBody hashes a body as it is read and, when it ends complete,
+// hands the digest to done. A body that breaks off gets no signature.
+type signingBody struct {
+	io.ReadCloser
+	hash hash.Hash
+	done func([32]byte)
+}
+
+func (b *signingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.hash.Write(p[:n])
+	if err == io.EOF && b.done != nil {
+		var sum [32]byte
+		b.hash.Sum(sum[:0])
+		b.done(sum)
+		b.done = nil
+	}
+	return n, err
 }
 
 // copyBuffers lends the reverse proxy pooled buffers (it would allocate
