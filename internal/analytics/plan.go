@@ -3,9 +3,11 @@ package analytics
 import (
 	"context"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -67,6 +69,9 @@ type Planner struct {
 	// Rollups says the store keeps the daily rollup tables (see
 	// RollupBuilder); queries they can answer read them for built days.
 	Rollups bool
+	// Parallel is how many queries of a QueryAll batch run at once
+	// (0: one per processor).
+	Parallel int
 }
 
 var dimColumns = map[string]string{
@@ -120,36 +125,102 @@ type memoKey struct{}
 // rows runs a query once per Query call: panels of one request often need
 // the same totals.
 func (p *Planner) rows(ctx context.Context, sql string, ndims int) ([]RawRow, error) {
-	memo, _ := ctx.Value(memoKey{}).(map[string][]RawRow)
-	if r, ok := memo[sql]; ok {
-		return r, nil
+	m, _ := ctx.Value(memoKey{}).(*memo)
+	if m == nil {
+		return p.R.Rows(ctx, sql, ndims)
 	}
-	r, err := p.R.Rows(ctx, sql, ndims)
-	if err == nil && memo != nil {
-		memo[sql] = r
+	return m.get(sql, func() ([]RawRow, error) { return p.R.Rows(ctx, sql, ndims) })
+}
+
+// memo holds a request's query results by SQL, so that queries of one
+// batch share what they have in common. Queries running at once that
+// need the same SQL run it once: the later ones wait for the first.
+// Results are shared, never modified.
+type memo struct {
+	mu sync.Mutex
+	m  map[string]*memoEntry
+}
+
+type memoEntry struct {
+	done chan struct{}
+	rows []RawRow
+	err  error
+}
+
+func newMemo() *memo { return &memo{m: map[string]*memoEntry{}} }
+
+// get returns the result for sql, running fetch if no one has.
+func (m *memo) get(sql string, fetch func() ([]RawRow, error)) ([]RawRow, error) {
+	m.mu.Lock()
+	if e, ok := m.m[sql]; ok {
+		m.mu.Unlock()
+		<-e.done
+		return e.rows, e.err
 	}
-	return r, err
+	e := &memoEntry{done: make(chan struct{})}
+	m.m[sql] = e
+	m.mu.Unlock()
+	e.rows, e.err = fetch()
+	close(e.done)
+	if e.err != nil {
+		// A failure is not kept: a later query may try again.
+		m.mu.Lock()
+		delete(m.m, sql)
+		m.mu.Unlock()
+	}
+	return e.rows, e.err
+}
+
+// put stores a result computed another way (see prefetch).
+func (m *memo) put(sql string, rows []RawRow) {
+	e := &memoEntry{done: make(chan struct{}), rows: rows}
+	close(e.done)
+	m.mu.Lock()
+	m.m[sql] = e
+	m.mu.Unlock()
 }
 
 // Query answers q.
 func (p *Planner) Query(ctx context.Context, q *Query) (*Result, error) {
-	return p.query(context.WithValue(ctx, memoKey{}, map[string][]RawRow{}), q)
+	return p.query(context.WithValue(ctx, memoKey{}, newMemo()), q)
 }
 
 // QueryAll answers several queries as one request, such as the panels of
 // a dashboard: what they share (the range's built days, totals, the raw
 // figures of today) is computed once, and the visit panels' rollups and
 // raw figures are read in one pass each (see prefetch).
+//
+// Up to Parallel queries (default: one per processor) run at once: most of
+// a dashboard's queries are small, and one of them alone keeps a core
+// busy only part of the time (reading the answer into Go, merging).
 func (p *Planner) QueryAll(ctx context.Context, qs []*Query) ([]*Result, error) {
-	ctx = context.WithValue(ctx, memoKey{}, map[string][]RawRow{})
+	ctx = context.WithValue(ctx, memoKey{}, newMemo())
 	if err := p.prefetch(ctx, qs); err != nil {
 		return nil, err
 	}
 	out := make([]*Result, len(qs))
-	for i, q := range qs {
-		var err error
-		if out[i], err = p.query(ctx, q); err != nil {
-			return nil, err
+	errs := make([]error, len(qs))
+	workers := p.Parallel
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, len(qs)) {
+		wg.Go(func() {
+			for i := range next {
+				out[i], errs[i] = p.query(ctx, qs[i])
+			}
+		})
+	}
+	for i := range qs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err // the first query's failure, as one at a time would give
 		}
 	}
 	return out, nil

@@ -9,6 +9,7 @@ import (
 	"database/sql/driver"
 	"embed"
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 	"sync"
@@ -380,6 +381,47 @@ func (s *Store) PropKeys(ctx context.Context, q *analytics.Query, name string, n
 	return out, rows.Err()
 }
 
+// toFloat converts a numeric value as the driver returns it (NULL is 0).
+func toFloat(v any) (float64, error) {
+	switch v := v.(type) {
+	case nil:
+		return 0, nil
+	case float64:
+		return v, nil
+	case float32:
+		return float64(v), nil
+	case int64:
+		return float64(v), nil
+	case int32:
+		return float64(v), nil
+	case int16:
+		return float64(v), nil
+	case int8:
+		return float64(v), nil
+	case uint64:
+		return float64(v), nil
+	case uint32:
+		return float64(v), nil
+	case uint16:
+		return float64(v), nil
+	case uint8:
+		return float64(v), nil
+	case bool:
+		if v {
+			return 1, nil
+		}
+		return 0, nil
+	case *big.Int:
+		f, _ := new(big.Float).SetInt(v).Float64()
+		return f, nil
+	}
+	f, err := strconv.ParseFloat(fmt.Sprint(v), 64)
+	if err != nil {
+		return 0, fmt.Errorf("not a number: %T %v", v, v)
+	}
+	return f, nil
+}
+
 // Funnel counts a funnel's steps.
 func (s *Store) Funnel(ctx context.Context, q *analytics.Query, f site.Funnel) ([]analytics.FunnelStep, error) {
 	return s.planner.Funnel(ctx, q, f)
@@ -396,26 +438,36 @@ func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]analytics.
 	if err != nil {
 		return nil, err
 	}
+	// Values are scanned as the driver hands them over and converted here:
+	// database/sql would turn every integer into text and parse it back.
 	var out []analytics.RawRow
-	strs := make([]sql.NullString, ndims)
-	nums := make([]sql.NullFloat64, len(cols)-ndims)
+	vals := make([]any, len(cols))
 	dest := make([]any, len(cols))
-	for i := range strs {
-		dest[i] = &strs[i]
-	}
-	for i := range nums {
-		dest[ndims+i] = &nums[i]
+	for i := range vals {
+		dest[i] = &vals[i]
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("duckdb: query: %w", err)
 		}
-		r := analytics.RawRow{Dims: make([]string, ndims), Vals: make([]float64, len(nums))}
-		for i, v := range strs {
-			r.Dims[i] = v.String
+		r := analytics.RawRow{Dims: make([]string, ndims), Vals: make([]float64, len(cols)-ndims)}
+		for i := range ndims {
+			switch v := vals[i].(type) {
+			case nil:
+			case string:
+				r.Dims[i] = v
+			case []byte:
+				r.Dims[i] = string(v)
+			default:
+				r.Dims[i] = fmt.Sprint(v)
+			}
 		}
-		for i, v := range nums {
-			r.Vals[i] = v.Float64
+		for i := range r.Vals {
+			f, err := toFloat(vals[ndims+i])
+			if err != nil {
+				return nil, fmt.Errorf("duckdb: query: column %q: %w", cols[ndims+i], err)
+			}
+			r.Vals[i] = f
 		}
 		out = append(out, r)
 	}
