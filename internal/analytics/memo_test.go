@@ -45,8 +45,22 @@ func TestMemoRunsEachQueryOnce(t *testing.T) {
 	if err != nil || len(rows) != 1 {
 		t.Errorf("after a failure: %v, %v; want the query run again", rows, err)
 	}
-	m.put("SELECT 3", []RawRow{{}, {}})
-	if rows, _ := m.get("SELECT 3", func() ([]RawRow, error) { t.Error("ran a stored query"); return nil, nil }); len(rows) != 2 {
-		t.Errorf("put then get: %v", rows)
+	// A reserved entry (a prefetch under way): get waits for it to be
+	// filled instead of running the query itself.
+	e, ok := m.reserve("SELECT 3")
+	if !ok {
+		t.Fatal("reserve failed")
+	}
+	if _, again := m.reserve("SELECT 3"); again {
+		t.Error("reserved twice")
+	}
+	got := make(chan []RawRow)
+	go func() {
+		rows, _ := m.get("SELECT 3", func() ([]RawRow, error) { t.Error("ran a reserved query"); return nil, nil })
+		got <- rows
+	}()
+	m.fill("SELECT 3", e, []RawRow{{}, {}}, nil)
+	if rows := <-got; len(rows) != 2 {
+		t.Errorf("reserve, fill, get: %v", rows)
 	}
 }

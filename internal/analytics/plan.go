@@ -160,24 +160,33 @@ func (m *memo) get(sql string, fetch func() ([]RawRow, error)) ([]RawRow, error)
 	e := &memoEntry{done: make(chan struct{})}
 	m.m[sql] = e
 	m.mu.Unlock()
-	e.rows, e.err = fetch()
+	rows, err := fetch()
+	m.fill(sql, e, rows, err) // a failure is not kept: a later query may try again
+	return rows, err
+}
+
+// reserve makes a pending entry for sql, which the caller then fills,
+// unless the memo already has one.
+func (m *memo) reserve(sql string) (*memoEntry, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.m[sql]; ok {
+		return nil, false
+	}
+	e := &memoEntry{done: make(chan struct{})}
+	m.m[sql] = e
+	return e, true
+}
+
+// fill completes a reserved entry; a failure is not kept.
+func (m *memo) fill(sql string, e *memoEntry, rows []RawRow, err error) {
+	e.rows, e.err = rows, err
 	close(e.done)
-	if e.err != nil {
-		// A failure is not kept: a later query may try again.
+	if err != nil {
 		m.mu.Lock()
 		delete(m.m, sql)
 		m.mu.Unlock()
 	}
-	return e.rows, e.err
-}
-
-// put stores a result computed another way (see prefetch).
-func (m *memo) put(sql string, rows []RawRow) {
-	e := &memoEntry{done: make(chan struct{}), rows: rows}
-	close(e.done)
-	m.mu.Lock()
-	m.m[sql] = e
-	m.mu.Unlock()
 }
 
 // Query answers q.
@@ -195,7 +204,8 @@ func (p *Planner) Query(ctx context.Context, q *Query) (*Result, error) {
 // busy only part of the time (reading the answer into Go, merging).
 func (p *Planner) QueryAll(ctx context.Context, qs []*Query) ([]*Result, error) {
 	ctx = context.WithValue(ctx, memoKey{}, newMemo())
-	if err := p.prefetch(ctx, qs); err != nil {
+	prefetched, err := p.prefetch(ctx, qs)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]*Result, len(qs))
@@ -218,6 +228,9 @@ func (p *Planner) QueryAll(ctx context.Context, qs []*Query) ([]*Result, error) 
 	}
 	close(next)
 	wg.Wait()
+	if err := prefetched(); err != nil {
+		return nil, err
+	}
 	for _, err := range errs {
 		if err != nil {
 			return nil, err // the first query's failure, as one at a time would give

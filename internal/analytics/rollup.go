@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"waymark.dev/waymark/internal/site"
@@ -655,10 +654,14 @@ func (p *Planner) goalsFromRollups(ctx context.Context, q *Query) ([]Row, bool, 
 // rollups, and one GROUPING SETS query per run of unbuilt days for their
 // raw figures. Each result is split per dimension and left in the memo
 // under the SQL the panel would run itself, so the panels read it there.
-func (p *Planner) prefetch(ctx context.Context, qs []*Query) error {
+// It returns once those memo entries are reserved, with the reads under
+// way: a panel that needs one waits for it, the others need not. wait
+// reports the reads' failure.
+func (p *Planner) prefetch(ctx context.Context, qs []*Query) (wait func() error, err error) {
+	var reads []func() error
 	m, _ := ctx.Value(memoKey{}).(*memo)
 	if m == nil {
-		return nil
+		return func() error { return nil }, nil
 	}
 	type groupKey struct {
 		site     string
@@ -687,51 +690,73 @@ func (p *Planner) prefetch(ctx context.Context, qs []*Query) error {
 		q := first[k]
 		segs, err := p.segments(ctx, q)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		// The runs of built and unbuilt days are read at once.
-		errs := make([]error, len(segs))
-		var wg sync.WaitGroup
-		for i, sg := range segs {
-			wg.Go(func() {
-				if len(sg.days) > 0 {
-					errs[i] = p.prefetchBuilt(ctx, m, q, dims, sg.days)
-				} else {
-					errs[i] = p.prefetchRaw(ctx, m, q, dims, sg)
-				}
-			})
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				return err
+		for _, sg := range segs {
+			if len(sg.days) > 0 {
+				reads = append(reads, p.prefetchBuilt(ctx, m, q, dims, sg.days))
+			} else if read := p.prefetchRaw(ctx, m, q, dims, sg); read != nil {
+				reads = append(reads, read)
 			}
 		}
 	}
-	return nil
+	// The reads start now; wait collects them.
+	started := make([]chan error, len(reads))
+	for i, read := range reads {
+		started[i] = make(chan error, 1)
+		go func() { started[i] <- read() }()
+	}
+	return func() error {
+		var first error
+		for _, c := range started {
+			if err := <-c; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}, nil
 }
 
-func (p *Planner) prefetchBuilt(ctx context.Context, m *memo, q *Query, dims []string, days []string) error {
-	names := make([]string, len(dims))
-	for i, d := range dims {
-		names[i] = p.D.Quote(d)
-	}
-	raws, err := p.R.Rows(ctx, fmt.Sprintf("SELECT dim, value, %s FROM rollup_visits WHERE site = %s AND %s AND dim IN (%s) GROUP BY dim, value",
-		p.visitSums(), p.D.Quote(q.Site.Domain), p.dayCond(days), strings.Join(names, ", ")), 2)
-	if err != nil {
-		return err
-	}
+// fillSplit runs sql (rows of dimension, value, sums) and fills the
+// reserved memo entries, one per dimension, with its rows.
+func (p *Planner) fillSplit(ctx context.Context, m *memo, sql string, keys map[string]string, entries map[string]*memoEntry) error {
+	raws, err := p.R.Rows(ctx, sql, 2)
 	byDim := map[string][]RawRow{}
 	for _, r := range raws {
 		byDim[r.Dims[0]] = append(byDim[r.Dims[0]], RawRow{Dims: r.Dims[1:], Vals: r.Vals})
 	}
-	for _, d := range dims {
-		m.put(p.visitRollupSQL(q.Site.Domain, d, days), byDim[d])
+	for d, e := range entries {
+		m.fill(keys[d], e, byDim[d], err)
 	}
-	return nil
+	return err
 }
 
-func (p *Planner) prefetchRaw(ctx context.Context, m *memo, q *Query, dims []string, sg segment) error {
+// reserveAll reserves the memo entries of keys (dimension -> SQL) that
+// no one has yet.
+func (m *memo) reserveAll(keys map[string]string) map[string]*memoEntry {
+	entries := map[string]*memoEntry{}
+	for d, k := range keys {
+		if e, ok := m.reserve(k); ok {
+			entries[d] = e
+		}
+	}
+	return entries
+}
+
+func (p *Planner) prefetchBuilt(ctx context.Context, m *memo, q *Query, dims []string, days []string) func() error {
+	names := make([]string, len(dims))
+	keys := map[string]string{}
+	for i, d := range dims {
+		names[i] = p.D.Quote(d)
+		keys[d] = p.visitRollupSQL(q.Site.Domain, d, days)
+	}
+	entries := m.reserveAll(keys)
+	sql := fmt.Sprintf("SELECT dim, value, %s FROM rollup_visits WHERE site = %s AND %s AND dim IN (%s) GROUP BY dim, value",
+		p.visitSums(), p.D.Quote(q.Site.Domain), p.dayCond(days), strings.Join(names, ", "))
+	return func() error { return p.fillSplit(ctx, m, sql, keys, entries) }
+}
+
+func (p *Planner) prefetchRaw(ctx context.Context, m *memo, q *Query, dims []string, sg segment) func() error {
 	sub := *q
 	sub.From, sub.To = sg.from.UTC(), sg.to.UTC()
 	var cols, sets, cases, values []string
@@ -748,6 +773,11 @@ func (p *Planner) prefetchRaw(ctx context.Context, m *memo, q *Query, dims []str
 	if len(cols) < 2 {
 		return nil
 	}
+	keys := map[string]string{}
+	for _, d := range cols {
+		keys[d] = p.visitSQL(&sub, []string{d})
+	}
+	entries := m.reserveAll(keys)
 	sql := fmt.Sprintf("SELECT CASE %s END, coalesce(%s, ''), %s, %s, %s, %s, %s, %s FROM sessions s WHERE %s GROUP BY GROUPING SETS (%s)",
 		strings.Join(cases, " "), strings.Join(values, ", "),
 		p.D.ToFloat(p.D.CountDistinct("s.visitor_id")),
@@ -757,16 +787,5 @@ func (p *Planner) prefetchRaw(ctx context.Context, m *memo, q *Query, dims []str
 		p.D.ToFloat("sum(s.sign * s.pageviews)"),
 		p.D.ToFloat("sum(s.sign * s.events)"),
 		p.rangeCond(&sub, "s", "start_ts", 0), strings.Join(sets, ", "))
-	raws, err := p.R.Rows(ctx, sql, 2)
-	if err != nil {
-		return err
-	}
-	byDim := map[string][]RawRow{}
-	for _, r := range raws {
-		byDim[r.Dims[0]] = append(byDim[r.Dims[0]], RawRow{Dims: r.Dims[1:], Vals: r.Vals})
-	}
-	for _, d := range cols {
-		m.put(p.visitSQL(&sub, []string{d}), byDim[d])
-	}
-	return nil
+	return func() error { return p.fillSplit(ctx, m, sql, keys, entries) }
 }
