@@ -651,12 +651,12 @@ func (p *Planner) goalsFromRollups(ctx context.Context, q *Query) ([]Row, bool, 
 
 // prefetch serves the visit panels of a batch (one visit dimension each,
 // same site and range) with one query per run of built days for all their
-// rollups, and one GROUPING SETS query per run of unbuilt days for their
-// raw figures. Each result is split per dimension and left in the memo
-// under the SQL the panel would run itself, so the panels read it there.
-// It returns once those memo entries are reserved, with the reads under
-// way: a panel that needs one waits for it, the others need not. wait
-// reports the reads' failure.
+// rollups, and one query (a GROUP BY per dimension) per run of unbuilt
+// days for their raw figures. Each result is split per dimension and left
+// in the memo under the SQL the panel would run itself, so the panels
+// read it there. It returns once those memo entries are reserved, with the
+// reads under way: a panel that needs one waits for it, the others need
+// not. wait reports the reads' failure.
 func (p *Planner) prefetch(ctx context.Context, qs []*Query) (wait func() error, err error) {
 	var reads []func() error
 	m, _ := ctx.Value(memoKey{}).(*memo)
@@ -759,16 +759,12 @@ func (p *Planner) prefetchBuilt(ctx context.Context, m *memo, q *Query, dims []s
 func (p *Planner) prefetchRaw(ctx context.Context, m *memo, q *Query, dims []string, sg segment) func() error {
 	sub := *q
 	sub.From, sub.To = sg.from.UTC(), sg.to.UTC()
-	var cols, sets, cases, values []string
+	var cols []string
 	for _, d := range dims {
 		if d == "visit:exit_page" {
 			continue // its visits are grouped by their live exit page; see visitSQL
 		}
-		c := "s." + dimColumns[d]
 		cols = append(cols, d)
-		sets = append(sets, "("+c+")")
-		cases = append(cases, fmt.Sprintf("WHEN GROUPING(%s) = 0 THEN %s", c, p.D.Quote(d)))
-		values = append(values, p.D.ToString(c))
 	}
 	if len(cols) < 2 {
 		return nil
@@ -778,14 +774,23 @@ func (p *Planner) prefetchRaw(ctx context.Context, m *memo, q *Query, dims []str
 		keys[d] = p.visitSQL(&sub, []string{d})
 	}
 	entries := m.reserveAll(keys)
-	sql := fmt.Sprintf("SELECT CASE %s END, coalesce(%s, ''), %s, %s, %s, %s, %s, %s FROM sessions s WHERE %s GROUP BY GROUPING SETS (%s)",
-		strings.Join(cases, " "), strings.Join(values, ", "),
+	sums := strings.Join([]string{
 		p.D.ToFloat(p.D.CountDistinct("s.visitor_id")),
 		p.D.ToFloat("sum(s.sign)"),
 		p.D.ToFloat("sum(CASE WHEN s.pageviews + s.events <= 1 THEN s.sign ELSE 0 END)"),
-		p.D.ToFloat("sum(s.sign * "+p.D.Seconds("s.start_ts", "s.end_ts")+")"),
+		p.D.ToFloat("sum(s.sign * " + p.D.Seconds("s.start_ts", "s.end_ts") + ")"),
 		p.D.ToFloat("sum(s.sign * s.pageviews)"),
 		p.D.ToFloat("sum(s.sign * s.events)"),
-		p.rangeCond(&sub, "s", "start_ts", 0), strings.Join(sets, ", "))
+	}, ", ")
+	// One GROUP BY per dimension, as one statement: DuckDB answers these
+	// faster than the same groups as GROUPING SETS (19-21 ms against
+	// 25-44 ms for a day's seven visit panels at 10M events).
+	where := p.rangeCond(&sub, "s", "start_ts", 0)
+	parts := make([]string, len(cols))
+	for i, d := range cols {
+		c := "s." + dimColumns[d]
+		parts[i] = fmt.Sprintf("SELECT %s, coalesce(%s, ''), %s FROM sessions s WHERE %s GROUP BY %s", p.D.Quote(d), p.D.ToString(c), sums, where, c)
+	}
+	sql := strings.Join(parts, " UNION ALL ")
 	return func() error { return p.fillSplit(ctx, m, sql, keys, entries) }
 }
