@@ -381,36 +381,17 @@ func (s *Store) PropKeys(ctx context.Context, q *analytics.Query, name string, n
 	return out, rows.Err()
 }
 
-// toFloat converts a numeric value as the driver returns it (NULL is 0).
+// toFloat converts a numeric value as the driver returns it (NULL is 0):
+// DOUBLE and BIGINT directly, a 128-bit sum through big.Float, anything
+// else through its text.
 func toFloat(v any) (float64, error) {
 	switch v := v.(type) {
 	case nil:
 		return 0, nil
 	case float64:
 		return v, nil
-	case float32:
-		return float64(v), nil
 	case int64:
 		return float64(v), nil
-	case int32:
-		return float64(v), nil
-	case int16:
-		return float64(v), nil
-	case int8:
-		return float64(v), nil
-	case uint64:
-		return float64(v), nil
-	case uint32:
-		return float64(v), nil
-	case uint16:
-		return float64(v), nil
-	case uint8:
-		return float64(v), nil
-	case bool:
-		if v {
-			return 1, nil
-		}
-		return 0, nil
 	case *big.Int:
 		f, _ := new(big.Float).SetInt(v).Float64()
 		return f, nil

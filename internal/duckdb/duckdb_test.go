@@ -3,6 +3,7 @@ package duckdb
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -129,5 +130,23 @@ func TestDSTBuckets(t *testing.T) {
 	visits := run(`{"site_id":"dst.test","metrics":["visits"],"date_range":["2024-03-30","2024-04-01"],"dimensions":["time:day"]}`)
 	if want := "[[2024-03-30 1] [2024-03-31 2] [2024-04-01 1]]"; fmt.Sprint(visits) != want {
 		t.Errorf("visits by day = %v, want %s", visits, want)
+	}
+}
+
+func TestToFloat(t *testing.T) {
+	t.Parallel()
+	huge, _ := new(big.Int).SetString("123456789012345678901234567890", 10)
+	for _, tc := range []struct {
+		in   any
+		want float64
+	}{
+		{nil, 0}, {2.5, 2.5}, {int64(-7), -7}, {big.NewInt(42), 42}, {huge, 1.2345678901234568e29}, {int32(9), 9}, {uint8(3), 3},
+	} {
+		if got, err := toFloat(tc.in); err != nil || got != tc.want {
+			t.Errorf("toFloat(%T %v) = %v, %v; want %v", tc.in, tc.in, got, err, tc.want)
+		}
+	}
+	if _, err := toFloat("abc"); err == nil {
+		t.Error("toFloat(\"abc\"): no error")
 	}
 }

@@ -26,7 +26,6 @@ type forwardKey struct{}
 type forwardState struct {
 	q      *request
 	vt     netguard.Target
-	method string
 	target *url.URL // as the client sent it, for the signature
 }
 
@@ -39,7 +38,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, vt 
 		s.forwardLean(w, r, q, vt)
 		return
 	}
-	st := &forwardState{q: q, vt: vt, method: r.Method, target: targetOf(r)}
+	st := &forwardState{q: q, vt: vt, target: targetOf(r)}
 	r = r.WithContext(context.WithValue(r.Context(), forwardKey{}, st))
 	var up counter
 	if r.Body != nil && r.Body != http.NoBody {
@@ -66,7 +65,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			}
 			// A 101 answer has no body to sign: the connection becomes
 			// another protocol (a WebSocket's frames are not HTTP).
-			if resp.StatusCode == http.StatusSwitchingProtocols || !signable(st.method, resp.StatusCode) {
+			if resp.StatusCode == http.StatusSwitchingProtocols || !signable(st.q.method, resp.StatusCode) {
 				return nil
 			}
 			return s.signReverse(resp, st)
@@ -82,18 +81,14 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 // fields go in the header; otherwise the body streams through a hash and
 // the fields are announced as trailers, filled in when it ends complete.
 func (s *Server) signReverse(resp *http.Response, st *forwardState) error {
-	limit := s.SignBuffer
-	if limit <= 0 {
-		limit = DefaultSignBuffer
-	}
-	if resp.ContentLength >= 0 && resp.ContentLength <= limit && len(resp.Trailer) == 0 {
+	if resp.ContentLength >= 0 && resp.ContentLength <= s.signBuffer() && len(resp.Trailer) == 0 {
 		body := make([]byte, resp.ContentLength)
 		_, err := io.ReadFull(resp.Body, body)
 		resp.Body.Close()
 		if err != nil {
 			return fmt.Errorf("%w: %v", errBadOrigin, err)
 		}
-		if err := s.Signer.Sign(resp.Header, resp.Header, resp.StatusCode, st.method, st.target, sha256.Sum256(body)); err != nil {
+		if err := s.Signer.Sign(resp.Header, resp.Header, resp.StatusCode, st.q.method, st.target, sha256.Sum256(body)); err != nil {
 			return fmt.Errorf("%w: signing: %v", errBadOrigin, err)
 		}
 		resp.Body = io.NopCloser(bytes.NewReader(body))
@@ -109,7 +104,7 @@ func (s *Server) signReverse(resp *http.Response, st *forwardState) error {
 	resp.ContentLength = -1
 	resp.Body = &signingBody{ReadCloser: resp.Body, hash: sha256.New(), done: func(sum [32]byte) {
 		fields := http.Header{}
-		if err := s.Signer.Sign(fields, resp.Header, resp.StatusCode, st.method, st.target, sum); err != nil {
+		if err := s.Signer.Sign(fields, resp.Header, resp.StatusCode, st.q.method, st.target, sum); err != nil {
 			s.Log.Error("signing a relayed answer", "err", err)
 			return
 		}

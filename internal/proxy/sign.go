@@ -20,6 +20,14 @@ const DefaultSignBuffer = 1 << 20
 // errBadOrigin: the origin's answer broke off before its declared length.
 var errBadOrigin = errors.New("proxy: the origin's answer broke off")
 
+// signBuffer is the longest body held to sign in the header.
+func (s *Server) signBuffer() int64 {
+	if s.SignBuffer <= 0 {
+		return DefaultSignBuffer
+	}
+	return s.SignBuffer
+}
+
 func signable(method string, status int) bool {
 	return method != http.MethodHead && status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
@@ -37,12 +45,8 @@ func targetOf(r *http.Request) *url.URL {
 // the streamed body (chunked HTTP/1.1, or HTTP/2).
 func (s *Server) relaySigned(w http.ResponseWriter, r *http.Request, resp *http.Response) (int64, error) {
 	h := w.Header()
-	limit := s.SignBuffer
-	if limit <= 0 {
-		limit = DefaultSignBuffer
-	}
 	target := targetOf(r)
-	if resp.ContentLength >= 0 && resp.ContentLength <= limit && len(resp.Trailer) == 0 {
+	if resp.ContentLength >= 0 && resp.ContentLength <= s.signBuffer() && len(resp.Trailer) == 0 {
 		body := make([]byte, resp.ContentLength)
 		if _, err := io.ReadFull(resp.Body, body); err != nil {
 			return 0, fmt.Errorf("%w: %v", errBadOrigin, err)
