@@ -178,6 +178,18 @@ func (m *memo) reserve(sql string) (*memoEntry, bool) {
 	return e, true
 }
 
+// reserveAll reserves the memo entries of keys (dimension -> SQL) that
+// no one has yet.
+func (m *memo) reserveAll(keys map[string]string) map[string]*memoEntry {
+	entries := map[string]*memoEntry{}
+	for d, k := range keys {
+		if e, ok := m.reserve(k); ok {
+			entries[d] = e
+		}
+	}
+	return entries
+}
+
 // fill completes a reserved entry; a failure is not kept.
 func (m *memo) fill(sql string, e *memoEntry, rows []RawRow, err error) {
 	e.rows, e.err = rows, err
