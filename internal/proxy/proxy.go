@@ -61,6 +61,11 @@ type Server struct {
 	reverse   *httputil.ReverseProxy
 	upstream  *upstream
 
+	// parkAfter is how long a tunnel direction waits for bytes on its
+	// goroutine before it parks (default 1 second).
+	parkAfter time.Duration
+	parker    *parker
+
 	mu      sync.Mutex
 	tunnels map[*tunnel]struct{}
 	closed  bool
@@ -75,6 +80,10 @@ func (s *Server) init() {
 		if s.IdleTimeout <= 0 {
 			s.IdleTimeout = 5 * time.Minute
 		}
+		if s.parkAfter <= 0 {
+			s.parkAfter = time.Second
+		}
+		s.parker = newParker(s.IdleTimeout)
 		if s.Log == nil {
 			s.Log = slog.New(slog.DiscardHandler)
 		}

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -8,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"waymark.dev/waymark/internal/netguard"
@@ -21,6 +24,11 @@ type tunnel struct {
 	client   io.Closer // the hijacked connection (HTTP/1.1), nil for HTTP/2
 	once     sync.Once
 	done     chan struct{} // closed by close()
+	last     atomic.Int64  // when bytes last moved either way (Unix ns)
+	// parker, when set, may hold the tunnel's quiet directions; parked
+	// are their ids there (guarded by the parker's lock).
+	parker *parker
+	parked [2]uint64
 }
 
 func (t *tunnel) close() {
@@ -29,6 +37,9 @@ func (t *tunnel) close() {
 		t.upstream.Close()
 		if t.client != nil {
 			t.client.Close()
+		}
+		if t.parker != nil {
+			t.parker.cancel(t)
 		}
 	})
 }
@@ -68,6 +79,9 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, q *request, vt 
 		return
 	}
 	t := &tunnel{tokenID: q.tokenID, upstream: up, done: make(chan struct{})}
+	if r.ProtoMajor == 1 { // an HTTP/2 tunnel is a stream of its handler, which stays
+		t.parker = s.parker
+	}
 	if !s.track(t) {
 		up.Close()
 		s.limiter.closeTunnel(q.user)
@@ -97,19 +111,22 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, q *request, vt 
 		}
 		// Bytes the client sent after its CONNECT may already be buffered;
 		// otherwise the server's buffers are let go.
+		// Bytes the client sent right after its CONNECT may already be
+		// buffered: they are copied out, and the server's buffers let go.
 		var client io.Reader = conn
-		if brw.Reader.Buffered() > 0 {
-			client = brw.Reader
+		if n := brw.Reader.Buffered(); n > 0 {
+			early, _ := brw.Reader.Peek(n)
+			client = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
 		}
 		// The tunnel lives on in goroutines of its own and the handler
 		// returns: the server's connection goroutine (a deep stack) ends,
-		// so an idle tunnel holds two shallow goroutines and the sockets.
+		// and a quiet direction parks, so an idle tunnel holds its
+		// sockets and TLS state but no goroutine.
 		q.detached = true
-		go func() {
-			s.relay(q, t, deadlineReader{client, conn.SetReadDeadline}, conn, up)
+		s.relay(q, t, deadlineReader{client, conn.SetReadDeadline}, socketOf(conn), conn, up, func() {
 			s.audit(q)
 			finish()
-		}()
+		})
 		return
 	}
 	defer finish()
@@ -123,39 +140,55 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, q *request, vt 
 		<-t.done
 		rc.SetReadDeadline(time.Now())
 	})
-	s.relay(q, t, deadlineReader{r.Body, rc.SetReadDeadline}, flushWriter{w, rc}, up)
+	relayed := make(chan struct{})
+	s.relay(q, t, deadlineReader{r.Body, rc.SetReadDeadline}, nil, flushWriter{w, rc}, up, func() { close(relayed) })
+	<-relayed      // the stream is the handler's: it returns only when the tunnel is over
 	watcher.Wait() // relay closed the tunnel; the watcher is done before the stream ends
 }
 
+// Directions of a tunnel (indexes of tunnel.parked).
+const (
+	toDestination = iota // the client's bytes
+	toClient             // the destination's answer
+)
+
 // relay copies both ways until the destination finishes sending, the
 // tunnel is closed, or nothing moves in either direction for the idle
-// timeout. When the client finishes sending, the destination is told so
-// (half-close) and its answer still flows back.
-func (s *Server) relay(q *request, t *tunnel, client deadlineReader, clientW io.Writer, up net.Conn) {
-	var last atomic.Int64
-	last.Store(time.Now().UnixNano())
-	var upBytes atomic.Int64
-	upDone := make(chan struct{})
-	go func() {
-		defer close(upDone)
-		n, err := s.copyIdle(up, client, &last, t.done)
-		upBytes.Store(n)
-		if err == nil {
-			if cw, ok := up.(interface{ CloseWrite() error }); ok {
-				cw.CloseWrite()
-				return
-			}
+// timeout; then it calls done, on one of its own goroutines. When the
+// client finishes sending, the destination is told so (half-close) and
+// its answer still flows back. clientSocket is the socket under client
+// (nil when there is none): with it, and a parker on the tunnel, quiet
+// directions park instead of holding a goroutine.
+func (s *Server) relay(q *request, t *tunnel, client deadlineReader, clientSocket syscall.RawConn, clientW io.Writer, up net.Conn, done func()) {
+	t.last.Store(time.Now().UnixNano())
+	toDest := &pump{s: s, t: t, dir: toDestination, src: client, dst: up, socket: clientSocket}
+	toCli := &pump{s: s, t: t, dir: toClient, src: deadlineReader{up, up.SetReadDeadline}, dst: clientW, socket: socketOf(up)}
+	var pending atomic.Int32
+	pending.Store(2)
+	ended := func() {
+		if pending.Add(-1) == 0 { // both pumps have stopped: their counts are final
+			q.up, q.down = toDest.n, toCli.n
+			done()
 		}
+	}
+	toDest.end = func(err error) {
+		if cw, ok := up.(interface{ CloseWrite() error }); ok && err == nil {
+			cw.CloseWrite()
+		} else {
+			t.close()
+		}
+		ended()
+	}
+	toCli.end = func(error) {
 		t.close()
-	}()
-	down, _ := s.copyIdle(clientW, deadlineReader{up, up.SetReadDeadline}, &last, t.done)
-	t.close()
-	<-upDone
-	q.up, q.down = upBytes.Load(), down
+		ended()
+	}
+	go toDest.run()
+	go toCli.run()
 }
 
-// Copy buffers: a small one while a direction is quiet (an idle tunnel
-// holds two of them), a large pooled one while data streams.
+// Copy buffers: a small one while a direction is quiet, a large pooled
+// one while data streams.
 const (
 	smallBuf = 1 << 10
 	largeBuf = 32 << 10
@@ -163,61 +196,118 @@ const (
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, largeBuf); return &b }}
 
-// copyIdle copies src to dst; a read that waits longer than the idle
-// timeout ends the copy only if the other direction was quiet too. It
-// reads into a small buffer until a read fills it, then into a large
-// pooled one until reads come back small again, so idle tunnels cost
-// little memory and busy ones few system calls.
-func (s *Server) copyIdle(dst io.Writer, src deadlineReader, last *atomic.Int64, done <-chan struct{}) (int64, error) {
-	var small [smallBuf]byte
-	buf := small[:]
+// pump copies one direction of a tunnel.
+type pump struct {
+	s      *Server
+	t      *tunnel
+	dir    int
+	src    deadlineReader
+	dst    io.Writer
+	socket syscall.RawConn // what src reads from, for parking; nil: never parks
+	n      int64           // bytes copied
+	end    func(err error) // called once, when the copy stops (err nil: src ended cleanly)
+}
+
+// run copies until the source ends, the tunnel closes or idles out, or
+// the direction parks (and later runs again on another goroutine). A
+// read that waits longer than the idle timeout ends the copy only if the
+// other direction was quiet too. It reads into a small buffer until a
+// read fills it, then into a large pooled one until reads come back
+// small again, so idle tunnels cost little memory and busy ones few
+// system calls.
+func (p *pump) run() {
+	if p.expired(time.Now()) {
+		p.end(os.ErrDeadlineExceeded)
+		return
+	}
+	wait := p.s.IdleTimeout
+	canPark := p.socket != nil && p.t.parker != nil
+	if canPark {
+		wait = min(wait, p.s.parkAfter)
+	}
+	buf := make([]byte, smallBuf)
 	var large *[]byte
 	defer func() {
 		if large != nil {
 			bufPool.Put(large)
 		}
 	}()
-	var total int64
 	for {
-		src.setDeadline(time.Now().Add(s.IdleTimeout))
+		p.src.setDeadline(time.Now().Add(wait))
 		// Checked after setting the deadline: a close that comes later
-		// moves the deadline to now and ends the read.
+		// closes the sockets and ends the read.
 		select {
-		case <-done:
-			return total, net.ErrClosed
+		case <-p.t.done:
+			p.end(net.ErrClosed)
+			return
 		default:
 		}
-		n, err := src.Read(buf)
+		n, err := p.src.Read(buf)
 		if n > 0 {
-			last.Store(time.Now().UnixNano())
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return total, werr
+			p.t.last.Store(time.Now().UnixNano())
+			if _, werr := p.dst.Write(buf[:n]); werr != nil {
+				p.end(werr)
+				return
 			}
-			total += int64(n)
+			p.n += int64(n)
 			switch {
 			case large == nil && n == len(buf):
 				large = bufPool.Get().(*[]byte)
 				buf = *large
 			case large != nil && n < smallBuf:
 				bufPool.Put(large)
-				large, buf = nil, small[:]
+				large, buf = nil, make([]byte, smallBuf)
 			}
 		}
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, last.Load())) < s.IdleTimeout {
-				select {
-				case <-done:
-					return total, err
-				default:
-					continue
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if p.expired(time.Now()) {
+					p.end(err)
+					return
 				}
+				// After a read timed out, nothing is left buffered above
+				// the socket (a TLS record still incomplete waits for more
+				// bytes), so the socket's readiness is the signal to go on.
+				if canPark && p.t.parker.park(p) {
+					return // p now belongs to the parker
+				}
+				continue
 			}
 			if errors.Is(err, io.EOF) {
-				return total, nil
+				err = nil
 			}
-			return total, err
+			p.end(err)
+			return
 		}
 	}
+}
+
+// expired tells whether p's tunnel is closed or has been idle both ways
+// for the idle timeout.
+func (p *pump) expired(now time.Time) bool {
+	select {
+	case <-p.t.done:
+		return true
+	default:
+	}
+	return now.Sub(time.Unix(0, p.t.last.Load())) >= p.s.IdleTimeout
+}
+
+// socketOf returns the socket under c, through TLS; nil when c is not
+// one.
+func socketOf(c net.Conn) syscall.RawConn {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
 }
 
 type deadlineReader struct {

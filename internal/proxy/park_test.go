@@ -1,0 +1,187 @@
+//go:build linux
+
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// parkQuickly makes tunnel directions park after 20 ms without bytes.
+func parkQuickly(s *Server) { s.parkAfter = 20 * time.Millisecond }
+
+// waitParked waits until n tunnel directions are parked.
+func (e *env) waitParked(n int) {
+	e.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); e.srv.parker.parked() != n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d directions parked, want %d", e.srv.parker.parked(), n)
+		}
+	}
+}
+
+// waitSetClosed waits until the parker has closed its epoll set (and its
+// waiting goroutine has nothing left to wait for).
+func (e *env) waitSetClosed() {
+	e.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		e.srv.parker.mu.Lock()
+		closed := e.srv.parker.epfd < 0
+		e.srv.parker.mu.Unlock()
+		if closed {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("the parker's epoll set is still open with nothing parked")
+		}
+	}
+}
+
+// roundTrip sends a GET for path through an open tunnel and checks the
+// origin's answer.
+func roundTrip(c io.Writer, br *bufio.Reader, path string) error {
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: origin\r\n\r\n", path)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := "hello from origin: GET " + path; !strings.Contains(string(body), want) {
+		return fmt.Errorf("GET %s: body %q", path, body)
+	}
+	return nil
+}
+
+// TestParkedTunnelWakes: both directions of a quiet tunnel park (no
+// goroutine), traffic wakes them as often as it comes, and when the
+// tunnel ends nothing stays parked and the parker lets its set go.
+func TestParkedTunnelWakes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, parkQuickly)
+	c, br := e.openTunnel(e.secret)
+	for i := range 5 {
+		e.waitParked(2)
+		if err := roundTrip(c, br, fmt.Sprintf("/after-park-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.waitParked(2)
+	c.Close()
+	for deadline := time.Now().Add(5 * time.Second); e.srv.Tunnels() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("tunnel still tracked after the client left")
+		}
+	}
+	e.waitParked(0)
+	e.waitSetClosed()
+}
+
+// TestParkedTunnelEarlyBytes: bytes sent in the same packet as the
+// CONNECT (buffered by the server before the tunnel exists) reach the
+// destination, and the tunnel parks and wakes after them.
+func TestParkedTunnelEarlyBytes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, parkQuickly)
+	c, err := tls.Dial("tcp", e.http.Listener.Addr().String(), &tls.Config{RootCAs: e.pool, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\nProxy-Authorization: %s\r\n\r\nGET /early HTTP/1.1\r\nHost: origin\r\n\r\n", e.originPort(), basic(e.secret))
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "GET /early") {
+		t.Fatalf("early request: %q", body)
+	}
+	e.waitParked(2)
+	if err := roundTrip(c, br, "/later"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestParkedTunnelEnds: a parked tunnel still ends on each of the ways a
+// tunnel ends: idle timeout, revocation of its token, and shutdown.
+func TestParkedTunnelEnds(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		tune func(*Server)
+		end  func(*env)
+	}{
+		{"idle timeout", func(s *Server) { parkQuickly(s); s.IdleTimeout = 300 * time.Millisecond }, func(*env) {}},
+		{"revocation", parkQuickly, func(e *env) {
+			if err := e.auth.Revoke(context.Background(), e.tokenID); err != nil {
+				e.t.Fatal(err)
+			}
+		}},
+		{"shutdown", parkQuickly, func(e *env) {
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			e.srv.Shutdown(ctx)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, tc.tune)
+			c, br := e.openTunnel(e.secret)
+			e.waitParked(2)
+			tc.end(e)
+			waitClosed(t, c, br, 5*time.Second)
+			for deadline := time.Now().Add(5 * time.Second); e.srv.Tunnels() != 0; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("tunnel still tracked")
+				}
+			}
+			e.waitParked(0)
+			e.waitSetClosed()
+		})
+	}
+}
+
+// TestParkingUnderLoad: many tunnels whose pauses straddle the park
+// delay, so directions park and wake while others run; every answer
+// arrives whole. Run with -race.
+func TestParkingUnderLoad(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(s *Server) { s.parkAfter = 2 * time.Millisecond })
+	var wg sync.WaitGroup
+	for i := range 16 {
+		c, br := e.openTunnel(e.secret)
+		wg.Go(func() {
+			for j := range 30 {
+				if err := roundTrip(c, br, fmt.Sprintf("/t%d/r%d", i, j)); err != nil {
+					t.Error(err)
+					break
+				}
+				time.Sleep(time.Duration(j%5) * time.Millisecond)
+			}
+			c.Close()
+		})
+	}
+	wg.Wait()
+	for deadline := time.Now().Add(5 * time.Second); e.srv.Tunnels() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tunnels still tracked", e.srv.Tunnels())
+		}
+	}
+	e.waitParked(0)
+	e.waitSetClosed()
+}
