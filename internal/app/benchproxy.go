@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -167,20 +168,23 @@ func benchProxy(ctx context.Context, args []string, getenv func(string) string, 
 
 	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(stdout, "\nHTTP forwarding, wrk, %d connections, %s (origin: %d-byte answers on loopback)\n", *conns, *duration, len(body))
-	fmt.Fprintln(tw, "route\treq/s\tp50\tp99\t")
+	fmt.Fprintln(tw, "route\treq/s\tp50\tp99\tproxy CPU per request\t")
 	direct, err := runWrk(ctx, wrk, dir, originHTTP, "", "", *conns, *duration)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(tw, "direct\t%.0f\t%s\t%s\t\n", direct.rps, direct.p50, direct.p99)
-	results := map[string]wrkResult{}
+	fmt.Fprintf(tw, "direct\t%.0f\t%s\t%s\t\t\n", direct.rps, direct.p50, direct.p99)
 	for _, tg := range targets {
-		r, err := runWrk(ctx, wrk, dir, tg.url, originHTTP, tg.cred, *conns, *duration)
+		var r wrkResult
+		var err error
+		c := cpuPerRequest(func() float64 {
+			r, err = runWrk(ctx, wrk, dir, tg.url, originHTTP, tg.cred, *conns, *duration)
+			return r.rps * duration.Seconds()
+		}, tg.proc.Process.Pid)
 		if err != nil {
 			return fmt.Errorf("%s: %w", tg.name, err)
 		}
-		results[tg.name] = r
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t\n", tg.name, r.rps, r.p50, r.p99)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t\n", tg.name, r.rps, r.p50, r.p99, c[0])
 	}
 	tw.Flush()
 
@@ -204,10 +208,14 @@ func benchProxy(ctx context.Context, args []string, getenv func(string) string, 
 	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
 	pool.AddCert(leaf)
 	fmt.Fprintf(stdout, "\nHTTPS through CONNECT, Go client, %d connections, %s\n", *conns, *duration)
-	fmt.Fprintln(tw, "route\treused tunnels req/s\tof direct\tnew tunnel per request req/s\t")
-	dr := connectLoad(ctx, nil, "", pool, originHTTPS, *conns, *duration, true)
+	fmt.Fprintln(tw, "route\treused tunnels req/s\tof direct\tCPU per request: clients and origin\tproxy\tnew tunnel per request req/s\t")
+	var dr float64
+	dcpu := cpuPerRequest(func() float64 {
+		dr = connectLoad(ctx, nil, "", pool, originHTTPS, *conns, *duration, true)
+		return dr * duration.Seconds()
+	}, os.Getpid())
 	dn := connectLoad(ctx, nil, "", pool, originHTTPS, *conns, *duration, false)
-	fmt.Fprintf(tw, "direct\t%.0f\t100%%\t%.0f\t\n", dr, dn)
+	fmt.Fprintf(tw, "direct\t%.0f\t100%%\t%s\t\t%.0f\t\n", dr, dcpu[0], dn)
 	caPEM, err := os.ReadFile(filepath.Join(data, "proxy-ca", "ca.pem"))
 	if err != nil {
 		return err
@@ -216,9 +224,13 @@ func benchProxy(ctx context.Context, args []string, getenv func(string) string, 
 	roots.AppendCertsFromPEM(caPEM)
 	for _, tg := range targets {
 		pu, _ := url.Parse(tg.url)
-		r := connectLoad(ctx, pu, tg.cred, roots, originHTTPS, *conns, *duration, true)
+		var r float64
+		c := cpuPerRequest(func() float64 {
+			r = connectLoad(ctx, pu, tg.cred, roots, originHTTPS, *conns, *duration, true)
+			return r * duration.Seconds()
+		}, os.Getpid(), tg.proc.Process.Pid)
 		n := connectLoad(ctx, pu, tg.cred, roots, originHTTPS, *conns, *duration, false)
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f%%\t%.0f\t\n", tg.name, r, 100*r/dr, n)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f%%\t%s\t%s\t%.0f\t\n", tg.name, r, 100*r/dr, c[0], c[1], n)
 	}
 	tw.Flush()
 
@@ -378,6 +390,71 @@ func idleTunnels(ctx context.Context, proxyURL, cred string, plain bool, data, o
 	time.Sleep(2 * time.Second) // let the proxy settle (GC, lazily grown buffers)
 	after, err = rss(pid)
 	return before, after, err
+}
+
+// cpuPerRequest runs load, which returns how many requests it made, and
+// gives the CPU time each process in pids (with its child processes:
+// Squid works in a child) spent per request meanwhile.
+func cpuPerRequest(load func() float64, pids ...int) []time.Duration {
+	before := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		before[i] = treeCPU(pid)
+	}
+	n := load()
+	per := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		if n > 0 {
+			per[i] = time.Duration(float64(treeCPU(pid)-before[i]) / n).Round(100 * time.Nanosecond)
+		}
+	}
+	return per
+}
+
+// treeCPU is the user and system CPU time of a process and of its living
+// descendants, from /proc (in clock ticks of 10 ms, Linux's USER_HZ).
+func treeCPU(root int) time.Duration {
+	type proc struct{ ppid, ticks int64 }
+	procs := map[int64]proc{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.ParseInt(e.Name(), 10, 64)
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name (field 2) may hold spaces: fields are counted
+		// after its closing parenthesis.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.ParseInt(f[1], 10, 64)
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		procs[pid] = proc{ppid, ut + st}
+	}
+	var total int64
+	for pid, p := range procs {
+		for q := pid; ; {
+			if q == int64(root) {
+				total += p.ticks
+				break
+			}
+			parent, ok := procs[q]
+			if !ok || parent.ppid == 0 || parent.ppid == q {
+				break
+			}
+			q = parent.ppid
+		}
+	}
+	return time.Duration(total) * 10 * time.Millisecond
 }
 
 func rss(pid int) (int64, error) {
