@@ -28,10 +28,16 @@ func (e *env) waitParked(n int) {
 	}
 }
 
-// waitSetClosed waits until the parker has closed its epoll set (and its
-// waiting goroutine has nothing left to wait for).
-func (e *env) waitSetClosed() {
+// waitAllEnded waits until no tunnel is tracked, nothing is parked, and
+// the parker has closed its epoll set (its waiting goroutine then ends).
+func (e *env) waitAllEnded() {
 	e.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); e.srv.Tunnels() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d tunnels still tracked", e.srv.Tunnels())
+		}
+	}
+	e.waitParked(0)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		e.srv.parker.mu.Lock()
 		closed := e.srv.parker.epfd < 0
@@ -76,13 +82,7 @@ func TestParkedTunnelWakes(t *testing.T) {
 	}
 	e.waitParked(2)
 	c.Close()
-	for deadline := time.Now().Add(5 * time.Second); e.srv.Tunnels() != 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("tunnel still tracked after the client left")
-		}
-	}
-	e.waitParked(0)
-	e.waitSetClosed()
+	e.waitAllEnded()
 }
 
 // TestParkedTunnelEarlyBytes: bytes sent in the same packet as the
@@ -145,13 +145,7 @@ func TestParkedTunnelEnds(t *testing.T) {
 			e.waitParked(2)
 			tc.end(e)
 			waitClosed(t, c, br, 5*time.Second)
-			for deadline := time.Now().Add(5 * time.Second); e.srv.Tunnels() != 0; time.Sleep(5 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("tunnel still tracked")
-				}
-			}
-			e.waitParked(0)
-			e.waitSetClosed()
+			e.waitAllEnded()
 		})
 	}
 }
@@ -177,11 +171,5 @@ func TestParkingUnderLoad(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for deadline := time.Now().Add(5 * time.Second); e.srv.Tunnels() != 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d tunnels still tracked", e.srv.Tunnels())
-		}
-	}
-	e.waitParked(0)
-	e.waitSetClosed()
+	e.waitAllEnded()
 }
