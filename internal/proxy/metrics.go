@@ -10,6 +10,7 @@ type Metrics struct {
 	bytesUp   prometheus.Counter
 	bytesDown prometheus.Counter
 	tunnels   prometheus.Gauge
+	parked    prometheus.Gauge
 }
 
 // NewMetrics creates the series and registers them with reg (nil: not
@@ -24,9 +25,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Bytes relayed from destinations to clients."}),
 		tunnels: prometheus.NewGauge(prometheus.GaugeOpts{Name: "waymark_proxy_tunnels_open",
 			Help: "CONNECT tunnels open now."}),
+		parked: prometheus.NewGauge(prometheus.GaugeOpts{Name: "waymark_proxy_tunnel_directions_parked",
+			Help: "Tunnel directions parked now: quiet, waiting in the proxy's epoll set without a goroutine (two per idle tunnel)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.bytesUp, m.bytesDown, m.tunnels)
+		reg.MustRegister(m.decisions, m.bytesUp, m.bytesDown, m.tunnels, m.parked)
 	}
 	return m
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // parker holds the quiet directions of tunnels without a goroutine each.
@@ -18,7 +20,8 @@ import (
 // The waiting goroutine and the epoll descriptor exist only while some
 // direction is parked.
 type parker struct {
-	idle time.Duration // the tunnels' idle timeout
+	idle  time.Duration // the tunnels' idle timeout
+	gauge prometheus.Gauge
 
 	mu      sync.Mutex
 	epfd    int    // -1 while nothing is parked
@@ -27,8 +30,10 @@ type parker struct {
 	waiting map[uint64]*pump
 }
 
-func newParker(idle time.Duration) *parker {
-	return &parker{idle: idle, epfd: -1, waiting: map[uint64]*pump{}}
+// newParker makes a parker for tunnels with the given idle timeout; gauge
+// counts the parked directions.
+func newParker(idle time.Duration, gauge prometheus.Gauge) *parker {
+	return &parker{idle: idle, gauge: gauge, epfd: -1, waiting: map[uint64]*pump{}}
 }
 
 // park registers p's socket and takes p off its goroutine: it reports
@@ -72,6 +77,7 @@ func (k *parker) park(p *pump) bool {
 	}
 	p.t.parked[p.dir] = id
 	k.waiting[id] = p
+	k.gauge.Inc()
 	return true
 }
 
@@ -98,6 +104,7 @@ func (k *parker) take(id uint64) *pump {
 	}
 	delete(k.waiting, id)
 	p.t.parked[p.dir] = 0
+	k.gauge.Dec()
 	return p
 }
 

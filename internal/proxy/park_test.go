@@ -13,10 +13,23 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // parkQuickly makes tunnel directions park after 20 ms without bytes.
 func parkQuickly(s *Server) { s.parkAfter = 20 * time.Millisecond }
+
+// gauge reads a gauge's value, as a scrape would.
+func gauge(g prometheus.Gauge) float64 {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(g)
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) != 1 {
+		return -1
+	}
+	return mfs[0].GetMetric()[0].GetGauge().GetValue()
+}
 
 // waitParked waits until n tunnel directions are parked.
 func (e *env) waitParked(n int) {
@@ -81,8 +94,14 @@ func TestParkedTunnelWakes(t *testing.T) {
 		}
 	}
 	e.waitParked(2)
+	if g := gauge(e.srv.Metrics.parked); g != 2 {
+		t.Errorf("parked directions gauge %v, want 2", g)
+	}
 	c.Close()
 	e.waitAllEnded()
+	if g := gauge(e.srv.Metrics.parked); g != 0 {
+		t.Errorf("parked directions gauge %v after the tunnel ended, want 0", g)
+	}
 }
 
 // TestParkedTunnelEarlyBytes: bytes sent in the same packet as the

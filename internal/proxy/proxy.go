@@ -83,7 +83,6 @@ func (s *Server) init() {
 		if s.parkAfter <= 0 {
 			s.parkAfter = time.Second
 		}
-		s.parker = newParker(s.IdleTimeout)
 		if s.Log == nil {
 			s.Log = slog.New(slog.DiscardHandler)
 		}
@@ -93,6 +92,7 @@ func (s *Server) init() {
 		if s.Metrics == nil {
 			s.Metrics = NewMetrics(nil)
 		}
+		s.parker = newParker(s.IdleTimeout, s.Metrics.parked)
 		s.limiter = newLimiter(s.Limits, s.Now)
 		s.tunnels = map[*tunnel]struct{}{}
 		s.transport = &http.Transport{
