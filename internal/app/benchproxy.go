@@ -180,7 +180,7 @@ func benchProxy(ctx context.Context, args []string, getenv func(string) string, 
 		c := cpuPerRequest(func() float64 {
 			r, err = runWrk(ctx, wrk, dir, tg.url, originHTTP, tg.cred, *conns, *duration)
 			return r.rps * duration.Seconds()
-		}, tg.proc.Process.Pid)
+		}, treeCPU(tg.proc.Process.Pid))
 		if err != nil {
 			return fmt.Errorf("%s: %w", tg.name, err)
 		}
@@ -213,7 +213,7 @@ func benchProxy(ctx context.Context, args []string, getenv func(string) string, 
 	dcpu := cpuPerRequest(func() float64 {
 		dr = connectLoad(ctx, nil, "", pool, originHTTPS, *conns, *duration, true)
 		return dr * duration.Seconds()
-	}, os.Getpid())
+	}, ownCPU)
 	dn := connectLoad(ctx, nil, "", pool, originHTTPS, *conns, *duration, false)
 	fmt.Fprintf(tw, "direct\t%.0f\t100%%\t%s\t\t%.0f\t\n", dr, dcpu[0], dn)
 	caPEM, err := os.ReadFile(filepath.Join(data, "proxy-ca", "ca.pem"))
@@ -228,7 +228,7 @@ func benchProxy(ctx context.Context, args []string, getenv func(string) string, 
 		c := cpuPerRequest(func() float64 {
 			r = connectLoad(ctx, pu, tg.cred, roots, originHTTPS, *conns, *duration, true)
 			return r * duration.Seconds()
-		}, os.Getpid(), tg.proc.Process.Pid)
+		}, ownCPU, treeCPU(tg.proc.Process.Pid))
 		n := connectLoad(ctx, pu, tg.cred, roots, originHTTPS, *conns, *duration, false)
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f%%\t%s\t%s\t%.0f\t\n", tg.name, r, 100*r/dr, c[0], c[1], n)
 	}
@@ -393,32 +393,42 @@ func idleTunnels(ctx context.Context, proxyURL, cred string, plain bool, data, o
 }
 
 // cpuPerRequest runs load, which returns how many requests it made, and
-// gives the CPU time each process in pids (with its child processes:
-// Squid works in a child) spent per request meanwhile.
-func cpuPerRequest(load func() float64, pids ...int) []time.Duration {
-	before := make([]time.Duration, len(pids))
-	for i, pid := range pids {
-		before[i] = treeCPU(pid)
+// gives the CPU time each reader counted per request meanwhile.
+func cpuPerRequest(load func() float64, readers ...func() time.Duration) []time.Duration {
+	before := make([]time.Duration, len(readers))
+	for i, read := range readers {
+		before[i] = read()
 	}
 	n := load()
-	per := make([]time.Duration, len(pids))
-	for i, pid := range pids {
+	per := make([]time.Duration, len(readers))
+	for i, read := range readers {
 		if n > 0 {
-			per[i] = time.Duration(float64(treeCPU(pid)-before[i]) / n).Round(100 * time.Nanosecond)
+			per[i] = time.Duration(float64(read()-before[i]) / n).Round(100 * time.Nanosecond)
 		}
 	}
 	return per
 }
 
-// treeCPU is the user and system CPU time of a process and of its living
-// descendants, from /proc (in clock ticks of 10 ms, Linux's USER_HZ).
-func treeCPU(root int) time.Duration {
+// ownCPU reads this process's CPU time alone (the load generator and the
+// origins; not the proxies it started).
+func ownCPU() time.Duration { return cpuTime(os.Getpid(), false) }
+
+// treeCPU reads the CPU time of a process with its children (Squid works
+// in a child).
+func treeCPU(pid int) func() time.Duration {
+	return func() time.Duration { return cpuTime(pid, true) }
+}
+
+// cpuTime is the user and system CPU time of a process and, with
+// descendants, of its living descendants, from /proc (in clock ticks of
+// 10 ms, Linux's USER_HZ).
+func cpuTime(root int, descendants bool) time.Duration {
 	type proc struct{ ppid, ticks int64 }
 	procs := map[int64]proc{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.ParseInt(e.Name(), 10, 64)
-		if err != nil {
+		if err != nil || !descendants && pid != int64(root) {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")

@@ -122,10 +122,10 @@ func (k *parker) parked() int {
 	return len(k.waiting)
 }
 
-// wait runs while epfd is the parker's set (generation gen): it starts the directions
-// whose sockets became readable and, a few times per idle timeout, those
-// whose tunnel has been idle for the timeout. When nothing is left
-// parked it closes the set and returns.
+// wait runs while epfd (generation gen) is the parker's set: it starts
+// the directions whose sockets became readable and, a few times per idle
+// timeout, those whose tunnel has been idle for the timeout. When nothing
+// is left parked it closes the set and returns.
 func (k *parker) wait(epfd int, gen uint64) {
 	sweepEvery := min(max(k.idle/4, 10*time.Millisecond), time.Second)
 	events := make([]syscall.EpollEvent, 256)

@@ -109,8 +109,6 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, q *request, vt 
 			finish()
 			return
 		}
-		// Bytes the client sent after its CONNECT may already be buffered;
-		// otherwise the server's buffers are let go.
 		// Bytes the client sent right after its CONNECT may already be
 		// buffered: they are copied out, and the server's buffers let go.
 		var client io.Reader = conn
@@ -225,7 +223,8 @@ func (p *pump) run() {
 	if canPark {
 		wait = min(wait, p.s.parkAfter)
 	}
-	buf := make([]byte, smallBuf)
+	small := make([]byte, smallBuf)
+	buf := small
 	var large *[]byte
 	defer func() {
 		if large != nil {
@@ -256,7 +255,7 @@ func (p *pump) run() {
 				buf = *large
 			case large != nil && n < smallBuf:
 				bufPool.Put(large)
-				large, buf = nil, make([]byte, smallBuf)
+				large, buf = nil, small
 			}
 		}
 		if err != nil {
