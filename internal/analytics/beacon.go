@@ -102,8 +102,11 @@ func pick(a, b *string) string {
 // Plausible's tracker sends text/plain).
 func ParseEvent(body []byte) (*Beacon, error) {
 	var ej eventJSON
-	if err := json.Unmarshal(body, &ej); err != nil {
-		return nil, invalid("body", "not a JSON object: %v", err)
+	if !decodeEventJSON(body, &ej) {
+		ej = eventJSON{}
+		if err := json.Unmarshal(body, &ej); err != nil {
+			return nil, invalid("body", "not a JSON object: %v", err)
+		}
 	}
 	b := &Beacon{
 		Name:     pick(ej.Name, ej.N),
@@ -123,22 +126,15 @@ func ParseEvent(body []byte) (*Beacon, error) {
 		return nil, err
 	}
 	b.Props = props
-	nums := []struct {
+	for _, n := range [...]struct {
 		field string
 		v     json.Number
 		max   float64
-		set   func(float64)
 	}{
-		{"sw", ej.SW, 65535, func(f float64) { b.ScreenW = uint16(f) }},
-		{"sh", ej.SH, 65535, func(f float64) { b.ScreenH = uint16(f) }},
-		{"vw", ej.VW, 65535, func(f float64) { b.ViewportW = uint16(f) }},
-		{"vh", ej.VH, 65535, func(f float64) { b.ViewportH = uint16(f) }},
-		{"dpr", ej.DPR, 20, func(f float64) { b.DPR = float32(f) }},
-		{"cd", ej.CD, 64, func(f float64) { b.ColorDepth = uint8(f) }},
-		{"e", ej.E, 24 * 3600 * 1000, func(f float64) { b.EngagedMS = uint32(f) }},
-		{"sd", ej.SD, 1000, func(f float64) { b.ScrollDepth = uint8(min(f, 100)) }}, // the tracker leaves capping to us
-	}
-	for _, n := range nums {
+		{"sw", ej.SW, 65535}, {"sh", ej.SH, 65535}, {"vw", ej.VW, 65535}, {"vh", ej.VH, 65535},
+		{"dpr", ej.DPR, 20}, {"cd", ej.CD, 64}, {"e", ej.E, 24 * 3600 * 1000},
+		{"sd", ej.SD, 1000}, // the tracker leaves capping to us
+	} {
 		if n.v == "" {
 			continue
 		}
@@ -146,7 +142,24 @@ func ParseEvent(body []byte) (*Beacon, error) {
 		if err != nil || f < 0 || f > n.max || f != f {
 			return nil, invalid(n.field, "must be a number from 0 to %g", n.max)
 		}
-		n.set(f)
+		switch n.field {
+		case "sw":
+			b.ScreenW = uint16(f)
+		case "sh":
+			b.ScreenH = uint16(f)
+		case "vw":
+			b.ViewportW = uint16(f)
+		case "vh":
+			b.ViewportH = uint16(f)
+		case "dpr":
+			b.DPR = float32(f)
+		case "cd":
+			b.ColorDepth = uint8(f)
+		case "e":
+			b.EngagedMS = uint32(f)
+		case "sd":
+			b.ScrollDepth = uint8(min(f, 100))
+		}
 	}
 	b.HashMode = string(ej.H) == "1" || string(ej.H) == "true"
 	b.Language = pick(ej.L, nil)

@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"encoding/json"
 	"errors"
 	"net/url"
 	"reflect"
@@ -114,4 +115,67 @@ func FuzzParsePixel(f *testing.F) {
 			t.Fatalf("accepted invalid pixel %+v", b)
 		}
 	})
+}
+
+// The bodies trackers send take the fast path.
+func TestDecodeEventJSONFastPath(t *testing.T) {
+	for _, body := range []string{
+		`{"n":"pageview","u":"https://e.com/a?b=1","d":"e.com","r":null,"sw":1920,"sh":1080,"vw":1280,"vh":720,"dpr":1.5,"cd":24,"l":"de-DE","tz":"Europe/Berlin","pid":"a1b2c3d4e5f60718"}`,
+		`{"n":"engagement","u":"https://e.com/","d":"e.com","pid":"ff","e":12345,"sd":87}`,
+		`{"n":"Signup","u":"https://e.com/","d":"e.com","p":{"plan":"pro","seats":3,"trial":true},"h":1}`,
+		` { "name" : "pageview", "url" : "https://e.com/", "domain" : "e.com", "referrer" : "https://duckduckgo.com/", "props" : {} } `,
+	} {
+		var fast, slow eventJSON
+		if !decodeEventJSON([]byte(body), &fast) {
+			t.Errorf("fast path refused %s", body)
+			continue
+		}
+		if err := json.Unmarshal([]byte(body), &slow); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Errorf("%s:\nfast %+v\njson %+v", body, fast, slow)
+		}
+	}
+	// What it leaves to encoding/json, which still reads or refuses it.
+	for _, body := range []string{
+		`{"N":"pageview"}`, `{"n":"a\"b"}`, `{"x":1}`, `{"sw":"12"}`, `{"n":1}`, "{\"n\":\"\xff\"}",
+		`{"n":"a",}`, `{"sw":01}`, `[]`, `null`, `{"n":"a"} x`, `{"p":{"a":"\u00e9"}}`,
+	} {
+		var fast eventJSON
+		if decodeEventJSON([]byte(body), &fast) {
+			t.Errorf("fast path took %s", body)
+		}
+	}
+}
+
+// FuzzDecodeEventJSON holds the fast decoder to encoding/json: whatever it
+// accepts, encoding/json accepts too and reads the same way.
+func FuzzDecodeEventJSON(f *testing.F) {
+	f.Add([]byte(`{"n":"pageview","u":"https://e.com/","d":"e.com","p":{"a":"b","c":[1,2.5e3,-0.1]},"sw":1,"pid":"ff","e":3,"h":true}`))
+	f.Add([]byte(`{"name":"x","url":"http://a/","domain":"a","props":"{\"a\":1}","m":null,"sd":null,"l":null}`))
+	f.Add([]byte(`{"n":"a","n":"b","sw":1E+2,"dpr":0.5}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast eventJSON
+		if !decodeEventJSON(body, &fast) {
+			return
+		}
+		var slow eventJSON
+		if err := json.Unmarshal(body, &slow); err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json refuses it: %v", body, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q:\nfast %+v\njson %+v", body, fast, slow)
+		}
+	})
+}
+
+func BenchmarkParseEvent(b *testing.B) {
+	body := []byte(`{"n":"pageview","u":"https://demo.example/p/1?utm_source=news","d":"demo.example","r":"https://www.google.com/","sw":1920,"sh":1080,"vw":1280,"vh":720,"dpr":1,"cd":24,"l":"en-US","tz":"Europe/Berlin","pid":"a1b2c3d4e5f60718"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseEvent(body); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
