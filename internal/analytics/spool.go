@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Pos is a position in the spool: a segment number and a byte offset in it.
@@ -244,11 +245,23 @@ func (s *Spool) Append(ctx context.Context, recs ...[]byte) error {
 	return err
 }
 
+// syncGap is the least time between the starts of two fsyncs while hits
+// arrive concurrently. Under load an fsync every few hundred microseconds
+// cost 7% of the collector's CPU for batches of six hits; waiting for more
+// to join a batch costs each hit at most this much latency. A lone writer
+// (the last batch had one record set) is never held back.
+const syncGap = time.Millisecond
+
 func (s *Spool) flusher() {
 	defer close(s.done)
 	var buf []byte
+	var last time.Time
+	busy := false // the last batch had several waiters
 	for range s.kick {
 		for {
+			if d := syncGap - time.Since(last); busy && d > 0 {
+				time.Sleep(d)
+			}
 			s.mu.Lock()
 			buf, s.pending = s.pending, buf[:0]
 			waiters := s.waiters
@@ -262,6 +275,7 @@ func (s *Spool) flusher() {
 				}
 				break
 			}
+			last, busy = time.Now(), len(waiters) > 1
 			err := s.write(buf)
 			for _, w := range waiters {
 				w <- err
