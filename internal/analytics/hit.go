@@ -103,6 +103,7 @@ func (h *Hit) AppendBinary(b []byte) []byte {
 
 type decoder struct {
 	b   []byte
+	s   string // a copy of the whole record, which strings are cut from: one allocation instead of one per field
 	err error
 }
 
@@ -135,7 +136,9 @@ func (d *decoder) str() string {
 		d.err = ErrCorrupt
 		return ""
 	}
-	return string(d.fixed(int(n)))
+	off := len(d.s) - len(d.b)
+	d.fixed(int(n))
+	return d.s[off : off+int(n)]
 }
 
 // UnmarshalBinary decodes a hit written by AppendBinary.
@@ -143,7 +146,7 @@ func (h *Hit) UnmarshalBinary(b []byte) error {
 	if len(b) == 0 || b[0] != hitVersion {
 		return fmt.Errorf("%w: unknown version", ErrCorrupt)
 	}
-	d := &decoder{b: b[1:]}
+	d := &decoder{b: b[1:], s: string(b[1:])}
 	h.ID = binary.LittleEndian.Uint64(d.fixed(8))
 	ms, n := binary.Varint(d.b)
 	if n <= 0 {

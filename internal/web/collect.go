@@ -1,10 +1,12 @@
 package web
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
@@ -93,21 +95,37 @@ func (s *Server) eventPreflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// Header values of the event endpoint's answers, shared (net/http only
+// reads them).
+var (
+	anyOrigin = []string{"*"}
+	textPlain = []string{"text/plain; charset=utf-8"}
+)
+
+// bodyBuffers hold event bodies while they are parsed.
+var bodyBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 1024)) }}
+
 // event serves POST /api/event, Plausible's events API: 202 when stored or
 // deliberately dropped (the reason in Waymark-Drop), 400 for invalid
 // beacons, 503 with Retry-After when the spool is full.
 func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	w.Header().Set("Access-Control-Allow-Origin", "*")
+	hd := w.Header()
+	hd["Access-Control-Allow-Origin"] = anyOrigin
 	status := http.StatusAccepted
 	defer func() { s.metrics.observe("event", status, start) }()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, analytics.MaxBodyBytes))
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, analytics.MaxBodyBytes))
 	if err != nil {
+		bodyBuffers.Put(buf)
 		status = http.StatusRequestEntityTooLarge
 		s.writeError(w, r, err)
 		return
 	}
-	b, err := analytics.ParseEvent(body)
+	// ParseEvent copies what it keeps, so the buffer goes back at once.
+	b, err := analytics.ParseEvent(buf.Bytes())
+	bodyBuffers.Put(buf)
 	if err != nil {
 		status = http.StatusBadRequest
 		s.writeError(w, r, err)
@@ -128,9 +146,9 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if out.Dropped != "" {
-		w.Header().Set("Waymark-Drop", out.Dropped)
+		hd.Set("Waymark-Drop", out.Dropped)
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	hd["Content-Type"] = textPlain
 	w.WriteHeader(status)
 	io.WriteString(w, "ok")
 }

@@ -11,7 +11,15 @@ import (
 
 type metrics struct {
 	collectLatency *prometheus.HistogramVec
-	observers      sync.Map // "endpoint code" -> prometheus.Observer, to skip label lookups per hit
+	mu             sync.RWMutex
+	observers      map[observerKey]prometheus.Observer // to skip label lookups per hit
+}
+
+// observerKey names one series of collectLatency. A plain map keyed by it
+// needs no allocation per lookup, unlike a sync.Map, whose keys are boxed.
+type observerKey struct {
+	endpoint string
+	code     int
 }
 
 // droppedCollector exports the collector's drop counts by site and reason.
@@ -58,10 +66,18 @@ func newMetrics(reg *prometheus.Registry, c *analytics.Collector) *metrics {
 }
 
 func (m *metrics) observe(endpoint string, code int, start time.Time) {
-	k := [2]any{endpoint, code}
-	o, ok := m.observers.Load(k)
+	k := observerKey{endpoint, code}
+	m.mu.RLock()
+	o, ok := m.observers[k]
+	m.mu.RUnlock()
 	if !ok {
-		o, _ = m.observers.LoadOrStore(k, m.collectLatency.WithLabelValues(endpoint, http.StatusText(code)))
+		o = m.collectLatency.WithLabelValues(endpoint, http.StatusText(code))
+		m.mu.Lock()
+		if m.observers == nil {
+			m.observers = map[observerKey]prometheus.Observer{}
+		}
+		m.observers[k] = o
+		m.mu.Unlock()
 	}
-	o.(prometheus.Observer).Observe(time.Since(start).Seconds())
+	o.Observe(time.Since(start).Seconds())
 }
