@@ -146,16 +146,27 @@ GROUP BY tt.kind, tt.value`,
 // for visits that crossed midnight is only needed when the run does not
 // start the range.
 func (p *Planner) rawEvents(ctx context.Context, domain string, from, to time.Time, first bool) ([]RawRow, error) {
+	// The two statements are independent: run them at once.
+	var raws []RawRow
+	oldErr := make(chan error, 1)
+	if first {
+		oldErr <- nil
+	} else {
+		go func() {
+			var err error
+			raws, err = p.rows(ctx, p.eventOldSQL(domain, from, to), 2)
+			oldErr <- err
+		}()
+	}
 	sums, err := p.rows(ctx, p.eventSumsSQL(domain, from, to), 2)
+	if e := <-oldErr; err == nil {
+		err = e
+	}
 	if err != nil {
 		return nil, err
 	}
 	var old map[string][2]float64
 	if !first {
-		raws, err := p.rows(ctx, p.eventOldSQL(domain, from, to), 2)
-		if err != nil {
-			return nil, err
-		}
 		old = make(map[string][2]float64, len(raws))
 		for _, r := range raws {
 			old[r.Dims[0]+"\x00"+r.Dims[1]] = [2]float64{r.Vals[0], r.Vals[1]}
@@ -400,12 +411,27 @@ func (p *Planner) visitGroups(ctx context.Context, q *Query, segs []segment, dim
 		if len(sg.days) == 0 {
 			sub := *q
 			sub.From, sub.To = sg.from.UTC(), sg.to.UTC()
-			raws, err := p.rows(ctx, p.visitSQL(&sub, dims), len(dims))
-			if err != nil {
-				return nil, nil, err
-			}
-			for _, r := range raws {
-				add(key(r.Dims), r.Vals, 0)
+			if unit != "" && unit != "hour" && sg.to.Equal(sg.from.AddDate(0, 0, 1)) {
+				// One local day (today, usually) is one bucket: its totals,
+				// which the dashboard's top figures read already, say the same
+				// as a GROUP BY of its visits by day would.
+				raws, err := p.rows(ctx, p.visitSQL(&sub, nil), 0)
+				if err != nil {
+					return nil, nil, err
+				}
+				for _, r := range raws {
+					if r.Vals[1] != 0 { // a day without visits has no bucket, as in the GROUP BY
+						add(label(sg.from.Format(time.DateOnly)), r.Vals, 0)
+					}
+				}
+			} else {
+				raws, err := p.rows(ctx, p.visitSQL(&sub, dims), len(dims))
+				if err != nil {
+					return nil, nil, err
+				}
+				for _, r := range raws {
+					add(key(r.Dims), r.Vals, 0)
+				}
 			}
 			if !needEngagement {
 				continue
@@ -487,6 +513,23 @@ type eventTotals struct {
 	visitors, pvVisitors, pageviews, events, engagedMS, engagedViews, scroll float64
 }
 
+// builtEventsSQL reads rollup_events over a run of built days per kind
+// and value: the first day's visitors when the run starts the range (else
+// none), the other days' new visitors, then the plain sums.
+func (p *Planner) builtEventsSQL(domain string, sg segment, startsRange bool) string {
+	first := "''"
+	if startsRange {
+		first = p.D.Quote(sg.days[0])
+	}
+	day := p.D.ToString("day")
+	sums := p.floats(
+		fmt.Sprintf("sum(CASE WHEN %s = %s THEN visitors ELSE 0 END)", day, first), fmt.Sprintf("sum(CASE WHEN %s = %s THEN 0 ELSE visitors_new END)", day, first),
+		fmt.Sprintf("sum(CASE WHEN %s = %s THEN pv_visitors ELSE 0 END)", day, first), fmt.Sprintf("sum(CASE WHEN %s = %s THEN 0 ELSE pv_visitors_new END)", day, first),
+		"sum(pageviews)", "sum(events)", "sum(engaged_ms)", "sum(engaged_views)", "sum(scroll)")
+	return fmt.Sprintf(`SELECT %s, value, %s FROM rollup_events WHERE site = %s AND %s GROUP BY kind, value`,
+		p.D.ToString("kind"), sums, p.D.Quote(domain), p.dayCond(sg.days))
+}
+
 // eventsFromRollups sums rollup_events over segs per kind and value,
 // counting each visitor once: the first day's visitors, then the later
 // days' new visitors.
@@ -525,17 +568,7 @@ func (p *Planner) eventsFromRollups(ctx context.Context, q *Query, segs []segmen
 			}
 			continue
 		}
-		first := "''"
-		if i == 0 {
-			first = p.D.Quote(sg.days[0])
-		}
-		day := p.D.ToString("day")
-		sums := p.floats(
-			fmt.Sprintf("sum(CASE WHEN %s = %s THEN visitors ELSE 0 END)", day, first), fmt.Sprintf("sum(CASE WHEN %s = %s THEN 0 ELSE visitors_new END)", day, first),
-			fmt.Sprintf("sum(CASE WHEN %s = %s THEN pv_visitors ELSE 0 END)", day, first), fmt.Sprintf("sum(CASE WHEN %s = %s THEN 0 ELSE pv_visitors_new END)", day, first),
-			"sum(pageviews)", "sum(events)", "sum(engaged_ms)", "sum(engaged_views)", "sum(scroll)")
-		raws, err := p.rows(ctx, fmt.Sprintf(`SELECT %s, value, %s FROM rollup_events WHERE site = %s AND %s GROUP BY kind, value`,
-			p.D.ToString("kind"), sums, p.D.Quote(q.Site.Domain), p.dayCond(sg.days)), 2)
+		raws, err := p.rows(ctx, p.builtEventsSQL(q.Site.Domain, sg, i == 0), 2)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -669,12 +702,16 @@ func (p *Planner) prefetch(ctx context.Context, qs []*Query) (wait func() error,
 	}
 	groups := map[groupKey][]string{}
 	first := map[groupKey]*Query{}
+	events := map[groupKey]*Query{}
 	for _, q := range qs {
-		dim, visitLevel, _ := p.rollupKind(q)
+		dim, visitLevel, pages := p.rollupKind(q)
+		k := groupKey{q.Site.Domain, q.From, q.To, q.Location.String()}
+		if pages && events[k] == nil {
+			events[k] = q
+		}
 		if !visitLevel || dim == "" || isTimeDim(dim) {
 			continue
 		}
-		k := groupKey{q.Site.Domain, q.From, q.To, q.Location.String()}
 		if !slices.Contains(groups[k], dim) {
 			groups[k] = append(groups[k], dim)
 		}
@@ -694,8 +731,38 @@ func (p *Planner) prefetch(ctx context.Context, qs []*Query) (wait func() error,
 		for _, sg := range segs {
 			if len(sg.days) > 0 {
 				reads = append(reads, p.prefetchBuilt(ctx, m, q, dims, sg.days))
-			} else if read := p.prefetchRaw(ctx, m, q, dims, sg); read != nil {
-				reads = append(reads, read)
+			} else {
+				if read := p.prefetchRaw(ctx, m, q, dims, sg); read != nil {
+					reads = append(reads, read)
+				}
+				if slices.Contains(dims, "visit:exit_page") {
+					// Exit pages are read on their own (see visitSQL); start
+					// that read as well.
+					sub := *q
+					sub.From, sub.To = sg.from.UTC(), sg.to.UTC()
+					sql := p.visitSQL(&sub, []string{"visit:exit_page"})
+					reads = append(reads, func() error { _, err := p.rows(ctx, sql, 1); return err })
+				}
+			}
+		}
+	}
+	// Page and goal panels read the range's events per page and name: start
+	// those reads too (the raw run's two statements are the batch's
+	// heaviest), through the memo, where the panels will find them.
+	for _, q := range events {
+		segs, err := p.segments(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for i, sg := range segs {
+			if len(sg.days) > 0 {
+				sql := p.builtEventsSQL(q.Site.Domain, sg, i == 0)
+				reads = append(reads, func() error { _, err := p.rows(ctx, sql, 2); return err })
+			} else {
+				reads = append(reads, func() error {
+					_, err := p.rawEvents(ctx, q.Site.Domain, sg.from, sg.to, i == 0)
+					return err
+				})
 			}
 		}
 	}
