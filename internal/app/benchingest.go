@@ -64,6 +64,21 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 	for i, b := range bases {
 		storedBefore[i], _ = serverMetric(ctx, b, "waymark_events_stored_total")
 	}
+	// CPU time before and after, to report what a hit costs: the servers'
+	// from their /metrics, the generator's own from /proc.
+	serverCPU := func() (float64, bool) {
+		var sum float64
+		for _, b := range bases {
+			v, err := serverMetric(ctx, b, "process_cpu_seconds_total")
+			if err != nil {
+				return 0, false
+			}
+			sum += v
+		}
+		return sum, true
+	}
+	cpuBefore, cpuOK := serverCPU()
+	ownBefore := ownCPU()
 	ctx, cancel := context.WithTimeout(ctx, *dur)
 	defer cancel()
 	var ok, failed, busy atomic.Uint64
@@ -108,6 +123,8 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	ownUsed := ownCPU() - ownBefore
+	cpuAfter, cpuAfterOK := serverCPU()
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	pct := func(p float64) time.Duration {
@@ -119,6 +136,13 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 	fmt.Fprintf(stdout, "acknowledged hits: %d in %s = %.0f hits/s\n", ok.Load(), elapsed.Round(time.Millisecond), float64(ok.Load())/elapsed.Seconds())
 	fmt.Fprintf(stdout, "latency p50 %s  p99 %s  max %s\n", pct(.5), pct(.99), pct(1))
 	fmt.Fprintf(stdout, "503 (spool full): %d  errors: %d  connections: %d\n", busy.Load(), failed.Load(), *conns)
+	if n := float64(ok.Load()); n > 0 {
+		server := "unknown (no process_cpu_seconds_total)"
+		if cpuOK && cpuAfterOK {
+			server = fmt.Sprintf("%.1f us", (cpuAfter-cpuBefore)*1e6/n)
+		}
+		fmt.Fprintf(stdout, "CPU per acknowledged hit: server %s, load generator %.1f us\n", server, float64(ownUsed.Microseconds())/n)
+	}
 	for _, b := range bases {
 		if rss, err := serverMetric(ctx, b, "process_resident_memory_bytes"); err == nil {
 			fmt.Fprintf(stdout, "server RSS: %.0f MiB (%s)\n", rss/(1<<20), b)

@@ -2,8 +2,14 @@ package app
 
 import (
 	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -31,5 +37,51 @@ func TestBenchRequests(t *testing.T) {
 		if !strings.HasPrefix(s, "POST /api/event HTTP/1.1\r\n") || !strings.Contains(head, "Host: 127.0.0.1:8080") || !strings.Contains(body, `"d":"shop.example"`) {
 			t.Errorf("bad request:\n%s", s)
 		}
+	}
+}
+
+// TestBenchIngestReport runs the load generator against a stand-in
+// collector whose /metrics says it used 10 ms of CPU per request it
+// answered: the report's server CPU per hit must come out near 10,000 us.
+func TestBenchIngestReport(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/event":
+			io.Copy(io.Discard, r.Body)
+			hits.Add(1)
+			w.WriteHeader(http.StatusAccepted)
+			io.WriteString(w, "ok")
+		case "/metrics":
+			fmt.Fprintf(w, "process_cpu_seconds_total %g\nprocess_resident_memory_bytes 1.048576e+07\n", float64(hits.Load())*0.01)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	var out, errOut strings.Builder
+	if err := benchIngest(context.Background(), []string{"--url", srv.URL, "--conns", "2", "--duration", "300ms"}, func(string) string { return "" }, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	report := out.String()
+	var acked int
+	var rate float64
+	if _, err := fmt.Sscanf(report, "acknowledged hits: %d in", &acked); err != nil || acked == 0 {
+		t.Fatalf("no acknowledged hits in the report:\n%s", report)
+	}
+	i := strings.Index(report, "CPU per acknowledged hit: server ")
+	if i < 0 {
+		t.Fatalf("no CPU line:\n%s", report)
+	}
+	if _, err := fmt.Sscanf(report[i:], "CPU per acknowledged hit: server %f us", &rate); err != nil {
+		t.Fatalf("CPU line unreadable: %v\n%s", err, report)
+	}
+	// Hits answered after the context ended are not counted as
+	// acknowledged but moved the stand-in's counter: allow a little.
+	if rate < 10000 || rate > 12000 {
+		t.Errorf("server CPU per hit %.1f us, want about 10,000 us:\n%s", rate, report)
+	}
+	if !strings.Contains(report, "server RSS: 10 MiB") {
+		t.Errorf("no server RSS in the report:\n%s", report)
 	}
 }
