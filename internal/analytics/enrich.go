@@ -42,6 +42,8 @@ type Enricher struct {
 	Bots     *BotMatcher
 	Visitors *Visitors
 	Now      func() time.Time
+
+	hosts hostCache // referrer hosts seen; Bots must not change once hits flow
 }
 
 // Enrich builds the hit for one site. When the hit must not be stored it
@@ -63,8 +65,11 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (Hit, string) {
 		return Hit{}, DropBot
 	}
 	utm := ParseUTM(page.Query())
-	src := Classify(b.Referrer, page, utm)
-	if e.Bots.IsSpam(src.Referrer) {
+	src := classify(referrerHost(b.Referrer), page, utm, func(host string) (knownSource, bool) {
+		f := e.hosts.facts(host, e.Bots)
+		return f.source, f.isKnown
+	})
+	if src.Referrer != "" && e.hosts.facts(src.Referrer, e.Bots).spam {
 		return Hit{}, DropSpam
 	}
 	now := e.Now().UTC().Truncate(time.Millisecond)

@@ -3,6 +3,7 @@ package analytics
 import (
 	"net/url"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/publicsuffix"
 )
@@ -77,14 +78,19 @@ type Source struct {
 // campaign parameters. A referrer from the page's own host is internal and
 // counts as none.
 func Classify(referrer string, page *url.URL, utm UTM) Source {
+	return classify(referrerHost(referrer), page, utm, lookupSource)
+}
+
+// classify is Classify for a referrer already reduced to its host, with
+// the known-source lookup passed in (the enricher's is cached).
+func classify(host string, page *url.URL, utm UTM, lookup func(string) (knownSource, bool)) Source {
 	var src Source
-	host := referrerHost(referrer)
 	if host != "" && page != nil && strings.TrimPrefix(strings.ToLower(page.Hostname()), "www.") == host {
 		host = ""
 	}
 	src.Referrer = host
 	if host != "" {
-		if k, ok := lookupSource(host); ok {
+		if k, ok := lookup(host); ok {
 			src.Name, src.Channel = k.name, k.channel
 		} else {
 			src.Name, src.Channel = host, ChannelReferral
@@ -167,4 +173,40 @@ func ParseUTM(q url.Values) UTM {
 		}
 	}
 	return u
+}
+
+// hostCache remembers what a referrer host is (a known source, referrer
+// spam): both need the host's registrable domain from the public suffix
+// list, which was a quarter of enrichment. Hosts repeat far more than
+// referrer addresses do. It holds at most hostCacheMax hosts and starts
+// over when full. The zero value is ready to use.
+type hostCache struct {
+	mu sync.RWMutex
+	m  map[string]hostFacts
+}
+
+const hostCacheMax = 20000
+
+type hostFacts struct {
+	source  knownSource
+	isKnown bool
+	spam    bool
+}
+
+func (c *hostCache) facts(host string, bots *BotMatcher) hostFacts {
+	c.mu.RLock()
+	f, ok := c.m[host]
+	c.mu.RUnlock()
+	if ok {
+		return f
+	}
+	f.source, f.isKnown = lookupSource(host)
+	f.spam = bots != nil && bots.IsSpam(host)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= hostCacheMax {
+		c.m = make(map[string]hostFacts)
+	}
+	c.m[host] = f
+	c.mu.Unlock()
+	return f
 }

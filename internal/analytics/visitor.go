@@ -161,10 +161,13 @@ func (v *Visitors) saltsAt(loc *time.Location, t time.Time) (cur, prev *[32]byte
 	y, m, d := local.Date()
 	midnight := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	// The keys are formatted into a stack buffer: a map lookup by
+	// string(bytes) does not allocate, Format would on every hit.
+	var kb [16]byte
 	v.mu.RLock()
-	cur = v.salts[today.Format(time.DateOnly)]
+	cur = v.salts[string(today.AppendFormat(kb[:0], time.DateOnly))]
 	if t.Sub(midnight) < SessionTimeout {
-		prev = v.salts[today.AddDate(0, 0, -1).Format(time.DateOnly)]
+		prev = v.salts[string(today.AddDate(0, 0, -1).AppendFormat(kb[:0], time.DateOnly))]
 	}
 	v.mu.RUnlock()
 	return cur, prev, LocalDay(today)

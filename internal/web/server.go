@@ -102,7 +102,9 @@ func withRequestID(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The id lives in the response header only: copying the request
 		// to carry it in a context would cost an allocation per hit.
-		w.Header()["X-Request-Id"] = []string{prefix + strconv.FormatUint(n.Add(1), 36)}
+		var b [32]byte
+		id := strconv.AppendUint(append(b[:0], prefix...), n.Add(1), 36)
+		w.Header()["X-Request-Id"] = []string{string(id)}
 		h.ServeHTTP(w, r)
 	})
 }
