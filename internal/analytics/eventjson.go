@@ -90,18 +90,18 @@ func (d *eventDecoder) plainString() ([]byte, bool) {
 	if !d.byte('"') {
 		return nil, false
 	}
-	start := d.i
-	for d.i < len(d.b) {
-		c := d.b[d.i]
-		switch {
+	start, ascii := d.i, true
+	for i := start; i < len(d.b); i++ {
+		switch c := d.b[i]; {
 		case c == '"':
-			s := d.b[start:d.i]
-			d.i++
-			return s, utf8.Valid(s)
+			d.i = i + 1
+			s := d.b[start:i]
+			return s, ascii || utf8.Valid(s)
 		case c == '\\' || c < 0x20:
 			return nil, false
+		case c >= 0x80:
+			ascii = false
 		}
-		d.i++
 	}
 	return nil, false
 }
@@ -119,31 +119,32 @@ func (d *eventDecoder) literal(word string) bool {
 func (d *eventDecoder) number() (string, bool) {
 	start := d.i
 	d.byte('-')
-	digits := func() int {
-		n := 0
-		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-			d.i++
-			n++
-		}
-		return n
-	}
 	switch {
 	case d.byte('0'):
-	case digits() == 0:
+	case d.digits() == 0:
 		return "", false
 	}
-	if d.byte('.') && digits() == 0 {
+	if d.byte('.') && d.digits() == 0 {
 		return "", false
 	}
 	if d.byte('e') || d.byte('E') {
 		if !d.byte('+') {
 			d.byte('-')
 		}
-		if digits() == 0 {
+		if d.digits() == 0 {
 			return "", false
 		}
 	}
 	return d.s[start:d.i], true
+}
+
+// digits consumes decimal digits and returns how many.
+func (d *eventDecoder) digits() int {
+	start := d.i
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		d.i++
+	}
+	return d.i - start
 }
 
 // value skips any JSON value and returns its bytes, for the fields kept
