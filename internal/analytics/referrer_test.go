@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"fmt"
 	"net/url"
 	"testing"
 )
@@ -56,4 +57,40 @@ func FuzzClassify(f *testing.F) {
 		}
 		NormalizePath(u, []string{"id"}, true)
 	})
+}
+
+// The enricher's remembered host verdicts say what the uncached lookups
+// say, and the cache stays within its bound.
+func TestHostCache(t *testing.T) {
+	t.Parallel()
+	bots, err := NewBotMatcher("spam.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c hostCache
+	page, _ := url.Parse("https://shop.example/a")
+	cached := func(host string) (knownSource, bool) {
+		f := c.facts(host, bots)
+		return f.source, f.isKnown
+	}
+	refs := []string{"", "https://www.google.com/search?q=x", "https://news.ycombinator.com/item", "https://t.co/abc",
+		"https://blog.example.org/post", "https://shop.example/b", "android-app://com.slack/", "https://sub.spam.example/x", "not a url"}
+	for round := range 2 { // the second round reads the cache
+		for _, r := range refs {
+			for _, utm := range []UTM{{}, {Source: "news", Medium: "email"}} {
+				if got, want := classify(referrerHost(r), page, utm, cached), Classify(r, page, utm); got != want {
+					t.Errorf("round %d, %q %+v: cached %+v, uncached %+v", round, r, utm, got, want)
+				}
+			}
+		}
+	}
+	if !c.facts("sub.spam.example", bots).spam || c.facts("blog.example.org", bots).spam {
+		t.Error("spam verdicts differ from BotMatcher.IsSpam")
+	}
+	for i := range hostCacheMax + 10 {
+		c.facts(fmt.Sprintf("h%d.example", i), bots)
+	}
+	if n := len(c.m); n > hostCacheMax {
+		t.Errorf("cache holds %d hosts, bound %d", n, hostCacheMax)
+	}
 }

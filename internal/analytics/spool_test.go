@@ -162,3 +162,21 @@ func BenchmarkSpoolAppend(b *testing.B) {
 		}
 	})
 }
+
+// A lone writer's every append is its own fsync and durable on return:
+// the least gap between fsyncs only paces batches of several writers.
+func TestSpoolLoneWriter(t *testing.T) {
+	t.Parallel()
+	s := openTestSpool(t, t.TempDir(), 1<<20, 1<<24)
+	defer s.Close()
+	before := s.Syncs()
+	const n = 20
+	for i := range n {
+		if err := s.Append(context.Background(), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Syncs() - before; got != uint64(i+1) {
+			t.Fatalf("after append %d: %d fsyncs, want %d", i+1, got, i+1)
+		}
+	}
+}
