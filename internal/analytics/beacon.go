@@ -126,7 +126,8 @@ func ParseEvent(body []byte) (*Beacon, error) {
 		return nil, err
 	}
 	b.Props = props
-	for _, n := range [...]struct {
+	var v [8]float64 // sw, sh, vw, vh, dpr, cd, e, sd; 0 when absent
+	for i, n := range [...]struct {
 		field string
 		v     json.Number
 		max   float64
@@ -142,25 +143,10 @@ func ParseEvent(body []byte) (*Beacon, error) {
 		if err != nil || f < 0 || f > n.max || f != f {
 			return nil, invalid(n.field, "must be a number from 0 to %g", n.max)
 		}
-		switch n.field {
-		case "sw":
-			b.ScreenW = uint16(f)
-		case "sh":
-			b.ScreenH = uint16(f)
-		case "vw":
-			b.ViewportW = uint16(f)
-		case "vh":
-			b.ViewportH = uint16(f)
-		case "dpr":
-			b.DPR = float32(f)
-		case "cd":
-			b.ColorDepth = uint8(f)
-		case "e":
-			b.EngagedMS = uint32(f)
-		case "sd":
-			b.ScrollDepth = uint8(min(f, 100))
-		}
+		v[i] = f
 	}
+	b.ScreenW, b.ScreenH, b.ViewportW, b.ViewportH = uint16(v[0]), uint16(v[1]), uint16(v[2]), uint16(v[3])
+	b.DPR, b.ColorDepth, b.EngagedMS, b.ScrollDepth = float32(v[4]), uint8(v[5]), uint32(v[6]), uint8(min(v[7], 100))
 	b.HashMode = string(ej.H) == "1" || string(ej.H) == "true"
 	b.Language = pick(ej.L, nil)
 	b.TimeZone = pick(ej.TZ, nil)
