@@ -625,21 +625,31 @@ func (p *Planner) pagesFromRollups(ctx context.Context, q *Query, segs []segment
 	return out, nil
 }
 
-// goalsFromRollups answers an event:goal breakdown without other
-// dimensions when every goal is an event or an exact page.
-func (p *Planner) goalsFromRollups(ctx context.Context, q *Query) ([]Row, bool, error) {
-	if !p.rollupRange(q) || len(q.Dimensions) != 1 {
-		return nil, false, nil
+// goalRollups reports whether q, a breakdown by event:goal alone, can be
+// answered from the event rollups: only visitors, events and conversion
+// rate, and every goal an event or an exact page.
+func (p *Planner) goalRollups(q *Query) bool {
+	if !p.rollupRange(q) || len(q.Dimensions) != 1 || q.Dimensions[0] != "event:goal" {
+		return false
 	}
 	for _, m := range q.Metrics {
 		if m != MetricVisitors && m != MetricEvents && m != MetricConversionRate {
-			return nil, false, nil
+			return false
 		}
 	}
 	for _, g := range q.Site.Goals {
 		if g.Event == "" && strings.Contains(g.Page, "*") {
-			return nil, false, nil
+			return false
 		}
+	}
+	return true
+}
+
+// goalsFromRollups answers an event:goal breakdown without other
+// dimensions when every goal is an event or an exact page.
+func (p *Planner) goalsFromRollups(ctx context.Context, q *Query) ([]Row, bool, error) {
+	if !p.goalRollups(q) {
+		return nil, false, nil
 	}
 	segs, err := p.segments(ctx, q)
 	if err != nil || segs == nil {
@@ -706,7 +716,7 @@ func (p *Planner) prefetch(ctx context.Context, qs []*Query) (wait func() error,
 	for _, q := range qs {
 		dim, visitLevel, pages := p.rollupKind(q)
 		k := groupKey{q.Site.Domain, q.From, q.To, q.Location.String()}
-		if pages && events[k] == nil {
+		if (pages || p.goalRollups(q)) && events[k] == nil {
 			events[k] = q
 		}
 		if !visitLevel || dim == "" || isTimeDim(dim) {
