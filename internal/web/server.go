@@ -125,7 +125,7 @@ func secure(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd["X-Content-Type-Options"] = nosniff
-		if p := r.URL.Path; p != "/api/event" && p != "/b.gif" {
+		if p := r.URL.Path; p != "/api/event" && p != "/b.gif" { // the beacon routes of routes.go
 			hd["Referrer-Policy"] = referrerPolicy
 			if _, ok := hd["Content-Security-Policy"]; !ok {
 				hd["Content-Security-Policy"] = contentPolicy

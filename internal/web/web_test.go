@@ -163,6 +163,11 @@ func TestEventAPI(t *testing.T) {
 	if resp.StatusCode != 202 || string(body) != "ok" {
 		t.Fatalf("valid event: %d %s", resp.StatusCode, body)
 	}
+	// A beacon answer carries CORS and nosniff, not the document policies.
+	if h := resp.Header; h.Get("Access-Control-Allow-Origin") != "*" || h.Get("X-Content-Type-Options") != "nosniff" ||
+		h.Get("Content-Type") != "text/plain; charset=utf-8" || h.Get("Content-Security-Policy") != "" || h.Get("Referrer-Policy") != "" {
+		t.Errorf("event answer headers: %v", h)
+	}
 	resp, body = do(t, "POST", srv.URL+"/api/event", `{"n":"pageview","d":"shop.example"}`, nil)
 	var e struct {
 		Error struct{ Code, Field, Message string }
