@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -135,6 +137,7 @@ type request struct {
 	method   string
 	proto    string
 	dest     Destination
+	target   *url.URL // a forwarded request's absolute http URL (nil for CONNECT)
 	ip       netip.Addr
 	decision string // allow, deny, error, warn, continue
 	reason   string
@@ -177,28 +180,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	connect := r.Method == http.MethodConnect
 	var target string
-	switch {
-	case connect:
+	if connect {
 		target = r.Host
 		if r.URL.User != nil {
 			target = "@" // user information is never part of a destination
 		}
-	case r.ProtoMajor >= 2:
-		// Over HTTP/2 a forwarded request names its destination in
-		// :authority. net/http does not pass :scheme on; clients send
-		// https URLs through CONNECT, so anything else is plain HTTP.
-		target = r.Host
-	case r.ProtoMajor < 2 && r.URL.IsAbs():
-		if r.URL.Scheme != "http" {
-			q.decision, q.reason = "deny", "scheme"
-			s.deny(w, r, q, http.StatusBadRequest, "Only http:// URLs are forwarded; use CONNECT for https.")
+	} else {
+		u, reason, msg := forwardTarget(r)
+		if u == nil {
+			q.decision, q.reason = "deny", reason
+			s.deny(w, r, q, http.StatusBadRequest, msg)
 			return
 		}
-		target = r.URL.Host
-	default:
-		q.decision, q.reason = "deny", "not_a_proxy_request"
-		s.deny(w, r, q, http.StatusBadRequest, "This is a forward proxy: send CONNECT host:port or an absolute http:// URL.")
-		return
+		// From here on the request carries the one target every decision
+		// reads and the dial goes to: threat check, HTTPS-first, signing
+		// and the audit line cannot see another.
+		r2 := *r
+		r2.URL, r2.Host = u, u.Host
+		r = &r2
+		q.target = u
+		target = u.Host
 	}
 	defaultPort := uint16(80)
 	if connect {
@@ -250,6 +251,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.forward(w, r, q, vt)
+}
+
+// forwardTarget reads a forwarded request's one target, an absolute
+// http:// URL. HTTP/1.1 names it in the request line. HTTP/2 names the
+// host in :authority and the path in :path; a :path in absolute form must
+// name the same host (net/http accepts it and would let the URL and the
+// authority disagree), and its scheme must be http. On failure it returns
+// nil with the reason and a message for the 400 answer.
+func forwardTarget(r *http.Request) (*url.URL, string, string) {
+	in := r.URL
+	host := r.Host
+	switch {
+	case r.ProtoMajor < 2 && !in.IsAbs():
+		return nil, "not_a_proxy_request", "This is a forward proxy: send CONNECT host:port or an absolute http:// URL."
+	case in.IsAbs() && in.Scheme != "http":
+		return nil, "scheme", "Only http:// URLs are forwarded; use CONNECT for https."
+	case in.User != nil:
+		return nil, "bad_destination", "A destination URL must not carry user information."
+	case in.IsAbs() && r.ProtoMajor >= 2 && !strings.EqualFold(in.Host, host):
+		return nil, "target_mismatch", "The request names two destinations: :path says " + strconv.Quote(in.Host) + " and :authority says " + strconv.Quote(host) + "."
+	case in.IsAbs():
+		host = in.Host
+	case !strings.HasPrefix(in.Path, "/"):
+		return nil, "not_a_proxy_request", "A forwarded request's path must start with /."
+	}
+	if host == "" {
+		return nil, "bad_destination", "The request names no destination host."
+	}
+	return &url.URL{Scheme: "http", Host: host, Path: in.Path, RawPath: in.RawPath, RawQuery: in.RawQuery}, "", ""
 }
 
 func (s *Server) hostRules(user, host string) (bool, string) {

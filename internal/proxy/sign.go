@@ -32,12 +32,10 @@ func signable(method string, status int) bool {
 	return method != http.MethodHead && status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
-// targetOf is the request's target URI as the client sent it.
+// targetOf is a forwarded request's target: ServeHTTP replaced its URL
+// with the one absolute URL that every decision reads (forwardTarget).
 func targetOf(r *http.Request) *url.URL {
-	if r.URL.IsAbs() {
-		return r.URL
-	}
-	return &url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	return r.URL
 }
 
 // relaySigned relays resp with Content-Digest and an RFC 9421 signature:
