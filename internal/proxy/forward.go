@@ -38,6 +38,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, vt 
 		s.forwardLean(w, r, q, vt)
 		return
 	}
+	if r.Header.Get("Upgrade") != "" {
+		s.forwardUpgrade(w, r, q, vt)
+		return
+	}
 	st := &forwardState{q: q, vt: vt, target: targetOf(r)}
 	r = r.WithContext(context.WithValue(r.Context(), forwardKey{}, st))
 	var up counter
@@ -63,9 +67,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			for _, f := range integrity.Fields {
 				resp.Header.Del(f)
 			}
-			// A 101 answer has no body to sign: the connection becomes
-			// another protocol (a WebSocket's frames are not HTTP).
-			if resp.StatusCode == http.StatusSwitchingProtocols || !signable(st.q.method, resp.StatusCode) {
+			if !signable(st.q.method, resp.StatusCode) {
 				return nil
 			}
 			return s.signReverse(resp, st)
@@ -76,7 +78,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 }
 
 // signReverse signs an answer the standard reverse proxy relays (to
-// requests with Upgrade or Expect: 100-continue), as relaySigned does on
+// requests with Expect: 100-continue), as relaySigned does on
 // the lean path: a short body of known length is read whole and the
 // fields go in the header; otherwise the body streams through a hash and
 // the fields are announced as trailers, filled in when it ends complete.

@@ -113,7 +113,8 @@ func cleanHeader(h http.Header, request bool) http.Header {
 }
 
 // leanable says whether the lean path can forward r: protocol upgrades
-// and 100-continue exchanges go through httputil.ReverseProxy.
+// become tunnels (forwardUpgrade) and 100-continue exchanges go through
+// httputil.ReverseProxy.
 func leanable(r *http.Request) bool {
 	return r.Header.Get("Upgrade") == "" && !strings.EqualFold(r.Header.Get("Expect"), "100-continue")
 }
