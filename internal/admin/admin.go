@@ -142,12 +142,22 @@ const SessionTTL = 14 * 24 * time.Hour
 type Auth struct {
 	Store Store
 	Now   func() time.Time
+
+	checker checker // bounds concurrent password checks
 }
 
 // Login checks the password and starts a new session; it returns the
 // session's token for the cookie. Every login gets a fresh token, so a
-// token planted before login is worthless.
+// token planted before login is worthless. At most one check from an
+// unknown browser runs at a time (ErrBusy when the wait for it runs out).
 func (a *Auth) Login(ctx context.Context, password string) (token string, s Session, err error) {
+	return a.LoginDevice(ctx, password, false)
+}
+
+// LoginDevice is Login for a browser that may be a known device
+// (KnownDevice): such a browser's check may use the slot kept for the
+// administrator's devices.
+func (a *Auth) LoginDevice(ctx context.Context, password string, knownDevice bool) (token string, s Session, err error) {
 	hash, err := a.Store.PasswordHash(ctx)
 	if errors.Is(err, ErrNotFound) {
 		return "", Session{}, ErrBadLogin
@@ -155,7 +165,11 @@ func (a *Auth) Login(ctx context.Context, password string) (token string, s Sess
 	if err != nil {
 		return "", Session{}, err
 	}
-	if !CheckPassword(hash, password) {
+	ok, err := a.checkPassword(ctx, hash, password, knownDevice)
+	if err != nil {
+		return "", Session{}, err
+	}
+	if !ok {
 		return "", Session{}, ErrBadLogin
 	}
 	raw := make([]byte, 32)

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -142,31 +143,171 @@ func TestThrottle(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	th := &Throttle{Now: func() time.Time { return now }}
 	for i := range freeFailures {
-		if ok, _ := th.Allow("a"); !ok {
+		if ok, _ := th.Begin("a"); !ok {
 			t.Fatalf("attempt %d refused within the free failures", i+1)
 		}
 		th.Fail("a")
 	}
-	ok, wait := th.Allow("a")
+	ok, wait := th.Begin("a")
 	if ok || wait != time.Second {
-		t.Fatalf("after %d failures Allow = %v, %v; want a 1 s wait", freeFailures, ok, wait)
+		t.Fatalf("after %d failures Begin = %v, %v; want a 1 s wait", freeFailures, ok, wait)
 	}
-	if ok, _ := th.Allow("b"); !ok {
+	if ok, _ := th.Begin("b"); !ok {
 		t.Error("another client is throttled")
 	}
+	th.Succeed("b")
 	now = now.Add(time.Second)
+	th.Begin("a")
 	th.Fail("a")
-	if _, wait := th.Allow("a"); wait != 2*time.Second {
+	if _, wait := th.Begin("a"); wait != 2*time.Second {
 		t.Errorf("wait after one more failure = %v, want 2 s", wait)
 	}
 	th.Succeed("a")
-	if ok, _ := th.Allow("a"); !ok {
+	if ok, _ := th.Begin("a"); !ok {
 		t.Error("a success did not clear the client")
 	}
+	th.Succeed("a")
 	for range 40 {
+		now = now.Add(maxWait)
+		th.Begin("c")
 		th.Fail("c")
 	}
-	if _, wait := th.Allow("c"); wait != maxWait {
+	if _, wait := th.Begin("c"); wait != maxWait {
 		t.Errorf("wait after 40 failures = %v, want the cap %v", wait, maxWait)
+	}
+}
+
+// TestThrottleCountsBeforeChecking: attempts are counted when they begin,
+// so a burst of concurrent guesses from one client gets only the free
+// attempts, though none has failed yet.
+func TestThrottleCountsBeforeChecking(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := &Throttle{Now: func() time.Time { return now }}
+	allowed := 0
+	for range 24 {
+		if ok, _ := th.Begin("burst"); ok {
+			allowed++
+		}
+	}
+	if allowed != freeFailures {
+		t.Errorf("%d of 24 concurrent attempts allowed, want %d", allowed, freeFailures)
+	}
+}
+
+// TestThrottleDistributed: failures spread over many clients never
+// refuse a client that has not failed (the owner), but they put the
+// throttle under pressure, where every failing client waits after its
+// first attempt.
+func TestThrottleDistributed(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := &Throttle{Now: func() time.Time { return now }}
+	refused := 0
+	for i := range 30 { // 4 guesses from each of 30 addresses, under the per-client limit
+		for range freeFailures - 1 {
+			key := fmt.Sprintf("guesser-%d", i)
+			if ok, _ := th.Begin(key); !ok {
+				refused++
+				continue
+			}
+			th.Fail(key)
+		}
+	}
+	if !th.UnderPressure() || refused < 50 {
+		t.Fatalf("under pressure %v, %d guesses refused; want pressure and the later addresses slowed", th.UnderPressure(), refused)
+	}
+	if ok, _ := th.Begin("owner"); !ok {
+		t.Fatal("a client without failures was refused because of others' failures")
+	}
+	th.Succeed("owner")
+	if ok, _ := th.Begin("new-guesser"); !ok {
+		t.Fatal("a new client's first attempt was refused")
+	}
+	th.Fail("new-guesser")
+	if ok, wait := th.Begin("new-guesser"); ok || wait != time.Second {
+		t.Errorf("under pressure a second attempt got %v, %v; want a 1 s wait", ok, wait)
+	}
+	now = now.Add(pressureWindow * time.Minute)
+	if th.UnderPressure() {
+		t.Error("still under pressure after the window passed")
+	}
+}
+
+// TestGate: one password check at a time from unknown browsers, a slot
+// kept for known devices, a bounded wait, and a bounded queue.
+func TestGate(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	ctx := context.Background()
+	rel, err := g.acquire(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The general slot is taken: a known device gets its own slot at once.
+	relKnown, err := g.acquire(ctx, true)
+	if err != nil {
+		t.Fatalf("known device: %v", err)
+	}
+	// An unknown browser waits, and gets the general slot when it frees
+	// (never the known devices' slot).
+	got := make(chan error, 1)
+	go func() {
+		r, err := g.acquire(ctx, false)
+		if err == nil {
+			r()
+		}
+		got <- err
+	}()
+	relKnown()
+	select {
+	case err := <-got:
+		t.Fatalf("an unknown browser took the known devices' slot (%v)", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	rel()
+	if err := <-got; err != nil {
+		t.Fatalf("waiting check: %v", err)
+	}
+	// A full queue refuses at once.
+	rel, _ = g.acquire(ctx, false)
+	g.waiting.Store(gateQueue)
+	if _, err := g.acquire(ctx, false); !errors.Is(err, ErrBusy) {
+		t.Errorf("full queue: %v, want ErrBusy", err)
+	}
+	g.waiting.Store(0)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := g.acquire(cctx, false); err == nil {
+		t.Error("a cancelled wait took a slot")
+	}
+	rel()
+}
+
+// TestDeviceToken: a device token is recognised until the password
+// changes; a forged or altered one is not.
+func TestDeviceToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := &memStore{}
+	st.SetPasswordHash(ctx, HashPassword("first"))
+	a := &Auth{Store: st, Now: time.Now}
+	tok, err := a.NewDeviceToken(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.KnownDevice(ctx, tok) {
+		t.Fatal("a fresh device token is not known")
+	}
+	b := []byte(tok)
+	b[len(b)-2] ^= 1
+	for _, bad := range []string{"", "x", string(b), tok + "A", strings.Repeat("A", 64)} {
+		if a.KnownDevice(ctx, bad) {
+			t.Errorf("%q is known", bad)
+		}
+	}
+	st.SetPasswordHash(ctx, HashPassword("second"))
+	if a.KnownDevice(ctx, tok) {
+		t.Error("a device token outlived a password change")
 	}
 }

@@ -21,6 +21,19 @@ const (
 	sessionCookiePlain = "waymark_session"
 )
 
+// adminDeviceCookie marks a browser the administrator has logged in
+// from (admin.Auth.NewDeviceToken): its password checks may use the slot
+// kept for known devices, so a flood of guesses from elsewhere does not
+// keep the owner waiting. Sent only to /login.
+const adminDeviceCookie = "waymark_admin_device"
+
+func cookieValue(r *http.Request, name string) string {
+	if c, err := r.Cookie(name); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
 type sessionKey struct{}
 
 // isHTTPS reports whether the browser reached us over HTTPS: directly, or
@@ -107,13 +120,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	next := safeNext(r.PostFormValue("next"))
 	client := ClientIP(r, s.TrustedProxies).String()
-	if ok, wait := s.Throttle.Allow(client); !ok {
+	if ok, wait := s.Throttle.Begin(client); !ok {
 		secs := int(wait.Round(time.Second) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
 		return s.render(w, http.StatusTooManyRequests, "login.html", loginPage{Title: "Log in", Next: next,
 			Error: "Too many failed attempts. Try again in " + strconv.Itoa(max(1, secs)) + " seconds."})
 	}
-	token, sess, err := s.Admin.Login(r.Context(), r.PostFormValue("password"))
+	known := s.Admin.KnownDevice(r.Context(), cookieValue(r, adminDeviceCookie))
+	token, sess, err := s.Admin.LoginDevice(r.Context(), r.PostFormValue("password"), known)
+	if errors.Is(err, admin.ErrBusy) {
+		w.Header().Set("Retry-After", "2")
+		return s.render(w, http.StatusTooManyRequests, "login.html", loginPage{Title: "Log in", Next: next,
+			Error: "The server is busy checking other logins. Try again in a few seconds."})
+	}
 	if errors.Is(err, admin.ErrBadLogin) {
 		s.Throttle.Fail(client)
 		s.log.Warn("dashboard login failed")
@@ -124,6 +143,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.Throttle.Succeed(client)
 	s.setSessionCookie(w, r, token, sess.Expires)
+	if dev, err := s.Admin.NewDeviceToken(r.Context()); err == nil {
+		http.SetCookie(w, &http.Cookie{Name: adminDeviceCookie, Value: dev, Path: "/login", MaxAge: 400 * 24 * 3600,
+			HttpOnly: true, Secure: s.isHTTPS(r), SameSite: http.SameSiteStrictMode})
+	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
 )
 
@@ -36,7 +37,7 @@ func (d droppedCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func newMetrics(reg *prometheus.Registry, c *analytics.Collector) *metrics {
+func newMetrics(reg *prometheus.Registry, c *analytics.Collector, a *admin.Auth) *metrics {
 	m := &metrics{
 		collectLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "waymark_collect_duration_seconds",
@@ -48,6 +49,10 @@ func newMetrics(reg *prometheus.Registry, c *analytics.Collector) *metrics {
 		return m
 	}
 	reg.MustRegister(m.collectLatency)
+	if a != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_admin_password_checks_total",
+			Help: "Admin password checks (argon2id evaluations) run."}, func() float64 { return float64(a.PasswordChecks()) }))
+	}
 	if c != nil {
 		reg.MustRegister(droppedCollector{c: c, desc: prometheus.NewDesc("waymark_hits_dropped_total",
 			"Valid hits not stored: bots, referrer spam, ignore rules.", []string{"site", "reason"}, nil)})

@@ -83,7 +83,7 @@ func New(d Deps) http.Handler {
 	if s.Agents == nil && d.Collector != nil && d.Collector.Enricher != nil {
 		s.Agents = d.Collector.Enricher.Agents
 	}
-	s.metrics = newMetrics(d.Registry, d.Collector)
+	s.metrics = newMetrics(d.Registry, d.Collector, d.Admin)
 	return s.routes()
 }
 
