@@ -15,6 +15,8 @@ type IngestStats struct {
 	WriteErrors atomic.Uint64 // failed batch writes (each retried)
 	Corrupt     atomic.Uint64 // undecodable spool records skipped
 	LiveSession atomic.Int64  // sessions held in memory
+	LiveBytes   atomic.Int64  // memory those sessions hold, as bounded by MaxLiveBytes
+	Evicted     atomic.Uint64 // visits ended early to stay within MaxLiveBytes
 	LastBatch   atomic.Int64  // unix ms of the last commit
 }
 
@@ -32,7 +34,10 @@ type Ingester struct {
 	// Retention, when set, is called about hourly between batches and
 	// returns each site's cut-off time for raw events.
 	Retention func() map[string]time.Time
-	Stats     IngestStats
+	// MaxLiveBytes bounds the memory of the live sessions (0:
+	// DefaultMaxLiveBytes); see Sessionizer.
+	MaxLiveBytes int
+	Stats        IngestStats
 
 	lastRetention time.Time
 }
@@ -71,6 +76,7 @@ func (in *Ingester) Run(ctx context.Context, drainTimeout time.Duration) error {
 		backoff = min(2*backoff, 5*time.Second)
 	}
 	z := NewSessionizer(recent)
+	z.MaxBytes = in.MaxLiveBytes
 	r := in.Spool.NewReader(cp)
 	defer r.Close()
 	in.Log.Info("ingester started", "checkpoint_segment", cp.Seg, "checkpoint_offset", cp.Off, "recent_sessions", len(recent))
@@ -123,6 +129,8 @@ func (in *Ingester) step(ctx context.Context, r *Reader, z *Sessionizer, drainin
 	in.Stats.Events.Add(uint64(len(events)))
 	in.Stats.Batches.Add(1)
 	in.Stats.LiveSession.Store(int64(z.Live()))
+	in.Stats.LiveBytes.Store(int64(z.LiveBytes()))
+	in.Stats.Evicted.Store(z.Evicted())
 	in.Stats.LastBatch.Store(time.Now().UnixMilli())
 	if err := in.Spool.Release(b.Checkpoint); err != nil {
 		in.Log.Warn("release spool segments", "err", err)

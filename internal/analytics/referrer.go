@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/net/publicsuffix"
 )
@@ -169,7 +170,11 @@ func ParseUTM(q url.Values) UTM {
 	}
 	for _, p := range []*string{&u.Source, &u.Medium, &u.Campaign, &u.Term, &u.Content} {
 		if len(*p) > 200 {
-			*p = (*p)[:200]
+			n := 200
+			for n > 0 && !utf8.RuneStart((*p)[n]) {
+				n-- // never cut a character in two
+			}
+			*p = (*p)[:n]
 		}
 	}
 	return u

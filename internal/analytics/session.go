@@ -1,6 +1,9 @@
 package analytics
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Session is one visit: hits of one visitor on one site with no gap longer
 // than SessionTimeout. Its attributes come from its first hit.
@@ -67,16 +70,40 @@ type sessionState struct {
 	committed *Session // last state the store has; nil for a session new in this batch
 	touched   bool
 	reports   []pageviewReport // pageviews with engagement reports; lost on restart, so a report after one counts as new
+
+	key        visitorKey    // where live holds it
+	size       int           // bytes it holds, as sessionSize counts them
+	prev, next *sessionState // the live list, least recently hit first
 }
+
+// DefaultMaxLiveBytes bounds the memory of the sessions a Sessionizer
+// holds when MaxBytes is not set.
+const DefaultMaxLiveBytes = 256 << 20
+
+// sessionOverhead is what a live session costs beside its strings: the
+// state, its committed copy, the map entry and the list links, rounded up.
+const sessionOverhead = 1024
 
 // Sessionizer assigns hits to sessions. It is deterministic: replaying the
 // same hits in the same order from the same committed state gives the same
 // rows, which is what makes spool replay exact.
+//
+// Its memory is bounded: live sessions are kept in the order they were
+// last hit, and when their bytes pass MaxBytes the least recently hit
+// visit ends early (its visitor's next hit starts a new one) and is
+// counted in Evicted. A flood of visitors therefore costs at most MaxBytes
+// here, and every hit is still stored.
 type Sessionizer struct {
-	live    map[visitorKey]*sessionState
-	touched []*sessionState
-	latest  time.Time
-	swept   time.Time
+	// MaxBytes bounds the live sessions' memory (0: DefaultMaxLiveBytes).
+	MaxBytes int
+
+	live       map[visitorKey]*sessionState
+	touched    []*sessionState
+	latest     time.Time
+	swept      time.Time
+	head, tail *sessionState // the live list
+	bytes      int
+	evicted    uint64
 }
 
 // NewSessionizer starts with the sessions the store knows to be recent.
@@ -84,7 +111,9 @@ func NewSessionizer(recent []Session) *Sessionizer {
 	z := &Sessionizer{live: make(map[visitorKey]*sessionState, len(recent))}
 	for _, s := range recent {
 		c := s
-		z.live[visitorKey{s.Site, s.VisitorID}] = &sessionState{cur: s, committed: &c}
+		st := &sessionState{cur: s, committed: &c}
+		own(&st.cur)
+		z.insert(st, visitorKey{s.Site, s.VisitorID})
 		if s.End.After(z.latest) {
 			z.latest = s.End
 		}
@@ -94,6 +123,113 @@ func NewSessionizer(recent []Session) *Sessionizer {
 
 // Live returns the number of sessions held in memory.
 func (z *Sessionizer) Live() int { return len(z.live) }
+
+// LiveBytes returns the memory the live sessions hold, as counted against
+// MaxBytes.
+func (z *Sessionizer) LiveBytes() int { return z.bytes }
+
+// Evicted returns how many visits were ended early to stay within
+// MaxBytes.
+func (z *Sessionizer) Evicted() uint64 { return z.evicted }
+
+func (z *Sessionizer) maxBytes() int {
+	if z.MaxBytes > 0 {
+		return z.MaxBytes
+	}
+	return DefaultMaxLiveBytes
+}
+
+// insert adds st under key at the recent end of the live list.
+func (z *Sessionizer) insert(st *sessionState, key visitorKey) {
+	if old := z.live[key]; old != nil {
+		z.remove(old) // the visitor's earlier visit, timed out
+	}
+	st.key = key
+	st.size = sessionSize(&st.cur)
+	z.bytes += st.size
+	z.live[key] = st
+	z.pushBack(st)
+}
+
+// remove takes st out of the live sessions.
+func (z *Sessionizer) remove(st *sessionState) {
+	if z.live[st.key] == st {
+		delete(z.live, st.key)
+	}
+	z.unlink(st)
+	z.bytes -= st.size
+}
+
+func (z *Sessionizer) pushBack(st *sessionState) {
+	st.prev, st.next = z.tail, nil
+	if z.tail != nil {
+		z.tail.next = st
+	} else {
+		z.head = st
+	}
+	z.tail = st
+}
+
+func (z *Sessionizer) unlink(st *sessionState) {
+	if st.prev != nil {
+		st.prev.next = st.next
+	} else {
+		z.head = st.next
+	}
+	if st.next != nil {
+		st.next.prev = st.prev
+	} else {
+		z.tail = st.prev
+	}
+	st.prev, st.next = nil, nil
+}
+
+// evict ends the least recently hit visits until the live sessions fit
+// MaxBytes again; keep (the session just hit) always stays. An evicted
+// session that changed in this batch is still written by Flush.
+func (z *Sessionizer) evict(keep *sessionState) {
+	for z.bytes > z.maxBytes() && z.head != nil && z.head != keep {
+		z.remove(z.head)
+		z.evicted++
+	}
+}
+
+// sessionSize is the memory a live session holds: its strings (own gives
+// them their own allocation) and the fixed overhead.
+func sessionSize(s *Session) int {
+	n := sessionOverhead
+	for _, f := range sessionStrings(s) {
+		n += len(*f)
+	}
+	return n
+}
+
+func sessionStrings(s *Session) []*string {
+	return []*string{&s.Site, &s.EntryPage, &s.ExitPage, &s.Hostname, &s.Referrer, &s.ReferrerSource, &s.Channel,
+		&s.UTMSource, &s.UTMMedium, &s.UTMCampaign, &s.UTMTerm, &s.UTMContent,
+		&s.Browser, &s.BrowserVersion, &s.OS, &s.OSVersion, &s.Device, &s.ScreenClass, &s.Language}
+}
+
+// own copies a session's strings into one allocation of its own. A hit's
+// strings are slices of its whole spool record; a session kept alive for
+// half an hour must not keep the record alive with it.
+func own(s *Session) {
+	fields := sessionStrings(s)
+	n := 0
+	for _, f := range fields {
+		n += len(*f)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, f := range fields {
+		b.WriteString(*f)
+	}
+	all := b.String()
+	for _, f := range fields {
+		l := len(*f)
+		*f, all = all[:l], all[l:]
+	}
+}
 
 // Add assigns a hit read at spool position at to a session and returns its
 // event row. Engagement beacons without a live session are kept (they carry
@@ -132,7 +268,11 @@ func (z *Sessionizer) Add(h *Hit, at Pos) Event {
 			ScreenClass:    h.ScreenClass,
 			Language:       h.Language,
 		}}
-		z.live[visitorKey{h.Site, h.VisitorID}] = st
+		own(&st.cur)
+		z.insert(st, visitorKey{h.Site, h.VisitorID})
+	} else {
+		z.unlink(st)
+		z.pushBack(st)
 	}
 	s := &st.cur
 	if !st.touched {
@@ -146,7 +286,11 @@ func (z *Sessionizer) Add(h *Hit, at Pos) Event {
 		// until now; nothing else about the visit changes.
 	} else if h.Name == EventPageview {
 		s.Pageviews++
-		s.ExitPage = h.Path
+		if s.ExitPage != h.Path {
+			st.size += len(h.Path) - len(s.ExitPage)
+			z.bytes += len(h.Path) - len(s.ExitPage)
+			s.ExitPage = strings.Clone(h.Path)
+		}
 	} else {
 		s.Events++
 	}
@@ -155,8 +299,14 @@ func (z *Sessionizer) Add(h *Hit, at Pos) Event {
 	}
 	e := Event{Hit: *h, SessionID: s.ID, EntryPage: s.EntryPage}
 	if h.Name == EventEngagement {
-		e.NewPageview, e.ScrollDepth = st.report(h.PageviewID, h.ScrollDepth)
+		var added bool
+		e.NewPageview, e.ScrollDepth, added = st.report(h.PageviewID, h.ScrollDepth)
+		if added {
+			st.size += reportSize
+			z.bytes += reportSize
+		}
 	}
+	z.evict(st)
 	// Only the sessionizer needs pageview ids; stored, a random id on
 	// every row would cost 8 bytes each.
 	e.PageviewID = 0
@@ -167,20 +317,24 @@ func (z *Sessionizer) Add(h *Hit, at Pos) Event {
 	return e
 }
 
+// reportSize is what a remembered engagement report costs.
+const reportSize = 16
+
 // report records an engagement report and returns whether it is the
-// pageview's first and how much deeper it scrolled.
-func (st *sessionState) report(pid uint64, scroll uint8) (first, deeper uint8) {
+// pageview's first, how much deeper it scrolled, and whether a report
+// was added to the session's memory.
+func (st *sessionState) report(pid uint64, scroll uint8) (first, deeper uint8, added bool) {
 	for i := range st.reports {
 		r := &st.reports[i]
 		if r.id == pid {
 			if scroll > r.scroll {
 				deeper, r.scroll = scroll-r.scroll, scroll
 			}
-			return 0, deeper
+			return 0, deeper, false
 		}
 	}
 	st.reports = append(st.reports, pageviewReport{id: pid, scroll: scroll})
-	return 1, scroll
+	return 1, scroll, true
 }
 
 // find returns the live session for a hit's visitor, trying the hash under
@@ -199,8 +353,12 @@ func (z *Sessionizer) find(h *Hit) *sessionState {
 		}
 		if v != h.VisitorID {
 			// Carry the session over to today's hash so later hits find it.
-			delete(z.live, visitorKey{h.Site, v})
-			z.live[visitorKey{h.Site, h.VisitorID}] = st
+			delete(z.live, st.key)
+			st.key = visitorKey{h.Site, h.VisitorID}
+			if old := z.live[st.key]; old != nil {
+				z.remove(old) // today's hash's earlier visit, timed out
+			}
+			z.live[st.key] = st
 		}
 		return st
 	}
@@ -233,9 +391,9 @@ func (z *Sessionizer) Committed() {
 	}
 	z.swept = z.latest
 	cutoff := z.latest.Add(-SessionTimeout)
-	for k, st := range z.live {
+	for _, st := range z.live {
 		if st.cur.End.Before(cutoff) && !st.touched {
-			delete(z.live, k)
+			z.remove(st)
 		}
 	}
 }

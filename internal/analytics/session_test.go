@@ -1,8 +1,12 @@
 package analytics
 
 import (
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func sessHit(visitor uint64, min int, name, path string) *Hit {
@@ -117,4 +121,98 @@ func TestEngagementReports(t *testing.T) {
 		}
 	}
 	// Sums give the mean maximum depth per pageview: (70 + 100) / 2.
+}
+
+// TestSessionizerBounded is the probe's fifth finding: 20,000 beacons
+// with distinct user agents and long UTM values made 20,000 live sessions
+// and took the heap from 12 to 256 MiB. Live sessions now stay within
+// MaxBytes: the least recently hit visit ends early, is counted, and
+// every hit still gets its event row.
+func TestSessionizerBounded(t *testing.T) {
+	t.Parallel()
+	z := NewSessionizer(nil)
+	z.MaxBytes = 2 << 20
+	long := strings.Repeat("u", 256)
+	for i := range 20000 {
+		h := sessHit(uint64(i+1), i/1000, EventPageview, fmt.Sprintf("/p/%d", i))
+		h.UTMSource, h.UTMMedium, h.UTMCampaign, h.UTMTerm, h.UTMContent = long, long, long, long, long
+		if e := z.Add(h, Pos{Seg: 1, Off: int64(i)}); e.SessionID == 0 {
+			t.Fatalf("hit %d got no session", i)
+		}
+		if i%500 == 0 {
+			z.Flush()
+			z.Committed()
+		}
+		if z.LiveBytes() > z.MaxBytes {
+			t.Fatalf("after %d hits the live sessions hold %d bytes, over the bound %d", i+1, z.LiveBytes(), z.MaxBytes)
+		}
+	}
+	if z.Evicted() == 0 || uint64(z.Live())+z.Evicted() != 20000 {
+		t.Fatalf("%d live, %d evicted; want the flood bounded and every visit accounted for", z.Live(), z.Evicted())
+	}
+	// The most recent visitor's visit goes on; the first one's was ended
+	// early, so its next hit starts a new visit.
+	recent := z.Add(sessHit(20000, 20, EventPageview, "/again"), Pos{Seg: 2, Off: 1})
+	if recent.EntryPage != "/p/19999" {
+		t.Errorf("the most recent visit did not go on: entry %q", recent.EntryPage)
+	}
+	first := z.Add(sessHit(1, 20, EventPageview, "/again"), Pos{Seg: 2, Off: 2})
+	if first.EntryPage != "/again" {
+		t.Errorf("the oldest visit was not the one ended: entry %q", first.EntryPage)
+	}
+	// The byte count agrees with the sessions held.
+	sum := 0
+	for _, st := range z.live {
+		sum += st.size
+	}
+	if sum != z.LiveBytes() {
+		t.Errorf("live bytes %d, sessions hold %d", z.LiveBytes(), sum)
+	}
+}
+
+// TestSessionOwnsItsStrings: a live session does not keep its first hit's
+// spool record alive through the strings it took from it.
+func TestSessionOwnsItsStrings(t *testing.T) {
+	t.Parallel()
+	record := strings.Repeat("x", 10000)
+	h := sessHit(1, 0, EventPageview, record[:5])
+	h.Referrer = record[5:20]
+	z := NewSessionizer(nil)
+	z.Add(h, Pos{Seg: 1, Off: 1})
+	st := z.live[visitorKey{"e.com", 1}]
+	lo := uintptr(unsafe.Pointer(unsafe.StringData(record)))
+	for _, f := range sessionStrings(&st.cur) {
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(*f))); len(*f) > 0 && p >= lo && p < lo+uintptr(len(record)) {
+			t.Fatalf("session string %q points into the hit's record", *f)
+		}
+	}
+	if st.cur.EntryPage != "xxxxx" || st.cur.Referrer != strings.Repeat("x", 15) {
+		t.Errorf("copied strings changed: %q %q", st.cur.EntryPage, st.cur.Referrer)
+	}
+}
+
+// BenchmarkSessionFlood adds 20,000 visitors whose hits are slices of
+// 4 KB records (as spool records decode) with long UTM values, and
+// reports the heap each live session holds and the live bytes counted.
+func BenchmarkSessionFlood(b *testing.B) {
+	long := strings.Repeat("u", 200)
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		z := NewSessionizer(nil)
+		for i := range 20000 {
+			record := strings.Repeat("r", 4096) + long + fmt.Sprintf("/p/%d", i)
+			h := sessHit(uint64(i+1), 0, EventPageview, record[4096+200:])
+			h.UTMSource, h.UTMMedium, h.UTMCampaign, h.UTMTerm, h.UTMContent = record[4096:], record[4096:], record[4096:], record[4096:], record[4096:]
+			z.Add(h, Pos{Seg: 1, Off: int64(i)})
+		}
+		z.Flush()
+		z.Committed()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/float64(z.Live()), "heap-B/session")
+		b.ReportMetric(float64(z.LiveBytes())/float64(z.Live()), "counted-B/session")
+		runtime.KeepAlive(z)
+	}
 }

@@ -333,7 +333,7 @@ func startCollection(ctx context.Context, c config.Serve, state stateStore, site
 	}
 	col.ingester = &analytics.Ingester{
 		Spool: spool, Store: events, Log: log.With("component", "ingester"),
-		BatchSize: c.BatchSize, FlushInterval: c.FlushInterval,
+		BatchSize: c.BatchSize, FlushInterval: c.FlushInterval, MaxLiveBytes: c.SessionMemoryMB << 20,
 		Retention: func() map[string]time.Time {
 			m := map[string]time.Time{}
 			for _, s := range sites.All() {
@@ -351,6 +351,10 @@ func startCollection(ctx context.Context, c config.Serve, state stateStore, site
 		func() float64 { return float64(st.WriteErrors.Load()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waymark_sessions_live", Help: "Sessions held in memory by the ingester."},
 		func() float64 { return float64(st.LiveSession.Load()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "waymark_sessions_live_bytes", Help: "Memory the live sessions hold, bounded by --session-memory."},
+		func() float64 { return float64(st.LiveBytes.Load()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_sessions_evicted_total", Help: "Visits ended early to keep the live sessions within --session-memory."},
+		func() float64 { return float64(st.Evicted.Load()) }))
 	return col, nil
 }
 

@@ -43,6 +43,9 @@ type Serve struct {
 	ShutdownGrace time.Duration
 	ReferrerSpam  []string
 	GCPercent     int
+	// SessionMemoryMB bounds the memory of the ingester's live sessions
+	// (MiB); past it the least recently hit visits end early.
+	SessionMemoryMB int
 	// AdminPassword, when set, is the dashboard's admin password
 	// (WAYMARK_ADMIN_PASSWORD); otherwise one is generated on first run.
 	AdminPassword string
@@ -133,20 +136,21 @@ func (c *Serve) ServesWeb() bool {
 // Defaults returns the configuration a newcomer gets.
 func Defaults() Serve {
 	return Serve{
-		Addr:          "127.0.0.1:8080",
-		Data:          "waymark-data",
-		LogLevel:      "info",
-		LogFormat:     "text",
-		SpoolMaxBytes: 1 << 30,
-		SpoolSegBytes: 16 << 20,
-		BatchSize:     20000,
-		FlushInterval: 200 * time.Millisecond,
-		DuckDBMemory:  "1GB",
-		ShutdownGrace: 20 * time.Second,
-		SyncInterval:  5 * time.Second,
-		GCPercent:     400,
-		Parts:         []string{"collector", "dashboard", "identity", "proxy"},
-		Threats:       Threats{MaxEdits: 1},
+		Addr:            "127.0.0.1:8080",
+		Data:            "waymark-data",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		SpoolMaxBytes:   1 << 30,
+		SpoolSegBytes:   16 << 20,
+		BatchSize:       20000,
+		FlushInterval:   200 * time.Millisecond,
+		DuckDBMemory:    "1GB",
+		ShutdownGrace:   20 * time.Second,
+		SyncInterval:    5 * time.Second,
+		GCPercent:       400,
+		SessionMemoryMB: 256,
+		Parts:           []string{"collector", "dashboard", "identity", "proxy"},
+		Threats:         Threats{MaxEdits: 1},
 		Proxy: Proxy{
 			HTTPSFirst:  true,
 			Addr:        "127.0.0.1:8443",
@@ -258,6 +262,7 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time allowed for a graceful shutdown")
 	fs.Var(stringList{&c.ReferrerSpam}, "referrer-spam", "extra comma-separated referrer-spam domains")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go garbage-collector target percentage (GOGC); 0 keeps the runtime's setting")
+	fs.IntVar(&c.SessionMemoryMB, "session-memory", c.SessionMemoryMB, "MiB the ingester's live sessions may hold; past it the least recently active visits end early (waymark_sessions_evicted_total)")
 	fs.StringVar(&c.RiskWebhook, "risk-webhook", c.RiskWebhook, "URL that receives new-device logins and stolen device cookies (JSON, signed)")
 	fs.StringVar(&c.RiskWebhookSecret, "risk-webhook-secret", c.RiskWebhookSecret, "secret of the webhook's HMAC-SHA256 signature (prefer WAYMARK_RISK_WEBHOOK_SECRET)")
 	fs.StringVar(&c.ConsentPolicy, "consent-policy", c.ConsentPolicy, "JSON file with the consent policy (see docs/CONSENT.md); default: the built-in one")
@@ -340,6 +345,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.BatchSize < 1 {
 		errs = append(errs, errors.New("--batch-size must be positive"))
+	}
+	if c.SessionMemoryMB < 1 || c.SessionMemoryMB > 1<<20 {
+		errs = append(errs, errors.New("--session-memory must be from 1 to 1048576 (MiB)"))
 	}
 	if c.FlushInterval <= 0 {
 		errs = append(errs, errors.New("--flush-interval must be positive"))
