@@ -98,28 +98,22 @@ func Classify(ip netip.Addr) string {
 	if ip.Is4() {
 		return classify4(ip)
 	}
-	b := ip.As16()
-	switch {
-	case nat64.Contains(ip):
-		return embedded("nat64", netip.AddrFrom4([4]byte(b[12:16])))
-	case sixToFour.Contains(ip):
-		return embedded("6to4", netip.AddrFrom4([4]byte(b[2:6])))
-	case teredo.Contains(ip):
-		// Teredo carries the server's address in bits 32-63 and the
-		// client's, inverted, in the last 32 bits.
-		if r := embedded("teredo", netip.AddrFrom4([4]byte(b[4:8]))); r != "" {
-			return r
+	if kind, v4s := carried(ip); kind != "" && kind != "ipv4_compatible" {
+		for _, v4 := range v4s {
+			if r := embedded(kind, v4); r != "" {
+				return r
+			}
 		}
-		return embedded("teredo", netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}))
+		return ""
 	}
 	for _, s := range specials6 {
 		if s.prefix.Contains(ip) {
 			return s.reason
 		}
 	}
-	if compat.Contains(ip) {
+	if kind, v4s := carried(ip); kind == "ipv4_compatible" {
 		// Deprecated since 2006; nothing legitimate uses them.
-		if r := embedded("ipv4_compatible", netip.AddrFrom4([4]byte(b[12:16]))); r != "" {
+		if r := embedded(kind, v4s[0]); r != "" {
 			return r
 		}
 		return ReasonReserved
@@ -128,6 +122,42 @@ func Classify(ip netip.Addr) string {
 		return ReasonReserved
 	}
 	return ""
+}
+
+// carried returns the IPv4 addresses an IPv6 address carries and the
+// kind of embedding: IPv4-mapped, NAT64 (64:ff9b::/96), 6to4 (2002::/16),
+// Teredo (2001::/32: the server's address and the client's, inverted) or
+// IPv4-compatible (::/96, outside :: and ::1). It returns "" and nil for
+// anything else. Every check of an address against a list of IPv4
+// ranges must check these too, since the address reaches the IPv4 host
+// through a translator.
+func carried(ip netip.Addr) (string, []netip.Addr) {
+	ip = ip.WithZone("")
+	if !ip.Is6() {
+		return "", nil
+	}
+	if ip.Is4In6() {
+		return "ipv4_mapped", []netip.Addr{ip.Unmap()}
+	}
+	b := ip.As16()
+	switch {
+	case nat64.Contains(ip):
+		return "nat64", []netip.Addr{netip.AddrFrom4([4]byte(b[12:16]))}
+	case sixToFour.Contains(ip):
+		return "6to4", []netip.Addr{netip.AddrFrom4([4]byte(b[2:6]))}
+	case teredo.Contains(ip):
+		return "teredo", []netip.Addr{netip.AddrFrom4([4]byte(b[4:8])), netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]})}
+	case compat.Contains(ip) && ip != netip.IPv6Unspecified() && ip != netip.IPv6Loopback():
+		return "ipv4_compatible", []netip.Addr{netip.AddrFrom4([4]byte(b[12:16]))}
+	}
+	return "", nil
+}
+
+// Carried returns the IPv4 addresses that ip carries inside it (see
+// Classify), or nil.
+func Carried(ip netip.Addr) []netip.Addr {
+	_, v4s := carried(ip)
+	return v4s
 }
 
 func embedded(kind string, v4 netip.Addr) string {

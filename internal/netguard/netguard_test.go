@@ -181,6 +181,40 @@ func TestPolicy(t *testing.T) {
 	}
 }
 
+// TestPolicyCarriedForms is the probe's sixth finding: a denied IPv4
+// range was reachable through the IPv6 forms that carry its addresses
+// (the built-in ranges were already judged through them; the operator's
+// list and the proxy's own addresses were not).
+func TestPolicyCarriedForms(t *testing.T) {
+	t.Parallel()
+	deny, _ := ParsePrefixes([]string{"93.184.216.0/24"})
+	p := &Policy{Deny: deny, Ports: []uint16{80, 443, 8443},
+		Self:       []netip.AddrPort{netip.MustParseAddrPort("8.8.8.8:8443"), netip.MustParseAddrPort("0.0.0.0:443")},
+		LocalAddrs: []netip.Addr{netip.MustParseAddr("9.9.9.9")}}
+	for _, c := range []struct {
+		ip     string
+		port   uint16
+		reason string
+	}{
+		{"93.184.216.34", 80, ReasonDeniedCIDR},
+		{"::ffff:93.184.216.34", 80, ReasonDeniedCIDR},
+		{"64:ff9b::5db8:d822", 80, ReasonDeniedCIDR},        // NAT64
+		{"2002:5db8:d822::1", 80, ReasonDeniedCIDR},         // 6to4
+		{"2001:0:5db8:d822::1", 80, ReasonDeniedCIDR},       // Teredo server
+		{"2001:0:808:808::a247:27dd", 80, ReasonDeniedCIDR}, // Teredo client, inverted
+		{"::5db8:d822", 80, ReasonDeniedCIDR},               // IPv4-compatible
+		{"64:ff9b::808:808", 80, ""},                        // NAT64 of a public, allowed address
+		{"2002:808:808::1", 80, ""},
+		{"64:ff9b::808:808", 8443, ReasonSelf}, // the proxy's own address, carried
+		{"2002:808:808::1", 8443, ReasonSelf},
+		{"64:ff9b::909:909", 443, ReasonSelf}, // a local address behind an unspecified listener
+	} {
+		if v := p.Check(netip.MustParseAddr(c.ip), c.port); v.Reason != c.reason || v.Allowed != (c.reason == "") {
+			t.Errorf("Check(%s, %d) = %+v, want reason %q", c.ip, c.port, v, c.reason)
+		}
+	}
+}
+
 type fakeResolver map[string][]netip.Addr
 
 func (f fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {

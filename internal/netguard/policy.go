@@ -44,10 +44,14 @@ func (p *Policy) Check(ip netip.Addr, port uint16) Verdict {
 	if !p.portAllowed(port) {
 		return Verdict{Reason: ReasonPort}
 	}
-	if p.isSelf(ip, port) {
+	// The operator's deny list and the proxy's own addresses are matched
+	// by the address and by every IPv4 address it carries (NAT64, 6to4,
+	// Teredo, IPv4-compatible), as Classify does for the built-in ranges.
+	carriedV4 := Carried(ip)
+	if p.isSelf(ip, port) || slices.ContainsFunc(carriedV4, func(v4 netip.Addr) bool { return p.isSelf(v4, port) }) {
 		return Verdict{Reason: ReasonSelf}
 	}
-	if contains(p.Deny, ip) {
+	if contains(p.Deny, ip) || slices.ContainsFunc(carriedV4, func(v4 netip.Addr) bool { return contains(p.Deny, v4) }) {
 		return Verdict{Reason: ReasonDeniedCIDR}
 	}
 	if contains(p.Allow, ip) {
