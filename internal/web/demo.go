@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"html/template"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"waymark.dev/waymark/internal/integrity"
 
@@ -125,16 +128,28 @@ const demoNewsBody = "Waymark signs what it relays: this paragraph came with a C
 // demoNews serves GET /demo/news.txt: a short article signed the way the
 // proxy signs relayed pages. With ?router=evil the demo plays a router
 // that injects an advertisement after the signature was made.
+//
+// The signature is made with the key that signs relayed content, so it
+// is made only for a URL this Waymark serves itself: the Host must name
+// the address and port the request arrived on, or a loopback name on that
+// port. Otherwise anyone could have a valid signature made for
+// http://bank.example/... by sending that Host; the article is then
+// served unsigned (the demo's badge says so).
 func (s *Server) demoNews(w http.ResponseWriter, r *http.Request) {
 	scheme := "http"
 	if s.isHTTPS(r) {
 		scheme = "https"
 	}
-	target := &url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
 	body := []byte(demoNewsBody)
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
+	if !servedHere(r, scheme) {
+		h.Set("Waymark-Demo", "unsigned; reason=host_not_served_here")
+		w.Write(body)
+		return
+	}
+	target := &url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
 	signer := &integrity.ResponseSigner{Keys: s.SigningKeys, Now: s.Now}
 	if err := signer.Sign(h, h, http.StatusOK, r.Method, target, sha256.Sum256(body)); err != nil {
 		s.writeError(w, r, err)
@@ -144,4 +159,31 @@ func (s *Server) demoNews(w http.ResponseWriter, r *http.Request) {
 		body = append(body, []byte(` <script src="//ads.example/inject.js"></script> BUY NOW!`)...)
 	}
 	w.Write(body)
+}
+
+// servedHere reports whether the request's Host names this server: the
+// address and port the connection arrived on, or, when that address is a
+// loopback one, "localhost" or a name under .localhost on that port.
+func servedHere(r *http.Request, scheme string) bool {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	lap, err := netip.ParseAddrPort(local.String())
+	if err != nil {
+		return false
+	}
+	host, port, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host, port = r.Host, map[string]string{"http": "80", "https": "443"}[scheme]
+	}
+	if port != strconv.Itoa(int(lap.Port())) {
+		return false
+	}
+	host = strings.ToLower(strings.Trim(host, "[]"))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return lap.Addr().IsLoopback()
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap() == lap.Addr().Unmap()
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +192,29 @@ func TestSigningKeysAndDemoNews(t *testing.T) {
 		if !errors.Is(err, want) && !(want == nil && err == nil) {
 			t.Errorf("%s: %v, want %v", path, err, want)
 		}
+	}
+	// The probe's seventh finding: the article was signed for whatever
+	// Host the request named, with the key that signs relayed content, so
+	// anyone could get a valid signature for http://bank.example/login.
+	// Only the address the server is reached at (or a loopback name on its
+	// port) gets a signature now.
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	for _, host := range []string{"bank.example", "bank.example:" + strconv.Itoa(port), "127.0.0.1:1", "localhost:" + strconv.Itoa(port) + "."} {
+		req, _ := http.NewRequest("GET", srv.URL+"/demo/news.txt", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Header.Get("Signature") != "" || resp.Header.Get("Waymark-Demo") != "unsigned; reason=host_not_served_here" || string(body) != demoNewsBody {
+			t.Errorf("Host %q: signature %q, Waymark-Demo %q", host, resp.Header.Get("Signature"), resp.Header.Get("Waymark-Demo"))
+		}
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/demo/news.txt", nil)
+	req.Host = "demo.waymark.localhost:" + strconv.Itoa(port)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.Header.Get("Signature") == "" {
+		t.Errorf("a .localhost name on the server's port got no signature (%v)", err)
 	}
 }
