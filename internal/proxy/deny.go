@@ -55,6 +55,16 @@ func explain(reason string) string {
 	return "The address is not a public internet address (" + reason + ")."
 }
 
+// pageHeaders sets the fields of every page the proxy shows in place of
+// a site (block and warning pages): HTML, nothing loaded from elsewhere,
+// and never inside another site's frame, where a "continue" link could be
+// clicked for the user (clickjacking).
+func pageHeaders(h http.Header) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+	h.Set("X-Frame-Options", "DENY")
+}
+
 // deny answers a refused request: a 4xx/5xx with Waymark-Decision, and a
 // body that browsers show for plain HTTP (HTML, or JSON when asked for).
 // CONNECT answers carry the header only, since browsers hide their bodies.
@@ -87,8 +97,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, q *request, status
 	var body bytes.Buffer
 	deniedPage.Execute(&body, map[string]string{"Status": strconv.Itoa(status) + " " + http.StatusText(status),
 		"Destination": dest, "Reason": q.reason, "Explanation": explain(q.reason), "Message": message})
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	pageHeaders(h)
 	h.Set("Content-Length", strconv.Itoa(body.Len()))
 	w.WriteHeader(status)
 	w.Write(body.Bytes())

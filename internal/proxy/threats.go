@@ -160,8 +160,7 @@ func (s *Server) warn(w http.ResponseWriter, r *http.Request, q *request, v *thr
 	h := w.Header()
 	h.Set("Waymark-Decision", "warn; reason="+q.reason)
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	pageHeaders(h)
 	var body bytes.Buffer
 	warningPage.Execute(&body, map[string]string{"Destination": q.dest.String(), "Reason": v.Reason, "Imitates": v.Match,
 		"Continue": next.String(), "Minutes": strconv.Itoa(int(s.warnGrant().Minutes()))})

@@ -76,6 +76,14 @@ func TestThreatWarningContinue(t *testing.T) {
 	if resp.StatusCode != 403 || !strings.Contains(string(body), "imitating") || !strings.Contains(string(body), "waymark.dev") {
 		t.Fatalf("interstitial: %d %s", resp.StatusCode, body)
 	}
+	// Neither the warning nor the block page may be framed (its
+	// "continue" could be clicked for the user).
+	blocked := e.raw(fmt.Sprintf("GET http://phish.test:%d/ HTTP/1.1\r\nHost: x\r\nProxy-Authorization: %s\r\n\r\n", op, basic(e.secret)))
+	for _, r := range []*http.Response{resp, blocked} {
+		if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || r.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%d page: CSP %q, X-Frame-Options %q", r.StatusCode, csp, r.Header.Get("X-Frame-Options"))
+		}
+	}
 	m := regexp.MustCompile(`href="([^"]+)"`).FindStringSubmatch(string(body))
 	if m == nil {
 		t.Fatalf("no continue link in %s", body)

@@ -28,6 +28,8 @@ import (
 
 const (
 	linkLabel       = "waymark-link-gateway"
+	continueLabel   = "waymark-link-continue"
+	continueTTL     = 5 * time.Minute // how long a warning's "continue" link works
 	linkCookie      = "wm_go"
 	linkTTLToken    = 30 * 24 * time.Hour
 	linkTTLBrowser  = 24 * time.Hour
@@ -190,9 +192,12 @@ func (s *Server) gateway(w http.ResponseWriter, r *http.Request) {
 	case v.Verdict == threats.Block:
 		s.gatewayAnswer(w, http.StatusForbidden, "block", "This site was not opened",
 			"The address is "+v.Reason+". Waymark stopped the visit to protect your account.", u, "", backTo(page))
-	case v.Verdict == threats.Warn && q.Get("c") != "1":
+	case v.Verdict == threats.Warn && !s.continueValid(q.Get("c"), bind, u):
+		// "Continue anyway" is a grant of its own: signed for this link's
+		// destination and browser, and short-lived, so that no one can
+		// skip the warning by adding a parameter to a link.
 		cont := r.URL.Query()
-		cont.Set("c", "1")
+		cont.Set("c", s.continueGrant(bind, u, s.Now().Add(continueTTL)))
 		s.gatewayAnswer(w, http.StatusOK, "warn", "This site may be imitating another one",
 			"The address "+v.Reason+". Do not enter passwords, card numbers or codes there unless you are sure it is the right site.", u, "/go?"+cont.Encode(), backTo(page))
 	default:
@@ -211,6 +216,27 @@ func (s *Server) gateway(w http.ResponseWriter, r *http.Request) {
 			s.log.Debug("link gateway: outbound event not recorded", "err", err)
 		}
 	}
+}
+
+// continueGrant signs a warning's "continue anyway" for destination u in
+// the browser bound by bind, until exp.
+func (s *Server) continueGrant(bind, u string, exp time.Time) string {
+	e := strconv.FormatInt(exp.Unix(), 10)
+	id, tag := s.Consent.Ring.MAC(continueLabel, []byte(bind+"\x00"+u+"\x00"+e))
+	return strconv.FormatUint(uint64(id), 16) + "." + e + "." + base64.RawURLEncoding.EncodeToString(tag[:])
+}
+
+// continueValid checks a grant made by continueGrant.
+func (s *Server) continueValid(grant, bind, u string) bool {
+	parts := strings.Split(grant, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	id, err1 := strconv.ParseUint(parts[0], 16, 32)
+	exp, err2 := strconv.ParseInt(parts[1], 10, 64)
+	sum, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	return err1 == nil && err2 == nil && err3 == nil && s.Now().Unix() <= exp &&
+		s.Consent.Ring.VerifyMAC(uint32(id), continueLabel, []byte(bind+"\x00"+u+"\x00"+parts[1]), sum)
 }
 
 // backTo is the signed link's page when it is an http(s) URL.
@@ -232,7 +258,10 @@ func (s *Server) gatewayAnswer(w http.ResponseWriter, status int, decision, titl
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	// A decision page is never shown inside another site's frame, where
+	// its "continue" could be clicked for the visitor (clickjacking).
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+	h.Set("X-Frame-Options", "DENY")
 	h.Set("Waymark-Decision", decision)
 	var body bytes.Buffer
 	gatewayPage.Execute(&body, map[string]string{"Title": title, "Message": message, "Destination": truncate(dest, 2000), "Continue": cont, "Decision": decision, "Back": back})

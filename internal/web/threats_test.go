@@ -119,6 +119,32 @@ func TestLinkGateway(t *testing.T) {
 	if resp.StatusCode != 200 || m == nil || !strings.Contains(body, "shop.example") {
 		t.Fatalf("warned link: %d %s", resp.StatusCode, body)
 	}
+	// The probe's eighth finding: decision pages could be framed, "&c=1"
+	// skipped the warning without any signature over it, and the "Go
+	// back" link was a javascript: URL the page's own policy blocked.
+	for _, p := range []string{links[1], links[2]} {
+		resp, body := get(p)
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || resp.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s: CSP %q, X-Frame-Options %q; want the page never framed", p, csp, resp.Header.Get("X-Frame-Options"))
+		}
+		if strings.Contains(body, "javascript:") || !strings.Contains(body, `id="back" href="https://shop.example/cart"`) {
+			t.Errorf("%s: the back link is not a real link to the page:\n%s", p, body)
+		}
+	}
+	for _, forged := range []string{links[2] + "&c=1", links[2] + "&c=0." + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + ".AAAA"} {
+		if resp, body := get(forged); resp.StatusCode != 200 || resp.Header.Get("Location") != "" || !strings.Contains(body, `data-decision="warn"`) {
+			t.Errorf("%s: %d to %q; want the warning again", forged, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	grant := regexp.MustCompile(`[?&]c=([^&"]+)`).FindStringSubmatch(html.UnescapeString(m[1]))
+	if grant == nil {
+		t.Fatalf("no grant in the continue link %s", m[1])
+	}
+	// A grant is for its own destination only.
+	_, other, _ := sign(api, "https://shop-login.example/other")
+	if resp, _ := get(other[0] + "&c=" + grant[1]); resp.StatusCode != 200 || resp.Header.Get("Location") != "" {
+		t.Errorf("a grant for another destination: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
 	if resp, _ := get(html.UnescapeString(m[1])); resp.StatusCode != 302 || resp.Header.Get("Location") != "https://shop-login.example/x" {
 		t.Errorf("continue: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
