@@ -86,8 +86,8 @@ func DefaultPolicy() Policy {
 		},
 		Purposes: []Purpose{
 			{ID: Necessary, Required: true, Text: map[string]Text{
-				"en":    {Title: "Necessary", Description: "Security and your session: recognising a known device at login and keeping you signed in. These work only with a cookie and are always on."},
-				"zh-CN": {Title: "必要", Description: "安全与会话：登录时识别已知设备并保持您的登录状态。这些功能需要 Cookie，始终开启。"},
+				"en":    {Title: "Necessary", Description: "Security and your session: recognising a known device at login, keeping you signed in, and tying the site's checked outbound links to this browser. These work only with a cookie and are always on."},
+				"zh-CN": {Title: "必要", Description: "安全与会话：登录时识别已知设备、保持您的登录状态，并将本站经过检查的外部链接绑定到此浏览器。这些功能需要 Cookie，始终开启。"},
 			}},
 			{ID: Preferences, Text: map[string]Text{
 				"en":    {Title: "Preferences", Description: "Remember details you entered so you need not type them again; keep your choices in the browser's storage where cookies are refused."},

@@ -386,17 +386,48 @@ func (s *Server) forgetMe(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	s.setCookie(w, r, visitorCookie, "", 0)
-	s.setCookie(w, r, decisionCookie, "", 0)
+	for _, c := range serverCookies {
+		if readCookie(r, c.Name) != "" {
+			s.setCookie(w, r, c.Name, "", 0)
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"forgotten_receipts": n})
 	return nil
+}
+
+// storedCookie describes a cookie this server sets in visitors' browsers.
+type storedCookie struct {
+	Name    string `json:"name"`
+	Purpose string `json:"purpose"`
+	Why     string `json:"why"`
+}
+
+// serverCookies are every cookie the consent, identity and link-gateway
+// endpoints set in a visitor's browser ("__Host-" is added over HTTPS).
+// "What is stored about me" lists those a browser holds, and "Forget me"
+// deletes them all.
+var serverCookies = []storedCookie{
+	{decisionCookie, consent.Necessary, "remembers which privacy choices this browser made (the id of its latest receipt)"},
+	{visitorCookie, "preferences or analytics", "recognises this browser when you allowed preferences or analytics"},
+	{linkCookie, consent.Necessary, "ties the site's checked outbound links to this browser, so they cannot be used as redirects elsewhere; set when a page with such links is opened, kept a day"},
+}
+
+// heldCookies are the server's cookies the request carries.
+func heldCookies(r *http.Request) []storedCookie {
+	out := []storedCookie{}
+	for _, c := range serverCookies {
+		if readCookie(r, c.Name) != "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // myData answers what is stored about this browser: its visitor id and
 // receipts.
 func (s *Server) myData(w http.ResponseWriter, r *http.Request) error {
 	visitor := s.visitor(r)
-	out := map[string]any{"visitor_id": "", "receipts": []*consent.Receipt{}}
+	out := map[string]any{"visitor_id": "", "receipts": []*consent.Receipt{}, "cookies": heldCookies(r)}
 	if !visitor.IsZero() {
 		rs, err := s.Consent.Store.ReceiptsByVisitor(r.Context(), visitor.String())
 		if err != nil {

@@ -160,9 +160,29 @@ func TestConsentAPI(t *testing.T) {
 	if rme.StatusCode != 200 || !strings.Contains(body, a.VisitorID) || !strings.Contains(body, `"receipt_id"`) {
 		t.Errorf("me: %d %s", rme.StatusCode, body)
 	}
+	// A page with checked outbound links gave this browser the wm_go
+	// cookie: it is listed with its purpose, and forgetting deletes it
+	// (the newcomer's ninth finding: it was neither).
+	req, _ = http.NewRequest("POST", srv.URL+"/api/v1/links/sign", strings.NewReader(`{"urls":["https://example.org/"]}`))
+	req.Header.Set("Origin", srv.URL)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := l.c.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("link signing: %v %v", resp.StatusCode, err)
+	}
+	if _, body := l.get("/api/v1/consent/me"); !strings.Contains(body, `{"name":"wm_go","purpose":"necessary"`) || !strings.Contains(body, `{"name":"waymark_consent"`) {
+		t.Errorf("me does not list the cookies this browser holds: %s", body)
+	}
 	rf, body := l.post("/api/v1/consent/forget", nil, nil)
 	if rf.StatusCode != 200 || !strings.Contains(body, `"forgotten_receipts":1`) {
 		t.Errorf("forget: %d %s", rf.StatusCode, body)
+	}
+	for _, name := range []string{"wm_go", "waymark_consent", "waymark_id"} {
+		if c := cookie(rf, name); c == nil || c.MaxAge >= 0 {
+			t.Errorf("forget left the %s cookie: %+v", name, c)
+		}
+	}
+	if _, body := l.get("/api/v1/consent/me"); !strings.Contains(body, `"cookies":[]`) {
+		t.Errorf("after forgetting, me still lists cookies: %s", body)
 	}
 	if _, a := l.consent("GET", "", nil); !a.Prompt || a.VisitorID != "" {
 		t.Errorf("after forgetting: %+v", a)

@@ -12,6 +12,13 @@
         document.getElementById("me-where").textContent = wm ? wm.storage() : "unknown";
         var c = window.waymark && window.waymark.consent && window.waymark.consent.get();
         document.getElementById("me-choices").textContent = c ? JSON.stringify(c.purposes) : "not decided";
+        var ul = document.getElementById("me-cookies"), cs = d.cookies || [];
+        ul.replaceChildren.apply(ul, cs.length ? cs.map(function (c) {
+          var li = document.createElement("li"), b = document.createElement("code");
+          b.textContent = c.name;
+          li.append(b, " (" + c.purpose + "): " + c.why);
+          return li;
+        }) : [Object.assign(document.createElement("li"), { textContent: "none" })]);
         var ol = document.getElementById("me-receipts");
         ol.replaceChildren.apply(ol, (d.receipts || []).map(function (r) {
           var li = document.createElement("li");
