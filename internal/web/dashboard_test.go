@@ -266,3 +266,22 @@ func TestSettingsSharesAndExport(t *testing.T) {
 		t.Errorf("removed site's dashboard: %d", resp.StatusCode)
 	}
 }
+
+// TestFrontPagePrivate is the newcomer's tenth finding: the public front
+// page listed every site and the server's data folder. Both are shown to
+// a logged-in administrator only.
+func TestFrontPagePrivate(t *testing.T) {
+	srv, _, _ := newTestServer(t, apptest.Options{})
+	b := newBrowser(t, srv.URL)
+	resp, body := b.get("/")
+	if resp.StatusCode != 200 || strings.Contains(body, "other.example") || strings.Contains(body, "--data") || !strings.Contains(body, `href="/login"`) {
+		t.Errorf("front page to a visitor: %d\n%s", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("front page Cache-Control %q, want no-store (it differs per session)", resp.Header.Get("Cache-Control"))
+	}
+	b.login()
+	if _, body := b.get("/"); !strings.Contains(body, "other.example") || !strings.Contains(body, "--data") {
+		t.Errorf("front page to the administrator lacks the sites or the data folder:\n%s", body)
+	}
+}

@@ -70,12 +70,13 @@ var homeTmpl = template.Must(template.New("home").Parse(`<!doctype html>
 <p><a href="/dashboard">Open the dashboard</a>: log in with the admin password printed when Waymark first started (or the one in <code>WAYMARK_ADMIN_PASSWORD</code>).</p>
 {{if .Demo}}<p><a href="/demo/">Open the demo shop</a>: browse it in another tab and watch your visit arrive in the dashboard's realtime panel.</p>{{end}}
 <p>Documentation: <code>docs/DASHBOARD.md</code>, <code>docs/API.md</code> and <code>docs/ARCHITECTURE.md</code> in the source tree.</p>
-<h2>Sites</h2>
+{{if .Admin}}<h2>Sites</h2>
 <ul>{{range .Sites}}<li><code>{{.}}</code></li>{{else}}<li>No sites yet: <code>waymark site add --domain example.com</code></li>{{end}}</ul>
+{{else}}<p>Your sites and the set-up commands for this server are shown here once you are <a href="/login">logged in</a>.</p>{{end}}
 <h2>Add the tracker to a site</h2>
 <pre>&lt;script defer data-domain="example.com" src="{{.Origin}}/w.js"&gt;&lt;/script&gt;</pre>
 <h2>Ask the stats API</h2>
-<pre>TOKEN=$(waymark token add --data {{.Data}} --name me)
+<pre>TOKEN=$(waymark token add{{if .Admin}} --data {{.Data}}{{end}} --name me)
 curl -s -H "Authorization: Bearer $TOKEN" {{.Origin}}/api/v2/query \
   -d '{"site_id":"{{.First}}","metrics":["visitors","pageviews","time_on_page"],"date_range":"day","dimensions":["event:page"]}'</pre>
 <h2>Endpoints</h2>
@@ -86,10 +87,17 @@ curl -s -H "Authorization: Bearer $TOKEN" {{.Origin}}/api/v2/query \
 </ul>
 </main></body></html>`))
 
+// home serves the front page. The sites and the data folder's path are
+// the operator's business: they are shown to a logged-in administrator
+// only.
 func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
+	_, err := s.Admin.Check(r.Context(), sessionToken(r))
+	admin := err == nil
 	var sites []string
-	for _, st := range s.Sites.All() {
-		sites = append(sites, st.Domain)
+	if admin {
+		for _, st := range s.Sites.All() {
+			sites = append(sites, st.Domain)
+		}
 	}
 	scheme := "http"
 	if r.TLS != nil {
@@ -102,10 +110,11 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
 	} else if len(sites) > 0 {
 		first = sites[0]
 	}
-	if err := homeTmpl.Execute(&buf, map[string]any{"Demo": s.Demo, "Sites": sites, "First": first, "Data": s.DataDir, "Origin": scheme + "://" + r.Host}); err != nil {
+	if err := homeTmpl.Execute(&buf, map[string]any{"Demo": s.Demo, "Admin": admin, "Sites": sites, "First": first, "Data": s.DataDir, "Origin": scheme + "://" + r.Host}); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store") // it differs for a logged-in administrator
 	w.Write(buf.Bytes())
 	return nil
 }
