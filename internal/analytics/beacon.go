@@ -104,6 +104,12 @@ func ParseEvent(body []byte) (*Beacon, error) {
 	var ej eventJSON
 	if !decodeEventJSON(body, &ej) {
 		ej = eventJSON{}
+		// encoding/json would turn bytes that are not UTF-8 into U+FFFD
+		// and accept the event; such a body is refused instead (the fast
+		// path refuses them already).
+		if !utf8.Valid(body) {
+			return nil, invalid("body", "not valid UTF-8")
+		}
 		if err := json.Unmarshal(body, &ej); err != nil {
 			return nil, invalid("body", "not a JSON object: %v", err)
 		}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -44,7 +45,10 @@ func routePatterns(t *testing.T) []string {
 // concrete fills a pattern's wildcards with values that exist in the
 // test server (site shop.example) or are harmless.
 func concrete(pattern string) (method, path string) {
-	method, path, _ = strings.Cut(pattern, " ")
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok { // a pattern for every method
+		method, path = "GET", pattern
+	}
 	r := strings.NewReplacer("{site}", "shop.example", "{secret}", "not-a-secret", "{account}", "ann", "{id}", "00112233445566778899aabbccddeeff",
 		"{file}", "dashboard.js", "{action}", "goals", "{$}", "")
 	path = r.Replace(path)
@@ -65,29 +69,30 @@ type access struct {
 // accessRules lists every route. A route added to routes.go without a rule
 // here fails TestAccessControl: decide who may call it first.
 var accessRules = map[string]access{
-	"GET /healthz":                                   {200, 0, "public: load balancers"},
-	"GET /metrics":                                   {200, 0, "public by default: restrict at the network (docs/SECURITY.md)"},
-	"GET /b.gif":                                     {400, 0, "public: beacons (this request has no site)"},
-	"POST /api/event":                                {400, 0, "public: beacons (this request is invalid)"},
-	"OPTIONS /api/event":                             {204, 0, "public: CORS preflight"},
-	"GET /w.js":                                      {200, 0, "public: tracker"},
-	"GET /js/script.js":                              {200, 0, "public: tracker"},
-	"GET /login":                                     {200, 0, "public: the login form"},
-	"POST /login":                                    {401, 0, "wrong password"},
-	"POST /logout":                                   {401, 0, "admin session"},
-	"GET /api/v1/consent":                            {200, 0, "public: the visitor's own state"},
-	"POST /api/v1/consent":                           {200, 0, "public: the visitor records a choice"},
-	"GET /api/v1/consent/me":                         {200, 0, "public: the visitor's own data, by their cookies"},
-	"GET /api/v1/consent/receipts":                   {401, 403, "operator: token for every site"},
-	"GET /api/v1/remembered":                         {403, 0, "the visitor's own details, needs consent and their cookie"},
-	"PUT /api/v1/remembered":                         {403, 0, "the visitor's own details, needs consent and their cookie"},
-	"DELETE /api/v1/remembered":                      {204, 0, "the visitor deletes their own (nothing without a cookie)"},
-	"POST /api/v1/consent/forget":                    {200, 0, "the visitor forgets themselves (nothing without a cookie)"},
-	"GET /consent.js":                                {200, 0, "public: SDK"},
-	"GET /consent.css":                               {200, 0, "public: SDK"},
-	"POST /api/v1/risk/login":                        {401, 403, "operator: token for every site"},
-	"POST /api/v1/devices/trust":                     {401, 403, "operator: token for every site"},
-	"GET /api/v1/accounts/{account}/devices":         {401, 403, "operator: token for every site"},
+	"GET /healthz":                           {200, 0, "public: load balancers"},
+	"/api/":                                  {404, 0, "public: the JSON answer for unknown API paths and methods"},
+	"GET /metrics":                           {200, 0, "public by default: restrict at the network (docs/SECURITY.md)"},
+	"GET /b.gif":                             {400, 0, "public: beacons (this request has no site)"},
+	"POST /api/event":                        {400, 0, "public: beacons (this request is invalid)"},
+	"OPTIONS /api/event":                     {204, 0, "public: CORS preflight"},
+	"GET /w.js":                              {200, 0, "public: tracker"},
+	"GET /js/script.js":                      {200, 0, "public: tracker"},
+	"GET /login":                             {200, 0, "public: the login form"},
+	"POST /login":                            {401, 0, "wrong password"},
+	"POST /logout":                           {401, 0, "admin session"},
+	"GET /api/v1/consent":                    {200, 0, "public: the visitor's own state"},
+	"POST /api/v1/consent":                   {200, 0, "public: the visitor records a choice"},
+	"GET /api/v1/consent/me":                 {200, 0, "public: the visitor's own data, by their cookies"},
+	"GET /api/v1/consent/receipts":           {401, 403, "operator: token for every site"},
+	"GET /api/v1/remembered":                 {403, 0, "the visitor's own details, needs consent and their cookie"},
+	"PUT /api/v1/remembered":                 {403, 0, "the visitor's own details, needs consent and their cookie"},
+	"DELETE /api/v1/remembered":              {204, 0, "the visitor deletes their own (nothing without a cookie)"},
+	"POST /api/v1/consent/forget":            {200, 0, "the visitor forgets themselves (nothing without a cookie)"},
+	"GET /consent.js":                        {200, 0, "public: SDK"},
+	"GET /consent.css":                       {200, 0, "public: SDK"},
+	"POST /api/v1/risk/login":                {401, 403, "operator: token for every site"},
+	"POST /api/v1/devices/trust":             {401, 403, "operator: token for every site"},
+	"GET /api/v1/accounts/{account}/devices": {401, 403, "operator: token for every site"},
 	"DELETE /api/v1/accounts/{account}/devices/{id}": {401, 403, "operator: token for every site"},
 	"GET /api/v1/accounts/{account}/events":          {401, 403, "operator: token for every site"},
 	"GET /.well-known/waymark/keys":                  {200, 0, "public keys"},
@@ -187,6 +192,36 @@ func TestAccessControl(t *testing.T) {
 	for p := range accessRules {
 		if !seen[p] {
 			t.Errorf("access rule for %q, which routes.go no longer has", p)
+		}
+	}
+}
+
+// TestAPIFallback: a wrong method on an API path, or a path that does not
+// exist, gets the API's JSON error (they were plain text).
+func TestAPIFallback(t *testing.T) {
+	srv, _, _ := newTestServer(t, apptest.Options{})
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow, code  string
+	}{
+		{"GET", "/api/v2/query", 405, "POST", "method_not_allowed"},
+		{"DELETE", "/api/v1/consent", 405, "GET, POST", "method_not_allowed"},
+		{"GET", "/api/event", 405, "POST, OPTIONS", "method_not_allowed"},
+		{"GET", "/api/nope", 404, "", "not_found"},
+		{"POST", "/api/v3/query", 404, "", "not_found"},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Error struct{ Code, Message string } }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow || err != nil || body.Error.Code != c.code ||
+			!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s %s: %d Allow %q %+v (%v); want %d Allow %q code %s", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), body, err, c.status, c.allow, c.code)
 		}
 	}
 }

@@ -14,13 +14,14 @@ import (
 
 // Error kinds mapped to HTTP statuses.
 const (
-	codeInvalid         = "invalid"
-	codeNotFound        = "not_found"
-	codeUnauthenticated = "unauthenticated"
-	codeForbidden       = "forbidden"
-	codeUnavailable     = "unavailable"
-	codeInternal        = "internal"
-	codeTooLarge        = "too_large"
+	codeInvalid          = "invalid"
+	codeNotFound         = "not_found"
+	codeMethodNotAllowed = "method_not_allowed"
+	codeUnauthenticated  = "unauthenticated"
+	codeForbidden        = "forbidden"
+	codeUnavailable      = "unavailable"
+	codeInternal         = "internal"
+	codeTooLarge         = "too_large"
 )
 
 // apiError is an error with a kind, safe to show to the client.

@@ -3,6 +3,7 @@ package web
 import (
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"waymark.dev/waymark/internal/assets"
@@ -87,6 +88,11 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("DELETE /api/v1/proxy/tokens/{id}", s.requireAdminAPI(s.revokeProxyToken))
 	}
 
+	// Every other /api/ request gets a JSON error like the rest of the
+	// API: 405 with Allow for a path that exists under other methods, 404
+	// for one that does not.
+	mux.HandleFunc("/api/", s.handle(apiFallback(mux)))
+
 	// Front page and demo site.
 	static, _ := fs.Sub(assets.Static, "static")
 	mux.HandleFunc("GET /{$}", s.handle(s.home))
@@ -131,4 +137,25 @@ func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /share/{secret}/export.csv", s.sharedSite(s.exportCSV))
 	mux.HandleFunc("GET /share/{secret}/export.zip", s.sharedSite(s.exportZip))
 	mux.HandleFunc("GET /dash/{file}", s.dashFile)
+}
+
+// apiFallback answers the /api/ requests no route takes. It asks mux
+// which methods the path has, so that GET on a POST-only endpoint says
+// so instead of "not found".
+func apiFallback(mux *http.ServeMux) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+			probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/api/" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return &apiError{Status: http.StatusMethodNotAllowed, Code: codeMethodNotAllowed,
+				Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + strings.Join(allow, " or ")}
+		}
+		return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "no API endpoint " + r.URL.Path + " (docs/API.md lists them)"}
+	}
 }
