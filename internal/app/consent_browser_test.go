@@ -84,7 +84,9 @@ func TestConsentBrowser(t *testing.T) {
 		t.Errorf("Tab order %v: want the three buttons, kept inside the dialog", order)
 	}
 	do(a, "enter", chromedp.KeyEvent("\r"), chromedp.WaitNotPresent(".wm-consent"))
-	if s := state(a); s["prompt"] != false || s["visitor_id"] != "" || s["receipt_id"] == "" {
+	// The receipt says where the choice was made: the banner's first
+	// layer (it said "preferences" for every bulk choice before).
+	if s := state(a); s["prompt"] != false || s["visitor_id"] != "" || s["receipt_id"] == "" || s["source"] != "banner" {
 		t.Errorf("after refusing: %v", s)
 	}
 	if c := cookies(a); c["waymark_id"] != nil || c["waymark_consent"] == nil {
@@ -106,8 +108,8 @@ func TestConsentBrowser(t *testing.T) {
 	if days := (id.Expires - float64(time.Now().Unix())) / 86400; math.Abs(days-400) > 1 {
 		t.Errorf("identity cookie lasts %.1f days, want 400", days)
 	}
-	if s := state(b); s["visitor_id"] == "" {
-		t.Errorf("after accepting, no visitor id: %v", s)
+	if s := state(b); s["visitor_id"] == "" || s["source"] != "banner" {
+		t.Errorf("after accepting on the banner, no visitor id or not source banner: %v", s)
 	}
 	if v, _ := chromedp.Run(b, chromedp.Evaluate[string](`document.cookie`)); strings.Contains(v, "waymark_id") {
 		t.Error("page scripts can read the identity cookie")
@@ -115,8 +117,8 @@ func TestConsentBrowser(t *testing.T) {
 	// Withdraw analytics in the preferences panel (the footer link).
 	do(b, "preferences", chromedp.Click(`[data-waymark-preferences]`), chromedp.WaitVisible("#wm-p-analytics"),
 		chromedp.Click("#wm-p-analytics"), chromedp.Click(`[data-wm="save"]`), chromedp.WaitNotPresent(".wm-consent"))
-	if p := state(b)["purposes"].(map[string]any); p["analytics"] != false || p["preferences"] != true {
-		t.Errorf("after withdrawing analytics: %v", p)
+	if s := state(b); s["purposes"].(map[string]any)["analytics"] != false || s["purposes"].(map[string]any)["preferences"] != true || s["source"] != "preferences" {
+		t.Errorf("after withdrawing analytics in the preferences: %v", s)
 	}
 	// What is stored about me, and forgetting it.
 	do(b, "me", chromedp.Navigate(base+"/demo/me"), chromedp.WaitVisible("#me-receipts li"))

@@ -166,12 +166,15 @@
     if (e.shiftKey && d.activeElement === first) { e.preventDefault(); last.focus(); }
     else if (!e.shiftKey && d.activeElement === last) { e.preventDefault(); first.focus(); }
   }
-  function buttons(extra) {
+  // buttons are "Accept all" and "Reject all" (bulk choices, not purpose
+  // by purpose) beside extra; source says where they are: the banner's
+  // first layer or the preferences layer, as the receipt records it.
+  function buttons(extra, source) {
     var row = el("div", { "class": "wm-buttons" });
     var acc = el("button", { type: "button", "class": "wm-btn", "data-wm": "accept" }, t("accept"));
     var rej = el("button", { type: "button", "class": "wm-btn", "data-wm": "reject" }, t("reject"));
-    acc.onclick = function () { decide(all(true), extra ? "preferences" : "banner", false); };
-    rej.onclick = function () { decide(all(false), extra ? "preferences" : "banner", false); };
+    acc.onclick = function () { decide(all(true), source, false); };
+    rej.onclick = function () { decide(all(false), source, false); };
     row.append(acc, rej);
     if (extra) row.append(extra);
     return row;
@@ -186,7 +189,7 @@
     if (!second) {
       var cust = el("button", { type: "button", "class": "wm-btn", "data-wm": "customise" }, t("customise"));
       cust.onclick = function () { open(true); };
-      box.append(buttons(cust));
+      box.append(buttons(cust, "banner"));
     } else {
       var form = el("form", { "class": "wm-purposes" });
       pol.purposes.forEach(function (p) {
@@ -211,7 +214,7 @@
       };
       save.onclick = submit;
       form.onsubmit = function (e) { e.preventDefault(); submit(); };
-      box.append(form, buttons(save));
+      box.append(form, buttons(save, "preferences"));
       if (!state.prompt) {
         var x = el("button", { type: "button", "class": "wm-close", "aria-label": t("close") }, "×");
         x.onclick = close;
