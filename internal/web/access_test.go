@@ -216,7 +216,9 @@ func TestAPIFallback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var body struct{ Error struct{ Code, Message string } }
+		var body struct {
+			Error struct{ Code, Message string }
+		}
 		err = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
 		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow || err != nil || body.Error.Code != c.code ||
