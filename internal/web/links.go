@@ -199,7 +199,7 @@ func (s *Server) gateway(w http.ResponseWriter, r *http.Request) {
 		cont := r.URL.Query()
 		cont.Set("c", s.continueGrant(bind, u, s.Now().Add(continueTTL)))
 		s.gatewayAnswer(w, http.StatusOK, "warn", "This site may be imitating another one",
-			"The address "+v.Reason+". Do not enter passwords, card numbers or codes there unless you are sure it is the right site.", u, "/go?"+cont.Encode(), backTo(page))
+			sentence(v.Reason)+". Do not enter passwords, card numbers or codes there unless you are sure it is the right site.", u, "/go?"+cont.Encode(), backTo(page))
 	default:
 		if v.Verdict == threats.Warn {
 			decision = "continue"
@@ -245,6 +245,15 @@ func backTo(page string) string {
 		return ""
 	}
 	return page
+}
+
+// sentence starts s with a capital letter (threat reasons are phrases:
+// "the address imitates shop.example (...)", "listed as imitating ...").
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func truncate(s string, n int) string {
