@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -428,15 +429,25 @@ func heldCookies(r *http.Request) []storedCookie {
 func (s *Server) myData(w http.ResponseWriter, r *http.Request) error {
 	visitor := s.visitor(r)
 	out := map[string]any{"visitor_id": "", "receipts": []*consent.Receipt{}, "cookies": heldCookies(r)}
+	rs := []*consent.Receipt{}
 	if !visitor.IsZero() {
-		rs, err := s.Consent.Store.ReceiptsByVisitor(r.Context(), visitor.String())
-		if err != nil {
+		var err error
+		if rs, err = s.Consent.Store.ReceiptsByVisitor(r.Context(), visitor.String()); err != nil {
 			return err
 		}
 		out["visitor_id"] = visitor.String()
-		if rs != nil {
-			out["receipts"] = rs
-		}
+	}
+	// The current decision's receipt, which carries no visitor id when
+	// everything optional was refused, is this browser's too.
+	cur, err := s.currentDecision(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	if cur != nil && !slices.ContainsFunc(rs, func(x *consent.Receipt) bool { return x.ID == cur.ID }) {
+		rs = append(rs, cur)
+	}
+	if len(rs) > 0 {
+		out["receipts"] = rs
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, out)

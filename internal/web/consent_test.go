@@ -105,6 +105,11 @@ func TestConsentAPI(t *testing.T) {
 	if rec, _ := st.State.ReceiptByID(t.Context(), a.ReceiptID); rec == nil || rec.VisitorID != "" {
 		t.Errorf("reject-all receipt %+v has a visitor id", rec)
 	}
+	// Without a visitor id, "what is stored about me" still shows the
+	// browser's current receipt (the consent cookie names it).
+	if _, body := b.get("/api/v1/consent/me"); !strings.Contains(body, a.ReceiptID) {
+		t.Errorf("me after rejecting all lacks the receipt %s: %s", a.ReceiptID, body)
+	}
 
 	// GPC: a bulk accept keeps analytics off; naming it turns it on.
 	g := newBrowser(t, srv.URL)

@@ -1,6 +1,10 @@
 // The demo's "what is stored about me" page.
 (function () {
   "use strict";
+  // purposes reads {"analytics":true,...} as "analytics on, ...".
+  function purposes(p) {
+    return Object.keys(p || {}).sort().map(function (k) { return k + (p[k] ? " on" : " off"); }).join(", ");
+  }
   function show() {
     var h = {};
     try { var t = localStorage.getItem("waymark_id"); if (t) h["Waymark-Id"] = t; } catch (e) {}
@@ -11,7 +15,7 @@
         var wm = window.waymark && window.waymark.identity;
         document.getElementById("me-where").textContent = wm ? wm.storage() : "unknown";
         var c = window.waymark && window.waymark.consent && window.waymark.consent.get();
-        document.getElementById("me-choices").textContent = c ? JSON.stringify(c.purposes) : "not decided";
+        document.getElementById("me-choices").textContent = c ? purposes(c.purposes) : "not decided";
         var ul = document.getElementById("me-cookies"), cs = d.cookies || [];
         ul.replaceChildren.apply(ul, cs.length ? cs.map(function (c) {
           var li = document.createElement("li"), b = document.createElement("code");
@@ -22,7 +26,7 @@
         var ol = document.getElementById("me-receipts");
         ol.replaceChildren.apply(ol, (d.receipts || []).map(function (r) {
           var li = document.createElement("li");
-          li.textContent = r.time + " · " + r.source + " · policy " + r.policy_version + " · " + JSON.stringify(r.purposes) + " · " + r.receipt_id;
+          li.textContent = r.time + " · " + r.source + " · policy " + r.policy_version + " · " + purposes(r.purposes) + " · receipt " + r.receipt_id;
           return li;
         }));
       });
