@@ -25,6 +25,20 @@ const riskJournalFile = "state.db-riskjournal"
 // adminCmd runs site, token and goal subcommands. They only touch the
 // SQLite state store, so they work while the server runs; the server picks
 // changes up within a second.
+// adminFlags are the flags of each site, token and goal subcommand.
+var adminFlags = map[string][]string{
+	"site add":     {"data", "state", "domain", "timezone", "retention-days", "ignore-ips", "ignore-paths", "keep-params"},
+	"site update":  {"data", "state", "domain", "timezone", "retention-days", "ignore-ips", "ignore-paths", "keep-params"},
+	"site list":    {"data", "state"},
+	"site remove":  {"data", "state", "domain"},
+	"token add":    {"data", "state", "name", "site"},
+	"token list":   {"data", "state"},
+	"token revoke": {"data", "state", "id"},
+	"goal add":     {"data", "state", "site", "page", "event"},
+	"goal list":    {"data", "state", "site"},
+	"goal remove":  {"data", "state", "site", "page", "event"},
+}
+
 func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(cmd+" "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")
@@ -40,6 +54,10 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 	page := fs.String("page", "", "goal: page path (may end in *)")
 	event := fs.String("event", "", "goal: custom event name")
 	id := fs.Int64("id", 0, "token id")
+	fs, err := subFlagSet(fs, cmd+" "+sub, cmd+" "+sub, adminFlags, stderr)
+	if err != nil {
+		return err
+	}
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -121,6 +122,51 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("waymark "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	return fs
+}
+
+// subFlagSet returns a flag set for subcommand sub of a command whose
+// subcommands share their flag definitions (all), with only the flags
+// table gives sub: its -h shows its own flags, and the others are unknown
+// to it. A usage text may have parts for different subcommands, each
+// starting with the subcommands it is for and separated by " | "
+// ("import, update: ... | list: ..."): sub gets its own part, without
+// the prefix.
+func subFlagSet(all *flag.FlagSet, name, sub string, table map[string][]string, stderr io.Writer) (*flag.FlagSet, error) {
+	names, ok := table[sub]
+	if !ok {
+		return nil, usagef("unknown command waymark %s; see waymark help", name)
+	}
+	subs := map[string]bool{}
+	for k := range table {
+		subs[k[strings.LastIndexByte(k, ' ')+1:]] = true
+	}
+	fs := newFlagSet(name, stderr)
+	for _, n := range names {
+		f := all.Lookup(n)
+		if f == nil {
+			panic("subFlagSet: no flag " + n) // a mistake in a table of this package
+		}
+		usage := f.Usage
+		for _, part := range strings.Split(f.Usage, " | ") {
+			pre, rest, ok := strings.Cut(part, ": ")
+			tags := strings.Split(pre, ",")
+			if ok && allIn(tags, subs) && slices.ContainsFunc(tags, func(t string) bool { return strings.TrimSpace(t) == sub[strings.LastIndexByte(sub, ' ')+1:] }) {
+				usage = rest
+				break
+			}
+		}
+		fs.Var(f.Value, f.Name, usage)
+	}
+	return fs, nil
+}
+
+func allIn(words []string, set map[string]bool) bool {
+	for _, w := range words {
+		if !set[strings.TrimSpace(w)] {
+			return false
+		}
+	}
+	return true
 }
 
 // parse applies WAYMARK_* variables, then the command line.

@@ -15,13 +15,20 @@ import (
 // keysCmd runs `waymark keys list|rotate|retire`: the key ring that signs
 // visitor and consent cookies. It works while the server runs, which
 // reloads the ring every minute.
+// keysFlags are the flags of each keys subcommand.
+var keysFlags = map[string][]string{"list": {"data", "state"}, "rotate": {"data", "state", "signing"}, "retire": {"data", "state", "id", "signing", "kid"}}
+
 func keysCmd(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("keys "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")
 	stateURL := stateFlag(fs)
-	id := fs.Uint("id", 0, "key id (retire)")
+	id := fs.Uint("id", 0, "key id")
 	signing := fs.Bool("signing", false, "rotate or retire the Ed25519 key that signs relayed content (see /.well-known/waymark/keys) instead of the cookie key ring")
-	kid := fs.String("kid", "", "signing key id (retire --signing)")
+	kid := fs.String("kid", "", "signing key id (with --signing)")
+	fs, err := subFlagSet(fs, "keys "+sub, sub, keysFlags, stderr)
+	if err != nil {
+		return err
+	}
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}

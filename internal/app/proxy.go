@@ -198,6 +198,9 @@ func localAddrs() []netip.Addr {
 }
 
 // proxyCmd runs `waymark proxy token add|list|revoke`.
+// proxyTokenFlags are the flags of each proxy token subcommand.
+var proxyTokenFlags = map[string][]string{"add": {"data", "state", "user", "expires"}, "list": {"data", "state"}, "revoke": {"data", "state", "id"}}
+
 func proxyCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) < 2 || args[0] != "token" {
 		return usagef("use waymark proxy token add|list|revoke")
@@ -206,9 +209,13 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 	fs := newFlagSet("proxy token "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")
 	stateURL := stateFlag(fs)
-	user := fs.String("user", "", "user the token belongs to (add)")
-	expires := fs.String("expires", "", "lifetime, e.g. 12h or 90d (add; default: no expiry)")
-	id := fs.String("id", "", "token id (revoke; see waymark proxy token list)")
+	user := fs.String("user", "", "user the token belongs to")
+	expires := fs.String("expires", "", "lifetime, e.g. 12h or 90d (default: no expiry)")
+	id := fs.String("id", "", "token id (see waymark proxy token list)")
+	fs, err := subFlagSet(fs, "proxy token "+sub, sub, proxyTokenFlags, stderr)
+	if err != nil {
+		return err
+	}
 	if err := parse(fs, rest, getenv); err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"golang.org/x/net/publicsuffix"
 	"io"
@@ -37,25 +39,47 @@ func splitFeed(v string) (path, format string) {
 }
 
 // threatsCmd runs `waymark threats ...`.
+// threatsFlags are the flags each threats subcommand takes; its -h lists
+// those only, and the others are refused.
+var threatsFlags = map[string][]string{
+	"canon":       {},
+	"expressions": {},
+	"check":       {"data", "feed", "allow", "protect", "max-edits"},
+	"import":      {"data", "state", "feed", "list", "source", "refresh", "allow-cidrs", "ports"},
+	"update":      {"data", "force", "allow-cidrs", "ports"},
+	"feeds":       {"data"},
+	"remove":      {"data", "state", "source"},
+	"list":        {"data", "list", "source"},
+	"stats":       {"data"},
+}
+
 func threatsCmd(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("threats "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder (its threats.db)")
 	stateURL := fs.String("state", "", "import, remove: the shared state store (postgres://...) instead of the data folder: every node loads its entries within its sync interval")
 	var feeds feedFlags
-	fs.Var(&feeds, "feed", "feed file FILE[:FORMAT] (import: one; check: any number, checked instead of the data folder's database); formats: "+strings.Join(threats.Formats, ", "))
+	formats := "; formats: " + strings.Join(threats.Formats, ", ")
+	fs.Var(&feeds, "feed", "import: the feed, a file or http(s) URL, FILE[:FORMAT]"+formats+" | check: a feed file FILE[:FORMAT] to check against instead of the data folder's database (repeat for more)"+formats)
 	allow := fs.String("allow", "", "check: a file of domains or URLs that are never blocked")
 	protect := fs.String("protect", "", "check: comma-separated domains whose lookalikes get a warning")
 	maxEdits := fs.Int("max-edits", 1, "check: edit distance at which a name counts as a typo of a protected one (0: off)")
-	list := fs.String("list", "", "import: the list the entries go to (phishing, malware, unwanted, lookalike, custom, allow; default by format); list: only this list")
-	source := fs.String("source", "", "import: the source's name (default: the file's path or URL); list: only this source; remove: the source to remove")
+	list := fs.String("list", "", "import: the list the entries go to (phishing, malware, unwanted, lookalike, custom, allow; default by format) | list: only entries of this list")
+	source := fs.String("source", "", "import: the source's name (default: the file's path or URL) | list: only entries of this source | remove: the source to remove")
 	refresh := fs.Duration("refresh", 0, "import: read the feed again this often while the server runs (0: only by waymark threats update --force)")
 	force := fs.Bool("force", false, "update: read every feed, not only those due")
 	allowCIDRs := fs.String("allow-cidrs", "", "import, update: special-use ranges feed URLs may reach anyway (comma-separated CIDRs; default: public addresses only)")
 	ports := fs.String("ports", "80,443", "import, update: ports feed URLs may use")
+	fs, err := subFlagSet(fs, "threats "+sub, sub, threatsFlags, stderr)
+	if err != nil {
+		return err
+	}
 	if err := applyEnv(fs, getenv); err != nil {
 		return usagef("%v", err)
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
 		return usagef("%v", err)
 	}
 	urls := fs.Args()
