@@ -35,6 +35,7 @@ Commands:
   verify URL               fetch a URL through the proxy and check its signature and digest
   demo traffic             fill the demo shop with synthetic visits (server stopped)
   bench ingest|query|risk|proxy|threats  measure the parts
+  version                  print the version, source revision and Go release
   help                     show this text
 
 Run "waymark <command> -h" for a command's flags. Every flag can also be set
@@ -110,6 +111,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		return benchCmd(ctx, s, r, getenv, stdout, stderr)
+	case "version", "--version":
+		if len(rest) > 0 {
+			return usagef("version takes no arguments")
+		}
+		fmt.Fprintln(stdout, version())
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

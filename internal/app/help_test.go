@@ -43,3 +43,15 @@ func TestSubcommandHelp(t *testing.T) {
 		t.Errorf("another subcommand's flag: exit %d, %s", code, errb.String())
 	}
 }
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if code := Run(context.Background(), []string{"version"}, func(string) string { return "" }, &out, &bytes.Buffer{}); code != 0 ||
+		!regexp.MustCompile(`^waymark \S+ .*go1\.\d+.* \w+/\w+\n$`).MatchString(out.String()) {
+		t.Errorf("version: exit %d, %q", code, out.String())
+	}
+	if code := Run(context.Background(), []string{"version", "x"}, func(string) string { return "" }, &out, &bytes.Buffer{}); code != 2 {
+		t.Errorf("version with an argument: exit %d, want 2", code)
+	}
+}
