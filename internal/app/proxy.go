@@ -25,12 +25,13 @@ import (
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/netguard"
 	"waymark.dev/waymark/internal/proxy"
+	"waymark.dev/waymark/internal/proxytoken"
 )
 
 // proxyPart is the running secure proxy.
 type proxyPart struct {
 	handler *proxy.Server
-	auth    *proxy.Authenticator
+	auth    *proxytoken.Authenticator
 	srv     *http.Server
 	ln      net.Listener
 	// URL is how clients name the proxy (https://host:port).
@@ -126,7 +127,7 @@ func startProxy(ctx context.Context, c config.Serve, state stateStore, checker *
 		Upgrade:     proxy.Upgrade{Enabled: pc.HTTPSFirst, HTTPSOnly: pc.HTTPSOnly},
 		Signer:      &integrity.ResponseSigner{Keys: keys},
 	}
-	p.auth = &proxy.Authenticator{Store: state, Now: time.Now, Revoked: p.handler.CloseTokenTunnels}
+	p.auth = &proxytoken.Authenticator{Store: state, Now: time.Now, Revoked: p.handler.CloseTokenTunnels}
 	if c.State != "" {
 		// A shared database that stops answering: the last tokens are
 		// trusted for a while, then the proxy fails closed.
@@ -229,7 +230,7 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	switch sub {
 	case "add":
-		if err := proxy.ValidUser(*user); err != nil {
+		if err := proxytoken.ValidUser(*user); err != nil {
 			return usagef("proxy token add needs --user: %v", err)
 		}
 	case "revoke":
@@ -245,7 +246,7 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer db.Close()
-	auth := &proxy.Authenticator{Store: db, Now: time.Now}
+	auth := &proxytoken.Authenticator{Store: db, Now: time.Now}
 	switch sub {
 	case "add":
 		t, secret, err := auth.Add(ctx, *user, ttl)

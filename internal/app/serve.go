@@ -23,6 +23,7 @@ import (
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
 	"waymark.dev/waymark/internal/proxy"
+	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/threats"
@@ -161,7 +162,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	}
 	var px *proxyPart
 	pac := ""
-	var proxyAuth *proxy.Authenticator
+	var proxyAuth *proxytoken.Authenticator
 	if c.HasPart("proxy") {
 		if px, err = startProxy(ctx, c, state, checker, signingKeys, reg, log, ln.Addr().String()); err != nil {
 			ln.Close()

@@ -13,7 +13,7 @@ import (
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
 	"waymark.dev/waymark/internal/postgres"
-	"waymark.dev/waymark/internal/proxy"
+	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/sqlite"
@@ -28,7 +28,7 @@ type stateStore interface {
 	identity.KeyStore
 	identity.RememberStore
 	consent.Store
-	proxy.TokenStore
+	proxytoken.TokenStore
 	risk.Store
 	ImportRisk(ctx context.Context, devices []*risk.Device, events []risk.Event) error
 	Close() error
@@ -67,8 +67,8 @@ func openState(ctx context.Context, data, url string) (stateStore, error) {
 	return sqlite.Open(ctx, filepath.Join(data, stateFile))
 }
 
-// errProxyTokenNotFound reports whether err is either store's unknown
-// proxy token.
+// errProxyTokenNotFound reports whether err is a store's unknown proxy
+// token.
 func errProxyTokenNotFound(err error) bool {
-	return errors.Is(err, sqlite.ErrProxyTokenNotFound) || errors.Is(err, postgres.ErrProxyTokenNotFound)
+	return errors.Is(err, proxytoken.ErrNotFound)
 }

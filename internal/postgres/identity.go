@@ -9,14 +9,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/identity"
-	"waymark.dev/waymark/internal/proxy"
+	"waymark.dev/waymark/internal/proxytoken"
 )
 
 var (
 	_ admin.Store            = (*DB)(nil)
 	_ identity.KeyStore      = (*DB)(nil)
 	_ identity.RememberStore = (*DB)(nil)
-	_ proxy.TokenStore       = (*DB)(nil)
+	_ proxytoken.TokenStore  = (*DB)(nil)
 )
 
 // PasswordHash returns the dashboard's admin password hash.
@@ -171,11 +171,12 @@ func (s *DB) ForgetRemembered(ctx context.Context, id identity.ID, now time.Time
 	return nil
 }
 
-// ErrProxyTokenNotFound is returned when revoking an unknown token.
-var ErrProxyTokenNotFound = errors.New("postgres: no such proxy token")
+// ErrProxyTokenNotFound is returned (wrapped) when revoking an unknown
+// token; it is proxytoken.ErrNotFound, which callers match.
+var ErrProxyTokenNotFound = proxytoken.ErrNotFound
 
 // AddProxyToken stores a proxy token (hash only).
-func (s *DB) AddProxyToken(ctx context.Context, t proxy.Token) error {
+func (s *DB) AddProxyToken(ctx context.Context, t proxytoken.Token) error {
 	var exp int64
 	if !t.Expires.IsZero() {
 		exp = t.Expires.UnixMilli()
@@ -192,15 +193,15 @@ func (s *DB) AddProxyToken(ctx context.Context, t proxy.Token) error {
 }
 
 // ProxyTokens lists all proxy tokens, oldest first.
-func (s *DB) ProxyTokens(ctx context.Context) ([]proxy.Token, error) {
+func (s *DB) ProxyTokens(ctx context.Context) ([]proxytoken.Token, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, "user", hash, created_at, expires_at, revoked_at FROM proxy_tokens ORDER BY created_at, id`)
 	if err != nil {
 		return nil, failed("postgres: proxy tokens: %w", err)
 	}
 	defer rows.Close()
-	var out []proxy.Token
+	var out []proxytoken.Token
 	for rows.Next() {
-		var t proxy.Token
+		var t proxytoken.Token
 		var hash []byte
 		var created, exp, revoked int64
 		if err := rows.Scan(&t.ID, &t.User, &hash, &created, &exp, &revoked); err != nil {

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 	"waymark.dev/waymark/internal/integrity"
+	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/threats"
 
 	"waymark.dev/waymark/internal/netguard"
@@ -25,7 +26,7 @@ import (
 
 // Server is the proxy's HTTP handler and its tunnels.
 type Server struct {
-	Auth   *Authenticator
+	Auth   *proxytoken.Authenticator
 	Dialer *netguard.Dialer
 	// Hosts are rules for every user; UserHosts add rules for one user.
 	Hosts     HostRules
@@ -160,7 +161,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	tok, err := s.Auth.Check(r.Header.Get("Proxy-Authorization"))
-	if errors.Is(err, ErrTokensStale) {
+	if errors.Is(err, proxytoken.ErrTokensStale) {
 		q.decision, q.reason = "deny", "token_store_unavailable"
 		w.Header().Set("Retry-After", "30")
 		s.deny(w, r, q, http.StatusServiceUnavailable, "The proxy cannot check tokens right now: its token store has not answered for too long. Try again shortly.")
@@ -168,7 +169,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		q.decision, q.reason = "deny", "auth_required"
-		if errors.Is(err, ErrBadCredentials) {
+		if errors.Is(err, proxytoken.ErrBadCredentials) {
 			q.reason = "bad_credentials"
 		}
 		w.Header().Set("Proxy-Authenticate", `Basic realm="waymark", charset="UTF-8"`)

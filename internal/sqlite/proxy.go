@@ -2,21 +2,21 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"waymark.dev/waymark/internal/proxy"
+	"waymark.dev/waymark/internal/proxytoken"
 )
 
-var _ proxy.TokenStore = (*DB)(nil)
+var _ proxytoken.TokenStore = (*DB)(nil)
 
-// ErrProxyTokenNotFound is returned when revoking an unknown token.
-var ErrProxyTokenNotFound = errors.New("sqlite: no such proxy token")
+// ErrProxyTokenNotFound is returned (wrapped) when revoking an unknown
+// token; it is proxytoken.ErrNotFound, which callers match.
+var ErrProxyTokenNotFound = proxytoken.ErrNotFound
 
 // AddProxyToken stores a proxy token (its hash).
-func (s *DB) AddProxyToken(ctx context.Context, t proxy.Token) error {
+func (s *DB) AddProxyToken(ctx context.Context, t proxytoken.Token) error {
 	var exp int64
 	if !t.Expires.IsZero() {
 		exp = t.Expires.UnixMilli()
@@ -32,15 +32,15 @@ func (s *DB) AddProxyToken(ctx context.Context, t proxy.Token) error {
 }
 
 // ProxyTokens lists every proxy token, revoked ones included, oldest first.
-func (s *DB) ProxyTokens(ctx context.Context) ([]proxy.Token, error) {
+func (s *DB) ProxyTokens(ctx context.Context) ([]proxytoken.Token, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, user, hash, created_at, expires_at, revoked_at FROM proxy_tokens ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: proxy tokens: %w", err)
 	}
 	defer rows.Close()
-	var out []proxy.Token
+	var out []proxytoken.Token
 	for rows.Next() {
-		var t proxy.Token
+		var t proxytoken.Token
 		var hash []byte
 		var created, exp, revoked int64
 		if err := rows.Scan(&t.ID, &t.User, &hash, &created, &exp, &revoked); err != nil {

@@ -20,7 +20,7 @@ import (
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
-	"waymark.dev/waymark/internal/proxy"
+	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
 )
@@ -33,7 +33,7 @@ type Store interface {
 	identity.KeyStore
 	identity.RememberStore
 	consent.Store
-	proxy.TokenStore
+	proxytoken.TokenStore
 	risk.Store
 }
 
@@ -343,14 +343,14 @@ func receipts(t *testing.T, db Store, o Opener) {
 func proxyTokens(t *testing.T, db Store, o Opener) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	a := proxy.Token{ID: "tok1", User: "ann", Hash: [32]byte{1}, Created: t0}
-	b := proxy.Token{ID: "tok2", User: "bob", Hash: [32]byte{2}, Created: t0.Add(time.Second), Expires: t0.Add(24 * time.Hour)}
-	for _, x := range []proxy.Token{a, b} {
+	a := proxytoken.Token{ID: "tok1", User: "ann", Hash: [32]byte{1}, Created: t0}
+	b := proxytoken.Token{ID: "tok2", User: "bob", Hash: [32]byte{2}, Created: t0.Add(time.Second), Expires: t0.Add(24 * time.Hour)}
+	for _, x := range []proxytoken.Token{a, b} {
 		if err := db.AddProxyToken(ctx, x); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := db.AddProxyToken(ctx, proxy.Token{ID: "tok1", User: "eve", Hash: [32]byte{3}, Created: t0}); err == nil {
+	if err := db.AddProxyToken(ctx, proxytoken.Token{ID: "tok1", User: "eve", Hash: [32]byte{3}, Created: t0}); err == nil {
 		t.Error("a token id stored twice")
 	}
 	if err := db.RevokeProxyToken(ctx, "tok2"); err != nil {
@@ -364,8 +364,8 @@ func proxyTokens(t *testing.T, db Store, o Opener) {
 	}
 	got, err := o.Second(t).ProxyTokens(ctx)
 	b.Revoked = true
-	if err != nil || !reflect.DeepEqual(got, []proxy.Token{a, b}) {
-		t.Errorf("ProxyTokens = %+v, %v\nwant %+v", got, err, []proxy.Token{a, b})
+	if err != nil || !reflect.DeepEqual(got, []proxytoken.Token{a, b}) {
+		t.Errorf("ProxyTokens = %+v, %v\nwant %+v", got, err, []proxytoken.Token{a, b})
 	}
 }
 

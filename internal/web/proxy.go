@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"waymark.dev/waymark/internal/admin"
-	"waymark.dev/waymark/internal/proxy"
+	"waymark.dev/waymark/internal/proxytoken"
 )
 
 // proxyPAC serves the proxy auto-config file for browsers and systems.
@@ -92,7 +91,7 @@ func (s *Server) addProxyToken(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(r, w, &req); err != nil {
 		return err
 	}
-	if err := proxy.ValidUser(req.User); err != nil {
+	if err := proxytoken.ValidUser(req.User); err != nil {
 		return errInvalid("user", err.Error())
 	}
 	if req.ExpiresDays < 0 || req.ExpiresDays > 3650 {
@@ -110,7 +109,7 @@ func (s *Server) addProxyToken(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) revokeProxyToken(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if err := s.ProxyAuth.Revoke(r.Context(), id); err != nil {
-		if strings.Contains(err.Error(), "no such proxy token") {
+		if errors.Is(err, proxytoken.ErrNotFound) {
 			return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "no proxy token " + id}
 		}
 		return err

@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
-	"waymark.dev/waymark/internal/proxy"
+	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
 )
@@ -60,7 +60,7 @@ type Deps struct {
 	// no proxy in this process).
 	ProxyPAC string
 	// ProxyAuth manages proxy tokens for the admin API (nil: off).
-	ProxyAuth *proxy.Authenticator
+	ProxyAuth *proxytoken.Authenticator
 	// Threats answers the link check API (nil: off).
 	Threats *threats.Checker
 	// SigningKeys are published at /.well-known/waymark/keys (nil: off).

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 	"waymark.dev/waymark/internal/proxy"
+	"waymark.dev/waymark/internal/proxytoken"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/admin"
@@ -78,8 +79,8 @@ func newTestServer(t *testing.T, o apptest.Options) (*httptest.Server, *apptest.
 	return srv, st, st.AddToken(t, "shop.example")
 }
 
-func proxyAuth(t *testing.T, st *sqlite.DB) *proxy.Authenticator {
-	a := &proxy.Authenticator{Store: st, Now: time.Now}
+func proxyAuth(t *testing.T, st *sqlite.DB) *proxytoken.Authenticator {
+	a := &proxytoken.Authenticator{Store: st, Now: time.Now}
 	if err := a.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,9 @@
-package proxy
+// Package proxytoken provides the secure proxy's credentials: tokens
+// stored as hashes, the Proxy-Authorization parser, and the Authenticator
+// that checks tokens against an in-memory copy of the store, reloaded at
+// an interval and at once after a change. It has no network code: the
+// stores and the admin API use it without the proxy's transport.
+package proxytoken
 
 import (
 	"context"
@@ -25,7 +30,9 @@ type Token struct {
 	Revoked bool      `json:"revoked"`
 }
 
-// TokenStore keeps proxy tokens; the state store implements it.
+// TokenStore keeps proxy tokens; the state stores implement it.
+// RevokeProxyToken returns an error wrapping ErrNotFound for an unknown
+// id.
 type TokenStore interface {
 	AddProxyToken(ctx context.Context, t Token) error
 	ProxyTokens(ctx context.Context) ([]Token, error)
@@ -37,6 +44,10 @@ var (
 	ErrNoCredentials  = errors.New("proxy: no Proxy-Authorization")
 	ErrBadCredentials = errors.New("proxy: unknown, revoked or expired token")
 	ErrBadUser        = errors.New("proxy: a user name has 1 to 64 letters, digits, '.', '_', '@' or '-'")
+	// ErrNotFound: no token has that id. Every TokenStore returns it
+	// (wrapped) from RevokeProxyToken, so callers match it with
+	// errors.Is whatever the store.
+	ErrNotFound = errors.New("no such proxy token")
 )
 
 const tokenPrefix = "wmp_"
