@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"waymark.dev/waymark/internal/netguard"
 	"bytes"
 	_ "embed"
 	"encoding/json"
@@ -15,44 +16,83 @@ var deniedHTML string
 
 var deniedPage = template.Must(template.New("denied").Parse(deniedHTML))
 
-// reasonText explains reasons to a person.
-var reasonText = map[string]string{
-	"auth_required":        "No proxy credentials were sent.",
-	"bad_credentials":      "The proxy token is unknown, revoked or expired.",
-	"scheme":               "Only plain-HTTP URLs are forwarded; HTTPS goes through a CONNECT tunnel.",
-	"not_a_proxy_request":  "The request was not addressed to another site.",
-	"upgrade_not_http1":    "Protocol upgrades are forwarded over HTTP/1.1 only.",
-	"upgrade_with_body":    "A request that switches protocols must not carry a body.",
-	"target_mismatch":      "The request named one site in its address and another in its authority.",
-	"bad_destination":      "The destination could not be read.",
-	"host_denied":          "The operator has blocked this site.",
-	"host_not_allowed":     "This site is not on the list of sites you may visit through the proxy.",
-	"rate_limited":         "Too many requests in a short time.",
-	"tunnel_limit":         "Too many open connections for this user.",
-	"dns":                  "The site's name could not be resolved.",
-	"upstream":             "The site could not be reached.",
-	"port_not_allowed":     "Connections to this port are not allowed.",
-	"proxy_itself":         "The proxy does not connect to itself.",
-	"denied_cidr":          "The operator has blocked this network.",
-	"loopback":             "The address is this machine's own (loopback).",
-	"private":              "The address is in a private network.",
-	"cloud_metadata":       "The address is a cloud metadata service.",
-	"link_local":           "The address is link-local.",
-	"shared_address_space": "The address is carrier-grade NAT space.",
-	"unique_local":         "The address is in a private IPv6 network.",
+// Reason says why the proxy decided as it did. It is the reason of the
+// Waymark-Decision header, the audit line and the decisions metric.
+// Besides the proxy's own reasons below, a reason is an address class
+// of the egress policy (netguard's reasons, "nat64:private" for an
+// embedded address) or "threat_" and the list of a high-risk site.
+type Reason string
+
+// The proxy's own reasons.
+const (
+	ReasonAuthRequired           Reason = "auth_required"
+	ReasonBadCredentials         Reason = "bad_credentials"
+	ReasonTokenStoreUnavailable  Reason = "token_store_unavailable"
+	ReasonScheme                 Reason = "scheme"
+	ReasonNotAProxyRequest       Reason = "not_a_proxy_request"
+	ReasonBadDestination         Reason = "bad_destination"
+	ReasonTargetMismatch         Reason = "target_mismatch"
+	ReasonHostDenied             Reason = "host_denied"
+	ReasonHostNotAllowed         Reason = "host_not_allowed"
+	ReasonRateLimited            Reason = "rate_limited"
+	ReasonTunnelLimit            Reason = "tunnel_limit"
+	ReasonDNS                    Reason = "dns"
+	ReasonUpstream               Reason = "upstream"
+	ReasonShuttingDown           Reason = "shutting_down"
+	ReasonHijack                 Reason = "hijack"
+	ReasonClientGone             Reason = "client_gone"
+	ReasonHTTPSRequired          Reason = "https_required"
+	ReasonUpgradeNotHTTP1        Reason = "upgrade_not_http1"
+	ReasonUpgradeWithBody        Reason = "upgrade_with_body"
+	ReasonThreatWarningContinued Reason = "threat_warning_continued"
+)
+
+// reasonText explains every reason a person can be shown, the proxy's own
+// and the egress policy's; TestReasonsExplained holds it complete and
+// docs/PROXY.md in step.
+var reasonText = map[Reason]string{
+	ReasonAuthRequired:           "No proxy credentials were sent.",
+	ReasonBadCredentials:         "The proxy token is unknown, revoked or expired.",
+	ReasonTokenStoreUnavailable:  "The proxy cannot check tokens right now.",
+	ReasonScheme:                 "Only plain-HTTP URLs are forwarded; HTTPS goes through a CONNECT tunnel.",
+	ReasonNotAProxyRequest:       "The request was not addressed to another site.",
+	ReasonBadDestination:         "The destination could not be read.",
+	ReasonTargetMismatch:         "The request named one site in its address and another in its authority.",
+	ReasonHostDenied:             "The operator has blocked this site.",
+	ReasonHostNotAllowed:         "This site is not on the list of sites you may visit through the proxy.",
+	ReasonRateLimited:            "Too many requests in a short time.",
+	ReasonTunnelLimit:            "Too many open connections for this user.",
+	ReasonDNS:                    "The site's name could not be resolved.",
+	ReasonUpstream:               "The site could not be reached.",
+	ReasonShuttingDown:           "The proxy is shutting down.",
+	ReasonHijack:                 "The proxy could not take over the connection.",
+	ReasonClientGone:             "The browser went away before the answer came.",
+	ReasonHTTPSRequired:          "This site is reached over HTTPS only, and HTTPS did not work.",
+	ReasonUpgradeNotHTTP1:        "Protocol upgrades are forwarded over HTTP/1.1 only.",
+	ReasonUpgradeWithBody:        "A request that switches protocols must not carry a body.",
+	ReasonThreatWarningContinued: "You chose to continue to a site the proxy warned about.",
+	netguard.ReasonPort:          "Connections to this port are not allowed.",
+	netguard.ReasonSelf:          "The proxy does not connect to itself.",
+	netguard.ReasonDeniedCIDR:    "The operator has blocked this network.",
+	netguard.ReasonLoopback:      "The address is this machine's own (loopback).",
+	netguard.ReasonPrivate:       "The address is in a private network.",
+	netguard.ReasonMetadata:      "The address is a cloud metadata service.",
+	netguard.ReasonLinkLocal:     "The address is link-local.",
+	netguard.ReasonCGNAT:         "The address is carrier-grade NAT space.",
+	netguard.ReasonUniqueLocal:   "The address is in a private IPv6 network.",
 }
 
-func explain(reason string) string {
-	if strings.HasPrefix(reason, "threat_") {
-		return "The site is on the " + strings.TrimPrefix(reason, "threat_") + " list of known high-risk sites."
+func explain(reason Reason) string {
+	if l, ok := strings.CutPrefix(string(reason), "threat_"); ok && reason != ReasonThreatWarningContinued {
+		return "The site is on the " + l + " list of known high-risk sites."
 	}
 	if t, ok := reasonText[reason]; ok {
 		return t
 	}
-	if i := strings.IndexByte(reason, ':'); i > 0 {
-		return "The address hides a non-public address (" + reason + ")."
+	if i := strings.IndexByte(string(reason), ':'); i > 0 {
+		return "The address hides a non-public address (" + string(reason) + ")."
 	}
-	return "The address is not a public internet address (" + reason + ")."
+	return "The address is not a public internet address (" + string(reason) + ")."
 }
 
 // pageHeaders sets the fields of every page the proxy shows in place of
@@ -71,7 +111,7 @@ func pageHeaders(h http.Header) {
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, q *request, status int, message string) {
 	q.status = status
 	h := w.Header()
-	h.Set("Waymark-Decision", q.decision+"; reason="+q.reason)
+	h.Set("Waymark-Decision", q.decision+"; reason="+string(q.reason))
 	h.Set("Cache-Control", "no-store")
 	if r.Method == http.MethodConnect {
 		h.Set("Content-Type", "text/plain; charset=utf-8")
@@ -87,7 +127,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, q *request, status
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
 		var body bytes.Buffer
 		json.NewEncoder(&body).Encode(map[string]any{"error": map[string]string{
-			"code": q.reason, "message": message, "destination": dest, "explanation": explain(q.reason)}})
+			"code": string(q.reason), "message": message, "destination": dest, "explanation": explain(q.reason)}})
 		h.Set("Content-Type", "application/json")
 		h.Set("Content-Length", strconv.Itoa(body.Len()))
 		w.WriteHeader(status)
@@ -96,7 +136,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, q *request, status
 	}
 	var body bytes.Buffer
 	deniedPage.Execute(&body, map[string]string{"Status": strconv.Itoa(status) + " " + http.StatusText(status),
-		"Destination": dest, "Reason": q.reason, "Explanation": explain(q.reason), "Message": message})
+		"Destination": dest, "Reason": string(q.reason), "Explanation": explain(q.reason), "Message": message})
 	pageHeaders(h)
 	h.Set("Content-Length", strconv.Itoa(body.Len()))
 	w.WriteHeader(status)

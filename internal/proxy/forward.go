@@ -169,13 +169,13 @@ func (s *Server) forwardFailed(w http.ResponseWriter, r *http.Request, q *reques
 	var de *netguard.DeniedError
 	switch {
 	case errors.As(err, &de):
-		q.decision, q.reason = "deny", de.Reason
+		q.decision, q.reason = "deny", Reason(de.Reason)
 		s.deny(w, r, q, http.StatusForbidden, "The egress policy does not allow this destination.")
 	case errors.Is(err, context.Canceled):
-		q.decision, q.reason = "error", "client_gone"
+		q.decision, q.reason = "error", ReasonClientGone
 		q.status = 499
 	default:
-		q.decision, q.reason = "error", "upstream"
+		q.decision, q.reason = "error", ReasonUpstream
 		s.Log.Debug("forward", "host", q.dest.Host, "err", err)
 		s.deny(w, r, q, http.StatusBadGateway, "The destination did not answer properly.")
 	}

@@ -29,10 +29,10 @@ func (h HostRules) Validate() error {
 }
 
 // Decide says whether host is allowed and, if not, why.
-func (h HostRules) Decide(host string) (bool, string) {
+func (h HostRules) Decide(host string) (bool, Reason) {
 	for _, p := range h.Deny {
 		if hostMatch(p, host) {
-			return false, "host_denied"
+			return false, ReasonHostDenied
 		}
 	}
 	if len(h.Allow) == 0 {
@@ -43,7 +43,7 @@ func (h HostRules) Decide(host string) (bool, string) {
 			return true, ""
 		}
 	}
-	return false, "host_not_allowed"
+	return false, ReasonHostNotAllowed
 }
 
 func hostMatch(pattern, host string) bool {

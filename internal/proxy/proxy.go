@@ -141,7 +141,7 @@ type request struct {
 	target   *url.URL // a forwarded request's absolute http URL (nil for CONNECT)
 	ip       netip.Addr
 	decision string // allow, deny, error, warn, continue
-	reason   string
+	reason   Reason
 	threat   *threats.Verdict
 	up, down int64
 	status   int
@@ -162,15 +162,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	tok, err := s.Auth.Check(r.Header.Get("Proxy-Authorization"))
 	if errors.Is(err, proxytoken.ErrTokensStale) {
-		q.decision, q.reason = "deny", "token_store_unavailable"
+		q.decision, q.reason = "deny", ReasonTokenStoreUnavailable
 		w.Header().Set("Retry-After", "30")
 		s.deny(w, r, q, http.StatusServiceUnavailable, "The proxy cannot check tokens right now: its token store has not answered for too long. Try again shortly.")
 		return
 	}
 	if err != nil {
-		q.decision, q.reason = "deny", "auth_required"
+		q.decision, q.reason = "deny", ReasonAuthRequired
 		if errors.Is(err, proxytoken.ErrBadCredentials) {
-			q.reason = "bad_credentials"
+			q.reason = ReasonBadCredentials
 		}
 		w.Header().Set("Proxy-Authenticate", `Basic realm="waymark", charset="UTF-8"`)
 		w.Header().Add("Proxy-Authenticate", `Bearer realm="waymark"`)
@@ -208,7 +208,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	dest, err := ParseAuthority(target, defaultPort)
 	if err != nil {
-		q.decision, q.reason = "deny", "bad_destination"
+		q.decision, q.reason = "deny", ReasonBadDestination
 		s.deny(w, r, q, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -222,7 +222,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.limiter.allow(q.user) {
-		q.decision, q.reason = "deny", "rate_limited"
+		q.decision, q.reason = "deny", ReasonRateLimited
 		w.Header().Set("Retry-After", "1")
 		s.deny(w, r, q, http.StatusTooManyRequests, "Too many requests from this user; slow down.")
 		return
@@ -231,11 +231,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var de *netguard.DeniedError
 		if errors.As(err, &de) {
-			q.decision, q.reason, q.ip = "deny", de.Reason, de.IP
+			q.decision, q.reason, q.ip = "deny", Reason(de.Reason), de.IP
 			s.deny(w, r, q, http.StatusForbidden, "The egress policy does not allow this destination.")
 			return
 		}
-		q.decision, q.reason = "error", "dns"
+		q.decision, q.reason = "error", ReasonDNS
 		s.deny(w, r, q, http.StatusBadGateway, "The destination's name could not be resolved.")
 		return
 	}
@@ -260,30 +260,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // name the same host (net/http accepts it and would let the URL and the
 // authority disagree), and its scheme must be http. On failure it returns
 // nil with the reason and a message for the 400 answer.
-func forwardTarget(r *http.Request) (*url.URL, string, string) {
+func forwardTarget(r *http.Request) (*url.URL, Reason, string) {
 	in := r.URL
 	host := r.Host
 	switch {
 	case r.ProtoMajor < 2 && !in.IsAbs():
-		return nil, "not_a_proxy_request", "This is a forward proxy: send CONNECT host:port or an absolute http:// URL."
+		return nil, ReasonNotAProxyRequest, "This is a forward proxy: send CONNECT host:port or an absolute http:// URL."
 	case in.IsAbs() && in.Scheme != "http":
-		return nil, "scheme", "Only http:// URLs are forwarded; use CONNECT for https."
+		return nil, ReasonScheme, "Only http:// URLs are forwarded; use CONNECT for https."
 	case in.User != nil:
-		return nil, "bad_destination", "A destination URL must not carry user information."
+		return nil, ReasonBadDestination, "A destination URL must not carry user information."
 	case in.IsAbs() && r.ProtoMajor >= 2 && !strings.EqualFold(in.Host, host):
-		return nil, "target_mismatch", "The request names two destinations: :path says " + strconv.Quote(in.Host) + " and :authority says " + strconv.Quote(host) + "."
+		return nil, ReasonTargetMismatch, "The request names two destinations: :path says " + strconv.Quote(in.Host) + " and :authority says " + strconv.Quote(host) + "."
 	case in.IsAbs():
 		host = in.Host
 	case !strings.HasPrefix(in.Path, "/"):
-		return nil, "not_a_proxy_request", "A forwarded request's path must start with /."
+		return nil, ReasonNotAProxyRequest, "A forwarded request's path must start with /."
 	}
 	if host == "" {
-		return nil, "bad_destination", "The request names no destination host."
+		return nil, ReasonBadDestination, "The request names no destination host."
 	}
 	return &url.URL{Scheme: "http", Host: host, Path: in.Path, RawPath: in.RawPath, RawQuery: in.RawQuery}, "", ""
 }
 
-func (s *Server) hostRules(user, host string) (bool, string) {
+func (s *Server) hostRules(user, host string) (bool, Reason) {
 	if ok, reason := s.Hosts.Decide(host); !ok {
 		return false, reason
 	}
@@ -304,7 +304,7 @@ func (s *Server) audit(q *request) {
 	if q.decision == "" {
 		q.decision = "allow"
 	}
-	s.Metrics.decision(q.decision, q.reason)
+	s.Metrics.decision(q.decision, string(q.reason))
 	s.Metrics.bytes(q.up, q.down)
 	attrs := []slog.Attr{
 		slog.String("user", q.user),
@@ -319,7 +319,7 @@ func (s *Server) audit(q *request) {
 		attrs = append(attrs, slog.String("ip", q.ip.String()))
 	}
 	if q.reason != "" {
-		attrs = append(attrs, slog.String("reason", q.reason))
+		attrs = append(attrs, slog.String("reason", string(q.reason)))
 	}
 	if q.status != 0 {
 		attrs = append(attrs, slog.Int("status", q.status))

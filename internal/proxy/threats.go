@@ -109,20 +109,20 @@ func (s *Server) checkThreats(w http.ResponseWriter, r *http.Request, q *request
 	v := s.Threats.CheckURL(u)
 	switch v.Verdict {
 	case threats.Block:
-		q.decision, q.reason, q.threat = "deny", "threat_"+v.List, &v
+		q.decision, q.reason, q.threat = "deny", Reason("threat_"+v.List), &v
 		s.deny(w, r, q, http.StatusForbidden, "The secure channel blocked this site: "+v.Reason+".")
 		return false
 	case threats.Warn:
 		now := s.Now()
 		host := q.dest.Host
 		if s.grants.ok(q.user, host, now) {
-			q.reason, q.threat = "threat_warning_continued", &v
+			q.reason, q.threat = ReasonThreatWarningContinued, &v
 			return true
 		}
 		if !connect {
 			if c := r.URL.Query().Get(continueParam); c != "" && s.grants.valid(q.user, host, c, now) {
 				s.grants.add(q.user, host, now.Add(s.warnGrant()))
-				q.decision, q.reason, q.threat, q.status = "continue", "threat_"+v.List, &v, http.StatusFound
+				q.decision, q.reason, q.threat, q.status = "continue", Reason("threat_"+v.List), &v, http.StatusFound
 				back := *targetOf(r)
 				qs := back.Query()
 				qs.Del(continueParam)
@@ -132,7 +132,7 @@ func (s *Server) checkThreats(w http.ResponseWriter, r *http.Request, q *request
 				return false
 			}
 		}
-		q.decision, q.reason, q.threat = "warn", "threat_"+v.List, &v
+		q.decision, q.reason, q.threat = "warn", Reason("threat_"+v.List), &v
 		if connect {
 			s.deny(w, r, q, http.StatusForbidden, "The secure channel stopped this site: "+v.Reason+". Open http://"+host+"/ through the proxy to see the warning and continue.")
 			return false
@@ -158,7 +158,7 @@ func (s *Server) warn(w http.ResponseWriter, r *http.Request, q *request, v *thr
 	qs.Set(continueParam, s.grants.link(q.user, q.dest.Host, s.Now().Add(continueLinkTTL)))
 	next.RawQuery = qs.Encode()
 	h := w.Header()
-	h.Set("Waymark-Decision", "warn; reason="+q.reason)
+	h.Set("Waymark-Decision", "warn; reason="+string(q.reason))
 	h.Set("Cache-Control", "no-store")
 	pageHeaders(h)
 	var body bytes.Buffer

@@ -67,14 +67,14 @@ func (s *Server) untrack(t *tunnel) {
 // over the connection, over HTTP/2 as a full-duplex stream.
 func (s *Server) connect(w http.ResponseWriter, r *http.Request, q *request, vt netguard.Target) {
 	if !s.limiter.openTunnel(q.user) {
-		q.decision, q.reason = "deny", "tunnel_limit"
+		q.decision, q.reason = "deny", ReasonTunnelLimit
 		s.deny(w, r, q, http.StatusTooManyRequests, "Too many open tunnels for this user; close some first.")
 		return
 	}
 	up, err := s.Dialer.DialTarget(r.Context(), vt)
 	if err != nil {
 		s.limiter.closeTunnel(q.user)
-		q.decision, q.reason = "error", "upstream"
+		q.decision, q.reason = "error", ReasonUpstream
 		s.deny(w, r, q, http.StatusBadGateway, "The destination did not accept a connection.")
 		return
 	}
@@ -85,7 +85,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, q *request, vt 
 	if !s.track(t) {
 		up.Close()
 		s.limiter.closeTunnel(q.user)
-		q.decision, q.reason = "error", "shutting_down"
+		q.decision, q.reason = "error", ReasonShuttingDown
 		s.deny(w, r, q, http.StatusServiceUnavailable, "The proxy is shutting down.")
 		return
 	}
@@ -98,7 +98,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, q *request, vt 
 		conn, brw, err := rc.Hijack()
 		if err != nil {
 			finish()
-			q.decision, q.reason = "error", "hijack"
+			q.decision, q.reason = "error", ReasonHijack
 			s.Log.Error("hijack", "err", err)
 			return
 		}

@@ -140,7 +140,7 @@ func (s *Server) tryHTTPS(w http.ResponseWriter, r *http.Request, q *request) bo
 	}
 	if err != nil {
 		if only {
-			q.decision, q.reason = "error", "https_required"
+			q.decision, q.reason = "error", ReasonHTTPSRequired
 			s.deny(w, r, q, http.StatusBadGateway, "This site is only reached over HTTPS, and HTTPS did not work: "+shortErr(err))
 			return true
 		}
@@ -162,7 +162,7 @@ func (s *Server) tryHTTPS(w http.ResponseWriter, r *http.Request, q *request) bo
 	if errors.Is(err, errBadOrigin) {
 		s.forwardFailed(w, r, q, err)
 	} else if err != nil && !errors.Is(err, io.EOF) {
-		q.decision, q.reason = "error", "upstream"
+		q.decision, q.reason = "error", ReasonUpstream
 	}
 	return true
 }

@@ -29,17 +29,17 @@ const upgradeHeaderTimeout = 30 * time.Second
 // normally has its answer relayed (and signed) like any other.
 func (s *Server) forwardUpgrade(w http.ResponseWriter, r *http.Request, q *request, vt netguard.Target) {
 	if r.ProtoMajor != 1 {
-		q.decision, q.reason = "deny", "upgrade_not_http1"
+		q.decision, q.reason = "deny", ReasonUpgradeNotHTTP1
 		s.deny(w, r, q, http.StatusBadRequest, "Protocol upgrades are forwarded over HTTP/1.1 only.")
 		return
 	}
 	if r.ContentLength != 0 {
-		q.decision, q.reason = "deny", "upgrade_with_body"
+		q.decision, q.reason = "deny", ReasonUpgradeWithBody
 		s.deny(w, r, q, http.StatusBadRequest, "A request that asks to switch protocols must not carry a body.")
 		return
 	}
 	if !s.limiter.openTunnel(q.user) {
-		q.decision, q.reason = "deny", "tunnel_limit"
+		q.decision, q.reason = "deny", ReasonTunnelLimit
 		s.deny(w, r, q, http.StatusTooManyRequests, "Too many open tunnels for this user; close some first.")
 		return
 	}
@@ -106,7 +106,7 @@ func (s *Server) forwardUpgrade(w http.ResponseWriter, r *http.Request, q *reque
 	}
 	if !strings.EqualFold(resp.Header.Get("Upgrade"), r.Header.Get("Upgrade")) {
 		up.Close()
-		q.decision, q.reason = "error", "upstream"
+		q.decision, q.reason = "error", ReasonUpstream
 		s.deny(w, r, q, http.StatusBadGateway, "The destination switched to a protocol the client did not ask for.")
 		return
 	}
@@ -126,14 +126,14 @@ func (s *Server) upgraded(w http.ResponseWriter, q *request, resp *http.Response
 	if !s.track(t) {
 		upConn.Close()
 		s.limiter.closeTunnel(q.user)
-		q.decision, q.reason, q.status = "error", "shutting_down", http.StatusServiceUnavailable
+		q.decision, q.reason, q.status = "error", ReasonShuttingDown, http.StatusServiceUnavailable
 		http.Error(w, "The proxy is shutting down.", http.StatusServiceUnavailable)
 		return
 	}
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		finish()
-		q.decision, q.reason = "error", "hijack"
+		q.decision, q.reason = "error", ReasonHijack
 		s.Log.Error("hijack", "err", err)
 		return
 	}

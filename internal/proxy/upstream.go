@@ -179,7 +179,7 @@ func (s *Server) forwardLean(w http.ResponseWriter, r *http.Request, q *request,
 	}
 	uc.c.Close()
 	if err != nil && !errors.Is(err, io.EOF) {
-		q.decision, q.reason = "error", "upstream"
+		q.decision, q.reason = "error", ReasonUpstream
 	}
 }
 
