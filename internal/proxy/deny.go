@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"waymark.dev/waymark/internal/netguard"
 	"bytes"
 	_ "embed"
 	"encoding/json"
@@ -9,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"waymark.dev/waymark/internal/netguard"
 )
 
 //go:embed denied.html
