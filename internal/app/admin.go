@@ -22,9 +22,6 @@ const stateFile = "state.db"
 // riskJournalFile is the login decisions' write journal in the data folder.
 const riskJournalFile = "state.db-riskjournal"
 
-// adminCmd runs site, token and goal subcommands. They only touch the
-// SQLite state store, so they work while the server runs; the server picks
-// changes up within a second.
 // adminFlags are the flags of each site, token and goal subcommand.
 var adminFlags = map[string][]string{
 	"site add":     {"data", "state", "domain", "timezone", "retention-days", "ignore-ips", "ignore-paths", "keep-params"},
@@ -39,6 +36,9 @@ var adminFlags = map[string][]string{
 	"goal remove":  {"data", "state", "site", "page", "event"},
 }
 
+// adminCmd runs site, token and goal subcommands. They only touch the
+// SQLite state store, so they work while the server runs; the server picks
+// changes up within a second.
 func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(cmd+" "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")

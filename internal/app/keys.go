@@ -12,12 +12,12 @@ import (
 	"waymark.dev/waymark/internal/identity"
 )
 
-// keysCmd runs `waymark keys list|rotate|retire`: the key ring that signs
-// visitor and consent cookies. It works while the server runs, which
-// reloads the ring every minute.
 // keysFlags are the flags of each keys subcommand.
 var keysFlags = map[string][]string{"list": {"data", "state"}, "rotate": {"data", "state", "signing"}, "retire": {"data", "state", "id", "signing", "kid"}}
 
+// keysCmd runs `waymark keys list|rotate|retire`: the key ring that signs
+// visitor and consent cookies. It works while the server runs, which
+// reloads the ring every minute.
 func keysCmd(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("keys "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")

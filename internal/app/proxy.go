@@ -198,10 +198,10 @@ func localAddrs() []netip.Addr {
 	return out
 }
 
-// proxyCmd runs `waymark proxy token add|list|revoke`.
 // proxyTokenFlags are the flags of each proxy token subcommand.
 var proxyTokenFlags = map[string][]string{"add": {"data", "state", "user", "expires"}, "list": {"data", "state"}, "revoke": {"data", "state", "id"}}
 
+// proxyCmd runs `waymark proxy token add|list|revoke`.
 func proxyCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) < 2 || args[0] != "token" {
 		return usagef("use waymark proxy token add|list|revoke")

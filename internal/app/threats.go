@@ -38,7 +38,6 @@ func splitFeed(v string) (path, format string) {
 	return v, threats.FormatURLs
 }
 
-// threatsCmd runs `waymark threats ...`.
 // threatsFlags are the flags each threats subcommand takes; its -h lists
 // those only, and the others are refused.
 var threatsFlags = map[string][]string{
@@ -53,6 +52,7 @@ var threatsFlags = map[string][]string{
 	"stats":       {"data"},
 }
 
+// threatsCmd runs `waymark threats ...`.
 func threatsCmd(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("threats "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder (its threats.db)")
