@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +60,10 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	return Serve(ctx, c, stdout, stderr, nil)
 }
 
+// stateClosing, when set (by a test), is called just before Serve closes
+// the state store, the last thing it closes.
+var stateClosing func()
+
 // Serve runs the server until ctx ends. ready, when set, is called with the
 // web server's address once it accepts connections.
 func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready func(addr string)) error {
@@ -74,13 +77,22 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	if err := ensureDir(c.Data); err != nil {
 		return err
 	}
+	// Everything opened below is closed by lc, after every background
+	// loop has ended, whichever way Serve returns.
+	lc := newLifecycle()
+	defer lc.Close()
 	state, err := openState(ctx, c.Data, c.State)
 	if err != nil {
 		return err
 	}
-	defer state.Close()
+	lc.OnClose(func() {
+		if stateClosing != nil {
+			stateClosing()
+		}
+		state.Close()
+	})
 	if !c.ServesWeb() {
-		return serveProxyOnly(ctx, c, state, log, stdout, ready)
+		return serveProxyOnly(ctx, lc, c, state, log, stdout, ready)
 	}
 	// Collectors write events and the dashboard reads them; an identity
 	// node needs no event store.
@@ -89,7 +101,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		if events, err = openEvents(ctx, c, log.With("component", "events")); err != nil {
 			return err
 		}
-		defer events.Close()
+		lc.OnClose(func() { events.Close() })
 	}
 
 	if c.Demo {
@@ -126,11 +138,11 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		if col, err = startCollection(ctx, c, state, sites, events, bots, agents, reg, log); err != nil {
 			return err
 		}
+		lc.OnClose(col.close) // stops taking hits; the ingester ends before the stores close
 	}
 	var id *identityPart
 	if c.HasPart("identity") {
 		if id, err = startIdentity(ctx, c, state, log); err != nil {
-			col.close()
 			return err
 		}
 	}
@@ -145,28 +157,24 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 
 	var checker *threats.Checker
 	if c.HasPart("identity") || c.HasPart("proxy") {
-		if checker, err = startThreats(ctx, c, state, log.With("component", "threats")); err != nil {
-			col.close()
+		if checker, err = startThreats(ctx, lc, c, state, log.With("component", "threats")); err != nil {
 			return err
 		}
 	}
 	signingKeys, err := openSigningKeys(ctx, c, state, log.With("component", "integrity"))
 	if err != nil {
-		col.close()
 		return err
 	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
-		col.close()
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
+	lc.OnClose(func() { ln.Close() })
 	var px *proxyPart
 	pac := ""
 	var proxyAuth *proxytoken.Authenticator
 	if c.HasPart("proxy") {
 		if px, err = startProxy(ctx, c, state, checker, signingKeys, reg, log, ln.Addr().String()); err != nil {
-			ln.Close()
-			col.close()
 			return err
 		}
 		pac, proxyAuth = proxy.PAC(px.Public), px.auth
@@ -202,44 +210,41 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	bg, stopBG := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
+	// The loops end when lc closes, which is after the HTTP server has
+	// stopped: the ingester then drains the spool and the recorder writes
+	// pending receipts, before the stores close.
 	ingestErr := make(chan error, 1)
-	ingestCtx, stopIngest := context.WithCancel(context.Background())
 	if col != nil {
 		col.ingesting.Store(true)
-		wg.Go(func() {
-			err := col.ingester.Run(ingestCtx, c.ShutdownGrace)
+		lc.Go(func(ctx context.Context) {
+			err := col.ingester.Run(ctx, c.ShutdownGrace)
 			col.ingesting.Store(false)
 			if err != nil {
 				log.Error("ingester stopped", "err", err)
 			}
 			ingestErr <- err
 		})
-		wg.Go(func() { col.visitors.Run(bg, time.Minute) })
+		lc.Go(func(ctx context.Context) { col.visitors.Run(ctx, time.Minute) })
 	}
-	wg.Go(func() { sites.Run(bg, time.Second) })
+	lc.Go(func(ctx context.Context) { sites.Run(ctx, time.Second) })
 	if rollups != nil {
-		wg.Go(func() { rollups.Run(bg, time.Minute) })
+		lc.Go(func(ctx context.Context) { rollups.Run(ctx, time.Minute) })
 	}
 	if px != nil {
-		wg.Go(func() { px.run(bg, log) })
+		lc.Go(func(ctx context.Context) { px.run(ctx, log) })
 	}
 	if id != nil {
 		if id.hooks != nil {
-			wg.Go(func() { id.hooks.Run(bg) })
+			lc.Go(id.hooks.Run)
 		}
-		recordCtx, stopRecorder := context.WithCancel(context.Background())
-		recorderDone := make(chan struct{})
-		go func() { id.recorder.Run(recordCtx); close(recorderDone) }()
-		defer func() { stopRecorder(); <-recorderDone }() // after the HTTP server: pending receipts are written
+		lc.Go(id.recorder.Run)
 		refresh := time.Minute
 		if c.State != "" {
 			refresh = c.SyncInterval // keys rotated through another node
 		}
-		wg.Go(func() {
-			runEvery(bg, refresh, func() {
-				if err := id.ring.Refresh(bg, state); err != nil && bg.Err() == nil {
+		lc.Go(func(ctx context.Context) {
+			runEvery(ctx, refresh, func() {
+				if err := id.ring.Refresh(ctx, state); err != nil && ctx.Err() == nil {
 					log.Error("reload identity keys", "err", err)
 				}
 			})
@@ -292,9 +297,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		log.Warn("http shutdown", "err", err)
 	}
 	col.close()
-	stopIngest()
-	stopBG()
-	wg.Wait()
+	lc.Close() // the loops end (the ingester drains the spool), then the stores close
 	if col != nil {
 		log.Info("stopped", "events_stored", col.ingester.Stats.Events.Load())
 	} else {
@@ -435,10 +438,10 @@ func printProxy(w io.Writer, p *proxyPart, data, webAddr string) {
 
 // serveProxyOnly runs the proxy part alone (--parts proxy), with a small
 // operations server on --addr for /healthz, /metrics and /proxy.pac.
-func serveProxyOnly(ctx context.Context, c config.Serve, state stateStore, log *slog.Logger, stdout io.Writer, ready func(string)) error {
+func serveProxyOnly(ctx context.Context, lc *lifecycle, c config.Serve, state stateStore, log *slog.Logger, stdout io.Writer, ready func(string)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	checker, err := startThreats(ctx, c, state, log.With("component", "threats"))
+	checker, err := startThreats(ctx, lc, c, state, log.With("component", "threats"))
 	if err != nil {
 		return err
 	}
@@ -450,17 +453,15 @@ func serveProxyOnly(ctx context.Context, c config.Serve, state stateStore, log *
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
+	lc.OnClose(func() { ln.Close() })
 	px, err := startProxy(ctx, c, state, checker, signingKeys, reg, log, ln.Addr().String())
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	ops := &http.Server{Handler: web.Ops(reg, proxy.PAC(px.Public)), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	opsDone := make(chan error, 1)
 	go func() { opsDone <- ops.Serve(ln) }()
-	bg, stop := context.WithCancel(context.Background())
-	defer stop()
-	go px.run(bg, log)
+	lc.Go(func(ctx context.Context) { px.run(ctx, log) })
 	addr := ln.Addr().String()
 	printProxy(stdout, px, c.Data, addr)
 	fmt.Fprintf(stdout, "Health and metrics: http://%s/healthz http://%s/metrics\n", addr, addr)

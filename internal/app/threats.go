@@ -472,7 +472,7 @@ const threatReloadEvery = 5 * time.Second
 
 // startThreats opens the data folder's threat database and the lookalike
 // detector, and reloads the database when another process updates it.
-func startThreats(ctx context.Context, c config.Serve, state stateStore, log *slog.Logger) (*threats.Checker, error) {
+func startThreats(ctx context.Context, lc *lifecycle, c config.Serve, state stateStore, log *slog.Logger) (*threats.Checker, error) {
 	protect := c.Threats.Protect
 	if c.Demo {
 		// The demo shop's domain is protected, so its lookalikes warn.
@@ -496,7 +496,7 @@ func startThreats(ctx context.Context, c config.Serve, state stateStore, log *sl
 	// Registered feeds that are due are read again in the background,
 	// through a dialer with the proxy's egress policy.
 	updater := &threats.Updater{DB: db, Feeds: threats.OpenFeeds(c.Data), Client: feedClient(egressPolicy(c.Proxy)), Now: time.Now}
-	updateFeeds := func() {
+	updateFeeds := func(ctx context.Context) {
 		errs, err := updater.UpdateDue(ctx, false)
 		if err != nil {
 			log.Error("threat feeds", "err", err)
@@ -505,11 +505,11 @@ func startThreats(ctx context.Context, c config.Serve, state stateStore, log *sl
 			log.Warn("threat feed not updated; its last good list stays", "feed", name, "err", e)
 		}
 	}
-	go func() {
-		updateFeeds()
-		runEvery(ctx, feedCheckEvery, updateFeeds)
-	}()
-	go runEvery(ctx, threatReloadEvery, func() {
+	lc.Go(func(ctx context.Context) {
+		updateFeeds(ctx)
+		runEvery(ctx, feedCheckEvery, func() { updateFeeds(ctx) })
+	})
+	reload := func() {
 		if !db.Changed() {
 			return
 		}
@@ -518,12 +518,13 @@ func startThreats(ctx context.Context, c config.Serve, state stateStore, log *sl
 			return
 		}
 		log.Info("threat database reloaded", "entries", db.Snapshot().Len())
-	})
+	}
+	lc.Go(func(ctx context.Context) { runEvery(ctx, threatReloadEvery, reload) })
 	// With a shared state store, entries added through any node are
 	// loaded at the sync interval (the first time before serving).
 	if shared, ok := state.(threats.SharedStore); ok && c.State != "" {
 		var version int64
-		sync := func() {
+		sync := func(ctx context.Context) {
 			changed, err := threats.SyncShared(ctx, db, shared, &version)
 			if err != nil {
 				log.Error("shared threat entries not loaded; the last ones stay", "err", err)
@@ -531,8 +532,8 @@ func startThreats(ctx context.Context, c config.Serve, state stateStore, log *sl
 				log.Info("shared threat entries loaded", "version", version, "entries", db.Snapshot().Len())
 			}
 		}
-		sync()
-		go runEvery(ctx, c.SyncInterval, sync)
+		sync(ctx)
+		lc.Go(func(ctx context.Context) { runEvery(ctx, c.SyncInterval, func() { sync(ctx) }) })
 	}
 	return &threats.Checker{DB: db, Protect: p}, nil
 }
