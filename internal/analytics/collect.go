@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/site"
 )
@@ -44,7 +45,7 @@ func (s *CollectStats) drop(site, reason string) {
 type Collector struct {
 	Sites    *site.Registry
 	Enricher *Enricher
-	Spool    *Spool
+	Spool    *spool.Spool
 	Stats    CollectStats
 	bufs     sync.Pool
 }
@@ -56,7 +57,7 @@ type Outcome struct {
 }
 
 // Collect stores a beacon for each site it names. It returns an
-// *InvalidError for beacons that must be refused, ErrSpoolFull when the
+// *InvalidError for beacons that must be refused, spool.ErrFull when the
 // spool is at its bound, and another error if the spool failed.
 func (c *Collector) Collect(ctx context.Context, b *Beacon, r Request) (Outcome, error) {
 	var out Outcome
@@ -102,7 +103,7 @@ func (c *Collector) Collect(ctx context.Context, b *Beacon, r Request) (Outcome,
 		start = e
 	}
 	if err := c.Spool.Append(ctx, recs...); err != nil {
-		if err == ErrSpoolFull {
+		if err == spool.ErrFull {
 			c.Stats.Full.Add(1)
 		}
 		return out, err

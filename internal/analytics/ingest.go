@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+	"waymark.dev/waymark/internal/spool"
 )
 
 // IngestStats are the ingester's counters, read by the metrics endpoint.
@@ -26,7 +27,7 @@ type IngestStats struct {
 // A failed write is retried with the same rows until it succeeds, so a
 // store outage backs up into the bounded spool, never into memory.
 type Ingester struct {
-	Spool         *Spool
+	Spool         *spool.Spool
 	Store         EventWriter
 	Log           *slog.Logger
 	BatchSize     int           // most hits per batch
@@ -54,7 +55,7 @@ func (in *Ingester) Run(ctx context.Context, drainTimeout time.Duration) error {
 	defer stop()
 	// A store that does not answer yet (a shared server during an
 	// outage) is waited for: hits keep arriving in the spool meanwhile.
-	var cp Pos
+	var cp spool.Pos
 	var recent []Session
 	backoff := 100 * time.Millisecond
 	for {
@@ -95,7 +96,7 @@ func (in *Ingester) Run(ctx context.Context, drainTimeout time.Duration) error {
 	return nil
 }
 
-func (in *Ingester) step(ctx context.Context, r *Reader, z *Sessionizer, draining bool) error {
+func (in *Ingester) step(ctx context.Context, r *spool.Reader, z *Sessionizer, draining bool) error {
 	deadline := time.Now().Add(in.FlushInterval)
 	events := make([]Event, 0, min(in.BatchSize, 4096))
 	for len(events) < in.BatchSize {

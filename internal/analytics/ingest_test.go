@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"waymark.dev/waymark/internal/spool"
 )
 
 // flakyStore records batches and fails the first few writes, to test the
@@ -17,7 +18,7 @@ type flakyStore struct {
 	fails    int
 	events   []Event
 	sessions []SessionRow
-	cp       Pos
+	cp       spool.Pos
 	deleted  map[string]time.Time
 }
 
@@ -33,7 +34,7 @@ func (f *flakyStore) WriteBatch(_ context.Context, b *Batch) error {
 	f.cp = b.Checkpoint
 	return nil
 }
-func (f *flakyStore) Checkpoint(context.Context) (Pos, error)           { return f.cp, nil }
+func (f *flakyStore) Checkpoint(context.Context) (spool.Pos, error)     { return f.cp, nil }
 func (f *flakyStore) RecentSessions(context.Context) ([]Session, error) { return nil, nil }
 func (f *flakyStore) DeleteBefore(_ context.Context, site string, t time.Time) (int64, error) {
 	f.mu.Lock()
@@ -47,7 +48,7 @@ func (f *flakyStore) DeleteBefore(_ context.Context, site string, t time.Time) (
 
 func TestIngesterRetriesAndDrains(t *testing.T) {
 	t.Parallel()
-	sp, err := OpenSpool(t.TempDir(), 1<<20, 1<<24, slog.Default())
+	sp, err := spool.Open(t.TempDir(), 1<<20, 1<<24, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

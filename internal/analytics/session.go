@@ -3,6 +3,7 @@ package analytics
 import (
 	"strings"
 	"time"
+	"waymark.dev/waymark/internal/spool"
 )
 
 // Session is one visit: hits of one visitor on one site with no gap longer
@@ -234,7 +235,7 @@ func own(s *Session) {
 // Add assigns a hit read at spool position at to a session and returns its
 // event row. Engagement beacons without a live session are kept (they carry
 // time on page) but start no session.
-func (z *Sessionizer) Add(h *Hit, at Pos) Event {
+func (z *Sessionizer) Add(h *Hit, at spool.Pos) Event {
 	if h.Time.After(z.latest) {
 		z.latest = h.Time
 	}

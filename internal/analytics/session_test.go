@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+	"waymark.dev/waymark/internal/spool"
 )
 
 func sessHit(visitor uint64, min int, name, path string) *Hit {
@@ -16,7 +17,7 @@ func sessHit(visitor uint64, min int, name, path string) *Hit {
 func TestSessionizer(t *testing.T) {
 	t.Parallel()
 	z := NewSessionizer(nil)
-	pos := func(i int64) Pos { return Pos{Seg: 1, Off: i} }
+	pos := func(i int64) spool.Pos { return spool.Pos{Seg: 1, Off: i} }
 	e1 := z.Add(sessHit(1, 0, EventPageview, "/a"), pos(1))
 	e2 := z.Add(sessHit(1, 10, EventPageview, "/b"), pos(2))
 	if e1.SessionID != e2.SessionID || e2.EntryPage != "/a" || e2.ReferrerSource != "Google" {
@@ -57,17 +58,17 @@ func TestSessionizerMidnight(t *testing.T) {
 	t.Parallel()
 	z := NewSessionizer(nil)
 	h := sessHit(100, 0, EventPageview, "/a")
-	e1 := z.Add(h, Pos{Seg: 1, Off: 1})
+	e1 := z.Add(h, spool.Pos{Seg: 1, Off: 1})
 	// After the salt changed, the same visitor has a new id and offers
 	// the old one.
 	h2 := sessHit(200, 5, EventPageview, "/b")
 	h2.PrevVisitorID = 100
-	e2 := z.Add(h2, Pos{Seg: 1, Off: 2})
+	e2 := z.Add(h2, spool.Pos{Seg: 1, Off: 2})
 	if e2.SessionID != e1.SessionID || e2.VisitorID != 100 {
 		t.Errorf("visit across midnight split: %+v", e2)
 	}
 	h3 := sessHit(200, 6, EventPageview, "/c")
-	if e3 := z.Add(h3, Pos{Seg: 1, Off: 3}); e3.SessionID != e1.SessionID {
+	if e3 := z.Add(h3, spool.Pos{Seg: 1, Off: 3}); e3.SessionID != e1.SessionID {
 		t.Error("later hit under the new id lost the visit")
 	}
 }
@@ -77,12 +78,12 @@ func TestSessionizerRestart(t *testing.T) {
 	// Replaying from a committed state gives the same rows as before.
 	run := func() ([]SessionRow, []Event) {
 		z := NewSessionizer(nil)
-		z.Add(sessHit(1, 0, EventPageview, "/a"), Pos{Seg: 1, Off: 1})
+		z.Add(sessHit(1, 0, EventPageview, "/a"), spool.Pos{Seg: 1, Off: 1})
 		z.Flush()
 		z.Committed()
 		committed := z.live[visitorKey{"e.com", 1}].cur
 		z2 := NewSessionizer([]Session{committed})
-		e := z2.Add(sessHit(1, 2, EventPageview, "/b"), Pos{Seg: 1, Off: 2})
+		e := z2.Add(sessHit(1, 2, EventPageview, "/b"), spool.Pos{Seg: 1, Off: 2})
 		return z2.Flush(), []Event{e}
 	}
 	r1, e1 := run()
@@ -98,11 +99,11 @@ func TestSessionizerRestart(t *testing.T) {
 func TestEngagementReports(t *testing.T) {
 	t.Parallel()
 	z := NewSessionizer(nil)
-	z.Add(sessHit(1, 0, EventPageview, "/a"), Pos{Seg: 1, Off: 1})
+	z.Add(sessHit(1, 0, EventPageview, "/a"), spool.Pos{Seg: 1, Off: 1})
 	report := func(off int64, pid uint64, ms uint32, depth uint8) Event {
 		h := sessHit(1, 1, EventEngagement, "/a")
 		h.PageviewID, h.EngagedMS, h.ScrollDepth = pid, ms, depth
-		return z.Add(h, Pos{Seg: 1, Off: off})
+		return z.Add(h, spool.Pos{Seg: 1, Off: off})
 	}
 	tests := []struct {
 		pid        uint64
@@ -136,7 +137,7 @@ func TestSessionizerBounded(t *testing.T) {
 	for i := range 20000 {
 		h := sessHit(uint64(i+1), i/1000, EventPageview, fmt.Sprintf("/p/%d", i))
 		h.UTMSource, h.UTMMedium, h.UTMCampaign, h.UTMTerm, h.UTMContent = long, long, long, long, long
-		if e := z.Add(h, Pos{Seg: 1, Off: int64(i)}); e.SessionID == 0 {
+		if e := z.Add(h, spool.Pos{Seg: 1, Off: int64(i)}); e.SessionID == 0 {
 			t.Fatalf("hit %d got no session", i)
 		}
 		if i%500 == 0 {
@@ -152,11 +153,11 @@ func TestSessionizerBounded(t *testing.T) {
 	}
 	// The most recent visitor's visit goes on; the first one's was ended
 	// early, so its next hit starts a new visit.
-	recent := z.Add(sessHit(20000, 20, EventPageview, "/again"), Pos{Seg: 2, Off: 1})
+	recent := z.Add(sessHit(20000, 20, EventPageview, "/again"), spool.Pos{Seg: 2, Off: 1})
 	if recent.EntryPage != "/p/19999" {
 		t.Errorf("the most recent visit did not go on: entry %q", recent.EntryPage)
 	}
-	first := z.Add(sessHit(1, 20, EventPageview, "/again"), Pos{Seg: 2, Off: 2})
+	first := z.Add(sessHit(1, 20, EventPageview, "/again"), spool.Pos{Seg: 2, Off: 2})
 	if first.EntryPage != "/again" {
 		t.Errorf("the oldest visit was not the one ended: entry %q", first.EntryPage)
 	}
@@ -178,7 +179,7 @@ func TestSessionOwnsItsStrings(t *testing.T) {
 	h := sessHit(1, 0, EventPageview, record[:5])
 	h.Referrer = record[5:20]
 	z := NewSessionizer(nil)
-	z.Add(h, Pos{Seg: 1, Off: 1})
+	z.Add(h, spool.Pos{Seg: 1, Off: 1})
 	st := z.live[visitorKey{"e.com", 1}]
 	lo := uintptr(unsafe.Pointer(unsafe.StringData(record)))
 	for _, f := range sessionStrings(&st.cur) {
@@ -205,7 +206,7 @@ func BenchmarkSessionFlood(b *testing.B) {
 			record := strings.Repeat("r", 4096) + long + fmt.Sprintf("/p/%d", i)
 			h := sessHit(uint64(i+1), 0, EventPageview, record[4096+200:])
 			h.UTMSource, h.UTMMedium, h.UTMCampaign, h.UTMTerm, h.UTMContent = record[4096:], record[4096:], record[4096:], record[4096:], record[4096:]
-			z.Add(h, Pos{Seg: 1, Off: int64(i)})
+			z.Add(h, spool.Pos{Seg: 1, Off: int64(i)})
 		}
 		z.Flush()
 		z.Committed()

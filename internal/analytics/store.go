@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"time"
+	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/site"
 )
@@ -15,7 +16,7 @@ import (
 type Batch struct {
 	Events     []Event
 	Sessions   []SessionRow
-	Checkpoint Pos
+	Checkpoint spool.Pos
 }
 
 // EventWriter is an event store's write side.
@@ -23,7 +24,7 @@ type EventWriter interface {
 	// WriteBatch stores a batch atomically.
 	WriteBatch(ctx context.Context, b *Batch) error
 	// Checkpoint returns the spool position after the last stored batch.
-	Checkpoint(ctx context.Context) (Pos, error)
+	Checkpoint(ctx context.Context) (spool.Pos, error)
 	// RecentSessions returns the latest state of the sessions that were
 	// active within SessionTimeout of the newest stored session activity,
 	// for the sessionizer to continue them after a restart.

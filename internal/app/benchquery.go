@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/clickhouse"
@@ -271,7 +272,7 @@ func fillWith(ctx context.Context, store analytics.EventWriter, synth *analytics
 			return
 		}
 		seq++
-		batch = append(batch, z.Add(h, analytics.Pos{Seg: 1, Off: seq}))
+		batch = append(batch, z.Add(h, spool.Pos{Seg: 1, Off: seq}))
 		if len(batch) == cap(batch) {
 			err = flush()
 		}

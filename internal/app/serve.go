@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+	"waymark.dev/waymark/internal/spool"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -313,7 +314,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 // the ingester that moves them into the event store.
 type collection struct {
 	collector *analytics.Collector
-	spool     *analytics.Spool
+	spool     *spool.Spool
 	ingester  *analytics.Ingester
 	visitors  *analytics.Visitors
 	ingesting atomic.Bool
@@ -325,18 +326,18 @@ func startCollection(ctx context.Context, c config.Serve, state stateStore, site
 	if err != nil {
 		return nil, err
 	}
-	spool, err := analytics.OpenSpool(filepath.Join(c.Data, "spool"), c.SpoolSegBytes, c.SpoolMaxBytes, log.With("component", "spool"))
+	sp, err := spool.Open(filepath.Join(c.Data, "spool"), c.SpoolSegBytes, c.SpoolMaxBytes, log.With("component", "spool"))
 	if err != nil {
 		return nil, err
 	}
-	col := &collection{spool: spool, visitors: visitors}
+	col := &collection{spool: sp, visitors: visitors}
 	col.collector = &analytics.Collector{
 		Sites:    sites,
 		Enricher: &analytics.Enricher{Agents: agents, Bots: bots, Visitors: visitors, Now: time.Now},
-		Spool:    spool,
+		Spool:    sp,
 	}
 	col.ingester = &analytics.Ingester{
-		Spool: spool, Store: events, Log: log.With("component", "ingester"),
+		Spool: sp, Store: events, Log: log.With("component", "ingester"),
 		BatchSize: c.BatchSize, FlushInterval: c.FlushInterval, MaxLiveBytes: c.SessionMemoryMB << 20,
 		Retention: func() map[string]time.Time {
 			m := map[string]time.Time{}

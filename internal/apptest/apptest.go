@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/duckdb"
@@ -22,7 +23,7 @@ type Stack struct {
 	State     *sqlite.DB
 	Events    *duckdb.Store
 	Sites     *site.Registry
-	Spool     *analytics.Spool
+	Spool     *spool.Spool
 	Collector *analytics.Collector
 	Ingester  *analytics.Ingester
 }
@@ -65,20 +66,20 @@ func NewStack(t testing.TB, o Options) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spool, err := analytics.OpenSpool(filepath.Join(dir, "spool"), 1<<20, o.SpoolMaxBytes, log)
+	sp, err := spool.Open(filepath.Join(dir, "spool"), 1<<20, o.SpoolMaxBytes, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Stack{State: state, Events: events, Sites: sites, Spool: spool,
-		Collector: &analytics.Collector{Sites: sites, Spool: spool,
+	s := &Stack{State: state, Events: events, Sites: sites, Spool: sp,
+		Collector: &analytics.Collector{Sites: sites, Spool: sp,
 			Enricher: &analytics.Enricher{Agents: analytics.NewAgentParser(bots, 1000), Bots: bots, Visitors: visitors, Now: o.Now}},
-		Ingester: &analytics.Ingester{Spool: spool, Store: events, Log: log, BatchSize: 1000, FlushInterval: 10 * time.Millisecond},
+		Ingester: &analytics.Ingester{Spool: sp, Store: events, Log: log, BatchSize: 1000, FlushInterval: 10 * time.Millisecond},
 	}
 	ictx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { s.Ingester.Run(ictx, 5*time.Second); close(done) }()
 	t.Cleanup(func() {
-		spool.Close()
+		sp.Close()
 		cancel()
 		<-done
 		events.Close()

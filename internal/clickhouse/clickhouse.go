@@ -26,6 +26,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/migrate"
@@ -63,9 +64,9 @@ type Store struct {
 	migrateMu sync.Mutex
 	migrated  atomic.Bool
 
-	mu      sync.Mutex    // serialises writes
-	dirty   bool          // rows beyond the checkpoint may exist
-	cp      analytics.Pos // the checkpoint as this store last wrote or read it
+	mu      sync.Mutex // serialises writes
+	dirty   bool       // rows beyond the checkpoint may exist
+	cp      spool.Pos  // the checkpoint as this store last wrote or read it
 	cpKnown bool
 
 	// Recoveries counts the times this store deleted the rows of a batch
@@ -203,7 +204,7 @@ func statements(file string) []string {
 
 // mark packs a spool position into the batch mark stored with each row:
 // segment number in the top 24 bits, offset in the low 40.
-func mark(p analytics.Pos) (uint64, error) {
+func mark(p spool.Pos) (uint64, error) {
 	if p.Off < 0 || p.Off >= 1<<40 || p.Seg >= 1<<24 {
 		return 0, fmt.Errorf("clickhouse: spool position %d/%d out of the mark's range", p.Seg, p.Off)
 	}
@@ -266,7 +267,7 @@ func (s *Store) WriteBatch(ctx context.Context, b *analytics.Batch) error {
 
 // recover deletes this node's rows beyond its checkpoint (a batch whose
 // write did not finish) and returns the checkpoint.
-func (s *Store) recover(ctx context.Context) (analytics.Pos, error) {
+func (s *Store) recover(ctx context.Context) (spool.Pos, error) {
 	cp, err := s.Checkpoint(ctx)
 	if err != nil {
 		return cp, err
@@ -335,8 +336,8 @@ func (s *Store) count(ctx context.Context, stmt string) (int64, error) {
 
 // Checkpoint returns this node's spool position after its last stored
 // batch.
-func (s *Store) Checkpoint(ctx context.Context) (analytics.Pos, error) {
-	var p analytics.Pos
+func (s *Store) Checkpoint(ctx context.Context) (spool.Pos, error) {
+	var p spool.Pos
 	if err := s.ready(ctx); err != nil {
 		return p, err
 	}

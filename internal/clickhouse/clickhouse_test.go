@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/analytics/analyticstest"
@@ -65,9 +66,9 @@ func batch(t testing.TB, from, n int, seg uint64) *analytics.Batch {
 	for i := from; i < from+n; i++ {
 		h := analytics.Hit{ID: uint64(i + 1), Time: start.Add(time.Duration(i) * time.Second), Site: "x.test", Name: analytics.EventPageview,
 			Path: fmt.Sprintf("/p%d", i%7), VisitorID: uint64(i%50 + 1), Browser: "Firefox", Device: "Desktop"}
-		evs = append(evs, z.Add(&h, analytics.Pos{Seg: seg, Off: int64(i+1) * 10}))
+		evs = append(evs, z.Add(&h, spool.Pos{Seg: seg, Off: int64(i+1) * 10}))
 	}
-	return &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: seg, Off: int64(from+n) * 10}}
+	return &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: spool.Pos{Seg: seg, Off: int64(from+n) * 10}}
 }
 
 func countEvents(t testing.TB, s *Store) int64 {

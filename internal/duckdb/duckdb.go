@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"waymark.dev/waymark/internal/spool"
 
 	"github.com/duckdb/duckdb-go/v2"
 	"waymark.dev/waymark/internal/analytics"
@@ -279,8 +280,8 @@ func appendSessions(conn driver.Conn, rows []analytics.SessionRow) error {
 }
 
 // Checkpoint returns the spool position after the last stored batch.
-func (s *Store) Checkpoint(ctx context.Context) (analytics.Pos, error) {
-	var p analytics.Pos
+func (s *Store) Checkpoint(ctx context.Context) (spool.Pos, error) {
+	var p spool.Pos
 	err := s.db.QueryRowContext(ctx, `SELECT seg, off FROM ingest_checkpoint WHERE id = 1`).Scan(&p.Seg, &p.Off)
 	if err != nil {
 		return p, fmt.Errorf("duckdb: checkpoint: %w", err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/analytics/analyticstest"
@@ -64,9 +65,9 @@ func BenchmarkWriteBatch(b *testing.B) {
 	var off int64
 	analytics.NewSynth("bench.example", 1).Visits(time.Now().Add(-time.Hour), time.Hour, 5000, func(h *analytics.Hit) {
 		off++
-		evs = append(evs, z.Add(h, analytics.Pos{Seg: 1, Off: off}))
+		evs = append(evs, z.Add(h, spool.Pos{Seg: 1, Off: off}))
 	})
-	batch := &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: 1, Off: off}}
+	batch := &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: spool.Pos{Seg: 1, Off: off}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := s.WriteBatch(context.Background(), batch); err != nil {
@@ -90,9 +91,9 @@ func TestDSTBuckets(t *testing.T) {
 	for i, ts := range []string{"2024-03-30T22:30:00Z", "2024-03-31T00:30:00Z", "2024-03-31T01:30:00Z", "2024-03-31T22:30:00Z"} {
 		tm, _ := time.Parse(time.RFC3339, ts)
 		h := analytics.Hit{Site: "dst.test", Name: analytics.EventPageview, Path: "/", Time: tm, VisitorID: uint64(i + 1)}
-		evs = append(evs, z.Add(&h, analytics.Pos{Seg: 1, Off: int64(i + 1)}))
+		evs = append(evs, z.Add(&h, spool.Pos{Seg: 1, Off: int64(i + 1)}))
 	}
-	if err := s.WriteBatch(ctx, &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: 1, Off: 4}}); err != nil {
+	if err := s.WriteBatch(ctx, &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: spool.Pos{Seg: 1, Off: 4}}); err != nil {
 		t.Fatal(err)
 	}
 	st := &site.Site{Domain: "dst.test", TimeZone: "Europe/Berlin"}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
@@ -37,20 +38,20 @@ func TestRollupsMatchRaw(t *testing.T) {
 	crossed := 0
 	synth.Visits(d0, 4*24*time.Hour, 20000, func(h *analytics.Hit) {
 		seq++
-		e := z.Add(h, analytics.Pos{Seg: 1, Off: seq})
+		e := z.Add(h, spool.Pos{Seg: 1, Off: seq})
 		if analytics.VisitorDay(e.VisitorID) != analytics.LocalDay(e.Time.In(loc)) {
 			crossed++
 		}
 		evs = append(evs, e)
 		if len(evs) == 2000 {
-			if err := s.WriteBatch(ctx, &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: 1, Off: seq}}); err != nil {
+			if err := s.WriteBatch(ctx, &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: spool.Pos{Seg: 1, Off: seq}}); err != nil {
 				t.Fatal(err)
 			}
 			z.Committed()
 			evs = evs[:0]
 		}
 	})
-	if err := s.WriteBatch(ctx, &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: 1, Off: seq}}); err != nil {
+	if err := s.WriteBatch(ctx, &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: spool.Pos{Seg: 1, Off: seq}}); err != nil {
 		t.Fatal(err)
 	}
 	if crossed == 0 {
@@ -180,8 +181,8 @@ func TestRollupSchedule(t *testing.T) {
 		seq++
 		h := analytics.Hit{ID: uint64(seq), Site: st.Domain, Time: ts, Name: analytics.EventPageview, Path: "/",
 			VisitorID: analytics.DayVisitorID(analytics.LocalDay(ts), uint64(seq))}
-		e := z.Add(&h, analytics.Pos{Seg: 1, Off: seq})
-		if err := s.WriteBatch(ctx, &analytics.Batch{Events: []analytics.Event{e}, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: 1, Off: seq}}); err != nil {
+		e := z.Add(&h, spool.Pos{Seg: 1, Off: seq})
+		if err := s.WriteBatch(ctx, &analytics.Batch{Events: []analytics.Event{e}, Sessions: z.Flush(), Checkpoint: spool.Pos{Seg: 1, Off: seq}}); err != nil {
 			t.Fatal(err)
 		}
 		z.Committed()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/assets"
@@ -58,7 +59,7 @@ func (s *Server) pixel(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &ie):
 			status = http.StatusBadRequest
 			h.Set("Waymark-Error", sanitizeHeader(ie.Error()))
-		case errors.Is(err, analytics.ErrSpoolFull):
+		case errors.Is(err, spool.ErrFull):
 			status = http.StatusServiceUnavailable
 			h.Set("Retry-After", "5")
 			h.Set("Waymark-Error", "collector busy; retry later")
@@ -137,7 +138,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 	out, err := s.Collector.Collect(r.Context(), b, s.request(r))
 	if err != nil {
 		status = http.StatusBadRequest
-		if errors.Is(err, analytics.ErrSpoolFull) {
+		if errors.Is(err, spool.ErrFull) {
 			status = http.StatusServiceUnavailable
 		} else if _, ok := analytics.IsInvalid(err); !ok {
 			status = http.StatusInternalServerError

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
@@ -72,7 +73,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "10")
 		s.log.Warn("store unreachable", "method", r.Method, "path", r.URL.Path, "request_id", requestID(w), "err", err)
 		ae = &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Message: "a store this request needs is not answering; retry later"}
-	case errors.Is(err, analytics.ErrSpoolFull):
+	case errors.Is(err, spool.ErrFull):
 		w.Header().Set("Retry-After", "5")
 		ae = &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Message: "the collector is catching up; retry later"}
 	default:

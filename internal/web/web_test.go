@@ -15,6 +15,7 @@ import (
 	"time"
 	"waymark.dev/waymark/internal/proxy"
 	"waymark.dev/waymark/internal/proxytoken"
+	"waymark.dev/waymark/internal/spool"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/admin"
@@ -193,12 +194,12 @@ func TestSpoolFull(t *testing.T) {
 	st := apptest.NewStack(t, apptest.Options{})
 	st.AddSite(t, &site.Site{Domain: "shop.example"})
 	// A collector whose spool nobody drains: it must refuse, not drop.
-	spool, err := analytics.OpenSpool(t.TempDir(), 64<<10, 1<<20, slog.Default())
+	sp, err := spool.Open(t.TempDir(), 64<<10, 1<<20, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer spool.Close()
-	c := &analytics.Collector{Sites: st.Sites, Enricher: st.Collector.Enricher, Spool: spool}
+	defer sp.Close()
+	c := &analytics.Collector{Sites: st.Sites, Enricher: st.Collector.Enricher, Spool: sp}
 	srv := httptest.NewServer(New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: c, Stats: st.Events, Now: time.Now}))
 	defer srv.Close()
 	big := strings.Repeat("x", 1500)
@@ -215,7 +216,7 @@ func TestSpoolFull(t *testing.T) {
 		t.Fatalf("after %d accepted hits: status %d, Retry-After %q; want 503 with Retry-After", accepted, resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	// Every acknowledged hit is in the spool.
-	r := spool.NewReader(analytics.Pos{})
+	r := sp.NewReader(spool.Pos{})
 	defer r.Close()
 	n := 0
 	for {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
@@ -122,9 +123,9 @@ func Load(t testing.TB, s Store) {
 		var evs []analytics.Event
 		for i := range group {
 			off += 100
-			evs = append(evs, z.Add(&group[i], analytics.Pos{Seg: 1, Off: off}))
+			evs = append(evs, z.Add(&group[i], spool.Pos{Seg: 1, Off: off}))
 		}
-		b := &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: analytics.Pos{Seg: 1, Off: off}}
+		b := &analytics.Batch{Events: evs, Sessions: z.Flush(), Checkpoint: spool.Pos{Seg: 1, Off: off}}
 		if err := s.WriteBatch(ctx, b); err != nil {
 			t.Fatalf("WriteBatch: %v", err)
 		}
@@ -313,7 +314,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	})
 	t.Run("checkpoint", func(t *testing.T) {
 		p, err := s.Checkpoint(ctx)
-		if err != nil || p != (analytics.Pos{Seg: 1, Off: 1200}) {
+		if err != nil || p != (spool.Pos{Seg: 1, Off: 1200}) {
 			t.Errorf("Checkpoint = %+v, %v; want {1 1200}", p, err)
 		}
 	})

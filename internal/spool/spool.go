@@ -1,4 +1,10 @@
-package analytics
+// Package spool is a durable, append-only log of records on disk: an
+// append returns once its records are fsynced (appends that arrive
+// together share one fsync), a reader follows the log from a position,
+// and segments wholly before a released position are deleted. A torn
+// record at the tail after a crash is cut off at open. It knows nothing
+// of what the records hold; the collector spools hits in it.
+package spool
 
 import (
 	"bufio"
@@ -27,12 +33,12 @@ type Pos struct {
 // Less orders positions.
 func (p Pos) Less(q Pos) bool { return p.Seg < q.Seg || p.Seg == q.Seg && p.Off < q.Off }
 
-// ErrSpoolFull is returned by Append when the spool holds its maximum size:
+// ErrFull is returned by Append when the spool holds its maximum size:
 // the caller should ask the sender to retry later.
-var ErrSpoolFull = errors.New("analytics: spool full")
+var ErrFull = errors.New("spool: full")
 
-// ErrSpoolClosed is returned after Close.
-var ErrSpoolClosed = errors.New("analytics: spool closed")
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("spool: closed")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -70,12 +76,12 @@ type Spool struct {
 	syncs  uint64 // fsyncs done, under mu
 }
 
-// OpenSpool opens the spool in dir, checking every segment and cutting off
+// Open opens the spool in dir, checking every segment and cutting off
 // a torn record at the end of the last one (it was never acknowledged).
 // New records go to a fresh segment. maxSize bounds the bytes on disk.
-func OpenSpool(dir string, segMax, maxSize int64, log *slog.Logger) (*Spool, error) {
+func Open(dir string, segMax, maxSize int64, log *slog.Logger) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("analytics: spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	s := &Spool{dir: dir, segMax: segMax, maxSize: maxSize, log: log, kick: make(chan struct{}, 1), segSizes: map[uint64]int64{}, done: make(chan struct{})}
 	s.grow = sync.NewCond(&s.mu)
@@ -107,7 +113,7 @@ func (s *Spool) segName(n uint64) string {
 func (s *Spool) segments() ([]uint64, error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
-		return nil, fmt.Errorf("analytics: spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	var out []uint64
 	for _, e := range ents {
@@ -132,7 +138,7 @@ func (s *Spool) segments() ([]uint64, error) {
 func (s *Spool) check(n uint64, last bool) (int64, error) {
 	f, err := os.OpenFile(s.segName(n), os.O_RDWR, 0)
 	if err != nil {
-		return 0, fmt.Errorf("analytics: spool: %w", err)
+		return 0, fmt.Errorf("spool: %w", err)
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 1<<16)
@@ -148,7 +154,7 @@ func (s *Spool) check(n uint64, last bool) (int64, error) {
 				s.log.Error("spool segment damaged; records after the damage are lost", "segment", n, "offset", good, "err", err)
 			}
 			if err := f.Truncate(good); err != nil {
-				return 0, fmt.Errorf("analytics: spool: truncate torn record: %w", err)
+				return 0, fmt.Errorf("spool: truncate torn record: %w", err)
 			}
 			return good, f.Sync()
 		}
@@ -187,7 +193,7 @@ func readRecord(r *bufio.Reader, buf []byte) ([]byte, error) {
 func (s *Spool) openSegment() error {
 	f, err := os.OpenFile(s.segName(s.seg), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("analytics: spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	if d, err := os.Open(s.dir); err == nil {
 		d.Sync() // make the new file's name durable
@@ -202,12 +208,12 @@ func (s *Spool) openSegment() error {
 }
 
 // Append writes records and returns once they are durable on disk, or
-// ErrSpoolFull without writing any when the spool is at its size bound.
+// ErrFull without writing any when the spool is at its size bound.
 func (s *Spool) Append(ctx context.Context, recs ...[]byte) error {
 	var n int64
 	for _, r := range recs {
 		if len(r) == 0 || len(r) > maxRecord {
-			return fmt.Errorf("analytics: spool: record of %d bytes", len(r))
+			return fmt.Errorf("spool: record of %d bytes", len(r))
 		}
 		n += int64(recordHeader + len(r))
 	}
@@ -218,11 +224,11 @@ func (s *Spool) Append(ctx context.Context, recs ...[]byte) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrSpoolClosed
+		return ErrClosed
 	}
 	if s.size+n > s.maxSize {
 		s.mu.Unlock()
-		return ErrSpoolFull
+		return ErrFull
 	}
 	for _, r := range recs {
 		var hdr [recordHeader]byte
@@ -286,10 +292,10 @@ func (s *Spool) flusher() {
 
 func (s *Spool) write(buf []byte) error {
 	if _, err := s.f.Write(buf); err != nil {
-		return fmt.Errorf("analytics: spool write: %w", err)
+		return fmt.Errorf("spool: write: %w", err)
 	}
 	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("analytics: spool fsync: %w", err)
+		return fmt.Errorf("spool: fsync: %w", err)
 	}
 	s.segLen += int64(len(buf))
 	s.mu.Lock()
@@ -341,7 +347,7 @@ func (s *Spool) Release(p Pos) error {
 	s.mu.Unlock()
 	for _, n := range drop {
 		if err := os.Remove(s.segName(n)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("analytics: spool release: %w", err)
+			return fmt.Errorf("spool: release: %w", err)
 		}
 	}
 	return nil
@@ -446,11 +452,11 @@ func (r *Reader) Next() (rec []byte, at Pos, ok bool, err error) {
 		if r.f == nil {
 			f, err := os.Open(r.s.segName(r.pos.Seg))
 			if err != nil {
-				return nil, r.pos, false, fmt.Errorf("analytics: spool read: %w", err)
+				return nil, r.pos, false, fmt.Errorf("spool: read: %w", err)
 			}
 			if _, err := f.Seek(r.pos.Off, io.SeekStart); err != nil {
 				f.Close()
-				return nil, r.pos, false, fmt.Errorf("analytics: spool read: %w", err)
+				return nil, r.pos, false, fmt.Errorf("spool: read: %w", err)
 			}
 			r.f = f
 			r.r = bufio.NewReaderSize(f, 1<<16)
@@ -459,7 +465,7 @@ func (r *Reader) Next() (rec []byte, at Pos, ok bool, err error) {
 		rec, err := readRecord(r.r, r.buf)
 		if err != nil {
 			r.Close()
-			return nil, r.pos, false, fmt.Errorf("analytics: spool read at %d:%d: %w", r.pos.Seg, r.pos.Off, err)
+			return nil, r.pos, false, fmt.Errorf("spool: read at %d:%d: %w", r.pos.Seg, r.pos.Off, err)
 		}
 		r.buf = rec[:0]
 		r.pos.Off += int64(recordHeader + len(rec))

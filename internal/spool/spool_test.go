@@ -1,4 +1,4 @@
-package analytics
+package spool
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 func openTestSpool(t *testing.T, dir string, seg, max int64) *Spool {
 	t.Helper()
-	s, err := OpenSpool(dir, seg, max, slog.Default())
+	s, err := Open(dir, seg, max, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +115,8 @@ func TestSpoolFull(t *testing.T) {
 	for i := 0; i < 20 && err == nil; i++ {
 		err = s.Append(context.Background(), big)
 	}
-	if !errors.Is(err, ErrSpoolFull) {
-		t.Fatalf("err = %v, want ErrSpoolFull", err)
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("err = %v, want ErrFull", err)
 	}
 	if s.Size() > 1<<20 {
 		t.Errorf("spool grew to %d, beyond its bound", s.Size())
@@ -145,7 +145,7 @@ func TestSpoolTornTail(t *testing.T) {
 }
 
 func BenchmarkSpoolAppend(b *testing.B) {
-	s, err := OpenSpool(b.TempDir(), 64<<20, 1<<34, slog.Default())
+	s, err := Open(b.TempDir(), 64<<20, 1<<34, slog.Default())
 	if err != nil {
 		b.Fatal(err)
 	}
