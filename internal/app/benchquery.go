@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/synth"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/clickhouse"
@@ -240,14 +241,14 @@ func benchQueryClickHouse(ctx context.Context, url string, n, repeats int, reuse
 // fillSynthetic writes n synthetic events through the sessionizer in
 // batches, as the ingester would.
 func fillSynthetic(ctx context.Context, store analytics.EventWriter, domain string, loc *time.Location, from time.Time, span time.Duration, n int) (int, error) {
-	synth := analytics.NewSynth(domain, 42)
-	synth.Loc = loc
-	return fillWith(ctx, store, synth, from, span, n)
+	gen := synth.New(domain, 42)
+	gen.Loc = loc
+	return fillWith(ctx, store, gen, from, span, n)
 }
 
-// fillWith writes up to n events from synth through the sessionizer in
+// fillWith writes up to n events from gen through the sessionizer in
 // batches, as the ingester would, and returns how many it wrote.
-func fillWith(ctx context.Context, store analytics.EventWriter, synth *analytics.Synth, from time.Time, span time.Duration, n int) (int, error) {
+func fillWith(ctx context.Context, store analytics.EventWriter, gen *synth.Generator, from time.Time, span time.Duration, n int) (int, error) {
 	// The batches keep the store's spool checkpoint where it is: these
 	// events never were in the spool, and moving it would make the
 	// ingester skip real hits.
@@ -267,7 +268,7 @@ func fillWith(ctx context.Context, store analytics.EventWriter, synth *analytics
 		batch = batch[:0]
 		return nil
 	}
-	count := synth.Visits(from, span, n, func(h *analytics.Hit) {
+	count := gen.Visits(from, span, n, func(h *analytics.Hit) {
 		if err != nil {
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"time"
+	"waymark.dev/waymark/internal/synth"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/duckdb"
@@ -28,11 +29,11 @@ func demoSite() *site.Site {
 // demoTraffic writes days of synthetic visits to the demo shop, ending
 // shortly before now, so a first look at the dashboard is not empty.
 func demoTraffic(ctx context.Context, store analytics.EventWriter, now time.Time, days, events int, seed uint64) (int, error) {
-	synth := analytics.NewSynth(DemoDomain, seed)
-	synth.Paths, synth.Entry = demoPaths, "/demo/"
+	gen := synth.New(DemoDomain, seed)
+	gen.Paths, gen.Entry = demoPaths, "/demo/"
 	end := now.Add(-10 * time.Minute) // the realtime panel shows only real visitors
 	span := time.Duration(days) * 24 * time.Hour
-	return fillWith(ctx, store, synth, end.Add(-span), span, events)
+	return fillWith(ctx, store, gen, end.Add(-span), span, events)
 }
 
 // demoCmd runs `waymark demo traffic`.

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/synth"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/analytics/analyticstest"
@@ -63,7 +64,7 @@ func BenchmarkWriteBatch(b *testing.B) {
 	z := analytics.NewSessionizer(nil)
 	var evs []analytics.Event
 	var off int64
-	analytics.NewSynth("bench.example", 1).Visits(time.Now().Add(-time.Hour), time.Hour, 5000, func(h *analytics.Hit) {
+	synth.New("bench.example", 1).Visits(time.Now().Add(-time.Hour), time.Hour, 5000, func(h *analytics.Hit) {
 		off++
 		evs = append(evs, z.Add(h, spool.Pos{Seg: 1, Off: off}))
 	})

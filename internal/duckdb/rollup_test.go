@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/synth"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
@@ -30,13 +31,13 @@ func TestRollupsMatchRaw(t *testing.T) {
 		Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}, {Page: "/page/1"}}}
 	loc := st.Location()
 	d0 := time.Date(2024, 3, 8, 0, 0, 0, 0, loc)
-	synth := analytics.NewSynth(st.Domain, 7)
-	synth.Loc = loc
+	gen := synth.New(st.Domain, 7)
+	gen.Loc = loc
 	z := analytics.NewSessionizer(nil)
 	var evs []analytics.Event
 	var seq int64
 	crossed := 0
-	synth.Visits(d0, 4*24*time.Hour, 20000, func(h *analytics.Hit) {
+	gen.Visits(d0, 4*24*time.Hour, 20000, func(h *analytics.Hit) {
 		seq++
 		e := z.Add(h, spool.Pos{Seg: 1, Off: seq})
 		if analytics.VisitorDay(e.VisitorID) != analytics.LocalDay(e.Time.In(loc)) {

@@ -1,15 +1,19 @@
-package analytics
+// Package synth generates realistic synthetic traffic for the demo and
+// the benchmarks: hits as the collector would make them, for a site and a
+// span of time.
+package synth
 
 import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+	"waymark.dev/waymark/internal/analytics"
 )
 
-// Synth generates realistic synthetic traffic for benchmarks and demos:
+// Generator generates realistic synthetic traffic for benchmarks and demos:
 // Zipf-distributed pages and referrers, returning visitors, multi-page
 // visits, engagement beacons and a few custom events.
-type Synth struct {
+type Generator struct {
 	Site  string
 	Loc   *time.Location // the site's zone: visitor ids belong to its days
 	Pages int            // distinct pages
@@ -24,16 +28,16 @@ type Synth struct {
 	refs  *rand.Zipf
 }
 
-// NewSynth seeds a generator.
-func NewSynth(site string, seed uint64) *Synth {
+// New seeds a generator.
+func New(site string, seed uint64) *Generator {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	s := &Synth{Site: site, Loc: time.UTC, Pages: 2000, Refs: 5000, r: r}
+	s := &Generator{Site: site, Loc: time.UTC, Pages: 2000, Refs: 5000, r: r}
 	s.pages = rand.NewZipf(r, 1.1, 1, uint64(s.Pages-1))
 	s.refs = rand.NewZipf(r, 1.2, 1, uint64(s.Refs-1))
 	return s
 }
 
-var synthAgents = []Agent{
+var synthAgents = []analytics.Agent{
 	{Browser: "Chrome", BrowserVersion: "131.0", OS: "Windows", OSVersion: "10", Device: "Desktop"},
 	{Browser: "Chrome", BrowserVersion: "131.0", OS: "Android", OSVersion: "14", Device: "Mobile"},
 	{Browser: "Safari", BrowserVersion: "18.1", OS: "iOS", OSVersion: "18.1", Device: "Mobile"},
@@ -53,7 +57,7 @@ var synthLangs = []string{"en-US", "en-GB", "de-DE", "zh-CN", "fr-FR", "es-ES", 
 // spread so that n is usually reached just before the span ends; if the
 // span ends first, fewer hits are made. It returns the number of hits. A
 // visit's last hits may come after the span by a few minutes.
-func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit)) int {
+func (s *Generator) Visits(from time.Time, span time.Duration, n int, emit func(*analytics.Hit)) int {
 	r := s.r
 	visits := max(1, n*10/42)
 	step := span / time.Duration(visits)
@@ -71,8 +75,8 @@ func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit
 		}
 		ag := synthAgents[r.IntN(len(synthAgents))]
 		scr := synthScreens[r.IntN(len(synthScreens))]
-		src := Source{Name: SourceDirect, Channel: ChannelDirect}
-		var utm UTM
+		src := analytics.Source{Name: analytics.SourceDirect, Channel: analytics.ChannelDirect}
+		var utm analytics.UTM
 		switch x := r.IntN(10); {
 		case x < 4:
 		case x < 8:
@@ -80,19 +84,19 @@ func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit
 			if x < 6 {
 				host = []string{"google.com", "bing.com", "duckduckgo.com", "t.co", "news.ycombinator.com"}[r.IntN(5)]
 			}
-			src = Classify("https://"+host+"/", nil, utm)
+			src = analytics.Classify("https://"+host+"/", nil, utm)
 		default:
-			utm = UTM{Source: []string{"newsletter", "twitter", "partner"}[r.IntN(3)], Medium: []string{"email", "social", "cpc"}[r.IntN(3)], Campaign: fmt.Sprintf("spring-%d", r.IntN(20))}
-			src = Classify("", nil, utm)
+			utm = analytics.UTM{Source: []string{"newsletter", "twitter", "partner"}[r.IntN(3)], Medium: []string{"email", "social", "cpc"}[r.IntN(3)], Campaign: fmt.Sprintf("spring-%d", r.IntN(20))}
+			src = analytics.Classify("", nil, utm)
 		}
-		base := Hit{
+		base := analytics.Hit{
 			Site: s.Site, Hostname: s.Site,
 			Referrer: src.Referrer, ReferrerSource: src.Name, Channel: src.Channel,
 			UTMSource: utm.Source, UTMMedium: utm.Medium, UTMCampaign: utm.Campaign,
 			Browser: ag.Browser, BrowserVersion: ag.BrowserVersion, OS: ag.OS, OSVersion: ag.OSVersion, Device: ag.Device,
 			ScreenW: scr[0], ScreenH: scr[1], ViewportW: scr[0], ViewportH: scr[1] - 100, DPR: 1, ColorDepth: 24,
-			ScreenClass: ScreenClass(scr[0]), Language: synthLangs[r.IntN(len(synthLangs))], TimeZone: "Europe/Berlin",
-			VisitorID: DayVisitorID(LocalDay(t.In(s.Loc)), 1+r.Uint64N(visitorPool)*2654435761),
+			ScreenClass: analytics.ScreenClass(scr[0]), Language: synthLangs[r.IntN(len(synthLangs))], TimeZone: "Europe/Berlin",
+			VisitorID: analytics.DayVisitorID(analytics.LocalDay(t.In(s.Loc)), 1+r.Uint64N(visitorPool)*2654435761),
 		}
 		pages := 1 + int(r.ExpFloat64()*1.5)
 		ht := t
@@ -100,7 +104,7 @@ func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit
 			h := base
 			h.ID = r.Uint64()
 			h.Time = ht
-			h.Name = EventPageview
+			h.Name = analytics.EventPageview
 			if len(s.Paths) > 0 {
 				h.Path = s.Paths[int(s.pages.Uint64())%len(s.Paths)]
 			} else {
@@ -118,7 +122,7 @@ func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit
 			dwell := time.Duration(5+r.ExpFloat64()*40) * time.Second
 			if count < n && r.IntN(10) < 6 {
 				e := h
-				e.ID, e.Name, e.Time = r.Uint64(), EventEngagement, ht.Add(dwell)
+				e.ID, e.Name, e.Time = r.Uint64(), analytics.EventEngagement, ht.Add(dwell)
 				e.EngagedMS, e.ScrollDepth = uint32(dwell/time.Millisecond), uint8(20+r.IntN(81))
 				emit(&e)
 				count++
@@ -126,7 +130,7 @@ func (s *Synth) Visits(from time.Time, span time.Duration, n int, emit func(*Hit
 			if count < n && r.IntN(40) == 0 {
 				e := h
 				e.ID, e.Name, e.Time, e.PageviewID = r.Uint64(), "Signup", ht.Add(dwell/2), 0
-				e.Props = []Prop{{Key: "plan", Value: []string{"free", "pro"}[r.IntN(2)]}}
+				e.Props = []analytics.Prop{{Key: "plan", Value: []string{"free", "pro"}[r.IntN(2)]}}
 				emit(&e)
 				count++
 			}
