@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 	"waymark.dev/waymark/internal/spool"
-
-	"waymark.dev/waymark/internal/site"
 )
 
 // Batch is what the ingester writes in one go: events, session rows, and
@@ -32,27 +30,4 @@ type EventWriter interface {
 	// DeleteBefore removes a site's events and sessions older than t
 	// (retention) and returns the number of events removed.
 	DeleteBefore(ctx context.Context, site string, t time.Time) (int64, error)
-}
-
-// StatsReader is an event store's read side: it answers stats queries.
-type StatsReader interface {
-	Query(ctx context.Context, q *Query) (*Result, error)
-	// QueryAll answers several queries as one request (a dashboard's
-	// panels), sharing the work they have in common.
-	QueryAll(ctx context.Context, qs []*Query) ([]*Result, error)
-	// RecentPageviews returns a site's latest pageviews since a time,
-	// newest first, at most n.
-	RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]RecentPageview, error)
-	// Funnel counts the visits of q's range that go through f's steps.
-	Funnel(ctx context.Context, q *Query, f site.Funnel) ([]FunnelStep, error)
-	// PropKeys lists the property names of custom event name in q's
-	// range, most used first, at most n.
-	PropKeys(ctx context.Context, q *Query, name string, n int) ([]string, error)
-}
-
-// RecentPageview is one of the latest pageviews, for a realtime list.
-type RecentPageview struct {
-	Time                    time.Time
-	Path, Source            string
-	Browser, Device, Screen string
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/stats"
 	"waymark.dev/waymark/internal/synth"
 
 	"waymark.dev/waymark/internal/analytics"
@@ -129,7 +130,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	if *rollups {
 		t0 := time.Now()
-		b := &analytics.RollupBuilder{Store: store, Sites: func() []*site.Site { return []*site.Site{st} },
+		b := &stats.RollupBuilder{Store: store, Sites: func() []*site.Site { return []*site.Site{st} },
 			Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(stderr, nil)), Budget: 24 * time.Hour}
 		n, err := b.BuildDue(ctx)
 		if err != nil {
@@ -149,10 +150,10 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 
 // runQuerySet asks the dashboard's query set repeats times and prints the
 // median, fastest and slowest run.
-func runQuerySet(ctx context.Context, store analytics.StatsReader, st *site.Site, now time.Time, repeats int, mode string, verbose bool, stdout io.Writer) error {
-	queries := make([]*analytics.Query, len(DashboardQueries))
+func runQuerySet(ctx context.Context, store stats.StatsReader, st *site.Site, now time.Time, repeats int, mode string, verbose bool, stdout io.Writer) error {
+	queries := make([]*stats.Query, len(DashboardQueries))
 	for k, body := range DashboardQueries {
-		qr, err := analytics.DecodeQueryRequest([]byte(strings.Replace(body, "{", `{"site_id":"`+benchSite+`",`, 1)))
+		qr, err := stats.DecodeQueryRequest([]byte(strings.Replace(body, "{", `{"site_id":"`+benchSite+`",`, 1)))
 		if err != nil {
 			return err
 		}

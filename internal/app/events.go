@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"waymark.dev/waymark/internal/stats"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/clickhouse"
@@ -21,7 +22,7 @@ import (
 // eventStore is what serve needs of an event store.
 type eventStore interface {
 	analytics.EventWriter
-	analytics.StatsReader
+	stats.StatsReader
 	Close() error
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/stats"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -149,9 +150,9 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	}
 	// The embedded store keeps daily rollups; ClickHouse reads its raw
 	// tables.
-	var rollups *analytics.RollupBuilder
-	if rs, ok := events.(analytics.RollupStore); ok && c.HasPart("dashboard") {
-		rollups = &analytics.RollupBuilder{Store: rs, Sites: sites.All, Now: time.Now, Log: log.With("component", "rollups")}
+	var rollups *stats.RollupBuilder
+	if rs, ok := events.(stats.RollupStore); ok && c.HasPart("dashboard") {
+		rollups = &stats.RollupBuilder{Store: rs, Sites: sites.All, Now: time.Now, Log: log.With("component", "rollups")}
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_rollup_days_built_total", Help: "Daily rollups built (a day whose raw data changed is built again)."},
 			func() float64 { return float64(rollups.Built.Load()) }))
 	}

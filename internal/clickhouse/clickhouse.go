@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/stats"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/migrate"
@@ -58,7 +59,7 @@ type Store struct {
 	c       *client
 	node    string
 	nodeID  uint32
-	planner analytics.Planner
+	planner stats.Planner
 	mutWait time.Duration
 
 	migrateMu sync.Mutex
@@ -76,7 +77,7 @@ type Store struct {
 
 var (
 	_ analytics.EventWriter = (*Store)(nil)
-	_ analytics.StatsReader = (*Store)(nil)
+	_ stats.StatsReader     = (*Store)(nil)
 )
 
 // Open connects to the server named by rawURL
@@ -100,7 +101,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	h := fnv.New32a()
 	h.Write([]byte(o.Node))
 	s := &Store{c: c, node: o.Node, nodeID: h.Sum32(), mutWait: o.MutationTimeout, dirty: true}
-	s.planner = analytics.Planner{D: Dialect{}, R: s}
+	s.planner = stats.Planner{D: Dialect{}, R: s}
 	if err := s.ready(ctx); err != nil {
 		var se *ServerError
 		if o.Log == nil || errors.As(err, &se) || ctx.Err() != nil {
@@ -459,7 +460,7 @@ func (s *Store) DeleteBefore(ctx context.Context, site string, t time.Time) (int
 }
 
 // Query answers a stats query.
-func (s *Store) Query(ctx context.Context, q *analytics.Query) (*analytics.Result, error) {
+func (s *Store) Query(ctx context.Context, q *stats.Query) (*stats.Result, error) {
 	return s.planner.Query(ctx, q)
 }
 
@@ -467,8 +468,8 @@ func (s *Store) Query(ctx context.Context, q *analytics.Query) (*analytics.Resul
 // since the server runs each on its own threads and a round trip's wait is
 // better spent on the next query. The embedded store shares work between
 // queries instead; here there are no rollups to share.
-func (s *Store) QueryAll(ctx context.Context, qs []*analytics.Query) ([]*analytics.Result, error) {
-	out := make([]*analytics.Result, len(qs))
+func (s *Store) QueryAll(ctx context.Context, qs []*stats.Query) ([]*stats.Result, error) {
+	out := make([]*stats.Result, len(qs))
 	errs := make([]error, len(qs))
 	sem := make(chan struct{}, 4)
 	var wg sync.WaitGroup
@@ -487,25 +488,25 @@ func (s *Store) QueryAll(ctx context.Context, qs []*analytics.Query) ([]*analyti
 }
 
 // Funnel counts a funnel's steps.
-func (s *Store) Funnel(ctx context.Context, q *analytics.Query, f site.Funnel) ([]analytics.FunnelStep, error) {
+func (s *Store) Funnel(ctx context.Context, q *stats.Query, f site.Funnel) ([]stats.FunnelStep, error) {
 	return s.planner.Funnel(ctx, q, f)
 }
 
 // RecentPageviews returns a site's latest pageviews.
-func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]analytics.RecentPageview, error) {
+func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]stats.RecentPageview, error) {
 	d := Dialect{}
 	stmt := fmt.Sprintf(`SELECT toUnixTimestamp(ts), pathname, referrer_source, browser, device, screen_class FROM events
 		WHERE site = %s AND ts >= %s AND name = %s ORDER BY ts DESC LIMIT %d`, d.Quote(site), d.Time(since), d.Quote(analytics.EventPageview), max(n, 0))
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	var out []analytics.RecentPageview
+	var out []stats.RecentPageview
 	err := s.c.query(ctx, stmt, func(f []string) error {
 		sec, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
 			return err
 		}
-		out = append(out, analytics.RecentPageview{Time: time.Unix(sec, 0).UTC(), Path: f[1], Source: f[2], Browser: f[3], Device: f[4], Screen: f[5]})
+		out = append(out, stats.RecentPageview{Time: time.Unix(sec, 0).UTC(), Path: f[1], Source: f[2], Browser: f[3], Device: f[4], Screen: f[5]})
 		return nil
 	})
 	if err != nil {
@@ -515,7 +516,7 @@ func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Tim
 }
 
 // PropKeys lists an event's property names in a query's range.
-func (s *Store) PropKeys(ctx context.Context, q *analytics.Query, name string, n int) ([]string, error) {
+func (s *Store) PropKeys(ctx context.Context, q *stats.Query, name string, n int) ([]string, error) {
 	d := Dialect{}
 	stmt := fmt.Sprintf(`SELECT k FROM events ARRAY JOIN prop_keys AS k
 		WHERE site = %s AND ts >= %s AND ts < %s AND name = %s GROUP BY k ORDER BY count() DESC, k LIMIT %d`,
@@ -536,16 +537,16 @@ func (s *Store) PropKeys(ctx context.Context, q *analytics.Query, name string, n
 
 // Rows runs a planner query: the first ndims columns are strings, the
 // rest numbers (NULL and NaN read as 0).
-func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]analytics.RawRow, error) {
+func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]stats.RawRow, error) {
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	var out []analytics.RawRow
+	var out []stats.RawRow
 	err := s.c.query(ctx, query, func(f []string) error {
 		if len(f) < ndims {
 			return fmt.Errorf("%d columns, want at least %d", len(f), ndims)
 		}
-		r := analytics.RawRow{Dims: make([]string, ndims), Vals: make([]float64, len(f)-ndims)}
+		r := stats.RawRow{Dims: make([]string, ndims), Vals: make([]float64, len(f)-ndims)}
 		copy(r.Dims, f)
 		for i, v := range f[ndims:] {
 			if v == "" { // NULL

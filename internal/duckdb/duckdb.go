@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/stats"
 
 	"github.com/duckdb/duckdb-go/v2"
 	"waymark.dev/waymark/internal/analytics"
@@ -39,13 +40,13 @@ type Store struct {
 	db      *sql.DB
 	connMu  sync.Mutex
 	writer  *sql.Conn
-	planner analytics.Planner
+	planner stats.Planner
 }
 
 var (
 	_ analytics.EventWriter = (*Store)(nil)
-	_ analytics.StatsReader = (*Store)(nil)
-	_ analytics.RollupStore = (*Store)(nil)
+	_ stats.StatsReader     = (*Store)(nil)
+	_ stats.RollupStore     = (*Store)(nil)
 )
 
 // Open opens or creates the DuckDB file at path ("" for in-memory).
@@ -66,7 +67,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
 	}
 	s := &Store{db: db}
-	s.planner = analytics.Planner{D: Dialect{}, R: s, Rollups: !o.RawOnly}
+	s.planner = stats.Planner{D: Dialect{}, R: s, Rollups: !o.RawOnly}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -202,7 +203,7 @@ func (s *Store) unmarkRollups(ctx context.Context, b *analytics.Batch) error {
 }
 
 // Dialect is DuckDB's SQL dialect.
-func (s *Store) Dialect() analytics.Dialect { return Dialect{} }
+func (s *Store) Dialect() stats.Dialect { return Dialect{} }
 
 // ExecTx runs statements in one transaction on the writing connection.
 func (s *Store) ExecTx(ctx context.Context, stmts []string) (err error) {
@@ -341,26 +342,26 @@ func (s *Store) DeleteBefore(ctx context.Context, site string, t time.Time) (int
 }
 
 // Query answers a stats query.
-func (s *Store) Query(ctx context.Context, q *analytics.Query) (*analytics.Result, error) {
+func (s *Store) Query(ctx context.Context, q *stats.Query) (*stats.Result, error) {
 	return s.planner.Query(ctx, q)
 }
 
 // QueryAll answers a dashboard's queries together.
-func (s *Store) QueryAll(ctx context.Context, qs []*analytics.Query) ([]*analytics.Result, error) {
+func (s *Store) QueryAll(ctx context.Context, qs []*stats.Query) ([]*stats.Result, error) {
 	return s.planner.QueryAll(ctx, qs)
 }
 
 // RecentPageviews returns a site's latest pageviews.
-func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]analytics.RecentPageview, error) {
+func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]stats.RecentPageview, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT ts, pathname, referrer_source, browser, device, screen_class FROM events
 		WHERE site = ? AND ts >= ? AND name = ? ORDER BY ts DESC LIMIT ?`, site, since.UTC().Truncate(time.Second), analytics.EventPageview, n)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: recent pageviews: %w", err)
 	}
 	defer rows.Close()
-	var out []analytics.RecentPageview
+	var out []stats.RecentPageview
 	for rows.Next() {
-		var p analytics.RecentPageview
+		var p stats.RecentPageview
 		if err := rows.Scan(&p.Time, &p.Path, &p.Source, &p.Browser, &p.Device, &p.Screen); err != nil {
 			return nil, fmt.Errorf("duckdb: recent pageviews: %w", err)
 		}
@@ -371,7 +372,7 @@ func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Tim
 }
 
 // PropKeys lists an event's property names in a query's range.
-func (s *Store) PropKeys(ctx context.Context, q *analytics.Query, name string, n int) ([]string, error) {
+func (s *Store) PropKeys(ctx context.Context, q *stats.Query, name string, n int) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT k FROM (SELECT unnest(prop_keys) AS k FROM events
 		WHERE site = ? AND ts >= ? AND ts < ? AND name = ?) GROUP BY k ORDER BY count(*) DESC, k LIMIT ?`,
 		q.Site.Domain, q.From.UTC().Truncate(time.Second), q.To.UTC().Truncate(time.Second), name, n)
@@ -413,12 +414,12 @@ func toFloat(v any) (float64, error) {
 }
 
 // Funnel counts a funnel's steps.
-func (s *Store) Funnel(ctx context.Context, q *analytics.Query, f site.Funnel) ([]analytics.FunnelStep, error) {
+func (s *Store) Funnel(ctx context.Context, q *stats.Query, f site.Funnel) ([]stats.FunnelStep, error) {
 	return s.planner.Funnel(ctx, q, f)
 }
 
 // Rows runs a planner query.
-func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]analytics.RawRow, error) {
+func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]stats.RawRow, error) {
 	rows, err := s.db.QueryContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: query: %w", err)
@@ -430,7 +431,7 @@ func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]analytics.
 	}
 	// Values are scanned as the driver hands them over and converted here:
 	// database/sql would turn every integer into text and parse it back.
-	var out []analytics.RawRow
+	var out []stats.RawRow
 	vals := make([]any, len(cols))
 	dest := make([]any, len(cols))
 	for i := range vals {
@@ -440,7 +441,7 @@ func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]analytics.
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("duckdb: query: %w", err)
 		}
-		r := analytics.RawRow{Dims: make([]string, ndims), Vals: make([]float64, len(cols)-ndims)}
+		r := stats.RawRow{Dims: make([]string, ndims), Vals: make([]float64, len(cols)-ndims)}
 		for i := range ndims {
 			switch v := vals[i].(type) {
 			case nil:

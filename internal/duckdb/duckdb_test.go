@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/stats"
 	"waymark.dev/waymark/internal/synth"
 
 	"waymark.dev/waymark/internal/analytics"
@@ -99,7 +100,7 @@ func TestDSTBuckets(t *testing.T) {
 	}
 	st := &site.Site{Domain: "dst.test", TimeZone: "Europe/Berlin"}
 	run := func(body string) [][]string {
-		qr, err := analytics.DecodeQueryRequest([]byte(body))
+		qr, err := stats.DecodeQueryRequest([]byte(body))
 		if err != nil {
 			t.Fatal(err)
 		}

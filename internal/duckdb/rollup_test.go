@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/stats"
 	"waymark.dev/waymark/internal/synth"
 
 	"waymark.dev/waymark/internal/analytics"
@@ -59,7 +60,7 @@ func TestRollupsMatchRaw(t *testing.T) {
 		t.Fatal("the synthetic traffic has no visit crossing midnight; the test would miss that case")
 	}
 	now := d0.AddDate(0, 0, 5).Add(12 * time.Hour)
-	b := &analytics.RollupBuilder{Store: s, Sites: func() []*site.Site { return []*site.Site{st} },
+	b := &stats.RollupBuilder{Store: s, Sites: func() []*site.Site { return []*site.Site{st} },
 		Now: func() time.Time { return now }, Log: slog.Default()}
 	if n, err := b.BuildDue(ctx); err != nil || n < 4 {
 		t.Fatalf("BuildDue = %d, %v; want at least the 4 days with data", n, err)
@@ -68,7 +69,7 @@ func TestRollupsMatchRaw(t *testing.T) {
 	if _, err := s.DB().Exec(`DELETE FROM rollup_days WHERE day = '2024-03-10'`); err != nil {
 		t.Fatal(err)
 	}
-	raw := analytics.Planner{D: Dialect{}, R: s}
+	raw := stats.Planner{D: Dialect{}, R: s}
 	ranges := []string{`["2024-03-08","2024-03-11"]`, `["2024-03-09","2024-03-12"]`, `["2024-03-10","2024-03-10"]`, `["2024-03-11","2024-03-11"]`, `["2024-03-09","2024-03-09"]`}
 	bodies := []string{
 		`{"metrics":["visitors","visits","pageviews","views_per_visit","bounce_rate","visit_duration","events","time_on_page","scroll_depth"]}`,
@@ -88,11 +89,11 @@ func TestRollupsMatchRaw(t *testing.T) {
 		`{"metrics":["visitors","visits","pageviews","views_per_visit","bounce_rate","visit_duration","time_on_page"],"include":{"comparisons":{"mode":"previous_period"}}}`,
 	}
 	for _, r := range ranges {
-		var batch []*analytics.Query
-		var wants []*analytics.Result
+		var batch []*stats.Query
+		var wants []*stats.Result
 		for _, body := range bodies {
 			body = strings.Replace(body, "{", `{"site_id":"bench.example","date_range":`+r+`,"pagination":{"limit":10000},`, 1)
-			qr, err := analytics.DecodeQueryRequest([]byte(body))
+			qr, err := stats.DecodeQueryRequest([]byte(body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,8 +127,8 @@ func TestRollupsMatchRaw(t *testing.T) {
 	}
 	// Built days are read from the rollups alone: without raw data the
 	// answer stays.
-	q := func() *analytics.Result {
-		qr, _ := analytics.DecodeQueryRequest([]byte(`{"site_id":"bench.example","metrics":["visitors","pageviews"],"date_range":["2024-03-08","2024-03-09"],"dimensions":["event:page"]}`))
+	q := func() *stats.Result {
+		qr, _ := stats.DecodeQueryRequest([]byte(`{"site_id":"bench.example","metrics":["visitors","pageviews"],"date_range":["2024-03-08","2024-03-09"],"dimensions":["event:page"]}`))
 		q, err := qr.Build(st, now)
 		if err != nil {
 			t.Fatal(err)
@@ -147,7 +148,7 @@ func TestRollupsMatchRaw(t *testing.T) {
 	}
 }
 
-func diffRows(got, want []analytics.Row) string {
+func diffRows(got, want []stats.Row) string {
 	var b strings.Builder
 	for i := 0; i < max(len(got), len(want)) && b.Len() < 2000; i++ {
 		var g, w any = "-", "-"
@@ -192,7 +193,7 @@ func TestRollupSchedule(t *testing.T) {
 	write(day.Add(10 * time.Hour))
 	write(day.Add(34 * time.Hour)) // 2024-05-02 10:00
 	now := day.Add(48*time.Hour + 20*time.Minute)
-	b := &analytics.RollupBuilder{Store: s, Sites: func() []*site.Site { return []*site.Site{st} },
+	b := &stats.RollupBuilder{Store: s, Sites: func() []*site.Site { return []*site.Site{st} },
 		Now: func() time.Time { return now }, Log: slog.Default()}
 	built := func() []string {
 		t.Helper()

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"waymark.dev/waymark/internal/stats"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/assets"
@@ -72,7 +73,7 @@ func (s *Server) sites(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) renderSites(w http.ResponseWriter, r *http.Request, status int, msg string) error {
 	all := s.Sites.All()
 	page := sitesPage{Title: "Sites", CSRF: sessionOf(r).CSRF, Error: msg, Origin: origin(r), Zones: commonZones}
-	var qs []*analytics.Query
+	var qs []*stats.Query
 	for _, st := range all {
 		q, err := buildQuery(st, s.Now(), map[string]any{"metrics": []string{"visitors"}, "date_range": "day"})
 		if err != nil {
@@ -119,13 +120,13 @@ func origin(r *http.Request) string {
 
 // buildQuery makes a stats query from API-shaped fields, with the API's
 // validation.
-func buildQuery(st *site.Site, now time.Time, fields map[string]any) (*analytics.Query, error) {
+func buildQuery(st *site.Site, now time.Time, fields map[string]any) (*stats.Query, error) {
 	fields["site_id"] = st.Domain
 	b, err := json.Marshal(fields)
 	if err != nil {
 		return nil, err
 	}
-	qr, err := analytics.DecodeQueryRequest(b)
+	qr, err := stats.DecodeQueryRequest(b)
 	if err != nil {
 		return nil, err
 	}
@@ -181,9 +182,9 @@ func panelFor(dim string) (panelDef, bool) {
 
 // panelQuery is the query of one panel showing dim in view v: limit rows
 // from offset, with the total count.
-func panelQuery(st *site.Site, now time.Time, v viewState, def panelDef, dim string, limit, offset int) (*analytics.Query, error) {
+func panelQuery(st *site.Site, now time.Time, v viewState, def panelDef, dim string, limit, offset int) (*stats.Query, error) {
 	fields := map[string]any{"metrics": def.Metrics, "dimensions": []string{dim}, "date_range": v.dateRange(),
-		"pagination": map[string]int{"limit": min(limit, analytics.MaxLimit), "offset": offset},
+		"pagination": map[string]int{"limit": min(limit, stats.MaxLimit), "offset": offset},
 		"include":    map[string]bool{"total_rows": true}}
 	if fj := v.filterJSON(); fj != nil {
 		fields["filters"] = fj
@@ -269,14 +270,14 @@ var headlineMetrics = []string{"visitors", "visits", "pageviews", "views_per_vis
 
 // viewSet is the queries of a view: headline, chart, then one per panel.
 type viewSet struct {
-	head, chart *analytics.Query
+	head, chart *stats.Query
 	unit        string
 	panels      []panelDef
-	panelQs     []*analytics.Query
+	panelQs     []*stats.Query
 }
 
-func (vs viewSet) all() []*analytics.Query {
-	return append([]*analytics.Query{vs.head, vs.chart}, vs.panelQs...)
+func (vs viewSet) all() []*stats.Query {
+	return append([]*stats.Query{vs.head, vs.chart}, vs.panelQs...)
 }
 
 // viewQueries builds the queries of view v of a site; panels get limit
@@ -320,7 +321,7 @@ func viewQueries(st *site.Site, now time.Time, v viewState, limit int) (viewSet,
 	return vs, nil
 }
 
-func funnelOf(name string, steps []analytics.FunnelStep) funnelView {
+func funnelOf(name string, steps []stats.FunnelStep) funnelView {
 	fv := funnelView{Name: name}
 	var first, prev float64
 	for i, st := range steps {
@@ -423,7 +424,7 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		var pqs []*analytics.Query
+		var pqs []*stats.Query
 		var defs []panelDef
 		for i, k := range keys {
 			def, _ := panelFor("event:props:" + k)
@@ -454,7 +455,7 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, http.StatusOK, "site.html", page)
 }
 
-func headline(res *analytics.Result) []headFigure {
+func headline(res *stats.Result) []headFigure {
 	var out []headFigure
 	if len(res.Rows) == 0 {
 		return out
@@ -482,8 +483,8 @@ func headline(res *analytics.Result) []headFigure {
 	return out
 }
 
-func chart(res *analytics.Result, unit string, compare bool) (template.HTML, []chartRow) {
-	byLabel := map[string]analytics.Row{}
+func chart(res *stats.Result, unit string, compare bool) (template.HTML, []chartRow) {
+	byLabel := map[string]stats.Row{}
 	for _, r := range res.Rows {
 		byLabel[r.Dimensions[0]] = r
 	}
@@ -511,7 +512,7 @@ func chart(res *analytics.Result, unit string, compare bool) (template.HTML, []c
 	return lineChart("Visitors per "+strings.TrimPrefix(unit, "time:"), labels, cur, prev), rows
 }
 
-func panelOf(p panelDef, v viewState, base string, res *analytics.Result, limit int) panelView {
+func panelOf(p panelDef, v viewState, base string, res *stats.Result, limit int) panelView {
 	dim, title := p.dim(v)
 	pv := panelView{ID: p.ID, Title: title, Total: res.TotalRows, Empty: "No data for this period."}
 	q := v.values()

@@ -11,12 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/stats"
 )
 
 // exportLimit is the most rows a panel's CSV holds.
-const exportLimit = analytics.MaxLimit
+const exportLimit = stats.MaxLimit
 
 // exportCSV sends every row of one panel of the view as CSV.
 func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) error {
@@ -138,7 +137,7 @@ func (s *Server) exportZip(w http.ResponseWriter, r *http.Request) error {
 // writeRowsCSV writes a result as CSV: a header of the dimension's name and
 // the metric names, then one record per row with plain numbers. Values
 // that a spreadsheet would run as a formula get a leading apostrophe.
-func writeRowsCSV(b *bytes.Buffer, dimName string, p panelDef, res *analytics.Result) {
+func writeRowsCSV(b *bytes.Buffer, dimName string, p panelDef, res *stats.Result) {
 	cw := csv.NewWriter(b)
 	cw.Write(append([]string{dimName}, p.Metrics...))
 	for _, row := range res.Rows {

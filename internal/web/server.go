@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 	"waymark.dev/waymark/internal/integrity"
+	"waymark.dev/waymark/internal/stats"
 	"waymark.dev/waymark/internal/threats"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +37,7 @@ type Deps struct {
 	Collector *analytics.Collector
 	// Stats answers the stats API and the dashboard (nil: this node
 	// serves no dashboard).
-	Stats analytics.StatsReader
+	Stats stats.StatsReader
 	// Agents parses user agents for the identity and risk endpoints
 	// (default: the collector's parser).
 	Agents         *analytics.AgentParser

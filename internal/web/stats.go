@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"waymark.dev/waymark/internal/stats"
 
-	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
 )
 
@@ -59,9 +59,9 @@ func (s *Server) authorizeAny(r *http.Request) (*site.Token, error) {
 }
 
 type queryResponse struct {
-	Results []analytics.Row `json:"results"`
-	Meta    map[string]any  `json:"meta"`
-	Query   map[string]any  `json:"query"`
+	Results []stats.Row    `json:"results"`
+	Meta    map[string]any `json:"meta"`
+	Query   map[string]any `json:"query"`
 }
 
 // query serves POST /api/v2/query (Plausible Stats API v2).
@@ -70,7 +70,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	qr, err := analytics.DecodeQueryRequest(body)
+	qr, err := stats.DecodeQueryRequest(body)
 	if err != nil {
 		return err
 	}
@@ -92,10 +92,10 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func buildResponse(q *analytics.Query, qr *analytics.QueryRequest, res *analytics.Result) queryResponse {
+func buildResponse(q *stats.Query, qr *stats.QueryRequest, res *stats.Result) queryResponse {
 	rows := res.Rows
 	if rows == nil {
-		rows = []analytics.Row{}
+		rows = []stats.Row{}
 	}
 	meta := map[string]any{}
 	if q.TimeLabels {
@@ -136,7 +136,7 @@ func (s *Server) realtimeVisitors(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	qr := &analytics.QueryRequest{SiteID: st.Domain, Metrics: []string{analytics.MetricVisitors}, DateRange: json.RawMessage(`"realtime"`)}
+	qr := &stats.QueryRequest{SiteID: st.Domain, Metrics: []string{stats.MetricVisitors}, DateRange: json.RawMessage(`"realtime"`)}
 	q, err := qr.Build(st, s.Now())
 	if err != nil {
 		return err

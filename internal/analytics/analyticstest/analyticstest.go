@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/stats"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
@@ -20,7 +21,7 @@ import (
 // Store is what a backend must provide.
 type Store interface {
 	analytics.EventWriter
-	analytics.StatsReader
+	stats.StatsReader
 }
 
 // Site is the fixture's site: Berlin time, two goals.
@@ -246,8 +247,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	runCases(t)
 	// Stores with daily rollups give the same answers once the fixture's
 	// days are built (and mix built and raw days in longer ranges).
-	if rs, ok := s.(analytics.RollupStore); ok {
-		b := &analytics.RollupBuilder{Store: rs, Sites: func() []*site.Site { return []*site.Site{st} },
+	if rs, ok := s.(stats.RollupStore); ok {
+		b := &stats.RollupBuilder{Store: rs, Sites: func() []*site.Site { return []*site.Site{st} },
 			Now: func() time.Time { return Now }, Log: slog.Default()}
 		n, err := b.BuildDue(ctx)
 		if err != nil {
@@ -278,7 +279,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		// Home, then pricing, then a Signup: visitor 1's first visit does
 		// all three; visitor 3 reaches the home page and signs up without
 		// pricing; visitor 1's second visit sees pricing without home first.
-		qr, _ := analytics.DecodeQueryRequest([]byte(`{"site_id":"conf.test","metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"]}`))
+		qr, _ := stats.DecodeQueryRequest([]byte(`{"site_id":"conf.test","metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"]}`))
 		bq, err := qr.Build(st, Now)
 		if err != nil {
 			t.Fatal(err)
@@ -299,7 +300,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		}
 	})
 	t.Run("property names", func(t *testing.T) {
-		qr, _ := analytics.DecodeQueryRequest([]byte(`{"site_id":"conf.test","metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"]}`))
+		qr, _ := stats.DecodeQueryRequest([]byte(`{"site_id":"conf.test","metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"]}`))
 		bq, err := qr.Build(st, Now)
 		if err != nil {
 			t.Fatal(err)
@@ -345,9 +346,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	})
 }
 
-func query(t *testing.T, s Store, st *site.Site, body string) *analytics.Result {
+func query(t *testing.T, s Store, st *site.Site, body string) *stats.Result {
 	t.Helper()
-	qr, err := analytics.DecodeQueryRequest([]byte(strings.Replace(body, "{", `{"site_id":"conf.test",`, 1)))
+	qr, err := stats.DecodeQueryRequest([]byte(strings.Replace(body, "{", `{"site_id":"conf.test",`, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +363,7 @@ func query(t *testing.T, s Store, st *site.Site, body string) *analytics.Result 
 	return res
 }
 
-func flatten(rows []analytics.Row) [][]any {
+func flatten(rows []stats.Row) [][]any {
 	out := [][]any{}
 	for _, r := range rows {
 		var row []any

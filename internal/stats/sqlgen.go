@@ -1,4 +1,4 @@
-package analytics
+package stats
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"waymark.dev/waymark/internal/analytics"
 )
 
 // This file compiles the parts of a Query to SQL that both event stores
@@ -98,7 +99,7 @@ func (p *Planner) goalCond(q *Query, f Filter, alias string) string {
 		if strings.Contains(g.Page, "*") {
 			page = p.D.Regex(alias+".pathname", wildcardRegex(g.Page), true)
 		}
-		parts = append(parts, fmt.Sprintf("(%s.name = %s AND %s)", alias, p.D.Quote(EventPageview), page))
+		parts = append(parts, fmt.Sprintf("(%s.name = %s AND %s)", alias, p.D.Quote(analytics.EventPageview), page))
 	}
 	c := "(1 = 0)" // no boolean literals in ClickHouse 18.16
 	if len(parts) > 0 {
@@ -306,10 +307,10 @@ func filtersUse(fs []Filter, dim string) bool {
 
 // eventSQL selects visitors, pageviews and events per group.
 func (p *Planner) eventSQL(q *Query, fs []Filter, dims []string) string {
-	where := fmt.Sprintf("%s AND e.name <> %s%s", p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, fs, onEvents, "e", nil))
+	where := fmt.Sprintf("%s AND e.name <> %s%s", p.rangeCond(q, "e", "ts", 0), p.D.Quote(analytics.EventEngagement), p.where(q, fs, onEvents, "e", nil))
 	return p.grouped(q, dims, p.eventDims(q, dims), p.eventFrom(q, dims), where,
 		p.D.CountDistinct("e.visitor_id"),
-		fmt.Sprintf("sum(CASE WHEN e.name = %s THEN 1 ELSE 0 END)", p.D.Quote(EventPageview)),
+		fmt.Sprintf("sum(CASE WHEN e.name = %s THEN 1 ELSE 0 END)", p.D.Quote(analytics.EventPageview)),
 		"count(*)")
 }
 
@@ -319,7 +320,7 @@ func (p *Planner) eventSQL(q *Query, fs []Filter, dims []string) string {
 // pageviews.
 func (p *Planner) engagementSQL(q *Query) string {
 	skip := func(f Filter) bool { return f.Dimension == "event:name" || f.Dimension == "event:goal" }
-	where := fmt.Sprintf("%s AND e.name = %s%s", p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, q.Filters, onEvents, "e", skip))
+	where := fmt.Sprintf("%s AND e.name = %s%s", p.rangeCond(q, "e", "ts", 0), p.D.Quote(analytics.EventEngagement), p.where(q, q.Filters, onEvents, "e", skip))
 	return p.grouped(q, q.Dimensions, p.eventDims(q, q.Dimensions), p.eventFrom(q, q.Dimensions), where,
 		"sum(e.engaged_ms) / nullif(sum(e.new_pageview), 0)",
 		"sum(e.scroll_depth) / nullif(sum(e.new_pageview), 0)")
@@ -342,7 +343,7 @@ func (p *Planner) sessionSQL(q *Query) string {
 			cols[i] = p.dimExpr(q, d, onEvents, "x") + fmt.Sprintf(" AS ed%d", i)
 		}
 		from += fmt.Sprintf(" JOIN (SELECT DISTINCT x.session_id, %s FROM events x WHERE %s AND x.name <> %s) ev ON ev.session_id = s.session_id",
-			strings.Join(cols, ", "), p.rangeCond(q, "x", "ts", 24*time.Hour), p.D.Quote(EventEngagement))
+			strings.Join(cols, ", "), p.rangeCond(q, "x", "ts", 24*time.Hour), p.D.Quote(analytics.EventEngagement))
 	}
 	for i, d := range q.Dimensions {
 		if isEventDim(d) {

@@ -1,10 +1,11 @@
-package analytics
+package stats
 
 import (
 	"encoding/json"
 	"errors"
 	"testing"
 	"time"
+	"waymark.dev/waymark/internal/analytics"
 
 	"waymark.dev/waymark/internal/site"
 )
@@ -44,7 +45,7 @@ func TestQueryValidation(t *testing.T) {
 			if err == nil {
 				_, err = qr.Build(tt.site, now)
 			}
-			var ie *InvalidError
+			var ie *analytics.InvalidError
 			if !errors.As(err, &ie) || ie.Field != tt.field {
 				t.Errorf("err = %v, want an error naming %q", err, tt.field)
 			}

@@ -1,4 +1,4 @@
-package analytics
+package stats
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"waymark.dev/waymark/internal/analytics"
 
 	"waymark.dev/waymark/internal/site"
 )
@@ -233,7 +234,7 @@ func checkDimension(d, field string) error {
 		return nil
 	}
 	if k, ok := strings.CutPrefix(d, "event:props:"); ok {
-		if k == "" || len(k) > MaxPropKeyLen {
+		if k == "" || len(k) > analytics.MaxPropKeyLen {
 			return invalid(field, "property dimension %q needs a property name", d)
 		}
 		return nil

@@ -1,9 +1,10 @@
-package analytics
+package stats
 
 import (
 	"context"
 	"fmt"
 	"strings"
+	"waymark.dev/waymark/internal/analytics"
 
 	"waymark.dev/waymark/internal/site"
 )
@@ -33,7 +34,7 @@ func (p *Planner) Funnel(ctx context.Context, q *Query, f site.Funnel) ([]Funnel
 	// table expressions. Step i's visits are those with a step-i event at
 	// or after their first step i-1 event.
 	steps := fmt.Sprintf("(SELECT e.session_id AS session_id, e.visitor_id AS visitor_id, e.ts AS ts, %s FROM events e WHERE %s AND e.name <> %s%s AND (%s))",
-		strings.Join(flags, ", "), p.rangeCond(q, "e", "ts", 0), p.D.Quote(EventEngagement), p.where(q, q.Filters, onEvents, "e", nil), strings.Join(any, " OR "))
+		strings.Join(flags, ", "), p.rangeCond(q, "e", "ts", 0), p.D.Quote(analytics.EventEngagement), p.where(q, q.Filters, onEvents, "e", nil), strings.Join(any, " OR "))
 	// Each level names its columns apart (v0, t0, v1, t1, ...): ClickHouse
 	// resolves aliases across the whole query.
 	reached := fmt.Sprintf("(SELECT s.session_id AS session_id, min(s.visitor_id) AS v0, min(s.ts) AS t0 FROM %s s WHERE s.k0 GROUP BY s.session_id)", steps)
@@ -69,5 +70,5 @@ func (p *Planner) stepCond(g site.Goal, alias string) string {
 	if strings.Contains(g.Page, "*") {
 		page = p.D.Regex(alias+".pathname", wildcardRegex(g.Page), true)
 	}
-	return fmt.Sprintf("(%s.name = %s AND %s)", alias, p.D.Quote(EventPageview), page)
+	return fmt.Sprintf("(%s.name = %s AND %s)", alias, p.D.Quote(analytics.EventPageview), page)
 }

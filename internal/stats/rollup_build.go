@@ -1,4 +1,4 @@
-package analytics
+package stats
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+	"waymark.dev/waymark/internal/analytics"
 
 	"waymark.dev/waymark/internal/site"
 )
@@ -27,7 +28,7 @@ type RollupStore interface {
 // the visits that started on it have ended by then (a visit that goes on
 // longer unmarks the day again with its next write, and the day is built
 // once more).
-const RollupSettle = SessionTimeout + 5*time.Minute
+const RollupSettle = analytics.SessionTimeout + 5*time.Minute
 
 // RollupBuilder builds the daily rollups of days that have ended, newest
 // first, and rebuilds days whose raw data changed.

@@ -1,4 +1,4 @@
-package analytics
+package stats
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"waymark.dev/waymark/internal/analytics"
 )
 
 // Dialect is what differs between the SQL engines the query model compiles
@@ -97,7 +98,7 @@ func noneValue(d string) string {
 	case strings.HasPrefix(d, "event:props:"):
 		return "(none)"
 	case d == "visit:referrer" || d == "visit:source":
-		return SourceDirect
+		return analytics.SourceDirect
 	}
 	return "(not set)"
 }

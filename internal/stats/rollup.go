@@ -1,4 +1,4 @@
-package analytics
+package stats
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"waymark.dev/waymark/internal/analytics"
 
 	"waymark.dev/waymark/internal/site"
 )
@@ -95,7 +96,7 @@ FROM (%s) m LEFT JOIN (%s) o ON o.kind = m.kind AND o.value = m.value`, p.eventS
 // page, 2 per event name), value, visitors, pv_visitors (visitors with a
 // pageview), pageviews, events, engaged_ms, engaged_views, scroll.
 func (p *Planner) eventSumsSQL(domain string, from, to time.Time) string {
-	eng, pv := p.D.Quote(EventEngagement), p.D.Quote(EventPageview)
+	eng, pv := p.D.Quote(analytics.EventEngagement), p.D.Quote(analytics.EventPageview)
 	cols := strings.Join([]string{
 		"CAST(" + p.D.CountDistinct("CASE WHEN c.name <> "+eng+" THEN c.visitor_id END") + " AS BIGINT) AS visitors",
 		"CAST(" + p.D.CountDistinct("CASE WHEN c.name = "+pv+" THEN c.visitor_id END") + " AS BIGINT) AS pv_visitors",
@@ -117,7 +118,7 @@ UNION ALL SELECT CAST(%s AS UTINYINT), c.name, %s FROM events c WHERE %s AND c.n
 // midnight) and who had the same value the day before: old, and old_pv
 // for pageviews of a page. Adding days subtracts them (visitors_new).
 func (p *Planner) eventOldSQL(domain string, from, to time.Time) string {
-	eng, pv := p.D.Quote(EventEngagement), p.D.Quote(EventPageview)
+	eng, pv := p.D.Quote(analytics.EventEngagement), p.D.Quote(analytics.EventPageview)
 	S := p.D.Quote(domain)
 	tuples := func(t string) string {
 		return fmt.Sprintf(`SELECT %[1]s.visitor_id, CAST(%[2]s AS UTINYINT) AS kind, '' AS value, %[1]s.ispv FROM %[1]s
@@ -135,7 +136,7 @@ yy AS (%[10]s)
 SELECT tt.kind, tt.value, %[11]s AS old, %[12]s AS old_pv
 FROM tt JOIN yy ON yy.visitor_id = tt.visitor_id AND yy.kind = tt.kind AND yy.value = tt.value
 GROUP BY tt.kind, tt.value`,
-		S, eng, pv, p.D.Time(from), p.D.Time(to), p.D.VisitorDay("c.visitor_id"), LocalDay(from), p.D.Time(from.AddDate(0, 0, -1)),
+		S, eng, pv, p.D.Time(from), p.D.Time(to), p.D.VisitorDay("c.visitor_id"), analytics.LocalDay(from), p.D.Time(from.AddDate(0, 0, -1)),
 		tuples("t"), tuples("y"),
 		"CAST("+p.D.CountDistinct("tt.visitor_id")+" AS BIGINT)",
 		"CAST("+p.D.CountDistinct("CASE WHEN tt.ispv AND yy.ispv THEN tt.visitor_id END")+" AS BIGINT)")

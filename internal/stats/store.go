@@ -1,0 +1,45 @@
+// Package stats answers questions about stored events: the Stats API's
+// query model and its validation, the planner that turns a query into SQL
+// for an event store's dialect, daily rollups and their builder, and
+// funnels. It reads what the collection side (package analytics) wrote,
+// through the StatsReader and RollupStore interfaces the event stores
+// implement.
+package stats
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/site"
+)
+
+// StatsReader is an event store's read side: it answers stats queries.
+type StatsReader interface {
+	Query(ctx context.Context, q *Query) (*Result, error)
+	// QueryAll answers several queries as one request (a dashboard's
+	// panels), sharing the work they have in common.
+	QueryAll(ctx context.Context, qs []*Query) ([]*Result, error)
+	// RecentPageviews returns a site's latest pageviews since a time,
+	// newest first, at most n.
+	RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]RecentPageview, error)
+	// Funnel counts the visits of q's range that go through f's steps.
+	Funnel(ctx context.Context, q *Query, f site.Funnel) ([]FunnelStep, error)
+	// PropKeys lists the property names of custom event name in q's
+	// range, most used first, at most n.
+	PropKeys(ctx context.Context, q *Query, name string, n int) ([]string, error)
+}
+
+// RecentPageview is one of the latest pageviews, for a realtime list.
+type RecentPageview struct {
+	Time                    time.Time
+	Path, Source            string
+	Browser, Device, Screen string
+}
+
+// invalid is a query's validation error, the same type as a beacon's, so
+// callers match both with errors.As(*analytics.InvalidError).
+func invalid(field, format string, args ...any) error {
+	return &analytics.InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
