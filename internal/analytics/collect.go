@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
 	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/site"

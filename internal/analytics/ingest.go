@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
 	"waymark.dev/waymark/internal/spool"
 )
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+
 	"waymark.dev/waymark/internal/spool"
 )
 

@@ -3,6 +3,7 @@ package analytics
 import (
 	"strings"
 	"time"
+
 	"waymark.dev/waymark/internal/spool"
 )
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
 	"waymark.dev/waymark/internal/spool"
 )
 

@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"time"
+
 	"waymark.dev/waymark/internal/spool"
 )
 

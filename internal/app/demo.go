@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"time"
+
 	"waymark.dev/waymark/internal/synth"
 
 	"waymark.dev/waymark/internal/analytics"

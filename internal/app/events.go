@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
 	"waymark.dev/waymark/internal/stats"
 
 	"waymark.dev/waymark/internal/analytics"

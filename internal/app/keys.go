@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"time"
+
 	"waymark.dev/waymark/internal/integrity"
 
 	"waymark.dev/waymark/internal/config"

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
 	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/threats"
 

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+
 	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/stats"
 

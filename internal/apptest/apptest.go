@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
 	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/analytics"

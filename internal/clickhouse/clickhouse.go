@@ -26,6 +26,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
 	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/stats"
 

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
 	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/analytics"

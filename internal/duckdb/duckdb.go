@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+
 	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/stats"
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
 	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/stats"
 	"waymark.dev/waymark/internal/synth"

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+
 	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/stats"
 	"waymark.dev/waymark/internal/synth"

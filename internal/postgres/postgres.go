@@ -15,6 +15,7 @@ import (
 	"net"
 	"strings"
 	"time"
+
 	"waymark.dev/waymark/internal/migrate"
 
 	"github.com/jackc/pgx/v5"

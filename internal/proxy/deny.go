@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
 	"waymark.dev/waymark/internal/netguard"
 )
 

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+
 	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/threats"

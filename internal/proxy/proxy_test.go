@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
 	"waymark.dev/waymark/internal/proxytoken"
 
 	"waymark.dev/waymark/internal/netguard"

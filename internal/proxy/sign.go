@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
 	"waymark.dev/waymark/internal/integrity"
 )
 

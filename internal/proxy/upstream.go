@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+
 	"waymark.dev/waymark/internal/integrity"
 
 	"waymark.dev/waymark/internal/netguard"

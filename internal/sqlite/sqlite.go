@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
 	"waymark.dev/waymark/internal/migrate"
 
 	sqlite3 "github.com/mattn/go-sqlite3"

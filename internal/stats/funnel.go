@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
 	"waymark.dev/waymark/internal/analytics"
 
 	"waymark.dev/waymark/internal/site"

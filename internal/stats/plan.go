@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+
 	"waymark.dev/waymark/internal/analytics"
 )
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
 	"waymark.dev/waymark/internal/analytics"
 
 	"waymark.dev/waymark/internal/site"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+
 	"waymark.dev/waymark/internal/analytics"
 
 	"waymark.dev/waymark/internal/site"

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+
 	"waymark.dev/waymark/internal/analytics"
 
 	"waymark.dev/waymark/internal/site"

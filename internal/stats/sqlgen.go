@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+
 	"waymark.dev/waymark/internal/analytics"
 )
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
 	"waymark.dev/waymark/internal/analytics"
 )
 

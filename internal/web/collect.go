@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+
 	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/analytics"

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+
 	"waymark.dev/waymark/internal/stats"
 
 	"waymark.dev/waymark/internal/analytics"

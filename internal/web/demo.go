@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
 	"waymark.dev/waymark/internal/integrity"
 
 	"waymark.dev/waymark/internal/assets"

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+
 	"waymark.dev/waymark/internal/spool"
 
 	"waymark.dev/waymark/internal/analytics"

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
 	"waymark.dev/waymark/internal/stats"
 )
 

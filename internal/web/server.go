@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
 	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/stats"
 	"waymark.dev/waymark/internal/threats"

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
 	"waymark.dev/waymark/internal/stats"
 
 	"waymark.dev/waymark/internal/site"

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+
 	"waymark.dev/waymark/internal/proxy"
 	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/spool"

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+
 	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/stats"
 
