@@ -71,7 +71,7 @@ var stateClosing func()
 // web server's address once it accepts connections.
 func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready func(addr string)) error {
 	log := newLogger(&c, stderr)
-	if c.GCPercent > 0 && c.HasPart("collector") {
+	if c.GCPercent > 0 && c.HasPart(config.PartCollector) {
 		// The live Go heap is small (DuckDB's memory is outside it) while
 		// the collector allocates per request: collecting less often buys
 		// throughput for little memory.
@@ -100,7 +100,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	// Collectors write events and the dashboard reads them; an identity
 	// node needs no event store.
 	var events eventStore
-	if c.HasPart("collector") || c.HasPart("dashboard") {
+	if c.HasPart(config.PartCollector) || c.HasPart(config.PartDashboard) {
 		if events, err = openEvents(ctx, c, log.With("component", "events")); err != nil {
 			return err
 		}
@@ -137,14 +137,14 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	var col *collection
-	if c.HasPart("collector") {
+	if c.HasPart(config.PartCollector) {
 		if col, err = startCollection(ctx, c, state, sites, events, bots, agents, reg, log); err != nil {
 			return err
 		}
 		lc.OnClose(col.close) // stops taking hits; the ingester ends before the stores close
 	}
 	var id *identityPart
-	if c.HasPart("identity") {
+	if c.HasPart(config.PartIdentity) {
 		if id, err = startIdentity(ctx, c, state, log); err != nil {
 			return err
 		}
@@ -152,14 +152,14 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	// The embedded store keeps daily rollups; ClickHouse reads its raw
 	// tables.
 	var rollups *stats.RollupBuilder
-	if rs, ok := events.(stats.RollupStore); ok && c.HasPart("dashboard") {
+	if rs, ok := events.(stats.RollupStore); ok && c.HasPart(config.PartDashboard) {
 		rollups = &stats.RollupBuilder{Store: rs, Sites: sites.All, Now: time.Now, Log: log.With("component", "rollups")}
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "waymark_rollup_days_built_total", Help: "Daily rollups built (a day whose raw data changed is built again)."},
 			func() float64 { return float64(rollups.Built.Load()) }))
 	}
 
 	var checker *threats.Checker
-	if c.HasPart("identity") || c.HasPart("proxy") {
+	if c.HasPart(config.PartIdentity) || c.HasPart(config.PartProxy) {
 		if checker, err = startThreats(ctx, lc, c, state, log.With("component", "threats")); err != nil {
 			return err
 		}
@@ -176,7 +176,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	var px *proxyPart
 	pac := ""
 	var proxyAuth *proxytoken.Authenticator
-	if c.HasPart("proxy") {
+	if c.HasPart(config.PartProxy) {
 		if px, err = startProxy(ctx, c, state, checker, signingKeys, reg, log, ln.Addr().String()); err != nil {
 			return err
 		}
@@ -198,7 +198,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	if col != nil {
 		deps.Collector = col.collector
 	}
-	if c.HasPart("dashboard") {
+	if c.HasPart(config.PartDashboard) {
 		deps.Stats = events
 	}
 	if id != nil {
@@ -261,7 +261,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	if c.Demo {
 		fmt.Fprintf(stdout, "Demo shop:          http://%s/demo/\n", addr)
 	}
-	if c.HasPart("dashboard") {
+	if c.HasPart(config.PartDashboard) {
 		fmt.Fprintf(stdout, "Dashboard:          http://%s/dashboard\n", addr)
 	}
 	switch {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -117,11 +118,25 @@ type Proxy struct {
 	AuditLog string
 }
 
-// HasPart says whether the process serves a part: collector, dashboard,
-// identity or proxy ("web" in Parts stands for the first three).
-func (c *Serve) HasPart(p string) bool {
+// Part is a part a process can serve (--parts).
+type Part string
+
+// The parts; "web" in --parts stands for the first three.
+const (
+	PartCollector Part = "collector" // beacons, the spool and the ingester
+	PartDashboard Part = "dashboard" // the stats API and the dashboard
+	PartIdentity  Part = "identity"  // consent, remembered details, account security, link checks
+	PartProxy     Part = "proxy"     // the secure proxy
+	partWeb            = "web"
+)
+
+// webParts are the parts "web" stands for.
+var webParts = []Part{PartCollector, PartDashboard, PartIdentity}
+
+// HasPart says whether the process serves part p.
+func (c *Serve) HasPart(p Part) bool {
 	for _, x := range c.Parts {
-		if x == p || x == "web" && (p == "collector" || p == "dashboard" || p == "identity") {
+		if Part(x) == p || x == partWeb && slices.Contains(webParts, p) {
 			return true
 		}
 	}
@@ -130,7 +145,7 @@ func (c *Serve) HasPart(p string) bool {
 
 // ServesWeb says whether the process serves any of the web parts.
 func (c *Serve) ServesWeb() bool {
-	return c.HasPart("collector") || c.HasPart("dashboard") || c.HasPart("identity")
+	return slices.ContainsFunc(webParts, c.HasPart)
 }
 
 // Defaults returns the configuration a newcomer gets.
@@ -149,7 +164,7 @@ func Defaults() Serve {
 		SyncInterval:    5 * time.Second,
 		GCPercent:       400,
 		SessionMemoryMB: 256,
-		Parts:           []string{"collector", "dashboard", "identity", "proxy"},
+		Parts:           []string{string(PartCollector), string(PartDashboard), string(PartIdentity), string(PartProxy)},
 		Threats:         Threats{MaxEdits: 1},
 		Proxy: Proxy{
 			HTTPSFirst:  true,
@@ -361,16 +376,16 @@ func (c *Serve) Validate() error {
 		errs = append(errs, errors.New("--parts is empty: give collector, dashboard, identity, proxy (or web for the first three)"))
 	}
 	for _, p := range c.Parts {
-		switch p {
-		case "web", "collector", "dashboard", "identity", "proxy":
+		switch Part(p) {
+		case partWeb, PartCollector, PartDashboard, PartIdentity, PartProxy:
 		default:
 			errs = append(errs, fmt.Errorf("--parts: unknown part %q (use collector, dashboard, identity, proxy, or web for the first three)", p))
 		}
 	}
-	if c.Demo && !(c.HasPart("collector") && c.HasPart("dashboard") && c.HasPart("identity")) {
+	if c.Demo && !(c.HasPart(PartCollector) && c.HasPart(PartDashboard) && c.HasPart(PartIdentity)) {
 		errs = append(errs, errors.New("--demo needs the collector, dashboard and identity parts"))
 	}
-	if c.HasPart("proxy") {
+	if c.HasPart(PartProxy) {
 		errs = append(errs, c.Proxy.validate()...)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
