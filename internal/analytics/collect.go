@@ -6,9 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"waymark.dev/waymark/internal/spool"
-
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/spool"
 )
 
 // CollectStats count the collector's outcomes.

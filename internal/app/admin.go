@@ -11,16 +11,11 @@ import (
 	"strconv"
 	"strings"
 
+	"waymark.dev/waymark/internal/cli"
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/statestore"
 )
-
-func applyEnv(fs *flag.FlagSet, getenv func(string) string) error { return config.ApplyEnv(fs, getenv) }
-
-const stateFile = "state.db"
-
-// riskJournalFile is the login decisions' write journal in the data folder.
-const riskJournalFile = "state.db-riskjournal"
 
 // adminFlags are the flags of each site, token and goal subcommand.
 var adminFlags = map[string][]string{
@@ -40,9 +35,9 @@ var adminFlags = map[string][]string{
 // SQLite state store, so they work while the server runs; the server picks
 // changes up within a second.
 func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(cmd+" "+sub, stderr)
+	fs := cli.NewFlagSet(cmd+" "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")
-	stateURL := stateFlag(fs)
+	stateURL := statestore.Flag(fs)
 	domain := fs.String("domain", "", "site domain, e.g. example.com")
 	siteFlag := fs.String("site", "", "site domain")
 	name := fs.String("name", "", "token name")
@@ -54,14 +49,14 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 	page := fs.String("page", "", "goal: page path (may end in *)")
 	event := fs.String("event", "", "goal: custom event name")
 	id := fs.Int64("id", 0, "token id")
-	fs, err := subFlagSet(fs, cmd+" "+sub, cmd+" "+sub, adminFlags, stderr)
+	fs, err := cli.SubFlagSet(fs, cmd+" "+sub, cmd+" "+sub, adminFlags, stderr)
 	if err != nil {
 		return err
 	}
-	if err := parse(fs, args, getenv); err != nil {
+	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
 	}
-	db, err := openState(ctx, *data, *stateURL)
+	db, err := statestore.Open(ctx, *data, *stateURL)
 	if err != nil {
 		return err
 	}
@@ -69,7 +64,7 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 	switch cmd + " " + sub {
 	case "site add":
 		if *domain == "" {
-			return usagef("site add needs --domain")
+			return cli.Usagef("site add needs --domain")
 		}
 		s := &site.Site{Domain: *domain, TimeZone: *tz, RetentionDays: *retention, IgnorePaths: split(*ignorePaths), KeepParams: split(*keepParams)}
 		if s.IgnoreIPs, err = parsePrefixes(*ignoreIPs); err != nil {
@@ -125,7 +120,7 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 		fmt.Fprintf(stdout, "site %s removed (its stored events stay until retention removes them)\n", d)
 	case "token add":
 		if *name == "" {
-			return usagef("token add needs --name")
+			return cli.Usagef("token add needs --name")
 		}
 		t := &site.Token{Name: *name}
 		if *siteFlag != "" {
@@ -158,7 +153,7 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 		}
 	case "token revoke":
 		if *id == 0 {
-			return usagef("token revoke needs --id (see waymark token list)")
+			return cli.Usagef("token revoke needs --id (see waymark token list)")
 		}
 		if err := db.DeleteToken(ctx, *id); err != nil {
 			return friendly(err)
@@ -167,12 +162,12 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 	case "goal add", "goal list", "goal remove":
 		return goalCmd(ctx, db, sub, *siteFlag, *page, *event, stdout)
 	default:
-		return usagef("unknown command %q; see waymark help", cmd+" "+sub)
+		return cli.Usagef("unknown command %q; see waymark help", cmd+" "+sub)
 	}
 	return nil
 }
 
-func goalCmd(ctx context.Context, db stateStore, sub, domain, page, event string, stdout io.Writer) error {
+func goalCmd(ctx context.Context, db statestore.Store, sub, domain, page, event string, stdout io.Writer) error {
 	s, err := findSite(ctx, db, domain)
 	if err != nil {
 		return err
@@ -186,7 +181,7 @@ func goalCmd(ctx context.Context, db stateStore, sub, domain, page, event string
 		return nil
 	case "add":
 		if (page == "") == (event == "") {
-			return usagef("goal add needs exactly one of --page or --event")
+			return cli.Usagef("goal add needs exactly one of --page or --event")
 		}
 		if slices.Contains(s.Goals, g) {
 			return fmt.Errorf("goal %q already exists", g.Name())
@@ -207,10 +202,10 @@ func goalCmd(ctx context.Context, db stateStore, sub, domain, page, event string
 }
 
 // findSite loads one site by domain.
-func findSite(ctx context.Context, db stateStore, domain string) (*site.Site, error) {
+func findSite(ctx context.Context, db statestore.Store, domain string) (*site.Site, error) {
 	d, err := site.NormalizeDomain(domain)
 	if err != nil {
-		return nil, usagef("%v (give the site with --domain or --site)", err)
+		return nil, cli.Usagef("%v (give the site with --domain or --site)", err)
 	}
 	sites, err := db.Sites(ctx)
 	if err != nil {
@@ -228,7 +223,7 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 	for _, p := range split(s) {
 		pr, err := netip.ParsePrefix(p)
 		if err != nil {
-			return nil, usagef("--ignore-ips: %q is not a CIDR prefix", p)
+			return nil, cli.Usagef("--ignore-ips: %q is not a CIDR prefix", p)
 		}
 		out = append(out, pr.Masked())
 	}
@@ -248,7 +243,7 @@ func split(s string) []string {
 // friendly turns validation errors into usage errors (exit code 2).
 func friendly(err error) error {
 	if errors.Is(err, site.ErrInvalid) {
-		return usagef("%v", err)
+		return cli.Usagef("%v", err)
 	}
 	return err
 }

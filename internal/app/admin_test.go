@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/consent"
+	"waymark.dev/waymark/internal/statestore"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -101,7 +102,7 @@ func TestKeysCommand(t *testing.T) {
 
 func TestConsentCommand(t *testing.T) {
 	data := t.TempDir()
-	db, err := openState(context.Background(), data, "")
+	db, err := statestore.Open(context.Background(), data, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,16 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
+
+	"waymark.dev/waymark/internal/bench"
+	"waymark.dev/waymark/internal/cli"
 )
-
-// usageError is a command-line mistake: printed with exit code 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
 const usage = `Usage: waymark <command> [flags]
 
@@ -45,14 +40,14 @@ with a WAYMARK_<FLAG> variable, e.g. WAYMARK_ADDR=0.0.0.0:8080.
 // Run runs one waymark command and returns the process exit code.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	err := run(ctx, args, getenv, stdout, stderr)
-	var ue *usageError
+	var ue *cli.UsageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "waymark: %s\n", ue.msg)
+		fmt.Fprintf(stderr, "waymark: %s\n", ue.Msg)
 		return 2
 	default:
 		fmt.Fprintf(stderr, "waymark: %v\n", err)
@@ -63,12 +58,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return usagef("no command given")
+		return cli.Usagef("no command given")
 	}
 	cmd, rest := args[0], args[1:]
 	sub := func() (string, []string, error) {
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
-			return "", nil, usagef("%s needs a subcommand; see waymark help", cmd)
+			return "", nil, cli.Usagef("%s needs a subcommand; see waymark help", cmd)
 		}
 		return rest[0], rest[1:], nil
 	}
@@ -110,10 +105,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		return benchCmd(ctx, s, r, getenv, stdout, stderr)
+		return bench.Run(ctx, s, r, getenv, stdout, stderr)
 	case "version", "--version":
 		if len(rest) > 0 {
-			return usagef("version takes no arguments")
+			return cli.Usagef("version takes no arguments")
 		}
 		fmt.Fprintln(stdout, version())
 		return nil
@@ -121,74 +116,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return usagef("unknown command %q; see waymark help", cmd)
-}
-
-// newFlagSet returns a flag set that reports errors instead of exiting.
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("waymark "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-// subFlagSet returns a flag set for subcommand sub of a command whose
-// subcommands share their flag definitions (all), with only the flags
-// table gives sub: its -h shows its own flags, and the others are unknown
-// to it. A usage text may have parts for different subcommands, each
-// starting with the subcommands it is for and separated by " | "
-// ("import, update: ... | list: ..."): sub gets its own part, without
-// the prefix.
-func subFlagSet(all *flag.FlagSet, name, sub string, table map[string][]string, stderr io.Writer) (*flag.FlagSet, error) {
-	names, ok := table[sub]
-	if !ok {
-		return nil, usagef("unknown command waymark %s; see waymark help", name)
-	}
-	subs := map[string]bool{}
-	for k := range table {
-		subs[k[strings.LastIndexByte(k, ' ')+1:]] = true
-	}
-	fs := newFlagSet(name, stderr)
-	for _, n := range names {
-		f := all.Lookup(n)
-		if f == nil {
-			panic("subFlagSet: no flag " + n) // a mistake in a table of this package
-		}
-		usage := f.Usage
-		for _, part := range strings.Split(f.Usage, " | ") {
-			pre, rest, ok := strings.Cut(part, ": ")
-			tags := strings.Split(pre, ",")
-			if ok && allIn(tags, subs) && slices.ContainsFunc(tags, func(t string) bool { return strings.TrimSpace(t) == sub[strings.LastIndexByte(sub, ' ')+1:] }) {
-				usage = rest
-				break
-			}
-		}
-		fs.Var(f.Value, f.Name, usage)
-	}
-	return fs, nil
-}
-
-func allIn(words []string, set map[string]bool) bool {
-	for _, w := range words {
-		if !set[strings.TrimSpace(w)] {
-			return false
-		}
-	}
-	return true
-}
-
-// parse applies WAYMARK_* variables, then the command line.
-func parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
-	if err := applyEnv(fs, getenv); err != nil {
-		return usagef("%v", err)
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
-	return nil
+	return cli.Usagef("unknown command %q; see waymark help", cmd)
 }

@@ -7,25 +7,27 @@ import (
 	"os"
 	"time"
 
+	"waymark.dev/waymark/internal/cli"
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/consent"
+	"waymark.dev/waymark/internal/statestore"
 )
 
 // consentCmd runs `waymark consent export|show`: consent receipts for an
 // audit, read from the state store (also while the server runs).
 func consentCmd(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("consent "+sub, stderr)
+	fs := cli.NewFlagSet("consent "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")
-	stateURL := stateFlag(fs)
+	stateURL := statestore.Flag(fs)
 	since := fs.String("since", "", "only receipts from this time on (RFC 3339 or YYYY-MM-DD)")
 	format := fs.String("format", consent.FormatJSONL, "jsonl or csv")
 	out := fs.String("out", "", "file to write (default: standard output)")
 	receipt := fs.String("receipt", "", "show: a receipt id")
 	visitor := fs.String("visitor", "", "show: a visitor id (hex)")
-	if err := parse(fs, args, getenv); err != nil {
+	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
 	}
-	db, err := openState(ctx, *data, *stateURL)
+	db, err := statestore.Open(ctx, *data, *stateURL)
 	if err != nil {
 		return err
 	}
@@ -36,12 +38,12 @@ func consentCmd(ctx context.Context, sub string, args []string, getenv func(stri
 		if *since != "" {
 			if t, err = time.Parse(time.RFC3339, *since); err != nil {
 				if t, err = time.Parse(time.DateOnly, *since); err != nil {
-					return usagef("--since must be RFC 3339 or YYYY-MM-DD")
+					return cli.Usagef("--since must be RFC 3339 or YYYY-MM-DD")
 				}
 			}
 		}
 		if *format != consent.FormatJSONL && *format != consent.FormatCSV {
-			return usagef("--format must be jsonl or csv")
+			return cli.Usagef("--format must be jsonl or csv")
 		}
 		w := stdout
 		if *out != "" {
@@ -67,14 +69,14 @@ func consentCmd(ctx context.Context, sub string, args []string, getenv func(stri
 				return err
 			}
 		default:
-			return usagef("consent show needs --receipt or --visitor")
+			return cli.Usagef("consent show needs --receipt or --visitor")
 		}
 		for _, r := range rs {
 			fmt.Fprintf(stdout, "%s  %s  %s  v%s  %s  %s\n", r.Time.Format(time.RFC3339), r.ID, r.Source, r.PolicyVersion, r.Site, consentSummary(r.Choices))
 		}
 		return nil
 	}
-	return usagef("unknown consent subcommand %q; use export or show", sub)
+	return cli.Usagef("unknown consent subcommand %q; use export or show", sub)
 }
 
 func consentSummary(c consent.Choices) string {

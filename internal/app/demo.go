@@ -8,15 +8,16 @@ import (
 	"path/filepath"
 	"time"
 
-	"waymark.dev/waymark/internal/synth"
-
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/cli"
 	"waymark.dev/waymark/internal/duckdb"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/statestore"
+	"waymark.dev/waymark/internal/synth"
 )
 
 // DemoDomain is the demo shop's site.
-const DemoDomain = "demo.waymark.localhost"
+const DemoDomain = synth.DemoSite
 
 // demoPaths are the demo shop's pages, most visited first.
 var demoPaths = []string{"/demo/", "/demo/products", "/demo/products/lamp", "/demo/products/chair", "/demo/signup",
@@ -34,25 +35,25 @@ func demoTraffic(ctx context.Context, store analytics.EventWriter, now time.Time
 	gen.Paths, gen.Entry = demoPaths, "/demo/"
 	end := now.Add(-10 * time.Minute) // the realtime panel shows only real visitors
 	span := time.Duration(days) * 24 * time.Hour
-	return fillWith(ctx, store, gen, end.Add(-span), span, events)
+	return gen.Fill(ctx, store, end.Add(-span), span, events)
 }
 
 // demoCmd runs `waymark demo traffic`.
 func demoCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "traffic" {
-		return usagef("usage: waymark demo traffic [--data DIR] [--days N] [--events N]")
+		return cli.Usagef("usage: waymark demo traffic [--data DIR] [--days N] [--events N]")
 	}
-	fs := newFlagSet("demo traffic", stderr)
+	fs := cli.NewFlagSet("demo traffic", stderr)
 	data := fs.String("data", "waymark-data", "data folder of the (stopped) server")
 	days := fs.Int("days", 7, "days of traffic, ending now")
 	events := fs.Int("events", 20000, "events to write")
-	if err := parse(fs, args[1:], getenv); err != nil {
+	if err := cli.Parse(fs, args[1:], getenv); err != nil {
 		return err
 	}
 	if *days < 1 || *days > 400 || *events < 1 || *events > 50_000_000 {
-		return usagef("--days must be 1 to 400 and --events 1 to 50000000")
+		return cli.Usagef("--days must be 1 to 400 and --events 1 to 50000000")
 	}
-	state, err := openState(ctx, *data, "")
+	state, err := statestore.Open(ctx, *data, "")
 	if err != nil {
 		return err
 	}

@@ -12,12 +12,11 @@ import (
 	"path/filepath"
 	"strings"
 
-	"waymark.dev/waymark/internal/stats"
-
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/clickhouse"
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/duckdb"
+	"waymark.dev/waymark/internal/stats"
 )
 
 // eventStore is what serve needs of an event store.

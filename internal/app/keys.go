@@ -7,10 +7,11 @@ import (
 	"io"
 	"time"
 
-	"waymark.dev/waymark/internal/integrity"
-
+	"waymark.dev/waymark/internal/cli"
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/identity"
+	"waymark.dev/waymark/internal/integrity"
+	"waymark.dev/waymark/internal/statestore"
 )
 
 // keysFlags are the flags of each keys subcommand.
@@ -20,20 +21,20 @@ var keysFlags = map[string][]string{"list": {"data", "state"}, "rotate": {"data"
 // visitor and consent cookies. It works while the server runs, which
 // reloads the ring every minute.
 func keysCmd(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("keys "+sub, stderr)
+	fs := cli.NewFlagSet("keys "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")
-	stateURL := stateFlag(fs)
+	stateURL := statestore.Flag(fs)
 	id := fs.Uint("id", 0, "key id")
 	signing := fs.Bool("signing", false, "rotate or retire the Ed25519 key that signs relayed content (see /.well-known/waymark/keys) instead of the cookie key ring")
 	kid := fs.String("kid", "", "signing key id (with --signing)")
-	fs, err := subFlagSet(fs, "keys "+sub, sub, keysFlags, stderr)
+	fs, err := cli.SubFlagSet(fs, "keys "+sub, sub, keysFlags, stderr)
 	if err != nil {
 		return err
 	}
-	if err := parse(fs, args, getenv); err != nil {
+	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
 	}
-	db, err := openState(ctx, *data, *stateURL)
+	db, err := statestore.Open(ctx, *data, *stateURL)
 	if err != nil {
 		return err
 	}
@@ -68,7 +69,7 @@ func keysCmd(ctx context.Context, sub string, args []string, getenv func(string)
 			return nil
 		case "retire":
 			if *kid == "" {
-				return usagef("keys retire --signing needs --kid (see waymark keys list)")
+				return cli.Usagef("keys retire --signing needs --kid (see waymark keys list)")
 			}
 			if err := ring.Retire(*kid); err != nil {
 				return err
@@ -99,21 +100,21 @@ func keysCmd(ctx context.Context, sub string, args []string, getenv func(string)
 		fmt.Fprintf(stdout, "key %d signs from now on; older keys still verify until retired\n", k.ID)
 	case "retire":
 		if *id == 0 || *id > 1<<32-1 {
-			return usagef("keys retire needs --id (see waymark keys list)")
+			return cli.Usagef("keys retire needs --id (see waymark keys list)")
 		}
 		keys, err := db.IdentityKeys(ctx)
 		if err != nil {
 			return err
 		}
 		if len(keys) == 1 && keys[0].ID == uint32(*id) {
-			return usagef("key %d is the only key; rotate first", *id)
+			return cli.Usagef("key %d is the only key; rotate first", *id)
 		}
 		if err := db.RetireIdentityKey(ctx, uint32(*id), now); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "key %d retired: values it signed are no longer accepted\n", *id)
 	default:
-		return usagef("unknown keys subcommand %q; use list, rotate or retire", sub)
+		return cli.Usagef("unknown keys subcommand %q; use list, rotate or retire", sub)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,14 +20,15 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"waymark.dev/waymark/internal/integrity"
-	"waymark.dev/waymark/internal/threats"
-
 	"github.com/prometheus/client_golang/prometheus"
+	"waymark.dev/waymark/internal/cli"
 	"waymark.dev/waymark/internal/config"
+	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/netguard"
 	"waymark.dev/waymark/internal/proxy"
 	"waymark.dev/waymark/internal/proxytoken"
+	"waymark.dev/waymark/internal/statestore"
+	"waymark.dev/waymark/internal/threats"
 )
 
 // proxyPart is the running secure proxy.
@@ -46,7 +48,7 @@ type proxyPart struct {
 // startProxy builds the proxy from the configuration and starts
 // listening. webAddr is the web server's address (the proxy never
 // connects to it either).
-func startProxy(ctx context.Context, c config.Serve, state stateStore, checker *threats.Checker, keys *integrity.Keyring, reg prometheus.Registerer, log *slog.Logger, webAddr string) (*proxyPart, error) {
+func startProxy(ctx context.Context, c config.Serve, state statestore.Store, checker *threats.Checker, keys *integrity.Keyring, reg prometheus.Registerer, log *slog.Logger, webAddr string) (*proxyPart, error) {
 	pc := c.Proxy
 	hosts := proxy.HostRules{Allow: pc.AllowHosts, Deny: pc.DenyHosts}
 	if err := hosts.Validate(); err != nil {
@@ -205,44 +207,44 @@ var proxyTokenFlags = map[string][]string{"add": {"data", "state", "user", "expi
 // proxyCmd runs `waymark proxy token add|list|revoke`.
 func proxyCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) < 2 || args[0] != "token" {
-		return usagef("use waymark proxy token add|list|revoke")
+		return cli.Usagef("use waymark proxy token add|list|revoke")
 	}
 	sub, rest := args[1], args[2:]
-	fs := newFlagSet("proxy token "+sub, stderr)
+	fs := cli.NewFlagSet("proxy token "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder")
-	stateURL := stateFlag(fs)
+	stateURL := statestore.Flag(fs)
 	user := fs.String("user", "", "user the token belongs to")
 	expires := fs.String("expires", "", "lifetime, e.g. 12h or 90d (default: no expiry)")
 	id := fs.String("id", "", "token id (see waymark proxy token list)")
-	fs, err := subFlagSet(fs, "proxy token "+sub, sub, proxyTokenFlags, stderr)
+	fs, err := cli.SubFlagSet(fs, "proxy token "+sub, sub, proxyTokenFlags, stderr)
 	if err != nil {
 		return err
 	}
-	if err := parse(fs, rest, getenv); err != nil {
+	if err := cli.Parse(fs, rest, getenv); err != nil {
 		return err
 	}
 	var ttl time.Duration
 	if *expires != "" {
 		d, err := parseDays(*expires)
 		if err != nil || d <= 0 {
-			return usagef("--expires %q: use a duration such as 12h or 90d", *expires)
+			return cli.Usagef("--expires %q: use a duration such as 12h or 90d", *expires)
 		}
 		ttl = d
 	}
 	switch sub {
 	case "add":
 		if err := proxytoken.ValidUser(*user); err != nil {
-			return usagef("proxy token add needs --user: %v", err)
+			return cli.Usagef("proxy token add needs --user: %v", err)
 		}
 	case "revoke":
 		if *id == "" {
-			return usagef("proxy token revoke needs --id (see waymark proxy token list)")
+			return cli.Usagef("proxy token revoke needs --id (see waymark proxy token list)")
 		}
 	case "list":
 	default:
-		return usagef("unknown subcommand proxy token %s; use add, list or revoke", sub)
+		return cli.Usagef("unknown subcommand proxy token %s; use add, list or revoke", sub)
 	}
-	db, err := openState(ctx, *data, *stateURL)
+	db, err := statestore.Open(ctx, *data, *stateURL)
 	if err != nil {
 		return err
 	}
@@ -279,8 +281,8 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return tw.Flush()
 	case "revoke":
 		if err := db.RevokeProxyToken(ctx, *id); err != nil {
-			if errProxyTokenNotFound(err) {
-				return usagef("%v", err)
+			if errors.Is(err, proxytoken.ErrNotFound) {
+				return cli.Usagef("%v", err)
 			}
 			return err
 		}
@@ -349,7 +351,7 @@ func (b *bufferedFile) Close() error {
 // the data folder's, or with a shared state store the keys every node
 // shares, reloaded at the sync interval so that a rotation through one
 // node reaches all.
-func openSigningKeys(ctx context.Context, c config.Serve, state stateStore, log *slog.Logger) (*integrity.Keyring, error) {
+func openSigningKeys(ctx context.Context, c config.Serve, state statestore.Store, log *slog.Logger) (*integrity.Keyring, error) {
 	var ring *integrity.Keyring
 	var err error
 	every := time.Minute
@@ -375,7 +377,7 @@ func openSigningKeys(ctx context.Context, c config.Serve, state stateStore, log 
 const sharedTokensMaxStale = 10 * time.Minute
 
 // sharedKeys returns the shared store's signing keys when --state names one.
-func sharedKeys(c config.Serve, state stateStore) (integrity.KeyStore, bool) {
+func sharedKeys(c config.Serve, state statestore.Store) (integrity.KeyStore, bool) {
 	if c.State == "" {
 		return nil, false
 	}

@@ -14,13 +14,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"waymark.dev/waymark/internal/spool"
-	"waymark.dev/waymark/internal/stats"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/cli"
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
@@ -28,6 +26,9 @@ import (
 	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/statestore"
+	"waymark.dev/waymark/internal/stats"
 	"waymark.dev/waymark/internal/threats"
 	"waymark.dev/waymark/internal/web"
 	"waymark.dev/waymark/internal/webhook"
@@ -52,13 +53,13 @@ func newLogger(c *config.Serve, w io.Writer) *slog.Logger {
 
 func serveCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := config.Defaults()
-	fs := newFlagSet("serve", stderr)
+	fs := cli.NewFlagSet("serve", stderr)
 	config.ServeFlags(fs, &c)
-	if err := parse(fs, args, getenv); err != nil {
+	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if err := c.Validate(); err != nil {
-		return usagef("%v", err)
+		return cli.Usagef("%v", err)
 	}
 	return Serve(ctx, c, stdout, stderr, nil)
 }
@@ -84,7 +85,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	// loop has ended, whichever way Serve returns.
 	lc := newLifecycle()
 	defer lc.Close()
-	state, err := openState(ctx, c.Data, c.State)
+	state, err := statestore.Open(ctx, c.Data, c.State)
 	if err != nil {
 		return err
 	}
@@ -322,7 +323,7 @@ type collection struct {
 	ingesting atomic.Bool
 }
 
-func startCollection(ctx context.Context, c config.Serve, state stateStore, sites *site.Registry, events eventStore,
+func startCollection(ctx context.Context, c config.Serve, state statestore.Store, sites *site.Registry, events eventStore,
 	bots *analytics.BotMatcher, agents *analytics.AgentParser, reg *prometheus.Registry, log *slog.Logger) (*collection, error) {
 	visitors, err := analytics.NewVisitors(ctx, state, time.Now, log.With("component", "visitors"))
 	if err != nil {
@@ -382,7 +383,7 @@ type identityPart struct {
 	hooks    *webhook.Sender
 }
 
-func startIdentity(ctx context.Context, c config.Serve, state stateStore, log *slog.Logger) (*identityPart, error) {
+func startIdentity(ctx context.Context, c config.Serve, state statestore.Store, log *slog.Logger) (*identityPart, error) {
 	ring, err := identity.LoadRing(ctx, state, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("identity keys: %w", err)
@@ -409,8 +410,8 @@ func startIdentity(ctx context.Context, c config.Serve, state stateStore, log *s
 	// With the embedded store, login decisions append their writes to a
 	// journal and return; a background writer applies them
 	// (riskjournal.go), so no decision waits for a disk sync.
-	if j, ok := state.(riskJournaled); ok {
-		if err := j.EnableRiskJournal(ctx, filepath.Join(c.Data, riskJournalFile), log.With("component", "risk_journal")); err != nil {
+	if j, ok := state.(statestore.RiskJournaled); ok {
+		if err := j.EnableRiskJournal(ctx, filepath.Join(c.Data, statestore.RiskJournalFile), log.With("component", "risk_journal")); err != nil {
 			return nil, err
 		}
 		if err := j.LoadRecentLogins(ctx); err != nil {
@@ -441,7 +442,7 @@ func printProxy(w io.Writer, p *proxyPart, data, webAddr string) {
 
 // serveProxyOnly runs the proxy part alone (--parts proxy), with a small
 // operations server on --addr for /healthz, /metrics and /proxy.pac.
-func serveProxyOnly(ctx context.Context, lc *lifecycle, c config.Serve, state stateStore, log *slog.Logger, stdout io.Writer, ready func(string)) error {
+func serveProxyOnly(ctx context.Context, lc *lifecycle, c config.Serve, state statestore.Store, log *slog.Logger, stdout io.Writer, ready func(string)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	checker, err := startThreats(ctx, lc, c, state, log.With("component", "threats"))

@@ -16,12 +16,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"waymark.dev/waymark/internal/bench"
 )
 
 // metric reads one value from a server's /metrics.
 func metric(t *testing.T, base, name string) float64 {
 	t.Helper()
-	v, err := serverMetric(context.Background(), base, name)
+	v, err := bench.ServerMetric(context.Background(), base, name)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}

@@ -18,9 +18,10 @@ import (
 	"time"
 
 	"golang.org/x/net/publicsuffix"
-	"waymark.dev/waymark/internal/netguard"
-
+	"waymark.dev/waymark/internal/cli"
 	"waymark.dev/waymark/internal/config"
+	"waymark.dev/waymark/internal/netguard"
+	"waymark.dev/waymark/internal/statestore"
 	"waymark.dev/waymark/internal/threats"
 )
 
@@ -55,7 +56,7 @@ var threatsFlags = map[string][]string{
 
 // threatsCmd runs `waymark threats ...`.
 func threatsCmd(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("threats "+sub, stderr)
+	fs := cli.NewFlagSet("threats "+sub, stderr)
 	data := fs.String("data", config.Defaults().Data, "data folder (its threats.db)")
 	stateURL := fs.String("state", "", "import, remove: the shared state store (postgres://...) instead of the data folder: every node loads its entries within its sync interval")
 	var feeds feedFlags
@@ -70,24 +71,24 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 	force := fs.Bool("force", false, "update: read every feed, not only those due")
 	allowCIDRs := fs.String("allow-cidrs", "", "import, update: special-use ranges feed URLs may reach anyway (comma-separated CIDRs; default: public addresses only)")
 	ports := fs.String("ports", "80,443", "import, update: ports feed URLs may use")
-	fs, err := subFlagSet(fs, "threats "+sub, sub, threatsFlags, stderr)
+	fs, err := cli.SubFlagSet(fs, "threats "+sub, sub, threatsFlags, stderr)
 	if err != nil {
 		return err
 	}
-	if err := applyEnv(fs, getenv); err != nil {
-		return usagef("%v", err)
+	if err := cli.ApplyEnv(fs, getenv); err != nil {
+		return cli.Usagef("%v", err)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usagef("%v", err)
+		return cli.Usagef("%v", err)
 	}
 	urls := fs.Args()
 	switch sub {
 	case "canon":
 		if len(urls) == 0 {
-			return usagef("threats canon needs one or more URLs")
+			return cli.Usagef("threats canon needs one or more URLs")
 		}
 		failed := 0
 		for _, raw := range urls {
@@ -105,11 +106,11 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 		return nil
 	case "expressions":
 		if len(urls) != 1 {
-			return usagef("threats expressions needs exactly one URL")
+			return cli.Usagef("threats expressions needs exactly one URL")
 		}
 		u, err := threats.Canonicalize(urls[0])
 		if err != nil {
-			return usagef("%q: %v", urls[0], err)
+			return cli.Usagef("%q: %v", urls[0], err)
 		}
 		for _, e := range threats.Expressions(u) {
 			fmt.Fprintln(stdout, e)
@@ -117,7 +118,7 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 		return nil
 	case "check":
 		if len(urls) == 0 {
-			return usagef("threats check needs one or more URLs")
+			return cli.Usagef("threats check needs one or more URLs")
 		}
 		c, cleanup, err := offlineChecker(*data, feeds, *allow, *protect, *maxEdits, stderr)
 		if err != nil {
@@ -133,18 +134,18 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 		return nil
 	case "import":
 		if len(feeds) != 1 || len(urls) > 0 {
-			return usagef("threats import needs exactly one --feed FILE_OR_URL[:FORMAT]")
+			return cli.Usagef("threats import needs exactly one --feed FILE_OR_URL[:FORMAT]")
 		}
 		path, format := splitFeed(feeds[0])
 		l := threats.DefaultList(format)
 		if *list != "" {
 			var err error
 			if l, err = threats.ParseList(*list); err != nil {
-				return usagef("%v", err)
+				return cli.Usagef("%v", err)
 			}
 		}
 		if *refresh < 0 {
-			return usagef("--refresh must not be negative")
+			return cli.Usagef("--refresh must not be negative")
 		}
 		name := *source
 		if name == "" {
@@ -157,7 +158,7 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 		f := threats.Feed{Name: name, Location: path, Format: format, List: l.String(), Refresh: *refresh}
 		if !f.Remote() {
 			if _, err := os.Stat(path); err != nil {
-				return usagef("feed: %v", err)
+				return cli.Usagef("feed: %v", err)
 			}
 		}
 		if *stateURL != "" {
@@ -222,7 +223,7 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 		return nil
 	case "remove":
 		if *source == "" {
-			return usagef("threats remove needs --source NAME (see waymark threats feeds)")
+			return cli.Usagef("threats remove needs --source NAME (see waymark threats feeds)")
 		}
 		if *stateURL != "" {
 			shared, closeShared, err := openSharedThreats(ctx, *stateURL)
@@ -235,7 +236,7 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 				return err
 			}
 			if n == 0 {
-				return usagef("no shared source %q", *source)
+				return cli.Usagef("no shared source %q", *source)
 			}
 			fmt.Fprintf(stdout, "removed shared source %q and its %d entries; every node drops them within its sync interval\n", *source, n)
 			return nil
@@ -250,7 +251,7 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 		}
 		n := db.Snapshot().Stats().BySource[*source]
 		if n == 0 && !found {
-			return usagef("no source %q", *source)
+			return cli.Usagef("no source %q", *source)
 		}
 		if err := db.Replace(*source, nil); err != nil {
 			return err
@@ -259,13 +260,13 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 		return nil
 	case "list":
 		if len(urls) > 0 {
-			return usagef("unexpected argument %q", urls[0])
+			return cli.Usagef("unexpected argument %q", urls[0])
 		}
 		var only threats.List
 		if *list != "" {
 			var err error
 			if only, err = threats.ParseList(*list); err != nil {
-				return usagef("%v", err)
+				return cli.Usagef("%v", err)
 			}
 		}
 		db, err := threats.Open(*data)
@@ -288,22 +289,22 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 		enc.SetIndent("", "  ")
 		return enc.Encode(db.Snapshot().Stats())
 	}
-	return usagef("unknown subcommand threats %s; use canon, expressions, check, import, update, feeds, remove, list or stats", sub)
+	return cli.Usagef("unknown subcommand threats %s; use canon, expressions, check, import, update, feeds, remove, list or stats", sub)
 }
 
 // openSharedThreats opens the shared state store's threat entries.
 func openSharedThreats(ctx context.Context, url string) (threats.SharedStore, func(), error) {
 	if url == "" || !strings.HasPrefix(url, "postgres") {
-		return nil, nil, usagef("--state must be a postgres:// URL")
+		return nil, nil, cli.Usagef("--state must be a postgres:// URL")
 	}
-	db, err := openState(ctx, "", url)
+	db, err := statestore.Open(ctx, "", url)
 	if err != nil {
 		return nil, nil, err
 	}
 	shared, ok := db.(threats.SharedStore)
 	if !ok {
 		db.Close()
-		return nil, nil, usagef("this state store keeps no shared threat entries")
+		return nil, nil, cli.Usagef("this state store keeps no shared threat entries")
 	}
 	return shared, func() { db.Close() }, nil
 }
@@ -313,7 +314,7 @@ func openSharedThreats(ctx context.Context, url string) (threats.SharedStore, fu
 // update it).
 func importShared(ctx context.Context, u *threats.Updater, f threats.Feed, url string, stdout, stderr io.Writer) error {
 	if f.Refresh > 0 {
-		return usagef("--refresh is for feeds a node reads itself; a shared import is read once (import it again to update it)")
+		return cli.Usagef("--refresh is for feeds a node reads itself; a shared import is read once (import it again to update it)")
 	}
 	shared, closeShared, err := openSharedThreats(ctx, url)
 	if err != nil {
@@ -345,14 +346,14 @@ func cliUpdater(data, allowCIDRs, ports string) (*threats.Updater, error) {
 		}
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
-			return nil, usagef("--allow-cidrs: %v", err)
+			return nil, cli.Usagef("--allow-cidrs: %v", err)
 		}
 		policy.Allow = append(policy.Allow, p)
 	}
 	for _, s := range strings.Split(ports, ",") {
 		n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 16)
 		if err != nil || n == 0 {
-			return nil, usagef("--ports: %q is not a port", s)
+			return nil, cli.Usagef("--ports: %q is not a port", s)
 		}
 		policy.Ports = append(policy.Ports, uint16(n))
 	}
@@ -374,7 +375,7 @@ func feedClient(policy *netguard.Policy) *http.Client {
 func readFeed(path, format string, l threats.List, source string) (*threats.Parsed, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, usagef("feed: %v", err)
+		return nil, cli.Usagef("feed: %v", err)
 	}
 	defer f.Close()
 	p, err := threats.ParseFeed(f, format, l, source, time.Now())
@@ -404,7 +405,7 @@ func offlineChecker(data string, feeds []string, allowFile, protect string, maxE
 	}
 	p, err := threats.NewProtector(domains, nil, maxEdits)
 	if err != nil {
-		return nil, nil, usagef("--protect: %v", err)
+		return nil, nil, cli.Usagef("--protect: %v", err)
 	}
 	if len(feeds) == 0 && allowFile == "" {
 		db, err := threats.Open(data)
@@ -473,7 +474,7 @@ const threatReloadEvery = 5 * time.Second
 
 // startThreats opens the data folder's threat database and the lookalike
 // detector, and reloads the database when another process updates it.
-func startThreats(ctx context.Context, lc *lifecycle, c config.Serve, state stateStore, log *slog.Logger) (*threats.Checker, error) {
+func startThreats(ctx context.Context, lc *lifecycle, c config.Serve, state statestore.Store, log *slog.Logger) (*threats.Checker, error) {
 	protect := c.Threats.Protect
 	if c.Demo {
 		// The demo shop's domain is protected, so its lookalikes warn.
@@ -483,7 +484,7 @@ func startThreats(ctx context.Context, lc *lifecycle, c config.Serve, state stat
 	}
 	p, err := threats.NewProtector(protect, c.Threats.LookalikeAllow, c.Threats.MaxEdits)
 	if err != nil {
-		return nil, usagef("--protect: %v", err)
+		return nil, cli.Usagef("--protect: %v", err)
 	}
 	db, err := threats.Open(c.Data)
 	if err != nil {

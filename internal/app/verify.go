@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"waymark.dev/waymark/internal/cli"
 	"waymark.dev/waymark/internal/integrity"
 )
 
@@ -21,7 +22,7 @@ import (
 // a saved response) and check its Content-Digest and signature against
 // the published keys.
 func verifyCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("verify", stderr)
+	fs := cli.NewFlagSet("verify", stderr)
 	keys := fs.String("keys", "http://127.0.0.1:8080/.well-known/waymark/keys", "the published keys: a URL or a JWKS file")
 	proxyURL := fs.String("proxy", "", "fetch through this proxy, e.g. https://127.0.0.1:8443 (default: directly)")
 	proxyCA := fs.String("proxy-cacert", "", "PEM file of the CA that signed the proxy's certificate")
@@ -30,21 +31,21 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	target := fs.String("url", "", "with --response: the URL that was requested")
 	method := fs.String("method", "GET", "with --response: the method that was used")
 	skew := fs.Duration("skew", time.Minute, "clock difference allowed for created and expires")
-	if err := applyEnv(fs, getenv); err != nil {
-		return usagef("%v", err)
+	if err := cli.ApplyEnv(fs, getenv); err != nil {
+		return cli.Usagef("%v", err)
 	}
 	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+		return cli.Usagef("%v", err)
 	}
 	if *response == "" && fs.NArg() != 1 || *response != "" && (fs.NArg() != 0 || *target == "") {
-		return usagef("verify needs one URL, or --response FILE --url URL")
+		return cli.Usagef("verify needs one URL, or --response FILE --url URL")
 	}
 	if *response == "" {
 		*target = fs.Arg(0)
 	}
 	u, err := url.Parse(*target)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return usagef("%q is not an absolute URL", *target)
+		return cli.Usagef("%q is not an absolute URL", *target)
 	}
 	ks, err := loadKeys(ctx, *keys)
 	if err != nil {
@@ -55,7 +56,7 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if *response != "" {
 		f, err := os.Open(*response)
 		if err != nil {
-			return usagef("--response: %v", err)
+			return cli.Usagef("--response: %v", err)
 		}
 		defer f.Close()
 		if resp, err = http.ReadResponse(bufio.NewReader(f), nil); err != nil {
@@ -67,7 +68,7 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 		if *proxyURL != "" {
 			pu, err := url.Parse(*proxyURL)
 			if err != nil || pu.Host == "" {
-				return usagef("--proxy %q is not a URL", *proxyURL)
+				return cli.Usagef("--proxy %q is not a URL", *proxyURL)
 			}
 			if *proxyUser != "" {
 				user, pass, _ := strings.Cut(*proxyUser, ":")
@@ -77,11 +78,11 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 			if *proxyCA != "" {
 				pem, err := os.ReadFile(*proxyCA)
 				if err != nil {
-					return usagef("--proxy-cacert: %v", err)
+					return cli.Usagef("--proxy-cacert: %v", err)
 				}
 				pool := x509.NewCertPool()
 				if !pool.AppendCertsFromPEM(pem) {
-					return usagef("--proxy-cacert: no certificate in %s", *proxyCA)
+					return cli.Usagef("--proxy-cacert: no certificate in %s", *proxyCA)
 				}
 				tr.TLSClientConfig = &tls.Config{RootCAs: pool}
 			}
@@ -137,7 +138,7 @@ func loadKeys(ctx context.Context, src string) (integrity.KeySet, error) {
 	} else {
 		var err error
 		if b, err = os.ReadFile(src); err != nil {
-			return nil, usagef("--keys: %v", err)
+			return nil, cli.Usagef("--keys: %v", err)
 		}
 	}
 	return integrity.ParseJWKS(b)

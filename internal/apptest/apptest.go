@@ -10,11 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"waymark.dev/waymark/internal/spool"
-
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/duckdb"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/sqlite"
 )
 

@@ -27,12 +27,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"waymark.dev/waymark/internal/spool"
-	"waymark.dev/waymark/internal/stats"
-
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/migrate"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/stats"
 )
 
 //go:embed migrations/*.sql

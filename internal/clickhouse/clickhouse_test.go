@@ -15,11 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"waymark.dev/waymark/internal/spool"
-
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/analytics/analyticstest"
 	"waymark.dev/waymark/internal/clickhouse/clickhousetest"
+	"waymark.dev/waymark/internal/spool"
 )
 
 func open(t testing.TB, rawURL, node string) *Store {

@@ -15,13 +15,12 @@ import (
 	"sync"
 	"time"
 
-	"waymark.dev/waymark/internal/spool"
-	"waymark.dev/waymark/internal/stats"
-
 	"github.com/duckdb/duckdb-go/v2"
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/migrate"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/stats"
 )
 
 //go:embed migrations/*.sql

@@ -10,13 +10,12 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"waymark.dev/waymark/internal/spool"
-	"waymark.dev/waymark/internal/stats"
-	"waymark.dev/waymark/internal/synth"
-
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/analytics/analyticstest"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/stats"
+	"waymark.dev/waymark/internal/synth"
 )
 
 func TestConformance(t *testing.T) {

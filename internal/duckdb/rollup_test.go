@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/stats"
 	"waymark.dev/waymark/internal/synth"
-
-	"waymark.dev/waymark/internal/analytics"
-	"waymark.dev/waymark/internal/site"
 )
 
 // TestRollupsMatchRaw checks that daily rollups give exactly the answers

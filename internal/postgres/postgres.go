@@ -16,11 +16,10 @@ import (
 	"strings"
 	"time"
 
-	"waymark.dev/waymark/internal/migrate"
-
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"waymark.dev/waymark/internal/migrate"
 )
 
 //go:embed migrations/*.sql

@@ -19,10 +19,9 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/integrity"
+	"waymark.dev/waymark/internal/netguard"
 	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/threats"
-
-	"waymark.dev/waymark/internal/netguard"
 )
 
 // Server is the proxy's HTTP handler and its tunnels.

@@ -23,9 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"waymark.dev/waymark/internal/proxytoken"
-
 	"waymark.dev/waymark/internal/netguard"
+	"waymark.dev/waymark/internal/proxytoken"
 )
 
 // memTokens is an in-memory TokenStore for tests.

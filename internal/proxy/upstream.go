@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/integrity"
-
 	"waymark.dev/waymark/internal/netguard"
 )
 

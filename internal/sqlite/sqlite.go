@@ -10,9 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"waymark.dev/waymark/internal/migrate"
-
 	sqlite3 "github.com/mattn/go-sqlite3"
+	"waymark.dev/waymark/internal/migrate"
 )
 
 // driverName is the mattn driver with automatic WAL checkpoints turned

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"waymark.dev/waymark/internal/analytics"
-
 	"waymark.dev/waymark/internal/site"
 )
 

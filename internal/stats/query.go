@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"waymark.dev/waymark/internal/analytics"
-
 	"waymark.dev/waymark/internal/site"
 )
 

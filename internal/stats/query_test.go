@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
-
 	"waymark.dev/waymark/internal/site"
 )
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
-
 	"waymark.dev/waymark/internal/site"
 )
 

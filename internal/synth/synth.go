@@ -4,11 +4,13 @@
 package synth
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/spool"
 )
 
 // Generator generates realistic synthetic traffic for benchmarks and demos:
@@ -28,6 +30,10 @@ type Generator struct {
 	pages *rand.Zipf
 	refs  *rand.Zipf
 }
+
+// DemoSite is the demo shop's site domain: where the demo's traffic goes,
+// and the benchmarks' default site.
+const DemoSite = "demo.waymark.localhost"
 
 // New seeds a generator.
 func New(site string, seed uint64) *Generator {
@@ -139,4 +145,42 @@ func (s *Generator) Visits(from time.Time, span time.Duration, n int, emit func(
 		}
 	}
 	return count
+}
+
+// Fill writes up to n events from g through the sessionizer in
+// batches, as the ingester would, and returns how many it wrote.
+func (g *Generator) Fill(ctx context.Context, store analytics.EventWriter, from time.Time, span time.Duration, n int) (int, error) {
+	// The batches keep the store's spool checkpoint where it is: these
+	// events never were in the spool, and moving it would make the
+	// ingester skip real hits.
+	cp, err := store.Checkpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	z := analytics.NewSessionizer(nil)
+	batch := make([]analytics.Event, 0, 100_000)
+	var seq int64
+	flush := func() error {
+		b := &analytics.Batch{Events: batch, Sessions: z.Flush(), Checkpoint: cp}
+		if err := store.WriteBatch(ctx, b); err != nil {
+			return err
+		}
+		z.Committed()
+		batch = batch[:0]
+		return nil
+	}
+	count := g.Visits(from, span, n, func(h *analytics.Hit) {
+		if err != nil {
+			return
+		}
+		seq++
+		batch = append(batch, z.Add(h, spool.Pos{Seg: 1, Off: seq}))
+		if len(batch) == cap(batch) {
+			err = flush()
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return count, flush()
 }

@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
-
 	"waymark.dev/waymark/internal/netguard"
 )
 

@@ -9,10 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"waymark.dev/waymark/internal/spool"
-
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/assets"
+	"waymark.dev/waymark/internal/spool"
 )
 
 func (s *Server) request(r *http.Request) analytics.Request {

@@ -15,11 +15,10 @@ import (
 	"strings"
 	"time"
 
-	"waymark.dev/waymark/internal/stats"
-
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/assets"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/stats"
 )
 
 // The dashboard: server-rendered pages whose whole state is in the URL, so

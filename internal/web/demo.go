@@ -12,9 +12,8 @@ import (
 	"strconv"
 	"strings"
 
-	"waymark.dev/waymark/internal/integrity"
-
 	"waymark.dev/waymark/internal/assets"
+	"waymark.dev/waymark/internal/integrity"
 )
 
 var demoProducts = map[string]string{"lamp": "Desk lamp", "chair": "Reading chair", "shelf": "Book shelf"}

@@ -8,10 +8,9 @@ import (
 	"net"
 	"net/http"
 
-	"waymark.dev/waymark/internal/spool"
-
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/spool"
 )
 
 // Error kinds mapped to HTTP statuses.

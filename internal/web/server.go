@@ -16,16 +16,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	"waymark.dev/waymark/internal/integrity"
-	"waymark.dev/waymark/internal/stats"
-	"waymark.dev/waymark/internal/threats"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/stats"
+	"waymark.dev/waymark/internal/threats"
 )
 
 // Deps are the parts the web surfaces use.

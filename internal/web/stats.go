@@ -9,9 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"waymark.dev/waymark/internal/stats"
-
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/stats"
 )
 
 // authorize checks the Bearer token and that it may read domain.

@@ -14,18 +14,17 @@ import (
 	"testing"
 	"time"
 
-	"waymark.dev/waymark/internal/proxy"
-	"waymark.dev/waymark/internal/proxytoken"
-	"waymark.dev/waymark/internal/spool"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/apptest"
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
+	"waymark.dev/waymark/internal/proxy"
+	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/risk"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/sqlite"
 )
 

@@ -12,11 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"waymark.dev/waymark/internal/spool"
-	"waymark.dev/waymark/internal/stats"
-
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/stats"
 )
 
 // Store is what a backend must provide.

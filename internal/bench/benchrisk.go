@@ -1,4 +1,4 @@
-package app
+package bench
 
 import (
 	"bufio"
@@ -21,14 +21,16 @@ import (
 	"sync"
 	"time"
 
+	"waymark.dev/waymark/internal/cli"
 	"waymark.dev/waymark/internal/risk"
+	"waymark.dev/waymark/internal/statestore"
 )
 
 // benchRisk runs `waymark bench risk`: login decisions against a state
 // store holding many devices and login events, as a site's login handlers
 // would ask concurrently.
 func benchRisk(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench risk", stderr)
+	fs := cli.NewFlagSet("bench risk", stderr)
 	dir := fs.String("dir", "", "data folder (required; its state.db gets the devices and events)")
 	stateURL := fs.String("state", "", "measure against this PostgreSQL database (postgres://...) instead of the data folder's state.db")
 	devices := fs.Int("devices", 1_000_000, "trusted devices to create")
@@ -39,13 +41,13 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 	rate := fs.Int("rate", 0, "decisions per second to offer (0: as many as the workers manage); latency then counts from when each decision was due, so waiting in line is included")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
 	journal := fs.Bool("journal", true, "write through the risk journal, as the server does (false: straight to SQLite)")
-	if err := parse(fs, args, getenv); err != nil {
+	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if *dir == "" || *devices < 1000 || *events < 0 || *workers < 1 || *rate < 0 {
-		return usagef("bench risk needs --dir, at least 1000 --devices, and positive --workers")
+		return cli.Usagef("bench risk needs --dir, at least 1000 --devices, and positive --workers")
 	}
-	db, err := openState(ctx, *dir, *stateURL)
+	db, err := statestore.Open(ctx, *dir, *stateURL)
 	if err != nil {
 		return err
 	}
@@ -126,14 +128,14 @@ func benchRisk(ctx context.Context, args []string, getenv func(string) string, s
 	var lat []time.Duration
 	fresh := map[int]risk.Token{} // the cookies this run's logins set
 	decisions := map[string]int{}
-	if j, ok := db.(riskJournaled); ok {
-		if fi, err := os.Stat(filepath.Join(*dir, riskJournalFile)); !*journal && err == nil && fi.Size() > 0 {
+	if j, ok := db.(statestore.RiskJournaled); ok {
+		if fi, err := os.Stat(filepath.Join(*dir, statestore.RiskJournalFile)); !*journal && err == nil && fi.Size() > 0 {
 			// Writing around them would let their later replay undo this
 			// run's writes.
-			return fmt.Errorf("%s holds decisions not yet applied to state.db (a run was killed); run once with the journal to apply them", riskJournalFile)
+			return fmt.Errorf("%s holds decisions not yet applied to state.db (a run was killed); run once with the journal to apply them", statestore.RiskJournalFile)
 		}
 		if *journal {
-			if err := j.EnableRiskJournal(ctx, filepath.Join(*dir, riskJournalFile), slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
+			if err := j.EnableRiskJournal(ctx, filepath.Join(*dir, statestore.RiskJournalFile), slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
 				return err
 			}
 		}

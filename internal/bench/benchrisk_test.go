@@ -1,4 +1,4 @@
-package app
+package bench
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"waymark.dev/waymark/internal/statestore"
 )
 
 // TestBenchRiskKeepsCookies: a --reuse run logs in with the cookies the
@@ -38,7 +40,7 @@ func TestBenchRiskKeepsCookies(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A killed run's journal records: writing around them is refused.
-	if err := os.WriteFile(filepath.Join(dir, riskJournalFile), []byte("{}\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, statestore.RiskJournalFile), []byte("{}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := run("--reuse", "--devices", "2000", "--journal=false"); err == nil || !strings.Contains(err.Error(), "not yet applied") {

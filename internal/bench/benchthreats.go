@@ -1,4 +1,4 @@
-package app
+package bench
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"time"
 
+	"waymark.dev/waymark/internal/cli"
 	"waymark.dev/waymark/internal/threats"
 )
 
@@ -19,15 +20,15 @@ import (
 // probes) of URLs that match nothing, on one core, and the prefix probe
 // alone.
 func benchThreats(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench threats", stderr)
+	fs := cli.NewFlagSet("bench threats", stderr)
 	entries := fs.Int("entries", 1_000_000, "entries in the database")
 	dir := fs.String("dir", "", "folder for the snapshot (default: a temporary one)")
 	duration := fs.Duration("duration", 3*time.Second, "how long each measurement runs")
-	if err := parse(fs, args, getenv); err != nil {
+	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if *entries < 1 {
-		return usagef("--entries must be positive")
+		return cli.Usagef("--entries must be positive")
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "waymark-bench-threats-")

@@ -1,4 +1,4 @@
-package app
+package bench
 
 import (
 	"bufio"
@@ -16,6 +16,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"waymark.dev/waymark/internal/cli"
+	"waymark.dev/waymark/internal/synth"
 )
 
 var benchAgents = []string{
@@ -33,17 +36,17 @@ var benchReferrers = []string{"", "", "", "https://www.google.com/", "https://ne
 // connections and reports acknowledged hits per second, latency
 // percentiles and the server's resident memory.
 func benchIngest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench ingest", stderr)
+	fs := cli.NewFlagSet("bench ingest", stderr)
 	base := fs.String("url", "http://127.0.0.1:8080", "base URL of a running waymark serve; several, comma-separated, share the connections round-robin (collectors behind a load balancer)")
-	domain := fs.String("site", DemoDomain, "site domain to send hits for (must exist)")
+	domain := fs.String("site", synth.DemoSite, "site domain to send hits for (must exist)")
 	conns := fs.Int("conns", 50, "concurrent keep-alive connections")
 	dur := fs.Duration("duration", 10*time.Second, "how long to send")
 	wait := fs.Bool("wait-stored", false, "afterwards, wait until the servers' event stores hold every acknowledged hit and report the stored rate")
-	if err := parse(fs, args, getenv); err != nil {
+	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if *conns < 1 || *dur <= 0 {
-		return usagef("--conns and --duration must be positive")
+		return cli.Usagef("--conns and --duration must be positive")
 	}
 	var bases []string
 	var targets []*url.URL
@@ -52,7 +55,7 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 		b = strings.TrimSuffix(strings.TrimSpace(b), "/")
 		u, err := url.Parse(b + "/api/event")
 		if err != nil || u.Scheme != "http" || u.Host == "" {
-			return usagef("--url must be http:// addresses, comma-separated")
+			return cli.Usagef("--url must be http:// addresses, comma-separated")
 		}
 		bases, targets = append(bases, b), append(targets, u)
 		// Requests are rendered once; each connection sends them in
@@ -62,14 +65,14 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 	}
 	storedBefore := make([]float64, len(bases))
 	for i, b := range bases {
-		storedBefore[i], _ = serverMetric(ctx, b, "waymark_events_stored_total")
+		storedBefore[i], _ = ServerMetric(ctx, b, "waymark_events_stored_total")
 	}
 	// CPU time before and after, to report what a hit costs: the servers'
 	// from their /metrics, the generator's own from /proc.
 	serverCPU := func() (float64, bool) {
 		var sum float64
 		for _, b := range bases {
-			v, err := serverMetric(ctx, b, "process_cpu_seconds_total")
+			v, err := ServerMetric(ctx, b, "process_cpu_seconds_total")
 			if err != nil {
 				return 0, false
 			}
@@ -144,7 +147,7 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stdout, "CPU per acknowledged hit: server %s, load generator %.1f us\n", server, float64(ownUsed.Microseconds())/n)
 	}
 	for _, b := range bases {
-		if rss, err := serverMetric(ctx, b, "process_resident_memory_bytes"); err == nil {
+		if rss, err := ServerMetric(ctx, b, "process_resident_memory_bytes"); err == nil {
 			fmt.Fprintf(stdout, "server RSS: %.0f MiB (%s)\n", rss/(1<<20), b)
 		}
 	}
@@ -156,7 +159,7 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 		for {
 			var stored float64
 			for i, b := range bases {
-				v, err := serverMetric(context.WithoutCancel(ctx), b, "waymark_events_stored_total")
+				v, err := ServerMetric(context.WithoutCancel(ctx), b, "waymark_events_stored_total")
 				if err != nil {
 					return fmt.Errorf("stored events of %s: %w", b, err)
 				}
@@ -221,8 +224,8 @@ func readResponse(br *bufio.Reader) (int, error) {
 	return code, nil
 }
 
-// serverMetric reads one value from a server's Prometheus metrics.
-func serverMetric(ctx context.Context, base, name string) (float64, error) {
+// ServerMetric reads one value from a server's Prometheus metrics.
+func ServerMetric(ctx context.Context, base, name string) (float64, error) {
 	req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), "GET", strings.TrimSuffix(base, "/")+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

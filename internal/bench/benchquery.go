@@ -1,4 +1,4 @@
-package app
+package bench
 
 import (
 	"context"
@@ -13,14 +13,14 @@ import (
 	"sync"
 	"time"
 
-	"waymark.dev/waymark/internal/spool"
-	"waymark.dev/waymark/internal/stats"
-	"waymark.dev/waymark/internal/synth"
-
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/cli"
 	"waymark.dev/waymark/internal/clickhouse"
 	"waymark.dev/waymark/internal/duckdb"
 	"waymark.dev/waymark/internal/site"
+	"waymark.dev/waymark/internal/statestore"
+	"waymark.dev/waymark/internal/stats"
+	"waymark.dev/waymark/internal/synth"
 )
 
 // DashboardQueries is the query set a 30-day dashboard view needs: the
@@ -53,7 +53,7 @@ func benchZone() *time.Location {
 }
 
 func benchQuery(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench query", stderr)
+	fs := cli.NewFlagSet("bench query", stderr)
 	n := fs.Int("events", 1_000_000, "synthetic events to generate (over 90 days)")
 	dir := fs.String("dir", "", "folder for the DuckDB file (default: a temporary folder, removed afterwards)")
 	repeats := fs.Int("repeats", 5, "times to run the query set; the median is reported")
@@ -63,20 +63,20 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	mode := fs.String("mode", "batch", "how the set is asked: batch (one request, as the dashboard loads its panels), sequential or parallel (one request per query)")
 	rollups := fs.Bool("rollups", true, "build the daily rollups before querying and read them (false: every query reads the raw tables)")
 	chURL := fs.String("clickhouse", "", "generate into and query this ClickHouse database (clickhouse://host:8123/db) instead of a DuckDB file")
-	if err := parse(fs, args, getenv); err != nil {
+	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if *chURL != "" {
 		return benchQueryClickHouse(ctx, *chURL, *n, *repeats, *reuse, *mode, *verbose, stdout)
 	}
 	if *mode != "batch" && *mode != "sequential" && *mode != "parallel" {
-		return usagef("--mode must be batch, sequential or parallel")
+		return cli.Usagef("--mode must be batch, sequential or parallel")
 	}
 	if *n < 1 || *repeats < 1 {
-		return usagef("--events and --repeats must be positive")
+		return cli.Usagef("--events and --repeats must be positive")
 	}
 	if *reuse && *dir == "" {
-		return usagef("--reuse needs --dir")
+		return cli.Usagef("--reuse needs --dir")
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "waymark-bench-")
@@ -245,45 +245,7 @@ func benchQueryClickHouse(ctx context.Context, url string, n, repeats int, reuse
 func fillSynthetic(ctx context.Context, store analytics.EventWriter, domain string, loc *time.Location, from time.Time, span time.Duration, n int) (int, error) {
 	gen := synth.New(domain, 42)
 	gen.Loc = loc
-	return fillWith(ctx, store, gen, from, span, n)
-}
-
-// fillWith writes up to n events from gen through the sessionizer in
-// batches, as the ingester would, and returns how many it wrote.
-func fillWith(ctx context.Context, store analytics.EventWriter, gen *synth.Generator, from time.Time, span time.Duration, n int) (int, error) {
-	// The batches keep the store's spool checkpoint where it is: these
-	// events never were in the spool, and moving it would make the
-	// ingester skip real hits.
-	cp, err := store.Checkpoint(ctx)
-	if err != nil {
-		return 0, err
-	}
-	z := analytics.NewSessionizer(nil)
-	batch := make([]analytics.Event, 0, 100_000)
-	var seq int64
-	flush := func() error {
-		b := &analytics.Batch{Events: batch, Sessions: z.Flush(), Checkpoint: cp}
-		if err := store.WriteBatch(ctx, b); err != nil {
-			return err
-		}
-		z.Committed()
-		batch = batch[:0]
-		return nil
-	}
-	count := gen.Visits(from, span, n, func(h *analytics.Hit) {
-		if err != nil {
-			return
-		}
-		seq++
-		batch = append(batch, z.Add(h, spool.Pos{Seg: 1, Off: seq}))
-		if len(batch) == cap(batch) {
-			err = flush()
-		}
-	})
-	if err != nil {
-		return 0, err
-	}
-	return count, flush()
+	return gen.Fill(ctx, store, from, span, n)
 }
 
 func selfRSS() (float64, error) {
@@ -304,7 +266,7 @@ func selfRSS() (float64, error) {
 // registerBenchSite adds the benchmark's site to the folder's state store,
 // so that `waymark serve --data DIR` shows it.
 func registerBenchSite(ctx context.Context, dir string, st *site.Site) error {
-	state, err := openState(ctx, dir, "")
+	state, err := statestore.Open(ctx, dir, "")
 	if err != nil {
 		return err
 	}

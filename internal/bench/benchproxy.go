@@ -1,4 +1,4 @@
-package app
+package bench
 
 import (
 	"bufio"
@@ -29,6 +29,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"waymark.dev/waymark/internal/cli"
 )
 
 // benchProxy runs `waymark bench proxy`: Waymark's proxy (in its own
@@ -37,16 +39,16 @@ import (
 // loopback origin. HTTP forwarding is driven by wrk; CONNECT tunnels by a
 // Go client.
 func benchProxy(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench proxy", stderr)
+	fs := cli.NewFlagSet("bench proxy", stderr)
 	duration := fs.Duration("duration", 5*time.Second, "how long each load runs")
 	conns := fs.Int("connections", 50, "keep-alive connections for the throughput runs")
 	tunnels := fs.Int("tunnels", 10000, "idle tunnels for the memory measurement (capped by the open-file limit: each tunnel holds two descriptors in the proxy)")
 	squidMode := fs.String("squid", "auto", "auto (when installed), on (fail without it) or off")
-	if err := parse(fs, args, getenv); err != nil {
+	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if *duration < time.Second || *conns < 1 || *tunnels < 0 {
-		return usagef("bench proxy needs --duration of at least 1s and positive --connections")
+		return cli.Usagef("bench proxy needs --duration of at least 1s and positive --connections")
 	}
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
@@ -99,11 +101,18 @@ func benchProxy(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	data := filepath.Join(dir, "data")
-	var tokOut strings.Builder
-	if err := proxyCmd(ctx, []string{"token", "add", "--data", data, "--user", "bench"}, func(string) string { return "" }, &tokOut, stderr); err != nil {
-		return err
+	// The token is made by this binary's own command, as an operator would.
+	tokCmd := exec.CommandContext(ctx, exe, "proxy", "token", "add", "--data", data, "--user", "bench")
+	tokCmd.Stderr = stderr
+	tokOut, err := tokCmd.Output()
+	if err != nil {
+		return fmt.Errorf("waymark proxy token add: %w", err)
 	}
-	token := strings.TrimSpace(strings.Split(tokOut.String(), "\n")[1])
+	lines := strings.Split(string(tokOut), "\n")
+	if len(lines) < 2 {
+		return fmt.Errorf("waymark proxy token add printed %q", tokOut)
+	}
+	token := strings.TrimSpace(lines[1])
 	ports := fmt.Sprintf("80,443,%d,%d", plainLn.Addr().(*net.TCPAddr).Port, tlsLn.Addr().(*net.TCPAddr).Port)
 	startWaymark := func(plain bool) (*exec.Cmd, string, error) {
 		args := []string{"serve", "--parts", "proxy", "--data", data, "--addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0",
