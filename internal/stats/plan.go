@@ -113,11 +113,8 @@ const (
 )
 
 func groupOf(m string) metricGroup {
-	switch m {
-	case MetricVisits, MetricBounceRate, MetricVisitDuration, MetricViewsPerVisit:
-		return groupSessions
-	case MetricTimeOnPage, MetricScrollDepth:
-		return groupEngagement
+	if d := metricByName[m]; d != nil {
+		return d.group
 	}
 	return groupEvents
 }
@@ -439,21 +436,7 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 		}
 		for _, raw := range raws {
 			r := get(p.display(q, raw.Dims))
-			visitors := raw.Vals[0]
-			for i, m := range q.Metrics {
-				switch m {
-				case MetricVisitors:
-					r.Metrics[i] = visitors
-				case MetricPageviews:
-					r.Metrics[i] = raw.Vals[1]
-				case MetricEvents:
-					r.Metrics[i] = raw.Vals[2]
-				case MetricPercentage:
-					r.Metrics[i] = ratio(visitors, total, 100, 1)
-				case MetricConversionRate:
-					r.Metrics[i] = ratio(visitors, totals[key(raw.Dims)], 100, 2)
-				}
-			}
+			setMetrics(q, r.Metrics, eventFigures(raw.Vals, total, totals[key(raw.Dims)]), inGroup(groupEvents))
 		}
 	}
 	if need[groupSessions] {
@@ -467,18 +450,7 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 				continue
 			}
 			r := get(p.display(q, raw.Dims))
-			for i, m := range q.Metrics {
-				switch m {
-				case MetricVisits:
-					r.Metrics[i] = visits
-				case MetricBounceRate:
-					r.Metrics[i] = ratio(raw.Vals[1], visits, 100, 0)
-				case MetricVisitDuration:
-					r.Metrics[i] = ratio(raw.Vals[2], visits, 1, 0)
-				case MetricViewsPerVisit:
-					r.Metrics[i] = ratio(raw.Vals[3], visits, 1, 2)
-				}
-			}
+			setMetrics(q, r.Metrics, sessionFigures(raw.Vals), inGroup(groupSessions))
 		}
 	}
 	if need[groupEngagement] {
@@ -488,14 +460,7 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 		}
 		for _, raw := range raws {
 			r := get(p.display(q, raw.Dims))
-			for i, m := range q.Metrics {
-				switch m {
-				case MetricTimeOnPage:
-					r.Metrics[i] = math.Round(raw.Vals[0] / 1000)
-				case MetricScrollDepth:
-					r.Metrics[i] = math.Round(raw.Vals[1])
-				}
-			}
+			setMetrics(q, r.Metrics, engagementFigures(raw.Vals), inGroup(groupEngagement))
 		}
 	}
 	out := make([]Row, 0, len(order))
@@ -508,30 +473,11 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 	return out, nil
 }
 
-// visitMetrics sets the metrics of a visit-level row from visitSQL's
-// columns: visitors, visits, bounces, duration, pageviews, events. total is
-// the visitors of all groups, for percentages.
+// visitMetrics sets the visit-level metrics of a row from visitSQL's
+// columns (visitFigures). total is the visitors of all groups, for
+// percentages.
 func visitMetrics(q *Query, out, v []float64, total float64) {
-	for i, m := range q.Metrics {
-		switch m {
-		case MetricVisitors:
-			out[i] = v[0]
-		case MetricVisits:
-			out[i] = v[1]
-		case MetricBounceRate:
-			out[i] = ratio(v[2], v[1], 100, 0)
-		case MetricVisitDuration:
-			out[i] = ratio(v[3], v[1], 1, 0)
-		case MetricPageviews:
-			out[i] = v[4]
-		case MetricViewsPerVisit:
-			out[i] = ratio(v[4], v[1], 1, 2)
-		case MetricEvents:
-			out[i] = v[4] + v[5]
-		case MetricPercentage:
-			out[i] = ratio(v[0], total, 100, 1)
-		}
-	}
+	setMetrics(q, out, visitFigures(v, total), atVisitLevel)
 }
 
 func ratio(a, b, scale float64, digits int) float64 {
@@ -692,8 +638,7 @@ func attachComparison(q *Query, cur, prev []Row, sh shift) {
 
 // change is the percentage change, or for rates the difference in points.
 func change(metric string, cur, prev float64) float64 {
-	switch metric {
-	case MetricBounceRate, MetricConversionRate, MetricPercentage, MetricScrollDepth:
+	if m := metricByName[metric]; m != nil && m.Unit == UnitPercent {
 		return math.Round((cur-prev)*10) / 10
 	}
 	if prev == 0 {

@@ -29,9 +29,6 @@ const (
 	MetricConversionRate = "conversion_rate"
 )
 
-var allMetrics = []string{MetricVisitors, MetricVisits, MetricPageviews, MetricViewsPerVisit, MetricBounceRate,
-	MetricVisitDuration, MetricEvents, MetricScrollDepth, MetricTimeOnPage, MetricPercentage, MetricConversionRate}
-
 // Dimensions that are attributes of a whole visit, and those of single events.
 var (
 	visitDimensions = []string{"visit:entry_page", "visit:exit_page", "visit:source", "visit:channel", "visit:referrer",
@@ -150,8 +147,8 @@ func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
 		return nil, invalid("metrics", "at least one metric is required, e.g. [\"visitors\"]")
 	}
 	for _, m := range qr.Metrics {
-		if !slices.Contains(allMetrics, m) {
-			return nil, invalid("metrics", "unknown metric %q; known: %s", m, strings.Join(allMetrics, ", "))
+		if _, ok := metricByName[m]; !ok {
+			return nil, invalid("metrics", "unknown metric %q; known: %s", m, strings.Join(MetricNames(), ", "))
 		}
 		if slices.Contains(q.Metrics, m) {
 			return nil, invalid("metrics", "metric %q is listed twice", m)
@@ -170,15 +167,19 @@ func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
 	if n := countTime(q.Dimensions); n > 1 {
 		return nil, invalid("dimensions", "at most one time dimension")
 	}
-	if slices.Contains(q.Metrics, MetricPercentage) && len(q.Dimensions) == 0 {
-		return nil, invalid("metrics", "percentage needs at least one dimension")
+	for _, m := range q.Metrics {
+		if metricByName[m].needsDimension && len(q.Dimensions) == 0 {
+			return nil, invalid("metrics", "%s needs at least one dimension", m)
+		}
 	}
 	var err error
 	if q.Filters, err = parseFilters(qr.Filters); err != nil {
 		return nil, err
 	}
-	if slices.Contains(q.Metrics, MetricConversionRate) && !slices.Contains(q.Dimensions, "event:goal") && !hasGoalFilter(q.Filters) {
-		return nil, invalid("metrics", "conversion_rate needs the event:goal dimension or a filter on event:goal")
+	for _, m := range q.Metrics {
+		if metricByName[m].needsGoal && !slices.Contains(q.Dimensions, "event:goal") && !hasGoalFilter(q.Filters) {
+			return nil, invalid("metrics", "%s needs the event:goal dimension or a filter on event:goal", m)
+		}
 	}
 	if err := checkGoals(q); err != nil {
 		return nil, err

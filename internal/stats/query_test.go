@@ -3,6 +3,8 @@ package stats
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,5 +160,39 @@ func TestPreviousPeriod(t *testing.T) {
 	q.From, q.To = time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC), time.Date(2026, 11, 3, 9, 5, 0, 0, time.UTC)
 	if got := previousPeriod(q).apply(q.From, -1); !got.Equal(q.From.Add(-5 * time.Minute)) {
 		t.Errorf("previous period of 5 minutes starts %v", got)
+	}
+}
+
+// TestMetricTable: every metric is whole in the one table (a label, a
+// unit, a way to compute it, a scan that answers it), its name is
+// documented in docs/API.md, and the figures it reads are named.
+func TestMetricTable(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../../docs/API.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := Figures{Visitors: 10, Visits: 12, Bounces: 6, Duration: 600, Pageviews: 30, Events: 33, Total: 40, GoalBase: 20, MSPerView: 45400, ScrollPerView: 61.6}
+	want := map[string]float64{MetricVisitors: 10, MetricVisits: 12, MetricPageviews: 30, MetricViewsPerVisit: 2.5, MetricBounceRate: 50,
+		MetricVisitDuration: 50, MetricEvents: 33, MetricScrollDepth: 62, MetricTimeOnPage: 45, MetricPercentage: 25, MetricConversionRate: 50}
+	for _, name := range MetricNames() {
+		t.Run(name, func(t *testing.T) {
+			m, ok := LookupMetric(name)
+			if !ok || m.Label == "" || m.Value == nil {
+				t.Fatalf("%+v: want a label and a Value", m)
+			}
+			if got := m.Value(f); got != want[name] {
+				t.Errorf("value %v, want %v", got, want[name])
+			}
+			if !strings.Contains(string(doc), "`"+name+"`") {
+				t.Errorf("not in docs/API.md")
+			}
+			if m.visitLevel && m.group == groupEngagement {
+				t.Error("an engagement metric cannot come from the visit scan")
+			}
+		})
+	}
+	if len(want) != len(MetricNames()) {
+		t.Errorf("%d metrics in the table, %d in this test", len(MetricNames()), len(want))
 	}
 }

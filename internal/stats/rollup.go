@@ -3,7 +3,6 @@ package stats
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -285,12 +284,16 @@ func (p *Planner) rollupKind(q *Query) (dim string, visitLevel, pages bool) {
 	}
 	dim, visitLevel = rollupVisitDim(q)
 	pages = len(q.Dimensions) == 1 && (q.Dimensions[0] == "event:page" || q.Dimensions[0] == "event:name")
-	for _, m := range q.Metrics {
-		switch m {
-		case MetricVisitors, MetricPageviews, MetricEvents, MetricPercentage:
-		case MetricVisits, MetricViewsPerVisit, MetricBounceRate, MetricVisitDuration:
+	for _, name := range q.Metrics {
+		m := metricByName[name]
+		if m == nil {
+			return "", false, false
+		}
+		switch m.rollup {
+		case rollupAny:
+		case rollupVisits:
 			pages = false
-		case MetricTimeOnPage, MetricScrollDepth:
+		case rollupEngagement:
 			if dim != "" && !isTimeDim(dim) {
 				visitLevel = false
 			}
@@ -353,14 +356,8 @@ func (p *Planner) visitsFromRollups(ctx context.Context, q *Query, segs []segmen
 		}
 		r := Row{Dimensions: dims, Metrics: make([]float64, len(q.Metrics))}
 		visitMetrics(q, r.Metrics, v[:6], total)
-		for i, m := range q.Metrics {
-			switch m {
-			case MetricTimeOnPage:
-				r.Metrics[i] = math.Round(ratio(v[6], v[7], 1, 3) / 1000)
-			case MetricScrollDepth:
-				r.Metrics[i] = math.Round(ratio(v[8], v[7], 1, 3))
-			}
-		}
+		// v[6:9]: engaged milliseconds, engaged pageviews, scroll depth.
+		setMetrics(q, r.Metrics, Figures{MSPerView: ratio(v[6], v[7], 1, 3), ScrollPerView: ratio(v[8], v[7], 1, 3)}, inGroup(groupEngagement))
 		out = append(out, r)
 	}
 	if len(q.Dimensions) == 0 && len(out) == 0 {
@@ -605,22 +602,9 @@ func (p *Planner) pagesFromRollups(ctx context.Context, q *Query, segs []segment
 		}
 		t := ev[k]
 		r := Row{Dimensions: p.display(q, []string{value}), Metrics: make([]float64, len(q.Metrics))}
-		for i, m := range q.Metrics {
-			switch m {
-			case MetricVisitors:
-				r.Metrics[i] = t.visitors
-			case MetricPageviews:
-				r.Metrics[i] = t.pageviews
-			case MetricEvents:
-				r.Metrics[i] = t.events
-			case MetricPercentage:
-				r.Metrics[i] = ratio(t.visitors, total, 100, 1)
-			case MetricTimeOnPage:
-				r.Metrics[i] = math.Round(ratio(t.engagedMS, t.engagedViews, 1, 3) / 1000)
-			case MetricScrollDepth:
-				r.Metrics[i] = math.Round(ratio(t.scroll, t.engagedViews, 1, 3))
-			}
-		}
+		setMetrics(q, r.Metrics, Figures{Visitors: t.visitors, Pageviews: t.pageviews, Events: t.events, Total: total,
+			MSPerView: ratio(t.engagedMS, t.engagedViews, 1, 3), ScrollPerView: ratio(t.scroll, t.engagedViews, 1, 3)},
+			func(m *Metric) bool { return m.rollup == rollupAny || m.rollup == rollupEngagement })
 		out = append(out, r)
 	}
 	return out, nil
@@ -633,8 +617,8 @@ func (p *Planner) goalRollups(q *Query) bool {
 	if !p.rollupRange(q) || len(q.Dimensions) != 1 || q.Dimensions[0] != "event:goal" {
 		return false
 	}
-	for _, m := range q.Metrics {
-		if m != MetricVisitors && m != MetricEvents && m != MetricConversionRate {
+	for _, name := range q.Metrics {
+		if m := metricByName[name]; m == nil || !m.goalRollup {
 			return false
 		}
 	}
@@ -675,16 +659,7 @@ func (p *Planner) goalsFromRollups(ctx context.Context, q *Query) ([]Row, bool, 
 			visitors, events = t.pvVisitors, t.pageviews
 		}
 		r := Row{Dimensions: []string{g.Name()}, Metrics: make([]float64, len(q.Metrics))}
-		for i, m := range q.Metrics {
-			switch m {
-			case MetricVisitors:
-				r.Metrics[i] = visitors
-			case MetricEvents:
-				r.Metrics[i] = events
-			case MetricConversionRate:
-				r.Metrics[i] = ratio(visitors, total, 100, 2)
-			}
-		}
+		setMetrics(q, r.Metrics, Figures{Visitors: visitors, Events: events, GoalBase: total}, func(m *Metric) bool { return m.goalRollup })
 		if !metricZero(r) {
 			out = append(out, r)
 		}

@@ -462,7 +462,7 @@ func headline(res *stats.Result) []headFigure {
 	}
 	row := res.Rows[0]
 	for i, m := range headlineMetrics {
-		f := headFigure{Label: metricLabels[m], Value: formatMetric(m, row.Metrics[i])}
+		f := headFigure{Label: metricLabel(m), Value: formatMetric(m, row.Metrics[i])}
 		if c := row.Comparison; c != nil {
 			ch := c.Change[i]
 			switch {
@@ -473,7 +473,7 @@ func headline(res *stats.Result) []headFigure {
 			default:
 				f.Change, f.Direction = "no change", "flat"
 			}
-			if m == "bounce_rate" {
+			if d, _ := stats.LookupMetric(m); d != nil && d.LowerIsBetter {
 				// Fewer bounces is better; the arrow still says which way.
 				f.Direction += " inverse"
 			}
@@ -520,7 +520,7 @@ func panelOf(p panelDef, v viewState, base string, res *stats.Result, limit int)
 	pv.Details = base + "/details?" + q.Encode()
 	pv.CSV = base + "/export.csv?" + q.Encode()
 	for _, m := range p.Metrics {
-		pv.Columns = append(pv.Columns, metricLabels[m])
+		pv.Columns = append(pv.Columns, metricLabel(m))
 	}
 	maxV := 0.0
 	for _, r := range res.Rows {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"waymark.dev/waymark/internal/stats"
 )
 
 // viewState is everything a dashboard view shows; all of it lives in the
@@ -202,21 +204,27 @@ func sortedDims() [][2]string {
 	return out
 }
 
-// metricLabels head the panels' columns.
-var metricLabels = map[string]string{
-	"visitors": "Visitors", "visits": "Visits", "pageviews": "Pageviews", "views_per_visit": "Views per visit",
-	"bounce_rate": "Bounce rate", "visit_duration": "Visit duration", "time_on_page": "Time on page",
-	"events": "Events", "percentage": "%", "conversion_rate": "Conversion", "scroll_depth": "Scroll depth",
+// metricLabel heads a panel's column: the metric's label from the stats
+// package's table.
+func metricLabel(name string) string {
+	if m, ok := stats.LookupMetric(name); ok {
+		return m.Label
+	}
+	return name
 }
 
-// formatMetric renders a figure for people.
-func formatMetric(m string, v float64) string {
-	switch m {
-	case "bounce_rate", "percentage", "conversion_rate", "scroll_depth":
+// formatMetric renders a figure for people, as its metric's unit reads.
+func formatMetric(name string, v float64) string {
+	m, _ := stats.LookupMetric(name)
+	if m == nil {
+		return formatCount(v)
+	}
+	switch m.Unit {
+	case stats.UnitPercent:
 		return strconv.FormatFloat(v, 'f', -1, 64) + "%"
-	case "visit_duration", "time_on_page":
+	case stats.UnitSeconds:
 		return formatDuration(v)
-	case "views_per_visit":
+	case stats.UnitDecimal:
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	return formatCount(v)

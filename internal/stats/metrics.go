@@ -1,0 +1,154 @@
+package stats
+
+import "math"
+
+// Metric is one Stats API metric, defined in this one place: its name and
+// label, how its values read, which scan of the stores answers it, which
+// rollups can, what a query needs to ask for it, and how its value is
+// computed from the named figures a scan or rollup gives (Figures).
+// Adding a derived metric is one entry in metrics plus its test.
+type Metric struct {
+	Name  string
+	Label string // the dashboard's column heading
+	Unit  Unit
+	// LowerIsBetter marks metrics whose fall is good news (bounce rate).
+	LowerIsBetter bool
+	// Value computes the metric from a group's figures.
+	Value func(f Figures) float64
+
+	// group is the raw scan that answers it when the visit scan cannot.
+	group metricGroup
+	// visitLevel: the visit scan and the visit rollups answer it.
+	visitLevel bool
+	// rollup says how the daily rollups can answer it.
+	rollup rollupUse
+	// goalRollup: a breakdown by goal from the event rollups can answer it.
+	goalRollup bool
+	// needsDimension and needsGoal are what a query must have to ask for
+	// it (a share of what, a conversion to what).
+	needsDimension, needsGoal bool
+}
+
+// Unit says how a metric's values read.
+type Unit int
+
+// Units of metrics.
+const (
+	UnitCount   Unit = iota // a whole number: 1,234
+	UnitDecimal             // two decimals: 1.25
+	UnitPercent             // a percentage: 42.5%; changes are differences in points
+	UnitSeconds             // a duration in seconds: 1m 05s
+)
+
+// Figures are the named figures of one group of a query's result, as a
+// scan of the stores or the rollups give them. A scan fills the figures
+// it has; a metric reads only those of the scans that answer it.
+type Figures struct {
+	Visitors, Visits  float64
+	Bounces, Duration float64 // visits of at most one pageview or event; seconds of all visits
+	Pageviews, Events float64 // Events counts pageviews too
+	// Total is the visitors of all groups (for shares); GoalBase the
+	// visitors a conversion rate divides by.
+	Total, GoalBase float64
+	// MSPerView and ScrollPerView are engaged milliseconds and the
+	// deepest scroll per engaged pageview.
+	MSPerView, ScrollPerView float64
+}
+
+// rollupUse says how the daily rollups can answer a metric.
+type rollupUse int
+
+const (
+	rollupNone       rollupUse = iota // never: the raw tables answer it
+	rollupAny                         // from the visit rollups and the page and event-name rollups
+	rollupVisits                      // from the visit rollups only
+	rollupEngagement                  // from the page rollups, and from the visit rollups without a non-time dimension
+)
+
+// metrics are every metric of the API, in the API's order.
+var metrics = []Metric{
+	{Name: MetricVisitors, Label: "Visitors", Unit: UnitCount, group: groupEvents, visitLevel: true, rollup: rollupAny, goalRollup: true,
+		Value: func(f Figures) float64 { return f.Visitors }},
+	{Name: MetricVisits, Label: "Visits", Unit: UnitCount, group: groupSessions, visitLevel: true, rollup: rollupVisits,
+		Value: func(f Figures) float64 { return f.Visits }},
+	{Name: MetricPageviews, Label: "Pageviews", Unit: UnitCount, group: groupEvents, visitLevel: true, rollup: rollupAny,
+		Value: func(f Figures) float64 { return f.Pageviews }},
+	{Name: MetricViewsPerVisit, Label: "Views per visit", Unit: UnitDecimal, group: groupSessions, visitLevel: true, rollup: rollupVisits,
+		Value: func(f Figures) float64 { return ratio(f.Pageviews, f.Visits, 1, 2) }},
+	{Name: MetricBounceRate, Label: "Bounce rate", Unit: UnitPercent, LowerIsBetter: true, group: groupSessions, visitLevel: true, rollup: rollupVisits,
+		Value: func(f Figures) float64 { return ratio(f.Bounces, f.Visits, 100, 0) }},
+	{Name: MetricVisitDuration, Label: "Visit duration", Unit: UnitSeconds, group: groupSessions, visitLevel: true, rollup: rollupVisits,
+		Value: func(f Figures) float64 { return ratio(f.Duration, f.Visits, 1, 0) }},
+	{Name: MetricEvents, Label: "Events", Unit: UnitCount, group: groupEvents, visitLevel: true, rollup: rollupAny, goalRollup: true,
+		Value: func(f Figures) float64 { return f.Events }},
+	{Name: MetricScrollDepth, Label: "Scroll depth", Unit: UnitPercent, group: groupEngagement, rollup: rollupEngagement,
+		Value: func(f Figures) float64 { return math.Round(f.ScrollPerView) }},
+	{Name: MetricTimeOnPage, Label: "Time on page", Unit: UnitSeconds, group: groupEngagement, rollup: rollupEngagement,
+		Value: func(f Figures) float64 { return math.Round(f.MSPerView / 1000) }},
+	{Name: MetricPercentage, Label: "%", Unit: UnitPercent, group: groupEvents, visitLevel: true, rollup: rollupAny, needsDimension: true,
+		Value: func(f Figures) float64 { return ratio(f.Visitors, f.Total, 100, 1) }},
+	{Name: MetricConversionRate, Label: "Conversion", Unit: UnitPercent, group: groupEvents, goalRollup: true, needsGoal: true,
+		Value: func(f Figures) float64 { return ratio(f.Visitors, f.GoalBase, 100, 2) }},
+}
+
+// metricByName indexes metrics.
+var metricByName = func() map[string]*Metric {
+	m := make(map[string]*Metric, len(metrics))
+	for i := range metrics {
+		m[metrics[i].Name] = &metrics[i]
+	}
+	return m
+}()
+
+// LookupMetric returns the metric of that name.
+func LookupMetric(name string) (*Metric, bool) {
+	m, ok := metricByName[name]
+	return m, ok
+}
+
+// MetricNames are the API's metric names, in its order.
+func MetricNames() []string {
+	out := make([]string, len(metrics))
+	for i, m := range metrics {
+		out[i] = m.Name
+	}
+	return out
+}
+
+// setMetrics sets out[i] for every metric of q that keep selects, from f.
+func setMetrics(q *Query, out []float64, f Figures, keep func(*Metric) bool) {
+	for i, name := range q.Metrics {
+		if m := metricByName[name]; m != nil && keep(m) {
+			out[i] = m.Value(f)
+		}
+	}
+}
+
+// visitFigures names the columns of visitSQL (and of the visit rollups'
+// first six sums): visitors, visits, bounces, duration, pageviews, custom
+// events.
+func visitFigures(v []float64, total float64) Figures {
+	return Figures{Visitors: v[0], Visits: v[1], Bounces: v[2], Duration: v[3], Pageviews: v[4], Events: v[4] + v[5], Total: total}
+}
+
+// eventFigures names the columns of eventSQL: visitors, pageviews,
+// events.
+func eventFigures(v []float64, total, goalBase float64) Figures {
+	return Figures{Visitors: v[0], Pageviews: v[1], Events: v[2], Total: total, GoalBase: goalBase}
+}
+
+// sessionFigures names the columns of sessionSQL: visits, bounces,
+// duration, pageviews.
+func sessionFigures(v []float64) Figures {
+	return Figures{Visits: v[0], Bounces: v[1], Duration: v[2], Pageviews: v[3]}
+}
+
+// engagementFigures names the columns of engagementSQL: engaged
+// milliseconds and scroll depth per engaged pageview.
+func engagementFigures(v []float64) Figures {
+	return Figures{MSPerView: v[0], ScrollPerView: v[1]}
+}
+
+func inGroup(g metricGroup) func(*Metric) bool { return func(m *Metric) bool { return m.group == g } }
+
+func atVisitLevel(m *Metric) bool { return m.visitLevel }
