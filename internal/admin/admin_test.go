@@ -31,9 +31,11 @@ func TestPassword(t *testing.T) {
 		{"truncated", h[:len(h)-10], "correct horse", false},
 		{"garbage", "$$$$$", "x", false},
 	} {
-		if got := CheckPassword(c.hash, c.pw); got != c.ok {
-			t.Errorf("%s: CheckPassword = %v, want %v", c.name, got, c.ok)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			if got := CheckPassword(c.hash, c.pw); got != c.ok {
+				t.Errorf("%s: CheckPassword = %v, want %v", c.name, got, c.ok)
+			}
+		})
 	}
 	if p := NewPassword(); len(p) != 20 || p == NewPassword() {
 		t.Errorf("NewPassword = %q: want 20 random characters", p)

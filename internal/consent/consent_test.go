@@ -67,9 +67,11 @@ func TestLanguage(t *testing.T) {
 		{"xx", "zh-Hans-CN", "zh-CN"},
 		{"", "", "en"},
 	} {
-		if got := Language(c.override, c.accept); got != c.want {
-			t.Errorf("Language(%q, %q) = %s, want %s", c.override, c.accept, got, c.want)
-		}
+		t.Run(c.override+"|"+c.accept, func(t *testing.T) {
+			if got := Language(c.override, c.accept); got != c.want {
+				t.Errorf("Language(%q, %q) = %s, want %s", c.override, c.accept, got, c.want)
+			}
+		})
 	}
 }
 
@@ -92,10 +94,12 @@ func TestDecide(t *testing.T) {
 		{"necessary cannot be refused", Choices{Necessary: false}, Signals{}, false, Choices{Necessary: true, Preferences: false, Analytics: false}},
 		{"DNT ignored unless configured", all, Signals{DNT: true}, false, Choices{Necessary: true, Preferences: true, Analytics: true}},
 	} {
-		got, err := p.Decide(c.in, c.s, c.explicit)
-		if err != nil || !reflect.DeepEqual(got, c.want) {
-			t.Errorf("%s: %v, %v; want %v", c.name, got, err, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			got, err := p.Decide(c.in, c.s, c.explicit)
+			if err != nil || !reflect.DeepEqual(got, c.want) {
+				t.Errorf("%s: %v, %v; want %v", c.name, got, err, c.want)
+			}
+		})
 	}
 	p.HonorDNT = true
 	if got, _ := p.Decide(all, Signals{DNT: true}, false); got[Analytics] {

@@ -145,9 +145,11 @@ func TestToFloat(t *testing.T) {
 	}{
 		{nil, 0}, {2.5, 2.5}, {int64(-7), -7}, {big.NewInt(42), 42}, {huge, 1.2345678901234568e29}, {int32(9), 9}, {uint8(3), 3},
 	} {
-		if got, err := toFloat(tc.in); err != nil || got != tc.want {
-			t.Errorf("toFloat(%T %v) = %v, %v; want %v", tc.in, tc.in, got, err, tc.want)
-		}
+		t.Run(fmt.Sprintf("%T %v", tc.in, tc.in), func(t *testing.T) {
+			if got, err := toFloat(tc.in); err != nil || got != tc.want {
+				t.Errorf("toFloat(%T %v) = %v, %v; want %v", tc.in, tc.in, got, err, tc.want)
+			}
+		})
 	}
 	if _, err := toFloat("abc"); err == nil {
 		t.Error("toFloat(\"abc\"): no error")

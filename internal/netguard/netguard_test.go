@@ -122,16 +122,18 @@ func TestParseIP(t *testing.T) {
 		{"", ""},
 	}
 	for _, c := range cases {
-		got, ok := ParseIP(c.host)
-		if c.want == "" {
-			if ok {
-				t.Errorf("ParseIP(%q) = %s, want a name", c.host, got)
+		t.Run(c.host, func(t *testing.T) {
+			got, ok := ParseIP(c.host)
+			if c.want == "" {
+				if ok {
+					t.Errorf("ParseIP(%q) = %s, want a name", c.host, got)
+				}
+				return
 			}
-			continue
-		}
-		if !ok || got.String() != c.want {
-			t.Errorf("ParseIP(%q) = %s %v, want %s", c.host, got, ok, c.want)
-		}
+			if !ok || got.String() != c.want {
+				t.Errorf("ParseIP(%q) = %s %v, want %s", c.host, got, ok, c.want)
+			}
+		})
 	}
 }
 
@@ -209,9 +211,13 @@ func TestPolicyCarriedForms(t *testing.T) {
 		{"2002:808:808::1", 8443, ReasonSelf},
 		{"64:ff9b::909:909", 443, ReasonSelf}, // a local address behind an unspecified listener
 	} {
-		if v := p.Check(netip.MustParseAddr(c.ip), c.port); v.Reason != c.reason || v.Allowed != (c.reason == "") {
-			t.Errorf("Check(%s, %d) = %+v, want reason %q", c.ip, c.port, v, c.reason)
-		}
+		t.Run(c.ip, func(t *testing.T) {
+			t.Run(c.ip, func(t *testing.T) {
+				if v := p.Check(netip.MustParseAddr(c.ip), c.port); v.Reason != c.reason || v.Allowed != (c.reason == "") {
+					t.Errorf("Check(%s, %d) = %+v, want reason %q", c.ip, c.port, v, c.reason)
+				}
+			})
+		})
 	}
 }
 
@@ -250,23 +256,25 @@ func TestDialerResolve(t *testing.T) {
 		{"bad host", "resolve"},
 	}
 	for _, c := range cases {
-		tg, err := d.Resolve(context.Background(), c.host, 443)
-		var de *DeniedError
-		var re *ResolveError
-		switch {
-		case strings.HasPrefix(c.want, "deny:"):
-			if !errors.As(err, &de) || de.Reason != strings.TrimPrefix(c.want, "deny:") {
-				t.Errorf("Resolve(%s) = %v, %v; want %s", c.host, tg, err, c.want)
+		t.Run(c.host, func(t *testing.T) {
+			tg, err := d.Resolve(context.Background(), c.host, 443)
+			var de *DeniedError
+			var re *ResolveError
+			switch {
+			case strings.HasPrefix(c.want, "deny:"):
+				if !errors.As(err, &de) || de.Reason != strings.TrimPrefix(c.want, "deny:") {
+					t.Errorf("Resolve(%s) = %v, %v; want %s", c.host, tg, err, c.want)
+				}
+			case c.want == "resolve":
+				if !errors.As(err, &re) {
+					t.Errorf("Resolve(%s) = %v, %v; want a resolve error", c.host, tg, err)
+				}
+			default:
+				if err != nil || tg.Addr.String() != c.want {
+					t.Errorf("Resolve(%s) = %v, %v; want %s", c.host, tg, err, c.want)
+				}
 			}
-		case c.want == "resolve":
-			if !errors.As(err, &re) {
-				t.Errorf("Resolve(%s) = %v, %v; want a resolve error", c.host, tg, err)
-			}
-		default:
-			if err != nil || tg.Addr.String() != c.want {
-				t.Errorf("Resolve(%s) = %v, %v; want %s", c.host, tg, err, c.want)
-			}
-		}
+		})
 	}
 	var reported []*DeniedError
 	ro := &Dialer{Policy: &Policy{}, Resolver: r, ReportOnly: true, Report: func(e *DeniedError) { reported = append(reported, e) }}

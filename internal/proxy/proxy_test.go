@@ -573,16 +573,18 @@ func TestParseAuthority(t *testing.T) {
 		{"a..b:80", 0, ""},
 	}
 	for _, c := range cases {
-		d, err := ParseAuthority(c.in, c.def)
-		if c.want == "" {
-			if err == nil {
-				t.Errorf("ParseAuthority(%q) = %v; want an error", c.in, d)
+		t.Run(c.in, func(t *testing.T) {
+			d, err := ParseAuthority(c.in, c.def)
+			if c.want == "" {
+				if err == nil {
+					t.Errorf("ParseAuthority(%q) = %v; want an error", c.in, d)
+				}
+				return
 			}
-			continue
-		}
-		if err != nil || d.String() != c.want {
-			t.Errorf("ParseAuthority(%q) = %v, %v; want %s", c.in, d, err, c.want)
-		}
+			if err != nil || d.String() != c.want {
+				t.Errorf("ParseAuthority(%q) = %v, %v; want %s", c.in, d, err, c.want)
+			}
+		})
 	}
 }
 

@@ -69,9 +69,11 @@ func TestHTTP2AbsolutePath(t *testing.T) {
 		{"user information", fmt.Sprintf("http://u@origin.test:%d/", op), fmt.Sprintf("origin.test:%d", op),
 			"400", "deny; reason=bad_destination", "user information"},
 	} {
-		status, decision, body := e.curlH2(t, c.target, c.host)
-		if status != c.status || decision != c.decision || !strings.Contains(body, c.body) {
-			t.Errorf("%s: %s %q %.200s; want %s %q with %q", c.name, status, decision, body, c.status, c.decision, c.body)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			status, decision, body := e.curlH2(t, c.target, c.host)
+			if status != c.status || decision != c.decision || !strings.Contains(body, c.body) {
+				t.Errorf("%s: %s %q %.200s; want %s %q with %q", c.name, status, decision, body, c.status, c.decision, c.body)
+			}
+		})
 	}
 }

@@ -104,13 +104,15 @@ func TestDecide(t *testing.T) {
 		{"browser changed", Facts{Device: DeviceKnown, BrowserChanged: true}, Allow, []string{ReasonBrowserChanged}},
 		{"browser changed, new network", Facts{Device: DeviceKnown, BrowserChanged: true, NewNetwork: true}, Challenge, []string{ReasonBrowserChanged, ReasonNewNetwork}},
 	} {
-		got := p.Decide(c.f)
-		if got.Decision != c.decision || !reflect.DeepEqual(got.Reasons, c.reasons) {
-			t.Errorf("%s: %+v, want %s %v", c.name, got, c.decision, c.reasons)
-		}
-		if got.Score < 0 || got.Score > 100 {
-			t.Errorf("%s: score %d out of range", c.name, got.Score)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			got := p.Decide(c.f)
+			if got.Decision != c.decision || !reflect.DeepEqual(got.Reasons, c.reasons) {
+				t.Errorf("%s: %+v, want %s %v", c.name, got, c.decision, c.reasons)
+			}
+			if got.Score < 0 || got.Score > 100 {
+				t.Errorf("%s: score %d out of range", c.name, got.Score)
+			}
+		})
 	}
 	bad := DefaultPolicy()
 	bad.DenyAt = 10

@@ -212,19 +212,21 @@ func TestAPIFallback(t *testing.T) {
 		{"GET", "/api/nope", 404, "", "not_found"},
 		{"POST", "/api/v3/query", 404, "", "not_found"},
 	} {
-		req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body struct {
-			Error struct{ Code, Message string }
-		}
-		err = json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow || err != nil || body.Error.Code != c.code ||
-			!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-			t.Errorf("%s %s: %d Allow %q %+v (%v); want %d Allow %q code %s", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), body, err, c.status, c.allow, c.code)
-		}
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				Error struct{ Code, Message string }
+			}
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow || err != nil || body.Error.Code != c.code ||
+				!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+				t.Errorf("%s %s: %d Allow %q %+v (%v); want %d Allow %q code %s", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), body, err, c.status, c.allow, c.code)
+			}
+		})
 	}
 }

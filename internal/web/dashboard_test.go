@@ -170,9 +170,11 @@ func TestSettingsSharesAndExport(t *testing.T) {
 		{"funnel-add", url.Values{"name": {"Short"}, "steps": {"/"}}, http.StatusBadRequest},
 		{"nonsense", url.Values{}, http.StatusNotFound},
 	} {
-		if resp, body := change(c.action, c.form); resp.StatusCode != c.status {
-			t.Errorf("%s %v: %d, want %d\n%s", c.action, c.form, resp.StatusCode, c.status, body)
-		}
+		t.Run(c.action+"?"+c.form.Encode(), func(t *testing.T) {
+			if resp, body := change(c.action, c.form); resp.StatusCode != c.status {
+				t.Errorf("%s %v: %d, want %d\n%s", c.action, c.form, resp.StatusCode, c.status, body)
+			}
+		})
 	}
 	s := st.Sites.Lookup(t.Context(), "shop.example")
 	if s.TimeZone != "Europe/Berlin" || s.RetentionDays != 90 || len(s.IgnoreIPs) != 2 || len(s.Goals) != 2 || len(s.Funnels) != 1 {

@@ -27,15 +27,17 @@ func TestParseView(t *testing.T) {
 		{"f=is~visit:source~", false, ""},
 		{"f=is~visit:source", false, ""},
 	} {
-		q, _ := url.ParseQuery(c.query)
-		v, err := parseView(q)
-		if (err == nil) != c.ok {
-			t.Errorf("%q: error %v, want ok=%v", c.query, err, c.ok)
-			continue
-		}
-		if c.ok && v.values().Encode() != c.want {
-			t.Errorf("%q: canonical %q, want %q", c.query, v.values().Encode(), c.want)
-		}
+		t.Run(c.query, func(t *testing.T) {
+			q, _ := url.ParseQuery(c.query)
+			v, err := parseView(q)
+			if (err == nil) != c.ok {
+				t.Errorf("%q: error %v, want ok=%v", c.query, err, c.ok)
+				return
+			}
+			if c.ok && v.values().Encode() != c.want {
+				t.Errorf("%q: canonical %q, want %q", c.query, v.values().Encode(), c.want)
+			}
+		})
 	}
 	v, _ := parseView(url.Values{"f": {"is~visit:source~Google", "is~visit:browser~Firefox"}})
 	v = v.withFilter(viewFilter{Dim: "visit:source", Op: "is", Value: "Bing"})

@@ -49,14 +49,16 @@ func TestThreatCheckAPI(t *testing.T) {
 		{"too many", "yes", `{"urls":[` + strings.Repeat(`"a",`, maxCheckURLs) + `"a"]}`, 400, "urls"},
 		{"not JSON", "yes", `urls=x`, 400, ""},
 	} {
-		h := map[string]string{"Content-Type": "application/json"}
-		if c.auth != "" {
-			h = hdr
-		}
-		resp, b := do(t, "POST", srv.URL+"/api/v1/threats/check", c.body, h)
-		if resp.StatusCode != c.status || (c.field != "" && !strings.Contains(string(b), c.field)) {
-			t.Errorf("%s: %d %s, want %d naming %q", c.name, resp.StatusCode, b, c.status, c.field)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			h := map[string]string{"Content-Type": "application/json"}
+			if c.auth != "" {
+				h = hdr
+			}
+			resp, b := do(t, "POST", srv.URL+"/api/v1/threats/check", c.body, h)
+			if resp.StatusCode != c.status || (c.field != "" && !strings.Contains(string(b), c.field)) {
+				t.Errorf("%s: %d %s, want %d naming %q", c.name, resp.StatusCode, b, c.status, c.field)
+			}
+		})
 	}
 	resp, b := do(t, "POST", srv.URL+"/api/v1/threats/check",
 		`{"urls":["https://login.phish.example/x","https://shop-login.example/","https://example.org/","mailto:x@y"]}`, hdr)
@@ -187,9 +189,11 @@ func TestLinkGateway(t *testing.T) {
 		{"javascript URL", api, []string{"javascript:alert(1)"}, 400},
 		{"no URLs", api, nil, 400},
 	} {
-		if code, _, _ := sign(c.hdr, c.urls...); code != c.want {
-			t.Errorf("%s: %d, want %d", c.name, code, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			if code, _, _ := sign(c.hdr, c.urls...); code != c.want {
+				t.Errorf("%s: %d, want %d", c.name, code, c.want)
+			}
+		})
 	}
 }
 
