@@ -55,3 +55,27 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version with an argument: exit %d, want 2", code)
 	}
 }
+
+// TestCommandTable: help lists every command of the table, and each
+// command with subcommands refuses to run without one.
+func TestCommandTable(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if code := Run(context.Background(), []string{"help"}, func(string) string { return "" }, &out, &bytes.Buffer{}); code != 0 {
+		t.Fatalf("help: exit %d", code)
+	}
+	for _, c := range commands {
+		for _, h := range c.help {
+			if !strings.Contains(out.String(), "  "+h.use) {
+				t.Errorf("help lacks %q", h.use)
+			}
+		}
+		if c.sub {
+			var errb bytes.Buffer
+			if code := Run(context.Background(), []string{c.names[0]}, func(string) string { return "" }, &bytes.Buffer{}, &errb); code != 2 ||
+				!strings.Contains(errb.String(), "needs a subcommand") {
+				t.Errorf("%s without a subcommand: exit %d, %s", c.names[0], code, errb.String())
+			}
+		}
+	}
+}
