@@ -1,8 +1,9 @@
-// Package analytics is Waymark's web-beacon analytics: the hit model, parsing
-// and validation of beacons, enrichment, cookieless visitor hashing, the
-// durable spool and batch ingester, sessions, and the stats query model. It
-// declares the EventWriter and StatsReader interfaces that event stores
-// (duckdb, clickhouse) implement.
+// Package analytics is the shared model of Waymark's web-beacon
+// analytics: hits and their binary records, events, sessions and the
+// batches the ingester writes, salts and visitor ids, and the names and
+// limits every side agrees on. The collection side (package collect)
+// makes them, the event stores (duckdb, clickhouse) store them through
+// EventWriter, and the query side (package stats) reads them.
 package analytics
 
 import (

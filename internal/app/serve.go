@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"waymark.dev/waymark/internal/admin"
-	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/cli"
+	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
@@ -129,11 +129,11 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	if err != nil {
 		return err
 	}
-	bots, err := analytics.NewBotMatcher(c.ReferrerSpam...)
+	bots, err := collect.NewBotMatcher(c.ReferrerSpam...)
 	if err != nil {
 		return err
 	}
-	agents := analytics.NewAgentParser(bots, 10000)
+	agents := collect.NewAgentParser(bots, 10000)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -316,16 +316,16 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 // collection is the collector part: the spool that acknowledges hits and
 // the ingester that moves them into the event store.
 type collection struct {
-	collector *analytics.Collector
+	collector *collect.Collector
 	spool     *spool.Spool
-	ingester  *analytics.Ingester
-	visitors  *analytics.Visitors
+	ingester  *collect.Ingester
+	visitors  *collect.Visitors
 	ingesting atomic.Bool
 }
 
 func startCollection(ctx context.Context, c config.Serve, state statestore.Store, sites *site.Registry, events eventStore,
-	bots *analytics.BotMatcher, agents *analytics.AgentParser, reg *prometheus.Registry, log *slog.Logger) (*collection, error) {
-	visitors, err := analytics.NewVisitors(ctx, state, time.Now, log.With("component", "visitors"))
+	bots *collect.BotMatcher, agents *collect.AgentParser, reg *prometheus.Registry, log *slog.Logger) (*collection, error) {
+	visitors, err := collect.NewVisitors(ctx, state, time.Now, log.With("component", "visitors"))
 	if err != nil {
 		return nil, err
 	}
@@ -334,12 +334,12 @@ func startCollection(ctx context.Context, c config.Serve, state statestore.Store
 		return nil, err
 	}
 	col := &collection{spool: sp, visitors: visitors}
-	col.collector = &analytics.Collector{
+	col.collector = &collect.Collector{
 		Sites:    sites,
-		Enricher: &analytics.Enricher{Agents: agents, Bots: bots, Visitors: visitors, Now: time.Now},
+		Enricher: &collect.Enricher{Agents: agents, Bots: bots, Visitors: visitors, Now: time.Now},
 		Spool:    sp,
 	}
-	col.ingester = &analytics.Ingester{
+	col.ingester = &collect.Ingester{
 		Spool: sp, Store: events, Log: log.With("component", "ingester"),
 		BatchSize: c.BatchSize, FlushInterval: c.FlushInterval, MaxLiveBytes: c.SessionMemoryMB << 20,
 		Retention: func() map[string]time.Time {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/duckdb"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/spool"
@@ -24,8 +24,8 @@ type Stack struct {
 	Events    *duckdb.Store
 	Sites     *site.Registry
 	Spool     *spool.Spool
-	Collector *analytics.Collector
-	Ingester  *analytics.Ingester
+	Collector *collect.Collector
+	Ingester  *collect.Ingester
 }
 
 // Options adjust a Stack.
@@ -58,11 +58,11 @@ func NewStack(t testing.TB, o Options) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	visitors, err := analytics.NewVisitors(ctx, state, o.Now, log)
+	visitors, err := collect.NewVisitors(ctx, state, o.Now, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bots, err := analytics.NewBotMatcher()
+	bots, err := collect.NewBotMatcher()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,9 +71,9 @@ func NewStack(t testing.TB, o Options) *Stack {
 		t.Fatal(err)
 	}
 	s := &Stack{State: state, Events: events, Sites: sites, Spool: sp,
-		Collector: &analytics.Collector{Sites: sites, Spool: sp,
-			Enricher: &analytics.Enricher{Agents: analytics.NewAgentParser(bots, 1000), Bots: bots, Visitors: visitors, Now: o.Now}},
-		Ingester: &analytics.Ingester{Spool: sp, Store: events, Log: log, BatchSize: 1000, FlushInterval: 10 * time.Millisecond},
+		Collector: &collect.Collector{Sites: sites, Spool: sp,
+			Enricher: &collect.Enricher{Agents: collect.NewAgentParser(bots, 1000), Bots: bots, Visitors: visitors, Now: o.Now}},
+		Ingester: &collect.Ingester{Spool: sp, Store: events, Log: log, BatchSize: 1000, FlushInterval: 10 * time.Millisecond},
 	}
 	ictx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

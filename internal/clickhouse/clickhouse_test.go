@@ -18,6 +18,7 @@ import (
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/analytics/analyticstest"
 	"waymark.dev/waymark/internal/clickhouse/clickhousetest"
+	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/spool"
 )
 
@@ -60,7 +61,7 @@ func TestMigrationsTwice(t *testing.T) {
 
 func batch(t testing.TB, from, n int, seg uint64) *analytics.Batch {
 	t.Helper()
-	z := analytics.NewSessionizer(nil)
+	z := collect.NewSessionizer(nil)
 	start := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	var evs []analytics.Event
 	for i := from; i < from+n; i++ {

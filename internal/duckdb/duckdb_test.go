@@ -12,6 +12,7 @@ import (
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/analytics/analyticstest"
+	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/stats"
@@ -62,7 +63,7 @@ func BenchmarkWriteBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	z := analytics.NewSessionizer(nil)
+	z := collect.NewSessionizer(nil)
 	var evs []analytics.Event
 	var off int64
 	synth.New("bench.example", 1).Visits(time.Now().Add(-time.Hour), time.Hour, 5000, func(h *analytics.Hit) {
@@ -88,7 +89,7 @@ func TestDSTBuckets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	z := analytics.NewSessionizer(nil)
+	z := collect.NewSessionizer(nil)
 	var evs []analytics.Event
 	for i, ts := range []string{"2024-03-30T22:30:00Z", "2024-03-31T00:30:00Z", "2024-03-31T01:30:00Z", "2024-03-31T22:30:00Z"} {
 		tm, _ := time.Parse(time.RFC3339, ts)

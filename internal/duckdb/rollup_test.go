@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/stats"
@@ -34,7 +35,7 @@ func TestRollupsMatchRaw(t *testing.T) {
 	d0 := time.Date(2024, 3, 8, 0, 0, 0, 0, loc)
 	gen := synth.New(st.Domain, 7)
 	gen.Loc = loc
-	z := analytics.NewSessionizer(nil)
+	z := collect.NewSessionizer(nil)
 	var evs []analytics.Event
 	var seq int64
 	crossed := 0
@@ -176,7 +177,7 @@ func TestRollupSchedule(t *testing.T) {
 	}
 	defer s.Close()
 	st := &site.Site{Domain: "s.example", TimeZone: "UTC"}
-	z := analytics.NewSessionizer(nil)
+	z := collect.NewSessionizer(nil)
 	var seq int64
 	write := func(ts time.Time) {
 		t.Helper()

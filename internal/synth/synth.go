@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/spool"
 )
 
@@ -44,7 +45,7 @@ func New(site string, seed uint64) *Generator {
 	return s
 }
 
-var synthAgents = []analytics.Agent{
+var synthAgents = []collect.Agent{
 	{Browser: "Chrome", BrowserVersion: "131.0", OS: "Windows", OSVersion: "10", Device: "Desktop"},
 	{Browser: "Chrome", BrowserVersion: "131.0", OS: "Android", OSVersion: "14", Device: "Mobile"},
 	{Browser: "Safari", BrowserVersion: "18.1", OS: "iOS", OSVersion: "18.1", Device: "Mobile"},
@@ -82,8 +83,8 @@ func (s *Generator) Visits(from time.Time, span time.Duration, n int, emit func(
 		}
 		ag := synthAgents[r.IntN(len(synthAgents))]
 		scr := synthScreens[r.IntN(len(synthScreens))]
-		src := analytics.Source{Name: analytics.SourceDirect, Channel: analytics.ChannelDirect}
-		var utm analytics.UTM
+		src := collect.Source{Name: analytics.SourceDirect, Channel: analytics.ChannelDirect}
+		var utm collect.UTM
 		switch x := r.IntN(10); {
 		case x < 4:
 		case x < 8:
@@ -91,10 +92,10 @@ func (s *Generator) Visits(from time.Time, span time.Duration, n int, emit func(
 			if x < 6 {
 				host = []string{"google.com", "bing.com", "duckduckgo.com", "t.co", "news.ycombinator.com"}[r.IntN(5)]
 			}
-			src = analytics.Classify("https://"+host+"/", nil, utm)
+			src = collect.Classify("https://"+host+"/", nil, utm)
 		default:
-			utm = analytics.UTM{Source: []string{"newsletter", "twitter", "partner"}[r.IntN(3)], Medium: []string{"email", "social", "cpc"}[r.IntN(3)], Campaign: fmt.Sprintf("spring-%d", r.IntN(20))}
-			src = analytics.Classify("", nil, utm)
+			utm = collect.UTM{Source: []string{"newsletter", "twitter", "partner"}[r.IntN(3)], Medium: []string{"email", "social", "cpc"}[r.IntN(3)], Campaign: fmt.Sprintf("spring-%d", r.IntN(20))}
+			src = collect.Classify("", nil, utm)
 		}
 		base := analytics.Hit{
 			Site: s.Site, Hostname: s.Site,
@@ -102,7 +103,7 @@ func (s *Generator) Visits(from time.Time, span time.Duration, n int, emit func(
 			UTMSource: utm.Source, UTMMedium: utm.Medium, UTMCampaign: utm.Campaign,
 			Browser: ag.Browser, BrowserVersion: ag.BrowserVersion, OS: ag.OS, OSVersion: ag.OSVersion, Device: ag.Device,
 			ScreenW: scr[0], ScreenH: scr[1], ViewportW: scr[0], ViewportH: scr[1] - 100, DPR: 1, ColorDepth: 24,
-			ScreenClass: analytics.ScreenClass(scr[0]), Language: synthLangs[r.IntN(len(synthLangs))], TimeZone: "Europe/Berlin",
+			ScreenClass: collect.ScreenClass(scr[0]), Language: synthLangs[r.IntN(len(synthLangs))], TimeZone: "Europe/Berlin",
 			VisitorID: analytics.DayVisitorID(analytics.LocalDay(t.In(s.Loc)), 1+r.Uint64N(visitorPool)*2654435761),
 		}
 		pages := 1 + int(r.ExpFloat64()*1.5)
@@ -157,7 +158,7 @@ func (g *Generator) Fill(ctx context.Context, store analytics.EventWriter, from 
 	if err != nil {
 		return 0, err
 	}
-	z := analytics.NewSessionizer(nil)
+	z := collect.NewSessionizer(nil)
 	batch := make([]analytics.Event, 0, 100_000)
 	var seq int64
 	flush := func() error {

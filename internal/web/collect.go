@@ -11,11 +11,12 @@ import (
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/assets"
+	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/spool"
 )
 
-func (s *Server) request(r *http.Request) analytics.Request {
-	req := analytics.Request{IP: ClientIP(r, s.TrustedProxies), UserAgent: r.UserAgent()}
+func (s *Server) request(r *http.Request) collect.Request {
+	req := collect.Request{IP: ClientIP(r, s.TrustedProxies), UserAgent: r.UserAgent()}
 	if s.Consent != nil {
 		if id, ok := s.analyticsID(r); ok {
 			b := [16]byte(id)
@@ -42,12 +43,12 @@ func (s *Server) pixel(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store, max-age=0")
 	h.Set("Access-Control-Allow-Origin", "*")
 	status := http.StatusOK
-	b, err := analytics.ParsePixel(r.URL.Query(), r.Referer())
+	b, err := collect.ParsePixel(r.URL.Query(), r.Referer())
 	if err == nil {
 		if b.Language == "" {
 			b.Language = acceptLanguage(r)
 		}
-		var out analytics.Outcome
+		var out collect.Outcome
 		out, err = s.Collector.Collect(r.Context(), b, s.request(r))
 		if err == nil && out.Dropped != "" {
 			h.Set("Waymark-Drop", out.Dropped)
@@ -125,7 +126,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// ParseEvent copies what it keeps, so the buffer goes back at once.
-	b, err := analytics.ParseEvent(buf.Bytes())
+	b, err := collect.ParseEvent(buf.Bytes())
 	bodyBuffers.Put(buf)
 	if err != nil {
 		status = http.StatusBadRequest
@@ -140,7 +141,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusBadRequest
 		if errors.Is(err, spool.ErrFull) {
 			status = http.StatusServiceUnavailable
-		} else if _, ok := analytics.IsInvalid(err); !ok {
+		} else if _, ok := collect.IsInvalid(err); !ok {
 			status = http.StatusInternalServerError
 		}
 		s.writeError(w, r, err)

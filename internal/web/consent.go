@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/assets"
+	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
 	"waymark.dev/waymark/internal/site"
@@ -364,9 +364,9 @@ func (s *Server) uaFamily(r *http.Request) string {
 }
 
 // agent parses a user agent (empty without a parser).
-func (s *Server) agent(ua string) analytics.Agent {
+func (s *Server) agent(ua string) collect.Agent {
 	if s.Agents == nil {
-		return analytics.Agent{}
+		return collect.Agent{}
 	}
 	return s.Agents.Parse(ua)
 }

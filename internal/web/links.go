@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/threats"
 )
 
@@ -210,7 +211,7 @@ func (s *Server) gateway(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("link gateway", "decision", decision, "url", truncate(u, 300), "list", v.List, "match", v.Match, "source", v.Source, "page", truncate(page, 300))
 	if page != "" && domain != "" && s.Collector != nil {
-		b := &analytics.Beacon{Name: "Outbound Link: Click", URL: page, Domains: []string{domain},
+		b := &collect.Beacon{Name: "Outbound Link: Click", URL: page, Domains: []string{domain},
 			Props: []analytics.Prop{{Key: "url", Value: truncate(u, 300)}, {Key: "verdict", Value: decision}}}
 		if _, err := s.Collector.Collect(r.Context(), b, s.request(r)); err != nil {
 			s.log.Debug("link gateway: outbound event not recorded", "err", err)

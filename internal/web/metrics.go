@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/admin"
-	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/collect"
 )
 
 type metrics struct {
@@ -25,7 +25,7 @@ type observerKey struct {
 
 // droppedCollector exports the collector's drop counts by site and reason.
 type droppedCollector struct {
-	c    *analytics.Collector
+	c    *collect.Collector
 	desc *prometheus.Desc
 }
 
@@ -37,7 +37,7 @@ func (d droppedCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func newMetrics(reg *prometheus.Registry, c *analytics.Collector, a *admin.Auth) *metrics {
+func newMetrics(reg *prometheus.Registry, c *collect.Collector, a *admin.Auth) *metrics {
 	m := &metrics{
 		collectLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "waymark_collect_duration_seconds",

@@ -18,7 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/admin"
-	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/risk"
@@ -34,13 +34,13 @@ type Deps struct {
 	SiteStore site.Store
 	// Collector takes hits (nil: this node does not collect; the beacon
 	// routes are off).
-	Collector *analytics.Collector
+	Collector *collect.Collector
 	// Stats answers the stats API and the dashboard (nil: this node
 	// serves no dashboard).
 	Stats stats.StatsReader
 	// Agents parses user agents for the identity and risk endpoints
 	// (default: the collector's parser).
-	Agents         *analytics.AgentParser
+	Agents         *collect.AgentParser
 	Now            func() time.Time
 	TrustedProxies []netip.Prefix
 	Registry       *prometheus.Registry

@@ -16,8 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/admin"
-	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/apptest"
+	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
 	"waymark.dev/waymark/internal/proxy"
@@ -199,7 +199,7 @@ func TestSpoolFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sp.Close()
-	c := &analytics.Collector{Sites: st.Sites, Enricher: st.Collector.Enricher, Spool: sp}
+	c := &collect.Collector{Sites: st.Sites, Enricher: st.Collector.Enricher, Spool: sp}
 	srv := httptest.NewServer(New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: c, Stats: st.Events, Now: time.Now}))
 	defer srv.Close()
 	big := strings.Repeat("x", 1500)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/stats"
@@ -43,13 +44,13 @@ func at(ts string) time.Time {
 	return t
 }
 
-var chromeWin = analytics.Agent{Browser: "Chrome", BrowserVersion: "122.0", OS: "Windows", OSVersion: "10", Device: "Desktop"}
-var firefoxLinux = analytics.Agent{Browser: "Firefox", BrowserVersion: "123.0", OS: "Linux", Device: "Desktop"}
+var chromeWin = collect.Agent{Browser: "Chrome", BrowserVersion: "122.0", OS: "Windows", OSVersion: "10", Device: "Desktop"}
+var firefoxLinux = collect.Agent{Browser: "Firefox", BrowserVersion: "123.0", OS: "Linux", Device: "Desktop"}
 
-func hit(visitor uint64, ts, name, path, ref string, ag analytics.Agent, opts ...hitOpt) analytics.Hit {
+func hit(visitor uint64, ts, name, path, ref string, ag collect.Agent, opts ...hitOpt) analytics.Hit {
 	page, _ := urlParse("https://conf.test" + path)
-	utm := analytics.ParseUTM(page.Query())
-	src := analytics.Classify(ref, page, utm)
+	utm := collect.ParseUTM(page.Query())
+	src := collect.Classify(ref, page, utm)
 	h := analytics.Hit{
 		ID: visitor<<32 | uint64(at(ts).Unix()&0xffffffff), Time: at(ts), Site: "conf.test", Name: name, Hostname: "conf.test",
 		Path: page.Path, Referrer: src.Referrer, ReferrerSource: src.Name, Channel: src.Channel,
@@ -118,7 +119,7 @@ func Fixture() [][]analytics.Hit {
 func Load(t testing.TB, s Store) {
 	t.Helper()
 	ctx := context.Background()
-	z := analytics.NewSessionizer(nil)
+	z := collect.NewSessionizer(nil)
 	var off int64
 	for _, group := range Fixture() {
 		var evs []analytics.Event

@@ -1,4 +1,4 @@
-package analytics
+package collect
 
 import (
 	"fmt"
@@ -8,19 +8,20 @@ import (
 	"time"
 	"unsafe"
 
+	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/spool"
 )
 
-func sessHit(visitor uint64, min int, name, path string) *Hit {
-	return &Hit{Site: "e.com", VisitorID: visitor, Time: time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC).Add(time.Duration(min) * time.Minute), Name: name, Path: path, ReferrerSource: "Google"}
+func sessHit(visitor uint64, min int, name, path string) *analytics.Hit {
+	return &analytics.Hit{Site: "e.com", VisitorID: visitor, Time: time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC).Add(time.Duration(min) * time.Minute), Name: name, Path: path, ReferrerSource: "Google"}
 }
 
 func TestSessionizer(t *testing.T) {
 	t.Parallel()
 	z := NewSessionizer(nil)
 	pos := func(i int64) spool.Pos { return spool.Pos{Seg: 1, Off: i} }
-	e1 := z.Add(sessHit(1, 0, EventPageview, "/a"), pos(1))
-	e2 := z.Add(sessHit(1, 10, EventPageview, "/b"), pos(2))
+	e1 := z.Add(sessHit(1, 0, analytics.EventPageview, "/a"), pos(1))
+	e2 := z.Add(sessHit(1, 10, analytics.EventPageview, "/b"), pos(2))
 	if e1.SessionID != e2.SessionID || e2.EntryPage != "/a" || e2.ReferrerSource != "Google" {
 		t.Fatalf("hits 10 minutes apart are not one visit: %+v %+v", e1, e2)
 	}
@@ -37,17 +38,17 @@ func TestSessionizer(t *testing.T) {
 	}
 	z.Committed()
 	// 31 minutes of silence: a new visit.
-	e4 := z.Add(sessHit(1, 46, EventPageview, "/c"), pos(4))
+	e4 := z.Add(sessHit(1, 46, analytics.EventPageview, "/c"), pos(4))
 	if e4.SessionID == e1.SessionID || e4.EntryPage != "/c" {
 		t.Errorf("hit after 31 idle minutes joined the old visit")
 	}
 	// Engagement without a live visit is kept but starts none.
-	e5 := z.Add(sessHit(2, 50, EventEngagement, "/x"), pos(5))
+	e5 := z.Add(sessHit(2, 50, analytics.EventEngagement, "/x"), pos(5))
 	if e5.SessionID != 0 {
 		t.Errorf("orphan engagement started a session")
 	}
 	// Engagement extends a visit's end without counting a pageview.
-	z.Add(sessHit(1, 47, EventEngagement, "/c"), pos(6))
+	z.Add(sessHit(1, 47, analytics.EventEngagement, "/c"), pos(6))
 	rows = z.Flush()
 	last := rows[len(rows)-1]
 	if last.Pageviews != 1 || last.End.Sub(last.Start) != time.Minute || !last.Bounce() {
@@ -58,17 +59,17 @@ func TestSessionizer(t *testing.T) {
 func TestSessionizerMidnight(t *testing.T) {
 	t.Parallel()
 	z := NewSessionizer(nil)
-	h := sessHit(100, 0, EventPageview, "/a")
+	h := sessHit(100, 0, analytics.EventPageview, "/a")
 	e1 := z.Add(h, spool.Pos{Seg: 1, Off: 1})
 	// After the salt changed, the same visitor has a new id and offers
 	// the old one.
-	h2 := sessHit(200, 5, EventPageview, "/b")
+	h2 := sessHit(200, 5, analytics.EventPageview, "/b")
 	h2.PrevVisitorID = 100
 	e2 := z.Add(h2, spool.Pos{Seg: 1, Off: 2})
 	if e2.SessionID != e1.SessionID || e2.VisitorID != 100 {
 		t.Errorf("visit across midnight split: %+v", e2)
 	}
-	h3 := sessHit(200, 6, EventPageview, "/c")
+	h3 := sessHit(200, 6, analytics.EventPageview, "/c")
 	if e3 := z.Add(h3, spool.Pos{Seg: 1, Off: 3}); e3.SessionID != e1.SessionID {
 		t.Error("later hit under the new id lost the visit")
 	}
@@ -77,15 +78,15 @@ func TestSessionizerMidnight(t *testing.T) {
 func TestSessionizerRestart(t *testing.T) {
 	t.Parallel()
 	// Replaying from a committed state gives the same rows as before.
-	run := func() ([]SessionRow, []Event) {
+	run := func() ([]analytics.SessionRow, []analytics.Event) {
 		z := NewSessionizer(nil)
-		z.Add(sessHit(1, 0, EventPageview, "/a"), spool.Pos{Seg: 1, Off: 1})
+		z.Add(sessHit(1, 0, analytics.EventPageview, "/a"), spool.Pos{Seg: 1, Off: 1})
 		z.Flush()
 		z.Committed()
 		committed := z.live[visitorKey{"e.com", 1}].cur
-		z2 := NewSessionizer([]Session{committed})
-		e := z2.Add(sessHit(1, 2, EventPageview, "/b"), spool.Pos{Seg: 1, Off: 2})
-		return z2.Flush(), []Event{e}
+		z2 := NewSessionizer([]analytics.Session{committed})
+		e := z2.Add(sessHit(1, 2, analytics.EventPageview, "/b"), spool.Pos{Seg: 1, Off: 2})
+		return z2.Flush(), []analytics.Event{e}
 	}
 	r1, e1 := run()
 	r2, e2 := run()
@@ -100,9 +101,9 @@ func TestSessionizerRestart(t *testing.T) {
 func TestEngagementReports(t *testing.T) {
 	t.Parallel()
 	z := NewSessionizer(nil)
-	z.Add(sessHit(1, 0, EventPageview, "/a"), spool.Pos{Seg: 1, Off: 1})
-	report := func(off int64, pid uint64, ms uint32, depth uint8) Event {
-		h := sessHit(1, 1, EventEngagement, "/a")
+	z.Add(sessHit(1, 0, analytics.EventPageview, "/a"), spool.Pos{Seg: 1, Off: 1})
+	report := func(off int64, pid uint64, ms uint32, depth uint8) analytics.Event {
+		h := sessHit(1, 1, analytics.EventEngagement, "/a")
 		h.PageviewID, h.EngagedMS, h.ScrollDepth = pid, ms, depth
 		return z.Add(h, spool.Pos{Seg: 1, Off: off})
 	}
@@ -136,7 +137,7 @@ func TestSessionizerBounded(t *testing.T) {
 	z.MaxBytes = 2 << 20
 	long := strings.Repeat("u", 256)
 	for i := range 20000 {
-		h := sessHit(uint64(i+1), i/1000, EventPageview, fmt.Sprintf("/p/%d", i))
+		h := sessHit(uint64(i+1), i/1000, analytics.EventPageview, fmt.Sprintf("/p/%d", i))
 		h.UTMSource, h.UTMMedium, h.UTMCampaign, h.UTMTerm, h.UTMContent = long, long, long, long, long
 		if e := z.Add(h, spool.Pos{Seg: 1, Off: int64(i)}); e.SessionID == 0 {
 			t.Fatalf("hit %d got no session", i)
@@ -154,11 +155,11 @@ func TestSessionizerBounded(t *testing.T) {
 	}
 	// The most recent visitor's visit goes on; the first one's was ended
 	// early, so its next hit starts a new visit.
-	recent := z.Add(sessHit(20000, 20, EventPageview, "/again"), spool.Pos{Seg: 2, Off: 1})
+	recent := z.Add(sessHit(20000, 20, analytics.EventPageview, "/again"), spool.Pos{Seg: 2, Off: 1})
 	if recent.EntryPage != "/p/19999" {
 		t.Errorf("the most recent visit did not go on: entry %q", recent.EntryPage)
 	}
-	first := z.Add(sessHit(1, 20, EventPageview, "/again"), spool.Pos{Seg: 2, Off: 2})
+	first := z.Add(sessHit(1, 20, analytics.EventPageview, "/again"), spool.Pos{Seg: 2, Off: 2})
 	if first.EntryPage != "/again" {
 		t.Errorf("the oldest visit was not the one ended: entry %q", first.EntryPage)
 	}
@@ -177,7 +178,7 @@ func TestSessionizerBounded(t *testing.T) {
 func TestSessionOwnsItsStrings(t *testing.T) {
 	t.Parallel()
 	record := strings.Repeat("x", 10000)
-	h := sessHit(1, 0, EventPageview, record[:5])
+	h := sessHit(1, 0, analytics.EventPageview, record[:5])
 	h.Referrer = record[5:20]
 	z := NewSessionizer(nil)
 	z.Add(h, spool.Pos{Seg: 1, Off: 1})
@@ -205,7 +206,7 @@ func BenchmarkSessionFlood(b *testing.B) {
 		z := NewSessionizer(nil)
 		for i := range 20000 {
 			record := strings.Repeat("r", 4096) + long + fmt.Sprintf("/p/%d", i)
-			h := sessHit(uint64(i+1), 0, EventPageview, record[4096+200:])
+			h := sessHit(uint64(i+1), 0, analytics.EventPageview, record[4096+200:])
 			h.UTMSource, h.UTMMedium, h.UTMCampaign, h.UTMTerm, h.UTMContent = record[4096:], record[4096:], record[4096:], record[4096:], record[4096:]
 			z.Add(h, spool.Pos{Seg: 1, Off: int64(i)})
 		}

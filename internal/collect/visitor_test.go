@@ -1,4 +1,4 @@
-package analytics
+package collect
 
 import (
 	"context"
@@ -9,19 +9,21 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"waymark.dev/waymark/internal/analytics"
 )
 
 // memSalts is an in-memory SaltStore for tests of the rotation logic; the
 // SQLite implementation has its own tests.
 type memSalts struct {
 	mu sync.Mutex
-	m  map[string]Salt
+	m  map[string]analytics.Salt
 }
 
-func (s *memSalts) Salts(context.Context) ([]Salt, error) {
+func (s *memSalts) Salts(context.Context) ([]analytics.Salt, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Salt
+	var out []analytics.Salt
 	for _, v := range s.m {
 		out = append(out, v)
 	}
@@ -29,7 +31,7 @@ func (s *memSalts) Salts(context.Context) ([]Salt, error) {
 	return out, nil
 }
 
-func (s *memSalts) PutSalt(_ context.Context, v Salt) (Salt, error) {
+func (s *memSalts) PutSalt(_ context.Context, v analytics.Salt) (analytics.Salt, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.m[v.Day]; ok {
@@ -53,7 +55,7 @@ func (s *memSalts) DeleteSaltsBefore(_ context.Context, day string) error {
 func TestVisitorsRotation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store := &memSalts{m: map[string]Salt{}}
+	store := &memSalts{m: map[string]analytics.Salt{}}
 	now := time.Date(2024, 5, 1, 23, 50, 0, 0, time.UTC)
 	v, err := NewVisitors(ctx, store, func() time.Time { return now }, slog.Default())
 	if err != nil {
@@ -65,8 +67,8 @@ func TestVisitorsRotation(t *testing.T) {
 	if prev != 0 {
 		t.Errorf("no previous salt 23:50 after midnight, got prev %x", prev)
 	}
-	if VisitorDay(a) != LocalDay(now) {
-		t.Errorf("id %x carries day %d, want %d", a, VisitorDay(a), LocalDay(now))
+	if analytics.VisitorDay(a) != analytics.LocalDay(now) {
+		t.Errorf("id %x carries day %d, want %d", a, analytics.VisitorDay(a), analytics.LocalDay(now))
 	}
 	if b, _ := v.Hash("e.com", utc, now, ip, "UA"); b != a {
 		t.Error("same input hashed differently")
@@ -84,8 +86,8 @@ func TestVisitorsRotation(t *testing.T) {
 	}
 	// A site in Tokyo is already on 2024-05-02 (08:50): another salt and day.
 	tokyo, _ := time.LoadLocation("Asia/Tokyo")
-	if b, _ := v.Hash("e.com", tokyo, now, ip, "UA"); b == a || VisitorDay(b) != LocalDay(now)+1 {
-		t.Errorf("Tokyo id %x (day %d), want a different id on day %d", b, VisitorDay(b), LocalDay(now)+1)
+	if b, _ := v.Hash("e.com", tokyo, now, ip, "UA"); b == a || analytics.VisitorDay(b) != analytics.LocalDay(now)+1 {
+		t.Errorf("Tokyo id %x (day %d), want a different id on day %d", b, analytics.VisitorDay(b), analytics.LocalDay(now)+1)
 	}
 	// After midnight: a new id, and the old one offered for the session.
 	now = now.Add(20 * time.Minute)

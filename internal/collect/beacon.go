@@ -1,4 +1,10 @@
-package analytics
+// Package collect is the collection side of analytics: beacons from the
+// pixel and the events API parsed and checked, enriched (user agents,
+// bots, referrer sources and campaigns, cookieless visitor ids with daily
+// salts) into hits, made durable in the spool, then assigned to sessions
+// and written to the event store in batches by the ingester. The hits,
+// events and sessions it makes are package analytics' shared model.
+package collect
 
 import (
 	"bytes"
@@ -8,18 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-)
 
-// Limits on beacon fields. Longer values are refused, not truncated, so a
-// caller learns about the problem.
-const (
-	MaxURLLen       = 2048
-	MaxNameLen      = 120
-	MaxProps        = 30
-	MaxPropKeyLen   = 300
-	MaxPropValueLen = 2000
-	MaxDomains      = 10
-	MaxBodyBytes    = 16 << 10
+	"waymark.dev/waymark/internal/analytics"
 )
 
 // Beacon is a beacon as the browser sent it, before enrichment: from the
@@ -29,7 +25,7 @@ type Beacon struct {
 	URL      string
 	Domains  []string
 	Referrer string
-	Props    []Prop
+	Props    []analytics.Prop
 
 	ScreenW, ScreenH     uint16
 	ViewportW, ViewportH uint16
@@ -44,18 +40,6 @@ type Beacon struct {
 	HashMode    bool // the site routes by URL fragment: keep it in the path
 
 	page *url.URL // URL, parsed by validate
-}
-
-// InvalidError says which field of a beacon or query is wrong and why.
-type InvalidError struct {
-	Field   string
-	Message string
-}
-
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
-
-func invalid(field, format string, args ...any) error {
-	return &InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
 // eventJSON is the events API body. Plausible's tracker sends the short
@@ -176,7 +160,7 @@ func ParsePixel(q url.Values, referer string) (*Beacon, error) {
 		TimeZone: q.Get("tz"),
 	}
 	if b.Name == "" {
-		b.Name = EventPageview
+		b.Name = analytics.EventPageview
 	}
 	if b.URL == "" {
 		b.URL = referer
@@ -265,7 +249,7 @@ func parsePageviewID(s string) (uint64, error) {
 
 // parseProps accepts a JSON object, or a JSON string holding one (older
 // trackers), with string, number or boolean values.
-func parseProps(raw json.RawMessage) ([]Prop, error) {
+func parseProps(raw json.RawMessage) ([]analytics.Prop, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
@@ -286,10 +270,10 @@ func parseProps(raw json.RawMessage) ([]Prop, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, invalid("props", "must be a JSON object of strings, numbers or booleans")
 	}
-	if len(m) > MaxProps {
-		return nil, invalid("props", "at most %d properties", MaxProps)
+	if len(m) > analytics.MaxProps {
+		return nil, invalid("props", "at most %d properties", analytics.MaxProps)
 	}
-	props := make([]Prop, 0, len(m))
+	props := make([]analytics.Prop, 0, len(m))
 	for k, v := range m {
 		var s string
 		switch v := v.(type) {
@@ -304,19 +288,19 @@ func parseProps(raw json.RawMessage) ([]Prop, error) {
 		default:
 			return nil, invalid("props."+k, "must be a string, number or boolean")
 		}
-		if k == "" || len(k) > MaxPropKeyLen {
-			return nil, invalid("props", "property names must be 1 to %d bytes", MaxPropKeyLen)
+		if k == "" || len(k) > analytics.MaxPropKeyLen {
+			return nil, invalid("props", "property names must be 1 to %d bytes", analytics.MaxPropKeyLen)
 		}
-		if len(s) > MaxPropValueLen {
-			return nil, invalid("props."+k, "value longer than %d bytes", MaxPropValueLen)
+		if len(s) > analytics.MaxPropValueLen {
+			return nil, invalid("props."+k, "value longer than %d bytes", analytics.MaxPropValueLen)
 		}
-		props = append(props, Prop{Key: k, Value: s})
+		props = append(props, analytics.Prop{Key: k, Value: s})
 	}
 	sortProps(props)
 	return props, nil
 }
 
-func sortProps(p []Prop) {
+func sortProps(p []analytics.Prop) {
 	for i := 1; i < len(p); i++ {
 		for j := i; j > 0 && p[j].Key < p[j-1].Key; j-- {
 			p[j], p[j-1] = p[j-1], p[j]
@@ -328,22 +312,22 @@ func (b *Beacon) validate() error {
 	switch {
 	case b.Name == "":
 		return invalid("name", "missing: send \"pageview\" or a custom event name")
-	case len(b.Name) > MaxNameLen:
-		return invalid("name", "longer than %d bytes", MaxNameLen)
+	case len(b.Name) > analytics.MaxNameLen:
+		return invalid("name", "longer than %d bytes", analytics.MaxNameLen)
 	case !utf8.ValidString(b.Name):
 		return invalid("name", "not valid UTF-8")
 	case b.URL == "":
 		return invalid("url", "missing: the page address")
-	case len(b.URL) > MaxURLLen:
-		return invalid("url", "longer than %d bytes", MaxURLLen)
+	case len(b.URL) > analytics.MaxURLLen:
+		return invalid("url", "longer than %d bytes", analytics.MaxURLLen)
 	case !utf8.ValidString(b.URL):
 		return invalid("url", "not valid UTF-8")
 	case len(b.Domains) == 0:
 		return invalid("domain", "missing: the site's domain as registered in Waymark")
-	case len(b.Domains) > MaxDomains:
-		return invalid("domain", "at most %d domains", MaxDomains)
-	case len(b.Referrer) > MaxURLLen:
-		return invalid("referrer", "longer than %d bytes", MaxURLLen)
+	case len(b.Domains) > analytics.MaxDomains:
+		return invalid("domain", "at most %d domains", analytics.MaxDomains)
+	case len(b.Referrer) > analytics.MaxURLLen:
+		return invalid("referrer", "longer than %d bytes", analytics.MaxURLLen)
 	case !utf8.ValidString(b.Referrer) || !utf8.ValidString(b.Language) || !utf8.ValidString(b.TimeZone):
 		return invalid("referrer", "the referrer, language and time zone must be valid UTF-8")
 	case len(b.Language) > 35:
@@ -372,8 +356,12 @@ func (b *Beacon) validate() error {
 		}
 	}
 	b.page = u
-	if b.Name == EventEngagement && b.PageviewID == 0 {
+	if b.Name == analytics.EventEngagement && b.PageviewID == 0 {
 		return invalid("pid", "an engagement beacon needs the id of its pageview")
 	}
 	return nil
+}
+
+func invalid(field, format string, args ...any) error {
+	return &analytics.InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
 }

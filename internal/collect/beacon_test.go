@@ -1,4 +1,4 @@
-package analytics
+package collect
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"reflect"
 	"testing"
+
+	"waymark.dev/waymark/internal/analytics"
 )
 
 func TestParseEvent(t *testing.T) {
@@ -18,13 +20,13 @@ func TestParseEvent(t *testing.T) {
 	}{
 		{name: "plausible short keys", body: `{"n":"pageview","u":"https://example.com/a?x=1","d":"example.com","r":"https://google.com/","p":{"plan":"pro","n":3,"ok":true}}`,
 			want: &Beacon{Name: "pageview", URL: "https://example.com/a?x=1", Domains: []string{"example.com"}, Referrer: "https://google.com/",
-				Props: []Prop{{"n", "3"}, {"ok", "true"}, {"plan", "pro"}}}},
+				Props: []analytics.Prop{{Key: "n", Value: "3"}, {Key: "ok", Value: "true"}, {Key: "plan", Value: "pro"}}}},
 		{name: "plausible long keys", body: `{"name":"Signup","url":"https://example.com/","domain":"a.com, b.com","props":{"k":"v"}}`,
-			want: &Beacon{Name: "Signup", URL: "https://example.com/", Domains: []string{"a.com", "b.com"}, Props: []Prop{{"k", "v"}}}},
+			want: &Beacon{Name: "Signup", URL: "https://example.com/", Domains: []string{"a.com", "b.com"}, Props: []analytics.Prop{{Key: "k", Value: "v"}}}},
 		{name: "plausible hash mode", body: `{"n":"pageview","u":"https://example.com/#/cart","d":"example.com","h":1}`,
 			want: &Beacon{Name: "pageview", URL: "https://example.com/#/cart", Domains: []string{"example.com"}, HashMode: true}},
 		{name: "props as JSON string", body: `{"n":"x","u":"https://e.com/","d":"e.com","m":"{\"a\":\"b\"}"}`,
-			want: &Beacon{Name: "x", URL: "https://e.com/", Domains: []string{"e.com"}, Props: []Prop{{"a", "b"}}}},
+			want: &Beacon{Name: "x", URL: "https://e.com/", Domains: []string{"e.com"}, Props: []analytics.Prop{{Key: "a", Value: "b"}}}},
 		{name: "waymark fields", body: `{"n":"engagement","u":"https://e.com/","d":"e.com","sw":1920,"sh":1080,"vw":1280,"vh":700,"dpr":2,"cd":24,"l":"de-DE","tz":"Europe/Berlin","pid":"a1f","e":1500,"sd":250}`,
 			want: &Beacon{Name: "engagement", URL: "https://e.com/", Domains: []string{"e.com"}, ScreenW: 1920, ScreenH: 1080, ViewportW: 1280, ViewportH: 700,
 				DPR: 2, ColorDepth: 24, Language: "de-DE", TimeZone: "Europe/Berlin", PageviewID: 0xa1f, EngagedMS: 1500, ScrollDepth: 100}},
@@ -45,7 +47,7 @@ func TestParseEvent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseEvent([]byte(tt.body))
 			if tt.wantField != "" {
-				var ie *InvalidError
+				var ie *analytics.InvalidError
 				if !errors.As(err, &ie) || ie.Field != tt.wantField {
 					t.Fatalf("err = %v, want an InvalidError for field %q", err, tt.wantField)
 				}
@@ -72,7 +74,7 @@ func TestParsePixel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Name != EventPageview || b.ScreenW != 390 || b.DPR != 3 || b.Domains[0] != "shop.example" {
+	if b.Name != analytics.EventPageview || b.ScreenW != 390 || b.DPR != 3 || b.Domains[0] != "shop.example" {
 		t.Errorf("got %+v", b)
 	}
 	// No u= and no d=: the Referer is the page and its host the site.
@@ -96,7 +98,7 @@ func FuzzParseEvent(f *testing.F) {
 			return
 		}
 		// Whatever is accepted is within the documented limits.
-		if len(b.URL) > MaxURLLen || len(b.Name) > MaxNameLen || len(b.Props) > MaxProps || b.ScrollDepth > 100 || len(b.Domains) == 0 {
+		if len(b.URL) > analytics.MaxURLLen || len(b.Name) > analytics.MaxNameLen || len(b.Props) > analytics.MaxProps || b.ScrollDepth > 100 || len(b.Domains) == 0 {
 			t.Fatalf("accepted out-of-limit beacon %+v", b)
 		}
 	})
@@ -111,7 +113,7 @@ func FuzzParsePixel(f *testing.F) {
 			return
 		}
 		b, err := ParsePixel(q, referer)
-		if err == nil && (b.URL == "" || len(b.URL) > MaxURLLen || b.ScrollDepth > 100) {
+		if err == nil && (b.URL == "" || len(b.URL) > analytics.MaxURLLen || b.ScrollDepth > 100) {
 			t.Fatalf("accepted invalid pixel %+v", b)
 		}
 	})

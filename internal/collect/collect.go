@@ -1,4 +1,4 @@
-package analytics
+package collect
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/spool"
 )
@@ -114,8 +115,8 @@ func (c *Collector) Collect(ctx context.Context, b *Beacon, r Request) (Outcome,
 }
 
 // IsInvalid reports whether err is a refusal of bad input.
-func IsInvalid(err error) (*InvalidError, bool) {
-	var ie *InvalidError
+func IsInvalid(err error) (*analytics.InvalidError, bool) {
+	var ie *analytics.InvalidError
 	ok := errors.As(err, &ie)
 	return ie, ok
 }

@@ -1,4 +1,4 @@
-package analytics
+package collect
 
 import (
 	"net/url"
@@ -7,20 +7,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/net/publicsuffix"
+	"waymark.dev/waymark/internal/analytics"
 )
-
-// Channels a visit can come from.
-const (
-	ChannelDirect   = "direct"
-	ChannelSearch   = "search"
-	ChannelSocial   = "social"
-	ChannelEmail    = "email"
-	ChannelCampaign = "campaign"
-	ChannelReferral = "referral"
-)
-
-// SourceDirect is the source of a visit with neither referrer nor campaign.
-const SourceDirect = "Direct / None"
 
 type knownSource struct{ name, channel string }
 
@@ -28,50 +16,50 @@ type knownSource struct{ name, channel string }
 // channel. Hosts are looked up first, then their registrable domain, then
 // that domain's first label (so google.co.uk finds "google").
 var knownSources = map[string]knownSource{
-	"google":               {"Google", ChannelSearch},
-	"bing.com":             {"Bing", ChannelSearch},
-	"duckduckgo.com":       {"DuckDuckGo", ChannelSearch},
-	"yahoo":                {"Yahoo!", ChannelSearch},
-	"search.yahoo.com":     {"Yahoo!", ChannelSearch},
-	"baidu.com":            {"Baidu", ChannelSearch},
-	"yandex":               {"Yandex", ChannelSearch},
-	"ecosia.org":           {"Ecosia", ChannelSearch},
-	"qwant.com":            {"Qwant", ChannelSearch},
-	"search.brave.com":     {"Brave Search", ChannelSearch},
-	"startpage.com":        {"Startpage", ChannelSearch},
-	"naver.com":            {"Naver", ChannelSearch},
-	"sogou.com":            {"Sogou", ChannelSearch},
-	"so.com":               {"360 Search", ChannelSearch},
-	"perplexity.ai":        {"Perplexity", ChannelSearch},
-	"chatgpt.com":          {"ChatGPT", ChannelSearch},
-	"facebook.com":         {"Facebook", ChannelSocial},
-	"fb.me":                {"Facebook", ChannelSocial},
-	"instagram.com":        {"Instagram", ChannelSocial},
-	"t.co":                 {"Twitter", ChannelSocial},
-	"twitter.com":          {"Twitter", ChannelSocial},
-	"x.com":                {"Twitter", ChannelSocial},
-	"linkedin.com":         {"LinkedIn", ChannelSocial},
-	"lnkd.in":              {"LinkedIn", ChannelSocial},
-	"reddit.com":           {"Reddit", ChannelSocial},
-	"youtube.com":          {"YouTube", ChannelSocial},
-	"pinterest.com":        {"Pinterest", ChannelSocial},
-	"tiktok.com":           {"TikTok", ChannelSocial},
-	"weibo.com":            {"Weibo", ChannelSocial},
-	"zhihu.com":            {"Zhihu", ChannelSocial},
-	"news.ycombinator.com": {"Hacker News", ChannelSocial},
-	"mastodon.social":      {"Mastodon", ChannelSocial},
-	"bsky.app":             {"Bluesky", ChannelSocial},
-	"github.com":           {"GitHub", ChannelReferral},
-	"mail.google.com":      {"Gmail", ChannelEmail},
-	"outlook.live.com":     {"Outlook.com", ChannelEmail},
-	"mail.yahoo.com":       {"Yahoo! Mail", ChannelEmail},
-	"mail.qq.com":          {"QQ Mail", ChannelEmail},
+	"google":               {"Google", analytics.ChannelSearch},
+	"bing.com":             {"Bing", analytics.ChannelSearch},
+	"duckduckgo.com":       {"DuckDuckGo", analytics.ChannelSearch},
+	"yahoo":                {"Yahoo!", analytics.ChannelSearch},
+	"search.yahoo.com":     {"Yahoo!", analytics.ChannelSearch},
+	"baidu.com":            {"Baidu", analytics.ChannelSearch},
+	"yandex":               {"Yandex", analytics.ChannelSearch},
+	"ecosia.org":           {"Ecosia", analytics.ChannelSearch},
+	"qwant.com":            {"Qwant", analytics.ChannelSearch},
+	"search.brave.com":     {"Brave Search", analytics.ChannelSearch},
+	"startpage.com":        {"Startpage", analytics.ChannelSearch},
+	"naver.com":            {"Naver", analytics.ChannelSearch},
+	"sogou.com":            {"Sogou", analytics.ChannelSearch},
+	"so.com":               {"360 Search", analytics.ChannelSearch},
+	"perplexity.ai":        {"Perplexity", analytics.ChannelSearch},
+	"chatgpt.com":          {"ChatGPT", analytics.ChannelSearch},
+	"facebook.com":         {"Facebook", analytics.ChannelSocial},
+	"fb.me":                {"Facebook", analytics.ChannelSocial},
+	"instagram.com":        {"Instagram", analytics.ChannelSocial},
+	"t.co":                 {"Twitter", analytics.ChannelSocial},
+	"twitter.com":          {"Twitter", analytics.ChannelSocial},
+	"x.com":                {"Twitter", analytics.ChannelSocial},
+	"linkedin.com":         {"LinkedIn", analytics.ChannelSocial},
+	"lnkd.in":              {"LinkedIn", analytics.ChannelSocial},
+	"reddit.com":           {"Reddit", analytics.ChannelSocial},
+	"youtube.com":          {"YouTube", analytics.ChannelSocial},
+	"pinterest.com":        {"Pinterest", analytics.ChannelSocial},
+	"tiktok.com":           {"TikTok", analytics.ChannelSocial},
+	"weibo.com":            {"Weibo", analytics.ChannelSocial},
+	"zhihu.com":            {"Zhihu", analytics.ChannelSocial},
+	"news.ycombinator.com": {"Hacker News", analytics.ChannelSocial},
+	"mastodon.social":      {"Mastodon", analytics.ChannelSocial},
+	"bsky.app":             {"Bluesky", analytics.ChannelSocial},
+	"github.com":           {"GitHub", analytics.ChannelReferral},
+	"mail.google.com":      {"Gmail", analytics.ChannelEmail},
+	"outlook.live.com":     {"Outlook.com", analytics.ChannelEmail},
+	"mail.yahoo.com":       {"Yahoo! Mail", analytics.ChannelEmail},
+	"mail.qq.com":          {"QQ Mail", analytics.ChannelEmail},
 }
 
 // Source is where a visit came from.
 type Source struct {
 	Referrer string // host of the referring page, without "www."; "" when none
-	Name     string // display name: a known source, the UTM source, the referrer host, or SourceDirect
+	Name     string // display name: a known source, the UTM source, the referrer host, or analytics.SourceDirect
 	Channel  string
 }
 
@@ -94,26 +82,26 @@ func classify(host string, page *url.URL, utm UTM, lookup func(string) (knownSou
 		if k, ok := lookup(host); ok {
 			src.Name, src.Channel = k.name, k.channel
 		} else {
-			src.Name, src.Channel = host, ChannelReferral
+			src.Name, src.Channel = host, analytics.ChannelReferral
 		}
 	}
 	if utm.Source != "" {
-		if src.Name == "" || src.Channel == ChannelReferral {
+		if src.Name == "" || src.Channel == analytics.ChannelReferral {
 			src.Name = utm.Source
 		}
 		switch strings.ToLower(utm.Medium) {
 		case "email", "e-mail", "newsletter":
-			src.Channel = ChannelEmail
+			src.Channel = analytics.ChannelEmail
 		case "social", "social-network", "sm":
-			src.Channel = ChannelSocial
+			src.Channel = analytics.ChannelSocial
 		default:
-			if src.Channel == "" || src.Channel == ChannelReferral {
-				src.Channel = ChannelCampaign
+			if src.Channel == "" || src.Channel == analytics.ChannelReferral {
+				src.Channel = analytics.ChannelCampaign
 			}
 		}
 	}
 	if src.Name == "" {
-		src.Name, src.Channel = SourceDirect, ChannelDirect
+		src.Name, src.Channel = analytics.SourceDirect, analytics.ChannelDirect
 	}
 	return src
 }

@@ -1,8 +1,10 @@
-package analytics
+package collect
 
 import (
 	"net/url"
 	"testing"
+
+	"waymark.dev/waymark/internal/analytics"
 )
 
 func TestNormalizePath(t *testing.T) {
@@ -46,8 +48,8 @@ func TestScreenClassAndLanguage(t *testing.T) {
 // the ingester on its batch).
 func TestSanitize(t *testing.T) {
 	t.Parallel()
-	h := Hit{Path: "/caf\xe9", Referrer: "a\x00b", Props: []Prop{{Key: "k\xff", Value: "ok"}}, Language: "en"}
-	h.sanitize()
+	h := analytics.Hit{Path: "/caf\xe9", Referrer: "a\x00b", Props: []analytics.Prop{{Key: "k\xff", Value: "ok"}}, Language: "en"}
+	sanitize(&h)
 	if h.Path != "/caf\uFFFD" || h.Referrer != "ab" || h.Props[0].Key != "k\uFFFD" || h.Language != "en" {
 		t.Errorf("sanitized: %+v", h)
 	}

@@ -1,9 +1,11 @@
-package analytics
+package collect
 
 import (
 	"fmt"
 	"net/url"
 	"testing"
+
+	"waymark.dev/waymark/internal/analytics"
 )
 
 func TestClassify(t *testing.T) {
@@ -14,19 +16,19 @@ func TestClassify(t *testing.T) {
 		utm  UTM
 		want Source
 	}{
-		{"", UTM{}, Source{"", SourceDirect, ChannelDirect}},
-		{"https://shop.example/other", UTM{}, Source{"", SourceDirect, ChannelDirect}},
-		{"https://www.google.co.uk/search?q=x", UTM{}, Source{"google.co.uk", "Google", ChannelSearch}},
-		{"https://duckduckgo.com/", UTM{}, Source{"duckduckgo.com", "DuckDuckGo", ChannelSearch}},
-		{"https://t.co/abc", UTM{}, Source{"t.co", "Twitter", ChannelSocial}},
-		{"https://m.facebook.com/", UTM{}, Source{"m.facebook.com", "Facebook", ChannelSocial}},
-		{"https://mail.google.com/", UTM{}, Source{"mail.google.com", "Gmail", ChannelEmail}},
-		{"https://blog.example.org/post", UTM{}, Source{"blog.example.org", "blog.example.org", ChannelReferral}},
-		{"", UTM{Source: "newsletter", Medium: "email"}, Source{"", "newsletter", ChannelEmail}},
-		{"", UTM{Source: "partner", Medium: "cpc"}, Source{"", "partner", ChannelCampaign}},
-		{"https://www.google.com/", UTM{Source: "adwords", Medium: "cpc"}, Source{"google.com", "Google", ChannelSearch}},
-		{"not a url", UTM{}, Source{"", SourceDirect, ChannelDirect}},
-		{"ftp://files.example/", UTM{}, Source{"", SourceDirect, ChannelDirect}},
+		{"", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
+		{"https://shop.example/other", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
+		{"https://www.google.co.uk/search?q=x", UTM{}, Source{"google.co.uk", "Google", analytics.ChannelSearch}},
+		{"https://duckduckgo.com/", UTM{}, Source{"duckduckgo.com", "DuckDuckGo", analytics.ChannelSearch}},
+		{"https://t.co/abc", UTM{}, Source{"t.co", "Twitter", analytics.ChannelSocial}},
+		{"https://m.facebook.com/", UTM{}, Source{"m.facebook.com", "Facebook", analytics.ChannelSocial}},
+		{"https://mail.google.com/", UTM{}, Source{"mail.google.com", "Gmail", analytics.ChannelEmail}},
+		{"https://blog.example.org/post", UTM{}, Source{"blog.example.org", "blog.example.org", analytics.ChannelReferral}},
+		{"", UTM{Source: "newsletter", Medium: "email"}, Source{"", "newsletter", analytics.ChannelEmail}},
+		{"", UTM{Source: "partner", Medium: "cpc"}, Source{"", "partner", analytics.ChannelCampaign}},
+		{"https://www.google.com/", UTM{Source: "adwords", Medium: "cpc"}, Source{"google.com", "Google", analytics.ChannelSearch}},
+		{"not a url", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
+		{"ftp://files.example/", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
 	}
 	for _, tt := range tests {
 		if got := Classify(tt.ref, page, tt.utm); got != tt.want {

@@ -1,4 +1,4 @@
-package analytics
+package collect
 
 import (
 	"crypto/rand"
@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
 )
 
@@ -48,21 +49,21 @@ type Enricher struct {
 
 // Enrich builds the hit for one site. When the hit must not be stored it
 // returns a drop reason instead.
-func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (Hit, string) {
+func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (analytics.Hit, string) {
 	page := b.page
 	if page == nil {
 		var err error
 		if page, err = url.Parse(b.URL); err != nil {
-			return Hit{}, DropIgnored
+			return analytics.Hit{}, DropIgnored
 		}
 	}
 	path := NormalizePath(page, s.KeepParams, b.HashMode)
 	if s.Ignored(r.IP, path) {
-		return Hit{}, DropIgnored
+		return analytics.Hit{}, DropIgnored
 	}
 	agent := e.Agents.Parse(r.UserAgent)
 	if agent.Bot {
-		return Hit{}, DropBot
+		return analytics.Hit{}, DropBot
 	}
 	utm := ParseUTM(page.Query())
 	src := classify(referrerHost(b.Referrer), page, utm, func(host string) (knownSource, bool) {
@@ -70,7 +71,7 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (Hit, string) {
 		return f.source, f.isKnown
 	})
 	if src.Referrer != "" && e.hosts.facts(src.Referrer, e.Bots).spam {
-		return Hit{}, DropSpam
+		return analytics.Hit{}, DropSpam
 	}
 	now := e.Now().UTC().Truncate(time.Millisecond)
 	var cur, prev uint64
@@ -80,9 +81,9 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (Hit, string) {
 		cur, prev = e.Visitors.Hash(s.Domain, s.Location(), now, r.IP, r.UserAgent)
 	}
 	if cur == 0 {
-		return Hit{}, DropNoSalt
+		return analytics.Hit{}, DropNoSalt
 	}
-	h := Hit{
+	h := analytics.Hit{
 		ID:             randomID(),
 		Time:           now,
 		Site:           s.Domain,
@@ -118,14 +119,14 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (Hit, string) {
 		ScrollDepth:    b.ScrollDepth,
 		Props:          b.Props,
 	}
-	h.sanitize()
+	sanitize(&h)
 	return h, ""
 }
 
 // sanitize makes every text field valid UTF-8 without NUL bytes. Parsing
 // refuses such input already; this is the last line of defence, because a
 // string the event store refuses would stop the ingester on that batch.
-func (h *Hit) sanitize() {
+func sanitize(h *analytics.Hit) {
 	clean := func(s *string) {
 		if utf8.ValidString(*s) && strings.IndexByte(*s, 0) < 0 {
 			return
@@ -173,8 +174,8 @@ func NormalizePath(u *url.URL, keep []string, hashMode bool) string {
 	if hashMode && u.Fragment != "" {
 		p += "#" + u.Fragment
 	}
-	if len(p) > MaxURLLen {
-		p = p[:MaxURLLen]
+	if len(p) > analytics.MaxURLLen {
+		p = p[:analytics.MaxURLLen]
 	}
 	return p
 }

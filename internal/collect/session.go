@@ -1,60 +1,12 @@
-package analytics
+package collect
 
 import (
 	"strings"
 	"time"
 
+	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/spool"
 )
-
-// Session is one visit: hits of one visitor on one site with no gap longer
-// than SessionTimeout. Its attributes come from its first hit.
-type Session struct {
-	ID        uint64
-	Site      string
-	VisitorID uint64
-	Version   uint32 // increases with each change of the session's state
-	Start     time.Time
-	End       time.Time // last activity (a hit, or the end of engagement)
-	EntryPage string
-	ExitPage  string
-	Hostname  string
-	Pageviews uint32
-	Events    uint32 // custom events
-
-	Referrer, ReferrerSource, Channel                      string
-	UTMSource, UTMMedium, UTMCampaign, UTMTerm, UTMContent string
-	Browser, BrowserVersion, OS, OSVersion, Device         string
-	ScreenClass, Language                                  string
-}
-
-// Bounce reports a visit with at most one pageview or event.
-func (s *Session) Bounce() bool { return s.Pageviews+s.Events <= 1 }
-
-// SessionRow is a row of the sessions table. Stores keep sessions
-// append-only: a change writes the old state again with Sign -1 and the new
-// state with Sign +1, so sums weighted by Sign are exact without updates or
-// merges (the same table works in DuckDB and ClickHouse).
-type SessionRow struct {
-	Session
-	Sign int8
-}
-
-// Event is a stored hit: the hit with its session, the visit-level
-// attributes of that session and its entry page.
-//
-// Engagement beacons are stored so that time on page and scroll depth are
-// plain sums: NewPageview is 1 on the first report of a pageview, and
-// ScrollDepth holds how much deeper the pageview was scrolled than its
-// earlier reports said. Engaged time per pageview is then
-// sum(engaged_ms) / sum(new_pageview), and the mean maximum scroll depth
-// sum(scroll_depth) / sum(new_pageview), without grouping by pageview.
-type Event struct {
-	Hit
-	SessionID   uint64
-	EntryPage   string
-	NewPageview uint8
-}
 
 // pageviewReport is what a session remembers of its pageviews' engagement.
 type pageviewReport struct {
@@ -68,8 +20,8 @@ type visitorKey struct {
 }
 
 type sessionState struct {
-	cur       Session
-	committed *Session // last state the store has; nil for a session new in this batch
+	cur       analytics.Session
+	committed *analytics.Session // last state the store has; nil for a session new in this batch
 	touched   bool
 	reports   []pageviewReport // pageviews with engagement reports; lost on restart, so a report after one counts as new
 
@@ -109,7 +61,7 @@ type Sessionizer struct {
 }
 
 // NewSessionizer starts with the sessions the store knows to be recent.
-func NewSessionizer(recent []Session) *Sessionizer {
+func NewSessionizer(recent []analytics.Session) *Sessionizer {
 	z := &Sessionizer{live: make(map[visitorKey]*sessionState, len(recent))}
 	for _, s := range recent {
 		c := s
@@ -198,7 +150,7 @@ func (z *Sessionizer) evict(keep *sessionState) {
 
 // sessionSize is the memory a live session holds: its strings (own gives
 // them their own allocation) and the fixed overhead.
-func sessionSize(s *Session) int {
+func sessionSize(s *analytics.Session) int {
 	n := sessionOverhead
 	for _, f := range sessionStrings(s) {
 		n += len(*f)
@@ -206,7 +158,7 @@ func sessionSize(s *Session) int {
 	return n
 }
 
-func sessionStrings(s *Session) []*string {
+func sessionStrings(s *analytics.Session) []*string {
 	return []*string{&s.Site, &s.EntryPage, &s.ExitPage, &s.Hostname, &s.Referrer, &s.ReferrerSource, &s.Channel,
 		&s.UTMSource, &s.UTMMedium, &s.UTMCampaign, &s.UTMTerm, &s.UTMContent,
 		&s.Browser, &s.BrowserVersion, &s.OS, &s.OSVersion, &s.Device, &s.ScreenClass, &s.Language}
@@ -215,7 +167,7 @@ func sessionStrings(s *Session) []*string {
 // own copies a session's strings into one allocation of its own. A hit's
 // strings are slices of its whole spool record; a session kept alive for
 // half an hour must not keep the record alive with it.
-func own(s *Session) {
+func own(s *analytics.Session) {
 	fields := sessionStrings(s)
 	n := 0
 	for _, f := range fields {
@@ -236,16 +188,16 @@ func own(s *Session) {
 // Add assigns a hit read at spool position at to a session and returns its
 // event row. Engagement beacons without a live session are kept (they carry
 // time on page) but start no session.
-func (z *Sessionizer) Add(h *Hit, at spool.Pos) Event {
+func (z *Sessionizer) Add(h *analytics.Hit, at spool.Pos) analytics.Event {
 	if h.Time.After(z.latest) {
 		z.latest = h.Time
 	}
 	st := z.find(h)
-	if st == nil && h.Name == EventEngagement {
-		return Event{Hit: *h, NewPageview: 1}
+	if st == nil && h.Name == analytics.EventEngagement {
+		return analytics.Event{Hit: *h, NewPageview: 1}
 	}
 	if st == nil {
-		st = &sessionState{cur: Session{
+		st = &sessionState{cur: analytics.Session{
 			ID:             uint64(at.Seg)<<40 | uint64(at.Off),
 			Site:           h.Site,
 			VisitorID:      h.VisitorID,
@@ -283,10 +235,10 @@ func (z *Sessionizer) Add(h *Hit, at spool.Pos) Event {
 	}
 	s.Version++
 	end := h.Time
-	if h.Name == EventEngagement {
+	if h.Name == analytics.EventEngagement {
 		// The beacon is sent when the page is left, so the visit lasted
 		// until now; nothing else about the visit changes.
-	} else if h.Name == EventPageview {
+	} else if h.Name == analytics.EventPageview {
 		s.Pageviews++
 		if s.ExitPage != h.Path {
 			st.size += len(h.Path) - len(s.ExitPage)
@@ -299,8 +251,8 @@ func (z *Sessionizer) Add(h *Hit, at spool.Pos) Event {
 	if end.After(s.End) {
 		s.End = end
 	}
-	e := Event{Hit: *h, SessionID: s.ID, EntryPage: s.EntryPage}
-	if h.Name == EventEngagement {
+	e := analytics.Event{Hit: *h, SessionID: s.ID, EntryPage: s.EntryPage}
+	if h.Name == analytics.EventEngagement {
 		var added bool
 		e.NewPageview, e.ScrollDepth, added = st.report(h.PageviewID, h.ScrollDepth)
 		if added {
@@ -341,7 +293,7 @@ func (st *sessionState) report(pid uint64, scroll uint8) (first, deeper uint8, a
 
 // find returns the live session for a hit's visitor, trying the hash under
 // the previous day's salt for visits that span midnight.
-func (z *Sessionizer) find(h *Hit) *sessionState {
+func (z *Sessionizer) find(h *analytics.Hit) *sessionState {
 	for _, v := range [2]uint64{h.VisitorID, h.PrevVisitorID} {
 		if v == 0 {
 			continue
@@ -350,7 +302,7 @@ func (z *Sessionizer) find(h *Hit) *sessionState {
 		if st == nil {
 			continue
 		}
-		if h.Time.Sub(st.cur.End) > SessionTimeout {
+		if h.Time.Sub(st.cur.End) > analytics.SessionTimeout {
 			continue
 		}
 		if v != h.VisitorID {
@@ -368,13 +320,13 @@ func (z *Sessionizer) find(h *Hit) *sessionState {
 }
 
 // Flush returns the session rows for the changes since the last Flush.
-func (z *Sessionizer) Flush() []SessionRow {
-	rows := make([]SessionRow, 0, 2*len(z.touched))
+func (z *Sessionizer) Flush() []analytics.SessionRow {
+	rows := make([]analytics.SessionRow, 0, 2*len(z.touched))
 	for _, st := range z.touched {
 		if st.committed != nil {
-			rows = append(rows, SessionRow{Session: *st.committed, Sign: -1})
+			rows = append(rows, analytics.SessionRow{Session: *st.committed, Sign: -1})
 		}
-		rows = append(rows, SessionRow{Session: st.cur, Sign: 1})
+		rows = append(rows, analytics.SessionRow{Session: st.cur, Sign: 1})
 	}
 	return rows
 }
@@ -392,7 +344,7 @@ func (z *Sessionizer) Committed() {
 		return
 	}
 	z.swept = z.latest
-	cutoff := z.latest.Add(-SessionTimeout)
+	cutoff := z.latest.Add(-analytics.SessionTimeout)
 	for _, st := range z.live {
 		if st.cur.End.Before(cutoff) && !st.touched {
 			z.remove(st)

@@ -1,4 +1,4 @@
-package analytics
+package collect
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/spool"
 )
 
@@ -29,7 +30,7 @@ type IngestStats struct {
 // store outage backs up into the bounded spool, never into memory.
 type Ingester struct {
 	Spool         *spool.Spool
-	Store         EventWriter
+	Store         analytics.EventWriter
 	Log           *slog.Logger
 	BatchSize     int           // most hits per batch
 	FlushInterval time.Duration // longest wait to fill a batch
@@ -57,7 +58,7 @@ func (in *Ingester) Run(ctx context.Context, drainTimeout time.Duration) error {
 	// A store that does not answer yet (a shared server during an
 	// outage) is waited for: hits keep arriving in the spool meanwhile.
 	var cp spool.Pos
-	var recent []Session
+	var recent []analytics.Session
 	backoff := 100 * time.Millisecond
 	for {
 		var err error
@@ -99,7 +100,7 @@ func (in *Ingester) Run(ctx context.Context, drainTimeout time.Duration) error {
 
 func (in *Ingester) step(ctx context.Context, r *spool.Reader, z *Sessionizer, draining bool) error {
 	deadline := time.Now().Add(in.FlushInterval)
-	events := make([]Event, 0, min(in.BatchSize, 4096))
+	events := make([]analytics.Event, 0, min(in.BatchSize, 4096))
 	for len(events) < in.BatchSize {
 		rec, at, ok, err := r.Next()
 		if err != nil {
@@ -112,7 +113,7 @@ func (in *Ingester) step(ctx context.Context, r *spool.Reader, z *Sessionizer, d
 			time.Sleep(min(5*time.Millisecond, time.Until(deadline)))
 			continue
 		}
-		var h Hit
+		var h analytics.Hit
 		if err := h.UnmarshalBinary(rec); err != nil {
 			in.Stats.Corrupt.Add(1)
 			in.Log.Error("skip undecodable spool record", "segment", at.Seg, "offset", at.Off, "err", err)
@@ -120,7 +121,7 @@ func (in *Ingester) step(ctx context.Context, r *spool.Reader, z *Sessionizer, d
 		}
 		events = append(events, z.Add(&h, at))
 	}
-	b := &Batch{Events: events, Sessions: z.Flush(), Checkpoint: r.Pos()}
+	b := &analytics.Batch{Events: events, Sessions: z.Flush(), Checkpoint: r.Pos()}
 	if len(events) == 0 && len(b.Sessions) == 0 {
 		return nil
 	}
@@ -142,7 +143,7 @@ func (in *Ingester) step(ctx context.Context, r *spool.Reader, z *Sessionizer, d
 }
 
 // write retries a batch until it is stored or ctx ends.
-func (in *Ingester) write(ctx context.Context, b *Batch) error {
+func (in *Ingester) write(ctx context.Context, b *analytics.Batch) error {
 	backoff := 50 * time.Millisecond
 	for {
 		err := in.Store.WriteBatch(ctx, b)

@@ -1,4 +1,4 @@
-package analytics
+package collect
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/spool"
 )
 
@@ -17,13 +18,13 @@ import (
 type flakyStore struct {
 	mu       sync.Mutex
 	fails    int
-	events   []Event
-	sessions []SessionRow
+	events   []analytics.Event
+	sessions []analytics.SessionRow
 	cp       spool.Pos
 	deleted  map[string]time.Time
 }
 
-func (f *flakyStore) WriteBatch(_ context.Context, b *Batch) error {
+func (f *flakyStore) WriteBatch(_ context.Context, b *analytics.Batch) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fails > 0 {
@@ -35,8 +36,8 @@ func (f *flakyStore) WriteBatch(_ context.Context, b *Batch) error {
 	f.cp = b.Checkpoint
 	return nil
 }
-func (f *flakyStore) Checkpoint(context.Context) (spool.Pos, error)     { return f.cp, nil }
-func (f *flakyStore) RecentSessions(context.Context) ([]Session, error) { return nil, nil }
+func (f *flakyStore) Checkpoint(context.Context) (spool.Pos, error)               { return f.cp, nil }
+func (f *flakyStore) RecentSessions(context.Context) ([]analytics.Session, error) { return nil, nil }
 func (f *flakyStore) DeleteBefore(_ context.Context, site string, t time.Time) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -58,7 +59,7 @@ func TestIngesterRetriesAndDrains(t *testing.T) {
 	in := &Ingester{Spool: sp, Store: store, Log: slog.Default(), BatchSize: 3, FlushInterval: 5 * time.Millisecond,
 		Retention: func() map[string]time.Time { return map[string]time.Time{"e.com": cutoff} }}
 	for i := range 10 {
-		h := Hit{Site: "e.com", Name: EventPageview, Path: "/", VisitorID: uint64(i%3 + 1), Time: time.Unix(int64(1000+i), 0).UTC()}
+		h := analytics.Hit{Site: "e.com", Name: analytics.EventPageview, Path: "/", VisitorID: uint64(i%3 + 1), Time: time.Unix(int64(1000+i), 0).UTC()}
 		if err := sp.Append(context.Background(), h.AppendBinary(nil)); err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package analytics
+package collect
 
 import (
 	"context"
@@ -9,26 +9,9 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"waymark.dev/waymark/internal/analytics"
 )
-
-// SessionTimeout ends a session after this long without a hit.
-const SessionTimeout = 30 * time.Minute
-
-// Salt is one day's secret for cookieless visitor hashes.
-type Salt struct {
-	Day string // YYYY-MM-DD: the local date of the sites that use it
-	Key [32]byte
-}
-
-// SaltStore keeps salts so that a restart (or another collector) hashes a
-// visitor the same way during the day. Deleting a salt destroys the link
-// between that day's hashes and anyone's address.
-type SaltStore interface {
-	Salts(ctx context.Context) ([]Salt, error)
-	// PutSalt stores salt unless its day has one; it returns the day's salt.
-	PutSalt(ctx context.Context, salt Salt) (Salt, error)
-	DeleteSaltsBefore(ctx context.Context, day string) error
-}
 
 // Visitors derives cookieless visitor ids: a keyed hash of (daily salt,
 // site, IP, user agent). A site's visitors are hashed with the salt of the
@@ -44,7 +27,7 @@ type SaltStore interface {
 // each is destroyed once no zone can use it: at most about 50 hours after
 // it was made.
 type Visitors struct {
-	store SaltStore
+	store analytics.SaltStore
 	log   *slog.Logger
 	now   func() time.Time
 
@@ -53,7 +36,7 @@ type Visitors struct {
 }
 
 // NewVisitors loads or creates the salts in use now.
-func NewVisitors(ctx context.Context, store SaltStore, now func() time.Time, log *slog.Logger) (*Visitors, error) {
+func NewVisitors(ctx context.Context, store analytics.SaltStore, now func() time.Time, log *slog.Logger) (*Visitors, error) {
 	v := &Visitors{store: store, now: now, log: log, salts: map[string]*[32]byte{}}
 	if err := v.Rotate(ctx); err != nil {
 		return nil, err
@@ -75,7 +58,7 @@ const (
 // minute.
 func (v *Visitors) Rotate(ctx context.Context) error {
 	now := v.now().UTC()
-	oldest := dayOf(now.Add(-zoneBehind - SessionTimeout))
+	oldest := dayOf(now.Add(-zoneBehind - analytics.SessionTimeout))
 	if err := v.store.DeleteSaltsBefore(ctx, oldest); err != nil {
 		return err
 	}
@@ -95,7 +78,7 @@ func (v *Visitors) Rotate(ctx context.Context) error {
 			break
 		}
 		if have[day] == nil {
-			salt := Salt{Day: day}
+			salt := analytics.Salt{Day: day}
 			rand.Read(salt.Key[:])
 			if salt, err = v.store.PutSalt(ctx, salt); err != nil {
 				return err
@@ -132,10 +115,10 @@ func (v *Visitors) Run(ctx context.Context, interval time.Duration) {
 func (v *Visitors) Hash(site string, loc *time.Location, t time.Time, ip netip.Addr, userAgent string) (cur, prev uint64) {
 	c, p, today := v.saltsAt(loc, t)
 	if c != nil {
-		cur = DayVisitorID(today, hashVisitor(c, site, ip, userAgent))
+		cur = analytics.DayVisitorID(today, hashVisitor(c, site, ip, userAgent))
 	}
 	if p != nil {
-		prev = DayVisitorID(today-1, hashVisitor(p, site, ip, userAgent))
+		prev = analytics.DayVisitorID(today-1, hashVisitor(p, site, ip, userAgent))
 	}
 	return cur, prev
 }
@@ -146,10 +129,10 @@ func (v *Visitors) Hash(site string, loc *time.Location, t time.Time, ip netip.A
 func (v *Visitors) HashID(site string, loc *time.Location, t time.Time, id *[16]byte) (cur, prev uint64) {
 	c, p, today := v.saltsAt(loc, t)
 	if c != nil {
-		cur = DayVisitorID(today, hashID(c, site, id))
+		cur = analytics.DayVisitorID(today, hashID(c, site, id))
 	}
 	if p != nil {
-		prev = DayVisitorID(today-1, hashID(p, site, id))
+		prev = analytics.DayVisitorID(today-1, hashID(p, site, id))
 	}
 	return cur, prev
 }
@@ -166,11 +149,11 @@ func (v *Visitors) saltsAt(loc *time.Location, t time.Time) (cur, prev *[32]byte
 	var kb [16]byte
 	v.mu.RLock()
 	cur = v.salts[string(today.AppendFormat(kb[:0], time.DateOnly))]
-	if t.Sub(midnight) < SessionTimeout {
+	if t.Sub(midnight) < analytics.SessionTimeout {
 		prev = v.salts[string(today.AddDate(0, 0, -1).AppendFormat(kb[:0], time.DateOnly))]
 	}
 	v.mu.RUnlock()
-	return cur, prev, LocalDay(today)
+	return cur, prev, analytics.LocalDay(today)
 }
 
 func hashID(key *[32]byte, site string, id *[16]byte) uint64 {
@@ -182,22 +165,6 @@ func hashID(key *[32]byte, site string, id *[16]byte) uint64 {
 	sum := sha256.Sum256(buf)
 	return binary.LittleEndian.Uint64(sum[:8])
 }
-
-// LocalDay numbers a date (the date of t, whatever its zone) in days since
-// 1970-01-01.
-func LocalDay(t time.Time) int {
-	y, m, d := t.Date()
-	return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
-}
-
-// DayVisitorID makes a visitor id of a day number and a hash: the day in
-// the top 16 bits (until the year 2149), 48 bits of the hash below.
-func DayVisitorID(day int, hash uint64) uint64 {
-	return uint64(day)<<48 | hash&(1<<48-1)
-}
-
-// VisitorDay returns the local day number an id belongs to.
-func VisitorDay(id uint64) int { return int(id >> 48) }
 
 func hashVisitor(key *[32]byte, site string, ip netip.Addr, ua string) uint64 {
 	var stack [512]byte // keeps the usual input off the heap
