@@ -95,26 +95,9 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, q *request, vt 
 	}
 	rc := http.NewResponseController(w)
 	if r.ProtoMajor == 1 {
-		conn, brw, err := rc.Hijack()
-		if err != nil {
-			finish()
-			q.decision, q.reason = "error", ReasonHijack
-			s.Log.Error("hijack", "err", err)
+		conn, client, ok := s.takeOver(w, q, t, http.StatusOK, []byte("HTTP/1.1 200 Connection established\r\n\r\n"), finish)
+		if !ok {
 			return
-		}
-		t.client = conn
-		conn.SetDeadline(time.Time{})
-		q.status = http.StatusOK
-		if _, err := io.WriteString(conn, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
-			finish()
-			return
-		}
-		// Bytes the client sent right after its CONNECT may already be
-		// buffered: they are copied out, and the server's buffers let go.
-		var client io.Reader = conn
-		if n := brw.Reader.Buffered(); n > 0 {
-			early, _ := brw.Reader.Peek(n)
-			client = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
 		}
 		// The tunnel lives on in goroutines of its own and the handler
 		// returns: the server's connection goroutine (a deep stack) ends,
@@ -142,6 +125,35 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, q *request, vt 
 	s.relay(q, t, deadlineReader{r.Body, rc.SetReadDeadline}, nil, flushWriter{w, rc}, up, func() { close(relayed) })
 	<-relayed      // the stream is the handler's: it returns only when the tunnel is over
 	watcher.Wait() // relay closed the tunnel; the watcher is done before the stream ends
+}
+
+// takeOver hijacks an HTTP/1.1 connection for tunnel t: it writes head
+// (the answer that opens the tunnel) and returns the connection and a
+// reader of what the client sends, starting with any bytes it sent right
+// behind its request, which the server had buffered (they are copied
+// out, so the server's buffers let go). On failure it calls finish and
+// returns false.
+func (s *Server) takeOver(w http.ResponseWriter, q *request, t *tunnel, status int, head []byte, finish func()) (net.Conn, io.Reader, bool) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		finish()
+		q.decision, q.reason = "error", ReasonHijack
+		s.Log.Error("hijack", "err", err)
+		return nil, nil, false
+	}
+	t.client = conn
+	conn.SetDeadline(time.Time{})
+	q.status = status
+	if _, err := conn.Write(head); err != nil {
+		finish()
+		return nil, nil, false
+	}
+	var client io.Reader = conn
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ := brw.Reader.Peek(n)
+		client = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
+	}
+	return conn, client, true
 }
 
 // Directions of a tunnel (indexes of tunnel.parked).

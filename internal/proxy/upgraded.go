@@ -130,16 +130,6 @@ func (s *Server) upgraded(w http.ResponseWriter, q *request, resp *http.Response
 		http.Error(w, "The proxy is shutting down.", http.StatusServiceUnavailable)
 		return
 	}
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		finish()
-		q.decision, q.reason = "error", ReasonHijack
-		s.Log.Error("hijack", "err", err)
-		return
-	}
-	t.client = conn
-	conn.SetDeadline(time.Time{})
-	q.status = http.StatusSwitchingProtocols
 	h := cleanHeader(resp.Header, false)
 	for _, f := range integrity.Fields {
 		h.Del(f) // nothing is signed here: no HTTP body follows a 101
@@ -156,14 +146,9 @@ func (s *Server) upgraded(w http.ResponseWriter, q *request, resp *http.Response
 		head.Write(b)
 		q.down += int64(n)
 	}
-	if _, err := conn.Write(head.Bytes()); err != nil {
-		finish()
+	conn, client, ok := s.takeOver(w, q, t, http.StatusSwitchingProtocols, head.Bytes(), finish)
+	if !ok {
 		return
-	}
-	var client io.Reader = conn
-	if n := brw.Reader.Buffered(); n > 0 {
-		early, _ := brw.Reader.Peek(n)
-		client = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
 	}
 	q.detached = true
 	before := q.down
