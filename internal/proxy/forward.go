@@ -12,7 +12,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"sync/atomic"
 
 	"waymark.dev/waymark/internal/integrity"
@@ -24,9 +23,8 @@ type forwardKey struct{}
 // forwardState passes the vetted target and the audit record through the
 // reverse proxy's hooks.
 type forwardState struct {
-	q      *request
-	vt     netguard.Target
-	target *url.URL // as the client sent it, for the signature
+	q  *request
+	vt netguard.Target
 }
 
 // forward relays a plain-HTTP request to a vetted destination. The
@@ -42,7 +40,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, vt 
 		s.forwardUpgrade(w, r, q, vt)
 		return
 	}
-	st := &forwardState{q: q, vt: vt, target: targetOf(r)}
+	st := &forwardState{q: q, vt: vt}
 	r = r.WithContext(context.WithValue(r.Context(), forwardKey{}, st))
 	var up counter
 	if r.Body != nil && r.Body != http.NoBody {
@@ -90,7 +88,7 @@ func (s *Server) signReverse(resp *http.Response, st *forwardState) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", errBadOrigin, err)
 		}
-		if err := s.Signer.Sign(resp.Header, resp.Header, resp.StatusCode, st.q.method, st.target, sha256.Sum256(body)); err != nil {
+		if err := s.Signer.Sign(resp.Header, resp.Header, resp.StatusCode, st.q.method, st.q.target, sha256.Sum256(body)); err != nil {
 			return fmt.Errorf("%w: signing: %v", errBadOrigin, err)
 		}
 		resp.Body = io.NopCloser(bytes.NewReader(body))
@@ -106,7 +104,7 @@ func (s *Server) signReverse(resp *http.Response, st *forwardState) error {
 	resp.ContentLength = -1
 	resp.Body = &signingBody{ReadCloser: resp.Body, hash: sha256.New(), done: func(sum [32]byte) {
 		fields := http.Header{}
-		if err := s.Signer.Sign(fields, resp.Header, resp.StatusCode, st.q.method, st.target, sum); err != nil {
+		if err := s.Signer.Sign(fields, resp.Header, resp.StatusCode, st.q.method, st.q.target, sum); err != nil {
 			s.Log.Error("signing a relayed answer", "err", err)
 			return
 		}

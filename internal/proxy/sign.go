@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -33,18 +32,12 @@ func signable(method string, status int) bool {
 	return method != http.MethodHead && status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
-// targetOf is a forwarded request's target: ServeHTTP replaced its URL
-// with the one absolute URL that every decision reads (forwardTarget).
-func targetOf(r *http.Request) *url.URL {
-	return r.URL
-}
-
 // relaySigned relays resp with Content-Digest and an RFC 9421 signature:
 // in the header when the body fits SignBuffer, else as trailers after
 // the streamed body (chunked HTTP/1.1, or HTTP/2).
-func (s *Server) relaySigned(w http.ResponseWriter, r *http.Request, resp *http.Response) (int64, error) {
+func (s *Server) relaySigned(w http.ResponseWriter, r *http.Request, q *request, resp *http.Response) (int64, error) {
 	h := w.Header()
-	target := targetOf(r)
+	target := q.target
 	if resp.ContentLength >= 0 && resp.ContentLength <= s.signBuffer() && len(resp.Trailer) == 0 {
 		body := make([]byte, resp.ContentLength)
 		if _, err := io.ReadFull(resp.Body, body); err != nil {

@@ -100,7 +100,7 @@ func (g *grants) valid(user, host, v string, now time.Time) bool {
 func (s *Server) checkThreats(w http.ResponseWriter, r *http.Request, q *request, connect bool) bool {
 	raw := "https://" + q.dest.Host + "/"
 	if !connect {
-		raw = targetOf(r).String()
+		raw = q.target.String()
 	}
 	u, err := threats.Canonicalize(raw)
 	if err != nil {
@@ -123,7 +123,7 @@ func (s *Server) checkThreats(w http.ResponseWriter, r *http.Request, q *request
 			if c := r.URL.Query().Get(continueParam); c != "" && s.grants.valid(q.user, host, c, now) {
 				s.grants.add(q.user, host, now.Add(s.warnGrant()))
 				q.decision, q.reason, q.threat, q.status = "continue", Reason("threat_"+v.List), &v, http.StatusFound
-				back := *targetOf(r)
+				back := *q.target
 				qs := back.Query()
 				qs.Del(continueParam)
 				back.RawQuery = qs.Encode()
@@ -153,7 +153,7 @@ func (s *Server) warnGrant() time.Duration {
 // warn shows the interstitial with its "continue anyway" link.
 func (s *Server) warn(w http.ResponseWriter, r *http.Request, q *request, v *threats.Verdict) {
 	q.status = http.StatusForbidden
-	next := *targetOf(r)
+	next := *q.target
 	qs := next.Query()
 	qs.Set(continueParam, s.grants.link(q.user, q.dest.Host, s.Now().Add(continueLinkTTL)))
 	next.RawQuery = qs.Encode()

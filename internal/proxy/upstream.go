@@ -198,7 +198,7 @@ func (s *Server) relayResponse(w http.ResponseWriter, r *http.Request, q *reques
 			h.Del(f)
 		}
 		if signable(r.Method, resp.StatusCode) {
-			return s.relaySigned(w, r, resp)
+			return s.relaySigned(w, r, q, resp)
 		}
 	}
 	if len(resp.Trailer) > 0 {
