@@ -9,7 +9,6 @@ package collect
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -92,10 +91,10 @@ func ParseEvent(body []byte) (*Beacon, error) {
 		// and accept the event; such a body is refused instead (the fast
 		// path refuses them already).
 		if !utf8.Valid(body) {
-			return nil, invalid("body", "not valid UTF-8")
+			return nil, analytics.Invalidf("body", "not valid UTF-8")
 		}
 		if err := json.Unmarshal(body, &ej); err != nil {
-			return nil, invalid("body", "not a JSON object: %v", err)
+			return nil, analytics.Invalidf("body", "not a JSON object: %v", err)
 		}
 	}
 	b := &Beacon{
@@ -131,7 +130,7 @@ func ParseEvent(body []byte) (*Beacon, error) {
 		}
 		f, err := strconv.ParseFloat(string(n.v), 64)
 		if err != nil || f < 0 || f > n.max || f != f {
-			return nil, invalid(n.field, "must be a number from 0 to %g", n.max)
+			return nil, analytics.Invalidf(n.field, "must be a number from 0 to %g", n.max)
 		}
 		v[i] = f
 	}
@@ -165,7 +164,7 @@ func ParsePixel(q url.Values, referer string) (*Beacon, error) {
 	if b.URL == "" {
 		b.URL = referer
 		if b.URL == "" {
-			return nil, invalid("u", "page address missing: pass u= or let the browser send a Referer header")
+			return nil, analytics.Invalidf("u", "page address missing: pass u= or let the browser send a Referer header")
 		}
 	}
 	if len(b.Domains) == 0 {
@@ -194,14 +193,14 @@ func ParsePixel(q url.Values, referer string) (*Beacon, error) {
 		}
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil || v > f.max {
-			return nil, invalid(f.key, "must be a whole number from 0 to %d", f.max)
+			return nil, analytics.Invalidf(f.key, "must be a whole number from 0 to %d", f.max)
 		}
 		f.set(v)
 	}
 	if s := q.Get("dpr"); s != "" {
 		f, err := strconv.ParseFloat(s, 32)
 		if err != nil || f < 0 || f > 20 || f != f {
-			return nil, invalid("dpr", "must be a number from 0 to 20")
+			return nil, analytics.Invalidf("dpr", "must be a number from 0 to 20")
 		}
 		b.DPR = float32(f)
 	}
@@ -238,11 +237,11 @@ func splitDomains(s string) []string {
 
 func parsePageviewID(s string) (uint64, error) {
 	if len(s) == 0 || len(s) > 16 {
-		return 0, invalid("pid", "must be 1 to 16 hexadecimal digits")
+		return 0, analytics.Invalidf("pid", "must be 1 to 16 hexadecimal digits")
 	}
 	v, err := strconv.ParseUint(s, 16, 64)
 	if err != nil {
-		return 0, invalid("pid", "must be 1 to 16 hexadecimal digits")
+		return 0, analytics.Invalidf("pid", "must be 1 to 16 hexadecimal digits")
 	}
 	return v, nil
 }
@@ -257,7 +256,7 @@ func parseProps(raw json.RawMessage) ([]analytics.Prop, error) {
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, invalid("props", "not valid JSON")
+			return nil, analytics.Invalidf("props", "not valid JSON")
 		}
 		raw = json.RawMessage(s)
 		if len(bytes.TrimSpace(raw)) == 0 {
@@ -268,10 +267,10 @@ func parseProps(raw json.RawMessage) ([]analytics.Prop, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&m); err != nil {
-		return nil, invalid("props", "must be a JSON object of strings, numbers or booleans")
+		return nil, analytics.Invalidf("props", "must be a JSON object of strings, numbers or booleans")
 	}
 	if len(m) > analytics.MaxProps {
-		return nil, invalid("props", "at most %d properties", analytics.MaxProps)
+		return nil, analytics.Invalidf("props", "at most %d properties", analytics.MaxProps)
 	}
 	props := make([]analytics.Prop, 0, len(m))
 	for k, v := range m {
@@ -286,13 +285,13 @@ func parseProps(raw json.RawMessage) ([]analytics.Prop, error) {
 		case nil:
 			continue
 		default:
-			return nil, invalid("props."+k, "must be a string, number or boolean")
+			return nil, analytics.Invalidf("props."+k, "must be a string, number or boolean")
 		}
 		if k == "" || len(k) > analytics.MaxPropKeyLen {
-			return nil, invalid("props", "property names must be 1 to %d bytes", analytics.MaxPropKeyLen)
+			return nil, analytics.Invalidf("props", "property names must be 1 to %d bytes", analytics.MaxPropKeyLen)
 		}
 		if len(s) > analytics.MaxPropValueLen {
-			return nil, invalid("props."+k, "value longer than %d bytes", analytics.MaxPropValueLen)
+			return nil, analytics.Invalidf("props."+k, "value longer than %d bytes", analytics.MaxPropValueLen)
 		}
 		props = append(props, analytics.Prop{Key: k, Value: s})
 	}
@@ -311,38 +310,38 @@ func sortProps(p []analytics.Prop) {
 func (b *Beacon) validate() error {
 	switch {
 	case b.Name == "":
-		return invalid("name", "missing: send \"pageview\" or a custom event name")
+		return analytics.Invalidf("name", "missing: send \"pageview\" or a custom event name")
 	case len(b.Name) > analytics.MaxNameLen:
-		return invalid("name", "longer than %d bytes", analytics.MaxNameLen)
+		return analytics.Invalidf("name", "longer than %d bytes", analytics.MaxNameLen)
 	case !utf8.ValidString(b.Name):
-		return invalid("name", "not valid UTF-8")
+		return analytics.Invalidf("name", "not valid UTF-8")
 	case b.URL == "":
-		return invalid("url", "missing: the page address")
+		return analytics.Invalidf("url", "missing: the page address")
 	case len(b.URL) > analytics.MaxURLLen:
-		return invalid("url", "longer than %d bytes", analytics.MaxURLLen)
+		return analytics.Invalidf("url", "longer than %d bytes", analytics.MaxURLLen)
 	case !utf8.ValidString(b.URL):
-		return invalid("url", "not valid UTF-8")
+		return analytics.Invalidf("url", "not valid UTF-8")
 	case len(b.Domains) == 0:
-		return invalid("domain", "missing: the site's domain as registered in Waymark")
+		return analytics.Invalidf("domain", "missing: the site's domain as registered in Waymark")
 	case len(b.Domains) > analytics.MaxDomains:
-		return invalid("domain", "at most %d domains", analytics.MaxDomains)
+		return analytics.Invalidf("domain", "at most %d domains", analytics.MaxDomains)
 	case len(b.Referrer) > analytics.MaxURLLen:
-		return invalid("referrer", "longer than %d bytes", analytics.MaxURLLen)
+		return analytics.Invalidf("referrer", "longer than %d bytes", analytics.MaxURLLen)
 	case !utf8.ValidString(b.Referrer) || !utf8.ValidString(b.Language) || !utf8.ValidString(b.TimeZone):
-		return invalid("referrer", "the referrer, language and time zone must be valid UTF-8")
+		return analytics.Invalidf("referrer", "the referrer, language and time zone must be valid UTF-8")
 	case len(b.Language) > 35:
-		return invalid("l", "not a language tag")
+		return analytics.Invalidf("l", "not a language tag")
 	case len(b.TimeZone) > 64:
-		return invalid("tz", "not a time zone name")
+		return analytics.Invalidf("tz", "not a time zone name")
 	}
 	u, err := url.Parse(b.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return invalid("url", "must be an absolute http(s) address")
+		return analytics.Invalidf("url", "must be an absolute http(s) address")
 	}
 	// Percent-escapes decode to bytes: the stored path and campaign
 	// parameters must still be text.
 	if !utf8.ValidString(u.Path) || !utf8.ValidString(u.Fragment) {
-		return invalid("url", "its path is not valid UTF-8 once decoded")
+		return analytics.Invalidf("url", "its path is not valid UTF-8 once decoded")
 	}
 	// Raw bytes were checked with the whole URL; only escapes can decode
 	// to bytes that are not text, so most beacons skip this parse.
@@ -350,18 +349,14 @@ func (b *Beacon) validate() error {
 		for k, vs := range u.Query() {
 			for _, v := range vs {
 				if !utf8.ValidString(k) || !utf8.ValidString(v) {
-					return invalid("url", "its query is not valid UTF-8 once decoded")
+					return analytics.Invalidf("url", "its query is not valid UTF-8 once decoded")
 				}
 			}
 		}
 	}
 	b.page = u
 	if b.Name == analytics.EventEngagement && b.PageviewID == 0 {
-		return invalid("pid", "an engagement beacon needs the id of its pageview")
+		return analytics.Invalidf("pid", "an engagement beacon needs the id of its pageview")
 	}
 	return nil
-}
-
-func invalid(field, format string, args ...any) error {
-	return &analytics.InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
 }

@@ -76,13 +76,13 @@ func (c *Collector) Collect(ctx context.Context, b *Beacon, r Request) (Outcome,
 			var err error
 			if domain, err = site.NormalizeDomain(d); err != nil {
 				c.Stats.Invalid.Add(1)
-				return out, invalid("domain", "%q is not a domain name", d)
+				return out, analytics.Invalidf("domain", "%q is not a domain name", d)
 			}
 			s = c.Sites.Lookup(ctx, domain)
 		}
 		if s == nil {
 			c.Stats.Invalid.Add(1)
-			return out, invalid("domain", "no site %q is registered with this Waymark (add it with: waymark site add --domain %s)", domain, domain)
+			return out, analytics.Invalidf("domain", "no site %q is registered with this Waymark (add it with: waymark site add --domain %s)", domain, domain)
 		}
 		h, reason := c.Enricher.Enrich(b, s, r)
 		if reason != "" {

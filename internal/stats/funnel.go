@@ -22,7 +22,7 @@ type FunnelStep struct {
 // after the previous step's first occurrence in the same visit).
 func (p *Planner) Funnel(ctx context.Context, q *Query, f site.Funnel) ([]FunnelStep, error) {
 	if len(f.Steps) < site.MinFunnelSteps || len(f.Steps) > site.MaxFunnelSteps {
-		return nil, invalid("funnel", "a funnel has %d to %d steps", site.MinFunnelSteps, site.MaxFunnelSteps)
+		return nil, analytics.Invalidf("funnel", "a funnel has %d to %d steps", site.MinFunnelSteps, site.MaxFunnelSteps)
 	}
 	var flags, any []string
 	for i, g := range f.Steps {

@@ -122,16 +122,16 @@ type QueryRequest struct {
 // DecodeQueryRequest parses the API body, refusing unknown fields.
 func DecodeQueryRequest(body []byte) (*QueryRequest, error) {
 	if !utf8.Valid(body) {
-		return nil, invalid("body", "not valid UTF-8")
+		return nil, analytics.Invalidf("body", "not valid UTF-8")
 	}
 	var qr QueryRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&qr); err != nil {
-		return nil, invalid("body", "%v", err)
+		return nil, analytics.Invalidf("body", "%v", err)
 	}
 	if qr.SiteID == "" {
-		return nil, invalid("site_id", "missing")
+		return nil, analytics.Invalidf("site_id", "missing")
 	}
 	return &qr, nil
 }
@@ -144,14 +144,14 @@ const MaxLimit = 10000
 func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
 	q := &Query{Site: s, Location: s.Location(), DateRange: qr.DateRange}
 	if len(qr.Metrics) == 0 {
-		return nil, invalid("metrics", "at least one metric is required, e.g. [\"visitors\"]")
+		return nil, analytics.Invalidf("metrics", "at least one metric is required, e.g. [\"visitors\"]")
 	}
 	for _, m := range qr.Metrics {
 		if _, ok := metricByName[m]; !ok {
-			return nil, invalid("metrics", "unknown metric %q; known: %s", m, strings.Join(MetricNames(), ", "))
+			return nil, analytics.Invalidf("metrics", "unknown metric %q; known: %s", m, strings.Join(MetricNames(), ", "))
 		}
 		if slices.Contains(q.Metrics, m) {
-			return nil, invalid("metrics", "metric %q is listed twice", m)
+			return nil, analytics.Invalidf("metrics", "metric %q is listed twice", m)
 		}
 		q.Metrics = append(q.Metrics, m)
 	}
@@ -160,16 +160,16 @@ func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
 			return nil, err
 		}
 		if slices.Contains(q.Dimensions, d) {
-			return nil, invalid("dimensions", "dimension %q is listed twice", d)
+			return nil, analytics.Invalidf("dimensions", "dimension %q is listed twice", d)
 		}
 		q.Dimensions = append(q.Dimensions, d)
 	}
 	if n := countTime(q.Dimensions); n > 1 {
-		return nil, invalid("dimensions", "at most one time dimension")
+		return nil, analytics.Invalidf("dimensions", "at most one time dimension")
 	}
 	for _, m := range q.Metrics {
 		if metricByName[m].needsDimension && len(q.Dimensions) == 0 {
-			return nil, invalid("metrics", "%s needs at least one dimension", m)
+			return nil, analytics.Invalidf("metrics", "%s needs at least one dimension", m)
 		}
 	}
 	var err error
@@ -178,7 +178,7 @@ func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
 	}
 	for _, m := range q.Metrics {
 		if metricByName[m].needsGoal && !slices.Contains(q.Dimensions, "event:goal") && !hasGoalFilter(q.Filters) {
-			return nil, invalid("metrics", "%s needs the event:goal dimension or a filter on event:goal", m)
+			return nil, analytics.Invalidf("metrics", "%s needs the event:goal dimension or a filter on event:goal", m)
 		}
 	}
 	if err := checkGoals(q); err != nil {
@@ -190,29 +190,29 @@ func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
 	q.Limit = MaxLimit
 	if qr.Pagination.Limit != nil {
 		if *qr.Pagination.Limit < 1 || *qr.Pagination.Limit > MaxLimit {
-			return nil, invalid("pagination.limit", "must be from 1 to %d", MaxLimit)
+			return nil, analytics.Invalidf("pagination.limit", "must be from 1 to %d", MaxLimit)
 		}
 		q.Limit = *qr.Pagination.Limit
 	}
 	if qr.Pagination.Offset < 0 {
-		return nil, invalid("pagination.offset", "must not be negative")
+		return nil, analytics.Invalidf("pagination.offset", "must not be negative")
 	}
 	q.Offset = qr.Pagination.Offset
 	if qr.Include.Comparisons != nil {
 		if m := qr.Include.Comparisons.Mode; m != "previous_period" && m != "" {
-			return nil, invalid("include.comparisons.mode", "only \"previous_period\" is supported")
+			return nil, analytics.Invalidf("include.comparisons.mode", "only \"previous_period\" is supported")
 		}
 		q.Compare = true
 	}
 	q.TimeLabels, q.TotalRows = qr.Include.TimeLabels, qr.Include.TotalRows
 	if q.TimeLabels && countTime(q.Dimensions) == 0 {
-		return nil, invalid("include.time_labels", "needs a time dimension")
+		return nil, analytics.Invalidf("include.time_labels", "needs a time dimension")
 	}
 	if q.From, q.To, err = ResolveRange(qr.DateRange, qr.Date, q.Location, now, s.CreatedAt); err != nil {
 		return nil, err
 	}
 	if q.Compare && isRealtime(qr.DateRange) {
-		return nil, invalid("include.comparisons", "not available for realtime")
+		return nil, analytics.Invalidf("include.comparisons", "not available for realtime")
 	}
 	return q, nil
 }
@@ -236,14 +236,14 @@ func checkDimension(d, field string) error {
 	}
 	if k, ok := strings.CutPrefix(d, "event:props:"); ok {
 		if k == "" || len(k) > analytics.MaxPropKeyLen {
-			return invalid(field, "property dimension %q needs a property name", d)
+			return analytics.Invalidf(field, "property dimension %q needs a property name", d)
 		}
 		return nil
 	}
 	if d == "visit:country" || d == "visit:region" || d == "visit:city" || d == "visit:country_name" {
-		return invalid(field, "%q needs a geolocation database, which this Waymark has not been given", d)
+		return analytics.Invalidf(field, "%q needs a geolocation database, which this Waymark has not been given", d)
 	}
-	return invalid(field, "unknown dimension %q", d)
+	return analytics.Invalidf(field, "unknown dimension %q", d)
 }
 
 var leafOps = []string{"is", "is_not", "contains", "contains_not", "matches", "matches_not"}
@@ -254,7 +254,7 @@ func parseFilters(raw json.RawMessage) ([]Filter, error) {
 	}
 	var list []json.RawMessage
 	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, invalid("filters", "must be a list of filters such as [\"is\", \"visit:browser\", [\"Chrome\"]]")
+		return nil, analytics.Invalidf("filters", "must be a list of filters such as [\"is\", \"visit:browser\", [\"Chrome\"]]")
 	}
 	out := make([]Filter, 0, len(list))
 	for i, r := range list {
@@ -269,21 +269,21 @@ func parseFilters(raw json.RawMessage) ([]Filter, error) {
 
 func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
 	if depth > 10 {
-		return Filter{}, invalid(field, "filters nested too deeply")
+		return Filter{}, analytics.Invalidf(field, "filters nested too deeply")
 	}
 	var parts []json.RawMessage
 	if err := json.Unmarshal(raw, &parts); err != nil || len(parts) < 2 {
-		return Filter{}, invalid(field, "must be [operator, dimension, [values]] or [\"and\"|\"or\", [filters]] or [\"not\", filter]")
+		return Filter{}, analytics.Invalidf(field, "must be [operator, dimension, [values]] or [\"and\"|\"or\", [filters]] or [\"not\", filter]")
 	}
 	var op string
 	if err := json.Unmarshal(parts[0], &op); err != nil {
-		return Filter{}, invalid(field, "the operator must be a string")
+		return Filter{}, analytics.Invalidf(field, "the operator must be a string")
 	}
 	switch op {
 	case "and", "or":
 		var kids []json.RawMessage
 		if len(parts) != 2 || json.Unmarshal(parts[1], &kids) != nil || len(kids) == 0 {
-			return Filter{}, invalid(field, "%q takes one non-empty list of filters", op)
+			return Filter{}, analytics.Invalidf(field, "%q takes one non-empty list of filters", op)
 		}
 		f := Filter{Op: op}
 		for i, k := range kids {
@@ -296,7 +296,7 @@ func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
 		return f, nil
 	case "not":
 		if len(parts) != 2 {
-			return Filter{}, invalid(field, "\"not\" takes one filter")
+			return Filter{}, analytics.Invalidf(field, "\"not\" takes one filter")
 		}
 		c, err := parseFilter(parts[1], field+"[1]", depth+1)
 		if err != nil {
@@ -305,21 +305,21 @@ func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
 		return Filter{Op: op, Children: []Filter{c}}, nil
 	}
 	if !slices.Contains(leafOps, op) {
-		return Filter{}, invalid(field, "unknown operator %q; known: %s, and, or, not", op, strings.Join(leafOps, ", "))
+		return Filter{}, analytics.Invalidf(field, "unknown operator %q; known: %s, and, or, not", op, strings.Join(leafOps, ", "))
 	}
 	if len(parts) < 3 || len(parts) > 4 {
-		return Filter{}, invalid(field, "must be [%q, dimension, [values]]", op)
+		return Filter{}, analytics.Invalidf(field, "must be [%q, dimension, [values]]", op)
 	}
 	f := Filter{Op: op}
 	if err := json.Unmarshal(parts[1], &f.Dimension); err != nil {
-		return Filter{}, invalid(field, "the dimension must be a string")
+		return Filter{}, analytics.Invalidf(field, "the dimension must be a string")
 	}
 	if err := checkDimension(f.Dimension, field); err != nil {
 		return Filter{}, err
 	}
 	var vals []any
 	if err := json.Unmarshal(parts[2], &vals); err != nil || len(vals) == 0 {
-		return Filter{}, invalid(field, "the values must be a non-empty list")
+		return Filter{}, analytics.Invalidf(field, "the values must be a non-empty list")
 	}
 	for _, v := range vals {
 		switch v := v.(type) {
@@ -328,13 +328,13 @@ func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
 		case float64:
 			f.Values = append(f.Values, fmt.Sprint(v))
 		default:
-			return Filter{}, invalid(field, "values must be strings")
+			return Filter{}, analytics.Invalidf(field, "values must be strings")
 		}
 	}
 	if strings.HasPrefix(op, "matches") {
 		for _, v := range f.Values {
 			if _, err := regexp.Compile(v); err != nil {
-				return Filter{}, invalid(field, "bad regular expression %q: %v", v, err)
+				return Filter{}, analytics.Invalidf(field, "bad regular expression %q: %v", v, err)
 			}
 		}
 	}
@@ -343,7 +343,7 @@ func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
 			CaseSensitive *bool `json:"case_sensitive"`
 		}
 		if err := json.Unmarshal(parts[3], &mod); err != nil {
-			return Filter{}, invalid(field, "modifiers must be an object like {\"case_sensitive\": false}")
+			return Filter{}, analytics.Invalidf(field, "modifiers must be an object like {\"case_sensitive\": false}")
 		}
 		f.CaseSensitive = mod.CaseSensitive == nil || *mod.CaseSensitive
 	} else {
@@ -366,7 +366,7 @@ func checkGoals(q *Query) error {
 		return nil
 	}
 	if len(q.Site.Goals) == 0 {
-		return invalid("dimensions", "site %s has no goals; add one with: waymark goal add --site %s --page /path (or --event Name)", q.Site.Domain, q.Site.Domain)
+		return analytics.Invalidf("dimensions", "site %s has no goals; add one with: waymark goal add --site %s --page /path (or --event Name)", q.Site.Domain, q.Site.Domain)
 	}
 	return nil
 }
@@ -377,15 +377,15 @@ func parseOrder(raw json.RawMessage, q *Query) ([]Order, error) {
 	}
 	var list [][]string
 	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, invalid("order_by", "must be a list of [field, \"asc\"|\"desc\"]")
+		return nil, analytics.Invalidf("order_by", "must be a list of [field, \"asc\"|\"desc\"]")
 	}
 	var out []Order
 	for i, o := range list {
 		if len(o) != 2 || (o[1] != "asc" && o[1] != "desc") {
-			return nil, invalid(fmt.Sprintf("order_by[%d]", i), "must be [field, \"asc\"|\"desc\"]")
+			return nil, analytics.Invalidf(fmt.Sprintf("order_by[%d]", i), "must be [field, \"asc\"|\"desc\"]")
 		}
 		if !slices.Contains(q.Metrics, o[0]) && !slices.Contains(q.Dimensions, o[0]) {
-			return nil, invalid(fmt.Sprintf("order_by[%d]", i), "%q is neither a metric nor a dimension of this query", o[0])
+			return nil, analytics.Invalidf(fmt.Sprintf("order_by[%d]", i), "%q is neither a metric nor a dimension of this query", o[0])
 		}
 		out = append(out, Order{Field: o[0], Desc: o[1] == "desc"})
 	}
@@ -404,13 +404,13 @@ const RealtimeWindow = 5 * time.Minute
 // end today (or on date, when given) in the site's time zone.
 func ResolveRange(raw json.RawMessage, date string, loc *time.Location, now, created time.Time) (time.Time, time.Time, error) {
 	if len(raw) == 0 {
-		return time.Time{}, time.Time{}, invalid("date_range", "missing, e.g. \"7d\" or [\"2024-01-01\", \"2024-01-31\"]")
+		return time.Time{}, time.Time{}, analytics.Invalidf("date_range", "missing, e.g. \"7d\" or [\"2024-01-01\", \"2024-01-31\"]")
 	}
 	local := now.In(loc)
 	if date != "" {
 		d, err := time.ParseInLocation(time.DateOnly, date, loc)
 		if err != nil {
-			return time.Time{}, time.Time{}, invalid("date", "must be YYYY-MM-DD")
+			return time.Time{}, time.Time{}, analytics.Invalidf("date", "must be YYYY-MM-DD")
 		}
 		local = d.Add(24*time.Hour - time.Nanosecond)
 	}
@@ -452,11 +452,11 @@ func ResolveRange(raw json.RawMessage, date string, loc *time.Location, now, cre
 			}
 			return start.UTC(), today.AddDate(0, 0, 1).UTC(), nil
 		}
-		return time.Time{}, time.Time{}, invalid("date_range", "unknown range %q; use day, yesterday, 7d, 28d, 30d, 91d, month, last_month, 6mo, 12mo, year, all, realtime, or [from, to]", s)
+		return time.Time{}, time.Time{}, analytics.Invalidf("date_range", "unknown range %q; use day, yesterday, 7d, 28d, 30d, 91d, month, last_month, 6mo, 12mo, year, all, realtime, or [from, to]", s)
 	}
 	var pair []string
 	if err := json.Unmarshal(raw, &pair); err != nil || len(pair) != 2 {
-		return time.Time{}, time.Time{}, invalid("date_range", "must be a range name or [from, to] ISO 8601 dates or date-times")
+		return time.Time{}, time.Time{}, analytics.Invalidf("date_range", "must be a range name or [from, to] ISO 8601 dates or date-times")
 	}
 	parse := func(v string, end bool) (time.Time, error) {
 		if t, err := time.ParseInLocation(time.DateOnly, v, loc); err == nil {
@@ -468,7 +468,7 @@ func ResolveRange(raw json.RawMessage, date string, loc *time.Location, now, cre
 		if t, err := time.Parse(time.RFC3339, v); err == nil {
 			return t, nil
 		}
-		return time.Time{}, invalid("date_range", "%q is not YYYY-MM-DD or an RFC 3339 date-time", v)
+		return time.Time{}, analytics.Invalidf("date_range", "%q is not YYYY-MM-DD or an RFC 3339 date-time", v)
 	}
 	from, err := parse(pair[0], false)
 	if err != nil {
@@ -479,7 +479,7 @@ func ResolveRange(raw json.RawMessage, date string, loc *time.Location, now, cre
 		return time.Time{}, time.Time{}, err
 	}
 	if !from.Before(to) {
-		return time.Time{}, time.Time{}, invalid("date_range", "the start must come before the end")
+		return time.Time{}, time.Time{}, analytics.Invalidf("date_range", "the start must come before the end")
 	}
 	return from.UTC(), to.UTC(), nil
 }

@@ -8,10 +8,8 @@ package stats
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
 )
 
@@ -36,10 +34,4 @@ type RecentPageview struct {
 	Time                    time.Time
 	Path, Source            string
 	Browser, Device, Screen string
-}
-
-// invalid is a query's validation error, the same type as a beacon's, so
-// callers match both with errors.As(*analytics.InvalidError).
-func invalid(field, format string, args ...any) error {
-	return &analytics.InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
