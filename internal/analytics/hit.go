@@ -60,14 +60,33 @@ type Hit struct {
 	EngagedMS     uint32
 	ScrollDepth   uint8 // 0-100
 
+	Place // where the hit came from, when a geolocation database says
+
 	Props []Prop
+}
+
+// Place is where a visitor was, as far as a geolocation database knows,
+// cut to the precision the operator chose. The address it was found from
+// is never stored.
+type Place struct {
+	Country     string // ISO 3166-1 alpha-2, "" when unknown
+	CountryName string // English short name
+	Region      string // ISO 3166-2 subdivision code, "" when unknown
+	RegionName  string
+	City        uint32 // GeoNames id, or an id of the database's city name with the top bit set; 0 when unknown
+	CityName    string
 }
 
 // Prop is one custom property of an event.
 type Prop struct{ Key, Value string }
 
 // hitVersion is the first byte of an encoded hit; bump it when the layout changes.
-const hitVersion = 1
+// Record versions: 1 had no Place; 2 appends it. Spooled records of
+// version 1 still decode.
+const (
+	hitVersion1 = 1
+	hitVersion  = 2
+)
 
 // ErrCorrupt reports an encoded hit that cannot be decoded.
 var ErrCorrupt = errors.New("analytics: corrupt hit record")
@@ -99,7 +118,11 @@ func (h *Hit) AppendBinary(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(p.Value)))
 		b = append(b, p.Value...)
 	}
-	return b
+	for _, s := range [...]string{h.Country, h.CountryName, h.Region, h.RegionName, h.CityName} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return binary.AppendUvarint(b, uint64(h.City))
 }
 
 type decoder struct {
@@ -144,7 +167,7 @@ func (d *decoder) str() string {
 
 // UnmarshalBinary decodes a hit written by AppendBinary.
 func (h *Hit) UnmarshalBinary(b []byte) error {
-	if len(b) == 0 || b[0] != hitVersion {
+	if len(b) == 0 || b[0] != hitVersion && b[0] != hitVersion1 {
 		return fmt.Errorf("%w: unknown version", ErrCorrupt)
 	}
 	d := &decoder{b: b[1:], s: string(b[1:])}
@@ -188,6 +211,17 @@ func (h *Hit) UnmarshalBinary(b []byte) error {
 	h.Props = nil
 	for i := uint64(0); i < np && d.err == nil; i++ {
 		h.Props = append(h.Props, Prop{Key: d.str(), Value: d.str()})
+	}
+	h.Place = Place{}
+	if b[0] == hitVersion {
+		for _, p := range [...]*string{&h.Country, &h.CountryName, &h.Region, &h.RegionName, &h.CityName} {
+			*p = d.str()
+		}
+		c := d.uvarint()
+		if c > math.MaxUint32 {
+			d.err = ErrCorrupt
+		}
+		h.City = uint32(c)
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = ErrCorrupt

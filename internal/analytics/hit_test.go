@@ -10,7 +10,8 @@ func TestHitRoundTrip(t *testing.T) {
 	t.Parallel()
 	h := Hit{ID: 7, Time: time.UnixMilli(1700000000123).UTC(), Site: "e.com", Name: "pageview", Path: "/ü?x=1", Browser: "Chrome",
 		ScreenW: 1920, ScreenH: 1080, DPR: 1.25, ColorDepth: 24, VisitorID: 1 << 60, PrevVisitorID: 3, PageviewID: 9, EngagedMS: 1234, ScrollDepth: 55,
-		Props: []Prop{{"a", "b"}, {"c", ""}}}
+		Props: []Prop{{"a", "b"}, {"c", ""}},
+		Place: Place{Country: "EE", CountryName: "Estonia", Region: "EE-37", RegionName: "Harjumaa", City: 588409, CityName: "Tallinn"}}
 	var got Hit
 	if err := got.UnmarshalBinary(h.AppendBinary(nil)); err != nil {
 		t.Fatal(err)
@@ -23,6 +24,23 @@ func TestHitRoundTrip(t *testing.T) {
 		if err := new(Hit).UnmarshalBinary(enc[:i]); err == nil {
 			t.Fatalf("truncated record of %d bytes decoded", i)
 		}
+	}
+}
+
+// Records spooled by a Waymark before Place was added (version 1) still
+// decode, with an empty Place.
+func TestHitVersion1(t *testing.T) {
+	t.Parallel()
+	h := Hit{ID: 3, Time: time.UnixMilli(1700000000000).UTC(), Site: "e.com", Name: "pageview", Path: "/", Props: []Prop{{"k", "v"}}}
+	enc := h.AppendBinary(nil)
+	v1 := append([]byte(nil), enc[:len(enc)-6]...) // without five empty strings and city 0
+	v1[0] = 1
+	var got Hit
+	if err := got.UnmarshalBinary(v1); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, h) {
+		t.Errorf("version 1:\n got %+v\nwant %+v", got, h)
 	}
 }
 

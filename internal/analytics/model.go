@@ -25,6 +25,7 @@ type Session struct {
 	UTMSource, UTMMedium, UTMCampaign, UTMTerm, UTMContent string
 	Browser, BrowserVersion, OS, OSVersion, Device         string
 	ScreenClass, Language                                  string
+	Place                                                  // of the visit's first hit
 }
 
 // Bounce reports a visit with at most one pageview or event.
