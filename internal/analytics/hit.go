@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -227,4 +228,18 @@ func (h *Hit) UnmarshalBinary(b []byte) error {
 		d.err = ErrCorrupt
 	}
 	return d.err
+}
+
+// CityText is the city id as stores keep it: decimal, "" when unknown.
+func (p *Place) CityText() string {
+	if p.City == 0 {
+		return ""
+	}
+	return strconv.FormatUint(uint64(p.City), 10)
+}
+
+// SetCityText reads a city id as CityText writes it; anything else is 0.
+func (p *Place) SetCityText(s string) {
+	n, _ := strconv.ParseUint(s, 10, 32)
+	p.City = uint32(n)
 }

@@ -80,6 +80,10 @@ var commands = []command{
 		run: func(ctx context.Context, _ string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 			return verifyCmd(ctx, args, getenv, stdout, stderr)
 		}},
+	{names: []string{"geo"}, sub: true, help: []helpLine{{"geo lookup IP...", "what the geolocation and ASN databases say of addresses"}},
+		run: func(ctx context.Context, _ string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+			return geoCmd(ctx, args, getenv, stdout, stderr)
+		}},
 	{names: []string{"demo"}, help: []helpLine{{"demo traffic", "fill the demo shop with synthetic visits (server stopped)"}},
 		run: func(ctx context.Context, _ string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 			return demoCmd(ctx, args, getenv, stdout, stderr)

@@ -21,6 +21,7 @@ import (
 	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/config"
 	"waymark.dev/waymark/internal/consent"
+	"waymark.dev/waymark/internal/geo"
 	"waymark.dev/waymark/internal/identity"
 	"waymark.dev/waymark/internal/proxy"
 	"waymark.dev/waymark/internal/proxytoken"
@@ -137,16 +138,20 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	places, err := openGeo(c, log.With("component", "geo"))
+	if err != nil {
+		return err
+	}
 	var col *collection
 	if c.HasPart(config.PartCollector) {
-		if col, err = startCollection(ctx, c, state, sites, events, bots, agents, reg, log); err != nil {
+		if col, err = startCollection(ctx, c, state, sites, events, bots, agents, places, reg, log); err != nil {
 			return err
 		}
 		lc.OnClose(col.close) // stops taking hits; the ingester ends before the stores close
 	}
 	var id *identityPart
 	if c.HasPart(config.PartIdentity) {
-		if id, err = startIdentity(ctx, c, state, log); err != nil {
+		if id, err = startIdentity(ctx, c, state, places, log); err != nil {
 			return err
 		}
 	}
@@ -202,6 +207,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	if c.HasPart(config.PartDashboard) {
 		deps.Stats = events
 	}
+	deps.Geo = places
 	if id != nil {
 		deps.Consent, deps.Risk, deps.Threats = id.consent, id.risk, checker
 	}
@@ -231,6 +237,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		lc.Go(func(ctx context.Context) { col.visitors.Run(ctx, time.Minute) })
 	}
 	lc.Go(func(ctx context.Context) { sites.Run(ctx, time.Second) })
+	lc.Go(func(ctx context.Context) { places.Watch(ctx, time.Minute) })
 	if rollups != nil {
 		lc.Go(func(ctx context.Context) { rollups.Run(ctx, time.Minute) })
 	}
@@ -324,7 +331,7 @@ type collection struct {
 }
 
 func startCollection(ctx context.Context, c config.Serve, state statestore.Store, sites *site.Registry, events eventStore,
-	bots *collect.BotMatcher, agents *collect.AgentParser, reg *prometheus.Registry, log *slog.Logger) (*collection, error) {
+	bots *collect.BotMatcher, agents *collect.AgentParser, places *geo.Resolver, reg *prometheus.Registry, log *slog.Logger) (*collection, error) {
 	visitors, err := collect.NewVisitors(ctx, state, time.Now, log.With("component", "visitors"))
 	if err != nil {
 		return nil, err
@@ -336,7 +343,7 @@ func startCollection(ctx context.Context, c config.Serve, state statestore.Store
 	col := &collection{spool: sp, visitors: visitors}
 	col.collector = &collect.Collector{
 		Sites:    sites,
-		Enricher: &collect.Enricher{Agents: agents, Bots: bots, Visitors: visitors, Now: time.Now},
+		Enricher: &collect.Enricher{Agents: agents, Bots: bots, Visitors: visitors, Places: places, Now: time.Now},
 		Spool:    sp,
 	}
 	col.ingester = &collect.Ingester{
@@ -383,7 +390,7 @@ type identityPart struct {
 	hooks    *webhook.Sender
 }
 
-func startIdentity(ctx context.Context, c config.Serve, state statestore.Store, log *slog.Logger) (*identityPart, error) {
+func startIdentity(ctx context.Context, c config.Serve, state statestore.Store, places *geo.Resolver, log *slog.Logger) (*identityPart, error) {
 	ring, err := identity.LoadRing(ctx, state, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("identity keys: %w", err)
@@ -406,7 +413,7 @@ func startIdentity(ctx context.Context, c config.Serve, state statestore.Store, 
 		Visitor:  identity.NewCodec(ring, "visitor", identity.MaxAge, time.Now),
 		Decision: identity.NewCodec(ring, "consent", policy.Expiry, time.Now),
 		Ring:     ring, Remembered: state}
-	id.risk = &risk.Service{Store: state, Policy: risk.DefaultPolicy(), Now: time.Now}
+	id.risk = &risk.Service{Store: state, Policy: risk.DefaultPolicy(), Now: time.Now, Places: riskPlaces{places}}
 	// With the embedded store, login decisions append their writes to a
 	// journal and return; a background writer applies them
 	// (riskjournal.go), so no decision waits for a disk sync.

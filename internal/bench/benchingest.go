@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -41,6 +42,7 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 	domain := fs.String("site", synth.DemoSite, "site domain to send hits for (must exist)")
 	conns := fs.Int("conns", 50, "concurrent keep-alive connections")
 	dur := fs.Duration("duration", 10*time.Second, "how long to send")
+	xff := fs.Bool("forwarded-for", false, "send each hit with an X-Forwarded-For address from the public IPv4 space (4,096 of them; start serve with --trusted-proxies 127.0.0.1/32): measures geolocation with real spread")
 	wait := fs.Bool("wait-stored", false, "afterwards, wait until the servers' event stores hold every acknowledged hit and report the stored rate")
 	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
@@ -61,7 +63,11 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 		// Requests are rendered once; each connection sends them in
 		// turn, one outstanding request per connection (like wrk), so
 		// the generator spends little of the machine's CPU.
-		reqSets = append(reqSets, benchRequests(u, *domain, 64))
+		n := 64
+		if *xff {
+			n = 4096
+		}
+		reqSets = append(reqSets, benchRequests(u, *domain, n, *xff))
 	}
 	storedBefore := make([]float64, len(bases))
 	for i, b := range bases {
@@ -180,16 +186,30 @@ func benchIngest(ctx context.Context, args []string, getenv func(string) string,
 }
 
 // benchRequests renders n varied pageview requests.
-func benchRequests(u *url.URL, domain string, n int) [][]byte {
+func benchRequests(u *url.URL, domain string, n int, forwarded bool) [][]byte {
 	r := rand.New(rand.NewPCG(1, 2))
 	out := make([][]byte, n)
 	for i := range out {
 		body := fmt.Sprintf(`{"n":"pageview","u":"https://%s/p/%d","d":%q,"r":%q,"sw":1920,"sh":1080,"vw":1280,"vh":720,"dpr":1,"cd":24,"tz":"Europe/Berlin"}`,
 			domain, int(r.ExpFloat64()*20), domain, benchReferrers[r.IntN(len(benchReferrers))])
-		out[i] = fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nContent-Type: text/plain\r\nAccept-Language: en-US,en;q=0.9\r\nContent-Length: %d\r\n\r\n%s",
-			u.RequestURI(), u.Host, benchAgents[r.IntN(len(benchAgents))], len(body), body)
+		xff := ""
+		if forwarded {
+			xff = "X-Forwarded-For: " + publicIPv4(r).String() + "\r\n"
+		}
+		out[i] = fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nContent-Type: text/plain\r\nAccept-Language: en-US,en;q=0.9\r\n%sContent-Length: %d\r\n\r\n%s",
+			u.RequestURI(), u.Host, benchAgents[r.IntN(len(benchAgents))], xff, len(body), body)
 	}
 	return out
+}
+
+// publicIPv4 draws an address outside the special-use ranges.
+func publicIPv4(r *rand.Rand) netip.Addr {
+	for {
+		a := netip.AddrFrom4([4]byte{byte(1 + r.IntN(223)), byte(r.IntN(256)), byte(r.IntN(256)), byte(1 + r.IntN(254))})
+		if a.IsGlobalUnicast() && !a.IsPrivate() && a.As4()[0] != 100 && a.As4()[0] != 127 {
+			return a
+		}
+	}
 }
 
 // readResponse reads one HTTP/1.1 response and returns its status code.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -31,11 +32,23 @@ func TestReadResponse(t *testing.T) {
 func TestBenchRequests(t *testing.T) {
 	t.Parallel()
 	u, _ := url.Parse("http://127.0.0.1:8080/api/event")
-	for _, r := range benchRequests(u, "shop.example", 8) {
-		s := string(r)
-		head, body, _ := strings.Cut(s, "\r\n\r\n")
-		if !strings.HasPrefix(s, "POST /api/event HTTP/1.1\r\n") || !strings.Contains(head, "Host: 127.0.0.1:8080") || !strings.Contains(body, `"d":"shop.example"`) {
-			t.Errorf("bad request:\n%s", s)
+	for _, forwarded := range []bool{false, true} {
+		for _, r := range benchRequests(u, "shop.example", 8, forwarded) {
+			s := string(r)
+			head, body, _ := strings.Cut(s, "\r\n\r\n")
+			if !strings.HasPrefix(s, "POST /api/event HTTP/1.1\r\n") || !strings.Contains(head, "Host: 127.0.0.1:8080") || !strings.Contains(body, `"d":"shop.example"`) {
+				t.Errorf("bad request:\n%s", s)
+			}
+			_, xff, ok := strings.Cut(head, "X-Forwarded-For: ")
+			if ok != forwarded {
+				t.Errorf("X-Forwarded-For %v, want %v", ok, forwarded)
+			}
+			if ok {
+				xff, _, _ = strings.Cut(xff, "\r\n")
+				if a, err := netip.ParseAddr(xff); err != nil || a.IsPrivate() || a.IsLoopback() {
+					t.Errorf("forwarded address %q", xff)
+				}
+			}
 		}
 	}
 }

@@ -170,7 +170,11 @@ func (s *Store) migrate(ctx context.Context) error {
 		// Statements are idempotent (IF NOT EXISTS), so two nodes
 		// migrating at once, or a migration cut short, are harmless.
 		for _, st := range statements(f.SQL) {
-			if err := s.c.exec(ctx, st); err != nil {
+			err := s.c.exec(ctx, st)
+			if err != nil && strings.Contains(st, " ADD COLUMN ") && strings.Contains(err.Error(), "already exists") {
+				err = nil // added by another node, or by a run cut short
+			}
+			if err != nil {
 				return fmt.Errorf("clickhouse: migration %s: %w", base, err)
 			}
 		}
@@ -373,13 +377,14 @@ func (s *Store) RecentSessions(ctx context.Context) ([]analytics.Session, error)
 	mine := fmt.Sprintf("node = %d AND batch <= %d", s.nodeID, m)
 	stmt := fmt.Sprintf(`SELECT site, session_id, visitor_id, version, toUnixTimestamp(start_ts), toUnixTimestamp(end_ts), entry_page, exit_page, hostname,
 		pageviews, events, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
-		browser, browser_version, os, os_version, device, screen_class, language
+		browser, browser_version, os, os_version, device, screen_class, language,
+		country, country_name, region, region_name, city, city_name
 	FROM sessions
 	WHERE %[1]s AND sign = 1 AND end_ts >= (SELECT max(end_ts) FROM sessions WHERE %[1]s) - %[2]d`, mine, int(analytics.SessionTimeout/time.Second))
 	latest := map[uint64]analytics.Session{}
 	err = s.c.query(ctx, stmt, func(f []string) error {
-		if len(f) != 26 {
-			return fmt.Errorf("%d columns, want 26", len(f))
+		if len(f) != 32 {
+			return fmt.Errorf("%d columns, want 32", len(f))
 		}
 		var x analytics.Session
 		var start, end int64
@@ -409,6 +414,8 @@ func (s *Store) RecentSessions(ctx context.Context) ([]analytics.Session, error)
 		x.Referrer, x.ReferrerSource, x.Channel = f[11], f[12], f[13]
 		x.UTMSource, x.UTMMedium, x.UTMCampaign, x.UTMTerm, x.UTMContent = f[14], f[15], f[16], f[17], f[18]
 		x.Browser, x.BrowserVersion, x.OS, x.OSVersion, x.Device, x.ScreenClass, x.Language = f[19], f[20], f[21], f[22], f[23], f[24], f[25]
+		x.Country, x.CountryName, x.Region, x.RegionName, x.CityName = f[26], f[27], f[28], f[29], f[31]
+		x.SetCityText(f[30])
 		if old, ok := latest[x.ID]; !ok || old.Version < x.Version {
 			latest[x.ID] = x
 		}

@@ -16,11 +16,12 @@ import (
 const eventColumns = "site, ts, name, session_id, visitor_id, pathname, hostname, entry_page, referrer, referrer_source, channel, " +
 	"utm_source, utm_medium, utm_campaign, utm_term, utm_content, browser, browser_version, os, os_version, device, screen_class, " +
 	"screen_w, screen_h, viewport_w, viewport_h, dpr, color_depth, language, timezone, engaged_ms, scroll_depth, new_pageview, " +
-	"prop_keys, prop_values, node, batch"
+	"prop_keys, prop_values, country, country_name, region, region_name, city, city_name, node, batch"
 
 const sessionColumns = "site, session_id, visitor_id, version, sign, start_ts, end_ts, entry_page, exit_page, hostname, pageviews, events, " +
 	"referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content, " +
-	"browser, browser_version, os, os_version, device, screen_class, language, node, batch"
+	"browser, browser_version, os, os_version, device, screen_class, language, " +
+	"country, country_name, region, region_name, city, city_name, node, batch"
 
 type rowWriter struct{ b []byte }
 
@@ -72,8 +73,15 @@ func (w *rowWriter) event(e *analytics.Event, node uint32, batch uint64) {
 	for _, p := range e.Props {
 		w.str(p.Value)
 	}
+	w.place(&e.Place)
 	w.u32(node)
 	w.u64(batch)
+}
+
+func (w *rowWriter) place(p *analytics.Place) {
+	for _, s := range [...]string{p.Country, p.CountryName, p.Region, p.RegionName, p.CityText(), p.CityName} {
+		w.str(s)
+	}
 }
 
 func (w *rowWriter) session(r *analytics.SessionRow, node uint32, batch uint64) {
@@ -93,6 +101,7 @@ func (w *rowWriter) session(r *analytics.SessionRow, node uint32, batch uint64) 
 		r.Browser, r.BrowserVersion, r.OS, r.OSVersion, r.Device, r.ScreenClass, r.Language} {
 		w.str(s)
 	}
+	w.place(&r.Place)
 	w.u32(node)
 	w.u64(batch)
 }

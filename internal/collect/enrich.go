@@ -37,12 +37,15 @@ type Request struct {
 }
 
 // Enricher turns a Beacon into a Hit: agent, source, campaign, screen class,
-// normalised path and visitor id.
+// place, normalised path and visitor id.
 type Enricher struct {
 	Agents   *AgentParser
 	Bots     *BotMatcher
 	Visitors *Visitors
-	Now      func() time.Time
+	// Places finds where an address is (nil: no geolocation). The place
+	// is kept at the precision it returns; the address is not.
+	Places Locator
+	Now    func() time.Time
 
 	hosts hostCache // referrer hosts seen; Bots must not change once hits flow
 }
@@ -119,6 +122,9 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (analytics.Hit, st
 		ScrollDepth:    b.ScrollDepth,
 		Props:          b.Props,
 	}
+	if e.Places != nil {
+		h.Place = e.Places.Place(r.IP)
+	}
 	sanitize(&h)
 	return h, ""
 }
@@ -135,13 +141,19 @@ func sanitize(h *analytics.Hit) {
 	}
 	for _, s := range []*string{&h.Site, &h.Name, &h.Hostname, &h.Path, &h.Referrer, &h.ReferrerSource, &h.Channel,
 		&h.UTMSource, &h.UTMMedium, &h.UTMCampaign, &h.UTMTerm, &h.UTMContent,
-		&h.Browser, &h.BrowserVersion, &h.OS, &h.OSVersion, &h.Device, &h.ScreenClass, &h.Language, &h.TimeZone} {
+		&h.Browser, &h.BrowserVersion, &h.OS, &h.OSVersion, &h.Device, &h.ScreenClass, &h.Language, &h.TimeZone,
+		&h.Country, &h.CountryName, &h.Region, &h.RegionName, &h.CityName} {
 		clean(s)
 	}
 	for i := range h.Props {
 		clean(&h.Props[i].Key)
 		clean(&h.Props[i].Value)
 	}
+}
+
+// Locator finds where an address is; geo.Resolver is one.
+type Locator interface {
+	Place(ip netip.Addr) analytics.Place
 }
 
 func randomID() uint64 {

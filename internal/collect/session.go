@@ -161,7 +161,8 @@ func sessionSize(s *analytics.Session) int {
 func sessionStrings(s *analytics.Session) []*string {
 	return []*string{&s.Site, &s.EntryPage, &s.ExitPage, &s.Hostname, &s.Referrer, &s.ReferrerSource, &s.Channel,
 		&s.UTMSource, &s.UTMMedium, &s.UTMCampaign, &s.UTMTerm, &s.UTMContent,
-		&s.Browser, &s.BrowserVersion, &s.OS, &s.OSVersion, &s.Device, &s.ScreenClass, &s.Language}
+		&s.Browser, &s.BrowserVersion, &s.OS, &s.OSVersion, &s.Device, &s.ScreenClass, &s.Language,
+		&s.Country, &s.CountryName, &s.Region, &s.RegionName, &s.CityName}
 }
 
 // own copies a session's strings into one allocation of its own. A hit's
@@ -221,6 +222,7 @@ func (z *Sessionizer) Add(h *analytics.Hit, at spool.Pos) analytics.Event {
 			Device:         h.Device,
 			ScreenClass:    h.ScreenClass,
 			Language:       h.Language,
+			Place:          h.Place,
 		}}
 		own(&st.cur)
 		z.insert(st, visitorKey{h.Site, h.VisitorID})
@@ -268,6 +270,7 @@ func (z *Sessionizer) Add(h *analytics.Hit, at spool.Pos) analytics.Event {
 	e.PrevVisitorID = 0
 	e.Referrer, e.ReferrerSource, e.Channel = s.Referrer, s.ReferrerSource, s.Channel
 	e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMTerm, e.UTMContent = s.UTMSource, s.UTMMedium, s.UTMCampaign, s.UTMTerm, s.UTMContent
+	e.Place = s.Place
 	return e
 }
 

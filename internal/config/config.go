@@ -47,6 +47,11 @@ type Serve struct {
 	// SessionMemoryMB bounds the memory of the ingester's live sessions
 	// (MiB); past it the least recently hit visits end early.
 	SessionMemoryMB int
+	// GeoIP are geolocation databases (MaxMind format) and ASNDB ASN
+	// databases (MaxMind format or CSV ranges); DATA/geo is searched too.
+	// GeoPrecision is what analytics keeps: country, region or city.
+	GeoIP, ASNDB []string
+	GeoPrecision string
 	// AdminPassword, when set, is the dashboard's admin password
 	// (WAYMARK_ADMIN_PASSWORD); otherwise one is generated on first run.
 	AdminPassword string
@@ -164,6 +169,7 @@ func Defaults() Serve {
 		SyncInterval:    5 * time.Second,
 		GCPercent:       400,
 		SessionMemoryMB: 256,
+		GeoPrecision:    "city",
 		Parts:           []string{string(PartCollector), string(PartDashboard), string(PartIdentity), string(PartProxy)},
 		Threats:         Threats{MaxEdits: 1},
 		Proxy: Proxy{
@@ -276,6 +282,9 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.StringVar(&c.Events, "events", c.Events, "event store: empty for the embedded DuckDB file, or clickhouse://user:password@host:8123/database")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time allowed for a graceful shutdown")
 	fs.Var(stringList{&c.ReferrerSpam}, "referrer-spam", "extra comma-separated referrer-spam domains")
+	fs.Var(stringList{&c.GeoIP}, "geoip", "geolocation databases, comma-separated (MaxMind GeoIP2/GeoLite2, DB-IP or ip-location-db .mmdb); *.mmdb in DATA/geo are used too")
+	fs.Var(stringList{&c.ASNDB}, "asn-db", "ASN databases, comma-separated (.mmdb, or CSV ranges: first,last,asn,organisation); *.csv in DATA/geo are used too")
+	fs.StringVar(&c.GeoPrecision, "geo-precision", c.GeoPrecision, "how much of a visitor's place analytics keeps: country, region or city")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go garbage-collector target percentage (GOGC); 0 keeps the runtime's setting")
 	fs.IntVar(&c.SessionMemoryMB, "session-memory", c.SessionMemoryMB, "MiB the ingester's live sessions may hold; past it the least recently active visits end early (waymark_sessions_evicted_total)")
 	fs.StringVar(&c.RiskWebhook, "risk-webhook", c.RiskWebhook, "URL that receives new-device logins and stolen device cookies (JSON, signed)")
@@ -363,6 +372,11 @@ func (c *Serve) Validate() error {
 	}
 	if c.SessionMemoryMB < 1 || c.SessionMemoryMB > 1<<20 {
 		errs = append(errs, errors.New("--session-memory must be from 1 to 1048576 (MiB)"))
+	}
+	switch c.GeoPrecision {
+	case "country", "region", "city":
+	default:
+		errs = append(errs, fmt.Errorf("--geo-precision must be country, region or city, not %q", c.GeoPrecision))
 	}
 	if c.FlushInterval <= 0 {
 		errs = append(errs, errors.New("--flush-interval must be positive"))

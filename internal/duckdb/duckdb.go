@@ -251,7 +251,8 @@ func appendEvents(conn driver.Conn, evs []analytics.Event) error {
 			e.Referrer, e.ReferrerSource, e.Channel, e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMTerm, e.UTMContent,
 			e.Browser, e.BrowserVersion, e.OS, e.OSVersion, e.Device, e.ScreenClass,
 			e.ScreenW, e.ScreenH, e.ViewportW, e.ViewportH, e.DPR, e.ColorDepth, e.Language, e.TimeZone,
-			e.EngagedMS, e.ScrollDepth, e.NewPageview, keys, vals)
+			e.EngagedMS, e.ScrollDepth, e.NewPageview, keys, vals,
+			e.Country, e.CountryName, e.Region, e.RegionName, e.CityText(), e.CityName)
 		if err := a.AppendRow(row...); err != nil {
 			a.Close()
 			return err
@@ -272,7 +273,8 @@ func appendSessions(conn driver.Conn, rows []analytics.SessionRow) error {
 		r := &rows[i]
 		if err := a.AppendRow(r.Site, r.ID, r.VisitorID, r.Version, r.Sign, r.Start, r.End, r.EntryPage, r.ExitPage, r.Hostname,
 			r.Pageviews, r.Events, r.Referrer, r.ReferrerSource, r.Channel, r.UTMSource, r.UTMMedium, r.UTMCampaign, r.UTMTerm, r.UTMContent,
-			r.Browser, r.BrowserVersion, r.OS, r.OSVersion, r.Device, r.ScreenClass, r.Language); err != nil {
+			r.Browser, r.BrowserVersion, r.OS, r.OSVersion, r.Device, r.ScreenClass, r.Language,
+			r.Country, r.CountryName, r.Region, r.RegionName, r.CityText(), r.CityName); err != nil {
 			a.Close()
 			return err
 		}
@@ -295,7 +297,8 @@ func (s *Store) Checkpoint(ctx context.Context) (spool.Pos, error) {
 func (s *Store) RecentSessions(ctx context.Context) ([]analytics.Session, error) {
 	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT site, session_id, visitor_id, version, start_ts, end_ts, entry_page, exit_page, hostname,
 		pageviews, events, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
-		browser, browser_version, os, os_version, device, screen_class, language
+		browser, browser_version, os, os_version, device, screen_class, language,
+		country, country_name, region, region_name, city, city_name
 	FROM sessions
 	WHERE sign = 1 AND end_ts >= (SELECT max(end_ts) FROM sessions) - INTERVAL %d SECOND
 	QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY version DESC) = 1`, int(analytics.SessionTimeout/time.Second)))
@@ -306,11 +309,14 @@ func (s *Store) RecentSessions(ctx context.Context) ([]analytics.Session, error)
 	var out []analytics.Session
 	for rows.Next() {
 		var x analytics.Session
+		var city string
 		if err := rows.Scan(&x.Site, &x.ID, &x.VisitorID, &x.Version, &x.Start, &x.End, &x.EntryPage, &x.ExitPage, &x.Hostname,
 			&x.Pageviews, &x.Events, &x.Referrer, &x.ReferrerSource, &x.Channel, &x.UTMSource, &x.UTMMedium, &x.UTMCampaign, &x.UTMTerm, &x.UTMContent,
-			&x.Browser, &x.BrowserVersion, &x.OS, &x.OSVersion, &x.Device, &x.ScreenClass, &x.Language); err != nil {
+			&x.Browser, &x.BrowserVersion, &x.OS, &x.OSVersion, &x.Device, &x.ScreenClass, &x.Language,
+			&x.Country, &x.CountryName, &x.Region, &x.RegionName, &city, &x.CityName); err != nil {
 			return nil, fmt.Errorf("duckdb: recent sessions: %w", err)
 		}
+		x.SetCityText(city)
 		x.Start, x.End = x.Start.UTC(), x.End.UTC()
 		out = append(out, x)
 	}

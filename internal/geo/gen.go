@@ -7,9 +7,12 @@
 //
 // countries.tsv: ISO 3166-1 alpha-2, numeric code, English name.
 // regions.tsv:   ISO 3166-2 code, then the subdivision's names (English and
-//                GeoNames spellings), tab-separated.
+//
+//	GeoNames spellings), tab-separated.
+//
 // world.tsv:     ISO 3166-1 alpha-2, SVG path of the country's outline in
-//                an equirectangular map of 1000 x 420 units (84N to 58S).
+//
+//	an equirectangular map of 1000 x 420 units (84N to 58S).
 package main
 
 import (
@@ -184,6 +187,15 @@ func writeWorld(dir string, numeric map[string]string) {
 			y := int(math.Round((north - math.Max(p[1], south)) * perDeg))
 			if x == lx && y == ly {
 				continue
+			}
+			// A jump of more than half the map crosses the antimeridian
+			// (Chukotka, Fiji): carry on past the map's edge instead of
+			// drawing a line across the world; the frame clips the rest.
+			for n > 0 && x-lx > mapW/2 {
+				x -= mapW
+			}
+			for n > 0 && lx-x > mapW/2 {
+				x += mapW
 			}
 			if n == 0 {
 				b.WriteString("M" + strconv.Itoa(x) + " " + strconv.Itoa(y))

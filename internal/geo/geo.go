@@ -88,10 +88,10 @@ const (
 
 // Layouts of records.
 const (
-	LayoutMaxMind      = "maxmind"         // GeoIP2/GeoLite2 and DB-IP: country.iso_code, subdivisions, city.geoname_id, ...
-	LayoutIPLocationDB = "ip-location-db"  // country_code, state1, state2, city, latitude, longitude
-	LayoutMaxMindASN   = "maxmind-asn"     // autonomous_system_number, autonomous_system_organization
-	LayoutCSVRanges    = "csv-ranges"      // first address, last address, ASN, organisation
+	LayoutMaxMind      = "maxmind"        // GeoIP2/GeoLite2 and DB-IP: country.iso_code, subdivisions, city.geoname_id, ...
+	LayoutIPLocationDB = "ip-location-db" // country_code, state1, state2, city, latitude, longitude
+	LayoutMaxMindASN   = "maxmind-asn"    // autonomous_system_number, autonomous_system_organization
+	LayoutCSVRanges    = "csv-ranges"     // first address, last address, ASN, organisation
 )
 
 // Info describes an open database.

@@ -28,7 +28,7 @@ func open(t testing.TB, cfg geo.Config) *geo.Resolver {
 func TestRealDatabases(t *testing.T) {
 	t.Parallel()
 	type want struct {
-		ip                              string
+		ip                             string
 		country, region, regName, city string
 	}
 	cases := []struct {

@@ -3,6 +3,7 @@ package risk
 import (
 	"fmt"
 	"sort"
+	"time"
 )
 
 // Reasons: the signals a decision names.
@@ -101,6 +102,22 @@ type Decision struct {
 	Score    int      `json:"score"`
 	Device   string   `json:"device"`
 	Reasons  []string `json:"reasons"`
+	// Messages say each reason in words, in the same order.
+	Messages []string `json:"messages"`
+	// Location is where the attempt came from and Travel the step from
+	// the previous login, where a geolocation database is configured.
+	Location *Where  `json:"location,omitempty"`
+	Travel   *Travel `json:"travel,omitempty"`
+
+	at time.Time // when it was decided, for Explain
+}
+
+// explain fills Messages.
+func (d *Decision) explain() {
+	d.Messages = make([]string, len(d.Reasons))
+	for i, r := range d.Reasons {
+		d.Messages[i] = Explain(r, *d)
+	}
 }
 
 // Decide scores the facts of an attempt.
@@ -146,5 +163,6 @@ func (p Policy) Decide(f Facts) Decision {
 		d.Reasons = []string{}
 	}
 	sort.SliceStable(d.Reasons, func(i, j int) bool { return p.Weights[d.Reasons[i]] > p.Weights[d.Reasons[j]] })
+	d.explain()
 	return d
 }

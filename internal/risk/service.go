@@ -29,6 +29,10 @@ type Event struct {
 	Device   DeviceID  `json:"-"`
 	Decision string    `json:"decision,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
+	// Place ("Lisbon, PT") and Messages (the reasons in words) are set on
+	// notifications, where known; they are not stored.
+	Place    string   `json:"place,omitempty"`
+	Messages []string `json:"messages,omitempty"`
 }
 
 // ErrNotFound: no such device.
@@ -74,6 +78,9 @@ type Service struct {
 	// (kind EventNewDevice) and of replayed device secrets (EventReplay),
 	// for example to send a webhook. It must not block.
 	Notify func(Event)
+	// Places, when set, adds location signals: a new country, impossible
+	// travel since the last login, and a new network by AS number.
+	Places Locator
 
 	// deviceLocks make a decision on a device one step: reading it,
 	// checking its secret and saving the rotated one cannot interleave
@@ -122,6 +129,15 @@ func Network(ip netip.Addr) string {
 	}
 	p, _ := ip.Prefix(bits)
 	return p.String()
+}
+
+// PlaceOf says where a network is ("Lisbon, PT"), "" when unknown or
+// without a geolocation database.
+func (s *Service) PlaceOf(network string) string {
+	if s.Places == nil {
+		return ""
+	}
+	return s.Places.Locate(NetworkAddr(network)).Label()
 }
 
 // ValidAccount checks an account name (the site's own id for a user).
@@ -206,14 +222,25 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 	}
 	f.AccountFailures, f.ClientFailures, f.AccountsFromClient = c.AccountFailures, c.ClientFailures, c.AccountsFromClient
 	f.NewNetwork = network != "" && !c.KnownNetwork
+	var here Where
+	var travel *Travel
+	if s.Places != nil {
+		if here, travel, err = s.locate(ctx, a.Account, a.IP, now, &f); err != nil {
+			return Answer{}, err
+		}
+	}
 	ans := Answer{Decision: s.Policy.Decide(f)}
+	if s.Places != nil {
+		ans.Location, ans.Travel, ans.at = &here, travel, now
+		ans.explain()
+	}
 	if err := s.Store.AddEvent(ctx, Event{Account: a.Account, Kind: a.Outcome, Time: now, Network: network, Device: deviceOf(dev),
 		Decision: ans.Decision.Decision, Detail: strings.Join(ans.Reasons, ",")}); err != nil {
 		return Answer{}, err
 	}
 	if s.Notify != nil && a.Outcome == EventSuccess && dev == nil && !f.Replay {
 		s.Notify(Event{Account: a.Account, Kind: EventNewDevice, Time: now, Network: network, Decision: ans.Decision.Decision,
-			Detail: strings.Join(ans.Reasons, ",")})
+			Detail: strings.Join(ans.Reasons, ","), Place: here.Label(), Messages: ans.Messages})
 	}
 	if dev != nil && rotate && a.Outcome == EventSuccess && ans.Decision.Decision == Allow {
 		secret := dev.Rotate(now)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -34,7 +35,8 @@ var (
 	visitDimensions = []string{"visit:entry_page", "visit:exit_page", "visit:source", "visit:channel", "visit:referrer",
 		"visit:utm_source", "visit:utm_medium", "visit:utm_campaign", "visit:utm_term", "visit:utm_content",
 		"visit:browser", "visit:browser_version", "visit:os", "visit:os_version", "visit:device",
-		"visit:screen", "visit:language", "visit:hostname"}
+		"visit:screen", "visit:language", "visit:hostname",
+		"visit:country", "visit:region", "visit:city", "visit:country_name", "visit:region_name", "visit:city_name"}
 	eventDimensions = []string{"event:page", "event:name", "event:goal", "event:hostname"}
 	timeDimensions  = []string{"time", "time:hour", "time:day", "time:week", "time:month"}
 )
@@ -240,9 +242,6 @@ func checkDimension(d, field string) error {
 		}
 		return nil
 	}
-	if d == "visit:country" || d == "visit:region" || d == "visit:city" || d == "visit:country_name" {
-		return analytics.Invalidf(field, "%q needs a geolocation database, which this Waymark has not been given", d)
-	}
 	return analytics.Invalidf(field, "unknown dimension %q", d)
 }
 
@@ -326,7 +325,7 @@ func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
 		case string:
 			f.Values = append(f.Values, v)
 		case float64:
-			f.Values = append(f.Values, fmt.Sprint(v))
+			f.Values = append(f.Values, strconv.FormatFloat(v, 'f', -1, 64)) // a city's GeoNames id
 		default:
 			return Filter{}, analytics.Invalidf(field, "values must be strings")
 		}

@@ -28,7 +28,7 @@ func TestQueryValidation(t *testing.T) {
 		{"bad range", `{"site_id":"e.com","metrics":["visits"],"date_range":"fortnight"}`, "date_range", st},
 		{"reversed range", `{"site_id":"e.com","metrics":["visits"],"date_range":["2024-02-01","2024-01-01"]}`, "date_range", st},
 		{"unknown dimension", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","dimensions":["visit:shoe"]}`, "dimensions", st},
-		{"geo without database", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","dimensions":["visit:country"]}`, "dimensions", st},
+		{"unknown place dimension", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","dimensions":["visit:continent"]}`, "dimensions", st},
 		{"two time dimensions", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","dimensions":["time:day","time:hour"]}`, "dimensions", st},
 		{"bad operator", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","filters":[["equals","visit:browser",["x"]]]}`, "filters[0]", st},
 		{"bad nested filter", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","filters":[["and",[["is","visit:browser",[]]]]]}`, "filters[0][1][0]", st},

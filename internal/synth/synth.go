@@ -11,6 +11,7 @@ import (
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/collect"
+	"waymark.dev/waymark/internal/geo"
 	"waymark.dev/waymark/internal/spool"
 )
 
@@ -59,6 +60,36 @@ var synthScreens = [][2]uint16{{1920, 1080}, {390, 844}, {1440, 900}, {412, 915}
 
 var synthLangs = []string{"en-US", "en-GB", "de-DE", "zh-CN", "fr-FR", "es-ES", "ja-JP"}
 
+// synthPlaces are where synthetic visitors are, weighted by repetition
+// (a European shop: Germany first); cities carry their GeoNames ids.
+var synthPlaces = func() []analytics.Place {
+	type c struct {
+		country, region string
+		city            uint32
+		name            string
+		weight          int
+	}
+	cities := []c{
+		{"DE", "DE-BE", 2950159, "Berlin", 9}, {"DE", "DE-BY", 2867714, "Munich", 6}, {"DE", "DE-HH", 2911298, "Hamburg", 4},
+		{"US", "US-NY", 5128581, "New York City", 6}, {"US", "US-CA", 5391959, "San Francisco", 4}, {"US", "US-TX", 4671654, "Austin", 2},
+		{"GB", "GB-ENG", 2643743, "London", 6}, {"GB", "GB-ENG", 2643123, "Manchester", 2}, {"FR", "FR-IDF", 2988507, "Paris", 5},
+		{"NL", "NL-NH", 2759794, "Amsterdam", 3}, {"AT", "AT-9", 2761369, "Vienna", 3}, {"CH", "CH-ZH", 2657896, "Zurich", 2},
+		{"ES", "ES-MD", 3117735, "Madrid", 2}, {"PL", "PL-14", 756135, "Warsaw", 2}, {"SE", "SE-AB", 2673730, "Stockholm", 2},
+		{"PT", "PT-11", 2267057, "Lisbon", 2}, {"EE", "EE-37", 588409, "Tallinn", 1}, {"CA", "CA-ON", 6167865, "Toronto", 2},
+		{"JP", "JP-13", 1850147, "Tokyo", 2}, {"AU", "AU-NSW", 2147714, "Sydney", 1}, {"BR", "BR-SP", 3448439, "São Paulo", 1},
+		{"IN", "IN-KA", 1277333, "Bengaluru", 2},
+	}
+	var out []analytics.Place
+	for _, x := range cities {
+		p := analytics.Place{Country: x.country, CountryName: geo.CountryName(x.country), Region: x.region,
+			RegionName: geo.RegionName(x.region), City: x.city, CityName: x.name}
+		for range x.weight {
+			out = append(out, p)
+		}
+	}
+	return out
+}()
+
 // Visits generates visits starting in [from, from+span) until emit has
 // been given n hits. Hits of a visit come together and in time order;
 // visits start in time order. Visits average about 4.1 hits and are
@@ -105,6 +136,7 @@ func (s *Generator) Visits(from time.Time, span time.Duration, n int, emit func(
 			ScreenW: scr[0], ScreenH: scr[1], ViewportW: scr[0], ViewportH: scr[1] - 100, DPR: 1, ColorDepth: 24,
 			ScreenClass: collect.ScreenClass(scr[0]), Language: synthLangs[r.IntN(len(synthLangs))], TimeZone: "Europe/Berlin",
 			VisitorID: analytics.DayVisitorID(analytics.LocalDay(t.In(s.Loc)), 1+r.Uint64N(visitorPool)*2654435761),
+			Place:     synthPlaces[r.IntN(len(synthPlaces))],
 		}
 		pages := 1 + int(r.ExpFloat64()*1.5)
 		ht := t

@@ -143,6 +143,34 @@ type panelDef struct {
 	Drill, DrillTitle string
 	// Hide leaves rows out (the pageview "event").
 	Hide []string
+	// Tabs, when set, are views of the panel chosen by the view's Loc:
+	// the Locations panel's countries, regions and cities.
+	Tabs []panelTab
+}
+
+// panelTab is one tab of a panel: the code dimension it groups and
+// filters by, and the dimension that names its values.
+type panelTab struct {
+	Loc, Label, Dim, NameDim string
+}
+
+var locationTabs = []panelTab{
+	{"", "Countries", "visit:country", "visit:country_name"},
+	{"regions", "Regions", "visit:region", "visit:region_name"},
+	{"cities", "Cities", "visit:city", "visit:city_name"},
+}
+
+// tab returns the panel's tab in view v (nil for a panel without tabs).
+func (p panelDef) tab(v viewState) *panelTab {
+	for i := range p.Tabs {
+		if p.Tabs[i].Loc == v.Loc {
+			return &p.Tabs[i]
+		}
+	}
+	if len(p.Tabs) > 0 {
+		return &p.Tabs[0]
+	}
+	return nil
 }
 
 var panels = []panelDef{
@@ -161,6 +189,7 @@ var panels = []panelDef{
 	{ID: "devices", Title: "Devices", Dim: "visit:device", Metrics: []string{"visitors", "percentage"}},
 	{ID: "screens", Title: "Screen sizes", Dim: "visit:screen", Metrics: []string{"visitors", "percentage"}},
 	{ID: "languages", Title: "Languages", Dim: "visit:language", Metrics: []string{"visitors", "percentage"}},
+	{ID: "locations", Title: "Locations", Dim: "visit:country", Metrics: []string{"visitors", "percentage"}, Tabs: locationTabs},
 	{ID: "events", Title: "Custom events", Dim: "event:name", Metrics: []string{"visitors", "events"},
 		Hide: []string{analytics.EventPageview}},
 	{ID: "goals", Title: "Goals", Dim: "event:goal", Metrics: []string{"visitors", "events", "conversion_rate"}},
@@ -173,6 +202,12 @@ func panelFor(dim string) (panelDef, bool) {
 		if p.Dim == dim || p.Drill == dim {
 			return p, true
 		}
+		for _, t := range p.Tabs {
+			if t.Dim == dim {
+				p.Dim, p.Title, p.Tabs = t.Dim, t.Label, nil
+				return p, true
+			}
+		}
 	}
 	if k, ok := strings.CutPrefix(dim, "event:props:"); ok && dimLabel(dim) != "" {
 		return panelDef{ID: "prop", Title: "Property " + k, Dim: dim, Metrics: []string{"visitors", "events"}}, true
@@ -183,7 +218,11 @@ func panelFor(dim string) (panelDef, bool) {
 // panelQuery is the query of one panel showing dim in view v: limit rows
 // from offset, with the total count.
 func panelQuery(st *site.Site, now time.Time, v viewState, def panelDef, dim string, limit, offset int) (*stats.Query, error) {
-	fields := map[string]any{"metrics": def.Metrics, "dimensions": []string{dim}, "date_range": v.dateRange(),
+	dims := []string{dim}
+	if t := def.tab(v); t != nil {
+		dims = append(dims, t.NameDim)
+	}
+	fields := map[string]any{"metrics": def.Metrics, "dimensions": dims, "date_range": v.dateRange(),
 		"pagination": map[string]int{"limit": min(limit, stats.MaxLimit), "offset": offset},
 		"include":    map[string]bool{"total_rows": true}}
 	if fj := v.filterJSON(); fj != nil {
@@ -197,6 +236,9 @@ const panelLimit = 10
 
 // dim returns the dimension the panel shows in view v.
 func (p panelDef) dim(v viewState) (dim, title string) {
+	if t := p.tab(v); t != nil {
+		return t.Dim, p.Title
+	}
 	if p.Drill != "" && v.filtered(p.Dim) {
 		return p.Drill, p.DrillTitle
 	}
@@ -256,10 +298,15 @@ type panelView struct {
 	Rows                    []panelRow
 	Total                   int
 	Empty                   string
+	Tabs                    []periodLink  // the Locations panel's tabs
+	Map                     template.HTML // the world map, on its Countries tab
+	Credit                  template.HTML // attribution its databases require
+	Note                    string        // how to add a geolocation database, when there is none
 }
 
 type panelRow struct {
 	Label, Href string
+	Badge       string // a code shown beside the label (Locations)
 	Bar         template.HTML
 	Values      []string
 }
@@ -311,7 +358,11 @@ func viewQueries(st *site.Site, now time.Time, v viewState, limit int) (viewSet,
 			continue
 		}
 		dim, _ := p.dim(v)
-		pq, err := panelQuery(st, now, v, p, dim, limit+len(p.Hide), 0)
+		n := limit + len(p.Hide)
+		if t := p.tab(v); t != nil && t.Loc == "" {
+			n = mapCountries // the map shades every country
+		}
+		pq, err := panelQuery(st, now, v, p, dim, n, 0)
 		if err != nil {
 			return vs, err
 		}
@@ -413,7 +464,11 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 	page.Chart, page.ChartRows = chart(res[1], unit, v.Compare)
 	page.ChartUnit = strings.TrimPrefix(unit, "time:")
 	for i, p := range shown {
-		page.Panels = append(page.Panels, panelOf(p, v, base, res[2+i], panelLimit))
+		pv := panelOf(p, v, base, res[2+i], panelLimit)
+		if len(p.Tabs) > 0 {
+			s.locationsPanel(&pv, p, v, base, res[2+i])
+		}
+		page.Panels = append(page.Panels, pv)
 	}
 	// With one custom event chosen, its properties get panels too.
 	for _, f := range v.Filters {
@@ -538,6 +593,12 @@ func panelOf(p panelDef, v viewState, base string, res *stats.Result, limit int)
 		// Labels of empty values ("(not set)") filter on the empty value.
 		row := panelRow{Label: label, Bar: bar(r.Metrics[0], maxV),
 			Href: v.withFilter(viewFilter{Dim: dim, Op: "is", Value: label}).href(base)}
+		if t := p.tab(v); t != nil && len(r.Dimensions) > 1 {
+			row.Label = placeLabel(label, r.Dimensions[1])
+			if t.Dim != "visit:city" && row.Label != label {
+				row.Badge = label // the country or region code, beside its name
+			}
+		}
 		for i, m := range p.Metrics {
 			row.Values = append(row.Values, formatMetric(m, r.Metrics[i]))
 		}

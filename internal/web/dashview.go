@@ -19,6 +19,7 @@ type viewState struct {
 	From, To string // YYYY-MM-DD, for the custom period
 	Compare  bool   // previous period on the chart
 	Filters  []viewFilter
+	Loc      string // the Locations panel's tab: "" (countries), "regions" or "cities"
 }
 
 // viewFilter is one filter chip: dimension, operator, value.
@@ -42,7 +43,10 @@ const maxFilters = 10
 // parseView reads a view from the query string; bad values get an error
 // naming the parameter.
 func parseView(q url.Values) (viewState, error) {
-	v := viewState{Period: q.Get("period"), From: q.Get("from"), To: q.Get("to"), Compare: q.Get("compare") == "1"}
+	v := viewState{Period: q.Get("period"), From: q.Get("from"), To: q.Get("to"), Compare: q.Get("compare") == "1", Loc: q.Get("loc")}
+	if v.Loc != "" && v.Loc != "regions" && v.Loc != "cities" {
+		return v, errInvalid("loc", "the Locations tab is regions or cities (countries when absent)")
+	}
 	switch {
 	case v.Period == "" && (v.From != "" || v.To != ""):
 		v.Period = "custom"
@@ -99,6 +103,9 @@ func (v viewState) values() url.Values {
 	}
 	for _, f := range v.Filters {
 		q.Add("f", f.Op+"~"+f.Dim+"~"+f.Value)
+	}
+	if v.Loc != "" {
+		q.Set("loc", v.Loc)
 	}
 	return q
 }
@@ -183,6 +190,8 @@ var dimLabels = map[string]string{
 	"visit:utm_content": "UTM content", "visit:browser": "Browser", "visit:browser_version": "Browser version",
 	"visit:os": "Operating system", "visit:os_version": "OS version", "visit:device": "Device",
 	"visit:screen": "Screen size", "visit:language": "Language", "visit:hostname": "Hostname",
+	"visit:country": "Country", "visit:region": "Region", "visit:city": "City",
+	"visit:country_name": "Country name", "visit:region_name": "Region name", "visit:city_name": "City name",
 }
 
 // dimLabel names a dimension, "" when a view cannot use it.

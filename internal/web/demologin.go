@@ -37,6 +37,7 @@ type demoPage struct {
 	Title, Domain, Heading, Step, Account, Code string
 	Message, MessageClass                       string
 	Reasons                                     []string
+	Messages                                    []string // the reasons in words
 	Score                                       int
 	Devices                                     []deviceView
 }
@@ -117,13 +118,13 @@ func (s *Server) demoLogin(w http.ResponseWriter, r *http.Request) error {
 			msg = "Too many failed attempts from this network: sign-in refused for now."
 		}
 		return s.demoRender(w, http.StatusUnauthorized, demoPage{Step: "login", Account: account, Message: msg, MessageClass: "error",
-			Reasons: ans.Reasons, Score: ans.Score})
+			Reasons: ans.Reasons, Messages: ans.Messages, Score: ans.Score})
 	}
 	ans, err := s.demoAttempt(r, account, risk.EventSuccess)
 	if err != nil {
 		return err
 	}
-	p := demoPage{Account: account, Reasons: ans.Reasons, Score: ans.Score}
+	p := demoPage{Account: account, Reasons: ans.Reasons, Messages: ans.Messages, Score: ans.Score}
 	switch ans.Decision.Decision {
 	case risk.Allow:
 		if ans.NewToken != nil {
@@ -193,7 +194,7 @@ func (s *Server) demoAccount(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, d := range ds {
 		p.Devices = append(p.Devices, deviceView{ID: hex.EncodeToString(d.ID[:]), Name: d.Name, Browser: d.Browser, OS: d.OS,
-			Network: d.Network, Trusted: d.Created, LastSeen: d.LastSeen, Revoked: d.Revoked})
+			Network: d.Network, Place: s.Risk.PlaceOf(d.Network), Trusted: d.Created, LastSeen: d.LastSeen, Revoked: d.Revoked})
 	}
 	return s.demoRender(w, http.StatusOK, p)
 }

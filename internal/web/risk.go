@@ -168,6 +168,7 @@ type deviceView struct {
 	Browser  string    `json:"browser"`
 	OS       string    `json:"os"`
 	Network  string    `json:"network"`
+	Place    string    `json:"place,omitempty"` // where Network is ("Lisbon, PT"), with a geolocation database
 	Trusted  time.Time `json:"trusted_since"`
 	LastSeen time.Time `json:"last_seen"`
 	Revoked  bool      `json:"revoked"`
@@ -185,7 +186,7 @@ func (s *Server) devices(w http.ResponseWriter, r *http.Request) error {
 	out := []deviceView{}
 	for _, d := range ds {
 		out = append(out, deviceView{ID: hex.EncodeToString(d.ID[:]), Name: d.Name, Browser: d.Browser, OS: d.OS, Network: d.Network,
-			Trusted: d.Created, LastSeen: d.LastSeen, Revoked: d.Revoked})
+			Place: s.Risk.PlaceOf(d.Network), Trusted: d.Created, LastSeen: d.LastSeen, Revoked: d.Revoked})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
 	return nil

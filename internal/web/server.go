@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/collect"
+	"waymark.dev/waymark/internal/geo"
 	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/risk"
@@ -55,6 +56,10 @@ type Deps struct {
 	Throttle *admin.Throttle
 	// Consent serves the consent and identity endpoints (nil: off).
 	Consent *ConsentDeps
+	// Geo is the geolocation databases: the dashboard's Locations panel
+	// says how to add one when there are none, and shows the credits
+	// some require (nil: none).
+	Geo *geo.Resolver
 	// Risk serves the account-security endpoints (nil: off).
 	Risk *risk.Service
 	// ProxyPAC is the proxy auto-config file served at /proxy.pac ("":

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,9 +61,10 @@ func (s *Server) authorizeAny(r *http.Request) (*site.Token, error) {
 }
 
 type queryResponse struct {
-	Results []stats.Row    `json:"results"`
-	Meta    map[string]any `json:"meta"`
-	Query   map[string]any `json:"query"`
+	Results any `json:"results"` // []stats.Row, or []cityRow with visit:city
+
+	Meta  map[string]any `json:"meta"`
+	Query map[string]any `json:"query"`
 }
 
 // query serves POST /api/v2/query (Plausible Stats API v2).
@@ -126,7 +129,49 @@ func buildResponse(q *stats.Query, qr *stats.QueryRequest, res *stats.Result) qu
 		"pagination": map[string]int{"limit": q.Limit, "offset": q.Offset},
 		"time_zone":  q.Location.String(),
 	}
-	return queryResponse{Results: rows, Meta: meta, Query: echo}
+	return queryResponse{Results: cityIDs(q.Dimensions, rows), Meta: meta, Query: echo}
+}
+
+// cityRow is a result row whose visit:city values are numbers, as
+// Plausible answers GeoNames ids.
+type cityRow struct {
+	Dimensions []any            `json:"dimensions"`
+	Metrics    []float64        `json:"metrics"`
+	Comparison *cityRowCompared `json:"comparison,omitempty"`
+}
+
+type cityRowCompared struct {
+	Dimensions []any     `json:"dimensions"`
+	Metrics    []float64 `json:"metrics"`
+	Change     []float64 `json:"change"`
+}
+
+// cityIDs gives visit:city values as numbers (0 where unknown); rows
+// without that dimension are returned as they are.
+func cityIDs(dims []string, rows []stats.Row) any {
+	at := slices.Index(dims, "visit:city")
+	if at < 0 {
+		return rows
+	}
+	conv := func(ds []string) []any {
+		out := make([]any, len(ds))
+		for i, d := range ds {
+			out[i] = d
+			if i == at {
+				n, _ := strconv.ParseUint(d, 10, 32)
+				out[i] = n
+			}
+		}
+		return out
+	}
+	out := make([]cityRow, len(rows))
+	for i, r := range rows {
+		out[i] = cityRow{Dimensions: conv(r.Dimensions), Metrics: r.Metrics}
+		if c := r.Comparison; c != nil {
+			out[i].Comparison = &cityRowCompared{Dimensions: conv(c.Dimensions), Metrics: c.Metrics, Change: c.Change}
+		}
+	}
+	return out
 }
 
 // realtimeVisitors serves Plausible's v1 realtime endpoint: the number of

@@ -84,6 +84,13 @@ func props(kv ...string) hitOpt {
 	}
 }
 
+var (
+	tallinn = analytics.Place{Country: "EE", CountryName: "Estonia", Region: "EE-37", RegionName: "Harjumaa", City: 588409, CityName: "Tallinn"}
+	london  = analytics.Place{Country: "GB", CountryName: "United Kingdom", Region: "GB-ENG", RegionName: "England", City: 2643743, CityName: "London"}
+)
+
+func in(p analytics.Place) hitOpt { return func(h *analytics.Hit) { h.Place = p } }
+
 // Fixture is the traffic every backend stores. See the comments for what
 // each visit contributes to the expected answers.
 func Fixture() [][]analytics.Hit {
@@ -92,25 +99,25 @@ func Fixture() [][]analytics.Hit {
 		hit(4, "2024-03-09T12:00:00Z", "pageview", "/", "", chromeWin),
 		// Visitor 1, visit 1 (2024-03-10 11:00 Berlin), from Google:
 		// /, /pricing, a Signup on /pricing, 20 s engaged, 80% scrolled; 90 s long.
-		hit(1, "2024-03-10T10:00:00Z", "pageview", "/", "https://www.google.com/", chromeWin),
-		hit(1, "2024-03-10T10:01:00Z", "pageview", "/pricing", "https://conf.test/", chromeWin),
-		hit(1, "2024-03-10T10:01:30Z", "Signup", "/pricing", "https://conf.test/", chromeWin, props("plan", "pro")),
-		hit(1, "2024-03-10T10:01:30Z", "engagement", "/pricing", "https://conf.test/", chromeWin, engaged(0xA1, 20000, 80)),
+		hit(1, "2024-03-10T10:00:00Z", "pageview", "/", "https://www.google.com/", chromeWin, in(tallinn)),
+		hit(1, "2024-03-10T10:01:00Z", "pageview", "/pricing", "https://conf.test/", chromeWin, in(tallinn)),
+		hit(1, "2024-03-10T10:01:30Z", "Signup", "/pricing", "https://conf.test/", chromeWin, props("plan", "pro"), in(tallinn)),
+		hit(1, "2024-03-10T10:01:30Z", "engagement", "/pricing", "https://conf.test/", chromeWin, engaged(0xA1, 20000, 80), in(tallinn)),
 	}, {
 		// Visitor 2 (2024-03-11 00:30 Berlin), from Hacker News: a bounce
 		// on /blog reported twice (tab hidden, then closed): 4 s + 2 s
 		// engaged, scrolled to 50% then 90%; 8 s long.
-		hit(2, "2024-03-10T23:30:00Z", "pageview", "/blog", "https://news.ycombinator.com/item?id=1", chromeWin),
-		hit(2, "2024-03-10T23:30:05Z", "engagement", "/blog", "https://news.ycombinator.com/item?id=1", chromeWin, engaged(0xB1, 4000, 50)),
-		hit(2, "2024-03-10T23:30:08Z", "engagement", "/blog", "https://news.ycombinator.com/item?id=1", chromeWin, engaged(0xB1, 2000, 90)),
+		hit(2, "2024-03-10T23:30:00Z", "pageview", "/blog", "https://news.ycombinator.com/item?id=1", chromeWin, in(london)),
+		hit(2, "2024-03-10T23:30:05Z", "engagement", "/blog", "https://news.ycombinator.com/item?id=1", chromeWin, engaged(0xB1, 4000, 50), in(london)),
+		hit(2, "2024-03-10T23:30:08Z", "engagement", "/blog", "https://news.ycombinator.com/item?id=1", chromeWin, engaged(0xB1, 2000, 90), in(london)),
 		// Visitor 1, visit 2 (a day later: a new visit, and a new visitor
 		// id as the collector's daily hash gives), direct: /pricing then
 		// /docs; 120 s.
-		hit(1, "2024-03-11T09:00:00Z", "pageview", "/pricing", "", chromeWin),
-		hit(1, "2024-03-11T09:02:00Z", "pageview", "/docs", "https://conf.test/pricing", chromeWin),
+		hit(1, "2024-03-11T09:00:00Z", "pageview", "/pricing", "", chromeWin, in(tallinn)),
+		hit(1, "2024-03-11T09:02:00Z", "pageview", "/docs", "https://conf.test/pricing", chromeWin, in(tallinn)),
 		// Visitor 3, Firefox, from a newsletter campaign: / and a Signup; 10 s.
-		hit(3, "2024-03-11T09:10:00Z", "pageview", "/?utm_source=newsletter&utm_medium=email&utm_campaign=spring", "", firefoxLinux),
-		hit(3, "2024-03-11T09:10:10Z", "Signup", "/", "", firefoxLinux, props("plan", "free")),
+		hit(3, "2024-03-11T09:10:00Z", "pageview", "/?utm_source=newsletter&utm_medium=email&utm_campaign=spring", "", firefoxLinux, in(tallinn)),
+		hit(3, "2024-03-11T09:10:10Z", "Signup", "/", "", firefoxLinux, props("plan", "free"), in(tallinn)),
 	}}
 }
 
@@ -221,6 +228,15 @@ var Cases = []Case{
 		Want: [][]any{{"Desktop", 4, 100}}},
 	{Name: "screens and languages", Query: `{"metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:screen","visit:language"]}`,
 		Want: [][]any{{"Desktop", "en-US", 4}}},
+	// Visitors 1 (both days) and 3 come from Tallinn, visitor 2 from London.
+	{Name: "countries", Query: `{"metrics":["visitors","visits"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:country"]}`,
+		Want: [][]any{{"EE", 3, 3}, {"GB", 1, 1}}},
+	{Name: "city by GeoNames id", Query: `{"metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"filters":[["is","visit:city",[588409]]]}`,
+		Want: [][]any{{3}}},
+	{Name: "place names", Query: `{"metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:country_name","visit:region_name","visit:city_name"],"filters":[["contains","visit:country_name",["United"]]]}`,
+		Want: [][]any{{"United Kingdom", "England", "London", 1}}},
+	{Name: "regions and cities", Query: `{"metrics":["pageviews"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:region","visit:city"],"filters":[["is_not","visit:country",["GB"]]]}`,
+		Want: [][]any{{"EE-37", "588409", 5}}},
 	{Name: "scroll and time by page", Query: `{"metrics":["scroll_depth","time_on_page"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:page"],"filters":[["is","event:page",["/blog"]]]}`,
 		Want: [][]any{{"/blog", 90, 6}}},
 }
