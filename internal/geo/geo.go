@@ -113,8 +113,9 @@ var ipLocationDBType = regexp.MustCompile(`^(city|country|asn) ipv[46]$`)
 
 // database is one open MaxMind-format file.
 type database struct {
-	info Info
-	r    *maxminddb.Reader
+	info    Info
+	r       *maxminddb.Reader
+	release func() // frees the memory r reads; strings decoded from it are copies
 	mod  time.Time
 	size int64
 }
@@ -126,15 +127,13 @@ func openMMDB(path string) (*database, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Read, not mapped: an operator who overwrites the file in place
-	// (instead of renaming a new one over it) would otherwise pull the
-	// pages from under lookups in flight, and the process would crash.
-	b, err := os.ReadFile(path)
+	b, release, err := loadOffHeap(path)
 	if err != nil {
 		return nil, err
 	}
 	r, err := maxminddb.OpenBytes(b)
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("%s: not a MaxMind-format database: %w", path, err)
 	}
 	m := r.Metadata
@@ -154,13 +153,13 @@ func openMMDB(path string) (*database, error) {
 	case strings.Contains(t, "country"):
 		info.Kind, info.Layout = KindCountry, LayoutMaxMind
 	default:
-		r.Close()
+		release()
 		return nil, fmt.Errorf("%s: database type %q is not a city, country or ASN database this Waymark reads", path, m.DatabaseType)
 	}
 	if isDBIP(path, m.DatabaseType) {
 		info.Attribution = DBIPAttribution
 	}
-	return &database{info: info, r: r, mod: st.ModTime(), size: st.Size()}, nil
+	return &database{info: info, r: r, release: release, mod: st.ModTime(), size: st.Size()}, nil
 }
 
 // isDBIP tells a DB-IP database: by its type, its file name, or the

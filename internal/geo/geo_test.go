@@ -337,3 +337,56 @@ func ExampleResolver_Lookup() {
 	}
 	fmt.Println(r.Lookup(netip.MustParseAddr("90.190.0.1")).CityName)
 }
+
+// TestReloadWhileLooking: lookups run on while a database is replaced
+// and its memory freed, many times over (go test -race; a lookup reading
+// freed memory would crash the test binary).
+func TestReloadWhileLooking(t *testing.T) {
+	t.Parallel()
+	dir, src := t.TempDir(), t.TempDir()
+	a := geotest.WriteMaxMindCity(t, src, "GeoLite2-City", []geotest.City{{Network: "81.2.69.0/24", Country: "GB", City: "London"}})
+	ab, _ := os.ReadFile(a)
+	b := geotest.WriteMaxMindCity(t, src, "GeoIP2-City", []geotest.City{{Network: "81.2.69.0/24", Country: "FR", City: "Paris"}})
+	bb, _ := os.ReadFile(b)
+	dst := filepath.Join(dir, "city.mmdb")
+	os.WriteFile(dst, ab, 0o644)
+	r := open(t, geo.Config{Dir: dir})
+	stop := make(chan struct{})
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			ip := netip.MustParseAddr("81.2.69.7")
+			for {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				if c := r.Lookup(ip).Country; c != "GB" && c != "FR" {
+					done <- fmt.Errorf("looked up %q", c)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 40 {
+		body := ab
+		if i%2 == 0 {
+			body = bb
+		}
+		tmp := dst + ".tmp"
+		os.WriteFile(tmp, body, 0o644)
+		os.Chtimes(tmp, time.Now(), time.Now().Add(time.Duration(i+1)*time.Second))
+		os.Rename(tmp, dst)
+		if _, err := r.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}

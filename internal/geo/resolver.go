@@ -40,6 +40,9 @@ type Resolver struct {
 	set   atomic.Pointer[dbset]
 	cache cache
 	mu    sync.Mutex // one reload at a time
+	// swap: lookups hold it shared while they read a set's databases, so
+	// a reload frees a dropped database's memory only once none does.
+	swap sync.RWMutex
 }
 
 type dbset struct {
@@ -167,7 +170,7 @@ func (r *Resolver) Reload() (bool, error) {
 				var d *database
 				if d, err = openMMDB(p); err == nil {
 					if isASN[p] && d.info.Kind != KindASN {
-						d.r.Close()
+						d.release()
 						err = fmt.Errorf("%s: a %s database given as an ASN database", p, d.info.Kind)
 					} else {
 						loaded = d
@@ -197,17 +200,25 @@ func (r *Resolver) Reload() (bool, error) {
 		}
 		r.cfg.Logger.Info("geo database loaded", "path", p, "kind", infoOf(loaded).Kind, "type", infoOf(loaded).Type)
 	}
+	var dropped []*database
 	for p, d := range byPath {
 		if !kept[p] {
 			changed = true
-			_ = d // the memory goes with the last lookup that reads it
+			if db, ok := d.(*database); ok {
+				dropped = append(dropped, db)
+			}
 		}
 	}
 	slices.SortStableFunc(next.geo, func(a, b *database) int {
 		return rankKind(a.info.Kind) - rankKind(b.info.Kind)
 	})
 	if changed {
+		r.swap.Lock() // waits for lookups in flight on the old set
 		r.set.Store(next)
+		r.swap.Unlock()
+	}
+	for _, d := range dropped {
+		d.release()
 	}
 	return changed, errors.Join(errs...)
 }
@@ -289,6 +300,8 @@ func (r *Resolver) Lookup(ip netip.Addr) Location {
 		return Location{}
 	}
 	ip = ip.Unmap()
+	r.swap.RLock()
+	defer r.swap.RUnlock()
 	s := r.set.Load()
 	loc := r.geo(s, ip)
 	for _, d := range s.asn {
@@ -321,5 +334,7 @@ func (r *Resolver) Place(ip netip.Addr) analytics.Place {
 	if r == nil || !ip.IsValid() {
 		return analytics.Place{}
 	}
+	r.swap.RLock()
+	defer r.swap.RUnlock()
 	return r.cfg.Precision.Cut(r.geo(r.set.Load(), ip.Unmap()).Place)
 }

@@ -84,8 +84,18 @@ func RegionCode(country, name string) string {
 	if country == "" || name == "" {
 		return ""
 	}
-	return loadTables().regionByName[country+"\x00"+foldRegion(name)]
+	key := country + "\x00" + name
+	if c, ok := regionMemo.Load(key); ok {
+		return c.(string)
+	}
+	c := loadTables().regionByName[country+"\x00"+foldRegion(name)]
+	regionMemo.Store(key, c) // bounded by the subdivision names a database has
+	return c
 }
+
+// regionMemo keeps RegionCode's answers: folding a name costs a
+// microsecond, and a database names each subdivision the same way.
+var regionMemo sync.Map
 
 // Words that name the kind of a subdivision rather than which one it is.
 var regionWords = map[string]bool{"county": true, "region": true, "kraj": true, "province": true, "provincia": true,
