@@ -140,6 +140,20 @@ func geoCmd(ctx context.Context, args []string, getenv func(string) string, stdo
 	return nil
 }
 
+// printGeo says which geolocation databases serve uses, or how to add one.
+func printGeo(w io.Writer, r *geo.Resolver, data string) {
+	dbs := r.Databases()
+	if len(dbs) == 0 {
+		fmt.Fprintf(w, "Geolocation:        none (--geoip FILE, or .mmdb files in %s; see docs/DEPLOYMENT.md)\n", filepath.Join(data, "geo"))
+		return
+	}
+	var names []string
+	for _, d := range dbs {
+		names = append(names, filepath.Base(d.Path))
+	}
+	fmt.Fprintf(w, "Geolocation:        %s (analytics keeps the %s)\n", strings.Join(names, ", "), r.Precision())
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"

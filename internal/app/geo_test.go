@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"waymark.dev/waymark/internal/apptest"
@@ -144,6 +145,24 @@ func TestGeolocation(t *testing.T) {
 		if overflow {
 			t.Errorf("%s: the page scrolls sideways", w.name)
 		}
+	}
+	// Dark mode: countries without visitors take the dark theme's line
+	// colour, not a light grey on a dark card.
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.ScrollIntoView("#panel-locations")); err != nil {
+		t.Fatal(err)
+	}
+	if fill, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector('#panel-locations .worldmap .m0')).fill`)); fill != "rgb(52, 57, 65)" {
+		t.Errorf("dark mode: empty countries filled %s", fill)
+	}
+	if png, err := chromedp.Run(ctx, chromedp.Screenshot("#panel-locations")); err == nil {
+		os.WriteFile(filepath.Join(shots, "locations-dark.png"), png, 0o644)
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
+		t.Fatal(err)
 	}
 	// Clicking Estonia on the map filters the view by it.
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900),

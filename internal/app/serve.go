@@ -284,6 +284,7 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 		printProxy(stdout, px, c.Data, addr)
 	}
 	fmt.Fprintf(stdout, "Data folder:        %s\nStats API token:    waymark token add --data %s --name me\n", c.Data, c.Data)
+	printGeo(stdout, places, c.Data)
 	log.Info("listening", "addr", addr, "data", c.Data, "parts", c.Parts)
 	if ready != nil {
 		ready(addr)

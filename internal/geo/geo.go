@@ -116,8 +116,8 @@ type database struct {
 	info    Info
 	r       *maxminddb.Reader
 	release func() // frees the memory r reads; strings decoded from it are copies
-	mod  time.Time
-	size int64
+	mod     time.Time
+	size    int64
 }
 
 // openMMDB opens a MaxMind-format file and recognises its layout from the
