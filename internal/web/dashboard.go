@@ -204,7 +204,8 @@ func panelFor(dim string) (panelDef, bool) {
 		}
 		for _, t := range p.Tabs {
 			if t.Dim == dim {
-				p.Dim, p.Title, p.Tabs = t.Dim, t.Label, nil
+				// One tab: its rows keep their names beside the codes.
+				p.Dim, p.Title, p.Tabs = t.Dim, t.Label, []panelTab{t}
 				return p, true
 			}
 		}
@@ -449,7 +450,7 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 		page.PeriodLabel = page.From + " to " + page.To
 	}
 	for i, f := range v.Filters {
-		page.Chips = append(page.Chips, chip{Label: dimLabel(f.Dim), Op: filterOps[f.Op], Value: f.Value, Remove: v.withoutFilter(i).href(base)})
+		page.Chips = append(page.Chips, chip{Label: dimLabel(f.Dim), Op: filterOps[f.Op], Value: chipValue(f), Remove: v.withoutFilter(i).href(base)})
 	}
 	cmp := v
 	cmp.Compare = !v.Compare
@@ -647,7 +648,11 @@ func (s *Server) details(w http.ResponseWriter, r *http.Request) error {
 	}
 	view := v
 	if search != "" {
-		view = v.withFilter(viewFilter{Dim: dim, Op: "contains", Value: search})
+		searched := dim
+		if t := def.tab(v); t != nil {
+			searched = t.NameDim // "Eston" finds Estonia, not only "EE"
+		}
+		view = v.withFilter(viewFilter{Dim: searched, Op: "contains", Value: search})
 	}
 	dq, err := panelQuery(st, s.Now(), view, def, dim, detailsPageSize, (pageNo-1)*detailsPageSize)
 	if err != nil {

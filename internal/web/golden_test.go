@@ -46,6 +46,10 @@ func TestDashboardGolden(t *testing.T) {
 	pages["site-filtered"] = "/dashboard/conf.test?" + view + "&f=" + url.QueryEscape("is~visit:browser~Chrome")
 	pages["site-event"] = "/dashboard/conf.test?" + view + "&f=" + url.QueryEscape("is~event:name~Signup")
 	pages["details"] = "/dashboard/conf.test/details?dim=event:page&" + view
+	// Places list their names beside their codes; search finds names.
+	pages["details-cities"] = "/dashboard/conf.test/details?dim=visit:city&" + view
+	pages["details-countries-search"] = "/dashboard/conf.test/details?dim=visit:country&search=Eston&" + view
+	pages["site-regions"] = "/dashboard/conf.test?loc=regions&" + view
 	pages["settings"] = "/dashboard/conf.test/settings"
 	for name, path := range pages {
 		t.Run(name, func(t *testing.T) {

@@ -14,6 +14,22 @@ import (
 // them, so the map shades every country with visitors.
 const mapCountries = 300
 
+// chipValue is how a filter chip shows its value: a country or region
+// code with its name ("EE, Estonia").
+func chipValue(f viewFilter) string {
+	name := ""
+	switch f.Dim {
+	case "visit:country":
+		name = geo.CountryName(f.Value)
+	case "visit:region":
+		name = geo.RegionName(f.Value)
+	}
+	if name == "" || f.Op != "is" && f.Op != "is_not" {
+		return f.Value
+	}
+	return f.Value + ", " + name
+}
+
 // placeLabel is how the Locations panel shows a value: the country's,
 // region's or city's name, the code where there is no name.
 func placeLabel(code, name string) string {
