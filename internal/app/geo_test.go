@@ -271,3 +271,45 @@ func TestLoginLocation(t *testing.T) {
 		t.Errorf("device list: %s", b)
 	}
 }
+
+// TestGeoLookupCommand: waymark geo lookup prints what the databases say,
+// with the credit DB-IP requires, and refuses bad input with a message
+// and exit code 2.
+func TestGeoLookupCommand(t *testing.T) {
+	t.Parallel()
+	files := strings.Join(geotest.DBIPCity(t), ",")
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Run(context.Background(), append([]string{"geo", "lookup"}, args...), func(string) string { return "" }, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	code, out, _ := run("--geoip", files, "--asn-db", strings.Join(geotest.ASNCSV(t), ","), "90.190.0.1", "10.1.2.3", "2a02:29b8::1")
+	for _, want := range []string{"Estonia (EE)", "Harjumaa (EE-37)", "Tallinn", "AS3249", "10.1.2.3         not in any database", "Switzerland (CH)", "attribution required: IP Geolocation by DB-IP"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	code, out, _ = run("--geoip", files, "--json", "81.2.69.142")
+	var v map[string]any
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v["country"] != "GB" || v["city_name"] != "London" || code != 0 {
+		t.Errorf("--json: %d %s", code, out)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--geoip", files, "not-an-ip"}, 2, `"not-an-ip" is not an IP address`},
+		{[]string{"--geoip", files}, 2, "name at least one IP address"},
+		{[]string{"--data", t.TempDir(), "1.2.3.4"}, 2, "no databases"},
+		{[]string{"--geoip", "/nonexistent.mmdb", "1.2.3.4"}, 1, "nonexistent.mmdb"},
+	} {
+		code, _, errs := run(c.args...)
+		if code != c.code || !strings.Contains(errs, c.msg) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", c.args, code, errs, c.code, c.msg)
+		}
+	}
+}
