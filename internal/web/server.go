@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -143,7 +144,9 @@ func secure(h http.Handler) http.Handler {
 
 // ClientIP returns the address of the client: the connection's peer, or,
 // when the peer is a trusted proxy, the right-most address in
-// X-Forwarded-For that is not itself a trusted proxy.
+// X-Forwarded-For (without it, in the for= parameters of RFC 7239's
+// Forwarded) that is not itself a trusted proxy. Entries may carry a port
+// ("203.0.113.9:4711", "[2001:db8::1]:4711"), as some proxies write them.
 func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -157,22 +160,59 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	if !isTrusted(peer, trusted) {
 		return peer
 	}
-	xff := r.Header.Values("X-Forwarded-For")
+	var hops []string
+	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+		for _, h := range xff {
+			hops = append(hops, strings.Split(h, ",")...)
+		}
+	} else {
+		hops = forwardedFor(r.Header.Values("Forwarded"))
+	}
 	addr := peer
-	for i := len(xff) - 1; i >= 0; i-- {
-		parts := strings.Split(xff[i], ",")
-		for j := len(parts) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
-			if err != nil {
-				return addr
-			}
-			addr = a.Unmap()
-			if !isTrusted(addr, trusted) {
-				return addr
-			}
+	for j := len(hops) - 1; j >= 0; j-- {
+		a, err := parseHop(hops[j])
+		if err != nil {
+			return addr
+		}
+		addr = a.Unmap()
+		if !isTrusted(addr, trusted) {
+			return addr
 		}
 	}
 	return addr
+}
+
+// parseHop reads one forwarded address: bare, quoted, with a port, or
+// an IPv6 address in brackets with or without one.
+func parseHop(s string) (netip.Addr, error) {
+	s = strings.Trim(strings.TrimSpace(s), `"`)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, nil
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr(), nil
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		return netip.ParseAddr(s[1 : len(s)-1])
+	}
+	return netip.Addr{}, errors.New("not an address")
+}
+
+// forwardedFor lists the for= values of Forwarded headers (RFC 7239),
+// first hop first.
+func forwardedFor(headers []string) []string {
+	var out []string
+	for _, h := range headers {
+		for _, elem := range strings.Split(h, ",") {
+			for _, pair := range strings.Split(elem, ";") {
+				k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+				if ok && strings.EqualFold(k, "for") {
+					out = append(out, v)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {

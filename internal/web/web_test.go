@@ -320,6 +320,12 @@ func TestClientIP(t *testing.T) {
 		{"192.0.2.1:5000", "203.0.113.9", trusted, "192.0.2.1"},
 		{"10.0.0.5:5000", "garbage", trusted, "10.0.0.5"},
 		{"[::ffff:192.0.2.1]:80", "", nil, "192.0.2.1"},
+		// Ports and brackets, as some proxies write them.
+		{"10.0.0.5:5000", "203.0.113.9:4711", trusted, "203.0.113.9"},
+		{"10.0.0.5:5000", "[2001:db8::7]:4711", trusted, "2001:db8::7"},
+		{"10.0.0.5:5000", "2001:db8::7", trusted, "2001:db8::7"},
+		{"10.0.0.5:5000", "[2001:db8::7]", trusted, "2001:db8::7"},
+		{"10.0.0.5:5000", "203.0.113.9:notaport", trusted, "10.0.0.5"},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest("GET", "/", nil)
@@ -331,8 +337,54 @@ func TestClientIP(t *testing.T) {
 			t.Errorf("ClientIP(%s, %q) = %s, want %s", tt.remote, tt.xff, got, tt.want)
 		}
 	}
+	// RFC 7239 Forwarded, used when X-Forwarded-For is absent.
+	for fwd, want := range map[string]string{
+		`for=203.0.113.9;proto=https`:                                   "203.0.113.9",
+		`by=10.0.0.1;for="[2001:db8::7]:4711",for=10.2.2.2;proto=https`: "2001:db8::7",
+		`For="203.0.113.9:80", for=198.51.100.3`:                        "198.51.100.3",
+		`for=unknown`:                                                   "10.0.0.5",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "10.0.0.5:5000"
+		r.Header.Set("Forwarded", fwd)
+		if got := ClientIP(r, trusted); got.String() != want {
+			t.Errorf("Forwarded %q: %s, want %s", fwd, got, want)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "192.0.2.1:5000"
+	r.Header.Set("Forwarded", "for=203.0.113.9")
+	if got := ClientIP(r, trusted); got.String() != "192.0.2.1" {
+		t.Errorf("Forwarded from an untrusted peer believed: %s", got)
+	}
 }
 
 func testLog() *slog.Logger { return slog.Default() }
 
 func testNow() time.Time { return time.Now() }
+
+// FuzzClientIP: forwarding headers are outside input; whatever they say,
+// the answer is the peer or an address they named, never a panic.
+func FuzzClientIP(f *testing.F) {
+	f.Add("203.0.113.9, 10.1.1.1", "")
+	f.Add("", `for="[2001:db8::7]:4711";proto=https, for=10.2.2.2`)
+	f.Add("[::1", "for=")
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	f.Fuzz(func(t *testing.T, xff, fwd string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "10.0.0.5:5000"
+		if xff != "" {
+			r.Header.Set("X-Forwarded-For", xff)
+		}
+		if fwd != "" {
+			r.Header.Set("Forwarded", fwd)
+		}
+		got := ClientIP(r, trusted)
+		if !got.IsValid() {
+			t.Fatalf("no address for %q / %q", xff, fwd)
+		}
+		if got.String() != "10.0.0.5" && xff == "" && fwd == "" {
+			t.Fatalf("address %s without forwarding headers", got)
+		}
+	})
+}
