@@ -59,6 +59,10 @@ type eventJSON struct {
 	H        json.RawMessage `json:"h"` // Plausible's hash mode: 1 or true
 
 	SW  json.Number `json:"sw"`
+	// Plausible's legacy npm tracker sends the screen width as w; its
+	// documentation's long name is screen_width.
+	W           json.Number `json:"w"`
+	ScreenWidth json.Number `json:"screen_width"`
 	SH  json.Number `json:"sh"`
 	VW  json.Number `json:"vw"`
 	VH  json.Number `json:"vh"`
@@ -98,9 +102,17 @@ func ParseEvent(body []byte) (*Beacon, error) {
 		}
 	}
 	b := &Beacon{
-		Name:     pick(ej.Name, ej.N),
-		URL:      pick(ej.URL, ej.U),
-		Referrer: pick(ej.Referrer, ej.R),
+		Name: pick(ej.Name, ej.N),
+		// Trailing and leading white space is not part of the address
+		// (Plausible trims it too).
+		URL:      strings.TrimSpace(pick(ej.URL, ej.U)),
+		Referrer: strings.TrimSpace(pick(ej.Referrer, ej.R)),
+	}
+	if ej.SW == "" {
+		ej.SW = ej.ScreenWidth
+	}
+	if ej.SW == "" {
+		ej.SW = ej.W
 	}
 	b.Domains = splitDomains(pick(ej.Domain, ej.D))
 	raw := ej.Props
@@ -110,11 +122,8 @@ func ParseEvent(body []byte) (*Beacon, error) {
 	if len(raw) == 0 {
 		raw = ej.M
 	}
-	props, err := parseProps(raw)
-	if err != nil {
-		return nil, err
-	}
-	b.Props = props
+	b.Props = parseProps(raw)
+	var err error
 	var v [8]float64 // sw, sh, vw, vh, dpr, cd, e, sd; 0 when absent
 	for i, n := range [...]struct {
 		field string
@@ -212,11 +221,7 @@ func ParsePixel(q url.Values, referer string) (*Beacon, error) {
 		}
 	}
 	if s := q.Get("p"); s != "" {
-		props, err := parseProps(json.RawMessage(s))
-		if err != nil {
-			return nil, err
-		}
-		b.Props = props
+		b.Props = parseProps(json.RawMessage(s))
 	}
 	return b, b.validate()
 }
@@ -248,31 +253,36 @@ func parsePageviewID(s string) (uint64, error) {
 
 // parseProps accepts a JSON object, or a JSON string holding one (older
 // trackers), with string, number or boolean values.
-func parseProps(raw json.RawMessage) ([]analytics.Prop, error) {
+// parseProps reads custom properties as Plausible does: an object of
+// strings, numbers and booleans (numbers and booleans become their text),
+// or that object as a JSON string. A property whose value is null, an
+// array or an object, or whose name or value is blank, is left out; props
+// that are not an object at all are ignored. The event itself is never
+// refused for its props: a tracker's odd property must not lose the
+// pageview. Beyond MaxProps properties, or names and values over their
+// limits, the extra properties are left out too.
+func parseProps(raw json.RawMessage) []analytics.Prop {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+		return nil
 	}
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, analytics.Invalidf("props", "not valid JSON")
+			return nil
 		}
-		raw = json.RawMessage(s)
-		if len(bytes.TrimSpace(raw)) == 0 {
-			return nil, nil
-		}
+		raw = bytes.TrimSpace([]byte(s))
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil
 	}
 	var m map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&m); err != nil {
-		return nil, analytics.Invalidf("props", "must be a JSON object of strings, numbers or booleans")
+		return nil
 	}
-	if len(m) > analytics.MaxProps {
-		return nil, analytics.Invalidf("props", "at most %d properties", analytics.MaxProps)
-	}
-	props := make([]analytics.Prop, 0, len(m))
+	props := make([]analytics.Prop, 0, min(len(m), analytics.MaxProps))
 	for k, v := range m {
 		var s string
 		switch v := v.(type) {
@@ -282,21 +292,19 @@ func parseProps(raw json.RawMessage) ([]analytics.Prop, error) {
 			s = v.String()
 		case bool:
 			s = strconv.FormatBool(v)
-		case nil:
+		default: // null, arrays, objects
 			continue
-		default:
-			return nil, analytics.Invalidf("props."+k, "must be a string, number or boolean")
 		}
-		if k == "" || len(k) > analytics.MaxPropKeyLen {
-			return nil, analytics.Invalidf("props", "property names must be 1 to %d bytes", analytics.MaxPropKeyLen)
-		}
-		if len(s) > analytics.MaxPropValueLen {
-			return nil, analytics.Invalidf("props."+k, "value longer than %d bytes", analytics.MaxPropValueLen)
+		if strings.TrimSpace(k) == "" || strings.TrimSpace(s) == "" || len(k) > analytics.MaxPropKeyLen || len(s) > analytics.MaxPropValueLen {
+			continue
 		}
 		props = append(props, analytics.Prop{Key: k, Value: s})
 	}
 	sortProps(props)
-	return props, nil
+	if len(props) > analytics.MaxProps {
+		props = props[:analytics.MaxProps]
+	}
+	return props
 }
 
 func sortProps(p []analytics.Prop) {

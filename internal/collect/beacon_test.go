@@ -40,8 +40,22 @@ func TestParseEvent(t *testing.T) {
 		{name: "negative engagement", body: `{"n":"engagement","u":"https://e.com/","d":"e.com","pid":"1","e":-1}`, wantField: "e"},
 		{name: "engagement without pageview", body: `{"n":"engagement","u":"https://e.com/","d":"e.com","e":10}`, wantField: "pid"},
 		{name: "bad pid", body: `{"n":"pageview","u":"https://e.com/","d":"e.com","pid":"xyz"}`, wantField: "pid"},
-		{name: "nested props", body: `{"n":"x","u":"https://e.com/","d":"e.com","p":{"a":{"b":1}}}`, wantField: "props.a"},
-		{name: "props not object", body: `{"n":"x","u":"https://e.com/","d":"e.com","p":[1]}`, wantField: "props"},
+		// Plausible's rules for props: a bad property is left out, the
+		// event is kept (its external_controller_test).
+		{name: "nested and array props left out", body: `{"n":"x","u":"https://e.com/","d":"e.com","p":{"a":{"b":1},"w":["x"],"other":"key"}}`,
+			want: &Beacon{Name: "x", URL: "https://e.com/", Domains: []string{"e.com"}, Props: []analytics.Prop{{Key: "other", Value: "key"}}}},
+		{name: "blank props left out", body: `{"n":"x","u":"https://e.com/","d":"e.com","p":{"foo":"","nil":null," ":"v","ws":"  ","other_key":true}}`,
+			want: &Beacon{Name: "x", URL: "https://e.com/", Domains: []string{"e.com"}, Props: []analytics.Prop{{Key: "other_key", Value: "true"}}}},
+		{name: "props not object ignored", body: `{"n":"x","u":"https://e.com/","d":"e.com","p":[1]}`,
+			want: &Beacon{Name: "x", URL: "https://e.com/", Domains: []string{"e.com"}}},
+		{name: "malformed props string ignored", body: `{"n":"x","u":"https://e.com/","d":"e.com","props":"\"show-more:button\""}`,
+			want: &Beacon{Name: "x", URL: "https://e.com/", Domains: []string{"e.com"}}},
+		{name: "trailing white space", body: `{"name":"pageview","url":"http://www.example.com/path ","domain":"e.com"}`,
+			want: &Beacon{Name: "pageview", URL: "http://www.example.com/path", Domains: []string{"e.com"}}},
+		{name: "legacy w and screen_width", body: `{"n":"pageview","u":"https://e.com/","d":"e.com","w":300}`,
+			want: &Beacon{Name: "pageview", URL: "https://e.com/", Domains: []string{"e.com"}, ScreenW: 300}},
+		{name: "screen_width", body: `{"name":"pageview","url":"https://e.com/","domain":"e.com","screen_width":1440}`,
+			want: &Beacon{Name: "pageview", URL: "https://e.com/", Domains: []string{"e.com"}, ScreenW: 1440}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -275,6 +275,10 @@ func (d *eventDecoder) field(key []byte, ej *eventJSON) bool {
 		return d.raw(&ej.P)
 	case "sw":
 		return d.num(&ej.SW)
+	case "w":
+		return d.num(&ej.W)
+	case "screen_width":
+		return d.num(&ej.ScreenWidth)
 	case "sh":
 		return d.num(&ej.SH)
 	case "vw":

@@ -122,7 +122,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		bodyBuffers.Put(buf)
 		status = http.StatusRequestEntityTooLarge
-		s.writeError(w, r, err)
+		s.writeEventError(w, r, err)
 		return
 	}
 	// ParseEvent copies what it keeps, so the buffer goes back at once.
@@ -130,7 +130,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 	bodyBuffers.Put(buf)
 	if err != nil {
 		status = http.StatusBadRequest
-		s.writeError(w, r, err)
+		s.writeEventError(w, r, err)
 		return
 	}
 	if b.Language == "" {
@@ -144,7 +144,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 		} else if _, ok := collect.IsInvalid(err); !ok {
 			status = http.StatusInternalServerError
 		}
-		s.writeError(w, r, err)
+		s.writeEventError(w, r, err)
 		return
 	}
 	if out.Dropped != "" {

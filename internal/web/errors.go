@@ -54,6 +54,37 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := s.apiErrorOf(w, r, err)
+	writeJSON(w, ae.Status, map[string]any{"error": ae.body()})
+}
+
+// writeEventError answers the events API: Waymark's error object, and
+// Plausible's "errors" map of field to messages beside it, so clients
+// written for either read it.
+func (s *Server) writeEventError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := s.apiErrorOf(w, r, err)
+	field, msg := ae.Field, ae.Message
+	var ie *analytics.InvalidError
+	if errors.As(err, &ie) {
+		msg = ie.Message // Plausible's messages do not repeat the field
+	}
+	if field == "" {
+		field = "body"
+	}
+	writeJSON(w, ae.Status, map[string]any{"error": ae.body(), "errors": map[string][]string{field: {msg}}})
+}
+
+func (ae *apiError) body() map[string]any {
+	body := map[string]any{"code": ae.Code, "message": ae.Message}
+	if ae.Field != "" {
+		body["field"] = ae.Field
+	}
+	return body
+}
+
+// apiErrorOf classifies an error for a response; internal details go to
+// the log with the request id only.
+func (s *Server) apiErrorOf(w http.ResponseWriter, r *http.Request, err error) *apiError {
 	var ae *apiError
 	var ie *analytics.InvalidError
 	var mbe *http.MaxBytesError
@@ -81,11 +112,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
 		ae = &apiError{Status: http.StatusInternalServerError, Code: codeInternal, Message: "internal error (request id " + id + ")"}
 	}
-	body := map[string]any{"code": ae.Code, "message": ae.Message}
-	if ae.Field != "" {
-		body["field"] = ae.Field
-	}
-	writeJSON(w, ae.Status, map[string]any{"error": body})
+	return ae
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -172,10 +172,11 @@ func TestEventAPI(t *testing.T) {
 	}
 	resp, body = do(t, "POST", srv.URL+"/api/event", `{"n":"pageview","d":"shop.example"}`, nil)
 	var e struct {
-		Error struct{ Code, Field, Message string }
+		Error  struct{ Code, Field, Message string }
+		Errors map[string][]string // Plausible's form
 	}
 	json.Unmarshal(body, &e)
-	if resp.StatusCode != 400 || e.Error.Field != "url" || e.Error.Code != "invalid" {
+	if resp.StatusCode != 400 || e.Error.Field != "url" || e.Error.Code != "invalid" || len(e.Errors["url"]) != 1 || "url: "+e.Errors["url"][0] != e.Error.Message {
 		t.Errorf("invalid event: %d %s", resp.StatusCode, body)
 	}
 	resp, _ = do(t, "POST", srv.URL+"/api/event", strings.Repeat("x", 20<<10), nil)
