@@ -58,21 +58,21 @@ type eventJSON struct {
 	M        json.RawMessage `json:"m"` // older Plausible trackers: props as a JSON string
 	H        json.RawMessage `json:"h"` // Plausible's hash mode: 1 or true
 
-	SW  json.Number `json:"sw"`
+	SW json.Number `json:"sw"`
 	// Plausible's legacy npm tracker sends the screen width as w; its
 	// documentation's long name is screen_width.
 	W           json.Number `json:"w"`
 	ScreenWidth json.Number `json:"screen_width"`
-	SH  json.Number `json:"sh"`
-	VW  json.Number `json:"vw"`
-	VH  json.Number `json:"vh"`
-	DPR json.Number `json:"dpr"`
-	CD  json.Number `json:"cd"`
-	L   *string     `json:"l"`
-	TZ  *string     `json:"tz"`
-	PID *string     `json:"pid"`
-	E   json.Number `json:"e"`
-	SD  json.Number `json:"sd"`
+	SH          json.Number `json:"sh"`
+	VW          json.Number `json:"vw"`
+	VH          json.Number `json:"vh"`
+	DPR         json.Number `json:"dpr"`
+	CD          json.Number `json:"cd"`
+	L           *string     `json:"l"`
+	TZ          *string     `json:"tz"`
+	PID         *string     `json:"pid"`
+	E           json.Number `json:"e"`
+	SD          json.Number `json:"sd"`
 }
 
 func pick(a, b *string) string {
