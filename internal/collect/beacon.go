@@ -363,8 +363,5 @@ func (b *Beacon) validate() error {
 		}
 	}
 	b.page = u
-	if b.Name == analytics.EventEngagement && b.PageviewID == 0 {
-		return analytics.Invalidf("pid", "an engagement beacon needs the id of its pageview")
-	}
 	return nil
 }

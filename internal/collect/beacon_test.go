@@ -38,7 +38,9 @@ func TestParseEvent(t *testing.T) {
 		{name: "no domain", body: `{"n":"pageview","u":"https://e.com/"}`, wantField: "domain"},
 		{name: "screen too wide", body: `{"n":"pageview","u":"https://e.com/","d":"e.com","sw":70000}`, wantField: "sw"},
 		{name: "negative engagement", body: `{"n":"engagement","u":"https://e.com/","d":"e.com","pid":"1","e":-1}`, wantField: "e"},
-		{name: "engagement without pageview", body: `{"n":"engagement","u":"https://e.com/","d":"e.com","e":10}`, wantField: "pid"},
+		// Plausible's tracker sends engagement without a pageview id.
+		{name: "engagement without pageview id", body: `{"n":"engagement","u":"https://e.com/","d":"e.com","e":10,"sd":42}`,
+			want: &Beacon{Name: "engagement", URL: "https://e.com/", Domains: []string{"e.com"}, EngagedMS: 10, ScrollDepth: 42}},
 		{name: "bad pid", body: `{"n":"pageview","u":"https://e.com/","d":"e.com","pid":"xyz"}`, wantField: "pid"},
 		// Plausible's rules for props: a bad property is left out, the
 		// event is kept (its external_controller_test).

@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -256,7 +257,7 @@ func (z *Sessionizer) Add(h *analytics.Hit, at spool.Pos) analytics.Event {
 	e := analytics.Event{Hit: *h, SessionID: s.ID, EntryPage: s.EntryPage}
 	if h.Name == analytics.EventEngagement {
 		var added bool
-		e.NewPageview, e.ScrollDepth, added = st.report(h.PageviewID, h.ScrollDepth)
+		e.NewPageview, e.ScrollDepth, added = st.report(reportID(h), h.ScrollDepth)
 		if added {
 			st.size += reportSize
 			z.bytes += reportSize
@@ -272,6 +273,19 @@ func (z *Sessionizer) Add(h *analytics.Hit, at spool.Pos) analytics.Event {
 	e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMTerm, e.UTMContent = s.UTMSource, s.UTMMedium, s.UTMCampaign, s.UTMTerm, s.UTMContent
 	e.Place = s.Place
 	return e
+}
+
+// reportID is the pageview an engagement report belongs to: the id the
+// tracker gave it, or, from Plausible's tracker, which sends none, the
+// page: its reports in one visit count as one pageview whose scroll depth
+// is the deepest, as Plausible counts scroll depth per visitor and page.
+func reportID(h *analytics.Hit) uint64 {
+	if h.PageviewID != 0 {
+		return h.PageviewID
+	}
+	f := fnv.New64a()
+	f.Write([]byte(h.Path))
+	return f.Sum64() | 1 // never 0
 }
 
 // reportSize is what a remembered engagement report costs.

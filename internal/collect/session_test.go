@@ -126,6 +126,29 @@ func TestEngagementReports(t *testing.T) {
 	// Sums give the mean maximum depth per pageview: (70 + 100) / 2.
 }
 
+// TestEngagementWithoutPageviewID: Plausible's tracker sends engagement
+// events without a pageview id. Its reports on one page of a visit count
+// as one pageview with the deepest scroll; another page is another.
+func TestEngagementWithoutPageviewID(t *testing.T) {
+	t.Parallel()
+	z := NewSessionizer(nil)
+	z.Add(sessHit(1, 0, analytics.EventPageview, "/a"), spool.Pos{Seg: 1, Off: 1})
+	z.Add(sessHit(1, 1, analytics.EventPageview, "/b"), spool.Pos{Seg: 1, Off: 2})
+	var new, depth int
+	for i, r := range []struct {
+		path  string
+		depth uint8
+	}{{"/a", 30}, {"/a", 80}, {"/b", 50}, {"/a", 60}} {
+		h := sessHit(1, 2, analytics.EventEngagement, r.path)
+		h.EngagedMS, h.ScrollDepth = 1000, r.depth
+		e := z.Add(h, spool.Pos{Seg: 1, Off: int64(10 + i)})
+		new, depth = new+int(e.NewPageview), depth+int(e.ScrollDepth)
+	}
+	if new != 2 || depth != 80+50 {
+		t.Errorf("%d pageviews with %d scroll depth in total, want 2 and 130", new, depth)
+	}
+}
+
 // TestSessionizerBounded is the probe's fifth finding: 20,000 beacons
 // with distinct user agents and long UTM values made 20,000 live sessions
 // and took the heap from 12 to 256 MiB. Live sessions now stay within
