@@ -77,7 +77,7 @@ var accessRules = map[string]access{
 	"POST /api/event":                        {400, 0, "public: beacons (this request is invalid)"},
 	"OPTIONS /api/event":                     {204, 0, "public: CORS preflight"},
 	"GET /w.js":                              {200, 0, "public: tracker"},
-	"GET /js/script.js":                      {200, 0, "public: tracker"},
+	"GET /js/{file}":                         {404, 0, "public: Plausible's script names (this one is none)"},
 	"GET /login":                             {200, 0, "public: the login form"},
 	"POST /login":                            {401, 0, "wrong password"},
 	"POST /logout":                           {401, 0, "admin session"},

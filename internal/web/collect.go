@@ -3,8 +3,10 @@ package web
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -156,14 +158,74 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) tracker(w http.ResponseWriter, r *http.Request) {
-	b, err := assets.Static.ReadFile("static/w.js")
+	s.serveTracker(w, r, "w.full.js", nil)
+}
+
+// plausibleVariants maps the parts of Plausible's script names
+// (script.hash.outbound-links.js) to the full tracker's attributes; parts
+// mapped to nothing need no attribute (revenue and exclusions work from
+// the call's options and the tag's data-exclude/data-include; compat is
+// the same script).
+var plausibleVariants = map[string]string{
+	"hash": "hash", "outbound-links": "outbound", "file-downloads": "downloads", "manual": "manual",
+	"local": "allow-localhost", "tagged-events": "tagged-events", "pageview-props": "pageview-props",
+	"exclusions": "", "revenue": "", "compat": "",
+}
+
+// plausibleScript serves Plausible's script names: script.js and
+// plausible.js get the default tracker, names with variants
+// (script.tagged-events.outbound-links.js) the full one with the
+// attributes their parts promise set before it runs.
+func (s *Server) plausibleScript(w http.ResponseWriter, r *http.Request) {
+	file := r.PathValue("file")
+	base, ok := strings.CutSuffix(file, ".js")
+	parts := strings.Split(base, ".")
+	if !ok || parts[0] != "script" && parts[0] != "plausible" {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{"code": codeNotFound,
+			"message": "no script " + file + "; Plausible's names are served: script.js, plausible.js, and script.<variants>.js"}})
+		return
+	}
+	if len(parts) == 1 {
+		s.serveTracker(w, r, "w.js", nil)
+		return
+	}
+	var attrs []string
+	for _, p := range parts[1:] {
+		a, known := plausibleVariants[p]
+		if !known {
+			names := make([]string, 0, len(plausibleVariants))
+			for k := range plausibleVariants {
+				names = append(names, k)
+			}
+			slices.Sort(names)
+			writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{"code": codeNotFound,
+				"message": fmt.Sprintf("unknown script variant %q in %s; known: %s", p, file, strings.Join(names, ", "))}})
+			return
+		}
+		if a != "" && !slices.Contains(attrs, a) {
+			attrs = append(attrs, a)
+		}
+	}
+	s.serveTracker(w, r, "w.full.js", attrs)
+}
+
+// serveTracker serves a built tracker; attrs are data- attributes set on
+// its script tag before it runs (a variant's features).
+func (s *Server) serveTracker(w http.ResponseWriter, r *http.Request, name string, attrs []string) {
+	b, err := assets.Static.ReadFile("static/" + name)
 	if err != nil {
 		http.Error(w, "tracker missing from this build", http.StatusInternalServerError)
 		return
+	}
+	key := name
+	if len(attrs) > 0 {
+		slices.Sort(attrs)
+		key = name + "?" + strings.Join(attrs, ",")
+		b = append([]byte(`(s=>s&&"`+strings.Join(attrs, " ")+`".split(" ").forEach(a=>s.setAttribute("data-"+a,"")))(document.currentScript);`+"\n"), b...)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/javascript; charset=utf-8")
 	h.Set("Cache-Control", "public, max-age=3600")
 	h.Set("Access-Control-Allow-Origin", "*")
-	s.gz.serve(w, r, "w.js", b)
+	s.gz.serve(w, r, key, b)
 }

@@ -26,7 +26,9 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("POST /api/event", s.event)
 		mux.HandleFunc("OPTIONS /api/event", s.eventPreflight)
 		mux.HandleFunc("GET /w.js", s.tracker)
-		mux.HandleFunc("GET /js/script.js", s.tracker) // Plausible's script path: switching sites change only the host
+		// Plausible's script paths, its variants included: a site switching
+		// changes only the host.
+		mux.HandleFunc("GET /js/{file}", s.plausibleScript)
 	}
 	if s.Stats != nil {
 		s.dashboardRoutes(mux)

@@ -279,12 +279,28 @@ func TestQueryAuth(t *testing.T) {
 
 func TestTrackerAndHealth(t *testing.T) {
 	srv, _, _ := newTestServer(t, apptest.Options{})
-	resp, body := do(t, "GET", srv.URL+"/w.js", "", map[string]string{"Accept-Encoding": "gzip"})
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "gzip" {
-		t.Fatalf("tracker: %d %v", resp.StatusCode, resp.Header)
+	// The default script (Plausible's script.js) within 1 KB gzipped; the
+	// full one (w.js, the variants) within 1.6 KB.
+	for path, budget := range map[string]int{"/js/script.js": 1024, "/js/plausible.js": 1024, "/w.js": 1638,
+		"/js/script.hash.outbound-links.file-downloads.tagged-events.pageview-props.manual.local.revenue.exclusions.js": 1638} {
+		resp, body := do(t, "GET", srv.URL+path, "", map[string]string{"Accept-Encoding": "gzip"})
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("Content-Type") != "text/javascript; charset=utf-8" {
+			t.Fatalf("%s: %d %v", path, resp.StatusCode, resp.Header)
+		}
+		if len(body) > budget {
+			t.Errorf("%s is %d bytes gzipped, over its %d", path, len(body), budget)
+		}
 	}
-	if len(body) > 1024 {
-		t.Errorf("tracker is %d bytes gzipped, over the 1 KB budget", len(body))
+	// A variant's script sets the attributes its name promises first.
+	resp, body := do(t, "GET", srv.URL+"/js/script.outbound-links.hash.js", "", nil)
+	if resp.StatusCode != 200 || !bytes.HasPrefix(body, []byte(`(s=>s&&"hash outbound".split(" ")`)) {
+		t.Errorf("variant: %d %.120s", resp.StatusCode, body)
+	}
+	for _, bad := range []string{"/js/script.telepathy.js", "/js/other.js", "/js/script"} {
+		resp, body = do(t, "GET", srv.URL+bad, "", nil)
+		if resp.StatusCode != 404 || !bytes.Contains(body, []byte(`"error"`)) {
+			t.Errorf("%s: %d %s", bad, resp.StatusCode, body)
+		}
 	}
 	resp, body = do(t, "GET", srv.URL+"/healthz", "", nil)
 	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"ok"`)) {

@@ -1,0 +1,152 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"waymark.dev/waymark/internal/apptest"
+)
+
+// sentLog records, in the page, each beacon the tracker sends (it posts
+// with fetch), before the tracker loads.
+const sentLog = `<script>window.sent=[];const f0=window.fetch;window.fetch=(u,o)=>{window.sent.push(JSON.parse(o.body));return f0(u,o)};` +
+	`document.addEventListener('click',e=>e.preventDefault())</script>`
+
+// TestPlausibleSnippet: a site moving from Plausible keeps its snippet.
+// In Chromium, on a page of another origin: Plausible's documented
+// snippet with calls queued before the script loads (replayed in order
+// after the pageview; the callback gets the answer's status), Plausible's
+// script variants (hash routing, outbound links, file downloads, tagged
+// events, manual pageviews), each checked through the Stats API.
+func TestPlausibleSnippet(t *testing.T) {
+	data := t.TempDir()
+	addr, stop := startServer(t, data)
+	defer stop()
+	token := addToken(t, data)
+	tag := func(script string) string {
+		return fmt.Sprintf(`<script defer data-domain="%s" data-allow-localhost src="http://%s/js/%s"></script>`, DemoDomain, addr, script)
+	}
+	pages := map[string]string{
+		"/snippet": sentLog + tag("script.js") +
+			`<script>window.plausible = window.plausible || function() { (window.plausible.q = window.plausible.q || []).push(arguments) }</script>` +
+			`<script>plausible('Signup', {props: {plan: 'pro'}, revenue: {amount: 12.5, currency: 'EUR'}, callback: function (r) { window.cb = r }})</script>` +
+			`<h1>Snippet</h1>`,
+		"/variants": sentLog + tag("script.hash.outbound-links.file-downloads.tagged-events.js") +
+			`<h1>Variants</h1><a id="out" href="https://example.org/x">out</a> <a id="pdf" href="/files/report.pdf">pdf</a>` +
+			` <button id="tagged" class="btn plausible-event-name=Newsletter+Signup plausible-event-position=footer">join</button>`,
+		"/hooked": sentLog + tag("script.js") +
+			`<script>window.plausible = window.plausible || function() { (window.plausible.q = window.plausible.q || []).push(arguments) }</script>` +
+			`<script>plausible('Kept'); plausible('hook', function (p) { return p.n == 'pageview' ? null : p })</script><h1>Hooked</h1>`,
+		"/manual": sentLog + tag("script.manual.js") +
+			`<script>window.plausible = window.plausible || function() { (window.plausible.q = window.plausible.q || []).push(arguments) }</script>` +
+			`<script>plausible('pageview', {u: location.origin + '/virtual/checkout'})</script><h1>Manual</h1>`,
+	}
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := pages[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, "<!doctype html><html><head><title>t</title></head><body>%s</body></html>", body)
+	}))
+	defer site.Close()
+
+	ctx := apptest.Browser(t)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	sent := func() string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.sent)`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	waitSent := func(n int) string {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			c, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`window.sent.length`))
+			if c >= n || time.Now().After(deadline) {
+				return sent()
+			}
+		}
+	}
+
+	// The snippet: the queued Signup goes after the pageview, with its
+	// props and revenue, and the callback hears 202.
+	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL+"/snippet"), chromedp.WaitVisible("h1"),
+		chromedp.Poll[chromedp.Void](`window.cb`)); err != nil {
+		t.Fatalf("snippet: %v (sent %s)", err, sent())
+	}
+	s := sent()
+	if !strings.HasPrefix(s, `[{"n":"pageview"`) || !strings.Contains(s, `},{"n":"Signup"`) || !strings.Contains(s, `"p":{"plan":"pro"}`) ||
+		!strings.Contains(s, `"$":{"amount":12.5,"currency":"EUR"}`) {
+		t.Errorf("snippet sent %s", s)
+	}
+	if st, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`window.cb.status`)); st != 202 {
+		t.Errorf("callback status %d, want 202", st)
+	}
+
+	// The variants page opened at a fragment route; then three clicks.
+	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL+"/variants#/cart"), chromedp.WaitVisible("h1"),
+		chromedp.Click("#out"), chromedp.Click("#pdf"), chromedp.Click("#tagged")); err != nil {
+		t.Fatal(err)
+	}
+	s = waitSent(4)
+	for _, want := range []string{`"n":"pageview","u":"` + site.URL + `/variants#/cart"`, `"h":1`, `"n":"Outbound Link: Click"`,
+		`"p":{"url":"https://example.org/x"}`, `"n":"File Download"`, `"n":"Newsletter Signup"`, `"p":{"position":"footer"}`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("variants sent %s, lacking %s", s, want)
+		}
+	}
+
+	// A hook queued before the script loaded (a consent hook) applies to
+	// the first pageview already, though queued after another call.
+	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL+"/hooked"), chromedp.WaitVisible("h1")); err != nil {
+		t.Fatal(err)
+	}
+	if s = waitSent(1); strings.Contains(s, `"pageview"`) || !strings.Contains(s, `"n":"Kept"`) {
+		t.Errorf("hooked sent %s", s)
+	}
+
+	// Manual: only the pageview the page asks for, at its address.
+	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL+"/manual"), chromedp.WaitVisible("h1")); err != nil {
+		t.Fatal(err)
+	}
+	if s = waitSent(1); strings.Count(s, `"n":"pageview"`) != 1 || !strings.Contains(s, `/virtual/checkout"`) {
+		t.Errorf("manual sent %s", s)
+	}
+
+	// All of it through the Stats API.
+	q := `{"site_id":"` + DemoDomain + `","metrics":["events"],"date_range":"day","dimensions":["event:name","event:page"],"filters":[["is","visit:hostname",["127.0.0.1"]]]}`
+	want := []string{`["pageview","/snippet"]`, `["Signup","/snippet"]`, `["pageview","/variants#/cart"]`, `["Outbound Link: Click","/variants#/cart"]`,
+		`["File Download","/variants#/cart"]`, `["Newsletter Signup","/variants#/cart"]`, `["pageview","/virtual/checkout"]`}
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		body = postQuery(t, addr, token, q)
+		missing := 0
+		for _, w := range want {
+			if !strings.Contains(body, `"dimensions":`+w) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats lack %d of %v: %s", missing, want, body)
+		}
+	}
+	prop := postQuery(t, addr, token, `{"site_id":"`+DemoDomain+`","metrics":["events"],"date_range":"day","dimensions":["event:props:plan"],"filters":[["is","event:name",["Signup"]],["is","visit:hostname",["127.0.0.1"]]]}`)
+	if !strings.Contains(prop, `"dimensions":["pro"],"metrics":[1]`) {
+		t.Errorf("Signup's plan: %s", prop)
+	}
+}
