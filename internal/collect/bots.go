@@ -230,8 +230,35 @@ func (m *BotMatcher) IsBot(ua string) bool {
 			return true
 		}
 	}
+	return genericBot(ua)
+}
+
+// genericBot catches what no list names: a user agent that calls itself
+// a crawler, spider or bot as a word of its own ("generic crawler",
+// "SomeBot/1.0"), as Plausible's detector does. Inside a word ("Cubot",
+// a phone maker) it does not count.
+func genericBot(ua string) bool {
+	l := strings.ToLower(ua)
+	for _, w := range [...]string{"crawler", "spider", "bot"} {
+		for i := 0; ; {
+			j := strings.Index(l[i:], w)
+			if j < 0 {
+				break
+			}
+			j += i
+			end := j + len(w)
+			before := j == 0 || !isLetter(l[j-1])
+			after := end == len(l) || !isLetter(l[end])
+			if before && after {
+				return true
+			}
+			i = end
+		}
+	}
 	return false
 }
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' }
 
 // IsSpam reports whether a referrer host is a known referrer spammer.
 func (m *BotMatcher) IsSpam(host string) bool {

@@ -93,7 +93,7 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (analytics.Hit, st
 		Name:           b.Name,
 		Hostname:       strings.TrimPrefix(strings.ToLower(page.Hostname()), "www."),
 		Path:           path,
-		Referrer:       src.Referrer,
+		Referrer:       referrerOf(src, b.Referrer),
 		ReferrerSource: src.Name,
 		Channel:        src.Channel,
 		UTMSource:      utm.Source,
@@ -127,6 +127,15 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (analytics.Hit, st
 	}
 	sanitize(&h)
 	return h, ""
+}
+
+// referrerOf is the stored referrer: the page's host and path when the
+// visit came from another site, "" when direct or internal.
+func referrerOf(src Source, ref string) string {
+	if src.Referrer == "" {
+		return ""
+	}
+	return ReferrerPath(ref)
 }
 
 // sanitize makes every text field valid UTF-8 without NUL bytes. Parsing

@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -88,6 +89,11 @@ func classify(host string, page *url.URL, utm UTM, lookup func(string) (knownSou
 	if utm.Source != "" {
 		if src.Name == "" || src.Channel == analytics.ChannelReferral {
 			src.Name = utm.Source
+			// utm_source=facebook (or fb, facebook.com) is the Facebook a
+			// referrer from facebook.com would be, as Plausible shows it.
+			if k, ok := sourceAliases[strings.ToLower(strings.TrimSpace(utm.Source))]; ok {
+				src.Name, src.Channel = k.name, k.channel
+			}
 		}
 		switch strings.ToLower(utm.Medium) {
 		case "email", "e-mail", "newsletter":
@@ -106,6 +112,26 @@ func classify(host string, page *url.URL, utm UTM, lookup func(string) (knownSou
 	return src
 }
 
+// sourceAliases finds a known source by what campaigns put in
+// utm_source: its name ("facebook"), a host of it ("facebook.com",
+// "t.co") or a common short form ("fb").
+var sourceAliases = func() map[string]knownSource {
+	m := map[string]knownSource{}
+	for host, k := range knownSources {
+		m[host] = k
+		m[strings.ToLower(k.name)] = k
+	}
+	for alias, host := range map[string]string{"fb": "facebook.com", "ig": "instagram.com", "yt": "youtube.com", "li": "linkedin.com",
+		"tw": "twitter.com", "x": "x.com", "hn": "news.ycombinator.com", "hackernews": "news.ycombinator.com"} {
+		m[alias] = knownSources[host]
+	}
+	return m
+}()
+
+// referrerHost is the host of a referring page: lower case, without
+// "www."; "" for addresses that are not http(s), malformed, or local
+// (localhost, loopback and private addresses: a developer's machine is
+// not a source), as Plausible ignores them.
 func referrerHost(ref string) string {
 	if ref == "" {
 		return ""
@@ -114,11 +140,40 @@ func referrerHost(ref string) string {
 	if err != nil || u.Host == "" {
 		return ""
 	}
-	if u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "android-app" {
+	if u.Scheme != "http" && u.Scheme != "https" {
 		return ""
 	}
 	h := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(h); err == nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsUnspecified() || ip.IsLinkLocalUnicast()) {
+		return ""
+	}
 	return strings.TrimPrefix(h, "www.")
+}
+
+// ReferrerPath is what visit:referrer shows, as Plausible keeps it: the
+// referring page's host without "www." and its path without a trailing
+// slash; no query or fragment ("indiehackers.com/page"). "" where
+// referrerHost is.
+func ReferrerPath(ref string) string {
+	host := referrerHost(ref)
+	if host == "" {
+		return ""
+	}
+	u, _ := url.Parse(ref) // referrerHost parsed it
+	p := strings.TrimRight(u.Path, "/")
+	if !utf8.ValidString(p) {
+		p = ""
+	}
+	if len(host)+len(p) > analytics.MaxURLLen {
+		p = p[:max(0, analytics.MaxURLLen-len(host))]
+		for !utf8.ValidString(p) {
+			p = p[:len(p)-1]
+		}
+	}
+	return host + p
 }
 
 func lookupSource(host string) (knownSource, bool) {

@@ -29,10 +29,39 @@ func TestClassify(t *testing.T) {
 		{"https://www.google.com/", UTM{Source: "adwords", Medium: "cpc"}, Source{"google.com", "Google", analytics.ChannelSearch}},
 		{"not a url", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
 		{"ftp://files.example/", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
+		// Plausible's Events API tests: local and non-web referrers are
+		// none; a utm_source naming a known source shows that source.
+		{"http://localhost:4000/", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
+		{"http://192.168.1.10/admin", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
+		{"android-app://com.google.android.gm", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
+		{"https:://twitter.com", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
+		{"", UTM{Source: "facebook"}, Source{"", "Facebook", analytics.ChannelSocial}},
+		{"", UTM{Source: "fb", Medium: "email"}, Source{"", "Facebook", analytics.ChannelEmail}},
+		{"", UTM{Source: "betalist"}, Source{"", "betalist", analytics.ChannelCampaign}},
+		{"https://betalist.com/my-product", UTM{Source: "betalist"}, Source{"betalist.com", "betalist", analytics.ChannelCampaign}},
 	}
 	for _, tt := range tests {
 		if got := Classify(tt.ref, page, tt.utm); got != tt.want {
 			t.Errorf("Classify(%q, %+v) = %+v, want %+v", tt.ref, tt.utm, got, tt.want)
+		}
+	}
+}
+
+// TestReferrerPath: visit:referrer as Plausible keeps it.
+func TestReferrerPath(t *testing.T) {
+	t.Parallel()
+	for ref, want := range map[string]string{
+		"https://facebook.com/page/":                         "facebook.com/page",
+		"https://www.indiehackers.com/page?query=param#hash": "indiehackers.com/page",
+		"http://m.facebook.com/":                             "m.facebook.com",
+		"https://news.ycombinator.com/item?id=1":             "news.ycombinator.com/item",
+		"https://example.org/caf%C3%A9/":                     "example.org/café",
+		"http://localhost:4000/":                             "",
+		"android-app://com.google.android.gm":                "",
+		"":                                                   "",
+	} {
+		if got := ReferrerPath(ref); got != want {
+			t.Errorf("ReferrerPath(%q) = %q, want %q", ref, got, want)
 		}
 	}
 }

@@ -68,6 +68,9 @@ func (p *AgentParser) parse(s string) Agent {
 	}
 	a.Browser = string(u.Browser())
 	a.BrowserVersion = majorMinor(u.BrowserVersion())
+	if name, version, ok := inAppBrowser(s); ok {
+		a.Browser, a.BrowserVersion = name, version
+	}
 	a.OS = string(u.OS())
 	a.Device = string(u.Device())
 	a.OSVersion = osVersion(a.OS, s)
@@ -80,6 +83,9 @@ func (p *AgentParser) parse(s string) Agent {
 	}
 	if a.OS == "" {
 		a.OS = "Other"
+	}
+	if a.OS == "MacOS" {
+		a.OS = "Mac" // the name Plausible (Matomo's device detector) reports
 	}
 	if a.Device == "" {
 		a.Device = "Desktop"
@@ -101,6 +107,31 @@ func majorMinor(v string) string {
 	return v[:first+1+second]
 }
 
+// inAppBrowsers are apps whose built-in browser names itself in the user
+// agent after the engine's tokens (which would read as Safari or Chrome),
+// with the names Matomo's device detector, and so Plausible, gives them.
+var inAppBrowsers = []struct{ token, name string }{
+	{"MicroMessenger/", "WeChat"}, {"UCBrowser/", "UC Browser"}, {"FBAV/", "Facebook"}, {"Instagram ", "Instagram App"},
+	{" Line/", "Line"}, {"Snapchat/", "Snapchat"}, {"musical_ly_", "TikTok"}, {"BytedanceWebview/", "TikTok"},
+}
+
+// inAppBrowser finds an in-app browser's name and major.minor version.
+func inAppBrowser(s string) (name, version string, ok bool) {
+	for _, b := range inAppBrowsers {
+		i := strings.Index(s, b.token)
+		if i < 0 {
+			continue
+		}
+		v := s[i+len(b.token):]
+		end := strings.IndexFunc(v, func(r rune) bool { return (r < '0' || r > '9') && r != '.' && r != '_' })
+		if end >= 0 {
+			v = v[:end]
+		}
+		return b.name, majorMinor(strings.ReplaceAll(v, "_", ".")), true
+	}
+	return "", "", false
+}
+
 var (
 	reWindows = regexp.MustCompile(`Windows NT (\d+\.\d+)`)
 	reMac     = regexp.MustCompile(`Mac OS X (\d+)[_.](\d+)`)
@@ -120,7 +151,7 @@ func osVersion(os, s string) string {
 			}
 			return m[1]
 		}
-	case "MacOS":
+	case "MacOS", "Mac":
 		if m := reMac.FindStringSubmatch(s); m != nil {
 			return m[1] + "." + m[2]
 		}

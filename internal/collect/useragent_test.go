@@ -11,7 +11,7 @@ var uaCases = []struct {
 	{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
 		Agent{Browser: "Chrome", BrowserVersion: "131.0", OS: "Windows", OSVersion: "10", Device: "Desktop"}},
 	{"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
-		Agent{Browser: "Safari", BrowserVersion: "18.1", OS: "MacOS", OSVersion: "10.15", Device: "Desktop"}},
+		Agent{Browser: "Safari", BrowserVersion: "18.1", OS: "Mac", OSVersion: "10.15", Device: "Desktop"}},
 	{"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
 		Agent{Browser: "Safari", BrowserVersion: "18.1", OS: "iOS", OSVersion: "18.1", Device: "Mobile"}},
 	{"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
@@ -29,6 +29,21 @@ var uaCases = []struct {
 	{"curl/8.5.0", Agent{Bot: true}},
 	{"python-requests/2.31.0", Agent{Bot: true}},
 	{"", Agent{Bot: true}},
+	// From Plausible's Events API tests and the probe: a crawler
+	// no list names, Plausible's OS name for macOS, in-app browsers.
+	{"generic crawler", Agent{Bot: true}},
+	{"Mozilla/5.0 (compatible; AcmeSiteBot/3.1; +https://acme.example/bot)", Agent{Bot: true}},
+	{"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.110 Safari/537.36",
+		Agent{Browser: "Chrome", BrowserVersion: "70.0", OS: "Mac", OSVersion: "10.13", Device: "Desktop"}},
+	{"Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.40(0x18002831) NetType/WIFI Language/zh_CN",
+		Agent{Browser: "WeChat", BrowserVersion: "8.0", OS: "iOS", OSVersion: "16.0", Device: "Mobile"}},
+	{"Mozilla/5.0 (Linux; U; Android 10; en-US; RMX1911 Build/QKQ1.200209.002) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/78.0.3904.108 UCBrowser/13.4.0.1306 Mobile Safari/537.36",
+		Agent{Browser: "UC Browser", BrowserVersion: "13.4", OS: "Android", OSVersion: "10", Device: "Mobile"}},
+	{"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/442.0.0.38.109;FBBV/555]",
+		Agent{Browser: "Facebook", BrowserVersion: "442.0", OS: "iOS", OSVersion: "17.1", Device: "Mobile"}},
+	// A phone maker whose name ends in "bot" is not a bot.
+	{"Mozilla/5.0 (Linux; Android 9; CUBOT X20 PRO) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
+		Agent{Browser: "Chrome", BrowserVersion: "120.0", OS: "Android", OSVersion: "9", Device: "Mobile"}},
 }
 
 func newTestParser(t testing.TB) *AgentParser {

@@ -50,7 +50,7 @@ var synthAgents = []collect.Agent{
 	{Browser: "Chrome", BrowserVersion: "131.0", OS: "Windows", OSVersion: "10", Device: "Desktop"},
 	{Browser: "Chrome", BrowserVersion: "131.0", OS: "Android", OSVersion: "14", Device: "Mobile"},
 	{Browser: "Safari", BrowserVersion: "18.1", OS: "iOS", OSVersion: "18.1", Device: "Mobile"},
-	{Browser: "Safari", BrowserVersion: "18.1", OS: "MacOS", OSVersion: "10.15", Device: "Desktop"},
+	{Browser: "Safari", BrowserVersion: "18.1", OS: "Mac", OSVersion: "10.15", Device: "Desktop"},
 	{Browser: "Firefox", BrowserVersion: "133.0", OS: "Linux", Device: "Desktop"},
 	{Browser: "Edge", BrowserVersion: "131.0", OS: "Windows", OSVersion: "10", Device: "Desktop"},
 	{Browser: "Samsung Browser", BrowserVersion: "26.0", OS: "Android", OSVersion: "13", Device: "Tablet"},

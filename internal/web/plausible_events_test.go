@@ -1,0 +1,195 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"waymark.dev/waymark/internal/apptest"
+	"waymark.dev/waymark/internal/site"
+)
+
+// plausibleUA is the user agent of Plausible's Events API tests.
+const plausibleUA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.110 Safari/537.36"
+
+// plausibleEventCases are translated from Plausible's Events API tests
+// (test/plausible_web/controllers/api/external_controller_test.exs): the
+// same bodies and headers, and the stored values they expect, read back
+// through the Stats API. Each case has a site of its own, as there.
+// want maps a dimension to its one expected value; none means nothing is
+// stored for the site. Cases Waymark answers differently on purpose are
+// in docs/API.md ("Plausible's Events API").
+var plausibleEventCases = []struct {
+	name, domain, body string
+	ua                 string
+	status             int
+	want               map[string]string
+	props              map[string]string
+	none               bool
+}{
+	{name: "records the event", domain: "ext-1.com", body: `{"domain":"ext-1.com","name":"pageview","url":"http://gigride.live/","referrer":"http://m.facebook.com/","screen_width":1440}`,
+		want: map[string]string{"visit:hostname": "gigride.live", "event:page": "/", "visit:source": "Facebook", "visit:screen": "Desktop"}},
+	{name: "www. is stripped from hostname", domain: "ext-3.com", body: `{"name":"pageview","url":"http://www.example.com/","domain":"ext-3.com"}`,
+		want: map[string]string{"visit:hostname": "example.com"}},
+	{name: "www. is stripped from domain", domain: "ext-2.com", body: `{"name":"custom event","url":"http://gigride.live/","domain":"www.ext-2.com"}`,
+		want: map[string]string{"event:name": "custom event"}},
+	{name: "empty path defaults to /", domain: "ext-4.com", body: `{"name":"pageview","url":"http://www.example.com","domain":"ext-4.com"}`,
+		want: map[string]string{"event:page": "/"}},
+	{name: "trailing whitespace is removed", domain: "ext-ws.com", body: `{"name":"pageview","url":"http://www.example.com/path ","domain":"ext-ws.com"}`,
+		want: map[string]string{"event:page": "/path"}},
+	{name: "bots and crawlers are ignored", domain: "ext-5.com", ua: "generic crawler", body: `{"name":"pageview","url":"http://www.example.com/","domain":"ext-5.com"}`, none: true},
+	{name: "Headless Chrome is ignored", domain: "headless.com", ua: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/85.0.4183.83 Safari/537.36",
+		body: `{"name":"pageview","url":"http://www.example.com/","domain":"headless.com"}`, none: true},
+	{name: "parses user_agent", domain: "ext-6.com", body: `{"name":"pageview","url":"http://gigride.live/","domain":"ext-6.com"}`,
+		want: map[string]string{"visit:os": "Mac", "visit:os_version": "10.13", "visit:browser": "Chrome", "visit:browser_version": "70.0"}},
+	{name: "parses referrer", domain: "ext-7.com", body: `{"name":"pageview","url":"http://gigride.live/","referrer":"https://facebook.com","domain":"ext-7.com"}`,
+		want: map[string]string{"visit:source": "Facebook"}},
+	{name: "strips trailing slash from referrer", domain: "ext-8.com", body: `{"name":"pageview","url":"http://gigride.live/","referrer":"https://facebook.com/page/","domain":"ext-8.com"}`,
+		want: map[string]string{"visit:referrer": "facebook.com/page", "visit:source": "Facebook"}},
+	{name: "ignores when referrer is internal", domain: "ext-9.com", body: `{"name":"pageview","url":"http://gigride.live/","referrer":"https://gigride.live","domain":"ext-9.com"}`,
+		want: map[string]string{"visit:source": "Direct / None"}},
+	{name: "ignores localhost referrer", domain: "ext-10.com", body: `{"name":"pageview","url":"http://gigride.live/","referrer":"http://localhost:4000/","domain":"ext-10.com"}`,
+		want: map[string]string{"visit:source": "Direct / None"}},
+	{name: "parses subdomain referrer", domain: "ext-11.com", body: `{"name":"pageview","url":"http://gigride.live/","referrer":"https://blog.gigride.live","domain":"ext-11.com"}`,
+		want: map[string]string{"visit:source": "blog.gigride.live"}},
+	{name: "referrer is cleaned", domain: "ext-12.com", body: `{"name":"pageview","url":"http://www.example.com/","referrer":"https://www.indiehackers.com/page?query=param#hash","domain":"ext-12.com"}`,
+		want: map[string]string{"visit:referrer": "indiehackers.com/page"}},
+	{name: "utm_source overrides referrer source", domain: "ext-13.com", body: `{"name":"pageview","url":"http://www.example.com/?utm_source=betalist","referrer":"https://betalist.com/my-produxct","domain":"ext-13.com"}`,
+		want: map[string]string{"visit:source": "betalist"}},
+	{name: "utm tags are stored", domain: "ext-utm.com", body: `{"name":"pageview","url":"http://www.example.com/?utm_medium=ads&utm_source=instagram&utm_campaign=video_story","domain":"ext-utm.com"}`,
+		want: map[string]string{"visit:utm_medium": "ads", "visit:utm_source": "instagram", "visit:utm_campaign": "video_story"}},
+	{name: "unknown referrer: just the domain", domain: "ext-14.com", body: `{"name":"pageview","url":"http://gigride.live/","referrer":"https://www.indiehackers.com/landing-page-feedback","domain":"ext-14.com"}`,
+		want: map[string]string{"visit:source": "indiehackers.com"}},
+	{name: "referrer that is not http or https is ignored", domain: "ext-15.com", body: `{"name":"pageview","url":"http://gigride.live/","referrer":"android-app://com.google.android.gm","domain":"ext-15.com"}`,
+		want: map[string]string{"visit:source": "Direct / None"}},
+	{name: "screen size from screen_width", domain: "ext-16.com", body: `{"name":"pageview","url":"http://gigride.live/","screen_width":480,"domain":"ext-16.com"}`,
+		want: map[string]string{"visit:screen": "Mobile"}},
+	{name: "screen size empty without screen_width", domain: "ext-17.com", body: `{"name":"pageview","url":"http://gigride.live/","domain":"ext-17.com"}`,
+		want: map[string]string{"visit:screen": "(not set)"}},
+	{name: "can trigger a custom event", domain: "ext-18.com", body: `{"name":"custom event","url":"http://gigride.live/","domain":"ext-18.com"}`,
+		want: map[string]string{"event:name": "custom event"}},
+	{name: "casts custom props to string", domain: "prop-1.com", body: `{"name":"Signup","url":"http://gigride.live/","domain":"prop-1.com","props":{"bool_test":true,"number_test":12}}`,
+		props: map[string]string{"bool_test": "true", "number_test": "12"}},
+	{name: "ignores malformed custom props", domain: "prop-2.com", body: `{"name":"Signup","url":"http://gigride.live/","domain":"prop-2.com","props":"\"show-more:button\""}`,
+		want: map[string]string{"event:name": "Signup", "event:props:show-more": "(none)"}},
+	{name: "can send props stringified", domain: "prop-3.com", body: `{"name":"Signup","url":"http://gigride.live/","domain":"prop-3.com","props":"{\"number_test\":12}"}`,
+		props: map[string]string{"number_test": "12"}},
+	{name: "ignores custom prop with array value", domain: "prop-4.com", body: `{"name":"Signup","url":"http://gigride.live/","domain":"prop-4.com","props":"{\"wat\":[\"some-thing\"],\"other\":\"key\"}"}`,
+		props: map[string]string{"other": "key", "wat": "(none)"}},
+	{name: "ignores custom prop with map value", domain: "prop-5.com", body: `{"name":"Signup","url":"http://gigride.live/","domain":"prop-5.com","props":"{\"foo\":{\"bar\":\"baz\"},\"other_key\":1}"}`,
+		props: map[string]string{"other_key": "1", "foo": "(none)"}},
+	{name: "ignores custom prop with empty string value", domain: "prop-6.com", body: `{"name":"Signup","url":"http://gigride.live/","domain":"prop-6.com","props":"{\"foo\":\"\",\"other_key\":true}"}`,
+		props: map[string]string{"other_key": "true", "foo": "(none)"}},
+	{name: "ignores custom prop with nil value", domain: "prop-7.com", body: `{"name":"Signup","url":"http://gigride.live/","domain":"prop-7.com","props":"{\"foo\":null,\"other_key\":true}"}`,
+		props: map[string]string{"other_key": "true", "foo": "(none)"}},
+	{name: "ignores a malformed referrer URL", domain: "ext-19.com", body: `{"name":"pageview","url":"http://gigride.live/","referrer":"https:://twitter.com","domain":"ext-19.com"}`,
+		want: map[string]string{"visit:referrer": "Direct / None"}},
+	{name: "URL is decoded", domain: "ext-21.com", body: `{"name":"pageview","url":"http://www.example.com/opportunity/category/%D8%AC%D9%88%D8%A7%D8%A6%D8%B2-%D9%88%D9%85%D8%B3%D8%A7%D8%A8%D9%82%D8%A7%D8%AA","domain":"ext-21.com"}`,
+		want: map[string]string{"event:page": "/opportunity/category/جوائز-ومسابقات"}},
+	{name: "accepts shorthand map keys", domain: "ext-22.com", body: `{"n":"pageview","u":"http://www.example.com/opportunity","d":"ext-22.com","r":"https://facebook.com/page","w":300}`,
+		want: map[string]string{"event:page": "/opportunity", "visit:source": "Facebook", "visit:referrer": "facebook.com/page", "visit:screen": "Mobile"}},
+	{name: "records hash when in hash mode", domain: "ext-23.com", body: `{"n":"pageview","u":"http://www.example.com/#page-a","d":"ext-23.com","h":1}`,
+		want: map[string]string{"event:page": "/#page-a"}},
+	{name: "does not record hash when hash mode is 0", domain: "ext-hash-0.com", body: `{"n":"pageview","u":"http://www.example.com/#page-a","d":"ext-hash-0.com","h":0}`,
+		want: map[string]string{"event:page": "/"}},
+	{name: "decodes URL pathname, fragment and search", domain: "url-decode.com", body: `{"n":"pageview","u":"https://test.com/%EF%BA%9D%EF%BB%AD%EF%BA%8E%EF%BA%8B%EF%BA%AF-%EF%BB%AE%EF%BB%A4%EF%BA%B3%EF%BA%8E%EF%BA%92%EF%BB%97%EF%BA%8E%EF%BA%97?utm_source=%25balle%25","d":"url-decode.com","h":1}`,
+		want: map[string]string{"visit:hostname": "test.com", "event:page": "/ﺝﻭﺎﺋﺯ-ﻮﻤﺳﺎﺒﻗﺎﺗ", "visit:utm_source": "%balle%"}},
+	{name: "double quotes in query params", domain: "quote.com", body: `{"n":"pageview","u":"https://test.com/?utm_source=Something+%22quoted%22","d":"quote.com","h":1}`,
+		want: map[string]string{"visit:utm_source": `Something "quoted"`}},
+	{name: "JSON that cannot be parsed", domain: "bad-json.com", body: ``, status: 400, none: true},
+	{name: "400 when required fields are missing", domain: "some-domain.com", body: `{"domain":"some-domain.com","name":"pageview"}`, status: 400, none: true},
+}
+
+func TestPlausibleEventsAPI(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	tokens := map[string]string{}
+	for _, c := range plausibleEventCases {
+		if tokens[c.domain] == "" {
+			st.AddSite(t, &site.Site{Domain: c.domain})
+			tokens[c.domain] = st.AddToken(t, c.domain)
+		}
+	}
+	// The multiple-domains case: one event, two dashboards.
+	for _, d := range []string{"test-domain1.com", "test-domain2.com"} {
+		st.AddSite(t, &site.Site{Domain: d})
+		tokens[d] = st.AddToken(t, d)
+	}
+	stored := uint64(0)
+	post := func(body, ua string) (int, []byte) {
+		if ua == "" {
+			ua = plausibleUA
+		}
+		resp, b := do(t, "POST", srv.URL+"/api/event", body, map[string]string{"User-Agent": ua, "Content-Type": "text/plain"})
+		return resp.StatusCode, b
+	}
+	for _, c := range plausibleEventCases {
+		code, b := post(c.body, c.ua)
+		want := c.status
+		if want == 0 {
+			want = 202
+		}
+		if code != want {
+			t.Errorf("%s: %d %s, want %d", c.name, code, b, want)
+		}
+		if code == 202 && string(b) != "ok" {
+			t.Errorf("%s: answer %q, want ok", c.name, b)
+		}
+		if code == 400 {
+			var e struct{ Errors map[string][]string }
+			if json.Unmarshal(b, &e) != nil || len(e.Errors) == 0 {
+				t.Errorf("%s: 400 without Plausible's errors map: %s", c.name, b)
+			}
+		}
+		if !c.none {
+			stored++
+		}
+	}
+	if code, _ := post(`{"name":"pageview","url":"http://gigride.live/","referrer":"http://m.facebook.com/","domain":"test-domain1.com,test-domain2.com","screen_width":1440}`, ""); code != 202 {
+		t.Errorf("multiple domains: %d", code)
+	}
+	stored += 2
+	st.WaitStored(t, stored)
+
+	query := func(domain, dim string, filters string) [][]any {
+		t.Helper()
+		q := fmt.Sprintf(`{"site_id":%q,"metrics":["events"],"date_range":"day","dimensions":[%q]%s}`, domain, dim, filters)
+		resp, b := do(t, "POST", srv.URL+"/api/v2/query", q, map[string]string{"Authorization": "Bearer " + tokens[domain]})
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", q, resp.StatusCode, b)
+		}
+		var r struct{ Results []struct{ Dimensions []any } }
+		json.Unmarshal(b, &r)
+		var out [][]any
+		for _, row := range r.Results {
+			out = append(out, row.Dimensions)
+		}
+		return out
+	}
+	for _, c := range plausibleEventCases {
+		if c.none {
+			if rows := query(c.domain, "event:name", ""); len(rows) != 0 {
+				t.Errorf("%s: stored %v, want nothing", c.name, rows)
+			}
+			continue
+		}
+		for dim, want := range c.want {
+			rows := query(c.domain, dim, "")
+			if len(rows) != 1 || fmt.Sprint(rows[0][0]) != want {
+				t.Errorf("%s: %s = %v, want [%s]", c.name, dim, rows, want)
+			}
+		}
+		for k, want := range c.props {
+			rows := query(c.domain, "event:props:"+k, `,"filters":[["is","event:name",["Signup"]]]`)
+			if len(rows) != 1 || fmt.Sprint(rows[0][0]) != want {
+				t.Errorf("%s: prop %s = %v, want [%s]", c.name, k, rows, want)
+			}
+		}
+	}
+	for _, d := range []string{"test-domain1.com", "test-domain2.com"} {
+		if rows := query(d, "visit:source", ""); len(rows) != 1 || rows[0][0] != "Facebook" {
+			t.Errorf("multiple domains: %s got %v", d, rows)
+		}
+	}
+	t.Logf("%d of Plausible's Events API cases", len(plausibleEventCases)+1)
+
+}
