@@ -499,6 +499,25 @@ func (s *Store) Funnel(ctx context.Context, q *stats.Query, f site.Funnel) ([]st
 	return s.planner.Funnel(ctx, q, f)
 }
 
+// EarliestEvent returns the time of a site's first stored event.
+func (s *Store) EarliestEvent(ctx context.Context, site string) (time.Time, error) {
+	if err := s.ready(ctx); err != nil {
+		return time.Time{}, err
+	}
+	var t time.Time
+	err := s.c.query(ctx, fmt.Sprintf(`SELECT toUnixTimestamp(min(ts)), count() FROM events WHERE site = %s`, Dialect{}.Quote(site)), func(f []string) error {
+		sec, err := strconv.ParseInt(f[0], 10, 64)
+		if err == nil && f[1] != "0" {
+			t = time.Unix(sec, 0).UTC()
+		}
+		return err
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("clickhouse: earliest event: %w", err)
+	}
+	return t, nil
+}
+
 // RecentPageviews returns a site's latest pageviews.
 func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]stats.RecentPageview, error) {
 	d := Dialect{}

@@ -357,6 +357,18 @@ func (s *Store) QueryAll(ctx context.Context, qs []*stats.Query) ([]*stats.Resul
 	return s.planner.QueryAll(ctx, qs)
 }
 
+// EarliestEvent returns the time of a site's first stored event.
+func (s *Store) EarliestEvent(ctx context.Context, site string) (time.Time, error) {
+	var t sql.NullTime
+	if err := s.db.QueryRowContext(ctx, `SELECT min(ts) FROM events WHERE site = ?`, site).Scan(&t); err != nil {
+		return time.Time{}, fmt.Errorf("duckdb: earliest event: %w", err)
+	}
+	if !t.Valid {
+		return time.Time{}, nil
+	}
+	return t.Time.UTC(), nil
+}
+
 // RecentPageviews returns a site's latest pageviews.
 func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]stats.RecentPageview, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT ts, pathname, referrer_source, browser, device, screen_class FROM events

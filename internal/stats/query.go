@@ -105,6 +105,7 @@ type QueryRequest struct {
 	DateRange  json.RawMessage `json:"date_range"`
 	Date       string          `json:"date"`
 	Dimensions []string        `json:"dimensions"`
+	TimeZone   string          `json:"time_zone"` // as the answer echoes it
 	Filters    json.RawMessage `json:"filters"`
 	OrderBy    json.RawMessage `json:"order_by"`
 	Include    struct {
@@ -145,6 +146,11 @@ const MaxLimit = 10000
 // relative to now in the site's time zone.
 func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
 	q := &Query{Site: s, Location: s.Location(), DateRange: qr.DateRange}
+	// The answer echoes the query with the site's time zone; posting the
+	// echo back is the same query.
+	if qr.TimeZone != "" && qr.TimeZone != q.Location.String() {
+		return nil, analytics.Invalidf("time_zone", "queries use the site's time zone, %s; leave time_zone out or send that one", q.Location)
+	}
 	if len(qr.Metrics) == 0 {
 		return nil, analytics.Invalidf("metrics", "at least one metric is required, e.g. [\"visitors\"]")
 	}

@@ -29,6 +29,14 @@ type StatsReader interface {
 	PropKeys(ctx context.Context, q *Query, name string, n int) ([]string, error)
 }
 
+// EarliestReader is a store that can say when a site's first stored event
+// was: "all" then starts there, not on the day the site was added (a site
+// moved in with its history, or the demo's synthetic weeks). Zero when the
+// site has none.
+type EarliestReader interface {
+	EarliestEvent(ctx context.Context, site string) (time.Time, error)
+}
+
 // RecentPageview is one of the latest pageviews, for a realtime list.
 type RecentPageview struct {
 	Time                    time.Time

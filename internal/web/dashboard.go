@@ -410,6 +410,9 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if v.Period == "all" {
+		st = s.withHistory(r.Context(), st)
+	}
 	base := vw.base
 	// The add-filter form sends its fields; the view's address gets them.
 	if dim := q.Get("add_dim"); dim != "" {
@@ -630,6 +633,9 @@ func (s *Server) details(w http.ResponseWriter, r *http.Request) error {
 	v, err := parseView(q)
 	if err != nil {
 		return err
+	}
+	if v.Period == "all" {
+		st = s.withHistory(r.Context(), st)
 	}
 	dim := q.Get("dim")
 	def, ok := panelFor(dim)

@@ -26,6 +26,9 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if v.Period == "all" {
+		st = s.withHistory(r.Context(), st)
+	}
 	dim := q.Get("dim")
 	def, ok := panelFor(dim)
 	if !ok {
@@ -55,6 +58,9 @@ func (s *Server) exportZip(w http.ResponseWriter, r *http.Request) error {
 	v, err := parseView(r.URL.Query())
 	if err != nil {
 		return err
+	}
+	if v.Period == "all" {
+		st = s.withHistory(r.Context(), st)
 	}
 	vq, err := viewQueries(st, s.Now(), v, exportLimit)
 	if err != nil {

@@ -3,8 +3,10 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
+	"waymark.dev/waymark/internal/analytics/analyticstest"
 	"waymark.dev/waymark/internal/apptest"
 	"waymark.dev/waymark/internal/site"
 )
@@ -192,4 +194,56 @@ func TestPlausibleEventsAPI(t *testing.T) {
 	}
 	t.Logf("%d of Plausible's Events API cases", len(plausibleEventCases)+1)
 
+}
+
+// TestAllTimeFromFirstEvent: "all" starts at the site's first stored
+// event when that is older than the site (history moved in, the demo's
+// synthetic weeks), not on the day the site was added.
+func TestAllTimeFromFirstEvent(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	st.AddSite(t, &site.Site{Domain: "conf.test", TimeZone: "Europe/Berlin"}) // added today
+	analyticstest.Load(t, st.Events)                                          // events of March 2024
+	token := st.AddToken(t, "conf.test")
+	resp, b := do(t, "POST", srv.URL+"/api/v2/query", `{"site_id":"conf.test","metrics":["visitors","pageviews"],"date_range":"all"}`,
+		map[string]string{"Authorization": "Bearer " + token})
+	var r struct {
+		Results []struct{ Metrics []float64 }
+		Query   struct {
+			DateRange []string `json:"date_range"`
+		}
+	}
+	if err := json.Unmarshal(b, &r); err != nil || resp.StatusCode != 200 || len(r.Results) != 1 {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	if got := r.Results[0].Metrics; got[0] != 5 || got[1] != 7 || !strings.HasPrefix(r.Query.DateRange[0], "2024-03-09T00:00:00") {
+		t.Errorf("all time: %v from %v, want 5 visitors and 7 pageviews from 2024-03-09", got, r.Query.DateRange)
+	}
+}
+
+// TestQueryEchoRoundTrips: the query an answer echoes can be posted back
+// as it is and gives the same answer (Plausible's clients do).
+func TestQueryEchoRoundTrips(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	st.AddSite(t, &site.Site{Domain: "conf.test", TimeZone: "Europe/Berlin"})
+	analyticstest.Load(t, st.Events)
+	hdr := map[string]string{"Authorization": "Bearer " + st.AddToken(t, "conf.test")}
+	resp, b := do(t, "POST", srv.URL+"/api/v2/query", `{"site_id":"conf.test","metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:source"],"filters":[["is_not","visit:browser",["Safari"]]],"order_by":[["visitors","desc"]]}`, hdr)
+	var first struct {
+		Results json.RawMessage `json:"results"`
+		Query   json.RawMessage `json:"query"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(b, &first) != nil {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	resp, b = do(t, "POST", srv.URL+"/api/v2/query", string(first.Query), hdr)
+	var again struct {
+		Results json.RawMessage `json:"results"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(b, &again) != nil || string(again.Results) != string(first.Results) {
+		t.Errorf("echo posted back: %d %s\nfirst results %s", resp.StatusCode, b, first.Results)
+	}
+	resp, b = do(t, "POST", srv.URL+"/api/v2/query", `{"site_id":"conf.test","metrics":["visitors"],"date_range":"day","time_zone":"Asia/Tokyo"}`, hdr)
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "Europe/Berlin") {
+		t.Errorf("another time zone: %d %s", resp.StatusCode, b)
+	}
 }

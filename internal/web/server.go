@@ -77,11 +77,12 @@ type Deps struct {
 // Server holds the handlers.
 type Server struct {
 	Deps
-	log     *slog.Logger
-	metrics *metrics
-	gz      gzipCache
-	grants  grants         // consent receipts' analytics grants, for the collector
-	demo    demoChallenges // the demo login's pending one-time codes
+	log      *slog.Logger
+	metrics  *metrics
+	gz       gzipCache
+	earliest earliestCache  // first stored event per site, for "all"
+	grants   grants         // consent receipts' analytics grants, for the collector
+	demo     demoChallenges // the demo login's pending one-time codes
 }
 
 // New builds the handler for all web surfaces.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,6 +81,9 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.authorize(r, qr.SiteID)
 	if err != nil {
 		return err
+	}
+	if string(bytes.TrimSpace(qr.DateRange)) == `"all"` {
+		st = s.withHistory(r.Context(), st)
 	}
 	q, err := qr.Build(st, s.Now())
 	if err != nil {

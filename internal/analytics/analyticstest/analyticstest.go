@@ -255,6 +255,18 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	Load(t, s)
 	st := Site()
+	t.Run("earliest event", func(t *testing.T) {
+		er, ok := s.(stats.EarliestReader)
+		if !ok {
+			t.Fatal("the store cannot say when a site's first event was (stats.EarliestReader)")
+		}
+		if got, err := er.EarliestEvent(ctx, st.Domain); err != nil || !got.Equal(at("2024-03-09T12:00:00Z")) {
+			t.Errorf("earliest event %v, %v; want 2024-03-09T12:00:00Z", got, err)
+		}
+		if got, err := er.EarliestEvent(ctx, "none.test"); err != nil || !got.IsZero() {
+			t.Errorf("a site without events: %v, %v", got, err)
+		}
+	})
 	runCases := func(t *testing.T) {
 		for _, c := range Cases {
 			t.Run(c.Name, func(t *testing.T) {
