@@ -44,7 +44,7 @@ var (
 // Filter is a node of a query's filter tree: a leaf compares a dimension
 // with values; "and", "or" and "not" combine filters.
 type Filter struct {
-	Op            string // is, is_not, contains, contains_not, matches, matches_not, and, or, not
+	Op            string // is, is_not, contains, contains_not, matches, matches_not, and, or, not, has_done, has_not_done
 	Dimension     string
 	Values        []string
 	CaseSensitive bool
@@ -308,9 +308,23 @@ func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
 			return Filter{}, err
 		}
 		return Filter{Op: op, Children: []Filter{c}}, nil
+	case "has_done", "has_not_done":
+		// Plausible's behavioural filters: the visits in which an event
+		// matching the inner filter happened (or did not).
+		if len(parts) != 2 {
+			return Filter{}, analytics.Invalidf(field, "%q takes one filter on event dimensions", op)
+		}
+		c, err := parseFilter(parts[1], field+"[1]", depth+1)
+		if err != nil {
+			return Filter{}, err
+		}
+		if !onlyEventDims(c) {
+			return Filter{}, analytics.Invalidf(field, "%q takes a filter on event dimensions (event:name, event:page, event:goal, event:hostname, event:props:*)", op)
+		}
+		return Filter{Op: op, Children: []Filter{c}}, nil
 	}
 	if !slices.Contains(leafOps, op) {
-		return Filter{}, analytics.Invalidf(field, "unknown operator %q; known: %s, and, or, not", op, strings.Join(leafOps, ", "))
+		return Filter{}, analytics.Invalidf(field, "unknown operator %q; known: %s, and, or, not, has_done, has_not_done", op, strings.Join(leafOps, ", "))
 	}
 	if len(parts) < 3 || len(parts) > 4 {
 		return Filter{}, analytics.Invalidf(field, "must be [%q, dimension, [values]]", op)
@@ -355,6 +369,20 @@ func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
 		f.CaseSensitive = true
 	}
 	return f, nil
+}
+
+// onlyEventDims reports whether every leaf of a filter tree is on an
+// event dimension.
+func onlyEventDims(f Filter) bool {
+	if len(f.Children) > 0 {
+		for _, c := range f.Children {
+			if !onlyEventDims(c) {
+				return false
+			}
+		}
+		return true
+	}
+	return isEventDim(f.Dimension)
 }
 
 func hasGoalFilter(fs []Filter) bool {

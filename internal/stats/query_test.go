@@ -32,6 +32,8 @@ func TestQueryValidation(t *testing.T) {
 		{"two time dimensions", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","dimensions":["time:day","time:hour"]}`, "dimensions", st},
 		{"bad operator", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","filters":[["equals","visit:browser",["x"]]]}`, "filters[0]", st},
 		{"bad nested filter", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","filters":[["and",[["is","visit:browser",[]]]]]}`, "filters[0][1][0]", st},
+		{"has_done on a visit dimension", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","filters":[["has_done",["is","visit:browser",["x"]]]]}`, "filters[0]", st},
+		{"has_not_done without a filter", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","filters":[["has_not_done"]]}`, "filters[0]", st},
 		{"bad regex", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","filters":[["matches","event:page",["("]]]}`, "filters[0]", st},
 		{"order by unknown", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","order_by":[["pageviews","desc"]]}`, "order_by[0]", st},
 		{"limit too big", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","pagination":{"limit":100000}}`, "pagination.limit", st},

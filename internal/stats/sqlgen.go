@@ -134,6 +134,13 @@ func (p *Planner) filterSQL(q *Query, f Filter, c sqlCtx, alias string) string {
 		return "(" + strings.Join(parts, " "+strings.ToUpper(f.Op)+" ") + ")"
 	case "not":
 		return "NOT " + p.filterSQL(q, f.Children[0], c, alias)
+	case "has_done", "has_not_done":
+		in := "IN"
+		if f.Op == "has_not_done" {
+			in = "NOT IN"
+		}
+		return fmt.Sprintf("%s.session_id %s (SELECT x.session_id FROM events x WHERE %s AND %s)",
+			alias, in, p.rangeCond(q, "x", "ts", 24*time.Hour), p.filterSQL(q, f.Children[0], onEvents, "x"))
 	}
 	if c == onEvents && f.Dimension == "visit:exit_page" {
 		return fmt.Sprintf("%s.session_id IN (SELECT x.session_id FROM sessions x WHERE x.site = %s AND %s GROUP BY x.session_id HAVING sum(x.sign) > 0)",

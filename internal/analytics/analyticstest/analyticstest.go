@@ -236,6 +236,13 @@ var Cases = []Case{
 		Want: [][]any{{"Desktop", 4, 100}}},
 	{Name: "screens and languages", Query: `{"metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:screen","visit:language"]}`,
 		Want: [][]any{{"Desktop", "en-US", 4}}},
+	// Plausible's behavioural filters: visits 1 and 3 signed up.
+	{Name: "has_done", Query: `{"metrics":["visitors","visits","pageviews"],"date_range":["2024-03-10","2024-03-11"],"filters":[["has_done",["is","event:name",["Signup"]]]]}`,
+		Want: [][]any{{2, 2, 3}}},
+	{Name: "has_not_done", Query: `{"metrics":["visitors","pageviews"],"date_range":["2024-03-10","2024-03-11"],"filters":[["has_not_done",["is","event:name",["Signup"]]]]}`,
+		Want: [][]any{{2, 3}}},
+	{Name: "has_done by source", Query: `{"metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:source"],"filters":[["has_done",["is","event:goal",["Signup"]]]]}`,
+		Want: [][]any{{"Google", 1}, {"newsletter", 1}}},
 	// Visitors 1 (both days) and 3 come from Tallinn, visitor 2 from London.
 	{Name: "countries", Query: `{"metrics":["visitors","visits"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:country"]}`,
 		Want: [][]any{{"EE", 3, 3}, {"GB", 1, 1}}},
