@@ -253,6 +253,9 @@ func (p *Planner) QueryAll(ctx context.Context, qs []*Query) ([]*Result, error) 
 }
 
 func (p *Planner) query(ctx context.Context, q *Query) (*Result, error) {
+	if q.NoGoals {
+		return &Result{Rows: []Row{}}, nil // a goal breakdown of a site without goals
+	}
 	rows, err := p.period(ctx, q, q.From, q.To)
 	if err != nil {
 		return nil, err

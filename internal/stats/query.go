@@ -74,6 +74,9 @@ type Query struct {
 	Compare    bool // previous-period comparison
 	TimeLabels bool
 	TotalRows  bool
+	// NoGoals: the query groups by goal and the site has none; the answer
+	// is no rows.
+	NoGoals bool
 }
 
 // Row is one result row.
@@ -398,9 +401,34 @@ func checkGoals(q *Query) error {
 	if !slices.Contains(q.Dimensions, "event:goal") && !hasGoalFilter(q.Filters) {
 		return nil
 	}
-	if len(q.Site.Goals) == 0 {
-		return analytics.Invalidf("dimensions", "site %s has no goals; add one with: waymark goal add --site %s --page /path (or --event Name)", q.Site.Domain, q.Site.Domain)
+	// A goal named in an "is" filter must be one of the site's: a typo
+	// would otherwise answer zero as if nobody converted.
+	var check func(fs []Filter) error
+	check = func(fs []Filter) error {
+		for _, f := range fs {
+			if err := check(f.Children); err != nil {
+				return err
+			}
+			if f.Dimension != "event:goal" || f.Op != "is" && f.Op != "is_not" {
+				continue
+			}
+			for _, v := range f.Values {
+				if !slices.ContainsFunc(q.Site.Goals, func(g site.Goal) bool {
+					return g.Name() == v || !f.CaseSensitive && strings.EqualFold(g.Name(), v)
+				}) {
+					return analytics.Invalidf("filters", "the goal %q is not configured for site %s; add it with: waymark goal add --site %s --page /path (or --event Name)",
+						v, q.Site.Domain, q.Site.Domain)
+				}
+			}
+		}
+		return nil
 	}
+	if err := check(q.Filters); err != nil {
+		return err
+	}
+	// Grouping by goal on a site without goals answers no rows, as
+	// Plausible does.
+	q.NoGoals = len(q.Site.Goals) == 0
 	return nil
 }
 

@@ -39,7 +39,8 @@ func TestQueryValidation(t *testing.T) {
 		{"limit too big", `{"site_id":"e.com","metrics":["visits"],"date_range":"7d","pagination":{"limit":100000}}`, "pagination.limit", st},
 		{"percentage needs dimension", `{"site_id":"e.com","metrics":["percentage"],"date_range":"7d"}`, "metrics", st},
 		{"conversion rate needs goal", `{"site_id":"e.com","metrics":["conversion_rate"],"date_range":"7d"}`, "metrics", st},
-		{"site without goals", `{"site_id":"e.com","metrics":["visitors"],"date_range":"7d","dimensions":["event:goal"]}`, "dimensions", noGoals},
+		{"goal filter on a site without goals", `{"site_id":"e.com","metrics":["visitors"],"date_range":"7d","filters":[["is","event:goal",["Signup"]]]}`, "filters", noGoals},
+		{"goal the site does not have", `{"site_id":"e.com","metrics":["visitors"],"date_range":"7d","filters":[["is","event:goal",["Sign up"]]]}`, "filters", st},
 		{"time labels without time", `{"site_id":"e.com","metrics":["visitors"],"date_range":"7d","include":{"time_labels":true}}`, "include.time_labels", st},
 		{"unknown field", `{"site_id":"e.com","metrics":["visitors"],"date_range":"7d","colour":"red"}`, "body", st},
 	}

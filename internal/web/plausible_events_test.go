@@ -242,6 +242,11 @@ func TestQueryEchoRoundTrips(t *testing.T) {
 	if resp.StatusCode != 200 || json.Unmarshal(b, &again) != nil || string(again.Results) != string(first.Results) {
 		t.Errorf("echo posted back: %d %s\nfirst results %s", resp.StatusCode, b, first.Results)
 	}
+	// This site has no goals: a goal breakdown is empty, as in Plausible.
+	resp, b = do(t, "POST", srv.URL+"/api/v2/query", `{"site_id":"conf.test","metrics":["visitors"],"date_range":"all","dimensions":["event:goal"]}`, hdr)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"results":[]`) {
+		t.Errorf("goal breakdown without goals: %d %s", resp.StatusCode, b)
+	}
 	resp, b = do(t, "POST", srv.URL+"/api/v2/query", `{"site_id":"conf.test","metrics":["visitors"],"date_range":"day","time_zone":"Asia/Tokyo"}`, hdr)
 	if resp.StatusCode != 400 || !strings.Contains(string(b), "Europe/Berlin") {
 		t.Errorf("another time zone: %d %s", resp.StatusCode, b)
