@@ -642,8 +642,12 @@ func attachComparison(q *Query, cur, prev []Row, sh shift) {
 }
 
 // change is the percentage change, or for rates the difference in points.
+// change is a comparison's change as Plausible gives it: rates of visits
+// (bounce rate, conversion rate) in points, everything else (the
+// percentage of visitors included) in percent of the previous value,
+// rounded to a whole number; from 0 to something is 100.
 func change(metric string, cur, prev float64) float64 {
-	if m := metricByName[metric]; m != nil && m.Unit == UnitPercent {
+	if metric == MetricBounceRate || metric == MetricConversionRate {
 		return math.Round((cur-prev)*10) / 10
 	}
 	if prev == 0 {

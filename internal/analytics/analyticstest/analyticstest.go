@@ -312,6 +312,19 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 			t.Errorf("comparison = %+v, want metrics [1 100] change [300 -75]", c)
 		}
 	})
+	t.Run("percentage comparison", func(t *testing.T) {
+		// Chrome: 3 visitors (75%) against 1 (100%) before; Firefox: 1
+		// (25%) against none. Changes are relative, as Plausible's.
+		res := query(t, s, st, `{"metrics":["visitors","percentage"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:browser"],"include":{"comparisons":{"mode":"previous_period"}}}`)
+		if len(res.Rows) != 2 {
+			t.Fatalf("rows %+v", res.Rows)
+		}
+		for i, want := range [][]float64{{200, -25}, {100, 100}} {
+			if c := res.Rows[i].Comparison; c == nil || !reflect.DeepEqual(c.Change, want) {
+				t.Errorf("%v: comparison %+v, want change %v", res.Rows[i].Dimensions, c, want)
+			}
+		}
+	})
 	t.Run("time series comparison", func(t *testing.T) {
 		res := query(t, s, st, `{"metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["time:day"],"include":{"comparisons":{"mode":"previous_period"}}}`)
 		// The previous period is 03-08 and 03-09; 03-09 lines up with 03-11.
