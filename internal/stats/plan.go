@@ -267,6 +267,9 @@ func (p *Planner) query(ctx context.Context, q *Query) (*Result, error) {
 			return nil, err
 		}
 		attachComparison(q, rows, prev, sh)
+		weekStarts(q, rows, sh.apply(q.From, -1))
+	} else {
+		weekStarts(q, rows, time.Time{})
 	}
 	sortRows(q, rows)
 	res := &Result{TotalRows: len(rows)}
@@ -697,11 +700,38 @@ func shiftLabel(label, unit string, sh shift, loc *time.Location) string {
 	return formatLabel(bucketStart(sh.apply(t, 1), unit, loc), unit)
 }
 
-// TimeLabels lists every bucket of [from, to) for a time dimension.
+// weekStarts labels time:week buckets as Plausible does: by their Monday,
+// except the first, which starts on the range's first day (a range from a
+// Sunday has that Sunday, then the Mondays). prevFrom is the previous
+// period's start, for comparisons.
+func weekStarts(q *Query, rows []Row, prevFrom time.Time) {
+	i := slices.Index(q.Dimensions, "time:week")
+	if i < 0 {
+		return
+	}
+	first := q.From.In(q.Location).Format(labelDay)
+	prevFirst := prevFrom.In(q.Location).Format(labelDay)
+	for r := range rows {
+		if d := rows[r].Dimensions; d[i] < first {
+			d[i] = first
+		}
+		if c := rows[r].Comparison; c != nil && !prevFrom.IsZero() && c.Dimensions[i] < prevFirst {
+			c.Dimensions[i] = prevFirst
+		}
+	}
+}
+
+// TimeLabels lists every bucket of [from, to) for a time dimension; weeks
+// as weekStarts labels them.
 func TimeLabels(dim string, from, to time.Time, loc *time.Location) []string {
 	unit := strings.TrimPrefix(dim, "time:")
 	var out []string
 	for t := bucketStart(from, unit, loc); t.Before(to) && len(out) < 100000; {
+		if unit == "week" && t.Before(from) {
+			out = append(out, from.In(loc).Format(labelDay))
+			t = t.AddDate(0, 0, 7)
+			continue
+		}
 		out = append(out, formatLabel(t, unit))
 		switch unit {
 		case "hour":

@@ -93,8 +93,19 @@ func TestTimeLabels(t *testing.T) {
 	if len(got) != 3 || got[0] != "2024-03-30" || got[2] != "2024-04-01" {
 		t.Errorf("day labels = %v", got)
 	}
-	if got := TimeLabels("time:week", from, from.Add(10*24*time.Hour), time.UTC); got[0] != "2024-03-25" {
-		t.Errorf("week labels start %v, want the Monday 2024-03-25", got)
+	// Plausible's weeks: the first starts on the range's first day, the
+	// others on Mondays (its test: 2020-12-20 to 2021-01-07 gives
+	// 2020-12-20, 2020-12-21, 2020-12-28, 2021-01-04).
+	if got := TimeLabels("time:week", from, from.Add(10*24*time.Hour), time.UTC); strings.Join(got, " ") != "2024-03-30 2024-04-01 2024-04-08" {
+		t.Errorf("week labels %v, want 2024-03-30 2024-04-01 2024-04-08", got)
+	}
+	pf := time.Date(2020, 12, 20, 0, 0, 0, 0, time.UTC)
+	if got := TimeLabels("time:week", pf, time.Date(2021, 1, 8, 0, 0, 0, 0, time.UTC), time.UTC); strings.Join(got, " ") != "2020-12-20 2020-12-21 2020-12-28 2021-01-04" {
+		t.Errorf("Plausible's week labels: %v", got)
+	}
+	monday := time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)
+	if got := TimeLabels("time:week", monday, monday.Add(8*24*time.Hour), time.UTC); strings.Join(got, " ") != "2024-04-01 2024-04-08" {
+		t.Errorf("weeks from a Monday: %v", got)
 	}
 }
 

@@ -236,6 +236,10 @@ var Cases = []Case{
 		Want: [][]any{{"Desktop", 4, 100}}},
 	{Name: "screens and languages", Query: `{"metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:screen","visit:language"]}`,
 		Want: [][]any{{"Desktop", "en-US", 4}}},
+	// 2024-03-10 is a Sunday: its week starts on the range's first day, as
+	// Plausible labels it; the next on Monday.
+	{Name: "weeks", Query: `{"metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["time:week"]}`,
+		Want: [][]any{{"2024-03-10", 1}, {"2024-03-11", 3}}},
 	// Plausible's behavioural filters: visits 1 and 3 signed up.
 	{Name: "has_done", Query: `{"metrics":["visitors","visits","pageviews"],"date_range":["2024-03-10","2024-03-11"],"filters":[["has_done",["is","event:name",["Signup"]]]]}`,
 		Want: [][]any{{2, 2, 3}}},
