@@ -570,3 +570,46 @@ func AutoGranularity(from, to time.Time) string {
 		return "month"
 	}
 }
+
+// PlausibleRules refuses what Plausible's Stats API refuses, with its
+// wording: the API applies them; the dashboard, which shows views per
+// visit beside a page filter, does not.
+func PlausibleRules(q *Query) error {
+	has := func(m string) bool { return slices.Contains(q.Metrics, m) }
+	if has(MetricViewsPerVisit) {
+		if filtersUse(q.Filters, "event:page") {
+			return analytics.Invalidf("metrics", "Metric `views_per_visit` cannot be queried with a filter on `event:page`")
+		}
+		if len(q.Dimensions) > 0 {
+			return analytics.Invalidf("metrics", "Metric `views_per_visit` cannot be queried with `dimensions`")
+		}
+	}
+	var session []string
+	for _, m := range []string{MetricBounceRate, MetricViewsPerVisit, MetricVisitDuration} {
+		if has(m) {
+			session = append(session, "`"+m+"`")
+		}
+	}
+	if len(session) > 0 && slices.ContainsFunc(q.Dimensions, func(d string) bool {
+		return d == "event:name" || strings.HasPrefix(d, "event:props:")
+	}) {
+		return analytics.Invalidf("metrics", "Session metric(s) %s cannot be queried along with event dimensions", strings.Join(session, ", "))
+	}
+	var bad error
+	var walk func([]Filter)
+	walk = func(fs []Filter) {
+		for _, f := range fs {
+			walk(f.Children)
+			if f.Dimension != "visit:country" || f.Op != "is" && f.Op != "is_not" {
+				continue
+			}
+			for _, v := range f.Values {
+				if len(v) != 2 || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' || v[1] > 'Z' {
+					bad = analytics.Invalidf("filters", "Invalid visit:country filter, visit:country needs to be a valid 2-letter country code")
+				}
+			}
+		}
+	}
+	walk(q.Filters)
+	return bad
+}

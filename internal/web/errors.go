@@ -58,6 +58,32 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, ae.Status, map[string]any{"error": ae.body()})
 }
 
+// handleStats is handle for Plausible's Stats API paths: their errors
+// have Plausible's shape (see writeStatsError).
+func (s *Server) handleStats(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeStatsError(w, r, err)
+		}
+	}
+}
+
+// writeStatsError answers as Plausible's Stats API does, {"error":
+// "message"}, with Waymark's code and field beside it.
+func (s *Server) writeStatsError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := s.apiErrorOf(w, r, err)
+	msg := ae.Message
+	var ie *analytics.InvalidError
+	if errors.As(err, &ie) {
+		msg = ie.Message // the field is beside it, as "field"
+	}
+	body := map[string]any{"error": msg, "code": ae.Code}
+	if ae.Field != "" {
+		body["field"] = ae.Field
+	}
+	writeJSON(w, ae.Status, body)
+}
+
 // writeEventError answers the events API: Waymark's error object, and
 // Plausible's "errors" map of field to messages beside it, so clients
 // written for either read it.

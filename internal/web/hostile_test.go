@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -114,10 +113,7 @@ func TestHostileInput(t *testing.T) {
 				t.Errorf("%d, want %d: %.300s", resp.StatusCode, h.want, b)
 			}
 			if h.json {
-				var e struct {
-					Error struct{ Code, Message string } `json:"error"`
-				}
-				if json.Unmarshal(b, &e) != nil || e.Error.Code == "" || e.Error.Message == "" {
+				if code, msg := apiErr(b); code == "" || msg == "" {
 					t.Errorf("answer is not a JSON error naming the problem: %.300s", b)
 				}
 			}

@@ -252,3 +252,34 @@ func TestQueryEchoRoundTrips(t *testing.T) {
 		t.Errorf("another time zone: %d %s", resp.StatusCode, b)
 	}
 }
+
+// TestPlausibleQueryValidations: cases of Plausible's Stats API
+// validation tests (query_validations_test.exs) with their exact error
+// strings, in Plausible's {"error": "..."} shape.
+func TestPlausibleQueryValidations(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	st.AddSite(t, &site.Site{Domain: "conf.test", TimeZone: "Europe/Berlin"})
+	hdr := map[string]string{"Authorization": "Bearer " + st.AddToken(t, "conf.test")}
+	for _, c := range []struct{ body, want string }{
+		{`{"site_id":"conf.test","date_range":"all","metrics":["views_per_visit"],"filters":[["is","event:page",["/something"]]]}`,
+			"Metric `views_per_visit` cannot be queried with a filter on `event:page`"},
+		{`{"site_id":"conf.test","date_range":"all","metrics":["views_per_visit"],"dimensions":["event:name"]}`,
+			"Metric `views_per_visit` cannot be queried with `dimensions`"},
+		{`{"site_id":"conf.test","date_range":"all","metrics":["visitors","bounce_rate"],"dimensions":["event:name"]}`,
+			"Session metric(s) `bounce_rate` cannot be queried along with event dimensions"},
+		{`{"site_id":"conf.test","date_range":"all","metrics":["visitors","bounce_rate"],"dimensions":["event:props:url"]}`,
+			"Session metric(s) `bounce_rate` cannot be queried along with event dimensions"},
+		{`{"site_id":"conf.test","date_range":"all","metrics":["pageviews"],"filters":[["is","visit:country",["USA"]]]}`,
+			"Invalid visit:country filter, visit:country needs to be a valid 2-letter country code"},
+	} {
+		resp, b := do(t, "POST", srv.URL+"/api/v2/query", c.body, hdr)
+		var e struct{ Error string }
+		if resp.StatusCode != 400 || json.Unmarshal(b, &e) != nil || e.Error != c.want {
+			t.Errorf("%s: %d %s, want 400 %q", c.body, resp.StatusCode, b, c.want)
+		}
+	}
+	// The dashboard still shows views per visit beside a page filter.
+	if resp, _ := do(t, "POST", srv.URL+"/api/v2/query", `{"site_id":"conf.test","date_range":"all","metrics":["views_per_visit"]}`, hdr); resp.StatusCode != 200 {
+		t.Errorf("views_per_visit alone: %d", resp.StatusCode)
+	}
+}

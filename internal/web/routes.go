@@ -121,8 +121,8 @@ func (s *Server) routes() http.Handler {
 // and shared links.
 func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 	csrf := http.NewCrossOriginProtection()
-	mux.HandleFunc("POST /api/v2/query", s.handle(s.query))
-	mux.HandleFunc("GET /api/v1/stats/realtime/visitors", s.handle(s.realtimeVisitors))
+	mux.HandleFunc("POST /api/v2/query", s.handleStats(s.query))
+	mux.HandleFunc("GET /api/v1/stats/realtime/visitors", s.handleStats(s.realtimeVisitors))
 	mux.HandleFunc("GET /dashboard", s.requireAdmin(s.sites))
 	mux.Handle("POST /dashboard/sites", csrf.Handler(s.requireAdmin(s.addSite)))
 	mux.HandleFunc("GET /dashboard/{site}", s.adminSite(s.siteView))

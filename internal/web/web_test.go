@@ -376,6 +376,25 @@ func TestClientIP(t *testing.T) {
 	}
 }
 
+// apiErr reads an error answer in either shape: Waymark's {"error":
+// {code, message}}, or the Stats API's Plausible shape {"error": message,
+// "code": code}.
+func apiErr(b []byte) (code, msg string) {
+	var obj struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if json.Unmarshal(b, &obj) == nil && obj.Error.Code != "" {
+		return obj.Error.Code, obj.Error.Message
+	}
+	var flat struct {
+		Error, Code string
+	}
+	if json.Unmarshal(b, &flat) == nil {
+		return flat.Code, flat.Error
+	}
+	return "", ""
+}
+
 func testLog() *slog.Logger { return slog.Default() }
 
 func testNow() time.Time { return time.Now() }
