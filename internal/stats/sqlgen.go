@@ -82,6 +82,12 @@ func (p *Planner) leaf(f Filter, expr string) string {
 	c := "(" + strings.Join(parts, " OR ") + ")"
 	if neg {
 		c = "NOT " + c
+		// As in Plausible, a negative property filter matches the events
+		// that have the property with another value, not those without it
+		// (blank values are never stored, so present means not empty).
+		if strings.HasPrefix(f.Dimension, "event:props:") {
+			c = "(" + expr + " <> " + p.D.Quote("") + " AND " + c + ")"
+		}
 	}
 	return c
 }

@@ -226,6 +226,10 @@ var Cases = []Case{
 		Want: [][]any{{2}}},
 	{Name: "props", Query: `{"metrics":["events"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:props:plan"],"filters":[["is","event:name",["Signup"]]]}`,
 		Want: [][]any{{"free", 1}, {"pro", 1}}},
+	// Plausible: is_not on a property matches events that have it with
+	// another value; pageviews without it are not among them.
+	{Name: "negative prop filter", Query: `{"metrics":["events"],"date_range":["2024-03-10","2024-03-11"],"filters":[["is_not","event:props:plan",["pro"]]]}`,
+		Want: [][]any{{1}}},
 	{Name: "props none", Query: `{"metrics":["pageviews"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:props:plan"]}`,
 		Want: [][]any{{"(none)", 6}, {"free", 0}, {"pro", 0}}},
 	{Name: "two dimensions", Query: `{"metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:browser","visit:os"]}`,
