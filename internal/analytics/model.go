@@ -91,14 +91,28 @@ func DayVisitorID(day int, hash uint64) uint64 {
 // VisitorDay returns the local day number an id belongs to.
 func VisitorDay(id uint64) int { return int(id >> 48) }
 
-// Channels a visit can come from.
+// Channels a visit can come from: Plausible's acquisition channels (Google
+// Analytics 4's default channel group, with AI assistants of their own).
 const (
-	ChannelDirect   = "direct"
-	ChannelSearch   = "search"
-	ChannelSocial   = "social"
-	ChannelEmail    = "email"
-	ChannelCampaign = "campaign"
-	ChannelReferral = "referral"
+	ChannelCrossNetwork    = "Cross-network"
+	ChannelPaidShopping    = "Paid Shopping"
+	ChannelPaidSearch      = "Paid Search"
+	ChannelPaidSocial      = "Paid Social"
+	ChannelPaidVideo       = "Paid Video"
+	ChannelDisplay         = "Display"
+	ChannelPaidOther       = "Paid Other"
+	ChannelOrganicShopping = "Organic Shopping"
+	ChannelOrganicSocial   = "Organic Social"
+	ChannelOrganicVideo    = "Organic Video"
+	ChannelAIAssistants    = "AI Assistants"
+	ChannelOrganicSearch   = "Organic Search"
+	ChannelEmail           = "Email"
+	ChannelAffiliates      = "Affiliates"
+	ChannelAudio           = "Audio"
+	ChannelSMS             = "SMS"
+	ChannelMobilePush      = "Mobile Push Notifications"
+	ChannelReferral        = "Referral"
+	ChannelDirect          = "Direct"
 )
 
 // SourceDirect is the source of a visit with neither referrer nor campaign.

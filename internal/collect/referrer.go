@@ -11,50 +11,50 @@ import (
 	"waymark.dev/waymark/internal/analytics"
 )
 
-type knownSource struct{ name, channel string }
+type knownSource struct{ name string }
 
-// knownSources maps a registrable domain (or a host) to a display name and
-// channel. Hosts are looked up first, then their registrable domain, then
+// knownSources maps a registrable domain (or a host) to a display name
+// (its channel comes from the name: see Channel). Hosts are looked up first, then their registrable domain, then
 // that domain's first label (so google.co.uk finds "google").
 var knownSources = map[string]knownSource{
-	"google":               {"Google", analytics.ChannelSearch},
-	"bing.com":             {"Bing", analytics.ChannelSearch},
-	"duckduckgo.com":       {"DuckDuckGo", analytics.ChannelSearch},
-	"yahoo":                {"Yahoo!", analytics.ChannelSearch},
-	"search.yahoo.com":     {"Yahoo!", analytics.ChannelSearch},
-	"baidu.com":            {"Baidu", analytics.ChannelSearch},
-	"yandex":               {"Yandex", analytics.ChannelSearch},
-	"ecosia.org":           {"Ecosia", analytics.ChannelSearch},
-	"qwant.com":            {"Qwant", analytics.ChannelSearch},
-	"search.brave.com":     {"Brave Search", analytics.ChannelSearch},
-	"startpage.com":        {"Startpage", analytics.ChannelSearch},
-	"naver.com":            {"Naver", analytics.ChannelSearch},
-	"sogou.com":            {"Sogou", analytics.ChannelSearch},
-	"so.com":               {"360 Search", analytics.ChannelSearch},
-	"perplexity.ai":        {"Perplexity", analytics.ChannelSearch},
-	"chatgpt.com":          {"ChatGPT", analytics.ChannelSearch},
-	"facebook.com":         {"Facebook", analytics.ChannelSocial},
-	"fb.me":                {"Facebook", analytics.ChannelSocial},
-	"instagram.com":        {"Instagram", analytics.ChannelSocial},
-	"t.co":                 {"Twitter", analytics.ChannelSocial},
-	"twitter.com":          {"Twitter", analytics.ChannelSocial},
-	"x.com":                {"Twitter", analytics.ChannelSocial},
-	"linkedin.com":         {"LinkedIn", analytics.ChannelSocial},
-	"lnkd.in":              {"LinkedIn", analytics.ChannelSocial},
-	"reddit.com":           {"Reddit", analytics.ChannelSocial},
-	"youtube.com":          {"YouTube", analytics.ChannelSocial},
-	"pinterest.com":        {"Pinterest", analytics.ChannelSocial},
-	"tiktok.com":           {"TikTok", analytics.ChannelSocial},
-	"weibo.com":            {"Weibo", analytics.ChannelSocial},
-	"zhihu.com":            {"Zhihu", analytics.ChannelSocial},
-	"news.ycombinator.com": {"Hacker News", analytics.ChannelSocial},
-	"mastodon.social":      {"Mastodon", analytics.ChannelSocial},
-	"bsky.app":             {"Bluesky", analytics.ChannelSocial},
-	"github.com":           {"GitHub", analytics.ChannelReferral},
-	"mail.google.com":      {"Gmail", analytics.ChannelEmail},
-	"outlook.live.com":     {"Outlook.com", analytics.ChannelEmail},
-	"mail.yahoo.com":       {"Yahoo! Mail", analytics.ChannelEmail},
-	"mail.qq.com":          {"QQ Mail", analytics.ChannelEmail},
+	"google":               {"Google"},
+	"bing.com":             {"Bing"},
+	"duckduckgo.com":       {"DuckDuckGo"},
+	"yahoo":                {"Yahoo!"},
+	"search.yahoo.com":     {"Yahoo!"},
+	"baidu.com":            {"Baidu"},
+	"yandex":               {"Yandex"},
+	"ecosia.org":           {"Ecosia"},
+	"qwant.com":            {"Qwant"},
+	"search.brave.com":     {"Brave Search"},
+	"startpage.com":        {"Startpage"},
+	"naver.com":            {"Naver"},
+	"sogou.com":            {"Sogou"},
+	"so.com":               {"360 Search"},
+	"perplexity.ai":        {"Perplexity"},
+	"chatgpt.com":          {"ChatGPT"},
+	"facebook.com":         {"Facebook"},
+	"fb.me":                {"Facebook"},
+	"instagram.com":        {"Instagram"},
+	"t.co":                 {"Twitter"},
+	"twitter.com":          {"Twitter"},
+	"x.com":                {"Twitter"},
+	"linkedin.com":         {"LinkedIn"},
+	"lnkd.in":              {"LinkedIn"},
+	"reddit.com":           {"Reddit"},
+	"youtube.com":          {"YouTube"},
+	"pinterest.com":        {"Pinterest"},
+	"tiktok.com":           {"TikTok"},
+	"weibo.com":            {"Weibo"},
+	"zhihu.com":            {"Zhihu"},
+	"news.ycombinator.com": {"Hacker News"},
+	"mastodon.social":      {"Mastodon"},
+	"bsky.app":             {"Bluesky"},
+	"github.com":           {"GitHub"},
+	"mail.google.com":      {"Gmail"},
+	"outlook.live.com":     {"Outlook.com"},
+	"mail.yahoo.com":       {"Yahoo! Mail"},
+	"mail.qq.com":          {"QQ Mail"},
 }
 
 // Source is where a visit came from.
@@ -72,44 +72,62 @@ func Classify(referrer string, page *url.URL, utm UTM) Source {
 }
 
 // classify is Classify for a referrer already reduced to its host, with
-// the known-source lookup passed in (the enricher's is cached).
+// the known-source lookup passed in (the enricher's is cached). As in
+// Plausible, a campaign's utm_source (or ref, or source) names the source
+// over the referrer; a click id of Google or Microsoft Ads without any
+// names Google or Bing.
 func classify(host string, page *url.URL, utm UTM, lookup func(string) (knownSource, bool)) Source {
 	var src Source
 	if host != "" && page != nil && strings.TrimPrefix(strings.ToLower(page.Hostname()), "www.") == host {
 		host = ""
 	}
 	src.Referrer = host
+	name := ""
 	if host != "" {
 		if k, ok := lookup(host); ok {
-			src.Name, src.Channel = k.name, k.channel
+			name = k.name
 		} else {
-			src.Name, src.Channel = host, analytics.ChannelReferral
+			name = host
 		}
 	}
 	if utm.Source != "" {
-		if src.Name == "" || src.Channel == analytics.ChannelReferral {
-			src.Name = utm.Source
-			// utm_source=facebook (or fb, facebook.com) is the Facebook a
-			// referrer from facebook.com would be, as Plausible shows it.
-			if k, ok := sourceAliases[strings.ToLower(strings.TrimSpace(utm.Source))]; ok {
-				src.Name, src.Channel = k.name, k.channel
-			}
-		}
-		switch strings.ToLower(utm.Medium) {
-		case "email", "e-mail", "newsletter":
-			src.Channel = analytics.ChannelEmail
-		case "social", "social-network", "sm":
-			src.Channel = analytics.ChannelSocial
-		default:
-			if src.Channel == "" || src.Channel == analytics.ChannelReferral {
-				src.Channel = analytics.ChannelCampaign
-			}
+		name = utm.Source
+		// utm_source=facebook (or fb, facebook.com) is the Facebook a
+		// referrer from facebook.com would be, as Plausible shows it.
+		if k, ok := sourceAliases[strings.ToLower(strings.TrimSpace(utm.Source))]; ok {
+			name = k.name
 		}
 	}
-	if src.Name == "" {
-		src.Name, src.Channel = analytics.SourceDirect, analytics.ChannelDirect
+	click := clickID(page)
+	if name == "" {
+		switch click {
+		case "gclid":
+			name = "Google"
+		case "msclkid":
+			name = "Bing"
+		}
 	}
+	src.Channel = Channel(name, utm.Medium, utm.Campaign, utm.Source, click)
+	if name == "" {
+		name = analytics.SourceDirect
+	}
+	src.Name = name
 	return src
+}
+
+// clickID names the ad network's click id on a page address: gclid
+// (Google Ads) or msclkid (Microsoft Advertising), "" for none.
+func clickID(page *url.URL) string {
+	if page == nil || page.RawQuery == "" {
+		return ""
+	}
+	q := page.Query()
+	for _, k := range []string{"gclid", "msclkid"} {
+		if q.Get(k) != "" {
+			return k
+		}
+	}
+	return ""
 }
 
 // sourceAliases finds a known source by what campaigns put in
@@ -122,7 +140,9 @@ var sourceAliases = func() map[string]knownSource {
 		m[strings.ToLower(k.name)] = k
 	}
 	for alias, host := range map[string]string{"fb": "facebook.com", "ig": "instagram.com", "yt": "youtube.com", "li": "linkedin.com",
-		"tw": "twitter.com", "x": "x.com", "hn": "news.ycombinator.com", "hackernews": "news.ycombinator.com"} {
+		"tw": "twitter.com", "x": "x.com", "hn": "news.ycombinator.com", "hackernews": "news.ycombinator.com",
+		"adwords": "google", "google-ads": "google", "googleads": "google", "google_ads": "google", "bing-ads": "bing.com",
+		"bing_ads": "bing.com", "microsoft-ads": "bing.com"} {
 		m[alias] = knownSources[host]
 	}
 	return m

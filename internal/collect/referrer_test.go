@@ -18,15 +18,23 @@ func TestClassify(t *testing.T) {
 	}{
 		{"", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
 		{"https://shop.example/other", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
-		{"https://www.google.co.uk/search?q=x", UTM{}, Source{"google.co.uk", "Google", analytics.ChannelSearch}},
-		{"https://duckduckgo.com/", UTM{}, Source{"duckduckgo.com", "DuckDuckGo", analytics.ChannelSearch}},
-		{"https://t.co/abc", UTM{}, Source{"t.co", "Twitter", analytics.ChannelSocial}},
-		{"https://m.facebook.com/", UTM{}, Source{"m.facebook.com", "Facebook", analytics.ChannelSocial}},
+		{"https://www.google.co.uk/search?q=x", UTM{}, Source{"google.co.uk", "Google", analytics.ChannelOrganicSearch}},
+		{"https://duckduckgo.com/", UTM{}, Source{"duckduckgo.com", "DuckDuckGo", analytics.ChannelOrganicSearch}},
+		{"https://t.co/abc", UTM{}, Source{"t.co", "Twitter", analytics.ChannelOrganicSocial}},
+		{"https://m.facebook.com/", UTM{}, Source{"m.facebook.com", "Facebook", analytics.ChannelOrganicSocial}},
 		{"https://mail.google.com/", UTM{}, Source{"mail.google.com", "Gmail", analytics.ChannelEmail}},
+		{"https://www.youtube.com/watch?v=1", UTM{}, Source{"youtube.com", "YouTube", analytics.ChannelOrganicVideo}},
+		{"https://chatgpt.com/", UTM{}, Source{"chatgpt.com", "ChatGPT", analytics.ChannelAIAssistants}},
 		{"https://blog.example.org/post", UTM{}, Source{"blog.example.org", "blog.example.org", analytics.ChannelReferral}},
 		{"", UTM{Source: "newsletter", Medium: "email"}, Source{"", "newsletter", analytics.ChannelEmail}},
-		{"", UTM{Source: "partner", Medium: "cpc"}, Source{"", "partner", analytics.ChannelCampaign}},
-		{"https://www.google.com/", UTM{Source: "adwords", Medium: "cpc"}, Source{"google.com", "Google", analytics.ChannelSearch}},
+		{"", UTM{Source: "partner", Medium: "cpc"}, Source{"", "partner", analytics.ChannelPaidOther}},
+		{"", UTM{Source: "partner", Medium: "affiliate"}, Source{"", "partner", analytics.ChannelAffiliates}},
+		{"", UTM{Source: "partner", Medium: "banner"}, Source{"", "partner", analytics.ChannelDisplay}},
+		{"", UTM{Source: "partner", Campaign: "Spring cross-network"}, Source{"", "partner", analytics.ChannelCrossNetwork}},
+		{"", UTM{Source: "sms"}, Source{"", "sms", analytics.ChannelSMS}},
+		{"https://www.google.com/", UTM{Source: "adwords", Medium: "cpc"}, Source{"google.com", "Google", analytics.ChannelPaidSearch}},
+		{"https://www.facebook.com/", UTM{Source: "facebook", Medium: "paid_social"}, Source{"facebook.com", "Facebook", analytics.ChannelPaidSocial}},
+		{"https://www.amazon.com/", UTM{}, Source{"amazon.com", "amazon.com", analytics.ChannelOrganicShopping}},
 		{"not a url", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
 		{"ftp://files.example/", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
 		// Plausible's Events API tests: local and non-web referrers are
@@ -35,14 +43,24 @@ func TestClassify(t *testing.T) {
 		{"http://192.168.1.10/admin", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
 		{"android-app://com.google.android.gm", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
 		{"https:://twitter.com", UTM{}, Source{"", analytics.SourceDirect, analytics.ChannelDirect}},
-		{"", UTM{Source: "facebook"}, Source{"", "Facebook", analytics.ChannelSocial}},
-		{"", UTM{Source: "fb", Medium: "email"}, Source{"", "Facebook", analytics.ChannelEmail}},
-		{"", UTM{Source: "betalist"}, Source{"", "betalist", analytics.ChannelCampaign}},
-		{"https://betalist.com/my-product", UTM{Source: "betalist"}, Source{"betalist.com", "betalist", analytics.ChannelCampaign}},
+		{"", UTM{Source: "facebook"}, Source{"", "Facebook", analytics.ChannelOrganicSocial}},
+		{"", UTM{Source: "fb", Medium: "email"}, Source{"", "Facebook", analytics.ChannelOrganicSocial}},
+		{"", UTM{Source: "betalist"}, Source{"", "betalist", analytics.ChannelReferral}},
+		{"https://betalist.com/my-product", UTM{Source: "betalist"}, Source{"betalist.com", "betalist", analytics.ChannelReferral}},
 	}
 	for _, tt := range tests {
 		if got := Classify(tt.ref, page, tt.utm); got != tt.want {
 			t.Errorf("Classify(%q, %+v) = %+v, want %+v", tt.ref, tt.utm, got, tt.want)
+		}
+	}
+	// Google Ads' and Microsoft Advertising's click ids: paid search.
+	for raw, want := range map[string]Source{
+		"https://shop.example/p?gclid=abc":   {"", "Google", analytics.ChannelPaidSearch},
+		"https://shop.example/p?msclkid=abc": {"", "Bing", analytics.ChannelPaidSearch},
+	} {
+		u, _ := url.Parse(raw)
+		if got := Classify("", u, UTM{}); got != want {
+			t.Errorf("Classify(%s) = %+v, want %+v", raw, got, want)
 		}
 	}
 }

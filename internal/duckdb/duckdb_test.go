@@ -156,3 +156,48 @@ func TestToFloat(t *testing.T) {
 		t.Error("toFloat(\"abc\"): no error")
 	}
 }
+
+// TestRenameMigrations: rows stored before the OS and channel names
+// changed get the new names (migrations 0004 and 0005 run again on rows
+// written the old way).
+func TestRenameMigrations(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "events.duckdb"), Options{MemoryLimit: "128MB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct{ channel, medium string }{{"search", ""}, {"campaign", "cpc"}, {"campaign", "email"}, {"social", ""}, {"direct", ""}} {
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO sessions (site, session_id, visitor_id, version, sign, start_ts, end_ts, entry_page, exit_page, hostname,
+			pageviews, events, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+			browser, browser_version, os, os_version, device, screen_class, language)
+			VALUES ('e.com', 1, 1, 1, 1, now(), now(), '/', '/', 'e.com', 1, 0, '', '', ?, '', ?, '', '', '', 'Chrome', '', 'MacOS', '', 'Desktop', '', '')`,
+			c.channel, c.medium); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"migrations/0004_os_names.sql", "migrations/0005_channels.sql"} {
+		b, err := migrations.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.ExecContext(ctx, string(b)); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT channel, os FROM sessions ORDER BY channel`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var ch, os string
+		rows.Scan(&ch, &os)
+		got = append(got, ch+"/"+os)
+	}
+	want := "Direct/Mac Organic Search/Mac Organic Social/Mac Paid Other/Mac Referral/Mac"
+	if strings.Join(got, " ") != want {
+		t.Errorf("after the migrations: %v, want %s", got, want)
+	}
+}

@@ -171,7 +171,7 @@ var Cases = []Case{
 	{Name: "sources", Query: `{"metrics":["visitors","visits","bounce_rate"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:source"]}`,
 		Want: [][]any{{"Direct / None", 1, 1, 0}, {"Google", 1, 1, 0}, {"Hacker News", 1, 1, 100}, {"newsletter", 1, 1, 0}}},
 	{Name: "channels and referrers", Query: `{"metrics":["visits"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:channel","visit:referrer"]}`,
-		Want: [][]any{{"direct", "Direct / None", 1}, {"email", "Direct / None", 1}, {"search", "google.com", 1}, {"social", "news.ycombinator.com/item", 1}}},
+		Want: [][]any{{"Direct", "Direct / None", 1}, {"Email", "Direct / None", 1}, {"Organic Search", "google.com", 1}, {"Organic Social", "news.ycombinator.com/item", 1}}},
 	{Name: "pages", Query: `{"metrics":["visitors","pageviews","visits","time_on_page"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:page"]}`,
 		Want: [][]any{{"/", 2, 2, 2, 0}, {"/pricing", 2, 2, 2, 20}, {"/blog", 1, 1, 1, 6}, {"/docs", 1, 1, 1, 0}}},
 	{Name: "pages paginated", Query: `{"metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:page"],"pagination":{"limit":2,"offset":1},"include":{"total_rows":true}}`,
