@@ -2,7 +2,6 @@ package collect
 
 import (
 	_ "embed"
-	"regexp"
 	"strings"
 	"sync"
 
@@ -68,11 +67,36 @@ var paidSources = map[string]bool{
 	"reddit-ads": true, "pinterest-ads": true,
 }
 
-var (
-	paidMedium       = regexp.MustCompile(`^(.*cp.*|ppc|retargeting|paid.*)$`)
-	shoppingCampaign = regexp.MustCompile(`^(.*(([^a-df-z]|^)shop|shopping).*)$`)
-	emailTags        = []string{"email", "e-mail", "e_mail", "e mail", "newsletter"}
-)
+var emailTags = []string{"email", "e-mail", "e_mail", "e mail", "newsletter"}
+
+// paidMedium is Plausible's ^(.*cp.*|ppc|retargeting|paid.*)$ without a
+// regular expression (this runs for every hit).
+func paidMedium(m string) bool {
+	return strings.Contains(m, "cp") || m == "ppc" || m == "retargeting" || strings.HasPrefix(m, "paid")
+}
+
+// shoppingCampaign is Plausible's ^(.*(([^a-df-z]|^)shop|shopping).*)$ on
+// a lower-cased campaign: "shopping" anywhere, or "shop" at the start or
+// after anything but the letters a-d and f-z.
+func shoppingCampaign(c string) bool {
+	if strings.Contains(c, "shopping") {
+		return true
+	}
+	for i := 0; ; {
+		j := strings.Index(c[i:], "shop")
+		if j < 0 {
+			return false
+		}
+		j += i
+		if j == 0 {
+			return true
+		}
+		if p := c[j-1]; !(p >= 'a' && p <= 'd' || p >= 'f' && p <= 'z') {
+			return true
+		}
+		i = j + 1
+	}
+}
 
 // Channel is a visit's acquisition channel as Plausible works it out: from
 // its source (the name the stats show, "" when direct), its campaign's
@@ -82,9 +106,9 @@ func Channel(source, medium, campaign, utmSource, click string) string {
 	source, medium = strings.ToLower(source), strings.ToLower(medium)
 	campaign, utmSource = strings.ToLower(campaign), strings.ToLower(utmSource)
 	cat := sourceCategories()[source]
-	paid := paidMedium.MatchString(medium)
+	paid := paidMedium(medium)
 	paidSource := paidSources[utmSource]
-	shopping := cat == catShopping || shoppingCampaign.MatchString(campaign)
+	shopping := cat == catShopping || shoppingCampaign(campaign)
 	containsAny := func(s string, tags []string) bool {
 		for _, t := range tags {
 			if strings.Contains(s, t) {

@@ -69,7 +69,8 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (analytics.Hit, st
 		return analytics.Hit{}, DropBot
 	}
 	utm := ParseUTM(page.Query())
-	src := classify(referrerHost(b.Referrer), page, utm, func(host string) (knownSource, bool) {
+	refHost, refPath := referrerParts(b.Referrer)
+	src := classify(refHost, page, utm, func(host string) (knownSource, bool) {
 		f := e.hosts.facts(host, e.Bots)
 		return f.source, f.isKnown
 	})
@@ -93,7 +94,7 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (analytics.Hit, st
 		Name:           b.Name,
 		Hostname:       strings.TrimPrefix(strings.ToLower(page.Hostname()), "www."),
 		Path:           path,
-		Referrer:       referrerOf(src, b.Referrer),
+		Referrer:       referrerOf(src, refPath),
 		ReferrerSource: src.Name,
 		Channel:        src.Channel,
 		UTMSource:      utm.Source,
@@ -131,11 +132,11 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (analytics.Hit, st
 
 // referrerOf is the stored referrer: the page's host and path when the
 // visit came from another site, "" when direct or internal.
-func referrerOf(src Source, ref string) string {
+func referrerOf(src Source, path string) string {
 	if src.Referrer == "" {
 		return ""
 	}
-	return ReferrerPath(ref)
+	return path
 }
 
 // sanitize makes every text field valid UTF-8 without NUL bytes. Parsing

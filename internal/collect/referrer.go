@@ -118,7 +118,7 @@ func classify(host string, page *url.URL, utm UTM, lookup func(string) (knownSou
 // clickID names the ad network's click id on a page address: gclid
 // (Google Ads) or msclkid (Microsoft Advertising), "" for none.
 func clickID(page *url.URL) string {
-	if page == nil || page.RawQuery == "" {
+	if page == nil || !strings.Contains(page.RawQuery, "gclid=") && !strings.Contains(page.RawQuery, "msclkid=") { // cheap test first: every hit asks
 		return ""
 	}
 	q := page.Query()
@@ -153,24 +153,31 @@ var sourceAliases = func() map[string]knownSource {
 // (localhost, loopback and private addresses: a developer's machine is
 // not a source), as Plausible ignores them.
 func referrerHost(ref string) string {
+	_, h := parseReferrer(ref)
+	return h
+}
+
+// parseReferrer parses a referrer and returns it with its host as
+// referrerHost gives it ("" and nil when it does not count).
+func parseReferrer(ref string) (*url.URL, string) {
 	if ref == "" {
-		return ""
+		return nil, ""
 	}
 	u, err := url.Parse(ref)
 	if err != nil || u.Host == "" {
-		return ""
+		return nil, ""
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return ""
+		return nil, ""
 	}
 	h := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return ""
+		return nil, ""
 	}
 	if ip, err := netip.ParseAddr(h); err == nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsUnspecified() || ip.IsLinkLocalUnicast()) {
-		return ""
+		return nil, ""
 	}
-	return strings.TrimPrefix(h, "www.")
+	return u, strings.TrimPrefix(h, "www.")
 }
 
 // ReferrerPath is what visit:referrer shows, as Plausible keeps it: the
@@ -178,11 +185,17 @@ func referrerHost(ref string) string {
 // slash; no query or fragment ("indiehackers.com/page"). "" where
 // referrerHost is.
 func ReferrerPath(ref string) string {
-	host := referrerHost(ref)
+	_, p := referrerParts(ref)
+	return p
+}
+
+// referrerParts parses a referrer once: its host (as referrerHost) and
+// its path as ReferrerPath shows it.
+func referrerParts(ref string) (host, path string) {
+	u, host := parseReferrer(ref)
 	if host == "" {
-		return ""
+		return "", ""
 	}
-	u, _ := url.Parse(ref) // referrerHost parsed it
 	p := strings.TrimRight(u.Path, "/")
 	if !utf8.ValidString(p) {
 		p = ""
@@ -193,7 +206,7 @@ func ReferrerPath(ref string) string {
 			p = p[:len(p)-1]
 		}
 	}
-	return host + p
+	return host, host + p
 }
 
 func lookupSource(host string) (knownSource, bool) {
