@@ -126,6 +126,9 @@ func TestGeolocation(t *testing.T) {
 	if !strings.Contains(rows, "Estonia") || !strings.Contains(rows, "United Kingdom") || !strings.Contains(credit, "DB-IP") {
 		t.Errorf("Locations panel rows %q, credit %q", rows, credit)
 	}
+	if foot, _ := chromedp.Run(ctx, chromedp.Text(".footnote")); !strings.Contains(foot, "IP Geolocation by DB-IP") {
+		t.Errorf("the page's footer lacks DB-IP's credit: %q", foot)
+	}
 	shots := artifactDir(t)
 	for _, w := range []struct {
 		name       string

@@ -268,6 +268,7 @@ type sitePage struct {
 	Settings                string // the site's settings page
 	Export                  string // the whole view as a zip of CSV files
 	Funnels                 []funnelView
+	Credit                  template.HTML // what the geolocation databases in use ask to be credited with
 }
 
 type funnelView struct {
@@ -471,6 +472,7 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 		pv := panelOf(p, v, base, res[2+i], panelLimit)
 		if len(p.Tabs) > 0 {
 			s.locationsPanel(&pv, p, v, base, res[2+i])
+			page.Credit = pv.Credit
 		}
 		page.Panels = append(page.Panels, pv)
 	}
