@@ -44,11 +44,12 @@ type SessionRow struct {
 // attributes of that session and its entry page.
 //
 // Engagement beacons are stored so that time on page and scroll depth are
-// plain sums: NewPageview is 1 on the first report of a pageview, and
-// ScrollDepth holds how much deeper the pageview was scrolled than its
-// earlier reports said. Engaged time per pageview is then
-// sum(engaged_ms) / sum(new_pageview), and the mean maximum scroll depth
-// sum(scroll_depth) / sum(new_pageview), without grouping by pageview.
+// plain sums: NewPageview is 1 on the first report of a page in a visit,
+// and ScrollDepth holds how much deeper the page was scrolled than the
+// visit's earlier reports on it said. Engaged time per visit and page is
+// then sum(engaged_ms) / sum(new_pageview), and the mean maximum scroll
+// depth sum(scroll_depth) / sum(new_pageview), without grouping (as
+// Plausible measures them: per visitor and page).
 type Event struct {
 	Hit
 	SessionID   uint64

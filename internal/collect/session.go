@@ -275,14 +275,12 @@ func (z *Sessionizer) Add(h *analytics.Hit, at spool.Pos) analytics.Event {
 	return e
 }
 
-// reportID is the pageview an engagement report belongs to: the id the
-// tracker gave it, or, from Plausible's tracker, which sends none, the
-// page: its reports in one visit count as one pageview whose scroll depth
-// is the deepest, as Plausible counts scroll depth per visitor and page.
+// reportID is what an engagement report is counted under: its page in
+// the visit. Plausible measures time on page and scroll depth per visitor
+// and page (a page seen twice in a visit counts once, with the deepest
+// scroll and the time of both views), and its tracker sends no pageview
+// id; Waymark's tracker does, and it is not needed for that.
 func reportID(h *analytics.Hit) uint64 {
-	if h.PageviewID != 0 {
-		return h.PageviewID
-	}
 	f := fnv.New64a()
 	f.Write([]byte(h.Path))
 	return f.Sum64() | 1 // never 0

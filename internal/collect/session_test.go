@@ -102,28 +102,30 @@ func TestEngagementReports(t *testing.T) {
 	t.Parallel()
 	z := NewSessionizer(nil)
 	z.Add(sessHit(1, 0, analytics.EventPageview, "/a"), spool.Pos{Seg: 1, Off: 1})
-	report := func(off int64, pid uint64, ms uint32, depth uint8) analytics.Event {
-		h := sessHit(1, 1, analytics.EventEngagement, "/a")
+	report := func(off int64, pid uint64, path string, ms uint32, depth uint8) analytics.Event {
+		h := sessHit(1, 1, analytics.EventEngagement, path)
 		h.PageviewID, h.EngagedMS, h.ScrollDepth = pid, ms, depth
 		return z.Add(h, spool.Pos{Seg: 1, Off: off})
 	}
 	tests := []struct {
 		pid        uint64
+		path       string
 		depth      uint8
 		new, delta uint8
 	}{
-		{pid: 7, depth: 40, new: 1, delta: 40},   // first report of pageview 7
-		{pid: 7, depth: 70, new: 0, delta: 30},   // scrolled further
-		{pid: 7, depth: 50, new: 0, delta: 0},    // a shallower report adds nothing
-		{pid: 9, depth: 100, new: 1, delta: 100}, // another pageview
+		{pid: 7, path: "/a", depth: 40, new: 1, delta: 40},   // first report of /a
+		{pid: 7, path: "/a", depth: 70, new: 0, delta: 30},   // scrolled further
+		{pid: 7, path: "/a", depth: 50, new: 0, delta: 0},    // a shallower report adds nothing
+		{pid: 8, path: "/a", depth: 60, new: 0, delta: 0},    // /a seen again: the same page of the visit
+		{pid: 9, path: "/b", depth: 100, new: 1, delta: 100}, // another page
 	}
 	for i, tt := range tests {
-		e := report(int64(10+i), tt.pid, 1000, tt.depth)
+		e := report(int64(10+i), tt.pid, tt.path, 1000, tt.depth)
 		if e.NewPageview != tt.new || e.ScrollDepth != tt.delta || e.PageviewID != 0 {
 			t.Errorf("report %d: new=%d scroll=%d pid=%d, want new=%d scroll=%d pid=0", i, e.NewPageview, e.ScrollDepth, e.PageviewID, tt.new, tt.delta)
 		}
 	}
-	// Sums give the mean maximum depth per pageview: (70 + 100) / 2.
+	// Sums give the mean of the deepest scroll per page: (70 + 100) / 2.
 }
 
 // TestEngagementWithoutPageviewID: Plausible's tracker sends engagement
@@ -240,5 +242,32 @@ func BenchmarkSessionFlood(b *testing.B) {
 		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/float64(z.Live()), "heap-B/session")
 		b.ReportMetric(float64(z.LiveBytes())/float64(z.Live()), "counted-B/session")
 		runtime.KeepAlive(z)
+	}
+}
+
+// TestScrollDepthAsPlausible is a case of Plausible's scroll depth tests:
+// visitor 12 scrolls "/" to 20%; visitor 34 views "/" twice in one visit,
+// to 17% then 60%. Plausible reports 40: the mean of each visitor's
+// deepest scroll on the page.
+func TestScrollDepthAsPlausible(t *testing.T) {
+	t.Parallel()
+	z := NewSessionizer(nil)
+	var new, depth int
+	add := func(visitor uint64, min int, name string, pid uint64, sd uint8, off int64) {
+		h := sessHit(visitor, min, name, "/")
+		h.PageviewID, h.ScrollDepth = pid, sd
+		e := z.Add(h, spool.Pos{Seg: 1, Off: off})
+		if name == analytics.EventEngagement {
+			new, depth = new+int(e.NewPageview), depth+int(e.ScrollDepth)
+		}
+	}
+	add(12, 0, analytics.EventPageview, 1, 0, 1)
+	add(12, 1, analytics.EventEngagement, 1, 20, 2)
+	add(34, 0, analytics.EventPageview, 2, 0, 3)
+	add(34, 1, analytics.EventEngagement, 2, 17, 4)
+	add(34, 2, analytics.EventPageview, 3, 0, 5)
+	add(34, 3, analytics.EventEngagement, 3, 60, 6)
+	if new != 2 || depth/new != 40 {
+		t.Errorf("scroll depth %d over %d pages, want 40 over 2", depth, new)
 	}
 }
