@@ -51,16 +51,52 @@ type dbset struct {
 	ranges []*ranges
 }
 
-func (s *dbset) infos() []Info {
-	var out []Info
+// loaded is an open database file of either form.
+type loaded interface {
+	// meta describes the file and stamps it (modification time, size)
+	// as it was when read.
+	meta() (Info, [2]int64)
+	// free returns its memory; only once no lookup can read it.
+	free()
+}
+
+func (d *database) meta() (Info, [2]int64) { return d.info, [2]int64{d.mod.UnixNano(), d.size} }
+func (d *database) free()                  { d.release() }
+func (x *ranges) meta() (Info, [2]int64)   { return x.info, [2]int64{x.mod.UnixNano(), x.size} }
+func (x *ranges) free()                    {} // on the Go heap
+
+func (s *dbset) add(f loaded) {
+	switch d := f.(type) {
+	case *database:
+		if d.info.Kind == KindASN {
+			s.asn = append(s.asn, d)
+		} else {
+			s.geo = append(s.geo, d)
+		}
+	case *ranges:
+		s.ranges = append(s.ranges, d)
+	}
+}
+
+func (s *dbset) files() []loaded {
+	var out []loaded
 	for _, d := range s.geo {
-		out = append(out, d.info)
+		out = append(out, d)
 	}
 	for _, d := range s.asn {
-		out = append(out, d.info)
+		out = append(out, d)
 	}
-	for _, r := range s.ranges {
-		out = append(out, r.info)
+	for _, x := range s.ranges {
+		out = append(out, x)
+	}
+	return out
+}
+
+func (s *dbset) infos() []Info {
+	var out []Info
+	for _, f := range s.files() {
+		i, _ := f.meta()
+		out = append(out, i)
 	}
 	return out
 }
@@ -136,77 +172,47 @@ func (r *Resolver) Reload() (bool, error) {
 		return false, err
 	}
 	old := r.set.Load()
-	byPath := map[string]any{}
-	stamp := map[string][2]int64{}
-	for _, d := range append(slices.Clone(old.geo), old.asn...) {
-		byPath[d.info.Path] = d
-		stamp[d.info.Path] = [2]int64{d.mod.UnixNano(), d.size}
-	}
-	for _, x := range old.ranges {
-		byPath[x.info.Path] = x
-		stamp[x.info.Path] = [2]int64{x.mod.UnixNano(), x.size}
+	byPath := map[string]loaded{}
+	for _, f := range old.files() {
+		i, _ := f.meta()
+		byPath[i.Path] = f
 	}
 	next := &dbset{}
 	changed := false
 	var errs []error
 	kept := map[string]bool{}
 	for _, p := range files {
+		prev, had := byPath[p]
 		st, err := os.Stat(p)
-		if err == nil && stamp[p] == [2]int64{st.ModTime().UnixNano(), st.Size()} {
-			kept[p] = true
-			switch d := byPath[p].(type) {
-			case *database:
-				next.add(d)
-			case *ranges:
-				next.ranges = append(next.ranges, d)
+		if err == nil && had {
+			if _, stamp := prev.meta(); stamp == [2]int64{st.ModTime().UnixNano(), st.Size()} {
+				kept[p] = true
+				next.add(prev)
+				continue
 			}
-			continue
 		}
-		var loaded any
+		var f loaded
 		if err == nil {
-			if isASN[p] && strings.EqualFold(filepath.Ext(p), ".csv") {
-				loaded, err = openRanges(p)
-			} else {
-				var d *database
-				if d, err = openMMDB(p); err == nil {
-					if isASN[p] && d.info.Kind != KindASN {
-						d.release()
-						err = fmt.Errorf("%s: a %s database given as an ASN database", p, d.info.Kind)
-					} else {
-						loaded = d
-					}
-				}
-			}
+			f, err = openFile(p, isASN[p])
 		}
 		if err != nil {
 			errs = append(errs, err)
-			if prev, ok := byPath[p]; ok { // keep the version that worked
+			if had { // keep the version that worked
 				kept[p] = true
-				switch d := prev.(type) {
-				case *database:
-					next.add(d)
-				case *ranges:
-					next.ranges = append(next.ranges, d)
-				}
+				next.add(prev)
 			}
 			continue
 		}
 		changed = true
-		switch d := loaded.(type) {
-		case *database:
-			next.add(d)
-		case *ranges:
-			next.ranges = append(next.ranges, d)
-		}
-		r.cfg.Logger.Info("geo database loaded", "path", p, "kind", infoOf(loaded).Kind, "type", infoOf(loaded).Type)
+		next.add(f)
+		i, _ := f.meta()
+		r.cfg.Logger.Info("geo database loaded", "path", p, "kind", i.Kind, "type", i.Type)
 	}
-	var dropped []*database
-	for p, d := range byPath {
+	var dropped []loaded
+	for p, f := range byPath {
 		if !kept[p] {
 			changed = true
-			if db, ok := d.(*database); ok {
-				dropped = append(dropped, db)
-			}
+			dropped = append(dropped, f)
 		}
 	}
 	slices.SortStableFunc(next.geo, func(a, b *database) int {
@@ -217,20 +223,31 @@ func (r *Resolver) Reload() (bool, error) {
 		r.set.Store(next)
 		r.swap.Unlock()
 	}
-	for _, d := range dropped {
-		d.release()
+	for _, f := range dropped {
+		f.free()
 	}
 	return changed, errors.Join(errs...)
 }
 
-func infoOf(x any) Info {
-	switch d := x.(type) {
-	case *database:
-		return d.info
-	case *ranges:
-		return d.info
+// openFile opens one database: CSV ranges, or MaxMind format; asn says it
+// was given as an ASN database, so another kind is refused.
+func openFile(p string, asn bool) (loaded, error) {
+	if asn && strings.EqualFold(filepath.Ext(p), ".csv") {
+		x, err := openRanges(p)
+		if err != nil {
+			return nil, err
+		}
+		return x, nil
 	}
-	return Info{}
+	d, err := openMMDB(p)
+	if err != nil {
+		return nil, err
+	}
+	if asn && d.info.Kind != KindASN {
+		d.release()
+		return nil, fmt.Errorf("%s: a %s database given as an ASN database", p, d.info.Kind)
+	}
+	return d, nil
 }
 
 func rankKind(k string) int {
@@ -238,14 +255,6 @@ func rankKind(k string) int {
 		return 0
 	}
 	return 1
-}
-
-func (s *dbset) add(d *database) {
-	if d.info.Kind == KindASN {
-		s.asn = append(s.asn, d)
-	} else {
-		s.geo = append(s.geo, d)
-	}
 }
 
 // Watch reloads changed files every interval until ctx ends.
