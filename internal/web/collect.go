@@ -181,8 +181,8 @@ func (s *Server) plausibleScript(w http.ResponseWriter, r *http.Request) {
 	base, ok := strings.CutSuffix(file, ".js")
 	parts := strings.Split(base, ".")
 	if !ok || parts[0] != "script" && parts[0] != "plausible" {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{"code": codeNotFound,
-			"message": "no script " + file + "; Plausible's names are served: script.js, plausible.js, and script.<variants>.js"}})
+		s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: codeNotFound,
+			Message: "no script " + file + "; Plausible's names are served: script.js, plausible.js, and script.<variants>.js"})
 		return
 	}
 	if len(parts) == 1 {
@@ -198,8 +198,8 @@ func (s *Server) plausibleScript(w http.ResponseWriter, r *http.Request) {
 				names = append(names, k)
 			}
 			slices.Sort(names)
-			writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{"code": codeNotFound,
-				"message": fmt.Sprintf("unknown script variant %q in %s; known: %s", p, file, strings.Join(names, ", "))}})
+			s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: codeNotFound,
+				Message: fmt.Sprintf("unknown script variant %q in %s; known: %s", p, file, strings.Join(names, ", "))})
 			return
 		}
 		if a != "" && !slices.Contains(attrs, a) {
