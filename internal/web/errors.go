@@ -72,12 +72,7 @@ func (s *Server) handleStats(h handlerFunc) http.HandlerFunc {
 // "message"}, with Waymark's code and field beside it.
 func (s *Server) writeStatsError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := s.apiErrorOf(w, r, err)
-	msg := ae.Message
-	var ie *analytics.InvalidError
-	if errors.As(err, &ie) {
-		msg = ie.Message // the field is beside it, as "field"
-	}
-	body := map[string]any{"error": msg, "code": ae.Code}
+	body := map[string]any{"error": bareMessage(err, ae), "code": ae.Code}
 	if ae.Field != "" {
 		body["field"] = ae.Field
 	}
@@ -89,15 +84,21 @@ func (s *Server) writeStatsError(w http.ResponseWriter, r *http.Request, err err
 // written for either read it.
 func (s *Server) writeEventError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := s.apiErrorOf(w, r, err)
-	field, msg := ae.Field, ae.Message
-	var ie *analytics.InvalidError
-	if errors.As(err, &ie) {
-		msg = ie.Message // Plausible's messages do not repeat the field
-	}
+	field := ae.Field
 	if field == "" {
 		field = "body"
 	}
-	writeJSON(w, ae.Status, map[string]any{"error": ae.body(), "errors": map[string][]string{field: {msg}}})
+	writeJSON(w, ae.Status, map[string]any{"error": ae.body(), "errors": map[string][]string{field: {bareMessage(err, ae)}}})
+}
+
+// bareMessage is an error's message without its field in front, for the
+// answers in Plausible's shapes, which give the field apart.
+func bareMessage(err error, ae *apiError) string {
+	var ie *analytics.InvalidError
+	if errors.As(err, &ie) {
+		return ie.Message
+	}
+	return ae.Message
 }
 
 func (ae *apiError) body() map[string]any {
