@@ -25,10 +25,19 @@ type sessionState struct {
 	committed *analytics.Session // last state the store has; nil for a session new in this batch
 	touched   bool
 	reports   []pageviewReport // pageviews with engagement reports; lost on restart, so a report after one counts as new
+	active    time.Time        // the last hit, engagement reports included: what the visit's timeout counts from
 
 	key        visitorKey    // where live holds it
 	size       int           // bytes it holds, as sessionSize counts them
 	prev, next *sessionState // the live list, least recently hit first
+}
+
+// last is the time of the visit's last hit.
+func (st *sessionState) last() time.Time {
+	if st.active.After(st.cur.End) {
+		return st.active
+	}
+	return st.cur.End
 }
 
 // DefaultMaxLiveBytes bounds the memory of the sessions a Sessionizer
@@ -237,10 +246,12 @@ func (z *Sessionizer) Add(h *analytics.Hit, at spool.Pos) analytics.Event {
 		z.touched = append(z.touched, st)
 	}
 	s.Version++
-	end := h.Time
+	if h.Time.After(st.active) {
+		st.active = h.Time
+	}
 	if h.Name == analytics.EventEngagement {
-		// The beacon is sent when the page is left, so the visit lasted
-		// until now; nothing else about the visit changes.
+		// As Plausible: an engagement report keeps the visit alive but
+		// changes neither its length nor whether it bounced.
 	} else if h.Name == analytics.EventPageview {
 		s.Pageviews++
 		if s.ExitPage != h.Path {
@@ -251,8 +262,8 @@ func (z *Sessionizer) Add(h *analytics.Hit, at spool.Pos) analytics.Event {
 	} else {
 		s.Events++
 	}
-	if end.After(s.End) {
-		s.End = end
+	if h.Name != analytics.EventEngagement && h.Time.After(s.End) {
+		s.End = h.Time
 	}
 	e := analytics.Event{Hit: *h, SessionID: s.ID, EntryPage: s.EntryPage}
 	if h.Name == analytics.EventEngagement {
@@ -317,7 +328,7 @@ func (z *Sessionizer) find(h *analytics.Hit) *sessionState {
 		if st == nil {
 			continue
 		}
-		if h.Time.Sub(st.cur.End) > analytics.SessionTimeout {
+		if h.Time.Sub(st.last()) > analytics.SessionTimeout {
 			continue
 		}
 		if v != h.VisitorID {
@@ -361,7 +372,7 @@ func (z *Sessionizer) Committed() {
 	z.swept = z.latest
 	cutoff := z.latest.Add(-analytics.SessionTimeout)
 	for _, st := range z.live {
-		if st.cur.End.Before(cutoff) && !st.touched {
+		if st.last().Before(cutoff) && !st.touched {
 			z.remove(st)
 		}
 	}

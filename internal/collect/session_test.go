@@ -47,12 +47,18 @@ func TestSessionizer(t *testing.T) {
 	if e5.SessionID != 0 {
 		t.Errorf("orphan engagement started a session")
 	}
-	// Engagement extends a visit's end without counting a pageview.
+	// Engagement neither lengthens a visit nor counts a pageview (as
+	// Plausible), but keeps it alive: a pageview 30 minutes after the
+	// report still joins it.
 	z.Add(sessHit(1, 47, analytics.EventEngagement, "/c"), pos(6))
 	rows = z.Flush()
 	last := rows[len(rows)-1]
-	if last.Pageviews != 1 || last.End.Sub(last.Start) != time.Minute || !last.Bounce() {
+	if last.Pageviews != 1 || last.End != last.Start || !last.Bounce() {
 		t.Errorf("engagement handling: %+v", last)
+	}
+	z.Committed()
+	if e := z.Add(sessHit(1, 77, analytics.EventPageview, "/d"), pos(7)); e.SessionID != e4.SessionID {
+		t.Errorf("a pageview 30 minutes after an engagement report started a new visit")
 	}
 }
 

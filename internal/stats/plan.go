@@ -471,6 +471,23 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 			setMetrics(q, r.Metrics, engagementFigures(raw.Vals), inGroup(groupEngagement))
 		}
 	}
+	if i := slices.Index(q.Metrics, MetricBounceRate); i >= 0 && !slices.ContainsFunc(q.Dimensions, isEventDim) {
+		if eq := entryPageQuery(q); eq != nil {
+			// As Plausible: under a page filter, the bounce rate is that of
+			// the visits that entered on the page.
+			raws, err := p.rows(ctx, p.visitSQL(eq, eq.Dimensions), len(eq.Dimensions))
+			if err != nil {
+				return nil, err
+			}
+			rates := map[string]float64{}
+			for _, raw := range raws {
+				rates[key(p.display(q, raw.Dims))] = metricByName[MetricBounceRate].Value(visitFigures(raw.Vals, 0))
+			}
+			for k, r := range byKey {
+				r.Metrics[i] = rates[k]
+			}
+		}
+	}
 	out := make([]Row, 0, len(order))
 	for _, k := range order {
 		out = append(out, *byKey[k])
@@ -479,6 +496,26 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 		out = append(out, Row{Dimensions: []string{}, Metrics: make([]float64, len(q.Metrics))})
 	}
 	return out, nil
+}
+
+// entryPageQuery is q with its top-level event:page filters made
+// visit:entry_page filters, or nil when it has none.
+func entryPageQuery(q *Query) *Query {
+	var fs []Filter
+	found := false
+	for _, f := range q.Filters {
+		if f.Dimension == "event:page" {
+			f.Dimension = "visit:entry_page"
+			found = true
+		}
+		fs = append(fs, f)
+	}
+	if !found {
+		return nil
+	}
+	eq := *q
+	eq.Filters = fs
+	return &eq
 }
 
 // visitMetrics sets the visit-level metrics of a row from visitSQL's
