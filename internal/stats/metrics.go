@@ -48,8 +48,9 @@ type Figures struct {
 	Bounces, Duration float64 // visits of at most one pageview or event; seconds of all visits
 	Pageviews, Events float64 // Events counts pageviews too
 	// Total is the visitors of all groups (for shares); GoalBase the
-	// visitors a conversion rate divides by.
-	Total, GoalBase float64
+	// visitors a conversion rate divides by (all of them, goal filters
+	// aside), GroupBase those of the group (goal filters aside).
+	Total, GoalBase, GroupBase float64
 	// MSPerView and ScrollPerView are engaged milliseconds and the
 	// deepest scroll per engaged pageview.
 	MSPerView, ScrollPerView float64
@@ -89,6 +90,8 @@ var metrics = []Metric{
 		Value: func(f Figures) float64 { return ratio(f.Visitors, f.Total, 100, 1) }},
 	{Name: MetricConversionRate, Label: "Conversion", Unit: UnitPercent, group: groupEvents, goalRollup: true, needsGoal: true,
 		Value: func(f Figures) float64 { return ratio(f.Visitors, f.GoalBase, 100, 2) }},
+	{Name: MetricGroupConversionRate, Label: "Conversion in group", Unit: UnitPercent, group: groupEvents, needsGoal: true, needsDimension: true,
+		Value: func(f Figures) float64 { return ratio(f.Visitors, f.GroupBase, 100, 1) }},
 }
 
 // metricByName indexes metrics.
@@ -133,8 +136,8 @@ func visitFigures(v []float64, total float64) Figures {
 
 // eventFigures names the columns of eventSQL: visitors, pageviews,
 // events.
-func eventFigures(v []float64, total, goalBase float64) Figures {
-	return Figures{Visitors: v[0], Pageviews: v[1], Events: v[2], Total: total, GoalBase: goalBase}
+func eventFigures(v []float64, total, goalBase, groupBase float64) Figures {
+	return Figures{Visitors: v[0], Pageviews: v[1], Events: v[2], Total: total, GoalBase: goalBase, GroupBase: groupBase}
 }
 
 // sessionFigures names the columns of sessionSQL: visits, bounces,

@@ -266,6 +266,11 @@ func (p *Planner) query(ctx context.Context, q *Query) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(q.Dimensions) == 1 && isTimeDim(q.Dimensions[0]) {
+			// As Plausible: a time series compared has every bucket, so that
+			// each lines up with its counterpart.
+			rows = fillTimeBuckets(q, rows)
+		}
 		attachComparison(q, rows, prev, sh)
 		weekStarts(q, rows, sh.apply(q.From, -1))
 	} else {
@@ -430,21 +435,26 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 		if err != nil {
 			return nil, err
 		}
-		var total float64
-		var totals map[string]float64
+		var total, goalBase float64
+		var groups map[string]float64
 		if slices.Contains(q.Metrics, MetricPercentage) {
 			if total, err = p.totalVisitors(ctx, q, q.Filters); err != nil {
 				return nil, err
 			}
 		}
 		if slices.Contains(q.Metrics, MetricConversionRate) {
-			if totals, err = p.groupVisitors(ctx, q); err != nil {
+			if goalBase, err = p.totalVisitors(ctx, q, withoutGoals(q.Filters)); err != nil {
+				return nil, err
+			}
+		}
+		if slices.Contains(q.Metrics, MetricGroupConversionRate) {
+			if groups, err = p.groupVisitors(ctx, q); err != nil {
 				return nil, err
 			}
 		}
 		for _, raw := range raws {
 			r := get(p.display(q, raw.Dims))
-			setMetrics(q, r.Metrics, eventFigures(raw.Vals, total, totals[key(raw.Dims)]), inGroup(groupEvents))
+			setMetrics(q, r.Metrics, eventFigures(raw.Vals, total, goalBase, groups[key(raw.Dims)]), inGroup(groupEvents))
 		}
 	}
 	if need[groupSessions] {
@@ -663,7 +673,7 @@ func attachComparison(q *Query, cur, prev []Row, sh shift) {
 		dims := r.Dimensions
 		if td >= 0 {
 			dims = slices.Clone(dims)
-			dims[td] = shiftLabel(dims[td], unit, sh, q.Location)
+			dims[td] = shiftLabel(dims[td], unit, sh, q.Location, 1)
 		}
 		byKey[key(dims)] = r
 	}
@@ -673,6 +683,9 @@ func attachComparison(q *Query, cur, prev []Row, sh shift) {
 		if ok {
 			c.Dimensions = p.Dimensions
 			copy(c.Metrics, p.Metrics)
+		} else if td >= 0 {
+			c.Dimensions = slices.Clone(c.Dimensions)
+			c.Dimensions[td] = shiftLabel(c.Dimensions[td], unit, sh, q.Location, -1)
 		}
 		for j, m := range q.Metrics {
 			c.Change[j] = change(m, cur[i].Metrics[j], c.Metrics[j])
@@ -687,7 +700,7 @@ func attachComparison(q *Query, cur, prev []Row, sh shift) {
 // percentage of visitors included) in percent of the previous value,
 // rounded to a whole number; from 0 to something is 100.
 func change(metric string, cur, prev float64) float64 {
-	if metric == MetricBounceRate || metric == MetricConversionRate {
+	if metric == MetricBounceRate || metric == MetricConversionRate || metric == MetricGroupConversionRate {
 		return math.Round((cur-prev)*10) / 10
 	}
 	if prev == 0 {
@@ -725,7 +738,29 @@ func formatLabel(t time.Time, unit string) string {
 	return t.Format(labelDay)
 }
 
-func shiftLabel(label, unit string, sh shift, loc *time.Location) string {
+// fillTimeBuckets adds an empty row for every bucket of q's time
+// dimension that rows lack, and returns them in time order.
+func fillTimeBuckets(q *Query, rows []Row) []Row {
+	have := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		have[r.Dimensions[0]] = true
+	}
+	labels := TimeLabels(q.TimeDimension(), q.From, q.To, q.Location)
+	if q.TimeDimension() == "time:week" && len(labels) > 0 {
+		// Rows are labelled by Monday until weekStarts relabels them.
+		labels[0] = formatLabel(bucketStart(q.From, "week", q.Location), "week")
+	}
+	for _, l := range labels {
+		if !have[l] {
+			rows = append(rows, Row{Dimensions: []string{l}, Metrics: make([]float64, len(q.Metrics))})
+		}
+	}
+	slices.SortFunc(rows, func(a, b Row) int { return strings.Compare(a.Dimensions[0], b.Dimensions[0]) })
+	return rows
+}
+
+// shiftLabel moves a bucket's label by the shift, times sign.
+func shiftLabel(label, unit string, sh shift, loc *time.Location, sign int) string {
 	layout := labelDay
 	if unit == "hour" {
 		layout = labelHour
@@ -734,7 +769,7 @@ func shiftLabel(label, unit string, sh shift, loc *time.Location) string {
 	if err != nil {
 		return label
 	}
-	return formatLabel(bucketStart(sh.apply(t, 1), unit, loc), unit)
+	return formatLabel(bucketStart(sh.apply(t, sign), unit, loc), unit)
 }
 
 // weekStarts labels time:week buckets as Plausible does: by their Monday,

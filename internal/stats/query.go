@@ -28,6 +28,9 @@ const (
 	MetricTimeOnPage     = "time_on_page"
 	MetricPercentage     = "percentage"
 	MetricConversionRate = "conversion_rate"
+	// MetricGroupConversionRate is the share of a group's visitors who
+	// converted (Plausible's group_conversion_rate).
+	MetricGroupConversionRate = "group_conversion_rate"
 )
 
 // Dimensions that are attributes of a whole visit, and those of single events.

@@ -167,7 +167,7 @@ func TestPreviousPeriod(t *testing.T) {
 	if got, want := sh.apply(q.From, -1), time.Date(2026, 10, 1, 0, 0, 0, 0, berlin).UTC(); !got.Equal(want) {
 		t.Errorf("previous period starts %v, want %v (local midnight)", got.In(berlin), want.In(berlin))
 	}
-	if got := shiftLabel("2026-10-01", "day", sh, berlin); got != "2026-10-31" {
+	if got := shiftLabel("2026-10-01", "day", sh, berlin, 1); got != "2026-10-31" {
 		t.Errorf("label 2026-10-01 lines up with %s, want 2026-10-31", got)
 	}
 	// Ranges of hours shift by their length.
@@ -186,9 +186,9 @@ func TestMetricTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := Figures{Visitors: 10, Visits: 12, Bounces: 6, Duration: 600, Pageviews: 30, Events: 33, Total: 40, GoalBase: 20, MSPerView: 45400, ScrollPerView: 61.6}
+	f := Figures{Visitors: 10, Visits: 12, Bounces: 6, Duration: 600, Pageviews: 30, Events: 33, Total: 40, GoalBase: 20, GroupBase: 40, MSPerView: 45400, ScrollPerView: 61.6}
 	want := map[string]float64{MetricVisitors: 10, MetricVisits: 12, MetricPageviews: 30, MetricViewsPerVisit: 2.5, MetricBounceRate: 50,
-		MetricVisitDuration: 50, MetricEvents: 33, MetricScrollDepth: 62, MetricTimeOnPage: 45, MetricPercentage: 25, MetricConversionRate: 50}
+		MetricVisitDuration: 50, MetricEvents: 33, MetricScrollDepth: 62, MetricTimeOnPage: 45, MetricPercentage: 25, MetricConversionRate: 50, MetricGroupConversionRate: 25}
 	for _, name := range MetricNames() {
 		t.Run(name, func(t *testing.T) {
 			m, ok := LookupMetric(name)
