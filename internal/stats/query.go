@@ -38,7 +38,7 @@ var (
 	visitDimensions = []string{"visit:entry_page", "visit:exit_page", "visit:source", "visit:channel", "visit:referrer",
 		"visit:utm_source", "visit:utm_medium", "visit:utm_campaign", "visit:utm_term", "visit:utm_content",
 		"visit:browser", "visit:browser_version", "visit:os", "visit:os_version", "visit:device",
-		"visit:screen", "visit:language", "visit:hostname",
+		"visit:screen", "visit:language", "visit:hostname", "visit:entry_page_hostname",
 		"visit:country", "visit:region", "visit:city", "visit:country_name", "visit:region_name", "visit:city_name"}
 	eventDimensions = []string{"event:page", "event:name", "event:goal", "event:hostname"}
 	timeDimensions  = []string{"time", "time:hour", "time:day", "time:week", "time:month"}

@@ -148,9 +148,13 @@ func (p *Planner) filterSQL(q *Query, f Filter, c sqlCtx, alias string) string {
 		return fmt.Sprintf("%s.session_id %s (SELECT x.session_id FROM events x WHERE %s AND %s)",
 			alias, in, p.rangeCond(q, "x", "ts", 24*time.Hour), p.filterSQL(q, f.Children[0], onEvents, "x"))
 	}
-	if c == onEvents && f.Dimension == "visit:exit_page" {
+	if col := sessionOnly[f.Dimension]; c == onEvents && col != "" {
 		return fmt.Sprintf("%s.session_id IN (SELECT x.session_id FROM sessions x WHERE x.site = %s AND %s GROUP BY x.session_id HAVING sum(x.sign) > 0)",
-			alias, p.D.Quote(q.Site.Domain), p.leaf(f, "x.exit_page"))
+			alias, p.D.Quote(q.Site.Domain), p.leaf(f, "x."+col))
+	}
+	if c == onSessions && f.Dimension == "event:hostname" {
+		// As Plausible: visits are filtered by hostname where they entered.
+		return p.leaf(f, alias+".hostname")
 	}
 	if c == onSessions && isEventDim(f.Dimension) {
 		var cond string
@@ -180,11 +184,16 @@ func (p *Planner) where(q *Query, fs []Filter, c sqlCtx, alias string, skip func
 	return b.String()
 }
 
+// sessionOnly are the visit dimensions that only the sessions table has
+// (events carry the other visit attributes), with their columns there.
+var sessionOnly = map[string]string{"visit:exit_page": "exit_page", "visit:entry_page_hostname": "hostname"}
+
 // eventFrom returns the FROM clause for event rows, joining each event's
-// live session when a dimension needs the session's exit page.
+// live session when a dimension needs the session's exit page or entry
+// hostname.
 func (p *Planner) eventFrom(q *Query, dims []string) string {
-	if slices.Contains(dims, "visit:exit_page") {
-		return fmt.Sprintf("events e JOIN (SELECT x.session_id, x.exit_page FROM sessions x WHERE x.site = %s GROUP BY x.session_id, x.exit_page HAVING sum(x.sign) > 0) ls ON ls.session_id = e.session_id",
+	if slices.ContainsFunc(dims, func(d string) bool { return sessionOnly[d] != "" }) {
+		return fmt.Sprintf("events e JOIN (SELECT x.session_id, x.exit_page, x.hostname FROM sessions x WHERE x.site = %s GROUP BY x.session_id, x.exit_page, x.hostname HAVING sum(x.sign) > 0) ls ON ls.session_id = e.session_id",
 			p.D.Quote(q.Site.Domain))
 	}
 	return "events e"
@@ -193,8 +202,8 @@ func (p *Planner) eventFrom(q *Query, dims []string) string {
 func (p *Planner) eventDims(q *Query, dims []string) []string {
 	out := make([]string, len(dims))
 	for i, d := range dims {
-		if d == "visit:exit_page" {
-			out[i] = "ls.exit_page"
+		if col := sessionOnly[d]; col != "" {
+			out[i] = "ls." + col
 		} else {
 			out[i] = p.dimExpr(q, d, onEvents, "e")
 		}
@@ -259,14 +268,20 @@ func (p *Planner) localTime(q *Query, col string) string {
 }
 
 // usesEventDims reports whether a query groups or filters by an
-// attribute of single events.
+// attribute of single events. A breakdown by visit attributes filtered by
+// hostname is not one: as in Plausible, it counts the visits that entered
+// on the host.
 func usesEventDims(q *Query) bool {
 	if slices.ContainsFunc(q.Dimensions, isEventDim) {
 		return true
 	}
+	byVisit := slices.ContainsFunc(q.Dimensions, func(d string) bool { return strings.HasPrefix(d, "visit:") })
 	var walk func([]Filter) bool
 	walk = func(fs []Filter) bool {
 		for _, f := range fs {
+			if byVisit && f.Dimension == "event:hostname" {
+				continue
+			}
 			if isEventDim(f.Dimension) || walk(f.Children) {
 				return true
 			}
