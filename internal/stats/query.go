@@ -3,6 +3,7 @@ package stats
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -278,6 +279,15 @@ func parseFilters(raw json.RawMessage) ([]Filter, error) {
 	return out, nil
 }
 
+// compactJSON is raw without insignificant white space, for messages.
+func compactJSON(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
 func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
 	if depth > 10 {
 		return Filter{}, analytics.Invalidf(field, "filters nested too deeply")
@@ -340,6 +350,11 @@ func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
 		return Filter{}, analytics.Invalidf(field, "the dimension must be a string")
 	}
 	if err := checkDimension(f.Dimension, field); err != nil {
+		// Plausible's wording first, then what is wrong.
+		var ie *analytics.InvalidError
+		if errors.As(err, &ie) {
+			return Filter{}, analytics.Invalidf(field, "Invalid filter %s: %s", compactJSON(raw), ie.Message)
+		}
 		return Filter{}, err
 	}
 	var vals []any
@@ -419,8 +434,8 @@ func checkGoals(q *Query) error {
 				if !slices.ContainsFunc(q.Site.Goals, func(g site.Goal) bool {
 					return g.Name() == v || !f.CaseSensitive && strings.EqualFold(g.Name(), v)
 				}) {
-					return analytics.Invalidf("filters", "the goal %q is not configured for site %s; add it with: waymark goal add --site %s --page /path (or --event Name)",
-						v, q.Site.Domain, q.Site.Domain)
+					return analytics.Invalidf("filters", "The goal `%s` is not configured for this site. Find out how to configure goals: waymark goal add --site %s --event NAME (or --page /PATH), or the site's settings in the dashboard",
+						v, q.Site.Domain)
 				}
 			}
 		}

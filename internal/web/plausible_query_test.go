@@ -101,10 +101,11 @@ type plausibleEvent struct {
 }
 
 type plausibleExchange struct {
-	line   int
-	query  string
-	status int
-	want   json.RawMessage
+	line          int
+	query         string
+	status        int
+	want          json.RawMessage
+	errorContains string // the "error" of the answer contains it (Plausible's test matches a part)
 }
 
 // parsePlausibleCases reads one case file.
@@ -162,6 +163,10 @@ func parsePlausibleCases(path string) ([]plausibleCase, error) {
 			if code, body, ok := strings.Cut(rest, " "); ok && len(code) == 3 && code[0] >= '1' && code[0] <= '5' {
 				x.status, _ = strconv.Atoi(code)
 				rest = body
+			}
+			if sub, ok := strings.CutPrefix(rest, "~ "); ok {
+				x.errorContains = sub
+				continue
 			}
 			if !json.Valid([]byte(rest)) {
 				return nil, fail("answer is not JSON: %s", rest)
@@ -345,6 +350,12 @@ func comparePlausible(status int, body []byte, x plausibleExchange) string {
 	var got map[string]any
 	if err := json.Unmarshal(body, &got); err != nil {
 		return fmt.Sprintf("answer is not a JSON object: %s", body)
+	}
+	if x.errorContains != "" {
+		if e, _ := got["error"].(string); !strings.Contains(e, x.errorContains) {
+			return fmt.Sprintf("error %q does not contain %q", e, x.errorContains)
+		}
+		return ""
 	}
 	var want any
 	_ = json.Unmarshal(x.want, &want)
