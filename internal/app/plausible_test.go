@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +151,131 @@ func TestPlausibleSnippet(t *testing.T) {
 	prop := postQuery(t, addr, token, `{"site_id":"`+DemoDomain+`","metrics":["events"],"date_range":"day","dimensions":["event:props:plan"],"filters":[["is","event:name",["Signup"]],["is","visit:hostname",["127.0.0.1"]]]}`)
 	if !strings.Contains(prop, `"dimensions":["pro"],"metrics":[1]`) {
 		t.Errorf("Signup's plan: %s", prop)
+	}
+}
+
+// TestPlausibleNPMTrackers: Plausible's own npm packages, pointed at
+// Waymark, in Chromium: the current @plausible-analytics/tracker (pageview,
+// a custom event with props and revenue and its callback, an outbound
+// link, the engagement report sent when the page is left) and the legacy
+// plausible-tracker (pageview with the screen width, a custom event with
+// props), each checked through the Stats API. The packages come from the
+// npm registry through scripts/trackers (WAYMARK_TRACKERS_TESTDATA).
+func TestPlausibleNPMTrackers(t *testing.T) {
+	dir := os.Getenv("WAYMARK_TRACKERS_TESTDATA")
+	if dir == "" {
+		if os.Getenv("WAYMARK_REQUIRE_SERVICES") != "" {
+			t.Fatal("WAYMARK_TRACKERS_TESTDATA is not set: run scripts/test, or export WAYMARK_TRACKERS_TESTDATA=$(scripts/trackers)")
+		}
+		t.Skip("WAYMARK_TRACKERS_TESTDATA is not set (export WAYMARK_TRACKERS_TESTDATA=$(scripts/trackers))")
+	}
+	data := t.TempDir()
+	addr, stop := startServer(t, data)
+	defer stop()
+	token := addToken(t, data)
+	pages := map[string]string{
+		"/official": sentLog + `<script type="module">import {init, track} from '/npm/official/plausible.js';` +
+			fmt.Sprintf(`init({domain: %q, endpoint: 'http://%s/api/event', captureOnLocalhost: true, outboundLinks: true});`, DemoDomain, addr) +
+			`track('Purchase', {props: {plan: 'team'}, revenue: {amount: 29, currency: 'USD'}, callback: r => { window.cb = r }});</script>` +
+			`<h1>Official</h1><a id="out" href="https://example.org/docs">docs</a><div style="height:3000px"></div><p id="end">end</p>`,
+		"/legacy": sentLog + `<script>const s0=XMLHttpRequest.prototype.send;XMLHttpRequest.prototype.send=function(b){window.sent.push(JSON.parse(b));return s0.call(this,b)}</script>` +
+			`<script type="module">import Plausible from '/npm/legacy/build/module/index.js';` +
+			fmt.Sprintf(`const p = Plausible({domain: %q, apiHost: 'http://%s', trackLocalhost: true});`, DemoDomain, addr) +
+			`p.trackPageview(); p.trackEvent('Download', {props: {file: 'guide.pdf'}, callback: () => { window.cb = {status: 202} }});</script><h1>Legacy</h1>`,
+		"/next": `<h1>Next</h1>`,
+	}
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/npm/"); ok && !strings.Contains(rest, "..") {
+			// The legacy package's modules import each other without the
+			// .js a browser needs; a bundler would add it.
+			name := filepath.Join(dir, filepath.FromSlash(rest))
+			if filepath.Ext(name) == "" {
+				name += ".js"
+			}
+			w.Header().Set("Content-Type", "text/javascript")
+			http.ServeFile(w, r, name)
+			return
+		}
+		body, ok := pages[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, "<!doctype html><html><head><title>t</title></head><body>%s</body></html>", body)
+	}))
+	defer site.Close()
+
+	ctx := apptest.Browser(t)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	sent := func() string {
+		s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.sent)`))
+		return s
+	}
+	// The official tracker: the callback hears 202; then a click on the
+	// outbound link, a scroll to the end, and leaving for another page
+	// (which sends the engagement report).
+	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL+"/official"), chromedp.WaitVisible("h1"),
+		chromedp.Poll[chromedp.Void](`window.cb`)); err != nil {
+		t.Fatalf("official: %v (sent %s)", err, sent())
+	}
+	if st, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`window.cb.status`)); st != 202 {
+		t.Errorf("official tracker's callback status %d, want 202 (sent %s)", st, sent())
+	}
+	if err := chromedp.Do(ctx, chromedp.Click("#out"), chromedp.ScrollIntoView("#end"), chromedp.Sleep(1500*time.Millisecond),
+		chromedp.Navigate(site.URL+"/next"), chromedp.WaitVisible("h1")); err != nil {
+		t.Fatal(err)
+	}
+	// The legacy tracker.
+	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL+"/legacy"), chromedp.WaitVisible("h1"),
+		chromedp.Poll[chromedp.Void](`window.cb`)); err != nil {
+		t.Fatalf("legacy: %v (sent %s)", err, sent())
+	}
+	if s := sent(); !strings.Contains(s, `"n":"pageview"`) || !strings.Contains(s, `"w":`) {
+		t.Errorf("legacy tracker sent %s, without the screen width", s)
+	}
+
+	q := `{"site_id":"` + DemoDomain + `","metrics":["events"],"date_range":"day","dimensions":["event:name","event:page"],"filters":[["is","visit:hostname",["127.0.0.1"]]]}`
+	want := []string{`["pageview","/official"]`, `["Purchase","/official"]`, `["Outbound Link: Click","/official"]`,
+		`["pageview","/legacy"]`, `["Download","/legacy"]`}
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		body = postQuery(t, addr, token, q)
+		missing := 0
+		for _, w := range want {
+			if !strings.Contains(body, `"dimensions":`+w) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats lack %d of %v: %s", missing, want, body)
+		}
+	}
+	for _, c := range []struct{ q, want string }{
+		{`"dimensions":["event:props:plan"],"filters":[["is","event:name",["Purchase"]]]`, `"dimensions":["team"],"metrics":[1]`},
+		{`"dimensions":["event:props:url"],"filters":[["is","event:name",["Outbound Link: Click"]]]`, `"dimensions":["https://example.org/docs"],"metrics":[1]`},
+		{`"dimensions":["event:props:file"],"filters":[["is","event:name",["Download"]]]`, `"dimensions":["guide.pdf"],"metrics":[1]`},
+	} {
+		b := postQuery(t, addr, token, `{"site_id":"`+DemoDomain+`","metrics":["events"],"date_range":"day",`+c.q+`}`)
+		if !strings.Contains(b, c.want) {
+			t.Errorf("%s: %s, want %s", c.q, b, c.want)
+		}
+	}
+	// The engagement report of /official: time on the page and how far
+	// down it was read.
+	eng := `{"site_id":"` + DemoDomain + `","metrics":["time_on_page","scroll_depth"],"date_range":"day","dimensions":["event:page"],"filters":[["is","event:page",["/official"]]]}`
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		b := postQuery(t, addr, token, eng)
+		var r struct{ Results []struct{ Metrics []float64 } }
+		if json.Unmarshal([]byte(b), &r) == nil && len(r.Results) == 1 && r.Results[0].Metrics[0] >= 1 && r.Results[0].Metrics[1] > 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("engagement of /official: %s", b)
+		}
 	}
 }
