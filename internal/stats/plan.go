@@ -481,20 +481,21 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 			setMetrics(q, r.Metrics, engagementFigures(raw.Vals), inGroup(groupEngagement))
 		}
 	}
-	if i := slices.Index(q.Metrics, MetricBounceRate); i >= 0 && !slices.ContainsFunc(q.Dimensions, isEventDim) {
-		if eq := entryPageQuery(q); eq != nil {
-			// As Plausible: under a page filter, the bounce rate is that of
-			// the visits that entered on the page.
-			raws, err := p.rows(ctx, p.visitSQL(eq, eq.Dimensions), len(eq.Dimensions))
-			if err != nil {
-				return nil, err
-			}
-			rates := map[string]float64{}
-			for _, raw := range raws {
-				rates[key(p.display(q, raw.Dims))] = metricByName[MetricBounceRate].Value(visitFigures(raw.Vals, 0))
-			}
-			for k, r := range byKey {
-				r.Metrics[i] = rates[k]
+	if eq, metrics := entryPageQuery(q); eq != nil {
+		// As Plausible: under a page filter the bounce rate, and in a
+		// breakdown by page the bounce rate and visit duration, are those
+		// of the visits that entered on the page.
+		raws, err := p.rows(ctx, p.visitSQL(eq, eq.Dimensions), len(eq.Dimensions))
+		if err != nil {
+			return nil, err
+		}
+		figs := map[string]Figures{}
+		for _, raw := range raws {
+			figs[key(p.display(q, raw.Dims))] = visitFigures(raw.Vals, 0)
+		}
+		for k, r := range byKey {
+			for _, i := range metrics {
+				r.Metrics[i] = metricByName[q.Metrics[i]].Value(figs[k])
 			}
 		}
 	}
@@ -508,24 +509,45 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 	return out, nil
 }
 
-// entryPageQuery is q with its top-level event:page filters made
-// visit:entry_page filters, or nil when it has none.
-func entryPageQuery(q *Query) *Query {
+// entryPageQuery is q as Plausible answers its entry-page metrics: the
+// event:page dimension and top-level event:page filters made
+// visit:entry_page ones. It returns nil when q has neither, or has other
+// event dimensions, and otherwise the indexes of the metrics it answers:
+// the bounce rate, and with the page dimension the visit duration.
+func entryPageQuery(q *Query) (*Query, []int) {
+	byPage := slices.Contains(q.Dimensions, "event:page")
 	var fs []Filter
-	found := false
+	filtered := false
 	for _, f := range q.Filters {
 		if f.Dimension == "event:page" {
 			f.Dimension = "visit:entry_page"
-			found = true
+			filtered = true
 		}
 		fs = append(fs, f)
 	}
-	if !found {
-		return nil
+	if !byPage && !filtered {
+		return nil, nil
+	}
+	dims := slices.Clone(q.Dimensions)
+	for i, d := range dims {
+		if d == "event:page" {
+			dims[i] = "visit:entry_page"
+		} else if isEventDim(d) {
+			return nil, nil
+		}
+	}
+	var metrics []int
+	for i, m := range q.Metrics {
+		if m == MetricBounceRate || m == MetricVisitDuration && byPage {
+			metrics = append(metrics, i)
+		}
+	}
+	if len(metrics) == 0 {
+		return nil, nil
 	}
 	eq := *q
-	eq.Filters = fs
-	return &eq
+	eq.Filters, eq.Dimensions = fs, dims
+	return &eq, metrics
 }
 
 // visitMetrics sets the visit-level metrics of a row from visitSQL's
@@ -599,7 +621,8 @@ func sortRows(q *Query, rows []Row) {
 	order := q.OrderBy
 	if len(order) == 0 {
 		if td := slices.IndexFunc(q.Dimensions, isTimeDim); td >= 0 {
-			order = []Order{{Field: q.Dimensions[td]}}
+			// As Plausible: time, then the first metric within a bucket.
+			order = []Order{{Field: q.Dimensions[td]}, {Field: q.Metrics[0], Desc: true}}
 		} else {
 			order = []Order{{Field: q.Metrics[0], Desc: true}}
 		}

@@ -281,6 +281,12 @@ func loadPlausibleEvents(t *testing.T, w analytics.EventWriter, domain string, e
 				h.Country = v
 			case "region":
 				h.Region = v
+			case "country_name":
+				h.CountryName = v
+			case "region_name":
+				h.RegionName = v
+			case "city_name":
+				h.CityName = v
 			case "city":
 				var c uint64
 				c, err = strconv.ParseUint(v, 10, 32)
