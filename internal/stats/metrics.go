@@ -54,6 +54,9 @@ type Figures struct {
 	// MSPerView and ScrollPerView are engaged milliseconds and the
 	// deepest scroll per engaged pageview.
 	MSPerView, ScrollPerView float64
+	// EngagedViews counts the pageviews with an engagement report; with
+	// none, the engagement metrics have no value (NaN).
+	EngagedViews float64
 }
 
 // rollupUse says how the daily rollups can answer a metric.
@@ -83,15 +86,23 @@ var metrics = []Metric{
 	{Name: MetricEvents, Label: "Events", Unit: UnitCount, group: groupEvents, visitLevel: true, rollup: rollupAny, goalRollup: true,
 		Value: func(f Figures) float64 { return f.Events }},
 	{Name: MetricScrollDepth, Label: "Scroll depth", Unit: UnitPercent, group: groupEngagement, rollup: rollupEngagement,
-		Value: func(f Figures) float64 { return math.Round(f.ScrollPerView) }},
+		Value: func(f Figures) float64 { return engaged(f, math.Round(f.ScrollPerView)) }},
 	{Name: MetricTimeOnPage, Label: "Time on page", Unit: UnitSeconds, group: groupEngagement, rollup: rollupEngagement,
-		Value: func(f Figures) float64 { return math.Round(f.MSPerView / 1000) }},
+		Value: func(f Figures) float64 { return engaged(f, math.Round(f.MSPerView/1000)) }},
 	{Name: MetricPercentage, Label: "%", Unit: UnitPercent, group: groupEvents, visitLevel: true, rollup: rollupAny, needsDimension: true,
 		Value: func(f Figures) float64 { return ratio(f.Visitors, f.Total, 100, 1) }},
 	{Name: MetricConversionRate, Label: "Conversion", Unit: UnitPercent, group: groupEvents, goalRollup: true, needsGoal: true,
 		Value: func(f Figures) float64 { return ratio(f.Visitors, f.GoalBase, 100, 2) }},
 	{Name: MetricGroupConversionRate, Label: "Conversion in group", Unit: UnitPercent, group: groupEvents, needsGoal: true, needsDimension: true,
 		Value: func(f Figures) float64 { return ratio(f.Visitors, f.GroupBase, 100, 1) }},
+}
+
+// engaged is v, or NaN (no value) without engaged pageviews.
+func engaged(f Figures, v float64) float64 {
+	if f.EngagedViews == 0 {
+		return math.NaN()
+	}
+	return v
 }
 
 // metricByName indexes metrics.
@@ -147,9 +158,10 @@ func sessionFigures(v []float64) Figures {
 }
 
 // engagementFigures names the columns of engagementSQL: engaged
-// milliseconds and scroll depth per engaged pageview.
+// milliseconds and scroll depth per engaged pageview, and the engaged
+// pageviews.
 func engagementFigures(v []float64) Figures {
-	return Figures{MSPerView: v[0], ScrollPerView: v[1]}
+	return Figures{MSPerView: v[0], ScrollPerView: v[1], EngagedViews: v[2]}
 }
 
 func inGroup(g metricGroup) func(*Metric) bool { return func(m *Metric) bool { return m.group == g } }

@@ -395,7 +395,7 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 		k := key(dims)
 		r := byKey[k]
 		if r == nil {
-			r = &Row{Dimensions: dims, Metrics: make([]float64, len(q.Metrics))}
+			r = &Row{Dimensions: dims, Metrics: newMetrics(q)}
 			byKey[k] = r
 			order = append(order, k)
 		}
@@ -504,7 +504,7 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 		out = append(out, *byKey[k])
 	}
 	if len(q.Dimensions) == 0 && len(out) == 0 {
-		out = append(out, Row{Dimensions: []string{}, Metrics: make([]float64, len(q.Metrics))})
+		out = append(out, Row{Dimensions: []string{}, Metrics: newMetrics(q)})
 	}
 	return out, nil
 }
@@ -702,7 +702,7 @@ func attachComparison(q *Query, cur, prev []Row, sh shift) {
 	}
 	for i := range cur {
 		p, ok := byKey[key(cur[i].Dimensions)]
-		c := &Comparison{Dimensions: cur[i].Dimensions, Metrics: make([]float64, len(q.Metrics)), Change: make([]float64, len(q.Metrics))}
+		c := &Comparison{Dimensions: cur[i].Dimensions, Metrics: newMetrics(q), Change: make(Values, len(q.Metrics))}
 		if ok {
 			c.Dimensions = p.Dimensions
 			copy(c.Metrics, p.Metrics)
@@ -775,7 +775,7 @@ func fillTimeBuckets(q *Query, rows []Row) []Row {
 	}
 	for _, l := range labels {
 		if !have[l] {
-			rows = append(rows, Row{Dimensions: []string{l}, Metrics: make([]float64, len(q.Metrics))})
+			rows = append(rows, Row{Dimensions: []string{l}, Metrics: newMetrics(q)})
 		}
 	}
 	slices.SortFunc(rows, func(a, b Row) int { return strings.Compare(a.Dimensions[0], b.Dimensions[0]) })

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -86,15 +87,67 @@ type Query struct {
 // Row is one result row.
 type Row struct {
 	Dimensions []string    `json:"dimensions"`
-	Metrics    []float64   `json:"metrics"`
+	Metrics    Values      `json:"metrics"`
 	Comparison *Comparison `json:"comparison,omitempty"`
 }
 
 // Comparison is a row's figures for the previous period and the change.
 type Comparison struct {
-	Dimensions []string  `json:"dimensions"`
-	Metrics    []float64 `json:"metrics"`
-	Change     []float64 `json:"change"`
+	Dimensions []string `json:"dimensions"`
+	Metrics    Values   `json:"metrics"`
+	Change     Values   `json:"change"`
+}
+
+// Values are a row's metrics. A metric without a value (time on page
+// where no page reported engagement) is NaN, written as null in JSON, as
+// Plausible answers.
+type Values []float64
+
+// MarshalJSON writes NaN as null.
+func (v Values) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 8*len(v)+2)
+	b = append(b, '[')
+	for i, x := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			b = append(b, "null"...)
+			continue
+		}
+		b = strconv.AppendFloat(b, x, 'f', -1, 64)
+	}
+	return append(b, ']'), nil
+}
+
+// UnmarshalJSON reads null as NaN.
+func (v *Values) UnmarshalJSON(b []byte) error {
+	var raw []*float64
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*v = make(Values, len(raw))
+	for i, x := range raw {
+		if x == nil {
+			(*v)[i] = math.NaN()
+		} else {
+			(*v)[i] = *x
+		}
+	}
+	return nil
+}
+
+// newMetrics returns a row's metrics before any scan sets them: 0, and
+// NaN (no value) for the engagement metrics, which only engagement
+// reports give a value.
+func newMetrics(q *Query) Values {
+	v := make(Values, len(q.Metrics))
+	for i, name := range q.Metrics {
+		if m := metricByName[name]; m != nil && m.group == groupEngagement {
+			v[i] = math.NaN()
+		}
+	}
+	return v
 }
 
 // Result is a query's answer.

@@ -355,14 +355,14 @@ func (p *Planner) visitsFromRollups(ctx context.Context, q *Query, segs []segmen
 		if dim != "" {
 			dims = p.display(q, []string{k})
 		}
-		r := Row{Dimensions: dims, Metrics: make([]float64, len(q.Metrics))}
+		r := Row{Dimensions: dims, Metrics: newMetrics(q)}
 		visitMetrics(q, r.Metrics, v[:6], total)
 		// v[6:9]: engaged milliseconds, engaged pageviews, scroll depth.
-		setMetrics(q, r.Metrics, Figures{MSPerView: ratio(v[6], v[7], 1, 3), ScrollPerView: ratio(v[8], v[7], 1, 3)}, inGroup(groupEngagement))
+		setMetrics(q, r.Metrics, Figures{MSPerView: ratio(v[6], v[7], 1, 3), ScrollPerView: ratio(v[8], v[7], 1, 3), EngagedViews: v[7]}, inGroup(groupEngagement))
 		out = append(out, r)
 	}
 	if len(q.Dimensions) == 0 && len(out) == 0 {
-		out = append(out, Row{Dimensions: []string{}, Metrics: make([]float64, len(q.Metrics))})
+		out = append(out, Row{Dimensions: []string{}, Metrics: newMetrics(q)})
 	}
 	return out, nil
 }
@@ -602,9 +602,9 @@ func (p *Planner) pagesFromRollups(ctx context.Context, q *Query, segs []segment
 			continue
 		}
 		t := ev[k]
-		r := Row{Dimensions: p.display(q, []string{value}), Metrics: make([]float64, len(q.Metrics))}
+		r := Row{Dimensions: p.display(q, []string{value}), Metrics: newMetrics(q)}
 		setMetrics(q, r.Metrics, Figures{Visitors: t.visitors, Pageviews: t.pageviews, Events: t.events, Total: total,
-			MSPerView: ratio(t.engagedMS, t.engagedViews, 1, 3), ScrollPerView: ratio(t.scroll, t.engagedViews, 1, 3)},
+			MSPerView: ratio(t.engagedMS, t.engagedViews, 1, 3), ScrollPerView: ratio(t.scroll, t.engagedViews, 1, 3), EngagedViews: t.engagedViews},
 			func(m *Metric) bool { return m.rollup == rollupAny || m.rollup == rollupEngagement })
 		out = append(out, r)
 	}
@@ -659,7 +659,7 @@ func (p *Planner) goalsFromRollups(ctx context.Context, q *Query) ([]Row, bool, 
 		} else if t := ev[rollupPage+"\x00"+g.Page]; t != nil {
 			visitors, events = t.pvVisitors, t.pageviews
 		}
-		r := Row{Dimensions: []string{g.Name()}, Metrics: make([]float64, len(q.Metrics))}
+		r := Row{Dimensions: []string{g.Name()}, Metrics: newMetrics(q)}
 		setMetrics(q, r.Metrics, Figures{Visitors: visitors, Events: events, GoalBase: total}, func(m *Metric) bool { return m.goalRollup })
 		if !metricZero(r) {
 			out = append(out, r)

@@ -352,7 +352,8 @@ func (p *Planner) engagementSQL(q *Query) string {
 	where := fmt.Sprintf("%s AND e.name = %s%s", p.rangeCond(q, "e", "ts", 0), p.D.Quote(analytics.EventEngagement), p.where(q, q.Filters, onEvents, "e", skip))
 	return p.grouped(q, q.Dimensions, p.eventDims(q, q.Dimensions), p.eventFrom(q, q.Dimensions), where,
 		"sum(e.engaged_ms) / nullif(sum(e.new_pageview), 0)",
-		"sum(e.scroll_depth) / nullif(sum(e.new_pageview), 0)")
+		"sum(e.scroll_depth) / nullif(sum(e.new_pageview), 0)",
+		"sum(e.new_pageview)")
 }
 
 // sessionSQL selects visits, bounces, total duration and pageviews per

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -527,6 +528,9 @@ func headline(res *stats.Result) []headFigure {
 		if c := row.Comparison; c != nil {
 			ch := c.Change[i]
 			switch {
+			case math.IsNaN(ch):
+				// Nothing to compare with (no engagement reported before or
+				// now): no change is shown.
 			case ch > 0:
 				f.Change, f.Direction = fmt.Sprintf("+%g%%", ch), "up"
 			case ch < 0:

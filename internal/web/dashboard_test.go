@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"waymark.dev/waymark/internal/apptest"
+	"waymark.dev/waymark/internal/stats"
 )
 
 // browser is an HTTP client with cookies that sends the headers a
@@ -212,8 +213,8 @@ func TestSettingsSharesAndExport(t *testing.T) {
 	_, apiBody := do(t, "POST", srv.URL+"/api/v2/query", `{"site_id":"shop.example","metrics":["visitors","pageviews","time_on_page"],"date_range":"day","dimensions":["event:page"]}`, map[string]string{"Authorization": "Bearer " + apiToken})
 	var api struct {
 		Results []struct {
-			Dimensions []string  `json:"dimensions"`
-			Metrics    []float64 `json:"metrics"`
+			Dimensions []string     `json:"dimensions"`
+			Metrics    stats.Values `json:"metrics"`
 		} `json:"results"`
 	}
 	if err := json.Unmarshal(apiBody, &api); err != nil {

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -224,6 +225,9 @@ func metricLabel(name string) string {
 
 // formatMetric renders a figure for people, as its metric's unit reads.
 func formatMetric(name string, v float64) string {
+	if math.IsNaN(v) {
+		return "—" // no value: no page reported engagement
+	}
 	m, _ := stats.LookupMetric(name)
 	if m == nil {
 		return formatCount(v)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -160,7 +161,12 @@ func writeRowsCSV(b *bytes.Buffer, dimName string, p panelDef, res *stats.Result
 	cw.Flush()
 }
 
-func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+func num(v float64) string {
+	if math.IsNaN(v) {
+		return "" // no value
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
 
 // csvSafe defuses spreadsheet formulas in values that come from visitors
 // (page paths, referrers, event names).

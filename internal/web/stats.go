@@ -143,14 +143,14 @@ func buildResponse(q *stats.Query, qr *stats.QueryRequest, res *stats.Result) qu
 // Plausible answers GeoNames ids.
 type cityRow struct {
 	Dimensions []any            `json:"dimensions"`
-	Metrics    []float64        `json:"metrics"`
+	Metrics    stats.Values     `json:"metrics"`
 	Comparison *cityRowCompared `json:"comparison,omitempty"`
 }
 
 type cityRowCompared struct {
-	Dimensions []any     `json:"dimensions"`
-	Metrics    []float64 `json:"metrics"`
-	Change     []float64 `json:"change"`
+	Dimensions []any        `json:"dimensions"`
+	Metrics    stats.Values `json:"metrics"`
+	Change     stats.Values `json:"change"`
 }
 
 // cityIDs gives visit:city values as numbers (0 where unknown); rows

@@ -5,6 +5,7 @@ package analyticstest
 
 import (
 	"context"
+	"math"
 	"log/slog"
 	"net/url"
 	"reflect"
@@ -174,7 +175,7 @@ var Cases = []Case{
 	{Name: "channels and referrers", Query: `{"metrics":["visits"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["visit:channel","visit:referrer"]}`,
 		Want: [][]any{{"Direct", "Direct / None", 1}, {"Email", "Direct / None", 1}, {"Organic Search", "google.com", 1}, {"Organic Social", "news.ycombinator.com/item", 1}}},
 	{Name: "pages", Query: `{"metrics":["visitors","pageviews","visits","time_on_page"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:page"]}`,
-		Want: [][]any{{"/", 2, 2, 2, 0}, {"/pricing", 2, 2, 2, 20}, {"/blog", 1, 1, 1, 6}, {"/docs", 1, 1, 1, 0}}},
+		Want: [][]any{{"/", 2, 2, 2, nil}, {"/pricing", 2, 2, 2, 20}, {"/blog", 1, 1, 1, 6}, {"/docs", 1, 1, 1, nil}}},
 	{Name: "pages paginated", Query: `{"metrics":["visitors"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:page"],"pagination":{"limit":2,"offset":1},"include":{"total_rows":true}}`,
 		Want: [][]any{{"/pricing", 2}, {"/blog", 1}}, Total: 4},
 	{Name: "order by dimension desc", Query: `{"metrics":["pageviews"],"date_range":["2024-03-10","2024-03-11"],"dimensions":["event:page"],"order_by":[["event:page","desc"]]}`,
@@ -317,7 +318,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("comparison", func(t *testing.T) {
 		res := query(t, s, st, `{"metrics":["visitors","bounce_rate"],"date_range":["2024-03-10","2024-03-11"],"include":{"comparisons":{"mode":"previous_period"}}}`)
 		c := res.Rows[0].Comparison
-		if c == nil || !reflect.DeepEqual(c.Metrics, []float64{1, 100}) || !reflect.DeepEqual(c.Change, []float64{300, -75}) {
+		if c == nil || !reflect.DeepEqual([]float64(c.Metrics), []float64{1, 100}) || !reflect.DeepEqual([]float64(c.Change), []float64{300, -75}) {
 			t.Errorf("comparison = %+v, want metrics [1 100] change [300 -75]", c)
 		}
 	})
@@ -329,7 +330,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 			t.Fatalf("rows %+v", res.Rows)
 		}
 		for i, want := range [][]float64{{200, -25}, {100, 100}} {
-			if c := res.Rows[i].Comparison; c == nil || !reflect.DeepEqual(c.Change, want) {
+			if c := res.Rows[i].Comparison; c == nil || !reflect.DeepEqual([]float64(c.Change), want) {
 				t.Errorf("%v: comparison %+v, want change %v", res.Rows[i].Dimensions, c, want)
 			}
 		}
@@ -437,6 +438,10 @@ func flatten(rows []stats.Row) [][]any {
 			row = append(row, d)
 		}
 		for _, m := range r.Metrics {
+			if math.IsNaN(m) {
+				row = append(row, nil) // no value
+				continue
+			}
 			row = append(row, m)
 		}
 		out = append(out, row)
