@@ -64,6 +64,12 @@ type Hit struct {
 	Place // where the hit came from, when a geolocation database says
 
 	Props []Prop
+
+	// Revenue of a custom event (Plausible's revenue goals): the amount
+	// in thousandths of the currency's unit, and its ISO 4217 code; 0 and
+	// "" without revenue.
+	RevenueMilli    int64
+	RevenueCurrency string
 }
 
 // Place is where a visitor was, as far as a geolocation database knows,
@@ -82,11 +88,12 @@ type Place struct {
 type Prop struct{ Key, Value string }
 
 // hitVersion is the first byte of an encoded hit; bump it when the layout changes.
-// Record versions: 1 had no Place; 2 appends it. Spooled records of
-// version 1 still decode.
+// Record versions: 1 had no Place; 2 appends it; 3 appends the revenue.
+// Spooled records of versions 1 and 2 still decode.
 const (
 	hitVersion1 = 1
-	hitVersion  = 2
+	hitVersion2 = 2
+	hitVersion  = 3
 )
 
 // ErrCorrupt reports an encoded hit that cannot be decoded.
@@ -123,7 +130,10 @@ func (h *Hit) AppendBinary(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	return binary.AppendUvarint(b, uint64(h.City))
+	b = binary.AppendUvarint(b, uint64(h.City))
+	b = binary.AppendVarint(b, h.RevenueMilli)
+	b = binary.AppendUvarint(b, uint64(len(h.RevenueCurrency)))
+	return append(b, h.RevenueCurrency...)
 }
 
 type decoder struct {
@@ -168,7 +178,7 @@ func (d *decoder) str() string {
 
 // UnmarshalBinary decodes a hit written by AppendBinary.
 func (h *Hit) UnmarshalBinary(b []byte) error {
-	if len(b) == 0 || b[0] != hitVersion && b[0] != hitVersion1 {
+	if len(b) == 0 || b[0] < hitVersion1 || b[0] > hitVersion {
 		return fmt.Errorf("%w: unknown version", ErrCorrupt)
 	}
 	d := &decoder{b: b[1:], s: string(b[1:])}
@@ -214,7 +224,8 @@ func (h *Hit) UnmarshalBinary(b []byte) error {
 		h.Props = append(h.Props, Prop{Key: d.str(), Value: d.str()})
 	}
 	h.Place = Place{}
-	if b[0] == hitVersion {
+	h.RevenueMilli, h.RevenueCurrency = 0, ""
+	if b[0] >= hitVersion2 {
 		for _, p := range [...]*string{&h.Country, &h.CountryName, &h.Region, &h.RegionName, &h.CityName} {
 			*p = d.str()
 		}
@@ -223,6 +234,16 @@ func (h *Hit) UnmarshalBinary(b []byte) error {
 			d.err = ErrCorrupt
 		}
 		h.City = uint32(c)
+	}
+	if b[0] >= hitVersion {
+		r, n := binary.Varint(d.b)
+		if n <= 0 {
+			d.err = ErrCorrupt
+		} else {
+			d.b = d.b[n:]
+		}
+		h.RevenueMilli = r
+		h.RevenueCurrency = d.str()
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = ErrCorrupt

@@ -33,7 +33,7 @@ func TestHitVersion1(t *testing.T) {
 	t.Parallel()
 	h := Hit{ID: 3, Time: time.UnixMilli(1700000000000).UTC(), Site: "e.com", Name: "pageview", Path: "/", Props: []Prop{{"k", "v"}}}
 	enc := h.AppendBinary(nil)
-	v1 := append([]byte(nil), enc[:len(enc)-6]...) // without five empty strings and city 0
+	v1 := append([]byte(nil), enc[:len(enc)-8]...) // without five empty strings, city 0 and no revenue
 	v1[0] = 1
 	var got Hit
 	if err := got.UnmarshalBinary(v1); err != nil {
@@ -41,6 +41,25 @@ func TestHitVersion1(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, h) {
 		t.Errorf("version 1:\n got %+v\nwant %+v", got, h)
+	}
+}
+
+// Records of version 2 (with Place, before revenue) still decode, with
+// no revenue; version 3 keeps it.
+func TestHitVersion2(t *testing.T) {
+	t.Parallel()
+	h := Hit{ID: 4, Time: time.UnixMilli(1700000000000).UTC(), Site: "e.com", Name: "Purchase", Path: "/", Place: Place{Country: "EE", City: 588409}}
+	enc := h.AppendBinary(nil)
+	v2 := append([]byte(nil), enc[:len(enc)-2]...) // without revenue 0 and currency ""
+	v2[0] = 2
+	var got Hit
+	if err := got.UnmarshalBinary(v2); err != nil || !reflect.DeepEqual(got, h) {
+		t.Errorf("version 2: %v\n got %+v\nwant %+v", err, got, h)
+	}
+	h.RevenueMilli, h.RevenueCurrency = 12500, "EUR"
+	got = Hit{}
+	if err := got.UnmarshalBinary(h.AppendBinary(nil)); err != nil || !reflect.DeepEqual(got, h) {
+		t.Errorf("revenue: %v\n got %+v\nwant %+v", err, got, h)
 	}
 }
 

@@ -26,7 +26,7 @@ var adminFlags = map[string][]string{
 	"token add":    {"data", "state", "name", "site"},
 	"token list":   {"data", "state"},
 	"token revoke": {"data", "state", "id"},
-	"goal add":     {"data", "state", "site", "page", "event"},
+	"goal add":     {"data", "state", "site", "page", "event", "currency"},
 	"goal list":    {"data", "state", "site"},
 	"goal remove":  {"data", "state", "site", "page", "event"},
 }
@@ -48,6 +48,7 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 	keepParams := fs.String("keep-params", "", "comma-separated query parameters kept in page paths")
 	page := fs.String("page", "", "goal: page path (may end in *)")
 	event := fs.String("event", "", "goal: custom event name")
+	currency := fs.String("currency", "", "goal: count the event's revenue in this ISO 4217 currency (EUR, USD, ...)")
 	id := fs.Int64("id", 0, "token id")
 	fs, err := cli.SubFlagSet(fs, cmd+" "+sub, cmd+" "+sub, adminFlags, stderr)
 	if err != nil {
@@ -160,35 +161,42 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 		}
 		fmt.Fprintf(stdout, "token %s revoked\n", strconv.FormatInt(*id, 10))
 	case "goal add", "goal list", "goal remove":
-		return goalCmd(ctx, db, sub, *siteFlag, *page, *event, stdout)
+		return goalCmd(ctx, db, sub, *siteFlag, site.Goal{Page: *page, Event: *event, Currency: strings.ToUpper(*currency)}, stdout)
 	default:
 		return cli.Usagef("unknown command %q; see waymark help", cmd+" "+sub)
 	}
 	return nil
 }
 
-func goalCmd(ctx context.Context, db statestore.Store, sub, domain, page, event string, stdout io.Writer) error {
+func goalCmd(ctx context.Context, db statestore.Store, sub, domain string, g site.Goal, stdout io.Writer) error {
 	s, err := findSite(ctx, db, domain)
 	if err != nil {
 		return err
 	}
-	g := site.Goal{Page: page, Event: event}
+	same := func(x site.Goal) bool { return site.SameGoal(x, g) }
 	switch sub {
 	case "list":
 		for _, g := range s.Goals {
+			if g.Currency != "" {
+				fmt.Fprintf(stdout, "%s\trevenue in %s\n", g.Name(), g.Currency)
+				continue
+			}
 			fmt.Fprintln(stdout, g.Name())
 		}
 		return nil
 	case "add":
-		if (page == "") == (event == "") {
+		if (g.Page == "") == (g.Event == "") {
 			return cli.Usagef("goal add needs exactly one of --page or --event")
 		}
-		if slices.Contains(s.Goals, g) {
+		if g.Currency != "" && g.Event == "" {
+			return cli.Usagef("--currency goes with --event: only custom events carry revenue")
+		}
+		if slices.ContainsFunc(s.Goals, same) {
 			return fmt.Errorf("goal %q already exists", g.Name())
 		}
 		s.Goals = append(s.Goals, g)
 	case "remove":
-		j := slices.Index(s.Goals, g)
+		j := slices.IndexFunc(s.Goals, same)
 		if j < 0 {
 			return fmt.Errorf("no goal %q", g.Name())
 		}

@@ -16,7 +16,7 @@ import (
 const eventColumns = "site, ts, name, session_id, visitor_id, pathname, hostname, entry_page, referrer, referrer_source, channel, " +
 	"utm_source, utm_medium, utm_campaign, utm_term, utm_content, browser, browser_version, os, os_version, device, screen_class, " +
 	"screen_w, screen_h, viewport_w, viewport_h, dpr, color_depth, language, timezone, engaged_ms, scroll_depth, new_pageview, " +
-	"prop_keys, prop_values, country, country_name, region, region_name, city, city_name, node, batch"
+	"prop_keys, prop_values, country, country_name, region, region_name, city, city_name, revenue_milli, revenue_currency, node, batch"
 
 const sessionColumns = "site, session_id, visitor_id, version, sign, start_ts, end_ts, entry_page, exit_page, hostname, pageviews, events, " +
 	"referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content, " +
@@ -74,6 +74,8 @@ func (w *rowWriter) event(e *analytics.Event, node uint32, batch uint64) {
 		w.str(p.Value)
 	}
 	w.place(&e.Place)
+	w.u64(uint64(e.RevenueMilli)) // Int64: two's complement
+	w.str(e.RevenueCurrency)
 	w.u32(node)
 	w.u64(batch)
 }

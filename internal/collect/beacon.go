@@ -9,6 +9,7 @@ package collect
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -38,6 +39,11 @@ type Beacon struct {
 	ScrollDepth uint8
 	HashMode    bool // the site routes by URL fragment: keep it in the path
 
+	// Revenue (Plausible's "$" or "revenue": amount and ISO 4217 currency),
+	// in thousandths of the unit; 0 and "" without.
+	RevenueMilli    int64
+	RevenueCurrency string
+
 	page *url.URL // URL, parsed by validate
 }
 
@@ -57,6 +63,8 @@ type eventJSON struct {
 	P        json.RawMessage `json:"p"`
 	M        json.RawMessage `json:"m"` // older Plausible trackers: props as a JSON string
 	H        json.RawMessage `json:"h"` // Plausible's hash mode: 1 or true
+	Rev      json.RawMessage `json:"$"` // Plausible's tracker: revenue {amount, currency}
+	Revenue  json.RawMessage `json:"revenue"`
 
 	SW json.Number `json:"sw"`
 	// Plausible's legacy npm tracker sends the screen width as w; its
@@ -123,6 +131,11 @@ func ParseEvent(body []byte) (*Beacon, error) {
 		raw = ej.M
 	}
 	b.Props = parseProps(raw)
+	rev := ej.Rev
+	if len(rev) == 0 {
+		rev = ej.Revenue
+	}
+	b.RevenueMilli, b.RevenueCurrency = parseRevenue(rev)
 	var err error
 	var v [8]float64 // sw, sh, vw, vh, dpr, cd, e, sd; 0 when absent
 	for i, n := range [...]struct {
@@ -154,6 +167,40 @@ func ParseEvent(body []byte) (*Beacon, error) {
 		}
 	}
 	return b, b.validate()
+}
+
+// maxRevenueMilli bounds a revenue amount (a trillion units).
+const maxRevenueMilli = 1e15
+
+// parseRevenue reads Plausible's revenue object, {"amount": 12.5 or
+// "12.50", "currency": "EUR"}, as thousandths of the unit and an upper-case
+// ISO 4217 code. Malformed revenue (no amount, an amount that is not a
+// finite number within a trillion, a currency that is not three letters)
+// is dropped and the event kept, as Plausible keeps events whose props it
+// cannot use.
+func parseRevenue(raw json.RawMessage) (int64, string) {
+	if len(raw) == 0 {
+		return 0, ""
+	}
+	var r struct {
+		Amount   json.RawMessage `json:"amount"`
+		Currency string          `json:"currency"`
+	}
+	if json.Unmarshal(raw, &r) != nil || len(r.Currency) != 3 {
+		return 0, ""
+	}
+	cur := strings.ToUpper(r.Currency)
+	for _, c := range []byte(cur) {
+		if c < 'A' || c > 'Z' {
+			return 0, ""
+		}
+	}
+	amount := strings.Trim(string(r.Amount), `"`)
+	f, err := strconv.ParseFloat(strings.TrimSpace(amount), 64)
+	if err != nil || f != f || math.Abs(f*1000) > maxRevenueMilli {
+		return 0, ""
+	}
+	return int64(math.Round(f * 1000)), cur
 }
 
 // ParsePixel decodes the pixel's query string. referer is the request's

@@ -197,3 +197,29 @@ func BenchmarkParseEvent(b *testing.B) {
 		}
 	}
 }
+
+func TestParseRevenue(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		raw   string
+		milli int64
+		cur   string
+	}{
+		{`{"amount":12.5,"currency":"EUR"}`, 12500, "EUR"},
+		{`{"amount":"12.50","currency":"usd"}`, 12500, "USD"},
+		{`{"amount":"0.0004","currency":"EUR"}`, 0, "EUR"},
+		{`{"amount":-3,"currency":"EUR"}`, -3000, "EUR"},
+		{`{"amount":1e13,"currency":"EUR"}`, 0, ""},   // over a trillion
+		{`{"amount":"lots","currency":"EUR"}`, 0, ""}, // not a number
+		{`{"amount":5,"currency":"EURO"}`, 0, ""},     // not a code
+		{`{"amount":5,"currency":"E1R"}`, 0, ""},
+		{`{"amount":5}`, 0, ""},
+		{`[1,2]`, 0, ""},
+		{``, 0, ""},
+	} {
+		m, cur := parseRevenue([]byte(c.raw))
+		if m != c.milli || cur != c.cur {
+			t.Errorf("%s: %d %q, want %d %q", c.raw, m, cur, c.milli, c.cur)
+		}
+	}
+}

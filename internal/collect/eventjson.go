@@ -313,6 +313,10 @@ func (d *eventDecoder) field(key []byte, ej *eventJSON) bool {
 		return d.str(&ej.Referrer)
 	case "props":
 		return d.raw(&ej.Props)
+	case "$":
+		return d.raw(&ej.Rev)
+	case "revenue":
+		return d.raw(&ej.Revenue)
 	}
 	return false
 }

@@ -235,7 +235,7 @@ func appendEvents(conn driver.Conn, evs []analytics.Event) error {
 	}
 	// One row slice for the batch: AppendRow copies the values into its
 	// chunk, and a fresh variadic slice per row was 560 bytes of garbage.
-	row := make([]driver.Value, 0, 35)
+	row := make([]driver.Value, 0, 44)
 	var noProps driver.Value = []string{} // boxed once
 	for i := range evs {
 		e := &evs[i]
@@ -252,7 +252,8 @@ func appendEvents(conn driver.Conn, evs []analytics.Event) error {
 			e.Browser, e.BrowserVersion, e.OS, e.OSVersion, e.Device, e.ScreenClass,
 			e.ScreenW, e.ScreenH, e.ViewportW, e.ViewportH, e.DPR, e.ColorDepth, e.Language, e.TimeZone,
 			e.EngagedMS, e.ScrollDepth, e.NewPageview, keys, vals,
-			e.Country, e.CountryName, e.Region, e.RegionName, e.CityText(), e.CityName)
+			e.Country, e.CountryName, e.Region, e.RegionName, e.CityText(), e.CityName,
+			e.RevenueMilli, e.RevenueCurrency)
 		if err := a.AppendRow(row...); err != nil {
 			a.Close()
 			return err

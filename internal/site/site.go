@@ -59,7 +59,15 @@ type Goal struct {
 	Page string
 	// Event is a custom event name. Empty for page goals.
 	Event string
+	// Currency makes an event goal a revenue goal (Plausible's): the ISO
+	// 4217 code its revenue is counted in. Revenue sent in another
+	// currency is not counted (there are no exchange rates).
+	Currency string `json:",omitempty"`
 }
+
+// SameGoal reports whether two goals count the same thing (the currency
+// aside).
+func SameGoal(a, b Goal) bool { return a.Page == b.Page && a.Event == b.Event }
 
 // Name is how the goal appears in the event:goal dimension.
 func (g Goal) Name() string {
@@ -179,7 +187,29 @@ func (g Goal) validate() error {
 	if len(g.Page) > 500 || len(g.Event) > 120 {
 		return fmt.Errorf("%w: goal too long", ErrInvalid)
 	}
+	if g.Currency != "" {
+		if g.Event == "" {
+			return fmt.Errorf("%w: only event goals count revenue (a currency on page goal %q)", ErrInvalid, g.Page)
+		}
+		if !ValidCurrency(g.Currency) {
+			return fmt.Errorf("%w: currency %q is not an ISO 4217 code such as EUR or USD", ErrInvalid, g.Currency)
+		}
+	}
 	return nil
+}
+
+// ValidCurrency reports whether c looks like an ISO 4217 code: three
+// upper-case letters.
+func ValidCurrency(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if c[i] < 'A' || c[i] > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // Token is an API token's stored form. The secret itself is shown once and

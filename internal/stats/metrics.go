@@ -38,6 +38,7 @@ const (
 	UnitDecimal             // two decimals: 1.25
 	UnitPercent             // a percentage: 42.5%; changes are differences in points
 	UnitSeconds             // a duration in seconds: 1m 05s
+	UnitMoney               // an amount in the row's currency: $1,234.50
 )
 
 // Figures are the named figures of one group of a query's result, as a
@@ -57,6 +58,9 @@ type Figures struct {
 	// EngagedViews counts the pageviews with an engagement report; with
 	// none, the engagement metrics have no value (NaN).
 	EngagedViews float64
+	// RevenueMilli and RevenueEvents are the revenue of a group's revenue
+	// goal events, in thousandths, and how many events carried it.
+	RevenueMilli, RevenueEvents float64
 }
 
 // rollupUse says how the daily rollups can answer a metric.
@@ -93,6 +97,21 @@ var metrics = []Metric{
 		Value: func(f Figures) float64 { return ratio(f.Visitors, f.Total, 100, 1) }},
 	{Name: MetricConversionRate, Label: "Conversion", Unit: UnitPercent, group: groupEvents, goalRollup: true, needsGoal: true,
 		Value: func(f Figures) float64 { return ratio(f.Visitors, f.GoalBase, 100, 2) }},
+	{Name: MetricTotalRevenue, Label: "Revenue", Unit: UnitMoney, group: groupRevenue,
+		Value: func(f Figures) float64 {
+			if f.RevenueEvents == 0 {
+				return math.NaN()
+			}
+			return f.RevenueMilli / 1000
+		}},
+	{Name: MetricAverageRevenue, Label: "Average revenue", Unit: UnitMoney, group: groupRevenue,
+		Value: func(f Figures) float64 {
+			if f.RevenueEvents == 0 {
+				return math.NaN()
+			}
+			// Thousandths, cut as Plausible's decimals are.
+			return math.Trunc(f.RevenueMilli/f.RevenueEvents) / 1000
+		}},
 	{Name: MetricGroupConversionRate, Label: "Conversion in group", Unit: UnitPercent, group: groupEvents, needsGoal: true, needsDimension: true,
 		Value: func(f Figures) float64 { return ratio(f.Visitors, f.GroupBase, 100, 1) }},
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/site"
 )
 
 // Dialect is what differs between the SQL engines the query model compiles
@@ -112,6 +113,7 @@ const (
 	groupEvents metricGroup = iota
 	groupSessions
 	groupEngagement
+	groupRevenue
 )
 
 func groupOf(m string) metricGroup {
@@ -287,6 +289,7 @@ func (p *Planner) query(ctx context.Context, q *Query) (*Result, error) {
 		rows = rows[:q.Limit]
 	}
 	res.Rows = rows
+	res.MetricWarnings = revenueWarnings(q)
 	if q.TimeLabels {
 		res.TimeLabels = TimeLabels(q.TimeDimension(), q.From, q.To, q.Location)
 	}
@@ -481,6 +484,19 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 			setMetrics(q, r.Metrics, engagementFigures(raw.Vals), inGroup(groupEngagement))
 		}
 	}
+	if need[groupRevenue] {
+		if goals, cur := revenueScope(q); cur != "" {
+			raws, err := p.rows(ctx, p.revenueSQL(q, goals, cur), len(q.Dimensions))
+			if err != nil {
+				return nil, err
+			}
+			for _, raw := range raws {
+				r := get(p.display(q, raw.Dims))
+				setMetrics(q, r.Metrics, Figures{RevenueMilli: raw.Vals[0], RevenueEvents: raw.Vals[1]}, inGroup(groupRevenue))
+				r.Currency = cur
+			}
+		}
+	}
 	if eq, metrics := entryPageQuery(q); eq != nil {
 		// As Plausible: under a page filter the bounce rate, and in a
 		// breakdown by page the bounce rate and visit duration, are those
@@ -507,6 +523,75 @@ func (p *Planner) compute(ctx context.Context, q *Query) ([]Row, error) {
 		out = append(out, Row{Dimensions: []string{}, Metrics: newMetrics(q)})
 	}
 	return out, nil
+}
+
+// revenueGoals are the revenue goals q's top-level goal filters select,
+// or with an event:goal dimension every revenue goal they allow; none
+// without a goal filter or dimension.
+func revenueGoals(q *Query) []site.Goal {
+	if !slices.Contains(q.Dimensions, "event:goal") && !hasTopGoalFilter(q.Filters) {
+		return nil
+	}
+	var out []site.Goal
+	for _, g := range q.Site.Goals {
+		if g.Currency != "" && goalAllowed(q.Filters, g.Name()) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func hasTopGoalFilter(fs []Filter) bool {
+	return slices.ContainsFunc(fs, func(f Filter) bool { return f.Dimension == "event:goal" })
+}
+
+// revenueScope is what a query's revenue metrics sum: the revenue goals
+// it selects and their one currency ("" when they have none or several;
+// the metrics are then null).
+func revenueScope(q *Query) ([]site.Goal, string) {
+	goals := revenueGoals(q)
+	cur := ""
+	for _, g := range goals {
+		if cur != "" && g.Currency != cur {
+			return nil, ""
+		}
+		cur = g.Currency
+	}
+	return goals, cur
+}
+
+// MetricWarning explains a metric without values, as Plausible's
+// meta.metric_warnings does.
+type MetricWarning struct {
+	Code    string `json:"code"`
+	Warning string `json:"warning"`
+}
+
+// revenueWarnings are the warnings of q's revenue metrics, worded as
+// Plausible's.
+func revenueWarnings(q *Query) map[string]MetricWarning {
+	var w *MetricWarning
+	goals := revenueGoals(q)
+	switch {
+	case !slices.ContainsFunc(q.Metrics, func(m string) bool { return groupOf(m) == groupRevenue }):
+		return nil
+	case len(goals) == 0:
+		w = &MetricWarning{Code: "no_revenue_goals_matching", Warning: "Revenue metrics are null as there are no matching revenue goals."}
+	case !slices.Contains(q.Dimensions, "event:goal"):
+		if _, cur := revenueScope(q); cur == "" {
+			w = &MetricWarning{Code: "no_single_revenue_currency", Warning: "Revenue metrics are null as there are multiple currencies for the selected event:goals."}
+		}
+	}
+	if w == nil {
+		return nil
+	}
+	out := map[string]MetricWarning{}
+	for _, m := range q.Metrics {
+		if groupOf(m) == groupRevenue {
+			out[m] = *w
+		}
+	}
+	return out
 }
 
 // entryPageQuery is q as Plausible answers its entry-page metrics: the

@@ -33,6 +33,10 @@ const (
 	// MetricGroupConversionRate is the share of a group's visitors who
 	// converted (Plausible's group_conversion_rate).
 	MetricGroupConversionRate = "group_conversion_rate"
+	// MetricTotalRevenue and MetricAverageRevenue sum and average the
+	// revenue of the events of revenue goals (Plausible's).
+	MetricTotalRevenue   = "total_revenue"
+	MetricAverageRevenue = "average_revenue"
 )
 
 // Dimensions that are attributes of a whole visit, and those of single events.
@@ -89,6 +93,8 @@ type Row struct {
 	Dimensions []string    `json:"dimensions"`
 	Metrics    Values      `json:"metrics"`
 	Comparison *Comparison `json:"comparison,omitempty"`
+	// Currency is the ISO 4217 code of the row's revenue metrics.
+	Currency string `json:"-"`
 }
 
 // Comparison is a row's figures for the previous period and the change.
@@ -143,7 +149,7 @@ func (v *Values) UnmarshalJSON(b []byte) error {
 func newMetrics(q *Query) Values {
 	v := make(Values, len(q.Metrics))
 	for i, name := range q.Metrics {
-		if m := metricByName[name]; m != nil && m.group == groupEngagement {
+		if m := metricByName[name]; m != nil && (m.group == groupEngagement || m.group == groupRevenue) {
 			v[i] = math.NaN()
 		}
 	}
@@ -155,6 +161,9 @@ type Result struct {
 	Rows       []Row
 	TotalRows  int
 	TimeLabels []string
+	// MetricWarnings explain metrics without values (revenue metrics
+	// without a single revenue currency), by metric name.
+	MetricWarnings map[string]MetricWarning
 }
 
 // QueryRequest is the JSON body of the stats API, as Plausible's Stats API

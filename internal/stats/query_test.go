@@ -186,9 +186,9 @@ func TestMetricTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := Figures{Visitors: 10, Visits: 12, Bounces: 6, Duration: 600, Pageviews: 30, Events: 33, Total: 40, GoalBase: 20, GroupBase: 40, MSPerView: 45400, ScrollPerView: 61.6, EngagedViews: 3}
+	f := Figures{Visitors: 10, Visits: 12, Bounces: 6, Duration: 600, Pageviews: 30, Events: 33, Total: 40, GoalBase: 20, GroupBase: 40, MSPerView: 45400, ScrollPerView: 61.6, EngagedViews: 3, RevenueMilli: 201200, RevenueEvents: 3}
 	want := map[string]float64{MetricVisitors: 10, MetricVisits: 12, MetricPageviews: 30, MetricViewsPerVisit: 2.5, MetricBounceRate: 50,
-		MetricVisitDuration: 50, MetricEvents: 33, MetricScrollDepth: 62, MetricTimeOnPage: 45, MetricPercentage: 25, MetricConversionRate: 50, MetricGroupConversionRate: 25}
+		MetricVisitDuration: 50, MetricEvents: 33, MetricScrollDepth: 62, MetricTimeOnPage: 45, MetricPercentage: 25, MetricConversionRate: 50, MetricGroupConversionRate: 25, MetricTotalRevenue: 201.2, MetricAverageRevenue: 67.066}
 	for _, name := range MetricNames() {
 		t.Run(name, func(t *testing.T) {
 			m, ok := LookupMetric(name)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/site"
 )
 
 // This file compiles the parts of a Query to SQL that both event stores
@@ -354,6 +355,23 @@ func (p *Planner) engagementSQL(q *Query) string {
 		"sum(e.engaged_ms) / nullif(sum(e.new_pageview), 0)",
 		"sum(e.scroll_depth) / nullif(sum(e.new_pageview), 0)",
 		"sum(e.new_pageview)")
+}
+
+// revenueSQL selects the revenue (thousandths) and the number of events
+// that carried it per group, over the events of goals whose revenue is
+// in cur. Goal filters select goals (revenueScope) and are not applied
+// again.
+func (p *Planner) revenueSQL(q *Query, goals []site.Goal, cur string) string {
+	names := make([]string, 0, len(goals))
+	for _, g := range goals {
+		if g.Currency == cur {
+			names = append(names, p.D.Quote(g.Event))
+		}
+	}
+	where := fmt.Sprintf("%s AND e.name IN (%s) AND e.revenue_currency = %s%s", p.rangeCond(q, "e", "ts", 0),
+		strings.Join(names, ", "), p.D.Quote(cur), p.where(q, withoutGoals(q.Filters), onEvents, "e", nil))
+	return p.grouped(q, q.Dimensions, p.eventDims(q, q.Dimensions), p.eventFrom(q, q.Dimensions), where,
+		"sum(e.revenue_milli)", "count(*)")
 }
 
 // sessionSQL selects visits, bounces, total duration and pageviews per

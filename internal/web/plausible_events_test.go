@@ -283,3 +283,37 @@ func TestPlausibleQueryValidations(t *testing.T) {
 		t.Errorf("views_per_visit alone: %d", resp.StatusCode)
 	}
 }
+
+// TestRevenueThroughEventsAPI: revenue sent as Plausible's tracker sends
+// it ("$") or as its Events API documents it ("revenue"), amounts as
+// numbers or strings and currencies in any case, is summed for a revenue
+// goal in its currency; revenue in another currency is not counted (no
+// exchange rates), and malformed revenue is dropped with the event kept.
+func TestRevenueThroughEventsAPI(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	st.AddSite(t, &site.Site{Domain: "shop.test", Goals: []site.Goal{{Event: "Purchase", Currency: "EUR"}, {Event: "Signup"}}})
+	token := st.AddToken(t, "shop.test")
+	for _, body := range []string{
+		`{"n":"Purchase","u":"https://shop.test/checkout","d":"shop.test","$":{"amount":"12.50","currency":"eur"}}`,
+		`{"name":"Purchase","url":"https://shop.test/checkout","domain":"shop.test","revenue":{"amount":7.5,"currency":"EUR"}}`,
+		`{"n":"Purchase","u":"https://shop.test/checkout","d":"shop.test","$":{"amount":99,"currency":"USD"}}`,
+		`{"n":"Purchase","u":"https://shop.test/checkout","d":"shop.test","$":{"amount":"lots","currency":"EUR"}}`,
+		`{"n":"Signup","u":"https://shop.test/","d":"shop.test","$":{"amount":1,"currency":"EUR"}}`,
+	} {
+		if resp, b := do(t, "POST", srv.URL+"/api/event", body, map[string]string{"Content-Type": "text/plain"}); resp.StatusCode != 202 {
+			t.Fatalf("%s: %d %s", body, resp.StatusCode, b)
+		}
+	}
+	st.WaitStored(t, 5)
+	hdr := map[string]string{"Authorization": "Bearer " + token}
+	_, b := do(t, "POST", srv.URL+"/api/v2/query", `{"site_id":"shop.test","metrics":["events","total_revenue","average_revenue"],"date_range":"day","dimensions":["event:goal"]}`, hdr)
+	want := `"results":[{"dimensions":["Purchase"],"metrics":[4,{"currency":"EUR","long":"€20.00","short":"€20.0","value":20},{"currency":"EUR","long":"€10.00","short":"€10.0","value":10}]},` +
+		`{"dimensions":["Signup"],"metrics":[1,null,null]}]`
+	if !strings.Contains(string(b), want) {
+		t.Errorf("revenue by goal: %s\nwant %s", b, want)
+	}
+	_, b = do(t, "POST", srv.URL+"/api/v2/query", `{"site_id":"shop.test","metrics":["total_revenue"],"date_range":"day","filters":[["is","event:goal",["Purchase"]]]}`, hdr)
+	if !strings.Contains(string(b), `"value":20}`) || strings.Contains(string(b), "metric_warnings") {
+		t.Errorf("revenue of the Purchase goal: %s", b)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -148,7 +149,7 @@ func parsePlausibleCases(path string) ([]plausibleCase, error) {
 			if err != nil {
 				return nil, fail("%v", err)
 			}
-			c.goals = append(c.goals, site.Goal{Event: kv["event"], Page: kv["page"]}) // currency: see revenue below
+			c.goals = append(c.goals, site.Goal{Event: kv["event"], Page: kv["page"], Currency: kv["currency"]})
 		case ">":
 			if !json.Valid([]byte(rest)) {
 				return nil, fail("query is not JSON: %s", rest)
@@ -295,6 +296,12 @@ func loadPlausibleEvents(t *testing.T, w analytics.EventWriter, domain string, e
 				var ms uint64
 				ms, err = strconv.ParseUint(v, 10, 32)
 				h.EngagedMS = uint32(ms)
+			case "revenue":
+				var f float64
+				f, err = strconv.ParseFloat(v, 64)
+				h.RevenueMilli = int64(math.Round(f * 1000))
+			case "currency":
+				h.RevenueCurrency = v
 			case "scroll":
 				var d uint64
 				d, err = strconv.ParseUint(v, 10, 8)

@@ -50,7 +50,11 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 	}
 	page.IgnoreIPs = strings.Join(ips, ", ")
 	for _, g := range st.Goals {
-		page.Goals = append(page.Goals, g.Name())
+		name := g.Name()
+		if g.Currency != "" {
+			name += " (revenue in " + g.Currency + ")"
+		}
+		page.Goals = append(page.Goals, name)
 	}
 	for _, f := range st.Funnels {
 		var steps []string
@@ -117,7 +121,13 @@ func (s *Server) changeSettings(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			if slices.Contains(st.Goals, g) {
+			if c := strings.ToUpper(strings.TrimSpace(r.PostFormValue("currency"))); c != "" {
+				if g.Event == "" {
+					return fmt.Errorf("%w: only event goals count revenue; leave the currency empty for a page goal", site.ErrInvalid)
+				}
+				g.Currency = c
+			}
+			if slices.ContainsFunc(st.Goals, func(x site.Goal) bool { return site.SameGoal(x, g) }) {
 				return fmt.Errorf("%w: goal %q exists", site.ErrInvalid, g.Name())
 			}
 			st.Goals = append(st.Goals, g)

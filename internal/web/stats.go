@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -114,6 +115,9 @@ func buildResponse(q *stats.Query, qr *stats.QueryRequest, res *stats.Result) qu
 	if q.TotalRows {
 		meta["total_rows"] = res.TotalRows
 	}
+	if len(res.MetricWarnings) > 0 {
+		meta["metric_warnings"] = res.MetricWarnings
+	}
 	var filters any = []any{}
 	if len(qr.Filters) > 0 {
 		filters = json.RawMessage(qr.Filters)
@@ -136,7 +140,74 @@ func buildResponse(q *stats.Query, qr *stats.QueryRequest, res *stats.Result) qu
 		"pagination": map[string]int{"limit": q.Limit, "offset": q.Offset},
 		"time_zone":  q.Location.String(),
 	}
-	return queryResponse{Results: cityIDs(q.Dimensions, rows), Meta: meta, Query: echo}
+	var results any = cityIDs(q.Dimensions, rows)
+	if slices.ContainsFunc(q.Metrics, isMoney) {
+		results = moneyRows(q, rows)
+	}
+	return queryResponse{Results: results, Meta: meta, Query: echo}
+}
+
+func isMoney(name string) bool {
+	m, _ := stats.LookupMetric(name)
+	return m != nil && m.Unit == stats.UnitMoney
+}
+
+// moneyRow is a result row with revenue metrics, which Plausible answers
+// as objects: {"currency", "long", "short", "value"}.
+type moneyRow struct {
+	Dimensions []any             `json:"dimensions"`
+	Metrics    []any             `json:"metrics"`
+	Comparison *moneyRowCompared `json:"comparison,omitempty"`
+}
+
+type moneyRowCompared struct {
+	Dimensions []any        `json:"dimensions"`
+	Metrics    []any        `json:"metrics"`
+	Change     stats.Values `json:"change"`
+}
+
+// money is a revenue figure as Plausible writes it.
+type money struct {
+	Currency string  `json:"currency"`
+	Long     string  `json:"long"`
+	Short    string  `json:"short"`
+	Value    float64 `json:"value"`
+}
+
+func moneyRows(q *stats.Query, rows []stats.Row) []moneyRow {
+	metrics := func(vals stats.Values, cur string) []any {
+		out := make([]any, len(vals))
+		for i, v := range vals {
+			switch {
+			case math.IsNaN(v):
+				out[i] = nil
+			case isMoney(q.Metrics[i]):
+				out[i] = money{Currency: cur, Long: formatMoney(v, cur, false), Short: formatMoney(v, cur, true), Value: v}
+			default:
+				out[i] = v
+			}
+		}
+		return out
+	}
+	dims := func(ds []string) []any {
+		out := make([]any, len(ds))
+		for i, d := range ds {
+			out[i] = d
+			if q.Dimensions[i] == "visit:city" {
+				n, _ := strconv.ParseUint(d, 10, 32)
+				out[i] = n
+			}
+		}
+		return out
+	}
+	out := make([]moneyRow, len(rows))
+	for i, r := range rows {
+		out[i] = moneyRow{Dimensions: dims(r.Dimensions), Metrics: metrics(r.Metrics, r.Currency)}
+		if c := r.Comparison; c != nil {
+			out[i].Comparison = &moneyRowCompared{Dimensions: dims(c.Dimensions), Metrics: metrics(c.Metrics, r.Currency), Change: c.Change}
+		}
+	}
+	return out
 }
 
 // cityRow is a result row whose visit:city values are numbers, as

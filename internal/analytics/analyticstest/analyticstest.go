@@ -5,8 +5,8 @@ package analyticstest
 
 import (
 	"context"
-	"math"
 	"log/slog"
+	"math"
 	"net/url"
 	"reflect"
 	"strings"
