@@ -264,7 +264,12 @@ func (p *Planner) query(ctx context.Context, q *Query) (*Result, error) {
 	}
 	if q.Compare {
 		sh := previousPeriod(q)
-		prev, err := p.period(ctx, q, sh.apply(q.From, -1), q.From)
+		from, to := sh.apply(q.From, -1), q.From
+		if !q.CompareFrom.IsZero() {
+			from, to = q.CompareFrom, q.CompareTo
+			sh = shiftBetween(q, from)
+		}
+		prev, err := p.period(ctx, q, from, to)
 		if err != nil {
 			return nil, err
 		}
@@ -274,7 +279,7 @@ func (p *Planner) query(ctx context.Context, q *Query) (*Result, error) {
 			rows = fillTimeBuckets(q, rows)
 		}
 		attachComparison(q, rows, prev, sh)
-		weekStarts(q, rows, sh.apply(q.From, -1))
+		weekStarts(q, rows, from)
 	} else {
 		weekStarts(q, rows, time.Time{})
 	}
@@ -765,9 +770,29 @@ func previousPeriod(q *Query) shift {
 	return shift{span: q.To.Sub(q.From), loc: loc}
 }
 
+// shiftBetween is the shift from a comparison range starting at from to
+// q's range: whole local days when both start at midnight.
+func shiftBetween(q *Query, from time.Time) shift {
+	loc := q.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	if localMidnight(q.From, loc).Equal(q.From) && localMidnight(from, loc).Equal(from) {
+		days := 0
+		for d := from.In(loc); d.Before(q.From); d = d.AddDate(0, 0, 1) {
+			days++
+		}
+		for d := q.From.In(loc); d.Before(from); d = d.AddDate(0, 0, 1) {
+			days-- // a comparison after the range
+		}
+		return shift{days: days, loc: loc}
+	}
+	return shift{span: q.From.Sub(from), loc: loc}
+}
+
 // apply moves t by the shift, times sign (-1: back).
 func (s shift) apply(t time.Time, sign int) time.Time {
-	if s.days > 0 {
+	if s.days != 0 {
 		return t.In(s.loc).AddDate(0, 0, sign*s.days).UTC()
 	}
 	return t.Add(time.Duration(sign) * s.span)

@@ -80,7 +80,11 @@ type Query struct {
 	Location  *time.Location
 	DateRange json.RawMessage // as given, echoed back
 
-	Compare    bool // previous-period comparison
+	Compare    bool // with a comparison: the previous period, unless CompareFrom is set
+	// CompareFrom and CompareTo are the comparison's range when it is not
+	// the previous period (year over year, custom, or shifted to match the
+	// day of the week).
+	CompareFrom, CompareTo time.Time
 	TimeLabels bool
 	TotalRows  bool
 	// NoGoals: the query groups by goal and the site has none; the answer
@@ -182,7 +186,9 @@ type QueryRequest struct {
 		TotalRows   bool `json:"total_rows"`
 		Imports     bool `json:"imports"`
 		Comparisons *struct {
-			Mode string `json:"mode"`
+			Mode           string          `json:"mode"`
+			DateRange      json.RawMessage `json:"date_range,omitempty"`
+			MatchDayOfWeek bool            `json:"match_day_of_week,omitempty"`
 		} `json:"comparisons"`
 	} `json:"include"`
 	Pagination struct {
@@ -275,9 +281,14 @@ func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
 		return nil, analytics.Invalidf("pagination.offset", "must not be negative")
 	}
 	q.Offset = qr.Pagination.Offset
-	if qr.Include.Comparisons != nil {
-		if m := qr.Include.Comparisons.Mode; m != "previous_period" && m != "" {
-			return nil, analytics.Invalidf("include.comparisons.mode", "only \"previous_period\" is supported")
+	if c := qr.Include.Comparisons; c != nil {
+		switch c.Mode {
+		case "previous_period", "year_over_year", "custom":
+		default:
+			return nil, analytics.Invalidf("include.comparisons.mode", "Invalid include.comparisons: mode must be \"previous_period\", \"year_over_year\" or \"custom\"")
+		}
+		if (c.Mode == "custom") != (len(c.DateRange) > 0) {
+			return nil, analytics.Invalidf("include.comparisons.date_range", "Invalid include.comparisons: a \"custom\" comparison, and only it, takes a date_range [\"YYYY-MM-DD\", \"YYYY-MM-DD\"]")
 		}
 		q.Compare = true
 	}
@@ -291,7 +302,81 @@ func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
 	if q.Compare && isRealtime(qr.DateRange) {
 		return nil, analytics.Invalidf("include.comparisons", "not available for realtime")
 	}
+	if c := qr.Include.Comparisons; c != nil {
+		if err := q.comparisonRange(c.Mode, c.DateRange, c.MatchDayOfWeek, now, s.CreatedAt); err != nil {
+			return nil, err
+		}
+	}
 	return q, nil
+}
+
+// comparisonRange sets CompareFrom and CompareTo as Plausible works out
+// a comparison. A range that runs past today is compared up to today
+// (this month so far against as many days before). previous_period is as
+// many days right before; year_over_year starts a year earlier and runs
+// as many days; custom is the given days. With matchDay the comparison
+// moves to the nearest day on the weekday the range starts on (never onto
+// the range's own first day). Ranges that are not whole days keep the
+// plain previous span (CompareFrom stays zero).
+func (q *Query) comparisonRange(mode string, custom json.RawMessage, matchDay bool, now, created time.Time) error {
+	loc := q.Location
+	midnight := func(t time.Time) bool { return t.Equal(localMidnight(t, loc)) }
+	if mode == "custom" {
+		var days []string
+		if json.Unmarshal(custom, &days) != nil || len(days) != 2 {
+			return analytics.Invalidf("include.comparisons.date_range", "Invalid include.comparisons: date_range must be [\"YYYY-MM-DD\", \"YYYY-MM-DD\"]")
+		}
+		from, to, err := ResolveRange(custom, "", loc, now, created)
+		if err != nil {
+			var ie *analytics.InvalidError
+			if errors.As(err, &ie) {
+				return analytics.Invalidf("include.comparisons.date_range", "%s", ie.Message)
+			}
+			return err
+		}
+		q.CompareFrom, q.CompareTo = from, to
+	} else {
+		if !midnight(q.From) || !midnight(q.To) {
+			return nil
+		}
+		end := q.To
+		if tomorrow := localMidnight(now, loc).In(loc).AddDate(0, 0, 1).UTC(); end.After(tomorrow) && q.From.Before(tomorrow) {
+			end = tomorrow
+		}
+		days := localDays(q.From, end, loc)
+		from := q.From.In(loc).AddDate(0, 0, -days)
+		if mode == "year_over_year" {
+			from = q.From.In(loc).AddDate(-1, 0, 0)
+		}
+		q.CompareFrom, q.CompareTo = from.UTC(), from.AddDate(0, 0, days).UTC()
+	}
+	if matchDay {
+		want := q.From.In(loc).Weekday()
+		from := q.CompareFrom.In(loc)
+		shift := 0
+		if fwd := (int(want) - int(from.Weekday()) + 7) % 7; fwd != 0 {
+			near, far := fwd, fwd-7
+			if -far < fwd {
+				near, far = far, near
+			}
+			shift = near
+			if from.AddDate(0, 0, near).Equal(q.From.In(loc)) {
+				shift = far
+			}
+		}
+		q.CompareFrom = from.AddDate(0, 0, shift).UTC()
+		q.CompareTo = q.CompareTo.In(loc).AddDate(0, 0, shift).UTC()
+	}
+	return nil
+}
+
+// localDays counts the days of loc from from to to (both midnights).
+func localDays(from, to time.Time, loc *time.Location) int {
+	n := 0
+	for d := from.In(loc); d.Before(to); d = d.AddDate(0, 0, 1) {
+		n++
+	}
+	return n
 }
 
 func countTime(dims []string) int {

@@ -3,6 +3,7 @@ package stats
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -208,5 +209,63 @@ func TestMetricTable(t *testing.T) {
 	}
 	if len(want) != len(MetricNames()) {
 		t.Errorf("%d metrics in the table, %d in this test", len(MetricNames()), len(want))
+	}
+}
+
+// TestComparisonRanges: the comparison periods of Plausible's comparison
+// tests (test/plausible/stats/comparisons_test.exs): the range compared
+// for each mode, with "now" where it matters, inclusive ends.
+func TestComparisonRanges(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, rng, date, mode, custom string
+		match                         bool
+		now, tz                       string
+		from, to                      string // UTC, inclusive end
+	}{
+		{"this month, previous period", `"month"`, "2023-03-02", "previous_period", "", false, "2023-03-02T14:00:00Z", "", "2023-02-27T00:00:00Z", "2023-02-28T23:59:59Z"},
+		{"first day of this month", `"month"`, "2023-03-01", "previous_period", "", false, "2023-03-01T14:00:00Z", "", "2023-02-28T00:00:00Z", "2023-02-28T23:59:59Z"},
+		{"this month, day of week, not onto the range's start", `"month"`, "2023-03-02", "previous_period", "", true, "2023-03-02T14:00:00Z", "", "2023-02-22T00:00:00Z", "2023-02-23T23:59:59Z"},
+		{"this month in US/Eastern", `"month"`, "2023-03-02", "previous_period", "", false, "2023-03-02T14:00:00Z", "US/Eastern", "2023-02-27T05:00:00Z", "2023-03-01T04:59:59Z"},
+		{"last month, previous period", `"month"`, "2023-02-01", "previous_period", "", false, "2023-03-01T14:00:00Z", "", "2023-01-04T00:00:00Z", "2023-01-31T23:59:59Z"},
+		{"last month, year over year", `"month"`, "2023-02-01", "year_over_year", "", false, "2023-03-01T14:00:00Z", "", "2022-02-01T00:00:00Z", "2022-02-28T23:59:59Z"},
+		{"a leap February, year over year", `"month"`, "2020-02-01", "year_over_year", "", false, "2023-03-01T14:00:00Z", "", "2019-02-01T00:00:00Z", "2019-03-01T23:59:59Z"},
+		{"last month, day of week kept", `"month"`, "2023-02-01", "previous_period", "", true, "2023-03-01T14:00:00Z", "", "2023-01-04T00:00:00Z", "2023-01-31T23:59:59Z"},
+		{"January, day of week", `"month"`, "2023-01-01", "previous_period", "", true, "2023-03-01T14:00:00Z", "", "2022-12-04T00:00:00Z", "2023-01-03T23:59:59Z"},
+		{"year to date, previous period", `"year"`, "2023-03-01", "previous_period", "", false, "2023-03-01T14:00:00Z", "", "2022-11-02T00:00:00Z", "2022-12-31T23:59:59Z"},
+		{"year to date, year over year", `"year"`, "2023-03-01", "year_over_year", "", false, "2023-03-01T14:00:00Z", "", "2022-01-01T00:00:00Z", "2022-03-01T23:59:59Z"},
+		{"year to date, year over year, day of week", `"year"`, "2023-03-01", "year_over_year", "", true, "2023-03-01T14:00:00Z", "", "2022-01-02T00:00:00Z", "2022-03-02T23:59:59Z"},
+		{"last year, year over year", `"year"`, "2022-03-02", "year_over_year", "", false, "2026-03-01T14:00:00Z", "", "2021-01-01T00:00:00Z", "2021-12-31T23:59:59Z"},
+		{"last year, previous period", `"year"`, "2022-03-02", "previous_period", "", false, "2026-03-01T14:00:00Z", "", "2021-01-01T00:00:00Z", "2021-12-31T23:59:59Z"},
+		{"custom days, previous period", `["2023-01-01","2023-01-07"]`, "", "previous_period", "", false, "2026-03-01T14:00:00Z", "", "2022-12-25T00:00:00Z", "2022-12-31T23:59:59Z"},
+		{"custom days, year over year", `["2023-01-01","2023-01-07"]`, "", "year_over_year", "", false, "2026-03-01T14:00:00Z", "", "2022-01-01T00:00:00Z", "2022-01-07T23:59:59Z"},
+		{"custom comparison", `["2023-01-01","2023-01-07"]`, "", "custom", `["2022-05-25","2022-05-30"]`, false, "2026-03-01T14:00:00Z", "", "2022-05-25T00:00:00Z", "2022-05-30T23:59:59Z"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmp := fmt.Sprintf(`{"mode":%q`, c.mode)
+			if c.custom != "" {
+				cmp += `,"date_range":` + c.custom
+			}
+			if c.match {
+				cmp += `,"match_day_of_week":true`
+			}
+			body := fmt.Sprintf(`{"site_id":"c.test","metrics":["visitors"],"date_range":%s,"date":%q,"include":{"comparisons":%s}}`, c.rng, c.date, cmp+"}")
+			if c.date == "" {
+				body = fmt.Sprintf(`{"site_id":"c.test","metrics":["visitors"],"date_range":%s,"include":{"comparisons":%s}}`, c.rng, cmp+"}")
+			}
+			qr, err := DecodeQueryRequest([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			now, _ := time.Parse(time.RFC3339, c.now)
+			q, err := qr.Build(&site.Site{Domain: "c.test", TimeZone: c.tz}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := q.CompareFrom.UTC().Format(time.RFC3339) + " " + q.CompareTo.Add(-time.Second).UTC().Format(time.RFC3339)
+			if want := c.from + " " + c.to; got != want {
+				t.Errorf("compared %s, want %s", got, want)
+			}
+		})
 	}
 }
