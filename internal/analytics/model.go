@@ -20,6 +20,9 @@ type Session struct {
 	Hostname  string
 	Pageviews uint32
 	Events    uint32 // custom events
+	// ExitHostname is the hostname of the visit's last pageview (Hostname
+	// is that of its first hit).
+	ExitHostname string
 
 	Referrer, ReferrerSource, Channel                      string
 	UTMSource, UTMMedium, UTMCampaign, UTMTerm, UTMContent string

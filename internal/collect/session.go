@@ -172,7 +172,7 @@ func sessionStrings(s *analytics.Session) []*string {
 	return []*string{&s.Site, &s.EntryPage, &s.ExitPage, &s.Hostname, &s.Referrer, &s.ReferrerSource, &s.Channel,
 		&s.UTMSource, &s.UTMMedium, &s.UTMCampaign, &s.UTMTerm, &s.UTMContent,
 		&s.Browser, &s.BrowserVersion, &s.OS, &s.OSVersion, &s.Device, &s.ScreenClass, &s.Language,
-		&s.Country, &s.CountryName, &s.Region, &s.RegionName, &s.CityName}
+		&s.Country, &s.CountryName, &s.Region, &s.RegionName, &s.CityName, &s.ExitHostname}
 }
 
 // own copies a session's strings into one allocation of its own. A hit's
@@ -216,6 +216,7 @@ func (z *Sessionizer) Add(h *analytics.Hit, at spool.Pos) analytics.Event {
 			End:            h.Time,
 			EntryPage:      h.Path,
 			ExitPage:       h.Path,
+			ExitHostname:   h.Hostname,
 			Hostname:       h.Hostname,
 			Referrer:       h.Referrer,
 			ReferrerSource: h.ReferrerSource,
@@ -258,6 +259,11 @@ func (z *Sessionizer) Add(h *analytics.Hit, at spool.Pos) analytics.Event {
 			st.size += len(h.Path) - len(s.ExitPage)
 			z.bytes += len(h.Path) - len(s.ExitPage)
 			s.ExitPage = strings.Clone(h.Path)
+		}
+		if s.ExitHostname != h.Hostname {
+			st.size += len(h.Hostname) - len(s.ExitHostname)
+			z.bytes += len(h.Hostname) - len(s.ExitHostname)
+			s.ExitHostname = strings.Clone(h.Hostname)
 		}
 	} else {
 		s.Events++

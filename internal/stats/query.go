@@ -44,7 +44,7 @@ var (
 	visitDimensions = []string{"visit:entry_page", "visit:exit_page", "visit:source", "visit:channel", "visit:referrer",
 		"visit:utm_source", "visit:utm_medium", "visit:utm_campaign", "visit:utm_term", "visit:utm_content",
 		"visit:browser", "visit:browser_version", "visit:os", "visit:os_version", "visit:device",
-		"visit:screen", "visit:language", "visit:hostname", "visit:entry_page_hostname",
+		"visit:screen", "visit:language", "visit:hostname", "visit:entry_page_hostname", "visit:exit_page_hostname",
 		"visit:country", "visit:region", "visit:city", "visit:country_name", "visit:region_name", "visit:city_name"}
 	eventDimensions = []string{"event:page", "event:name", "event:goal", "event:hostname"}
 	timeDimensions  = []string{"time", "time:hour", "time:day", "time:week", "time:month"}
@@ -426,13 +426,36 @@ func parseFilters(raw json.RawMessage) ([]Filter, error) {
 	return out, nil
 }
 
-// compactJSON is raw without insignificant white space, for messages.
-func compactJSON(raw json.RawMessage) string {
+// spacedJSON writes raw as Plausible's messages show a filter: compact,
+// with a space after each comma (["is", "segment", [1]]).
+func spacedJSON(raw json.RawMessage) string {
 	var b bytes.Buffer
 	if json.Compact(&b, raw) != nil {
 		return string(raw)
 	}
-	return b.String()
+	var out strings.Builder
+	inStr, esc := false, false
+	for _, c := range b.Bytes() {
+		out.WriteByte(c)
+		switch {
+		case esc:
+			esc = false
+		case inStr && c == '\\':
+			esc = true
+		case c == '"':
+			inStr = !inStr
+		case !inStr && c == ',':
+			out.WriteByte(' ')
+		}
+	}
+	return out.String()
+}
+
+// pointer writes a field path such as filters[0][1] as a JSON pointer
+// without its "#/": filters/0/1.
+func pointer(field string) string {
+	r := strings.NewReplacer("[", "/", "]", "")
+	return r.Replace(field)
 }
 
 func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
@@ -482,7 +505,7 @@ func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
 			return Filter{}, err
 		}
 		if !onlyEventDims(c) {
-			return Filter{}, analytics.Invalidf(field, "%q takes a filter on event dimensions (event:name, event:page, event:goal, event:hostname, event:props:*)", op)
+			return Filter{}, analytics.Invalidf(field, "Invalid filters. Behavioral filters (has_done, has_not_done) can only be used with event dimension filters. (event:name, event:page, event:goal, event:hostname, event:props:*)")
 		}
 		return Filter{Op: op, Children: []Filter{c}}, nil
 	}
@@ -498,11 +521,8 @@ func parseFilter(raw json.RawMessage, field string, depth int) (Filter, error) {
 	}
 	if err := checkDimension(f.Dimension, field); err != nil {
 		// Plausible's wording first, then what is wrong.
-		var ie *analytics.InvalidError
-		if errors.As(err, &ie) {
-			return Filter{}, analytics.Invalidf(field, "Invalid filter %s: %s", compactJSON(raw), ie.Message)
-		}
-		return Filter{}, err
+		// Plausible's wording: where (a JSON pointer) and the filter.
+		return Filter{}, analytics.Invalidf(field, "#/%s: Invalid filter %s", pointer(field), spacedJSON(raw))
 	}
 	var vals []any
 	if err := json.Unmarshal(parts[2], &vals); err != nil || len(vals) == 0 {

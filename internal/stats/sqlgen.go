@@ -187,14 +187,14 @@ func (p *Planner) where(q *Query, fs []Filter, c sqlCtx, alias string, skip func
 
 // sessionOnly are the visit dimensions that only the sessions table has
 // (events carry the other visit attributes), with their columns there.
-var sessionOnly = map[string]string{"visit:exit_page": "exit_page", "visit:entry_page_hostname": "hostname"}
+var sessionOnly = map[string]string{"visit:exit_page": "exit_page", "visit:entry_page_hostname": "hostname", "visit:exit_page_hostname": "exit_hostname"}
 
 // eventFrom returns the FROM clause for event rows, joining each event's
 // live session when a dimension needs the session's exit page or entry
 // hostname.
 func (p *Planner) eventFrom(q *Query, dims []string) string {
 	if slices.ContainsFunc(dims, func(d string) bool { return sessionOnly[d] != "" }) {
-		return fmt.Sprintf("events e JOIN (SELECT x.session_id, x.exit_page, x.hostname FROM sessions x WHERE x.site = %s GROUP BY x.session_id, x.exit_page, x.hostname HAVING sum(x.sign) > 0) ls ON ls.session_id = e.session_id",
+		return fmt.Sprintf("events e JOIN (SELECT x.session_id, x.exit_page, x.hostname, x.exit_hostname FROM sessions x WHERE x.site = %s GROUP BY x.session_id, x.exit_page, x.hostname, x.exit_hostname HAVING sum(x.sign) > 0) ls ON ls.session_id = e.session_id",
 			p.D.Quote(q.Site.Domain))
 	}
 	return "events e"
@@ -300,7 +300,10 @@ func usesEventDims(q *Query) bool {
 func (p *Planner) visitSQL(q *Query, dims []string) string {
 	from := "sessions s"
 	where := p.rangeCond(q, "s", "start_ts", 0) + p.where(q, q.Filters, onSessions, "s", nil)
-	usesExit := slices.Contains(dims, "visit:exit_page") || filtersUse(q.Filters, "visit:exit_page")
+	usesExit := false // the exit page and its hostname change during a visit
+	for _, d := range []string{"visit:exit_page", "visit:exit_page_hostname"} {
+		usesExit = usesExit || slices.Contains(dims, d) || filtersUse(q.Filters, d)
+	}
 	if usesExit {
 		cols := "x.session_id, x.visitor_id, x.exit_page, x.start_ts"
 		for _, d := range dims {
