@@ -387,3 +387,29 @@ func comparePlausible(status int, body []byte, x plausibleExchange) string {
 	}
 	return strings.Join(diffs, "\n")
 }
+
+// TestEntryAndExitHostnames: a visit that starts on one host and leaves
+// from another is counted under each as Plausible's entry and exit page
+// hostname dimensions say, in visit and event queries alike.
+func TestEntryAndExitHostnames(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	now := time.Date(2021, 1, 1, 10, 0, 0, 0, time.UTC)
+	st.AddSite(t, &site.Site{Domain: "hosts.test"})
+	loadPlausibleEvents(t, st.Events, "hosts.test", []plausibleEvent{
+		{name: "pageview", kv: map[string]string{"user": "1", "host": "blog.hosts.test", "at": now.Format("2006-01-02T15:04:05")}},
+		{name: "pageview", kv: map[string]string{"user": "1", "host": "app.hosts.test", "path": "/signup", "at": now.Add(time.Minute).Format("2006-01-02T15:04:05")}},
+		{name: "pageview", kv: map[string]string{"user": "2", "host": "app.hosts.test", "at": now.Format("2006-01-02T15:04:05")}},
+	}, now)
+	hdr := map[string]string{"Authorization": "Bearer " + st.AddToken(t, "hosts.test")}
+	for _, c := range []struct{ q, want string }{
+		{`"metrics":["visits"],"dimensions":["visit:entry_page_hostname"]`, `[{"dimensions":["app.hosts.test"],"metrics":[1]},{"dimensions":["blog.hosts.test"],"metrics":[1]}]`},
+		{`"metrics":["visits"],"dimensions":["visit:exit_page_hostname"]`, `[{"dimensions":["app.hosts.test"],"metrics":[2]}]`},
+		{`"metrics":["pageviews"],"dimensions":["event:page"],"filters":[["is","visit:exit_page_hostname",["app.hosts.test"]],["is","visit:entry_page_hostname",["blog.hosts.test"]]]`,
+			`[{"dimensions":["/"],"metrics":[1]},{"dimensions":["/signup"],"metrics":[1]}]`},
+	} {
+		_, b := do(t, "POST", srv.URL+"/api/v2/query", `{"site_id":"hosts.test","date_range":["2021-01-01","2021-01-01"],`+c.q+`}`, hdr)
+		if !strings.Contains(string(b), `"results":`+c.want) {
+			t.Errorf("%s: %s\nwant results %s", c.q, b, c.want)
+		}
+	}
+}
