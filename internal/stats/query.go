@@ -80,13 +80,13 @@ type Query struct {
 	Location  *time.Location
 	DateRange json.RawMessage // as given, echoed back
 
-	Compare    bool // with a comparison: the previous period, unless CompareFrom is set
+	Compare bool // with a comparison: the previous period, unless CompareFrom is set
 	// CompareFrom and CompareTo are the comparison's range when it is not
 	// the previous period (year over year, custom, or shifted to match the
 	// day of the week).
 	CompareFrom, CompareTo time.Time
-	TimeLabels bool
-	TotalRows  bool
+	TimeLabels             bool
+	TotalRows              bool
 	// NoGoals: the query groups by goal and the site has none; the answer
 	// is no rows.
 	NoGoals bool
@@ -185,6 +185,7 @@ type QueryRequest struct {
 		TimeLabels  bool `json:"time_labels"`
 		TotalRows   bool `json:"total_rows"`
 		Imports     bool `json:"imports"`
+		ImportsMeta bool `json:"imports_meta"`
 		Comparisons *struct {
 			Mode           string          `json:"mode"`
 			DateRange      json.RawMessage `json:"date_range,omitempty"`

@@ -115,6 +115,12 @@ func buildResponse(q *stats.Query, qr *stats.QueryRequest, res *stats.Result) qu
 	if q.TotalRows {
 		meta["total_rows"] = res.TotalRows
 	}
+	if qr.Include.Imports || qr.Include.ImportsMeta {
+		// As Plausible answers a site without imported data (imports
+		// come with issue 23's importers).
+		meta["imports_included"] = false
+		meta["imports_skip_reason"] = "no_imported_data"
+	}
 	if len(res.MetricWarnings) > 0 {
 		meta["metric_warnings"] = res.MetricWarnings
 	}
