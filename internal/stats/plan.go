@@ -84,9 +84,9 @@ var dimColumns = map[string]string{
 	"visit:utm_term": "utm_term", "visit:utm_content": "utm_content",
 	"visit:browser": "browser", "visit:browser_version": "browser_version", "visit:os": "os",
 	"visit:os_version": "os_version", "visit:device": "device", "visit:screen": "screen_class",
-	"visit:language": "language", "visit:hostname": "hostname", "visit:entry_page_hostname": "hostname",
-	"visit:exit_page_hostname": "exit_hostname",
-	"visit:country":            "country", "visit:region": "region", "visit:city": "city",
+	"visit:language": "language", "visit:hostname": "hostname",
+	"visit:entry_page_hostname": "hostname", "visit:exit_page_hostname": "exit_hostname",
+	"visit:country": "country", "visit:region": "region", "visit:city": "city",
 	"visit:country_name": "country_name", "visit:region_name": "region_name", "visit:city_name": "city_name",
 	"event:page": "pathname", "event:name": "name", "event:hostname": "hostname",
 }
