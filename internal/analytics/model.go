@@ -138,6 +138,14 @@ const (
 type InvalidError struct {
 	Field   string
 	Message string
+	// Hint says more where Message keeps a peer's wording (Plausible's
+	// Stats API errors): what is known, what to send instead.
+	Hint string
+}
+
+// InvalidHint returns an *InvalidError with a hint.
+func InvalidHint(field, message, hint string) error {
+	return &InvalidError{Field: field, Message: message, Hint: hint}
 }
 
 func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }

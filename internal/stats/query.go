@@ -230,18 +230,24 @@ func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
 	if len(qr.Metrics) == 0 {
 		return nil, analytics.Invalidf("metrics", "at least one metric is required, e.g. [\"visitors\"]")
 	}
-	for _, m := range qr.Metrics {
+	for i, m := range qr.Metrics {
 		if _, ok := metricByName[m]; !ok {
-			return nil, analytics.Invalidf("metrics", "unknown metric %q; known: %s", m, strings.Join(MetricNames(), ", "))
+			return nil, analytics.InvalidHint("metrics", fmt.Sprintf("#/metrics/%d: Invalid metric %q", i, m),
+				"known metrics: "+strings.Join(MetricNames(), ", "))
 		}
 		if slices.Contains(q.Metrics, m) {
-			return nil, analytics.Invalidf("metrics", "metric %q is listed twice", m)
+			return nil, analytics.InvalidHint("metrics", "#/metrics: Expected items to be unique but they were not.", fmt.Sprintf("metric %q is listed twice", m))
 		}
 		q.Metrics = append(q.Metrics, m)
 	}
-	for _, d := range qr.Dimensions {
+	for i, d := range qr.Dimensions {
 		if err := checkDimension(d, "dimensions"); err != nil {
-			return nil, err
+			hint := err.Error()
+			var ie *analytics.InvalidError
+			if errors.As(err, &ie) {
+				hint = ie.Message
+			}
+			return nil, analytics.InvalidHint("dimensions", fmt.Sprintf("#/dimensions/%d: Invalid dimension %q", i, d), hint)
 		}
 		if slices.Contains(q.Dimensions, d) {
 			return nil, analytics.Invalidf("dimensions", "dimension %q is listed twice", d)
@@ -262,7 +268,8 @@ func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
 	}
 	for _, m := range q.Metrics {
 		if metricByName[m].needsGoal && !slices.Contains(q.Dimensions, "event:goal") && !hasGoalFilter(q.Filters) {
-			return nil, analytics.Invalidf("metrics", "%s needs the event:goal dimension or a filter on event:goal", m)
+			return nil, analytics.InvalidHint("metrics", fmt.Sprintf("Metric `%s` can only be queried with event:goal filters or dimensions", m),
+				"add the event:goal dimension or a filter on event:goal")
 		}
 	}
 	if err := checkGoals(q); err != nil {
@@ -699,7 +706,8 @@ func ResolveRange(raw json.RawMessage, date string, loc *time.Location, now, cre
 			}
 			return start.UTC(), today.AddDate(0, 0, 1).UTC(), nil
 		}
-		return time.Time{}, time.Time{}, analytics.Invalidf("date_range", "unknown range %q; use day, yesterday, 7d, 28d, 30d, 91d, month, last_month, 6mo, 12mo, year, all, realtime, or [from, to]", s)
+		return time.Time{}, time.Time{}, analytics.InvalidHint("date_range", fmt.Sprintf("#/date_range: Invalid date range %q", s),
+			"use day, yesterday, 7d, 28d, 30d, 91d, month, last_month, 6mo, 12mo, year, all, realtime, or [from, to]")
 	}
 	var pair []string
 	if err := json.Unmarshal(raw, &pair); err != nil || len(pair) != 2 {

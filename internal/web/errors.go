@@ -76,6 +76,10 @@ func (s *Server) writeStatsError(w http.ResponseWriter, r *http.Request, err err
 	if ae.Field != "" {
 		body["field"] = ae.Field
 	}
+	var ie *analytics.InvalidError
+	if errors.As(err, &ie) && ie.Hint != "" {
+		body["hint"] = ie.Hint
+	}
 	writeJSON(w, ae.Status, body)
 }
 
