@@ -217,6 +217,15 @@ func panelFor(dim string) (panelDef, bool) {
 	return panelDef{}, false
 }
 
+// forSite is the panel as it shows for st: the goals of a site with
+// revenue goals show their revenue too, as Plausible's dashboard does.
+func (p panelDef) forSite(st *site.Site) panelDef {
+	if p.Dim == "event:goal" && slices.ContainsFunc(st.Goals, func(g site.Goal) bool { return g.Currency != "" }) {
+		p.Metrics = append(slices.Clone(p.Metrics), stats.MetricTotalRevenue, stats.MetricAverageRevenue)
+	}
+	return p
+}
+
 // panelQuery is the query of one panel showing dim in view v: limit rows
 // from offset, with the total count.
 func panelQuery(st *site.Site, now time.Time, v viewState, def panelDef, dim string, limit, offset int) (*stats.Query, error) {
@@ -360,6 +369,7 @@ func viewQueries(st *site.Site, now time.Time, v viewState, limit int) (viewSet,
 		if p.Dim == "event:goal" && len(st.Goals) == 0 {
 			continue
 		}
+		p = p.forSite(st)
 		dim, _ := p.dim(v)
 		n := limit + len(p.Hide)
 		if t := p.tab(v); t != nil && t.Loc == "" {
@@ -610,7 +620,7 @@ func panelOf(p panelDef, v viewState, base string, res *stats.Result, limit int)
 			}
 		}
 		for i, m := range p.Metrics {
-			row.Values = append(row.Values, formatMetric(m, r.Metrics[i]))
+			row.Values = append(row.Values, formatRowMetric(m, r, i))
 		}
 		pv.Rows = append(pv.Rows, row)
 	}
@@ -648,6 +658,7 @@ func (s *Server) details(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return errInvalid("dim", fmt.Sprintf("no panel shows %q", dim))
 	}
+	def = def.forSite(st)
 	pageNo := 1
 	if p := q.Get("page"); p != "" {
 		if _, err := fmt.Sscanf(p, "%d", &pageNo); err != nil || pageNo < 1 || pageNo > 10000 {

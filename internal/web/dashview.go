@@ -223,6 +223,16 @@ func metricLabel(name string) string {
 	return name
 }
 
+// formatRowMetric renders a row's i-th metric, money in the row's
+// currency.
+func formatRowMetric(name string, r stats.Row, i int) string {
+	v := r.Metrics[i]
+	if m, ok := stats.LookupMetric(name); ok && m.Unit == stats.UnitMoney && !math.IsNaN(v) {
+		return formatMoney(v, r.Currency, false)
+	}
+	return formatMetric(name, v)
+}
+
 // formatMetric renders a figure for people, as its metric's unit reads.
 func formatMetric(name string, v float64) string {
 	if math.IsNaN(v) {

@@ -35,6 +35,7 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return errInvalid("dim", fmt.Sprintf("no panel shows %q", dim))
 	}
+	def = def.forSite(st)
 	pq, err := panelQuery(st, s.Now(), v, def, dim, exportLimit, 0)
 	if err != nil {
 		return err

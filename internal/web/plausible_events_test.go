@@ -3,6 +3,8 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -315,5 +317,23 @@ func TestRevenueThroughEventsAPI(t *testing.T) {
 	_, b = do(t, "POST", srv.URL+"/api/v2/query", `{"site_id":"shop.test","metrics":["total_revenue"],"date_range":"day","filters":[["is","event:goal",["Purchase"]]]}`, hdr)
 	if !strings.Contains(string(b), `"value":20}`) || strings.Contains(string(b), "metric_warnings") {
 		t.Errorf("revenue of the Purchase goal: %s", b)
+	}
+
+	// The dashboard's goals show the revenue in the goal's currency; a
+	// goal added in the settings with a currency is a revenue goal.
+	br := newBrowser(t, srv.URL)
+	br.login()
+	if _, body := br.get("/dashboard/shop.test"); !strings.Contains(body, "€20.00") || !strings.Contains(body, "€10.00") || !strings.Contains(body, "Average revenue") {
+		t.Errorf("goals panel lacks the revenue columns")
+	}
+	token2 := br.csrf("/dashboard/shop.test/settings")
+	if resp, _ := br.post("/dashboard/shop.test/settings/goal-add", url.Values{"goal": {"Upgrade"}, "currency": {"usd"}, "csrf": {token2}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("add a revenue goal: %d", resp.StatusCode)
+	}
+	if _, body := br.get("/dashboard/shop.test/settings"); !strings.Contains(body, "Upgrade (revenue in USD)") {
+		t.Errorf("settings do not list the new revenue goal")
+	}
+	if resp, body := br.post("/dashboard/shop.test/settings/goal-add", url.Values{"goal": {"/thanks"}, "currency": {"EUR"}, "csrf": {token2}}, nil); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "only event goals count revenue") {
+		t.Errorf("a page goal with a currency: %d", resp.StatusCode)
 	}
 }
