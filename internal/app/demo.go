@@ -25,14 +25,14 @@ var demoPaths = []string{"/demo/", "/demo/products", "/demo/products/lamp", "/de
 
 // demoSite is the demo shop's site with its goals.
 func demoSite() *site.Site {
-	return &site.Site{Domain: DemoDomain, TimeZone: "UTC", Goals: []site.Goal{{Event: "Signup"}, {Page: "/demo/signup"}}}
+	return &site.Site{Domain: DemoDomain, TimeZone: "UTC", Goals: []site.Goal{{Event: "Signup"}, {Page: "/demo/signup"}, {Event: "Purchase", Currency: "EUR"}}}
 }
 
 // demoTraffic writes days of synthetic visits to the demo shop, ending
 // shortly before now, so a first look at the dashboard is not empty.
 func demoTraffic(ctx context.Context, store analytics.EventWriter, now time.Time, days, events int, seed uint64) (int, error) {
 	gen := synth.New(DemoDomain, seed)
-	gen.Paths, gen.Entry = demoPaths, "/demo/"
+	gen.Paths, gen.Entry, gen.Purchases = demoPaths, "/demo/", "EUR"
 	end := now.Add(-10 * time.Minute) // the realtime panel shows only real visitors
 	span := time.Duration(days) * 24 * time.Hour
 	return gen.Fill(ctx, store, end.Add(-span), span, events)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
@@ -28,7 +29,10 @@ type Generator struct {
 	// they start on the home page (default "/").
 	Paths []string
 	Entry string
-	r     *rand.Rand
+	// Purchases, when set, is a revenue currency: some views of pages
+	// under /products/ end in a "Purchase" event with revenue in it.
+	Purchases string
+	r         *rand.Rand
 	pages *rand.Zipf
 	refs  *rand.Zipf
 }
@@ -164,6 +168,13 @@ func (s *Generator) Visits(from time.Time, span time.Duration, n int, emit func(
 				e := h
 				e.ID, e.Name, e.Time = r.Uint64(), analytics.EventEngagement, ht.Add(dwell)
 				e.EngagedMS, e.ScrollDepth = uint32(dwell/time.Millisecond), uint8(20+r.IntN(81))
+				emit(&e)
+				count++
+			}
+			if s.Purchases != "" && count < n && strings.Contains(h.Path, "/products/") && r.IntN(25) == 0 {
+				e := h
+				e.ID, e.Name, e.Time, e.PageviewID = r.Uint64(), "Purchase", ht.Add(dwell/2), 0
+				e.RevenueMilli, e.RevenueCurrency = int64(19_000+r.IntN(230)*1000+990), s.Purchases
 				emit(&e)
 				count++
 			}
