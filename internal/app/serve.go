@@ -130,7 +130,15 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	if err != nil {
 		return err
 	}
-	bots, err := collect.NewBotMatcher(c.ReferrerSpam...)
+	spam := c.ReferrerSpam
+	for _, f := range c.ReferrerSpamFiles {
+		list, err := collect.ReadSpamFile(f)
+		if err != nil {
+			return fmt.Errorf("--referrer-spam-file: %w", err)
+		}
+		spam = append(spam, list...)
+	}
+	bots, err := collect.NewBotMatcher(spam...)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"regexp/syntax"
 	"strings"
@@ -270,4 +271,32 @@ func (m *BotMatcher) IsSpam(host string) bool {
 	}
 	reg, err := publicsuffix.EffectiveTLDPlusOne(host)
 	return err == nil && m.spam[reg]
+}
+
+// ReadSpamFile reads a list of referrer-spam domains, one a line, as the
+// community list publishes it (spammers.txt); blank lines and lines
+// starting with # are skipped. A line that is not a domain is an error
+// naming the file and line.
+func ReadSpamFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		d := strings.ToLower(strings.TrimSpace(sc.Text()))
+		if d == "" || strings.HasPrefix(d, "#") {
+			continue
+		}
+		if strings.ContainsAny(d, " /:@\t") || !strings.Contains(d, ".") || len(d) > 253 {
+			return nil, fmt.Errorf("%s:%d: %q is not a domain", path, n, d)
+		}
+		out = append(out, d)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
 }

@@ -2,7 +2,10 @@ package collect
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -83,5 +86,31 @@ func BenchmarkIsBot(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		m.IsBot(uaCases[0].ua)
+	}
+}
+
+func TestReadSpamFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "spammers.txt")
+	os.WriteFile(good, []byte("# the community list\n\nsemalt.com\n Darodar.com \n"), 0o644)
+	got, err := ReadSpamFile(good)
+	if err != nil || strings.Join(got, ",") != "semalt.com,darodar.com" {
+		t.Errorf("ReadSpamFile = %v, %v", got, err)
+	}
+	bad := filepath.Join(dir, "bad.txt")
+	os.WriteFile(bad, []byte("ok.com\nhttps://x.com/\n"), 0o644)
+	if _, err := ReadSpamFile(bad); err == nil || !strings.Contains(err.Error(), "bad.txt:2") {
+		t.Errorf("a URL in the list: %v, want an error naming line 2", err)
+	}
+	if _, err := ReadSpamFile(filepath.Join(dir, "missing.txt")); err == nil {
+		t.Error("a missing file read without error")
+	}
+	m, err := NewBotMatcher(got...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.IsSpam("www.darodar.com") || m.IsSpam("example.com") {
+		t.Error("the file's domains are not what the matcher counts as spam")
 	}
 }

@@ -43,7 +43,10 @@ type Serve struct {
 	SyncInterval  time.Duration
 	ShutdownGrace time.Duration
 	ReferrerSpam  []string
-	GCPercent     int
+	// ReferrerSpamFiles are lists of referrer-spam domains, one a line
+	// (the community list's spammers.txt as it is).
+	ReferrerSpamFiles []string
+	GCPercent         int
 	// SessionMemoryMB bounds the memory of the ingester's live sessions
 	// (MiB); past it the least recently hit visits end early.
 	SessionMemoryMB int
@@ -282,6 +285,7 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.StringVar(&c.Events, "events", c.Events, "event store: empty for the embedded DuckDB file, or clickhouse://user:password@host:8123/database")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time allowed for a graceful shutdown")
 	fs.Var(stringList{&c.ReferrerSpam}, "referrer-spam", "extra comma-separated referrer-spam domains")
+	fs.Var(stringList{&c.ReferrerSpamFiles}, "referrer-spam-file", "files of referrer-spam domains, one a line (such as the community list's spammers.txt), comma-separated")
 	fs.Var(stringList{&c.GeoIP}, "geoip", "geolocation databases, comma-separated (MaxMind GeoIP2/GeoLite2, DB-IP or ip-location-db .mmdb); *.mmdb in DATA/geo are used too")
 	fs.Var(stringList{&c.ASNDB}, "asn-db", "ASN databases, comma-separated (.mmdb, or CSV ranges: first,last,asn,organisation); *.csv in DATA/geo are used too")
 	fs.StringVar(&c.GeoPrecision, "geo-precision", c.GeoPrecision, "how much of a visitor's place analytics keeps: country, region or city")

@@ -33,8 +33,8 @@ type Generator struct {
 	// under /products/ end in a "Purchase" event with revenue in it.
 	Purchases string
 	r         *rand.Rand
-	pages *rand.Zipf
-	refs  *rand.Zipf
+	pages     *rand.Zipf
+	refs      *rand.Zipf
 }
 
 // DemoSite is the demo shop's site domain: where the demo's traffic goes,
