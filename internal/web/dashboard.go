@@ -314,6 +314,7 @@ type panelView struct {
 	Map                     template.HTML // the world map, on its Countries tab
 	Credit                  template.HTML // attribution its databases require
 	Note                    string        // how to add a geolocation database, when there is none
+	Wide                    bool          // more figures than a third of the page holds: a row of its own
 }
 
 type panelRow struct {
@@ -480,7 +481,7 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 	page.Chart, page.ChartRows = chart(res[1], unit, v.Compare)
 	page.ChartUnit = strings.TrimPrefix(unit, "time:")
 	for i, p := range shown {
-		pv := panelOf(p, v, base, res[2+i], panelLimit)
+		pv := panelOf(p, v, base, res[2+i], panelLimit, true)
 		if len(p.Tabs) > 0 {
 			s.locationsPanel(&pv, p, v, base, res[2+i])
 			page.Credit = pv.Credit
@@ -512,7 +513,7 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		for i, def := range defs {
-			page.Panels = append(page.Panels, panelOf(def, v, base, pres[i], panelLimit))
+			page.Panels = append(page.Panels, panelOf(def, v, base, pres[i], panelLimit, true))
 		}
 	}
 	for _, f := range st.Funnels {
@@ -587,9 +588,11 @@ func chart(res *stats.Result, unit string, compare bool) (template.HTML, []chart
 	return lineChart("Visitors per "+strings.TrimPrefix(unit, "time:"), labels, cur, prev), rows
 }
 
-func panelOf(p panelDef, v viewState, base string, res *stats.Result, limit int) panelView {
+// panelOf renders a panel's rows; short writes money short ("€14.5K"), as
+// a panel on the dashboard has room for.
+func panelOf(p panelDef, v viewState, base string, res *stats.Result, limit int, short bool) panelView {
 	dim, title := p.dim(v)
-	pv := panelView{ID: p.ID, Title: title, Total: res.TotalRows, Empty: "No data for this period."}
+	pv := panelView{ID: p.ID, Title: title, Total: res.TotalRows, Empty: "No data for this period.", Wide: len(p.Metrics) > 3}
 	q := v.values()
 	q.Set("dim", dim)
 	pv.Details = base + "/details?" + q.Encode()
@@ -620,7 +623,7 @@ func panelOf(p panelDef, v viewState, base string, res *stats.Result, limit int)
 			}
 		}
 		for i, m := range p.Metrics {
-			row.Values = append(row.Values, formatRowMetric(m, r, i))
+			row.Values = append(row.Values, formatRowMetric(m, r, i, short))
 		}
 		pv.Rows = append(pv.Rows, row)
 	}
@@ -687,7 +690,7 @@ func (s *Server) details(w http.ResponseWriter, r *http.Request) error {
 	}
 	base := vw.base
 	def.Dim, def.Drill = dim, ""
-	pv := panelOf(def, v, base, res, detailsPageSize)
+	pv := panelOf(def, v, base, res, detailsPageSize, false)
 	page := detailsPage{Title: dimLabel(dim) + " · " + st.Domain, CSRF: sessionOf(r).CSRF, Site: st.Domain, Base: base, Back: v.href(base),
 		Search: search, Dim: dim, DimLabel: dimLabel(dim), Columns: pv.Columns, Rows: pv.Rows, Total: res.TotalRows, Page: pageNo}
 	page.Pages = max(1, (res.TotalRows+detailsPageSize-1)/detailsPageSize)

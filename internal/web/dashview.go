@@ -225,10 +225,10 @@ func metricLabel(name string) string {
 
 // formatRowMetric renders a row's i-th metric, money in the row's
 // currency.
-func formatRowMetric(name string, r stats.Row, i int) string {
+func formatRowMetric(name string, r stats.Row, i int, short bool) string {
 	v := r.Metrics[i]
 	if m, ok := stats.LookupMetric(name); ok && m.Unit == stats.UnitMoney && !math.IsNaN(v) {
-		return formatMoney(v, r.Currency, false)
+		return formatMoney(v, r.Currency, short)
 	}
 	return formatMetric(name, v)
 }

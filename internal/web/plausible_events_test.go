@@ -323,7 +323,7 @@ func TestRevenueThroughEventsAPI(t *testing.T) {
 	// goal added in the settings with a currency is a revenue goal.
 	br := newBrowser(t, srv.URL)
 	br.login()
-	if _, body := br.get("/dashboard/shop.test"); !strings.Contains(body, "€20.00") || !strings.Contains(body, "€10.00") || !strings.Contains(body, "Average revenue") {
+	if _, body := br.get("/dashboard/shop.test"); !strings.Contains(body, "€20.0") || !strings.Contains(body, "€10.0") || !strings.Contains(body, "Average revenue") {
 		t.Errorf("goals panel lacks the revenue columns")
 	}
 	token2 := br.csrf("/dashboard/shop.test/settings")
