@@ -39,8 +39,8 @@ func TestPlausibleSnippet(t *testing.T) {
 	pages := map[string]string{
 		"/snippet": sentLog + tag("script.js") +
 			`<script>window.plausible = window.plausible || function() { (window.plausible.q = window.plausible.q || []).push(arguments) }</script>` +
-			`<script>plausible('Signup', {props: {plan: 'pro'}, revenue: {amount: 12.5, currency: 'EUR'}, callback: function (r) { window.cb = r }})</script>` +
-			`<h1>Snippet</h1>`,
+			`<script>plausible('Purchase', {props: {plan: 'pro'}, revenue: {amount: 12.5, currency: 'EUR'}, callback: function (r) { window.cb = r }})</script>` +
+			`<h1>Snippet</h1><div style="height:3000px"></div><p id="end">end</p>`,
 		"/variants": sentLog + tag("script.hash.outbound-links.file-downloads.tagged-events.js") +
 			`<h1>Variants</h1><a id="out" href="https://example.org/x">out</a> <a id="pdf" href="/files/report.pdf">pdf</a>` +
 			` <button id="tagged" class="btn plausible-event-name=Newsletter+Signup plausible-event-position=footer">join</button>`,
@@ -83,19 +83,23 @@ func TestPlausibleSnippet(t *testing.T) {
 		}
 	}
 
-	// The snippet: the queued Signup goes after the pageview, with its
-	// props and revenue, and the callback hears 202.
+	// The snippet: the queued Purchase goes after the pageview, with its
+	// props and revenue, and the callback hears 202; then the visitor reads
+	// to the end of the page (the engagement report goes when it is left).
 	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL+"/snippet"), chromedp.WaitVisible("h1"),
 		chromedp.Poll[chromedp.Void](`window.cb`)); err != nil {
 		t.Fatalf("snippet: %v (sent %s)", err, sent())
 	}
 	s := sent()
-	if !strings.HasPrefix(s, `[{"n":"pageview"`) || !strings.Contains(s, `},{"n":"Signup"`) || !strings.Contains(s, `"p":{"plan":"pro"}`) ||
+	if !strings.HasPrefix(s, `[{"n":"pageview"`) || !strings.Contains(s, `},{"n":"Purchase"`) || !strings.Contains(s, `"p":{"plan":"pro"}`) ||
 		!strings.Contains(s, `"$":{"amount":12.5,"currency":"EUR"}`) {
 		t.Errorf("snippet sent %s", s)
 	}
 	if st, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`window.cb.status`)); st != 202 {
 		t.Errorf("callback status %d, want 202", st)
+	}
+	if err := chromedp.Do(ctx, chromedp.ScrollIntoView("#end"), chromedp.Sleep(1500*time.Millisecond)); err != nil {
+		t.Fatal(err)
 	}
 
 	// The variants page opened at a fragment route; then three clicks.
@@ -130,7 +134,7 @@ func TestPlausibleSnippet(t *testing.T) {
 
 	// All of it through the Stats API.
 	q := `{"site_id":"` + DemoDomain + `","metrics":["events"],"date_range":"day","dimensions":["event:name","event:page"],"filters":[["is","visit:hostname",["127.0.0.1"]]]}`
-	want := []string{`["pageview","/snippet"]`, `["Signup","/snippet"]`, `["pageview","/variants#/cart"]`, `["Outbound Link: Click","/variants#/cart"]`,
+	want := []string{`["pageview","/snippet"]`, `["Purchase","/snippet"]`, `["pageview","/variants#/cart"]`, `["Outbound Link: Click","/variants#/cart"]`,
 		`["File Download","/variants#/cart"]`, `["Newsletter Signup","/variants#/cart"]`, `["pageview","/virtual/checkout"]`}
 	var body string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -148,9 +152,20 @@ func TestPlausibleSnippet(t *testing.T) {
 			t.Fatalf("stats lack %d of %v: %s", missing, want, body)
 		}
 	}
-	prop := postQuery(t, addr, token, `{"site_id":"`+DemoDomain+`","metrics":["events"],"date_range":"day","dimensions":["event:props:plan"],"filters":[["is","event:name",["Signup"]],["is","visit:hostname",["127.0.0.1"]]]}`)
+	prop := postQuery(t, addr, token, `{"site_id":"`+DemoDomain+`","metrics":["events"],"date_range":"day","dimensions":["event:props:plan"],"filters":[["is","event:name",["Purchase"]],["is","visit:hostname",["127.0.0.1"]]]}`)
 	if !strings.Contains(prop, `"dimensions":["pro"],"metrics":[1]`) {
-		t.Errorf("Signup's plan: %s", prop)
+		t.Errorf("Purchase's plan: %s", prop)
+	}
+	// The demo's Purchase goal counts revenue in EUR: the snippet's 12.50.
+	rev := postQuery(t, addr, token, `{"site_id":"`+DemoDomain+`","metrics":["total_revenue"],"date_range":"day","filters":[["is","event:goal",["Purchase"]],["is","visit:hostname",["127.0.0.1"]]]}`)
+	if !strings.Contains(rev, `{"currency":"EUR","long":"€12.50","short":"€12.5","value":12.5}`) {
+		t.Errorf("revenue of the snippet's Purchase: %s", rev)
+	}
+	// The engagement report of the snippet's page, sent when it was left.
+	eng := postQuery(t, addr, token, `{"site_id":"`+DemoDomain+`","metrics":["time_on_page","scroll_depth"],"date_range":"day","dimensions":["event:page"],"filters":[["is","event:page",["/snippet"]],["is","visit:hostname",["127.0.0.1"]]]}`)
+	var er struct{ Results []struct{ Metrics []float64 } }
+	if json.Unmarshal([]byte(eng), &er) != nil || len(er.Results) != 1 || er.Results[0].Metrics[0] < 1 || er.Results[0].Metrics[1] < 50 {
+		t.Errorf("engagement of /snippet (time on page >= 1 s, scroll depth >= 50%%): %s", eng)
 	}
 }
 
