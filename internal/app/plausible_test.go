@@ -51,15 +51,7 @@ func TestPlausibleSnippet(t *testing.T) {
 			`<script>window.plausible = window.plausible || function() { (window.plausible.q = window.plausible.q || []).push(arguments) }</script>` +
 			`<script>plausible('pageview', {u: location.origin + '/virtual/checkout'})</script><h1>Manual</h1>`,
 	}
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, ok := pages[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, "<!doctype html><html><head><title>t</title></head><body>%s</body></html>", body)
-	}))
+	site := pagesSite(pages, "")
 	defer site.Close()
 
 	ctx := apptest.Browser(t)
@@ -136,22 +128,7 @@ func TestPlausibleSnippet(t *testing.T) {
 	q := `{"site_id":"` + DemoDomain + `","metrics":["events"],"date_range":"day","dimensions":["event:name","event:page"],"filters":[["is","visit:hostname",["127.0.0.1"]]]}`
 	want := []string{`["pageview","/snippet"]`, `["Purchase","/snippet"]`, `["pageview","/variants#/cart"]`, `["Outbound Link: Click","/variants#/cart"]`,
 		`["File Download","/variants#/cart"]`, `["Newsletter Signup","/variants#/cart"]`, `["pageview","/virtual/checkout"]`}
-	var body string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		body = postQuery(t, addr, token, q)
-		missing := 0
-		for _, w := range want {
-			if !strings.Contains(body, `"dimensions":`+w) {
-				missing++
-			}
-		}
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stats lack %d of %v: %s", missing, want, body)
-		}
-	}
+	waitRows(t, addr, token, q, want)
 	prop := postQuery(t, addr, token, `{"site_id":"`+DemoDomain+`","metrics":["events"],"date_range":"day","dimensions":["event:props:plan"],"filters":[["is","event:name",["Purchase"]],["is","visit:hostname",["127.0.0.1"]]]}`)
 	if !strings.Contains(prop, `"dimensions":["pro"],"metrics":[1]`) {
 		t.Errorf("Purchase's plan: %s", prop)
@@ -199,26 +176,7 @@ func TestPlausibleNPMTrackers(t *testing.T) {
 			`p.trackPageview(); p.trackEvent('Download', {props: {file: 'guide.pdf'}, callback: () => { window.cb = {status: 202} }});</script><h1>Legacy</h1>`,
 		"/next": `<h1>Next</h1>`,
 	}
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rest, ok := strings.CutPrefix(r.URL.Path, "/npm/"); ok && !strings.Contains(rest, "..") {
-			// The legacy package's modules import each other without the
-			// .js a browser needs; a bundler would add it.
-			name := filepath.Join(dir, filepath.FromSlash(rest))
-			if filepath.Ext(name) == "" {
-				name += ".js"
-			}
-			w.Header().Set("Content-Type", "text/javascript")
-			http.ServeFile(w, r, name)
-			return
-		}
-		body, ok := pages[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, "<!doctype html><html><head><title>t</title></head><body>%s</body></html>", body)
-	}))
+	site := pagesSite(pages, dir)
 	defer site.Close()
 
 	ctx := apptest.Browser(t)
@@ -254,22 +212,7 @@ func TestPlausibleNPMTrackers(t *testing.T) {
 	q := `{"site_id":"` + DemoDomain + `","metrics":["events"],"date_range":"day","dimensions":["event:name","event:page"],"filters":[["is","visit:hostname",["127.0.0.1"]]]}`
 	want := []string{`["pageview","/official"]`, `["Purchase","/official"]`, `["Outbound Link: Click","/official"]`,
 		`["pageview","/legacy"]`, `["Download","/legacy"]`}
-	var body string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		body = postQuery(t, addr, token, q)
-		missing := 0
-		for _, w := range want {
-			if !strings.Contains(body, `"dimensions":`+w) {
-				missing++
-			}
-		}
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stats lack %d of %v: %s", missing, want, body)
-		}
-	}
+	waitRows(t, addr, token, q, want)
 	for _, c := range []struct{ q, want string }{
 		{`"dimensions":["event:props:plan"],"filters":[["is","event:name",["Purchase"]]]`, `"dimensions":["team"],"metrics":[1]`},
 		{`"dimensions":["event:props:url"],"filters":[["is","event:name",["Outbound Link: Click"]]]`, `"dimensions":["https://example.org/docs"],"metrics":[1]`},
@@ -291,6 +234,52 @@ func TestPlausibleNPMTrackers(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("engagement of /official: %s", b)
+		}
+	}
+}
+
+// pagesSite serves the test pages of another origin than Waymark's: each
+// body in a document of its own, and under /npm/ the files of npmDir (the
+// npm packages' modules; the legacy package imports them without the .js
+// a browser needs, which a bundler would add).
+func pagesSite(pages map[string]string, npmDir string) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/npm/"); ok && npmDir != "" && !strings.Contains(rest, "..") {
+			name := filepath.Join(npmDir, filepath.FromSlash(rest))
+			if filepath.Ext(name) == "" {
+				name += ".js"
+			}
+			w.Header().Set("Content-Type", "text/javascript")
+			http.ServeFile(w, r, name)
+			return
+		}
+		body, ok := pages[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, "<!doctype html><html><head><title>t</title></head><body>%s</body></html>", body)
+	}))
+}
+
+// waitRows waits until the Stats API's answer to q has a row with each of
+// the dimension lists in want (stored hits arrive within a second or so).
+func waitRows(t *testing.T, addr, token, q string, want []string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		body := postQuery(t, addr, token, q)
+		missing := 0
+		for _, w := range want {
+			if !strings.Contains(body, `"dimensions":`+w) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats lack %d of %v: %s", missing, want, body)
 		}
 	}
 }

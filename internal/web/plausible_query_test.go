@@ -240,12 +240,16 @@ func loadPlausibleEvents(t *testing.T, w analytics.EventWriter, domain string, e
 		h := analytics.Hit{ID: uint64(i + 1), Time: now, Site: domain, Name: e.name, Hostname: domain, Path: "/"}
 		for k, v := range kv {
 			var err error
+			unsigned := func(bits int) (n uint64) {
+				n, err = strconv.ParseUint(v, 10, bits)
+				return n
+			}
 			switch k {
 			case "name":
 			case "at":
 				h.Time, err = time.Parse("2006-01-02T15:04:05", v)
 			case "user":
-				h.VisitorID, err = strconv.ParseUint(v, 10, 64)
+				h.VisitorID = unsigned(64)
 			case "path":
 				h.Path = v
 			case "host":
@@ -289,13 +293,9 @@ func loadPlausibleEvents(t *testing.T, w analytics.EventWriter, domain string, e
 			case "city_name":
 				h.CityName = v
 			case "city":
-				var c uint64
-				c, err = strconv.ParseUint(v, 10, 32)
-				h.City = uint32(c)
+				h.City = uint32(unsigned(32))
 			case "time":
-				var ms uint64
-				ms, err = strconv.ParseUint(v, 10, 32)
-				h.EngagedMS = uint32(ms)
+				h.EngagedMS = uint32(unsigned(32))
 			case "revenue":
 				var f float64
 				f, err = strconv.ParseFloat(v, 64)
@@ -303,9 +303,7 @@ func loadPlausibleEvents(t *testing.T, w analytics.EventWriter, domain string, e
 			case "currency":
 				h.RevenueCurrency = v
 			case "scroll":
-				var d uint64
-				d, err = strconv.ParseUint(v, 10, 8)
-				h.ScrollDepth = uint8(d)
+				h.ScrollDepth = uint8(unsigned(8))
 			default:
 				if p, ok := strings.CutPrefix(k, "p."); ok {
 					h.Props = append(h.Props, analytics.Prop{Key: p, Value: v})
