@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,6 +17,8 @@ import (
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/apptest"
+	"waymark.dev/waymark/internal/clickhouse"
+	"waymark.dev/waymark/internal/clickhouse/clickhousetest"
 	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/spool"
@@ -33,6 +36,26 @@ import (
 // case starts to pass (so the list stays true) and if fewer than 95% of
 // all cases, Events API cases included, pass.
 func TestPlausibleQuerySuite(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	runPlausibleSuite(t, srv, st, st.Events)
+}
+
+// TestPlausibleQuerySuiteClickHouse runs the same cases on the shared
+// event store: the ClickHouse server scripts/test starts (skipped without
+// one, except under scripts/test, where it fails).
+func TestPlausibleQuerySuiteClickHouse(t *testing.T) {
+	ch, err := clickhouse.Open(context.Background(), clickhousetest.Database(t), clickhouse.Options{Node: "suite"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ch.Close() })
+	srv, st, _ := newTestServerReading(t, apptest.Options{}, ch)
+	runPlausibleSuite(t, srv, st, ch)
+}
+
+// runPlausibleSuite loads each case's events into store (which srv reads)
+// and checks its answers.
+func runPlausibleSuite(t *testing.T, srv *httptest.Server, st *apptest.Stack, store analytics.EventWriter) {
 	files, _ := filepath.Glob("testdata/plausible/*.txt")
 	if len(files) == 0 {
 		t.Fatal("no cases in testdata/plausible")
@@ -45,7 +68,6 @@ func TestPlausibleQuerySuite(t *testing.T) {
 		}
 		cases = append(cases, cs...)
 	}
-	srv, st, _ := newTestServer(t, apptest.Options{})
 	now := time.Now().UTC().Truncate(time.Second).Add(-time.Minute)
 	passed, differ := 0, 0
 	for i, c := range cases {
@@ -53,7 +75,7 @@ func TestPlausibleQuerySuite(t *testing.T) {
 		ok := t.Run(c.name, func(t *testing.T) {
 			s := &site.Site{Domain: domain, TimeZone: c.timeZone, Goals: c.goals, CreatedAt: now.AddDate(-10, 0, 0)}
 			st.AddSite(t, s)
-			loadPlausibleEvents(t, st.Events, domain, c.events, now)
+			loadPlausibleEvents(t, store, domain, c.events, now)
 			hdr := map[string]string{"Authorization": "Bearer " + st.AddToken(t, domain)}
 			var problems []string
 			for _, x := range c.exchanges {

@@ -26,6 +26,7 @@ import (
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/sqlite"
+	"waymark.dev/waymark/internal/stats"
 )
 
 const testPassword = "web-test-password"
@@ -60,13 +61,23 @@ const chromeUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (
 
 func newTestServer(t *testing.T, o apptest.Options) (*httptest.Server, *apptest.Stack, string) {
 	t.Helper()
+	return newTestServerReading(t, o, nil)
+}
+
+// newTestServerReading is newTestServer answering stats queries from
+// reader (nil: the stack's embedded store).
+func newTestServerReading(t *testing.T, o apptest.Options, reader stats.StatsReader) (*httptest.Server, *apptest.Stack, string) {
+	t.Helper()
 	st := apptest.NewStack(t, o)
+	if reader == nil {
+		reader = st.Events
+	}
 	st.AddSite(t, &site.Site{Domain: "shop.example", Goals: []site.Goal{{Event: "Signup"}}})
 	st.AddSite(t, &site.Site{Domain: "other.example"})
 	if _, err := admin.Setup(context.Background(), st.State, testPassword); err != nil {
 		t.Fatal(err)
 	}
-	h := New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector, Stats: st.Events,
+	h := New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector, Stats: reader,
 		Now: time.Now, Registry: prometheus.NewRegistry(), Demo: true, DemoDomain: "shop.example",
 		Admin: &admin.Auth{Store: st.State, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
 		Consent:     testConsent(t, st.State, consent.DefaultPolicy()),
