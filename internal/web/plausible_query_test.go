@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -79,8 +81,18 @@ func runPlausibleSuite(t *testing.T, srv *httptest.Server, st *apptest.Stack, st
 			hdr := map[string]string{"Authorization": "Bearer " + st.AddToken(t, domain)}
 			var problems []string
 			for _, x := range c.exchanges {
-				body := strings.Replace(x.query, "{", fmt.Sprintf(`{"site_id":%q,`, domain), 1)
-				resp, b := do(t, "POST", srv.URL+"/api/v2/query", body, hdr)
+				var resp *http.Response
+				var b []byte
+				if x.path != "" {
+					q := url.Values{"site_id": {domain}}
+					for k, v := range x.params {
+						q[k] = v
+					}
+					resp, b = do(t, "GET", srv.URL+x.path+"?"+q.Encode(), "", hdr)
+				} else {
+					body := strings.Replace(x.query, "{", fmt.Sprintf(`{"site_id":%q,`, domain), 1)
+					resp, b = do(t, "POST", srv.URL+"/api/v2/query", body, hdr)
+				}
 				if p := comparePlausible(resp.StatusCode, b, x); p != "" {
 					problems = append(problems, fmt.Sprintf("%s (line %d)\n%s", x.query, x.line, p))
 				}
@@ -126,6 +138,8 @@ type plausibleEvent struct {
 type plausibleExchange struct {
 	line          int
 	query         string
+	path          string // a GET (v1) call: its path and parameters, site_id added
+	params        url.Values
 	status        int
 	want          json.RawMessage
 	errorContains string // the "error" of the answer contains it (Plausible's test matches a part)
@@ -173,6 +187,19 @@ func parsePlausibleCases(path string) ([]plausibleCase, error) {
 			}
 			c.goals = append(c.goals, site.Goal{Event: kv["event"], Page: kv["page"], Currency: kv["currency"]})
 		case ">":
+			if get, ok := strings.CutPrefix(rest, "GET "); ok {
+				path, params, _ := strings.Cut(get, " ")
+				kv, err := splitKV(params)
+				if err != nil {
+					return nil, fail("%v", err)
+				}
+				q := url.Values{}
+				for k, v := range kv {
+					q.Set(k, v)
+				}
+				c.exchanges = append(c.exchanges, plausibleExchange{line: n, query: rest, path: path, params: q})
+				continue
+			}
 			if !json.Valid([]byte(rest)) {
 				return nil, fail("query is not JSON: %s", rest)
 			}
