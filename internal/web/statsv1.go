@@ -231,8 +231,12 @@ func parseV1Filters(s string) ([]any, error) {
 		if op == "" || dim == "" {
 			return nil, analytics.Invalidf("filters", "Error parsing `filters` parameter: invalid filter `%s`: use dimension==value, !=, ~ or !~, joined by ;", part)
 		}
+		if !strings.HasPrefix(dim, "event:") && !strings.HasPrefix(dim, "visit:") {
+			return nil, analytics.Invalidf("filters", "Invalid filter property '%s'. Please provide a valid filter property: %s", dim, v1Docs)
+		}
 		vals := splitV1Values(val)
-		wild := slices.ContainsFunc(vals, func(v string) bool { return strings.Contains(v, "*") })
+		// Goal names keep their "*" (Visit /blog**).
+		wild := dim != "event:goal" && slices.ContainsFunc(vals, func(v string) bool { return strings.Contains(v, "*") })
 		if wild && (op == "is" || op == "is_not") {
 			pats := make([]string, len(vals))
 			for i, v := range vals {
