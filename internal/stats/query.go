@@ -609,8 +609,12 @@ func checkGoals(q *Query) error {
 				if !slices.ContainsFunc(q.Site.Goals, func(g site.Goal) bool {
 					return g.Name() == v || !f.CaseSensitive && strings.EqualFold(g.Name(), v)
 				}) {
-					return analytics.Invalidf("filters", "The goal `%s` is not configured for this site. Find out how to configure goals: waymark goal add --site %s --event NAME (or --page /PATH), or the site's settings in the dashboard",
-						v, q.Site.Domain)
+					what := fmt.Sprintf("The goal `%s`", v)
+					if page, ok := strings.CutPrefix(v, "Visit "); ok {
+						what = fmt.Sprintf("The pageview goal for the pathname `%s`", page)
+					}
+					return analytics.Invalidf("filters", "%s is not configured for this site. Find out how to configure goals: waymark goal add --site %s --event NAME (or --page /PATH), or the site's settings in the dashboard",
+						what, q.Site.Domain)
 				}
 			}
 		}

@@ -54,6 +54,13 @@ func (s *Server) statsV1(kind string) handlerFunc {
 			return err
 		}
 		req.qr.SiteID = st.Domain
+		if n := lastDays(p.Get("period")); n > 0 && p.Get("date") == "" || p.Get("period") == "" && p.Get("date") == "" {
+			if n == 0 {
+				n = 30 // v1's default period
+			}
+			now := s.Now().In(st.Location())
+			setLastDays(req.qr, time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC), n)
+		}
 		if string(req.qr.DateRange) == `"all"` {
 			st = s.withHistory(r.Context(), st)
 		}
@@ -124,12 +131,13 @@ func parseV1(kind string, p url.Values) (*v1Request, error) {
 			}
 		}
 		switch iv {
-		case "date", "day":
+		case "date", "day": // "date" is v1's older name
 			req.interval = "time:day"
 		case "hour", "week", "month":
 			req.interval = "time:" + iv
 		default:
-			return nil, analytics.Invalidf("interval", "Error parsing `interval` parameter: invalid interval `%s`. Valid intervals are `date`, `hour`, `week`, `month`", iv)
+			return nil, analytics.InvalidHint("interval", fmt.Sprintf("Error parsing `interval` parameter: invalid interval `%s`. Valid intervals are `day`, `month`", iv),
+				"Waymark also takes hour and week")
 		}
 		req.qr.Dimensions = []string{req.interval}
 		req.qr.Include.TimeLabels = true
@@ -190,6 +198,7 @@ func v1DateRange(qr *stats.QueryRequest, period, date string) error {
 			return analytics.Invalidf("date", "The `date` parameter is required when using a custom period. See %s", v1Docs)
 		}
 		from, to, ok := strings.Cut(date, ",")
+		from, to = strings.TrimSpace(from), strings.TrimSpace(to)
 		_, e1 := time.Parse(time.DateOnly, from)
 		_, e2 := time.Parse(time.DateOnly, to)
 		if !ok || e1 != nil || e2 != nil {
@@ -199,13 +208,29 @@ func v1DateRange(qr *stats.QueryRequest, period, date string) error {
 		return nil
 	}
 	if date != "" {
-		if _, err := time.Parse(time.DateOnly, date); err != nil {
+		d, err := time.Parse(time.DateOnly, date)
+		if err != nil {
 			return analytics.Invalidf("date", "Error parsing `date` parameter: invalid_format. Please specify a valid date in ISO-8601 format.")
+		}
+		if n := lastDays(period); n > 0 {
+			setLastDays(qr, d, n)
+			return nil
 		}
 		qr.Date = date
 	}
 	qr.DateRange, _ = json.Marshal(period)
 	return nil
+}
+
+// lastDays is the length of a v1 last-n-days period, 0 for others.
+func lastDays(period string) int {
+	return map[string]int{"7d": 7, "28d": 28, "30d": 30, "91d": 91}[period]
+}
+
+// setLastDays sets the n days before day (v1's last-n-days periods end
+// the day before their date, today by default).
+func setLastDays(qr *stats.QueryRequest, day time.Time, n int) {
+	qr.DateRange, _ = json.Marshal([]string{day.AddDate(0, 0, -n).Format(time.DateOnly), day.AddDate(0, 0, -1).Format(time.DateOnly)})
 }
 
 // parseV1Filters reads v1's filter syntax: filters joined by ";", each
@@ -398,11 +423,14 @@ func v1Timeseries(q *stats.Query, metrics []string, res *stats.Result) []map[str
 		m := map[string]any{"date": l}
 		r, ok := byLabel[l]
 		for i, name := range metrics {
-			v := 0.0
-			if ok {
-				v = r.Metrics[i]
+			switch {
+			case ok:
+				m[name] = v1Value(r.Metrics[i])
+			case name == stats.MetricVisitDuration || name == stats.MetricTimeOnPage:
+				m[name] = nil // a bucket without visits has no duration, as v1 answers
+			default:
+				m[name] = int64(0)
 			}
-			m[name] = v1Value(v)
 		}
 		out = append(out, m)
 	}
