@@ -118,6 +118,9 @@ var accessRules = map[string]access{
 	"POST /demo/logout":                              {303, 0, "demo session"},
 	"POST /api/v2/query":                             {401, 403, "API token for the site"},
 	"GET /api/v1/stats/realtime/visitors":            {401, 403, "API token for the site"},
+	"GET /api/v1/stats/aggregate":                    {401, 403, "API token for the site"},
+	"GET /api/v1/stats/timeseries":                   {401, 403, "API token for the site"},
+	"GET /api/v1/stats/breakdown":                    {401, 403, "API token for the site"},
 	"GET /dashboard":                                 {303, 0, "admin session (to /login)"},
 	"POST /dashboard/sites":                          {401, 0, "admin session"},
 	"GET /dashboard/{site}":                          {303, 0, "admin session"},
@@ -140,6 +143,9 @@ var accessRules = map[string]access{
 var bodies = map[string]string{
 	"POST /api/v2/query":                  `{"site_id":"shop.example","metrics":["visitors"],"date_range":"day"}`,
 	"GET /api/v1/stats/realtime/visitors": "?site_id=shop.example",
+	"GET /api/v1/stats/aggregate":         "?site_id=shop.example",
+	"GET /api/v1/stats/timeseries":        "?site_id=shop.example",
+	"GET /api/v1/stats/breakdown":         "?site_id=shop.example&property=event:page",
 	"POST /api/v1/risk/login":             `{"account":"ann","outcome":"attempt","ip":"192.0.2.1"}`,
 	"POST /api/v1/devices/trust":          `{"account":"ann","name":"laptop","ip":"192.0.2.1"}`,
 }

@@ -123,9 +123,9 @@ func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 	csrf := http.NewCrossOriginProtection()
 	mux.HandleFunc("POST /api/v2/query", s.handleStats(s.query))
 	mux.HandleFunc("GET /api/v1/stats/realtime/visitors", s.handleStats(s.realtimeVisitors))
-	for _, kind := range []string{"aggregate", "timeseries", "breakdown"} {
-		mux.HandleFunc("GET /api/v1/stats/"+kind, s.handleStats(s.statsV1(kind)))
-	}
+	mux.HandleFunc("GET /api/v1/stats/aggregate", s.handleStats(s.statsV1("aggregate")))
+	mux.HandleFunc("GET /api/v1/stats/timeseries", s.handleStats(s.statsV1("timeseries")))
+	mux.HandleFunc("GET /api/v1/stats/breakdown", s.handleStats(s.statsV1("breakdown")))
 	mux.HandleFunc("GET /dashboard", s.requireAdmin(s.sites))
 	mux.Handle("POST /dashboard/sites", csrf.Handler(s.requireAdmin(s.addSite)))
 	mux.HandleFunc("GET /dashboard/{site}", s.adminSite(s.siteView))
