@@ -149,8 +149,15 @@ func parseV1(kind string, p url.Values) (*v1Request, error) {
 		if prop == "event:props:" || !strings.HasPrefix(prop, "event:") && !strings.HasPrefix(prop, "visit:") {
 			return nil, analytics.Invalidf("property", "Invalid property '%s'. Please provide a valid property for the breakdown endpoint: %s", prop, v1Docs)
 		}
+		if prop == "event:hostname" {
+			return nil, analytics.Invalidf("property", "Property 'event:hostname' is currently not supported for breakdowns. Use event:hostname as a filter, or the v2 API.")
+		}
 		req.property = prop
 		req.qr.Dimensions = []string{prop}
+		// A version is broken down with its browser or system beside it.
+		if parent, ok := map[string]string{"visit:os_version": "visit:os", "visit:browser_version": "visit:browser"}[prop]; ok {
+			req.qr.Dimensions = append(req.qr.Dimensions, parent)
+		}
 		limit := 100
 		if l := p.Get("limit"); l != "" {
 			n, err := strconv.Atoi(l)
@@ -344,6 +351,8 @@ func v1Rules(kind string, metrics []string, filters []any, property string) erro
 			return analytics.Invalidf("metrics", "Session metric `%s` cannot be queried for breakdown by `%s`.", m, property)
 		case m == stats.MetricConversionRate && goalFilter == "" && property != "event:goal":
 			return analytics.Invalidf("metrics", "Metric `conversion_rate` can only be queried in a goal breakdown or with a goal filter")
+		case m == stats.MetricTimeOnPage && kind == "breakdown" && property != "event:page":
+			return analytics.Invalidf("metrics", "Metric `time_on_page` is not supported in breakdown queries (except `event:page` breakdown)")
 		case m == stats.MetricTimeOnPage && kind != "breakdown" && pageFilter == "":
 			return analytics.Invalidf("metrics", "Metric `time_on_page` can only be queried in a page breakdown or with a page filter.")
 		case m == stats.MetricTimeOnPage && goalFilter != "":
@@ -441,7 +450,13 @@ func v1Breakdown(req *v1Request, res *stats.Result) []map[string]any {
 	key := req.property[strings.LastIndex(req.property, ":")+1:]
 	out := make([]map[string]any, 0, len(res.Rows))
 	for _, r := range res.Rows {
+		if strings.HasPrefix(req.property, "visit:utm_") && r.Dimensions[0] == "(not set)" {
+			continue // v1 leaves out the visits without the tag
+		}
 		m := map[string]any{key: r.Dimensions[0]}
+		if len(r.Dimensions) > 1 {
+			m[strings.TrimSuffix(key, "_version")] = r.Dimensions[1]
+		}
 		if req.property == "visit:city" {
 			n, _ := strconv.ParseUint(r.Dimensions[0], 10, 32)
 			m[key] = n
