@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/stats"
@@ -248,6 +249,9 @@ func parseV1Filters(s string) ([]any, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
 	}
+	if !utf8.ValidString(s) {
+		return nil, analytics.Invalidf("filters", "Error parsing `filters` parameter: not valid UTF-8")
+	}
 	var out []any
 	for _, part := range strings.Split(s, ";") {
 		part = strings.TrimSpace(part)
@@ -305,15 +309,18 @@ func splitV1Values(s string) []string {
 func globRegexp(v string) string {
 	var b strings.Builder
 	b.WriteString("^")
-	for i := 0; i < len(v); i++ {
+	for i := 0; i < len(v); {
 		switch {
 		case strings.HasPrefix(v[i:], "**"):
 			b.WriteString(".*")
-			i++
+			i += 2
 		case v[i] == '*':
 			b.WriteString("[^/]*")
+			i++
 		default:
-			b.WriteString(regexp.QuoteMeta(v[i : i+1]))
+			_, n := utf8.DecodeRuneInString(v[i:])
+			b.WriteString(regexp.QuoteMeta(v[i : i+n]))
+			i += n
 		}
 	}
 	b.WriteString("$")
