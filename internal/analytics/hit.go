@@ -70,6 +70,9 @@ type Hit struct {
 	// "" without revenue.
 	RevenueMilli    int64
 	RevenueCurrency string
+	// NonInteractive marks a custom event sent with interactive: false:
+	// it does not keep its visit from counting as a bounce.
+	NonInteractive bool
 }
 
 // Place is where a visitor was, as far as a geolocation database knows,
@@ -88,12 +91,14 @@ type Place struct {
 type Prop struct{ Key, Value string }
 
 // hitVersion is the first byte of an encoded hit; bump it when the layout changes.
-// Record versions: 1 had no Place; 2 appends it; 3 appends the revenue.
-// Spooled records of versions 1 and 2 still decode.
+// Record versions: 1 had no Place; 2 appends it; 3 appends the revenue;
+// 4 a byte of flags (1: not interactive). Spooled records of earlier
+// versions still decode.
 const (
 	hitVersion1 = 1
 	hitVersion2 = 2
-	hitVersion  = 3
+	hitVersion3 = 3
+	hitVersion  = 4
 )
 
 // ErrCorrupt reports an encoded hit that cannot be decoded.
@@ -133,7 +138,12 @@ func (h *Hit) AppendBinary(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(h.City))
 	b = binary.AppendVarint(b, h.RevenueMilli)
 	b = binary.AppendUvarint(b, uint64(len(h.RevenueCurrency)))
-	return append(b, h.RevenueCurrency...)
+	b = append(b, h.RevenueCurrency...)
+	var flags byte
+	if h.NonInteractive {
+		flags |= 1
+	}
+	return append(b, flags)
 }
 
 type decoder struct {
@@ -224,7 +234,7 @@ func (h *Hit) UnmarshalBinary(b []byte) error {
 		h.Props = append(h.Props, Prop{Key: d.str(), Value: d.str()})
 	}
 	h.Place = Place{}
-	h.RevenueMilli, h.RevenueCurrency = 0, ""
+	h.RevenueMilli, h.RevenueCurrency, h.NonInteractive = 0, "", false
 	if b[0] >= hitVersion2 {
 		for _, p := range [...]*string{&h.Country, &h.CountryName, &h.Region, &h.RegionName, &h.CityName} {
 			*p = d.str()
@@ -235,7 +245,7 @@ func (h *Hit) UnmarshalBinary(b []byte) error {
 		}
 		h.City = uint32(c)
 	}
-	if b[0] >= hitVersion {
+	if b[0] >= hitVersion3 {
 		r, n := binary.Varint(d.b)
 		if n <= 0 {
 			d.err = ErrCorrupt
@@ -244,6 +254,13 @@ func (h *Hit) UnmarshalBinary(b []byte) error {
 		}
 		h.RevenueMilli = r
 		h.RevenueCurrency = d.str()
+	}
+	if b[0] >= hitVersion {
+		flags := d.fixed(1)[0]
+		if flags&^1 != 0 {
+			d.err = ErrCorrupt // no other flag is written
+		}
+		h.NonInteractive = flags&1 != 0
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = ErrCorrupt

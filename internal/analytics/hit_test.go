@@ -33,7 +33,7 @@ func TestHitVersion1(t *testing.T) {
 	t.Parallel()
 	h := Hit{ID: 3, Time: time.UnixMilli(1700000000000).UTC(), Site: "e.com", Name: "pageview", Path: "/", Props: []Prop{{"k", "v"}}}
 	enc := h.AppendBinary(nil)
-	v1 := append([]byte(nil), enc[:len(enc)-8]...) // without five empty strings, city 0 and no revenue
+	v1 := append([]byte(nil), enc[:len(enc)-9]...) // without five empty strings, city 0, no revenue and no flags
 	v1[0] = 1
 	var got Hit
 	if err := got.UnmarshalBinary(v1); err != nil {
@@ -50,13 +50,21 @@ func TestHitVersion2(t *testing.T) {
 	t.Parallel()
 	h := Hit{ID: 4, Time: time.UnixMilli(1700000000000).UTC(), Site: "e.com", Name: "Purchase", Path: "/", Place: Place{Country: "EE", City: 588409}}
 	enc := h.AppendBinary(nil)
-	v2 := append([]byte(nil), enc[:len(enc)-2]...) // without revenue 0 and currency ""
+	v2 := append([]byte(nil), enc[:len(enc)-3]...) // without revenue 0, currency "" and flags
 	v2[0] = 2
 	var got Hit
 	if err := got.UnmarshalBinary(v2); err != nil || !reflect.DeepEqual(got, h) {
 		t.Errorf("version 2: %v\n got %+v\nwant %+v", err, got, h)
 	}
 	h.RevenueMilli, h.RevenueCurrency = 12500, "EUR"
+	enc = h.AppendBinary(nil)
+	v3 := append([]byte(nil), enc[:len(enc)-1]...) // without flags
+	v3[0] = 3
+	got = Hit{}
+	if err := got.UnmarshalBinary(v3); err != nil || !reflect.DeepEqual(got, h) {
+		t.Errorf("version 3: %v\n got %+v\nwant %+v", err, got, h)
+	}
+	h.NonInteractive = true
 	got = Hit{}
 	if err := got.UnmarshalBinary(h.AppendBinary(nil)); err != nil || !reflect.DeepEqual(got, h) {
 		t.Errorf("revenue: %v\n got %+v\nwant %+v", err, got, h)

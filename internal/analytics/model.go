@@ -23,6 +23,10 @@ type Session struct {
 	// ExitHostname is the hostname of the visit's last pageview (Hostname
 	// is that of its first hit).
 	ExitHostname string
+	// NonInteractive counts the custom events sent as not interactive
+	// (Plausible's interactive: false): among Events, but no reason to
+	// say the visit did not bounce.
+	NonInteractive uint32
 
 	Referrer, ReferrerSource, Channel                      string
 	UTMSource, UTMMedium, UTMCampaign, UTMTerm, UTMContent string
@@ -32,7 +36,7 @@ type Session struct {
 }
 
 // Bounce reports a visit with at most one pageview or event.
-func (s *Session) Bounce() bool { return s.Pageviews+s.Events <= 1 }
+func (s *Session) Bounce() bool { return s.Pageviews+s.Events-s.NonInteractive <= 1 }
 
 // SessionRow is a row of the sessions table. Stores keep sessions
 // append-only: a change writes the old state again with Sign -1 and the new

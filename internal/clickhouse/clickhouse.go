@@ -378,13 +378,13 @@ func (s *Store) RecentSessions(ctx context.Context) ([]analytics.Session, error)
 	stmt := fmt.Sprintf(`SELECT site, session_id, visitor_id, version, toUnixTimestamp(start_ts), toUnixTimestamp(end_ts), entry_page, exit_page, hostname,
 		pageviews, events, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
 		browser, browser_version, os, os_version, device, screen_class, language,
-		country, country_name, region, region_name, city, city_name, exit_hostname
+		country, country_name, region, region_name, city, city_name, exit_hostname, noninteractive
 	FROM sessions
 	WHERE %[1]s AND sign = 1 AND end_ts >= (SELECT max(end_ts) FROM sessions WHERE %[1]s) - %[2]d`, mine, int(analytics.SessionTimeout/time.Second))
 	latest := map[uint64]analytics.Session{}
 	err = s.c.query(ctx, stmt, func(f []string) error {
-		if len(f) != 33 {
-			return fmt.Errorf("%d columns, want 33", len(f))
+		if len(f) != 34 {
+			return fmt.Errorf("%d columns, want 34", len(f))
 		}
 		var x analytics.Session
 		var start, end int64
@@ -417,6 +417,12 @@ func (s *Store) RecentSessions(ctx context.Context) ([]analytics.Session, error)
 		x.Country, x.CountryName, x.Region, x.RegionName, x.CityName = f[26], f[27], f[28], f[29], f[31]
 		x.SetCityText(f[30])
 		x.ExitHostname = f[32]
+		var ni uint64
+		parse(&ni, f[33])
+		if err != nil {
+			return err
+		}
+		x.NonInteractive = uint32(ni)
 		if old, ok := latest[x.ID]; !ok || old.Version < x.Version {
 			latest[x.ID] = x
 		}

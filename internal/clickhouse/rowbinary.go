@@ -21,7 +21,7 @@ const eventColumns = "site, ts, name, session_id, visitor_id, pathname, hostname
 const sessionColumns = "site, session_id, visitor_id, version, sign, start_ts, end_ts, entry_page, exit_page, hostname, pageviews, events, " +
 	"referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content, " +
 	"browser, browser_version, os, os_version, device, screen_class, language, " +
-	"country, country_name, region, region_name, city, city_name, exit_hostname, node, batch"
+	"country, country_name, region, region_name, city, city_name, exit_hostname, noninteractive, node, batch"
 
 type rowWriter struct{ b []byte }
 
@@ -105,6 +105,7 @@ func (w *rowWriter) session(r *analytics.SessionRow, node uint32, batch uint64) 
 	}
 	w.place(&r.Place)
 	w.str(r.ExitHostname)
+	w.u32(r.NonInteractive)
 	w.u32(node)
 	w.u64(batch)
 }

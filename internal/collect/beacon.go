@@ -43,6 +43,9 @@ type Beacon struct {
 	// in thousandths of the unit; 0 and "" without.
 	RevenueMilli    int64
 	RevenueCurrency string
+	// NonInteractive: the event was sent with interactive: false (or i:
+	// false, as Plausible's tracker sends it).
+	NonInteractive bool
 
 	page *url.URL // URL, parsed by validate
 }
@@ -51,20 +54,22 @@ type Beacon struct {
 // keys; its documentation shows the long ones. Waymark's extra fields ride
 // along under their own short names.
 type eventJSON struct {
-	Name     *string         `json:"name"`
-	N        *string         `json:"n"`
-	URL      *string         `json:"url"`
-	U        *string         `json:"u"`
-	Domain   *string         `json:"domain"`
-	D        *string         `json:"d"`
-	Referrer *string         `json:"referrer"`
-	R        *string         `json:"r"`
-	Props    json.RawMessage `json:"props"`
-	P        json.RawMessage `json:"p"`
-	M        json.RawMessage `json:"m"` // older Plausible trackers: props as a JSON string
-	H        json.RawMessage `json:"h"` // Plausible's hash mode: 1 or true
-	Rev      json.RawMessage `json:"$"` // Plausible's tracker: revenue {amount, currency}
-	Revenue  json.RawMessage `json:"revenue"`
+	Name        *string         `json:"name"`
+	N           *string         `json:"n"`
+	URL         *string         `json:"url"`
+	U           *string         `json:"u"`
+	Domain      *string         `json:"domain"`
+	D           *string         `json:"d"`
+	Referrer    *string         `json:"referrer"`
+	R           *string         `json:"r"`
+	Props       json.RawMessage `json:"props"`
+	P           json.RawMessage `json:"p"`
+	M           json.RawMessage `json:"m"` // older Plausible trackers: props as a JSON string
+	H           json.RawMessage `json:"h"` // Plausible's hash mode: 1 or true
+	Rev         json.RawMessage `json:"$"` // Plausible's tracker: revenue {amount, currency}
+	Revenue     json.RawMessage `json:"revenue"`
+	I           json.RawMessage `json:"i"` // Plausible's tracker: false for a non-interactive event
+	Interactive json.RawMessage `json:"interactive"`
 
 	SW json.Number `json:"sw"`
 	// Plausible's legacy npm tracker sends the screen width as w; its
@@ -136,6 +141,7 @@ func ParseEvent(body []byte) (*Beacon, error) {
 		rev = ej.Revenue
 	}
 	b.RevenueMilli, b.RevenueCurrency = parseRevenue(rev)
+	b.NonInteractive = string(ej.I) == "false" || string(ej.Interactive) == "false"
 	var err error
 	var v [8]float64 // sw, sh, vw, vh, dpr, cd, e, sd; 0 when absent
 	for i, n := range [...]struct {

@@ -124,6 +124,7 @@ func (e *Enricher) Enrich(b *Beacon, s *site.Site, r Request) (analytics.Hit, st
 		Props:           b.Props,
 		RevenueMilli:    b.RevenueMilli,
 		RevenueCurrency: b.RevenueCurrency,
+		NonInteractive:  b.NonInteractive && b.Name != analytics.EventPageview,
 	}
 	if e.Places != nil {
 		h.Place = e.Places.Place(r.IP)

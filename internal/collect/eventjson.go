@@ -317,6 +317,10 @@ func (d *eventDecoder) field(key []byte, ej *eventJSON) bool {
 		return d.raw(&ej.Rev)
 	case "revenue":
 		return d.raw(&ej.Revenue)
+	case "i":
+		return d.raw(&ej.I)
+	case "interactive":
+		return d.raw(&ej.Interactive)
 	}
 	return false
 }

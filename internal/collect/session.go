@@ -267,6 +267,9 @@ func (z *Sessionizer) Add(h *analytics.Hit, at spool.Pos) analytics.Event {
 		}
 	} else {
 		s.Events++
+		if h.NonInteractive {
+			s.NonInteractive++
+		}
 	}
 	if h.Name != analytics.EventEngagement && h.Time.After(s.End) {
 		s.End = h.Time

@@ -275,7 +275,7 @@ func appendSessions(conn driver.Conn, rows []analytics.SessionRow) error {
 		if err := a.AppendRow(r.Site, r.ID, r.VisitorID, r.Version, r.Sign, r.Start, r.End, r.EntryPage, r.ExitPage, r.Hostname,
 			r.Pageviews, r.Events, r.Referrer, r.ReferrerSource, r.Channel, r.UTMSource, r.UTMMedium, r.UTMCampaign, r.UTMTerm, r.UTMContent,
 			r.Browser, r.BrowserVersion, r.OS, r.OSVersion, r.Device, r.ScreenClass, r.Language,
-			r.Country, r.CountryName, r.Region, r.RegionName, r.CityText(), r.CityName, r.ExitHostname); err != nil {
+			r.Country, r.CountryName, r.Region, r.RegionName, r.CityText(), r.CityName, r.ExitHostname, r.NonInteractive); err != nil {
 			a.Close()
 			return err
 		}
@@ -299,7 +299,7 @@ func (s *Store) RecentSessions(ctx context.Context) ([]analytics.Session, error)
 	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT site, session_id, visitor_id, version, start_ts, end_ts, entry_page, exit_page, hostname,
 		pageviews, events, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
 		browser, browser_version, os, os_version, device, screen_class, language,
-		country, country_name, region, region_name, city, city_name, exit_hostname
+		country, country_name, region, region_name, city, city_name, exit_hostname, noninteractive
 	FROM sessions
 	WHERE sign = 1 AND end_ts >= (SELECT max(end_ts) FROM sessions) - INTERVAL %d SECOND
 	QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY version DESC) = 1`, int(analytics.SessionTimeout/time.Second)))
@@ -314,7 +314,7 @@ func (s *Store) RecentSessions(ctx context.Context) ([]analytics.Session, error)
 		if err := rows.Scan(&x.Site, &x.ID, &x.VisitorID, &x.Version, &x.Start, &x.End, &x.EntryPage, &x.ExitPage, &x.Hostname,
 			&x.Pageviews, &x.Events, &x.Referrer, &x.ReferrerSource, &x.Channel, &x.UTMSource, &x.UTMMedium, &x.UTMCampaign, &x.UTMTerm, &x.UTMContent,
 			&x.Browser, &x.BrowserVersion, &x.OS, &x.OSVersion, &x.Device, &x.ScreenClass, &x.Language,
-			&x.Country, &x.CountryName, &x.Region, &x.RegionName, &city, &x.CityName, &x.ExitHostname); err != nil {
+			&x.Country, &x.CountryName, &x.Region, &x.RegionName, &city, &x.CityName, &x.ExitHostname, &x.NonInteractive); err != nil {
 			return nil, fmt.Errorf("duckdb: recent sessions: %w", err)
 		}
 		x.SetCityText(city)

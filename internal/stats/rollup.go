@@ -818,7 +818,7 @@ func (p *Planner) prefetchRaw(ctx context.Context, m *memo, q *Query, dims []str
 	sums := strings.Join([]string{
 		p.D.ToFloat(p.D.CountDistinct("s.visitor_id")),
 		p.D.ToFloat("sum(s.sign)"),
-		p.D.ToFloat("sum(CASE WHEN s.pageviews + s.events <= 1 THEN s.sign ELSE 0 END)"),
+		p.D.ToFloat("sum(CASE WHEN s.pageviews + s.events - s.noninteractive <= 1 THEN s.sign ELSE 0 END)"),
 		p.D.ToFloat("sum(s.sign * " + p.D.Seconds("s.start_ts", "s.end_ts") + ")"),
 		p.D.ToFloat("sum(s.sign * s.pageviews)"),
 		p.D.ToFloat("sum(s.sign * s.events)"),

@@ -312,7 +312,7 @@ func (p *Planner) visitSQL(q *Query, dims []string) string {
 			}
 		}
 		inner := p.rangeCond(q, "x", "start_ts", 0) + p.where(q, q.Filters, onSessions, "x", nil)
-		from = fmt.Sprintf("(SELECT %s, max(x.pageviews) AS pageviews, max(x.events) AS events, max(x.end_ts) AS end_ts, 1 AS sign FROM sessions x WHERE %s GROUP BY %s HAVING sum(x.sign) > 0) s",
+		from = fmt.Sprintf("(SELECT %s, max(x.pageviews) AS pageviews, max(x.events) AS events, max(x.noninteractive) AS noninteractive, max(x.end_ts) AS end_ts, 1 AS sign FROM sessions x WHERE %s GROUP BY %s HAVING sum(x.sign) > 0) s",
 			cols, inner, cols)
 		where = "1 = 1"
 	}
@@ -323,7 +323,7 @@ func (p *Planner) visitSQL(q *Query, dims []string) string {
 	return p.grouped(q, dims, exprs, from, where,
 		p.D.CountDistinct("s.visitor_id"),
 		"sum(s.sign)",
-		"sum(CASE WHEN s.pageviews + s.events <= 1 THEN s.sign ELSE 0 END)",
+		"sum(CASE WHEN s.pageviews + s.events - s.noninteractive <= 1 THEN s.sign ELSE 0 END)",
 		"sum(s.sign * "+p.D.Seconds("s.start_ts", "s.end_ts")+")",
 		"sum(s.sign * s.pageviews)",
 		"sum(s.sign * s.events)")
@@ -405,7 +405,7 @@ func (p *Planner) sessionSQL(q *Query) string {
 	}
 	return p.grouped(q, q.Dimensions, exprs, from, p.rangeCond(q, "s", "start_ts", 0)+p.where(q, q.Filters, onSessions, "s", nil),
 		"sum(s.sign)",
-		"sum(CASE WHEN s.pageviews + s.events <= 1 THEN s.sign ELSE 0 END)",
+		"sum(CASE WHEN s.pageviews + s.events - s.noninteractive <= 1 THEN s.sign ELSE 0 END)",
 		"sum(s.sign * "+p.D.Seconds("s.start_ts", "s.end_ts")+")",
 		"sum(s.sign * s.pageviews)")
 }

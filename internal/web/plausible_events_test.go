@@ -337,3 +337,34 @@ func TestRevenueThroughEventsAPI(t *testing.T) {
 		t.Errorf("a page goal with a currency: %d", resp.StatusCode)
 	}
 }
+
+// TestNonInteractiveEvents: a custom event sent with interactive: false
+// (or i: false, as Plausible's tracker sends it) counts as an event but
+// does not keep its visit from being a bounce, as in Plausible.
+func TestNonInteractiveEvents(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	st.AddSite(t, &site.Site{Domain: "ni.test"})
+	token := st.AddToken(t, "ni.test")
+	for i, body := range []string{
+		`{"n":"pageview","u":"https://ni.test/a","d":"ni.test"}`,
+		`{"n":"Video Played","u":"https://ni.test/a","d":"ni.test","i":false}`,
+		`{"n":"pageview","u":"https://ni.test/b","d":"ni.test"}`,
+		`{"name":"Scroll","url":"https://ni.test/b","domain":"ni.test","interactive":false}`,
+		`{"n":"Signup","u":"https://ni.test/b","d":"ni.test","i":true}`,
+	} {
+		// Three visitors (the user agent is part of the visitor hash): the
+		// first two events, the next two, the last.
+		hdr := map[string]string{"Content-Type": "text/plain", "User-Agent": fmt.Sprintf("%s Visitor/%d", plausibleUA, i/2)}
+		if resp, b := do(t, "POST", srv.URL+"/api/event", body, hdr); resp.StatusCode != 202 {
+			t.Fatalf("%s: %d %s", body, resp.StatusCode, b)
+		}
+	}
+	st.WaitStored(t, 5)
+	_, b := do(t, "POST", srv.URL+"/api/v2/query", `{"site_id":"ni.test","metrics":["visits","events","bounce_rate"],"date_range":"day"}`,
+		map[string]string{"Authorization": "Bearer " + token})
+	// Visits: a+Video (bounce: the event is not interactive), b+Scroll
+	// (bounce), Signup alone (bounce: one event).
+	if !strings.Contains(string(b), `"metrics":[3,5,100]`) {
+		t.Errorf("non-interactive events: %s, want 3 visits, 5 events, bounce rate 100", b)
+	}
+}

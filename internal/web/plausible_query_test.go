@@ -356,6 +356,8 @@ func loadPlausibleEvents(t *testing.T, w analytics.EventWriter, domain string, e
 				h.RevenueMilli = int64(math.Round(f * 1000))
 			case "currency":
 				h.RevenueCurrency = v
+			case "interactive":
+				h.NonInteractive = v == "false"
 			case "scroll":
 				h.ScrollDepth = uint8(unsigned(8))
 			default:
