@@ -83,24 +83,34 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if string(bytes.TrimSpace(qr.DateRange)) == `"all"` {
-		st = s.withHistory(r.Context(), st)
-	}
-	q, err := qr.Build(st, s.Now())
-	if err != nil {
-		return err
-	}
-	if err := stats.PlausibleRules(q); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	res, err := s.Stats.Query(ctx, q)
+	q, res, err := s.runQuery(r, st, qr, stats.PlausibleRules)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, buildResponse(q, qr, res))
 	return nil
+}
+
+// runQuery builds qr for st ("all" from the site's first stored event),
+// applies check (the API version's own refusals; nil for none) and runs
+// it, for v2 and v1 alike.
+func (s *Server) runQuery(r *http.Request, st *site.Site, qr *stats.QueryRequest, check func(*stats.Query) error) (*stats.Query, *stats.Result, error) {
+	if string(bytes.TrimSpace(qr.DateRange)) == `"all"` {
+		st = s.withHistory(r.Context(), st)
+	}
+	q, err := qr.Build(st, s.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	if check != nil {
+		if err := check(q); err != nil {
+			return nil, nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	res, err := s.Stats.Query(ctx, q)
+	return q, res, err
 }
 
 func buildResponse(q *stats.Query, qr *stats.QueryRequest, res *stats.Result) queryResponse {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -38,8 +37,9 @@ type v1Request struct {
 	qr       *stats.QueryRequest
 	metrics  []string
 	property string // breakdown
-	interval string // timeseries: the v2 time dimension
-	compare  bool
+	// lastDays is a last-n-days period without a date: it ends the day
+	// before the site's today, known once the site is.
+	lastDays int
 }
 
 // statsV1 serves one of v1's three query endpoints.
@@ -55,23 +55,11 @@ func (s *Server) statsV1(kind string) handlerFunc {
 			return err
 		}
 		req.qr.SiteID = st.Domain
-		if n := lastDays(p.Get("period")); n > 0 && p.Get("date") == "" || p.Get("period") == "" && p.Get("date") == "" {
-			if n == 0 {
-				n = 30 // v1's default period
-			}
+		if req.lastDays > 0 {
 			now := s.Now().In(st.Location())
-			setLastDays(req.qr, time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC), n)
+			setLastDays(req.qr, time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC), req.lastDays)
 		}
-		if string(req.qr.DateRange) == `"all"` {
-			st = s.withHistory(r.Context(), st)
-		}
-		q, err := req.qr.Build(st, s.Now())
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		defer cancel()
-		res, err := s.Stats.Query(ctx, q)
+		q, res, err := s.runQuery(r, st, req.qr, nil)
 		if err != nil {
 			return err
 		}
@@ -105,7 +93,7 @@ func parseV1(kind string, p url.Values) (*v1Request, error) {
 		req.metrics = append(req.metrics, m)
 	}
 	req.qr.Metrics = req.metrics
-	if err := v1DateRange(req.qr, p.Get("period"), p.Get("date")); err != nil {
+	if err := v1DateRange(req, p.Get("period"), p.Get("date")); err != nil {
 		return nil, err
 	}
 	filters, err := parseV1Filters(p.Get("filters"))
@@ -133,14 +121,13 @@ func parseV1(kind string, p url.Values) (*v1Request, error) {
 		}
 		switch iv {
 		case "date", "day": // "date" is v1's older name
-			req.interval = "time:day"
+			req.qr.Dimensions = []string{"time:day"}
 		case "hour", "week", "month":
-			req.interval = "time:" + iv
+			req.qr.Dimensions = []string{"time:" + iv}
 		default:
 			return nil, analytics.InvalidHint("interval", fmt.Sprintf("Error parsing `interval` parameter: invalid interval `%s`. Valid intervals are `day`, `month`", iv),
 				"Waymark also takes hour and week")
 		}
-		req.qr.Dimensions = []string{req.interval}
 		req.qr.Include.TimeLabels = true
 	case "breakdown":
 		prop := p.Get("property")
@@ -182,7 +169,6 @@ func parseV1(kind string, p url.Values) (*v1Request, error) {
 		if c != "previous_period" || kind != "aggregate" {
 			return nil, analytics.Invalidf("compare", "Error parsing `compare` parameter: only `previous_period` is supported, on the aggregate endpoint")
 		}
-		req.compare = true
 		req.qr.Include.Comparisons = &struct {
 			Mode           string          `json:"mode"`
 			DateRange      json.RawMessage `json:"date_range,omitempty"`
@@ -193,7 +179,8 @@ func parseV1(kind string, p url.Values) (*v1Request, error) {
 }
 
 // v1DateRange sets the v2 date range of a v1 period and date.
-func v1DateRange(qr *stats.QueryRequest, period, date string) error {
+func v1DateRange(req *v1Request, period, date string) error {
+	qr := req.qr
 	if period == "" {
 		period = "30d"
 	}
@@ -226,6 +213,7 @@ func v1DateRange(qr *stats.QueryRequest, period, date string) error {
 		}
 		qr.Date = date
 	}
+	req.lastDays = lastDays(period) // set once the site's today is known
 	qr.DateRange, _ = json.Marshal(period)
 	return nil
 }
