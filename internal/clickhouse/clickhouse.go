@@ -101,7 +101,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	h := fnv.New32a()
 	h.Write([]byte(o.Node))
 	s := &Store{c: c, node: o.Node, nodeID: h.Sum32(), mutWait: o.MutationTimeout, dirty: true}
-	s.planner = stats.Planner{D: Dialect{}, R: s}
+	s.planner = stats.Planner{D: Dialect{}, R: s, Imports: s.Imports}
 	if err := s.ready(ctx); err != nil {
 		var se *ServerError
 		if o.Log == nil || errors.As(err, &se) || ctx.Err() != nil {

@@ -67,7 +67,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
 	}
 	s := &Store{db: db}
-	s.planner = stats.Planner{D: Dialect{}, R: s, Rollups: !o.RawOnly}
+	s.planner = stats.Planner{D: Dialect{}, R: s, Rollups: !o.RawOnly, Imports: s.Imports}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -75,6 +75,10 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	if s.writer, err = db.Conn(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("duckdb: writer connection: %w", err)
+	}
+	if err := s.dropIncompleteImports(ctx); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }

@@ -1,6 +1,9 @@
 package stats
 
-import "math"
+import (
+	"math"
+	"strings"
+)
 
 // Metric is one Stats API metric, defined in this one place: its name and
 // label, how its values read, which scan of the stores answers it, which
@@ -116,6 +119,30 @@ var metrics = []Metric{
 		Value: func(f Figures) float64 { return ratio(f.Visitors, f.GroupBase, 100, 1) }},
 }
 
+// Internal metrics: raw sums the planner asks itself for, to merge
+// imported data (native visits under averages) and to export in
+// Plausible's format. The API does not accept them (LookupMetric).
+const (
+	metricBounces        = "__bounces"
+	metricDuration       = "__duration"
+	metricEngagedViews   = "__engaged_views"
+	metricScrollTotal    = "__scroll_total"
+	metricEngagedSeconds = "__engaged_seconds"
+)
+
+var internalMetrics = []Metric{
+	{Name: metricBounces, group: groupSessions, visitLevel: true, rollup: rollupVisits,
+		Value: func(f Figures) float64 { return f.Bounces }},
+	{Name: metricDuration, group: groupSessions, visitLevel: true, rollup: rollupVisits,
+		Value: func(f Figures) float64 { return f.Duration }},
+	{Name: metricEngagedViews, group: groupEngagement, rollup: rollupEngagement,
+		Value: func(f Figures) float64 { return f.EngagedViews }},
+	{Name: metricScrollTotal, group: groupEngagement, rollup: rollupEngagement,
+		Value: func(f Figures) float64 { return math.Round(f.ScrollPerView * f.EngagedViews) }},
+	{Name: metricEngagedSeconds, group: groupEngagement, rollup: rollupEngagement,
+		Value: func(f Figures) float64 { return math.Round(f.MSPerView * f.EngagedViews / 1000) }},
+}
+
 // engaged is v, or NaN (no value) without engaged pageviews.
 func engaged(f Figures, v float64) float64 {
 	if f.EngagedViews == 0 {
@@ -126,15 +153,21 @@ func engaged(f Figures, v float64) float64 {
 
 // metricByName indexes metrics.
 var metricByName = func() map[string]*Metric {
-	m := make(map[string]*Metric, len(metrics))
+	m := make(map[string]*Metric, len(metrics)+len(internalMetrics))
 	for i := range metrics {
 		m[metrics[i].Name] = &metrics[i]
+	}
+	for i := range internalMetrics {
+		m[internalMetrics[i].Name] = &internalMetrics[i]
 	}
 	return m
 }()
 
-// LookupMetric returns the metric of that name.
+// LookupMetric returns the API metric of that name.
 func LookupMetric(name string) (*Metric, bool) {
+	if strings.HasPrefix(name, "__") {
+		return nil, false
+	}
 	m, ok := metricByName[name]
 	return m, ok
 }

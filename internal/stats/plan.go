@@ -75,6 +75,9 @@ type Planner struct {
 	// Parallel is how many queries of a QueryAll batch run at once
 	// (0: one per processor).
 	Parallel int
+	// Imports lists a site's imports (nil: the store keeps none); queries
+	// with IncludeImports read the imported tables of complete ones.
+	Imports ImportLister
 }
 
 var dimColumns = map[string]string{
@@ -256,8 +259,21 @@ func (p *Planner) QueryAll(ctx context.Context, qs []*Query) ([]*Result, error) 
 }
 
 func (p *Planner) query(ctx context.Context, q *Query) (*Result, error) {
+	var skip string
+	if q.IncludeImports || q.ImportsMeta {
+		plan, reason, err := p.decideImports(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		skip = reason
+		if q.IncludeImports && plan != nil {
+			withPlan := *q
+			withPlan.imports = plan
+			q = &withPlan
+		}
+	}
 	if q.NoGoals {
-		return &Result{Rows: []Row{}}, nil // a goal breakdown of a site without goals
+		return &Result{Rows: []Row{}, ImportsSkipReason: skip}, nil // a goal breakdown of a site without goals
 	}
 	rows, err := p.period(ctx, q, q.From, q.To)
 	if err != nil {
@@ -285,7 +301,7 @@ func (p *Planner) query(ctx context.Context, q *Query) (*Result, error) {
 		weekStarts(q, rows, time.Time{})
 	}
 	sortRows(q, rows)
-	res := &Result{TotalRows: len(rows)}
+	res := &Result{TotalRows: len(rows), ImportsIncluded: q.imports != nil, ImportsSkipReason: skip}
 	if q.Offset < len(rows) {
 		rows = rows[q.Offset:]
 	} else {
@@ -307,6 +323,15 @@ func (p *Planner) query(ctx context.Context, q *Query) (*Result, error) {
 func (p *Planner) period(ctx context.Context, q *Query, from, to time.Time) ([]Row, error) {
 	sub := *q
 	sub.From, sub.To = from, to
+	if sub.imports != nil {
+		return p.withImports(ctx, &sub, func(nq *Query) ([]Row, error) { return p.nativePeriod(ctx, nq) })
+	}
+	return p.nativePeriod(ctx, &sub)
+}
+
+// nativePeriod is period over native events only.
+func (p *Planner) nativePeriod(ctx context.Context, q *Query) ([]Row, error) {
+	sub := *q
 	if slices.Contains(q.Dimensions, "event:goal") {
 		if rows, ok, err := p.goalsFromRollups(ctx, &sub); ok || err != nil {
 			return rows, err

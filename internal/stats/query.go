@@ -90,6 +90,12 @@ type Query struct {
 	// NoGoals: the query groups by goal and the site has none; the answer
 	// is no rows.
 	NoGoals bool
+	// IncludeImports merges imported data where the query allows it (as
+	// Plausible's include.imports); ImportsMeta reports on imports
+	// without merging them.
+	IncludeImports, ImportsMeta bool
+
+	imports *importPlan // set by the planner when imported data is merged
 }
 
 // Row is one result row.
@@ -168,6 +174,12 @@ type Result struct {
 	// MetricWarnings explain metrics without values (revenue metrics
 	// without a single revenue currency), by metric name.
 	MetricWarnings map[string]MetricWarning
+	// ImportsIncluded says imported data was merged; otherwise, when the
+	// query asked for imports, ImportsSkipReason says why not
+	// (no_imported_data, out_of_range, unsupported_interval,
+	// unsupported_query).
+	ImportsIncluded   bool
+	ImportsSkipReason string
 }
 
 // QueryRequest is the JSON body of the stats API, as Plausible's Stats API
@@ -231,7 +243,7 @@ func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
 		return nil, analytics.Invalidf("metrics", "at least one metric is required, e.g. [\"visitors\"]")
 	}
 	for i, m := range qr.Metrics {
-		if _, ok := metricByName[m]; !ok {
+		if _, ok := LookupMetric(m); !ok {
 			return nil, analytics.InvalidHint("metrics", fmt.Sprintf("#/metrics/%d: Invalid metric %q", i, m),
 				"known metrics: "+strings.Join(MetricNames(), ", "))
 		}
@@ -301,6 +313,7 @@ func (qr *QueryRequest) Build(s *site.Site, now time.Time) (*Query, error) {
 		q.Compare = true
 	}
 	q.TimeLabels, q.TotalRows = qr.Include.TimeLabels, qr.Include.TotalRows
+	q.IncludeImports, q.ImportsMeta = qr.Include.Imports, qr.Include.ImportsMeta
 	if q.TimeLabels && countTime(q.Dimensions) == 0 {
 		return nil, analytics.Invalidf("include.time_labels", "needs a time dimension")
 	}

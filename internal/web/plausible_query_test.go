@@ -22,6 +22,7 @@ import (
 	"waymark.dev/waymark/internal/clickhouse"
 	"waymark.dev/waymark/internal/clickhouse/clickhousetest"
 	"waymark.dev/waymark/internal/collect"
+	"waymark.dev/waymark/internal/imported"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/spool"
 )
@@ -81,6 +82,9 @@ func runPlausibleSuite(t *testing.T, srv *httptest.Server, st *apptest.Stack, st
 			s := &site.Site{Domain: domain, TimeZone: c.timeZone, Goals: c.goals, CreatedAt: now.AddDate(-10, 0, 0)}
 			st.AddSite(t, s)
 			loadPlausibleEvents(t, store, domain, c.events, now)
+			if len(c.imported) > 0 {
+				loadPlausibleImport(t, store.(imported.Store), domain, c, now)
+			}
 			hdr := map[string]string{"Authorization": "Bearer " + st.AddToken(t, domain)}
 			var problems []string
 			for _, x := range c.exchanges {
@@ -130,6 +134,9 @@ type plausibleCase struct {
 	goals               []site.Goal
 	events              []plausibleEvent
 	exchanges           []plausibleExchange
+	imported            []plausibleEvent // rows of imported tables (name: the table)
+	importFrom          string           // the import's range (default: 2005-01-01 to today, as Plausible's factory)
+	importTo            string
 }
 
 type plausibleEvent struct {
@@ -230,6 +237,12 @@ func parsePlausibleCases(path string) ([]plausibleCase, error) {
 				return nil, fail("answer is not JSON: %s", rest)
 			}
 			x.want = json.RawMessage(rest)
+		case "import":
+			kv, err := splitKV(rest)
+			if err != nil {
+				return nil, fail("%v", err)
+			}
+			c.importFrom, c.importTo = kv["from"], kv["to"]
 		case "pageview", "engagement", "event":
 			kv, err := splitKV(rest)
 			if err != nil {
@@ -243,6 +256,14 @@ func parsePlausibleCases(path string) ([]plausibleCase, error) {
 			}
 			c.events = append(c.events, plausibleEvent{line: n, name: name, kv: kv})
 		default:
+			if imported.TableNamed(word) != nil {
+				kv, err := splitKV(rest)
+				if err != nil {
+					return nil, fail("%v", err)
+				}
+				c.imported = append(c.imported, plausibleEvent{line: n, name: word, kv: kv})
+				continue
+			}
 			return nil, fail("unknown line %q", line)
 		}
 	}
@@ -399,6 +420,84 @@ func loadPlausibleEvents(t *testing.T, w analytics.EventWriter, domain string, e
 		t.Fatal(err)
 	}
 	z.Committed()
+}
+
+// importDefaults are the values of Plausible's factories for imported
+// rows, where a line leaves them out.
+var importDefaults = map[string]int64{"visitors": 1, "visits": 1, "pageviews": 1, "visit_duration": 10, "entrances": 1, "exits": 1, "events": 1}
+
+// loadPlausibleImport writes a case's imported rows as one complete
+// import, through the store's import interface.
+func loadPlausibleImport(t *testing.T, st imported.Store, domain string, c plausibleCase, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	day := func(s string, def time.Time) int32 {
+		if s == "" {
+			return imported.Day(def)
+		}
+		if n, ok := strings.CutSuffix(s, "d"); ok && strings.HasPrefix(n, "-") {
+			k, err := strconv.Atoi(n)
+			if err != nil {
+				t.Fatalf("%s:%d: import date %q: %v", c.file, c.line, s, err)
+			}
+			return imported.Day(now.AddDate(0, 0, k))
+		}
+		d, err := time.Parse(time.DateOnly, s)
+		if err != nil {
+			t.Fatalf("%s:%d: import date %q: %v", c.file, c.line, s, err)
+		}
+		return imported.Day(d)
+	}
+	imp := imported.Import{ID: time.Now().UnixNano() & (1<<52 - 1), Site: domain, Source: imported.SourcePlausible, Label: c.name, Created: now,
+		From: day(c.importFrom, time.Date(2005, 1, 1, 0, 0, 0, 0, time.UTC)), To: day(c.importTo, now)}
+	if err := st.BeginImport(ctx, imp); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range c.imported {
+		tb := imported.TableNamed(e.name)
+		r := imported.Row{Date: imported.Day(now), Text: make([]string, len(tb.Text)), Nums: make([]int64, len(tb.Nums))}
+		for i, col := range tb.Nums {
+			if tb.Name != "imported_custom_events" || col.CSV != "pageviews" {
+				r.Nums[i] = importDefaults[col.CSV]
+			}
+		}
+		for k, v := range e.kv {
+			switch {
+			case k == "date":
+				r.Date = day(v, now)
+			case columnOf(tb.Text, k) >= 0:
+				r.Text[columnOf(tb.Text, k)] = v
+			case columnOf(tb.Nums, k) >= 0:
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatalf("line %d: %s=%s: %v", e.line, k, v, err)
+				}
+				r.Nums[columnOf(tb.Nums, k)] = n
+			default:
+				t.Fatalf("line %d: %s has no column %q", e.line, tb.Name, k)
+			}
+		}
+		imported.Normalize(tb, &r)
+		if err := st.AppendRows(ctx, &imp, tb, []imported.Row{r}); err != nil {
+			t.Fatal(err)
+		}
+		imp.Rows++
+	}
+	imp.Complete = true
+	if err := st.FinishImport(ctx, imp); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// columnOf finds a column by its CSV name (or, for columns Waymark adds,
+// its store name).
+func columnOf(cs []imported.Column, name string) int {
+	for i, c := range cs {
+		if c.CSV == name || c.CSV == "" && c.Store == name {
+			return i
+		}
+	}
+	return -1
 }
 
 func sortHits(h []analytics.Hit) {

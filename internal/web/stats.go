@@ -113,6 +113,13 @@ func (s *Server) runQuery(r *http.Request, st *site.Site, qr *stats.QueryRequest
 	return q, res, err
 }
 
+// importsWarnings explain, in Plausible's words, why imported data was
+// left out of an answer that asked for it.
+var importsWarnings = map[string]string{
+	stats.SkipUnsupportedQuery:    "Imported stats are not included in the results because query parameters are not supported. For more information, see: https://plausible.io/docs/stats-api#filtering-imported-stats",
+	stats.SkipUnsupportedInterval: "Imported stats are not included because the time dimension (i.e. the interval) is too short.",
+}
+
 func buildResponse(q *stats.Query, qr *stats.QueryRequest, res *stats.Result) queryResponse {
 	rows := res.Rows
 	if rows == nil {
@@ -126,10 +133,13 @@ func buildResponse(q *stats.Query, qr *stats.QueryRequest, res *stats.Result) qu
 		meta["total_rows"] = res.TotalRows
 	}
 	if qr.Include.Imports || qr.Include.ImportsMeta {
-		// As Plausible answers a site without imported data (imports
-		// come with issue 23's importers).
-		meta["imports_included"] = false
-		meta["imports_skip_reason"] = "no_imported_data"
+		meta["imports_included"] = res.ImportsIncluded
+		if r := res.ImportsSkipReason; r != "" {
+			meta["imports_skip_reason"] = r
+			if w := importsWarnings[r]; w != "" {
+				meta["imports_warning"] = w
+			}
+		}
 	}
 	if len(res.MetricWarnings) > 0 {
 		meta["metric_warnings"] = res.MetricWarnings
