@@ -84,6 +84,14 @@ var commands = []command{
 		run: func(ctx context.Context, _ string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 			return geoCmd(ctx, args, getenv, stdout, stderr)
 		}},
+	{names: []string{"import"}, help: []helpLine{{"import --site D FILE...", "bring history from Plausible, GoatCounter or Umami exports (--list, --delete ID)"}},
+		run: func(ctx context.Context, _ string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+			return importCmd(ctx, args, getenv, stdout, stderr)
+		}},
+	{names: []string{"export"}, help: []helpLine{{"export --site D [--from --to]", "write a site's data as Plausible's CSV export (a zip)"}},
+		run: func(ctx context.Context, _ string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+			return exportCmd(ctx, args, getenv, stdout, stderr)
+		}},
 	{names: []string{"demo"}, help: []helpLine{{"demo traffic", "fill the demo shop with synthetic visits (server stopped)"}},
 		run: func(ctx context.Context, _ string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 			return demoCmd(ctx, args, getenv, stdout, stderr)

@@ -52,6 +52,29 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	return nil
 }
 
+// ParseArgs is Parse for a command that takes arguments (file names):
+// flags may come before, between or after them, and the arguments are
+// returned in order.
+func ParseArgs(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
+	if err := ApplyEnv(fs, getenv); err != nil {
+		return nil, Usagef("%v", err)
+	}
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, Usagef("%v", err)
+		}
+		if fs.NArg() == 0 {
+			return rest, nil
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
 // SubFlagSet returns a flag set for subcommand sub of a command whose
 // subcommands share their flag definitions (all), with only the flags
 // table gives sub: its -h shows its own flags, and the others are unknown

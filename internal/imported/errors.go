@@ -15,8 +15,10 @@ func (e *FormatError) Error() string {
 	switch {
 	case e.Line > 0 && e.Field != "":
 		return fmt.Sprintf("%s: line %d, column %d (%s): %s", e.File, e.Line, e.Column, e.Field, e.Msg)
-	case e.Line > 0:
+	case e.Line > 0 && e.Column > 0:
 		return fmt.Sprintf("%s: line %d, column %d: %s", e.File, e.Line, e.Column, e.Msg)
+	case e.Line > 0:
+		return fmt.Sprintf("%s: line %d: %s", e.File, e.Line, e.Msg)
 	}
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }

@@ -193,8 +193,8 @@ func Normalize(t *Table, r *Row) {
 	}
 }
 
-// denormalize is Normalize's inverse, for writing Plausible's files.
-func denormalize(t *Table, text []string) []string {
+// Denormalize is Normalize's inverse, for writing Plausible's files.
+func Denormalize(t *Table, text []string) []string {
 	switch t.Name {
 	case "imported_sources":
 		if text[0] == analytics.SourceDirect {
