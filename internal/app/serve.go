@@ -23,6 +23,7 @@ import (
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/geo"
 	"waymark.dev/waymark/internal/identity"
+	"waymark.dev/waymark/internal/imported"
 	"waymark.dev/waymark/internal/proxy"
 	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/risk"
@@ -214,6 +215,9 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 	}
 	if c.HasPart(config.PartDashboard) {
 		deps.Stats = events
+		if is, ok := events.(imported.Store); ok {
+			deps.Imports = is
+		}
 	}
 	deps.Geo = places
 	if id != nil {

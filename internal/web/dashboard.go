@@ -239,7 +239,12 @@ func panelQuery(st *site.Site, now time.Time, v viewState, def panelDef, dim str
 	if fj := v.filterJSON(); fj != nil {
 		fields["filters"] = fj
 	}
-	return buildQuery(st, now, fields)
+	q, err := buildQuery(st, now, fields)
+	if err != nil {
+		return nil, err
+	}
+	q.IncludeImports = !v.NoImports
+	return q, nil
 }
 
 // panelLimit is how many rows a panel shows; details shows the rest.
@@ -279,6 +284,10 @@ type sitePage struct {
 	Export                  string // the whole view as a zip of CSV files
 	Funnels                 []funnelView
 	Credit                  template.HTML // what the geolocation databases in use ask to be credited with
+	// Imported describes the site's imported history ("" without any);
+	// ImportsHref shows or hides it; ImportsNote says when the view's
+	// filters leave it out.
+	Imported, ImportsHref, ImportsNote string
 }
 
 type funnelView struct {
@@ -315,6 +324,9 @@ type panelView struct {
 	Credit                  template.HTML // attribution its databases require
 	Note                    string        // how to add a geolocation database, when there is none
 	Wide                    bool          // more figures than a third of the page holds: a row of its own
+	// ImportsNote says that imported history is left out of this panel
+	// (its filters and dimension span imported tables).
+	ImportsNote string
 }
 
 type panelRow struct {
@@ -383,6 +395,7 @@ func viewQueries(st *site.Site, now time.Time, v viewState, limit int) (viewSet,
 		vs.panelQs = append(vs.panelQs, pq)
 		vs.panels = append(vs.panels, p)
 	}
+	vs.head.IncludeImports, vs.chart.IncludeImports = !v.NoImports, !v.NoImports
 	return vs, nil
 }
 
@@ -524,6 +537,17 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 		page.Funnels = append(page.Funnels, funnelOf(f.Name, steps))
 	}
 	page.Export = base + "/export.zip?" + v.values().Encode()
+	if imps, err := s.siteImports(ctx, st.Domain); err != nil {
+		return err
+	} else if len(imps) > 0 {
+		page.Imported = importsSummary(imps)
+		toggle := v
+		toggle.NoImports = !v.NoImports
+		page.ImportsHref = toggle.href(base)
+		if !v.NoImports && res[0].ImportsSkipReason == stats.SkipUnsupportedQuery {
+			page.ImportsNote = "These filters leave imported data out of the totals and chart."
+		}
+	}
 	page.ServerMS = fmt.Sprintf("%.0f", float64(time.Since(start).Microseconds())/1000)
 	return s.render(w, http.StatusOK, "site.html", page)
 }
@@ -599,6 +623,9 @@ func panelOf(p panelDef, v viewState, base string, res *stats.Result, limit int,
 	pv.CSV = base + "/export.csv?" + q.Encode()
 	for _, m := range p.Metrics {
 		pv.Columns = append(pv.Columns, metricLabel(m))
+	}
+	if res.ImportsSkipReason == stats.SkipUnsupportedQuery {
+		pv.ImportsNote = "Imported data is not included here: it has no figures for this breakdown with these filters."
 	}
 	maxV := 0.0
 	for _, r := range res.Rows {

@@ -21,6 +21,9 @@ type viewState struct {
 	Compare  bool   // previous period on the chart
 	Filters  []viewFilter
 	Loc      string // the Locations panel's tab: "" (countries), "regions" or "cities"
+	// NoImports leaves imported history out (it is in by default, as in
+	// Plausible's dashboard).
+	NoImports bool
 }
 
 // viewFilter is one filter chip: dimension, operator, value.
@@ -44,7 +47,8 @@ const maxFilters = 10
 // parseView reads a view from the query string; bad values get an error
 // naming the parameter.
 func parseView(q url.Values) (viewState, error) {
-	v := viewState{Period: q.Get("period"), From: q.Get("from"), To: q.Get("to"), Compare: q.Get("compare") == "1", Loc: q.Get("loc")}
+	v := viewState{Period: q.Get("period"), From: q.Get("from"), To: q.Get("to"), Compare: q.Get("compare") == "1", Loc: q.Get("loc"),
+		NoImports: q.Get("imports") == "0"}
 	if v.Loc != "" && v.Loc != "regions" && v.Loc != "cities" {
 		return v, errInvalid("loc", "the Locations tab is regions or cities (countries when absent)")
 	}
@@ -107,6 +111,9 @@ func (v viewState) values() url.Values {
 	}
 	if v.Loc != "" {
 		q.Set("loc", v.Loc)
+	}
+	if v.NoImports {
+		q.Set("imports", "0")
 	}
 	return q
 }

@@ -32,7 +32,7 @@ func TestDashboardGolden(t *testing.T) {
 	if _, err := admin.Setup(context.Background(), st.State, testPassword); err != nil {
 		t.Fatal(err)
 	}
-	h := New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector, Stats: st.Events,
+	h := New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector, Stats: st.Events, Imports: st.Events,
 		Now: func() time.Time { return analyticstest.Now }, Registry: prometheus.NewRegistry(),
 		Admin: &admin.Auth{Store: st.State, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now}})
 	srv := httptest.NewServer(h)

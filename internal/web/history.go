@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"waymark.dev/waymark/internal/imported"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/stats"
 )
@@ -21,6 +22,13 @@ type earliestEntry struct {
 }
 
 const earliestTTL = time.Minute
+
+// forget drops a site's entry (an import changed its first day).
+func (c *earliestCache) forget(domain string) {
+	c.mu.Lock()
+	delete(c.m, domain)
+	c.mu.Unlock()
+}
 
 // withHistory returns st, or a copy whose CreatedAt is its first stored
 // event when that is earlier: "all" (Plausible's "All time") then starts
@@ -39,6 +47,19 @@ func (s *Server) withHistory(ctx context.Context, st *site.Site) *site.Site {
 		if err != nil {
 			s.log.Warn("earliest event", "site", st.Domain, "err", err)
 			return st // the range then starts on the day the site was added
+		}
+		// Imported history counts too, as Plausible's "All time" starts
+		// at the first imported day.
+		imps, err := s.siteImports(ctx, st.Domain)
+		if err != nil {
+			s.log.Warn("imports", "site", st.Domain, "err", err)
+		}
+		for _, im := range imps {
+			d := imported.Date(im.From)
+			first := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, st.Location())
+			if t.IsZero() || first.Before(t) {
+				t = first
+			}
 		}
 		e = earliestEntry{t: t, at: now}
 		s.earliest.mu.Lock()

@@ -135,6 +135,10 @@ func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /dashboard/{site}/export.zip", s.adminSite(s.exportZip))
 	mux.HandleFunc("GET /dashboard/{site}/settings", s.adminSite(s.settings))
 	mux.Handle("POST /dashboard/{site}/settings/{action}", csrf.Handler(s.adminSite(s.changeSettings)))
+	mux.Handle("POST /dashboard/{site}/imports", csrf.Handler(s.limitUpload(s.adminSite(s.uploadImport))))
+	mux.HandleFunc("GET /dashboard/{site}/imports/progress/{job}", s.adminSite(s.importProgress))
+	mux.Handle("POST /dashboard/{site}/imports/{id}/delete", csrf.Handler(s.adminSite(s.deleteImport)))
+	mux.HandleFunc("GET /dashboard/{site}/export/plausible.zip", s.adminSite(s.exportPlausible))
 	// Shared links: the same views, read-only, for holders of the secret.
 	mux.HandleFunc("GET /share/{secret}", s.sharedSite(s.siteView))
 	mux.HandleFunc("GET /share/{secret}/details", s.sharedSite(s.details))

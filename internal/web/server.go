@@ -21,6 +21,7 @@ import (
 	"waymark.dev/waymark/internal/admin"
 	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/geo"
+	"waymark.dev/waymark/internal/imported"
 	"waymark.dev/waymark/internal/integrity"
 	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/risk"
@@ -40,6 +41,9 @@ type Deps struct {
 	// Stats answers the stats API and the dashboard (nil: this node
 	// serves no dashboard).
 	Stats stats.StatsReader
+	// Imports keeps imported history (nil: imports are off); the event
+	// stores implement it.
+	Imports imported.Store
 	// Agents parses user agents for the identity and risk endpoints
 	// (default: the collector's parser).
 	Agents         *collect.AgentParser
@@ -77,12 +81,13 @@ type Deps struct {
 // Server holds the handlers.
 type Server struct {
 	Deps
-	log      *slog.Logger
-	metrics  *metrics
-	gz       gzipCache
-	earliest earliestCache  // first stored event per site, for "all"
-	grants   grants         // consent receipts' analytics grants, for the collector
-	demo     demoChallenges // the demo login's pending one-time codes
+	log        *slog.Logger
+	metrics    *metrics
+	gz         gzipCache
+	earliest   earliestCache  // first stored event per site, for "all"
+	grants     grants         // consent receipts' analytics grants, for the collector
+	demo       demoChallenges // the demo login's pending one-time codes
+	importJobs importJobs     // uploads being imported, for their progress bars
 }
 
 // New builds the handler for all web surfaces.

@@ -25,6 +25,11 @@ type settingsPage struct {
 	Funnels                  []string
 	Shares, Tokens           []tokenRow
 	Zones                    []string
+	// ImportsOn: the event store keeps imports; Imports are the site's.
+	ImportsOn bool
+	Imports   []importRow
+	// Notice confirms what the last form did (Post/Redirect/Get).
+	Notice string
 }
 
 type tokenRow struct {
@@ -49,6 +54,25 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 		ips = append(ips, p.String())
 	}
 	page.IgnoreIPs = strings.Join(ips, ", ")
+	if s.Imports != nil {
+		page.ImportsOn = true
+		imps, err := s.siteImports(r.Context(), st.Domain)
+		if err != nil {
+			return err
+		}
+		page.Imports = importRows(imps)
+		q := r.URL.Query()
+		if id := q.Get("imported"); id != "" {
+			for _, im := range page.Imports {
+				if strconv.FormatInt(im.ID, 10) == id {
+					page.Notice = fmt.Sprintf("Imported %s rows of %s data, %s to %s.", im.Rows, im.Source, im.From, im.To)
+				}
+			}
+		}
+		if q.Get("deleted_import") != "" {
+			page.Notice = "The import was deleted, with everything it brought."
+		}
+	}
 	for _, g := range st.Goals {
 		name := g.Name()
 		if g.Currency != "" {

@@ -20,6 +20,7 @@ import (
 	"waymark.dev/waymark/internal/collect"
 	"waymark.dev/waymark/internal/consent"
 	"waymark.dev/waymark/internal/identity"
+	"waymark.dev/waymark/internal/imported"
 	"waymark.dev/waymark/internal/proxy"
 	"waymark.dev/waymark/internal/proxytoken"
 	"waymark.dev/waymark/internal/risk"
@@ -77,7 +78,8 @@ func newTestServerReading(t *testing.T, o apptest.Options, reader stats.StatsRea
 	if _, err := admin.Setup(context.Background(), st.State, testPassword); err != nil {
 		t.Fatal(err)
 	}
-	h := New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector, Stats: reader,
+	imps, _ := reader.(imported.Store)
+	h := New(Deps{Log: slog.Default(), Sites: st.Sites, SiteStore: st.State, Collector: st.Collector, Stats: reader, Imports: imps,
 		Now: time.Now, Registry: prometheus.NewRegistry(), Demo: true, DemoDomain: "shop.example",
 		Admin: &admin.Auth{Store: st.State, Now: time.Now}, Throttle: &admin.Throttle{Now: time.Now},
 		Consent:     testConsent(t, st.State, consent.DefaultPolicy()),

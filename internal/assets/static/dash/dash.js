@@ -38,6 +38,78 @@
     tick();
     setInterval(tick, 1000);
   }
+  // Imports: upload with a progress bar (the upload, then the import),
+  // the result or the error in words, then the page again.
+  var imp = document.querySelector("form[data-import]");
+  if (imp && window.FormData && window.XMLHttpRequest) {
+    var bar = document.getElementById("import_progress");
+    var status = document.getElementById("import_status");
+    var say = function (text, bad) {
+      status.textContent = text;
+      status.className = bad ? "error" : "hint";
+    };
+    imp.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var button = imp.querySelector("button[type=submit]");
+      var job = "";
+      var bytes = new Uint8Array(12);
+      crypto.getRandomValues(bytes);
+      bytes.forEach(function (b) { job += ("0" + b.toString(16)).slice(-2); });
+      imp.elements.job.value = job;
+      var data = new FormData(imp);
+      var xhr = new XMLHttpRequest();
+      var poll = null;
+      var uploaded = false;
+      bar.hidden = false;
+      bar.value = 0;
+      button.disabled = true;
+      say("Uploading…");
+      xhr.upload.addEventListener("progress", function (ev) {
+        if (!ev.lengthComputable) return;
+        bar.value = Math.round(ev.loaded / ev.total * 50);
+        say("Uploading… " + Math.round(ev.loaded / ev.total * 100) + "%");
+      });
+      xhr.upload.addEventListener("load", function () {
+        uploaded = true;
+        say("Importing…");
+        poll = setInterval(function () {
+          fetch(imp.getAttribute("data-import") + job, { credentials: "same-origin", cache: "no-store" })
+            .then(function (r) { return r.ok ? r.json() : null; })
+            .then(function (p) {
+              if (!p || !p.total) return;
+              var pct = Math.min(100, Math.round(p.done / p.total * 100));
+              bar.value = 50 + pct / 2;
+              say("Importing… " + pct + "%");
+            })
+            .catch(function () {});
+        }, 300);
+      });
+      xhr.addEventListener("loadend", function () {
+        if (poll) clearInterval(poll);
+        button.disabled = false;
+        var body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (err) { body = null; }
+        if (xhr.status === 200 && body && body.import) {
+          bar.value = 100;
+          var i = body.import;
+          say("Imported " + i.rows.toLocaleString() + " rows, " + i.from + " to " + i.to + ".");
+          window.location.href = window.location.pathname + "?imported=" + i.id + "#imports";
+          return;
+        }
+        bar.hidden = true;
+        var msg = body && body.error && body.error.message ? body.error.message : "The import failed" + (uploaded ? "" : " while uploading") + " (status " + xhr.status + ").";
+        say(msg, true);
+      });
+      xhr.open("POST", imp.action);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.send(data);
+    });
+  }
+  document.querySelectorAll("form[data-confirm]").forEach(function (f) {
+    f.addEventListener("submit", function (e) {
+      if (!window.confirm(f.getAttribute("data-confirm"))) e.preventDefault();
+    });
+  });
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     var t = e.target;

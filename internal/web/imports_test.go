@@ -1,0 +1,175 @@
+package web
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"waymark.dev/waymark/internal/apptest"
+)
+
+// upload posts files to the settings page's import form as a browser
+// does (multipart, same origin), JSON when asked.
+func (b *browser) upload(path, csrf string, files map[string][]byte, jsonAnswer bool) (*http.Response, string) {
+	b.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("csrf", csrf)
+	mw.WriteField("job", "job-0123456789")
+	for name, data := range files {
+		w, _ := mw.CreateFormFile("file", name)
+		w.Write(data)
+	}
+	mw.Close()
+	req, _ := http.NewRequest("POST", b.origin+path, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Origin", b.origin)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if jsonAnswer {
+		req.Header.Set("Accept", "application/json")
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp, string(out)
+}
+
+// plausibleZip is a small export of Plausible's: two months of visitors
+// and sources.
+func plausibleZip(t *testing.T) []byte {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, body := range map[string]string{
+		"imported_visitors_20250101_20250228.csv": "date,visitors,pageviews,bounces,visits,visit_duration\n2025-01-10,40,90,10,50,3000\n2025-02-10,60,120,20,70,4200\n",
+		"imported_sources_20250101_20250228.csv":  "date,source,referrer,utm_source,utm_medium,utm_campaign,utm_content,utm_term,pageviews,visitors,visits,visit_duration,bounces\n2025-01-10,Google,google.com,,,,,,90,40,50,3000,10\n2025-02-10,,,,,,,,120,60,70,4200,20\n",
+	} {
+		w, _ := zw.Create(name)
+		io.WriteString(w, body)
+	}
+	zw.Close()
+	return buf.Bytes()
+}
+
+func TestImportThroughSettings(t *testing.T) {
+	srv, _, token := newTestServer(t, apptest.Options{})
+	b := newBrowser(t, srv.URL)
+
+	// Without a session nothing is read or stored.
+	resp, _ := b.upload("/dashboard/shop.example/imports", "x", map[string][]byte{"a.zip": plausibleZip(t)}, true)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("anonymous upload: %d", resp.StatusCode)
+	}
+	b.login()
+	csrf := b.csrf("/dashboard/shop.example/settings")
+
+	// A malformed file: 400 naming file, line and column; nothing stays.
+	bad := []byte("date,visitors,pageviews,bounces,visits,visit_duration\n2025-01-01,1,1,0,1,10\n2025-01-02,1,one,0,1,10\n")
+	resp, body := b.upload("/dashboard/shop.example/imports", csrf, map[string][]byte{"imported_visitors_20250101_20250102.csv": bad}, true)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `imported_visitors_20250101_20250102.csv: line 3, column 3 (pageviews): \"one\" is not a whole number`) {
+		t.Fatalf("bad file: %d %s", resp.StatusCode, body)
+	}
+	// The same without scripts: the settings page with the error.
+	resp, body = b.upload("/dashboard/shop.example/imports", csrf, map[string][]byte{"imported_visitors_20250101_20250102.csv": bad}, false)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `class="error"`) || !strings.Contains(body, "line 3, column 3") {
+		t.Fatalf("bad file, form: %d", resp.StatusCode)
+	}
+	if _, page := b.get("/dashboard/shop.example/settings"); !strings.Contains(page, "No imports yet.") {
+		t.Fatal("a failed import is listed")
+	}
+
+	resp, body = b.upload("/dashboard/shop.example/imports", csrf, map[string][]byte{"shop_example_20250228.zip": plausibleZip(t)}, true)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("import: %d %s", resp.StatusCode, body)
+	}
+	var got struct {
+		Import struct {
+			ID       int64
+			Source   string
+			From, To string
+			Rows     int
+		}
+	}
+	json.Unmarshal([]byte(body), &got)
+	if got.Import.Source != "plausible" || got.Import.Rows != 4 || got.Import.From != "2025-01-10" || got.Import.To != "2025-02-10" {
+		t.Fatalf("import answer %s", body)
+	}
+	_, page := b.get("/dashboard/shop.example/settings?imported=" + itoa(got.Import.ID))
+	for _, want := range []string{"Imported 4 rows of Plausible data, 2025-01-10 to 2025-02-10.", "<td>Plausible</td><td>2025-01-10 to 2025-02-10</td>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("settings page lacks %q", want)
+		}
+	}
+
+	// The Stats API merges it; the dashboard shows it and can hide it.
+	q := `{"site_id":"shop.example","metrics":["visitors","visits","bounce_rate"],"date_range":["2025-01-01","2025-02-28"],"dimensions":["time:month"],"include":{"imports":true}}`
+	_, res := do(t, "POST", srv.URL+"/api/v2/query", q, map[string]string{"Authorization": "Bearer " + token})
+	if !strings.Contains(string(res), `"results":[{"dimensions":["2025-01-01"],"metrics":[40,50,20]},{"dimensions":["2025-02-01"],"metrics":[60,70,29]}]`) {
+		t.Errorf("query: %s", res)
+	}
+	_, dash := b.get("/dashboard/shop.example?from=2025-01-01&to=2025-02-28")
+	if !strings.Contains(dash, "Includes imported data: Plausible, 2025-01-10 to 2025-02-10.") || !strings.Contains(dash, `<a href="/dashboard/shop.example?from=2025-01-01&amp;imports=0&amp;to=2025-02-28">Hide imported data</a>`) {
+		t.Errorf("dashboard does not offer the imported data")
+	}
+	if !regexp.MustCompile(`Google</a>`).MatchString(dash) {
+		t.Errorf("the sources panel lacks the imported source")
+	}
+	_, hidden := b.get("/dashboard/shop.example?from=2025-01-01&to=2025-02-28&imports=0")
+	if !strings.Contains(hidden, "Show imported data") || strings.Contains(hidden, "Google</a>") {
+		t.Errorf("imports=0 still shows imported data")
+	}
+	// "All time" starts at the first imported day.
+	_, all := b.get("/dashboard/shop.example?period=all")
+	if !strings.Contains(all, "2025-01-10") {
+		t.Errorf("All time does not start with the import")
+	}
+
+	// The export holds the imported history in Plausible's files.
+	resp, zipBody := b.get("/dashboard/shop.example/export/plausible.zip?from=2025-01-01&to=2025-03-01")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/zip" {
+		t.Fatalf("export: %d", resp.StatusCode)
+	}
+	zr, err := zip.NewReader(strings.NewReader(zipBody), int64(len(zipBody)))
+	if err != nil || len(zr.File) != 10 {
+		t.Fatalf("export archive: %v, %d files", err, len(zr.File))
+	}
+	for _, f := range zr.File {
+		if strings.HasPrefix(f.Name, "imported_visitors_") {
+			rc, _ := f.Open()
+			data, _ := io.ReadAll(rc)
+			if !strings.Contains(string(data), "2025-01-10,40,90,10,50,3000") {
+				t.Errorf("exported visitors: %s", data)
+			}
+		}
+	}
+
+	// Deleting removes it (Post/Redirect/Get).
+	resp, _ = b.post("/dashboard/shop.example/imports/"+itoa(got.Import.ID)+"/delete", url.Values{"csrf": {csrf}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasSuffix(resp.Header.Get("Location"), "/settings?deleted_import=1#imports") {
+		t.Fatalf("delete: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, res = do(t, "POST", srv.URL+"/api/v2/query", q, map[string]string{"Authorization": "Bearer " + token})
+	if !strings.Contains(string(res), `"imports_skip_reason":"no_imported_data"`) {
+		t.Errorf("after delete: %s", res)
+	}
+	resp, _ = b.post("/dashboard/shop.example/imports/12345/delete", url.Values{"csrf": {csrf}}, nil)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("deleting an unknown import: %d", resp.StatusCode)
+	}
+	// Progress of an import not running.
+	if resp, _ := b.get("/dashboard/shop.example/imports/progress/job-0123456789"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("progress of a finished import: %d", resp.StatusCode)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
