@@ -203,12 +203,12 @@ func TestGoatCounterSample(t *testing.T) {
 	for table, want := range map[string][]string{
 		// Two visits: one with an event and a pageview 34 s apart, one
 		// pageview from Reddit.
-		"imported_visitors":      {"2020-12-01|1|1|0|1|34", "2020-12-27|1|1|1|1|0"},
-		"imported_pages":         {"2020-12-01||/stupid-light.html|1|1|1|0|0|0|0", "2020-12-27||/static-go.html|1|1|1|0|0|0|0"},
-		"imported_custom_events": {"2020-12-01|click-cv-html|||1|1"},
-		"imported_browsers":      {"2020-12-01|Chrome|86|1|1|34|0|1", "2020-12-27|Safari|14.0|1|1|0|1|1"},
+		"imported_visitors":          {"2020-12-01|1|1|0|1|34", "2020-12-27|1|1|1|1|0"},
+		"imported_pages":             {"2020-12-01||/stupid-light.html|1|1|1|0|0|0|0", "2020-12-27||/static-go.html|1|1|1|0|0|0|0"},
+		"imported_custom_events":     {"2020-12-01|click-cv-html|||1|1"},
+		"imported_browsers":          {"2020-12-01|Chrome|86|1|1|34|0|1", "2020-12-27|Safari|14.0|1|1|0|1|1"},
 		"imported_operating_systems": {"2020-12-01|Windows|7|1|1|34|0|1", "2020-12-27|Mac|10.15|1|1|0|1|1"},
-		"imported_devices":       {"2020-12-01|Laptop|1|1|34|0|1", "2020-12-27|Desktop|1|1|0|1|1"},
+		"imported_devices":           {"2020-12-01|Laptop|1|1|34|0|1", "2020-12-27|Desktop|1|1|0|1|1"},
 		"imported_sources": {"2020-12-01|Direct / None|||||||Direct|1|1|1|34|0",
 			"2020-12-27|Reddit|reddit.com||||||Organic Social|1|1|1|0|1"},
 		"imported_entry_pages": {"2020-12-01|/stupid-light.html|1|1|34|0|1", "2020-12-27|/static-go.html|1|1|0|1|1"},
@@ -265,8 +265,8 @@ func TestUmami(t *testing.T) {
 		"imported_visitors": {"2025-03-01|1|2|0|1|120", "2025-03-02|1|1|1|1|0"},
 		"imported_sources": {"2025-03-01|newsletter||newsletter|email||||Email|2|1|1|120|0",
 			"2025-03-02|Google|google.com||||||Organic Search|1|1|1|0|1"},
-		"imported_custom_events": {"2025-03-01|signup|||1|1"},
-		"imported_browsers":      {"2025-03-01|Firefox||1|1|120|0|2", "2025-03-02|Chrome||1|1|0|1|1"},
+		"imported_custom_events":     {"2025-03-01|signup|||1|1"},
+		"imported_browsers":          {"2025-03-01|Firefox||1|1|120|0|2", "2025-03-02|Chrome||1|1|0|1|1"},
 		"imported_operating_systems": {"2025-03-01|Mac||1|1|120|0|2", "2025-03-02|Windows|10|1|1|0|1|1"},
 		"imported_locations": {"2025-03-01|DE|DE-BE||Germany|" + regionNameOf("DE-BE") + "|Berlin|1|1|120|0|2",
 			"2025-03-02|DE|DE-BE||Germany|" + regionNameOf("DE-BE") + "|Berlin|1|1|0|1|1"},
