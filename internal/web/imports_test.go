@@ -105,7 +105,7 @@ func TestImportThroughSettings(t *testing.T) {
 		t.Fatalf("import answer %s", body)
 	}
 	_, page := b.get("/dashboard/shop.example/settings?imported=" + itoa(got.Import.ID))
-	for _, want := range []string{"Imported 4 rows of Plausible data, 2025-01-10 to 2025-02-10.", "<td>Plausible</td><td>2025-01-10 to 2025-02-10</td>"} {
+	for _, want := range []string{"Imported 4 rows of Plausible data, 2025-01-10 to 2025-02-10.", "<strong>Plausible</strong> <span class=\"period\">2025-01-10 to 2025-02-10</span>"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("settings page lacks %q", want)
 		}
