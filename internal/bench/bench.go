@@ -3,8 +3,9 @@
 // side with a peer (Squid for the proxy): ingest (wrk-like load on the
 // beacon endpoints), query (the dashboard's query set over generated
 // events), risk (login decisions over a filled state store), proxy
-// (forwarding, tunnels and idle memory against Squid) and threats (the
-// threat database's lookups).
+// (forwarding, tunnels and idle memory against Squid), threats (the
+// threat database's lookups) and import (Plausible's export into the
+// embedded store).
 package bench
 
 import (
@@ -27,6 +28,8 @@ func Run(ctx context.Context, sub string, args []string, getenv func(string) str
 		return benchProxy(ctx, args, getenv, stdout, stderr)
 	case "threats":
 		return benchThreats(ctx, args, getenv, stdout, stderr)
+	case "import":
+		return benchImport(ctx, args, getenv, stdout, stderr)
 	}
-	return cli.Usagef("unknown bench %q: use ingest, query, risk, proxy or threats", sub)
+	return cli.Usagef("unknown bench %q: use ingest, query, risk, proxy, threats or import", sub)
 }

@@ -380,3 +380,31 @@ func FuzzRawExports(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkPlausibleReader measures reading Plausible's pages table (the
+// widest), without a store.
+func BenchmarkPlausibleReader(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("date,hostname,page,visits,visitors,pageviews,total_scroll_depth,total_scroll_depth_visits,total_time_on_page,total_time_on_page_visits\n")
+	for i := range 10000 {
+		fmt.Fprintf(&sb, "2024-01-%02d,example.com,/docs/page-%d,%d,%d,%d,%d,%d,%d,%d\n", 1+i%28, i, i%50, i%40, i%90, i%900, i%40, i%600, i%40)
+	}
+	data := []byte(sb.String())
+	t := TableNamed("imported_pages")
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := newPlausibleReader("bench.csv", t, bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, err := p.next(); err == io.EOF {
+				break
+			} else if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N)*10000/b.Elapsed().Seconds(), "rows/s")
+}

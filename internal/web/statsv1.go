@@ -63,14 +63,23 @@ func (s *Server) statsV1(kind string) handlerFunc {
 		if err != nil {
 			return err
 		}
+		var out map[string]any
 		switch kind {
 		case "aggregate":
-			writeJSON(w, http.StatusOK, map[string]any{"results": v1Aggregate(req.metrics, res)})
+			out = map[string]any{"results": v1Aggregate(req.metrics, res)}
 		case "timeseries":
-			writeJSON(w, http.StatusOK, map[string]any{"results": v1Timeseries(q, req.metrics, res)})
+			out = map[string]any{"results": v1Timeseries(q, req.metrics, res)}
 		default:
-			writeJSON(w, http.StatusOK, map[string]any{"results": v1Breakdown(req, res)})
+			out = map[string]any{"results": v1Breakdown(req, res)}
 		}
+		// As v1 answers with_imported=true when imported data cannot be
+		// merged for the query.
+		if q.IncludeImports && !res.ImportsIncluded {
+			if warn := importsWarnings[res.ImportsSkipReason]; warn != "" {
+				out["warning"] = warn
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
 }
@@ -93,6 +102,7 @@ func parseV1(kind string, p url.Values) (*v1Request, error) {
 		req.metrics = append(req.metrics, m)
 	}
 	req.qr.Metrics = req.metrics
+	req.qr.Include.Imports = p.Get("with_imported") == "true"
 	if err := v1DateRange(req, p.Get("period"), p.Get("date")); err != nil {
 		return nil, err
 	}
