@@ -23,7 +23,7 @@ var adminFlags = map[string][]string{
 	"site update":  {"data", "state", "domain", "timezone", "retention-days", "ignore-ips", "ignore-paths", "keep-params"},
 	"site list":    {"data", "state"},
 	"site remove":  {"data", "state", "domain"},
-	"token add":    {"data", "state", "name", "site"},
+	"token add":    {"data", "state", "name", "site", "scope"},
 	"token list":   {"data", "state"},
 	"token revoke": {"data", "state", "id"},
 	"goal add":     {"data", "state", "site", "page", "event", "currency"},
@@ -50,6 +50,7 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 	event := fs.String("event", "", "goal: custom event name")
 	currency := fs.String("currency", "", "goal: count the event's revenue in this ISO 4217 currency (EUR, USD, ...)")
 	id := fs.Int64("id", 0, "token id")
+	scopeFlag := fs.String("scope", site.ScopeStatsRead, "token scopes, comma-separated: "+site.ScopeStatsRead+" (the Stats API) and "+site.ScopeSitesProvision+" (the Sites API's changes)")
 	fs, err := cli.SubFlagSet(fs, cmd+" "+sub, cmd+" "+sub, adminFlags, stderr)
 	if err != nil {
 		return err
@@ -124,6 +125,11 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 			return cli.Usagef("token add needs --name")
 		}
 		t := &site.Token{Name: *name}
+		for _, sc := range strings.Split(*scopeFlag, ",") {
+			if sc = strings.TrimSpace(sc); sc != "" {
+				t.Scopes = append(t.Scopes, sc)
+			}
+		}
 		if *siteFlag != "" {
 			if t.Site, err = site.NormalizeDomain(*siteFlag); err != nil {
 				return friendly(err)
@@ -138,7 +144,7 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 		if t.Site != "" {
 			scope = "site " + t.Site
 		}
-		fmt.Fprintf(stderr, "token %d (%s) for %s; it is shown once, keep it safe:\n", t.ID, t.Name, scope)
+		fmt.Fprintf(stderr, "token %d (%s) for %s, scopes %s; it is shown once, keep it safe:\n", t.ID, t.Name, scope, strings.Join(t.Scopes, ","))
 		fmt.Fprintln(stdout, secret)
 	case "token list":
 		toks, err := db.Tokens(ctx)
@@ -150,7 +156,11 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 			if scope == "" {
 				scope = "*"
 			}
-			fmt.Fprintf(stdout, "%d\t%s\tsite=%s\tcreated=%s\n", t.ID, t.Name, scope, t.CreatedAt.Format("2006-01-02"))
+			kind := "scopes=" + strings.Join(t.Scopes, ",")
+			if t.Kind == site.TokenShare {
+				kind = "shared link"
+			}
+			fmt.Fprintf(stdout, "%d\t%s\tsite=%s\t%s\tcreated=%s\n", t.ID, t.Name, scope, kind, t.CreatedAt.Format("2006-01-02"))
 		}
 	case "token revoke":
 		if *id == 0 {

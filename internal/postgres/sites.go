@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,8 +26,8 @@ func (s *DB) AddSite(ctx context.Context, st *site.Site) error {
 		st.CreatedAt = s.now().UTC()
 	}
 	l := st.Lists()
-	_, err := s.pool.Exec(ctx, `INSERT INTO sites (domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, funnels, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
-		st.Domain, st.TimeZone, st.RetentionDays, l.IgnoreIPs, l.IgnorePaths, l.KeepParams, l.Goals, l.Funnels, st.CreatedAt.Unix())
+	_, err := s.pool.Exec(ctx, `INSERT INTO sites (domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, funnels, settings, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+		st.Domain, st.TimeZone, st.RetentionDays, l.IgnoreIPs, l.IgnorePaths, l.KeepParams, l.Goals, l.Funnels, l.Settings, st.CreatedAt.Unix())
 	if isUnique(err) {
 		return fmt.Errorf("site %s: %w", st.Domain, site.ErrExists)
 	}
@@ -42,8 +43,8 @@ func (s *DB) UpdateSite(ctx context.Context, st *site.Site) error {
 		return err
 	}
 	l := st.Lists()
-	tag, err := s.pool.Exec(ctx, `UPDATE sites SET time_zone=$1, retention_days=$2, ignore_ips=$3, ignore_paths=$4, keep_params=$5, goals=$6, funnels=$7 WHERE domain=$8`,
-		st.TimeZone, st.RetentionDays, l.IgnoreIPs, l.IgnorePaths, l.KeepParams, l.Goals, l.Funnels, st.Domain)
+	tag, err := s.pool.Exec(ctx, `UPDATE sites SET time_zone=$1, retention_days=$2, ignore_ips=$3, ignore_paths=$4, keep_params=$5, goals=$6, funnels=$7, settings=$8 WHERE domain=$9`,
+		st.TimeZone, st.RetentionDays, l.IgnoreIPs, l.IgnorePaths, l.KeepParams, l.Goals, l.Funnels, l.Settings, st.Domain)
 	if err != nil {
 		return failed("postgres: update site: %w", err)
 	}
@@ -72,7 +73,7 @@ func (s *DB) DeleteSite(ctx context.Context, domain string) error {
 
 // Sites lists all sites by domain.
 func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
-	rows, err := s.pool.Query(ctx, `SELECT domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, funnels, created_at FROM sites ORDER BY domain`)
+	rows, err := s.pool.Query(ctx, `SELECT domain, time_zone, retention_days, ignore_ips, ignore_paths, keep_params, goals, funnels, settings, created_at FROM sites ORDER BY domain`)
 	if err != nil {
 		return nil, failed("postgres: list sites: %w", err)
 	}
@@ -82,7 +83,7 @@ func (s *DB) Sites(ctx context.Context) ([]*site.Site, error) {
 		var st site.Site
 		var l site.StoredLists
 		var created int64
-		if err := rows.Scan(&st.Domain, &st.TimeZone, &st.RetentionDays, &l.IgnoreIPs, &l.IgnorePaths, &l.KeepParams, &l.Goals, &l.Funnels, &created); err != nil {
+		if err := rows.Scan(&st.Domain, &st.TimeZone, &st.RetentionDays, &l.IgnoreIPs, &l.IgnorePaths, &l.KeepParams, &l.Goals, &l.Funnels, &l.Settings, &created); err != nil {
 			return nil, failed("postgres: list sites: %w", err)
 		}
 		if err := st.SetLists(l); err != nil {
@@ -111,8 +112,8 @@ func (s *DB) AddToken(ctx context.Context, t *site.Token) (int64, error) {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = s.now().UTC()
 	}
-	err := s.pool.QueryRow(ctx, `INSERT INTO tokens (name, site, kind, hash, created_at) VALUES ($1,$2,$3,$4,$5) RETURNING id`,
-		t.Name, t.Site, t.Kind, t.Hash[:], t.CreatedAt.Unix()).Scan(&t.ID)
+	err := s.pool.QueryRow(ctx, `INSERT INTO tokens (name, site, kind, hash, created_at, scopes, secret) VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id`,
+		t.Name, t.Site, t.Kind, t.Hash[:], t.CreatedAt.Unix(), strings.Join(t.Scopes, ","), t.Secret).Scan(&t.ID)
 	if err != nil {
 		return 0, failed("postgres: add token: %w", err)
 	}
@@ -123,8 +124,12 @@ func scanToken(row pgx.Row) (*site.Token, error) {
 	var t site.Token
 	var hash []byte
 	var created int64
-	if err := row.Scan(&t.ID, &t.Name, &t.Site, &t.Kind, &hash, &created); err != nil {
+	var scopes string
+	if err := row.Scan(&t.ID, &t.Name, &t.Site, &t.Kind, &hash, &created, &scopes, &t.Secret); err != nil {
 		return nil, err
+	}
+	if t.Kind == site.TokenAPI && scopes != "" {
+		t.Scopes = strings.Split(scopes, ",")
 	}
 	copy(t.Hash[:], hash)
 	t.CreatedAt = time.Unix(created, 0).UTC()
@@ -133,7 +138,7 @@ func scanToken(row pgx.Row) (*site.Token, error) {
 
 // TokenByHash finds a token by the hash of its secret.
 func (s *DB) TokenByHash(ctx context.Context, hash [32]byte) (*site.Token, error) {
-	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT id, name, site, kind, hash, created_at FROM tokens WHERE hash=$1`, hash[:]))
+	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT id, name, site, kind, hash, created_at, scopes, secret FROM tokens WHERE hash=$1`, hash[:]))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, site.ErrNotFound
 	}
@@ -145,7 +150,7 @@ func (s *DB) TokenByHash(ctx context.Context, hash [32]byte) (*site.Token, error
 
 // Tokens lists all tokens (hashes only).
 func (s *DB) Tokens(ctx context.Context) ([]*site.Token, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, name, site, kind, hash, created_at FROM tokens ORDER BY id`)
+	rows, err := s.pool.Query(ctx, `SELECT id, name, site, kind, hash, created_at, scopes, secret FROM tokens ORDER BY id`)
 	if err != nil {
 		return nil, failed("postgres: tokens: %w", err)
 	}
@@ -214,4 +219,42 @@ func (s *DB) DeleteSaltsBefore(ctx context.Context, day string) error {
 		return failed("postgres: delete salts: %w", err)
 	}
 	return nil
+}
+
+// AddAudit records a change made through an API.
+func (s *DB) AddAudit(ctx context.Context, e site.AuditEntry) error {
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO audit (at, actor, action, site, detail) VALUES ($1,$2,$3,$4,$5)`, e.At.UnixMilli(), e.Actor, e.Action, e.Site, e.Detail)
+	if err != nil {
+		return failed("postgres: audit: %w", err)
+	}
+	return nil
+}
+
+// Audit lists a site's latest audited changes (every site's with site
+// ""), newest first.
+func (s *DB) Audit(ctx context.Context, domain string, n int) ([]site.AuditEntry, error) {
+	q := `SELECT id, at, actor, action, site, detail FROM audit WHERE site = $1 ORDER BY id DESC LIMIT $2`
+	args := []any{domain, n}
+	if domain == "" {
+		q, args = `SELECT id, at, actor, action, site, detail FROM audit ORDER BY id DESC LIMIT $1`, []any{n}
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, failed("postgres: audit: %w", err)
+	}
+	defer rows.Close()
+	var out []site.AuditEntry
+	for rows.Next() {
+		var e site.AuditEntry
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Site, &e.Detail); err != nil {
+			return nil, failed("postgres: audit: %w", err)
+		}
+		e.At = time.UnixMilli(at).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }

@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +40,54 @@ type Site struct {
 	Goals         []Goal
 	Funnels       []Funnel
 	CreatedAt     time.Time
+	// AllowedProps is Plausible's list of custom properties the dashboard
+	// offers (empty: all of them); the Sites API manages it.
+	AllowedProps []string
+	// Tracker is Plausible's tracker script configuration, kept for the
+	// Sites API and its provisioning scripts.
+	Tracker TrackerConfig
+}
+
+// TrackerConfig is a site's tracker script configuration as Plausible's
+// Sites API has it: which of the script's options the site's snippet
+// turns on, and how it was installed.
+type TrackerConfig struct {
+	ID               string `json:"id"`
+	InstallationType string `json:"installation_type,omitempty"` // manual, wordpress, gtm, npm or ""
+	Track404Pages    bool   `json:"track_404_pages"`
+	HashBasedRouting bool   `json:"hash_based_routing"`
+	OutboundLinks    bool   `json:"outbound_links"`
+	FileDownloads    bool   `json:"file_downloads"`
+	RevenueTracking  bool   `json:"revenue_tracking"`
+	TaggedEvents     bool   `json:"tagged_events"`
+	FormSubmissions  bool   `json:"form_submissions"`
+	PageviewProps    bool   `json:"pageview_props"`
+}
+
+// TrackerID is the configuration's id: the stored one, or one derived
+// from the domain for sites made before the Sites API kept one.
+func (s *Site) TrackerID() string {
+	if s.Tracker.ID != "" {
+		return s.Tracker.ID
+	}
+	h := sha256.Sum256([]byte("tracker\x00" + s.Domain))
+	return "pa-" + base64.RawURLEncoding.EncodeToString(h[:15])
+}
+
+// InstallationTypes are the tracker installation types Plausible knows.
+var InstallationTypes = []string{"manual", "wordpress", "gtm", "npm"}
+
+// Custom property limits, as Plausible's.
+const (
+	MaxAllowedProps = 300
+	MaxPropKeyLen   = 300
+)
+
+// settings is how a site's API-managed settings are stored (one JSON
+// column).
+type settings struct {
+	AllowedProps []string      `json:"allowed_props,omitempty"`
+	Tracker      TrackerConfig `json:"tracker"`
 }
 
 // Funnel is a named sequence of 2 to 8 steps (page visits or custom
@@ -63,6 +113,21 @@ type Goal struct {
 	// 4217 code its revenue is counted in. Revenue sent in another
 	// currency is not counted (there are no exchange rates).
 	Currency string `json:",omitempty"`
+	// DisplayName names the goal in reports instead of its page or event
+	// (Plausible's display_name).
+	DisplayName string `json:",omitempty"`
+}
+
+// ID is the goal's id in the Sites API: stable, derived from what the
+// goal counts (a site has one goal per page or event).
+func (g Goal) ID() int64 {
+	h := fnv.New32a()
+	if g.Event != "" {
+		h.Write([]byte("event\x00" + g.Event))
+	} else {
+		h.Write([]byte("page\x00" + g.Page))
+	}
+	return int64(h.Sum32()) + 1
 }
 
 // SameGoal reports whether two goals count the same thing (the currency
@@ -71,6 +136,9 @@ func SameGoal(a, b Goal) bool { return a.Page == b.Page && a.Event == b.Event }
 
 // Name is how the goal appears in the event:goal dimension.
 func (g Goal) Name() string {
+	if g.DisplayName != "" {
+		return g.DisplayName
+	}
 	if g.Event != "" {
 		return g.Event
 	}
@@ -184,7 +252,7 @@ func (g Goal) validate() error {
 	if g.Page != "" && !strings.HasPrefix(g.Page, "/") {
 		return fmt.Errorf("%w: page %q must start with /", ErrInvalid, g.Page)
 	}
-	if len(g.Page) > 500 || len(g.Event) > 120 {
+	if len(g.Page) > 500 || len(g.Event) > 120 || len(g.DisplayName) > 120 {
 		return fmt.Errorf("%w: goal too long", ErrInvalid)
 	}
 	if g.Currency != "" {
@@ -221,6 +289,35 @@ type Token struct {
 	Kind      string // TokenAPI (default) or TokenShare
 	Hash      [32]byte
 	CreatedAt time.Time
+	// Scopes are what an API token may do, as Plausible's scopes:
+	// ScopeStatsRead (default) and ScopeSitesProvision.
+	Scopes []string
+	// Secret is a shared link's secret, kept so that the dashboard can
+	// show the link again and the Sites API finds it by name (an API
+	// token's secret is never kept).
+	Secret string
+}
+
+// Token scopes, as Plausible names them.
+const (
+	// ScopeStatsRead reads the Stats API and the Sites API's lists.
+	ScopeStatsRead = "stats:read:*"
+	// ScopeSitesProvision creates, changes and deletes sites, goals,
+	// custom properties and shared links through the Sites API.
+	ScopeSitesProvision = "sites:provision:*"
+)
+
+// HasScope reports whether the token carries a scope.
+func (t *Token) HasScope(scope string) bool { return slices.Contains(t.Scopes, scope) }
+
+// AuditEntry is one change made through an API, kept for the operator.
+type AuditEntry struct {
+	ID     int64
+	At     time.Time
+	Actor  string // who: the token ("token reporting #3")
+	Action string // what: "site.create", "goal.delete", ...
+	Site   string
+	Detail string
 }
 
 // Check validates a token before it is stored and fills in its default
@@ -234,20 +331,32 @@ func (t *Token) Check() error {
 		t.Kind = TokenAPI
 	case TokenAPI:
 	case TokenShare:
+		t.Scopes = nil
 		if t.Site == "" {
 			return fmt.Errorf("%w: a shared link belongs to one site", ErrInvalid)
 		}
 	default:
 		return fmt.Errorf("%w: token kind %q", ErrInvalid, t.Kind)
 	}
+	if t.Kind == TokenAPI {
+		if len(t.Scopes) == 0 {
+			t.Scopes = []string{ScopeStatsRead}
+		}
+		for _, sc := range t.Scopes {
+			if sc != ScopeStatsRead && sc != ScopeSitesProvision {
+				return fmt.Errorf("%w: token scope %q: use %s or %s", ErrInvalid, sc, ScopeStatsRead, ScopeSitesProvision)
+			}
+		}
+	}
 	return nil
 }
 
 // StoredLists is a site's list settings as stores keep them in flat
-// columns: comma-separated addresses, paths and parameters, and goals and
-// funnels as JSON.
+// columns: comma-separated addresses, paths and parameters, goals and
+// funnels as JSON, and the API-managed settings (allowed properties,
+// tracker configuration) as JSON.
 type StoredLists struct {
-	IgnoreIPs, IgnorePaths, KeepParams, Goals, Funnels string
+	IgnoreIPs, IgnorePaths, KeepParams, Goals, Funnels, Settings string
 }
 
 // Lists returns the site's list settings in their stored form.
@@ -261,8 +370,9 @@ func (s *Site) Lists() StoredLists {
 	if len(s.Funnels) > 0 {
 		funnels, _ = json.Marshal(s.Funnels)
 	}
+	set, _ := json.Marshal(settings{AllowedProps: s.AllowedProps, Tracker: s.Tracker})
 	return StoredLists{IgnoreIPs: strings.Join(ips, ","), IgnorePaths: strings.Join(s.IgnorePaths, ","), KeepParams: strings.Join(s.KeepParams, ","),
-		Goals: string(goals), Funnels: string(funnels)}
+		Goals: string(goals), Funnels: string(funnels), Settings: string(set)}
 }
 
 // SetLists reads list settings in their stored form.
@@ -290,6 +400,13 @@ func (s *Site) SetLists(l StoredLists) error {
 	if err := json.Unmarshal([]byte(l.Goals), &s.Goals); err != nil {
 		return fmt.Errorf("site %s: goals: %w", s.Domain, err)
 	}
+	var set settings
+	if l.Settings != "" {
+		if err := json.Unmarshal([]byte(l.Settings), &set); err != nil {
+			return fmt.Errorf("site %s: settings: %w", s.Domain, err)
+		}
+	}
+	s.AllowedProps, s.Tracker = set.AllowedProps, set.Tracker
 	return nil
 }
 
@@ -328,4 +445,8 @@ type Store interface {
 	TokenByHash(ctx context.Context, hash [32]byte) (*Token, error)
 	Tokens(ctx context.Context) ([]*Token, error)
 	DeleteToken(ctx context.Context, id int64) error
+	// AddAudit records a change made through an API; Audit lists a
+	// site's latest (all sites' with site ""), newest first, at most n.
+	AddAudit(ctx context.Context, e AuditEntry) error
+	Audit(ctx context.Context, site string, n int) ([]AuditEntry, error)
 }

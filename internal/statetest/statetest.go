@@ -10,8 +10,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -69,8 +71,10 @@ func sitesAndTokens(t *testing.T, db Store, o Opener) {
 	ctx := context.Background()
 	s := &site.Site{Domain: "WWW.Example.COM", TimeZone: "Europe/Berlin", RetentionDays: 30,
 		IgnoreIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, IgnorePaths: []string{"/admin"}, KeepParams: []string{"q"},
-		Goals:   []site.Goal{{Event: "Signup"}, {Page: "/thanks*"}},
-		Funnels: []site.Funnel{{Name: "Sign-up", Steps: []site.Goal{{Page: "/"}, {Page: "/pricing"}, {Event: "Signup"}}}}}
+		Goals:        []site.Goal{{Event: "Signup", DisplayName: "New customer"}, {Page: "/thanks*"}},
+		Funnels:      []site.Funnel{{Name: "Sign-up", Steps: []site.Goal{{Page: "/"}, {Page: "/pricing"}, {Event: "Signup"}}}},
+		AllowedProps: []string{"plan", "author"},
+		Tracker:      site.TrackerConfig{ID: "pa-1", InstallationType: "wordpress", OutboundLinks: true}}
 	if err := db.AddSite(ctx, s); err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +126,48 @@ func sitesAndTokens(t *testing.T, db Store, o Opener) {
 		t.Errorf("shared link without a site: %v", err)
 	}
 	all, err := db.Tokens(ctx)
-	if err != nil || len(all) != 1 || all[0].ID != tok.ID || all[0].Kind != site.TokenAPI {
+	if err != nil || len(all) != 1 || all[0].ID != tok.ID || all[0].Kind != site.TokenAPI || !slices.Equal(all[0].Scopes, []string{site.ScopeStatsRead}) {
 		t.Errorf("Tokens = %+v, %v", all, err)
+	}
+	// Scopes and a shared link's secret are kept.
+	prov := &site.Token{Name: "terraform", Hash: [32]byte{5}, Scopes: []string{site.ScopeStatsRead, site.ScopeSitesProvision}}
+	if _, err := db.AddToken(ctx, prov); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddToken(ctx, &site.Token{Name: "bad scope", Hash: [32]byte{6}, Scopes: []string{"sites:write"}}); !errors.Is(err, site.ErrInvalid) {
+		t.Errorf("unknown scope: %v", err)
+	}
+	share := &site.Token{Name: "WordPress", Site: "example.com", Kind: site.TokenShare, Hash: site.HashToken("wmk_shared"), Secret: "wmk_shared"}
+	if _, err := db.AddToken(ctx, share); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := o.Second(t).TokenByHash(ctx, [32]byte{5}); err != nil || !got.HasScope(site.ScopeSitesProvision) || !got.HasScope(site.ScopeStatsRead) {
+		t.Errorf("provisioning token = %+v, %v", got, err)
+	}
+	if got, err := db.TokenByHash(ctx, site.HashToken("wmk_shared")); err != nil || got.Secret != "wmk_shared" || len(got.Scopes) != 0 {
+		t.Errorf("shared link = %+v, %v", got, err)
+	}
+	for _, id := range []int64{prov.ID, share.ID} {
+		if err := db.DeleteToken(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The audit trail, newest first, per site or all.
+	for i, a := range []string{"site.create", "goal.create", "goal.delete"} {
+		e := site.AuditEntry{At: time.UnixMilli(1_700_000_000_000 + int64(i)).UTC(), Actor: "token terraform #5", Action: a, Site: "example.com", Detail: fmt.Sprint(i)}
+		if err := db.AddAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.AddAudit(ctx, site.AuditEntry{Actor: "token x #1", Action: "site.create", Site: "other.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := o.Second(t).Audit(ctx, "example.com", 2); err != nil || len(got) != 2 || got[0].Action != "goal.delete" || got[1].Action != "goal.create" ||
+		!got[0].At.Equal(time.UnixMilli(1_700_000_000_002)) || got[0].Actor != "token terraform #5" || got[0].Detail != "2" {
+		t.Errorf("Audit(example.com) = %+v, %v", got, err)
+	}
+	if got, err := db.Audit(ctx, "", 10); err != nil || len(got) != 4 || got[0].Site != "other.example" {
+		t.Errorf("Audit(all) = %+v, %v", got, err)
 	}
 	found, err := db.TokenByHash(ctx, site.HashToken(secret))
 	if err != nil || found.Name != "ci" || !found.Allows("example.com") || found.Allows("other.com") {

@@ -51,7 +51,8 @@ func concrete(pattern string) (method, path string) {
 		method, path = "GET", pattern
 	}
 	r := strings.NewReplacer("{site}", "shop.example", "{secret}", "not-a-secret", "{account}", "ann", "{id}", "00112233445566778899aabbccddeeff",
-		"{file}", "dashboard.js", "{action}", "goals", "{$}", "")
+		"{file}", "dashboard.js", "{action}", "goals", "{$}", "",
+		"{site_id}", "shop.example", "{goal_id}", "1", "{property...}", "plan", "{email}", "ann@example.com", "{job}", "job-0123456789")
 	path = r.Replace(path)
 	if strings.HasSuffix(path, "/") && path != "/" {
 		path += "index.html"
@@ -140,18 +141,47 @@ var accessRules = map[string]access{
 	"GET /share/{secret}/export.csv":                 {404, 0, "shared-link secret"},
 	"GET /share/{secret}/export.zip":                 {404, 0, "shared-link secret"},
 	"GET /dash/{file}":                               {404, 0, "dashboard files (this one does not exist)"},
+	// Plausible's Sites API: a token's scopes and site decide; another
+	// site's stats token may list (its own) sites and teams only.
+	"POST /api/v1/sites":                              {401, 401, "API token for every site with sites:provision:*"},
+	"GET /api/v1/sites":                               {401, 200, "API token: lists the sites it may read"},
+	"GET /api/v1/sites/{site_id}":                     {401, 401, "API token for the site"},
+	"PUT /api/v1/sites/{site_id}":                     {401, 401, "API token for the site with sites:provision:*"},
+	"DELETE /api/v1/sites/{site_id}":                  {401, 401, "API token for every site with sites:provision:*"},
+	"GET /api/v1/sites/goals":                         {401, 401, "API token for the site"},
+	"PUT /api/v1/sites/goals":                         {401, 401, "API token for the site with sites:provision:*"},
+	"DELETE /api/v1/sites/goals/{goal_id}":            {401, 401, "API token for the site with sites:provision:*"},
+	"GET /api/v1/sites/custom-props":                  {401, 401, "API token for the site"},
+	"PUT /api/v1/sites/custom-props":                  {401, 401, "API token for the site with sites:provision:*"},
+	"DELETE /api/v1/sites/custom-props/{property...}": {401, 401, "API token for the site with sites:provision:*"},
+	"PUT /api/v1/sites/shared-links":                  {401, 401, "API token for the site with sites:provision:*"},
+	"GET /api/v1/sites/teams":                         {401, 200, "API token"},
+	"GET /api/v1/sites/guests":                        {401, 401, "API token for the site"},
+	"PUT /api/v1/sites/guests":                        {401, 401, "API token for the site with sites:provision:*"},
+	"DELETE /api/v1/sites/guests/{email}":             {401, 401, "API token for the site with sites:provision:*"},
 }
 
 // bodies are requests that would succeed with the right credentials, so
 // that the walk sees the access check and not the input check.
 var bodies = map[string]string{
-	"POST /api/v2/query":                  `{"site_id":"shop.example","metrics":["visitors"],"date_range":"day"}`,
-	"GET /api/v1/stats/realtime/visitors": "?site_id=shop.example",
-	"GET /api/v1/stats/aggregate":         "?site_id=shop.example",
-	"GET /api/v1/stats/timeseries":        "?site_id=shop.example",
-	"GET /api/v1/stats/breakdown":         "?site_id=shop.example&property=event:page",
-	"POST /api/v1/risk/login":             `{"account":"ann","outcome":"attempt","ip":"192.0.2.1"}`,
-	"POST /api/v1/devices/trust":          `{"account":"ann","name":"laptop","ip":"192.0.2.1"}`,
+	"POST /api/v2/query":                              `{"site_id":"shop.example","metrics":["visitors"],"date_range":"day"}`,
+	"GET /api/v1/stats/realtime/visitors":             "?site_id=shop.example",
+	"GET /api/v1/stats/aggregate":                     "?site_id=shop.example",
+	"GET /api/v1/stats/timeseries":                    "?site_id=shop.example",
+	"GET /api/v1/stats/breakdown":                     "?site_id=shop.example&property=event:page",
+	"POST /api/v1/risk/login":                         `{"account":"ann","outcome":"attempt","ip":"192.0.2.1"}`,
+	"POST /api/v1/devices/trust":                      `{"account":"ann","name":"laptop","ip":"192.0.2.1"}`,
+	"GET /api/v1/sites/goals":                         "?site_id=shop.example",
+	"PUT /api/v1/sites/goals":                         `{"site_id":"shop.example","goal_type":"event","event_name":"Signup"}`,
+	"DELETE /api/v1/sites/goals/{goal_id}":            "?site_id=shop.example",
+	"GET /api/v1/sites/custom-props":                  "?site_id=shop.example",
+	"PUT /api/v1/sites/custom-props":                  `{"site_id":"shop.example","property":"plan"}`,
+	"DELETE /api/v1/sites/custom-props/{property...}": "?site_id=shop.example",
+	"PUT /api/v1/sites/shared-links":                  `{"site_id":"shop.example","name":"Board"}`,
+	"GET /api/v1/sites/guests":                        "?site_id=shop.example",
+	"PUT /api/v1/sites/guests":                        `{"site_id":"shop.example","role":"viewer","email":"ann@example.com"}`,
+	"DELETE /api/v1/sites/guests/{email}":             "?site_id=shop.example",
+	"POST /api/v1/sites":                              `{"domain":"new.example"}`,
 }
 
 // TestAccessControl walks every route of routes.go without credentials

@@ -506,10 +506,15 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 		if f.Dim != "event:name" || f.Op != "is" {
 			continue
 		}
-		keys, err := s.Stats.PropKeys(ctx, headQ, f.Value, 4)
+		keys, err := s.Stats.PropKeys(ctx, headQ, f.Value, 4+len(st.AllowedProps))
 		if err != nil {
 			return err
 		}
+		if len(st.AllowedProps) > 0 {
+			// As Plausible: with an allow list, only its properties are offered.
+			keys = slices.DeleteFunc(keys, func(k string) bool { return !slices.Contains(st.AllowedProps, k) })
+		}
+		keys = keys[:min(len(keys), 4)]
 		var pqs []*stats.Query
 		var defs []panelDef
 		for i, k := range keys {

@@ -30,12 +30,18 @@ type settingsPage struct {
 	Imports   []importRow
 	// Notice confirms what the last form did (Post/Redirect/Get).
 	Notice string
+	// Audit is the latest changes made through the Sites API.
+	Audit []auditRow
 }
+
+type auditRow struct{ At, Actor, Action, Detail string }
 
 type tokenRow struct {
 	ID      int64
 	Name    string
 	Created string
+	URL     string // a shared link's address, when it was kept
+	Scopes  string // an API token's scopes
 }
 
 // settings shows a site's settings.
@@ -87,6 +93,13 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 		}
 		page.Funnels = append(page.Funnels, f.Name+": "+strings.Join(steps, " → "))
 	}
+	entries, err := s.SiteStore.Audit(r.Context(), st.Domain, 20)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		page.Audit = append(page.Audit, auditRow{At: e.At.Format("2006-01-02 15:04:05"), Actor: e.Actor, Action: e.Action, Detail: e.Detail})
+	}
 	tokens, err := s.SiteStore.Tokens(r.Context())
 	if err != nil {
 		return err
@@ -95,7 +108,10 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 		if t.Site != st.Domain {
 			continue
 		}
-		row := tokenRow{ID: t.ID, Name: t.Name, Created: t.CreatedAt.Format("2006-01-02 15:04")}
+		row := tokenRow{ID: t.ID, Name: t.Name, Created: t.CreatedAt.Format("2006-01-02 15:04"), Scopes: strings.Join(t.Scopes, ", ")}
+		if t.Secret != "" {
+			row.URL = origin(r) + "/share/" + t.Secret
+		}
 		if t.Kind == site.TokenShare {
 			page.Shares = append(page.Shares, row)
 		} else {
@@ -187,7 +203,14 @@ func (s *Server) changeSettings(w http.ResponseWriter, r *http.Request) error {
 				k = site.TokenShare
 			}
 			sec, hash := site.NewTokenSecret()
-			if _, err := s.SiteStore.AddToken(ctx, &site.Token{Name: name, Site: st.Domain, Kind: k, Hash: hash}); err != nil {
+			t := &site.Token{Name: name, Site: st.Domain, Kind: k, Hash: hash}
+			if k == site.TokenAPI && r.PostFormValue("scope") == "provision" {
+				t.Scopes = []string{site.ScopeStatsRead, site.ScopeSitesProvision}
+			}
+			if k == site.TokenShare {
+				t.Secret = sec // a shared link is meant to be passed on: it can be shown again
+			}
+			if _, err := s.SiteStore.AddToken(ctx, t); err != nil {
 				return err
 			}
 			secret, kind = sec, k

@@ -23,6 +23,10 @@ func (s *Server) authorize(r *http.Request, domain string) (*site.Site, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !t.HasScope(site.ScopeStatsRead) {
+		return nil, &apiError{Status: http.StatusUnauthorized, Code: codeUnauthenticated,
+			Message: "Invalid API key. This token's scopes (" + strings.Join(t.Scopes, ", ") + ") do not include " + site.ScopeStatsRead + ", which the Stats API needs."}
+	}
 	d, err := site.NormalizeDomain(domain)
 	if err != nil {
 		return nil, errInvalid("site_id", err.Error())
