@@ -60,6 +60,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	mem := fs.String("duckdb-memory", "1GB", "DuckDB memory limit")
 	reuse := fs.Bool("reuse", false, "query the events already in --dir instead of generating new ones")
 	verbose := fs.Bool("v", false, "print each query's time")
+	imports := fs.Bool("imports", true, "ask with include.imports, as the dashboard does (a site without imports pays one look-up a request)")
 	mode := fs.String("mode", "batch", "how the set is asked: batch (one request, as the dashboard loads its panels), sequential or parallel (one request per query)")
 	rollups := fs.Bool("rollups", true, "build the daily rollups before querying and read them (false: every query reads the raw tables)")
 	chURL := fs.String("clickhouse", "", "generate into and query this ClickHouse database (clickhouse://host:8123/db) instead of a DuckDB file")
@@ -139,7 +140,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		fmt.Fprintf(stdout, "built %d daily rollups in %s\n", n, time.Since(t0).Round(time.Millisecond))
 	}
-	if err := runQuerySet(ctx, store, st, now, *repeats, *mode, *verbose, stdout); err != nil {
+	if err := runQuerySet(ctx, store, st, now, *repeats, *mode, *verbose, *imports, stdout); err != nil {
 		return err
 	}
 	if rss, err := selfRSS(); err == nil {
@@ -151,7 +152,7 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 
 // runQuerySet asks the dashboard's query set repeats times and prints the
 // median, fastest and slowest run.
-func runQuerySet(ctx context.Context, store stats.StatsReader, st *site.Site, now time.Time, repeats int, mode string, verbose bool, stdout io.Writer) error {
+func runQuerySet(ctx context.Context, store stats.StatsReader, st *site.Site, now time.Time, repeats int, mode string, verbose, imports bool, stdout io.Writer) error {
 	queries := make([]*stats.Query, len(DashboardQueries))
 	for k, body := range DashboardQueries {
 		qr, err := stats.DecodeQueryRequest([]byte(strings.Replace(body, "{", `{"site_id":"`+benchSite+`",`, 1)))
@@ -161,6 +162,7 @@ func runQuerySet(ctx context.Context, store stats.StatsReader, st *site.Site, no
 		if queries[k], err = qr.Build(st, now); err != nil {
 			return err
 		}
+		queries[k].IncludeImports = imports
 	}
 	var runs []time.Duration
 	for i := 0; i < repeats; i++ {
@@ -237,7 +239,7 @@ func benchQueryClickHouse(ctx context.Context, url string, n, repeats int, reuse
 	fmt.Fprintf(stdout, "ClickHouse holds %d events; on disk %.1f MiB = %.1f bytes/event (events and sessions tables)\n",
 		ext.Events, float64(ext.DiskBytes)/(1<<20), float64(ext.DiskBytes)/float64(max(ext.Events, 1)))
 	st := &site.Site{Domain: benchSite, TimeZone: benchZone().String(), CreatedAt: now.Add(-90 * 24 * time.Hour), Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
-	return runQuerySet(ctx, store, st, now, repeats, mode, verbose, stdout)
+	return runQuerySet(ctx, store, st, now, repeats, mode, verbose, true, stdout)
 }
 
 // fillSynthetic writes n synthetic events through the sessionizer in

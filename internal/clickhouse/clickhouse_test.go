@@ -37,6 +37,11 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestImportsConformance runs the imported-history suite.
+func TestImportsConformance(t *testing.T) {
+	analyticstest.RunImports(t, open(t, clickhousetest.Database(t), "imports"))
+}
+
 // TestMigrationsTwice opens the same database from two nodes at once and
 // again afterwards: migrations are idempotent.
 func TestMigrationsTwice(t *testing.T) {

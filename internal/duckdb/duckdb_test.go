@@ -13,6 +13,7 @@ import (
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/analytics/analyticstest"
 	"waymark.dev/waymark/internal/collect"
+	"waymark.dev/waymark/internal/imported"
 	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/spool"
 	"waymark.dev/waymark/internal/stats"
@@ -28,6 +29,43 @@ func TestConformance(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// TestImportsConformance runs the imported-history suite.
+func TestImportsConformance(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "events.duckdb"), Options{MemoryLimit: "256MB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	analyticstest.RunImports(t, s)
+}
+
+// TestIncompleteImportDropped: rows of an import cut short by a crash
+// are deleted when the store opens again.
+func TestIncompleteImportDropped(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.duckdb")
+	s, err := Open(ctx, path, Options{MemoryLimit: "256MB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp := imported.Import{ID: 7, Site: "crash.test", Source: imported.SourcePlausible, Created: time.Now()}
+	if err := s.BeginImport(ctx, imp); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendRows(ctx, &imp, imported.TableNamed("imported_visitors"), []imported.Row{{Date: 19000, Nums: []int64{1, 1, 0, 1, 0}}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // no FinishImport: the process died
+	if s, err = Open(ctx, path, Options{MemoryLimit: "256MB"}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var n int
+	if err := s.DB().QueryRow(`SELECT (SELECT count(*) FROM imports) + (SELECT count(*) FROM imported_visitors)`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d rows of the incomplete import remain (%v)", n, err)
+	}
 }
 
 // FuzzQuote checks that any string survives quoting as a literal: the

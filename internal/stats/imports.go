@@ -61,7 +61,7 @@ func (p *Planner) decideImports(ctx context.Context, q *Query) (*importPlan, str
 	if p.Imports == nil {
 		return nil, SkipNoImportedData, nil
 	}
-	list, err := p.Imports(ctx, q.Site.Domain)
+	list, err := p.importList(ctx, q.Site.Domain)
 	if err != nil {
 		return nil, "", fmt.Errorf("stats: list imports: %w", err)
 	}
@@ -99,6 +99,26 @@ func (p *Planner) decideImports(ctx context.Context, q *Query) (*importPlan, str
 		return nil, SkipUnsupportedQuery, nil
 	}
 	return &importPlan{ids: ids, tables: tables}, "", nil
+}
+
+// importList lists a site's imports, once per request (a dashboard's
+// panels all ask).
+func (p *Planner) importList(ctx context.Context, domain string) ([]imported.Import, error) {
+	m, _ := ctx.Value(memoKey{}).(*memo)
+	if m == nil {
+		return p.Imports(ctx, domain)
+	}
+	m.importsMu.Lock()
+	defer m.importsMu.Unlock()
+	if list, ok := m.imports[domain]; ok {
+		return list, nil
+	}
+	list, err := p.Imports(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	m.imports[domain] = list
+	return list, nil
 }
 
 // importDays returns the site-local days of [from, to).

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/imported"
 	"waymark.dev/waymark/internal/site"
 )
 
@@ -146,6 +147,9 @@ func (p *Planner) rows(ctx context.Context, sql string, ndims int) ([]RawRow, er
 type memo struct {
 	mu sync.Mutex
 	m  map[string]*memoEntry
+	// imports are the sites' import lists, read once per request.
+	importsMu sync.Mutex
+	imports   map[string][]imported.Import
 }
 
 type memoEntry struct {
@@ -154,7 +158,9 @@ type memoEntry struct {
 	err  error
 }
 
-func newMemo() *memo { return &memo{m: map[string]*memoEntry{}} }
+func newMemo() *memo {
+	return &memo{m: map[string]*memoEntry{}, imports: map[string][]imported.Import{}}
+}
 
 // get returns the result for sql, running fetch if no one has.
 func (m *memo) get(sql string, fetch func() ([]RawRow, error)) ([]RawRow, error) {
