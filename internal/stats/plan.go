@@ -724,7 +724,9 @@ func (p *Planner) groupVisitors(ctx context.Context, q *Query) (map[string]float
 func withoutGoals(fs []Filter) []Filter {
 	var out []Filter
 	for _, f := range fs {
-		if f.Dimension == "event:goal" {
+		// As Plausible: a conversion rate's base leaves out the goal and
+		// custom property filters (they select the conversions).
+		if f.Dimension == "event:goal" || strings.HasPrefix(f.Dimension, "event:props:") {
 			continue
 		}
 		if len(f.Children) > 0 {

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"waymark.dev/waymark/internal/analytics"
+	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/stats"
 )
 
@@ -40,6 +41,10 @@ type v1Request struct {
 	// lastDays is a last-n-days period without a date: it ends the day
 	// before the site's today, known once the site is.
 	lastDays int
+	// baseFilters are the filters without goals and custom properties:
+	// a time series' conversion rates divide by each bucket's visitors
+	// under them.
+	baseFilters []any
 }
 
 // statsV1 serves one of v1's three query endpoints.
@@ -68,6 +73,9 @@ func (s *Server) statsV1(kind string) handlerFunc {
 		case "aggregate":
 			out = map[string]any{"results": v1Aggregate(req.metrics, res)}
 		case "timeseries":
+			if err := s.bucketConversion(r, st, req, res); err != nil {
+				return err
+			}
 			out = map[string]any{"results": v1Timeseries(q, req.metrics, res)}
 		default:
 			out = map[string]any{"results": v1Breakdown(req, res)}
@@ -115,6 +123,14 @@ func parseV1(kind string, p url.Values) (*v1Request, error) {
 	}
 	if len(filters) > 0 {
 		req.qr.Filters, _ = json.Marshal(filters)
+	}
+	for _, f := range filters {
+		if l, ok := f.([]any); ok && len(l) > 1 {
+			if d, _ := l[1].(string); d == "event:goal" || strings.HasPrefix(d, "event:props:") {
+				continue
+			}
+		}
+		req.baseFilters = append(req.baseFilters, f)
 	}
 	switch kind {
 	case "timeseries":
@@ -421,6 +437,57 @@ func v1Change(metric string, cur, prev float64) any {
 		return int64(100)
 	}
 	return v1Value(math.Round((cur - prev) / prev * 100))
+}
+
+// bucketConversion sets a time series' conversion rates as v1 has them:
+// each bucket's converted visitors over that bucket's visitors (without
+// the goal and property filters), imported ones too when included.
+func (s *Server) bucketConversion(r *http.Request, st *site.Site, req *v1Request, res *stats.Result) error {
+	ci := slices.Index(req.metrics, stats.MetricConversionRate)
+	if ci < 0 {
+		return nil
+	}
+	count := func(filters []any) (map[string]float64, error) {
+		qr := *req.qr
+		qr.Metrics = []string{stats.MetricVisitors}
+		qr.Filters = nil
+		// Imported visitors count in the base only when the series has
+		// them, as in Plausible.
+		qr.Include.Imports = req.qr.Include.Imports && res.ImportsIncluded
+		if len(filters) > 0 {
+			qr.Filters, _ = json.Marshal(filters)
+		}
+		_, r2, err := s.runQuery(r, st, &qr, nil)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]float64{}
+		for _, row := range r2.Rows {
+			out[row.Dimensions[0]] = row.Metrics[0]
+		}
+		return out, nil
+	}
+	var all []any
+	if len(req.qr.Filters) > 0 {
+		json.Unmarshal(req.qr.Filters, &all)
+	}
+	converted, err := count(all)
+	if err != nil {
+		return err
+	}
+	base, err := count(req.baseFilters)
+	if err != nil {
+		return err
+	}
+	for i := range res.Rows {
+		l := res.Rows[i].Dimensions[0]
+		v := 0.0
+		if b := base[l]; b > 0 {
+			v = math.Round(converted[l]/b*100*100) / 100
+		}
+		res.Rows[i].Metrics[ci] = v
+	}
+	return nil
 }
 
 func v1Timeseries(q *stats.Query, metrics []string, res *stats.Result) []map[string]any {
