@@ -43,8 +43,7 @@ type aggregator struct {
 	visits map[string]*visit
 	days   map[int32]*dayGroups
 	latest time.Time
-	// ends orders open visits by last hit, to end them in time order.
-	ended int
+	hits   int // hits taken, to end idle visits and emit days now and then
 }
 
 type visit struct {
@@ -133,8 +132,8 @@ func (a *aggregator) add(h hit) error {
 		g.visitors[h.Visitor] = struct{}{}
 		g.nums[1]++ // events
 	}
-	a.ended++
-	if a.ended%4096 == 0 {
+	a.hits++
+	if a.hits%4096 == 0 {
 		return a.flush(false)
 	}
 	return nil

@@ -74,7 +74,7 @@ type Row struct {
 	Nums []int64
 }
 
-// Column indexes shared by the visit tables (see visitNums).
+// visitNums are the numeric columns the visit tables share.
 var visitNums = []Column{{"visitors", "visitors"}, {"visits", "visits"}, {"visit_duration", "visit_duration"}, {"bounces", "bounces"}, {"pageviews", "pageviews"}}
 
 // Tables are the ten tables, in Plausible's order.
@@ -123,7 +123,7 @@ func TableNamed(name string) *Table {
 	return nil
 }
 
-// Text returns the index of the text column stored as name, or -1.
+// TextIndex returns the index of the text column stored as name, or -1.
 func (t *Table) TextIndex(store string) int {
 	for i, c := range t.Text {
 		if c.Store == store {

@@ -165,8 +165,7 @@ func (p *plausibleReader) next() (Row, error) {
 }
 
 func (p *plausibleReader) fieldError(i int, field, msg string) error {
-	line, col := p.r.FieldPos(i)
-	_ = col
+	line, _ := p.r.FieldPos(i)
 	return &FormatError{File: p.file, Line: line, Column: i + 1, Field: field, Msg: msg}
 }
 

@@ -89,7 +89,7 @@ func Run(ctx context.Context, st Store, files []File, o Options) (res Result, er
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		kind, err := readFile(f, o, progress, func(source string) error {
+		err := readFile(f, o, progress, func(source string) error {
 			if imp.Source != "" && imp.Source != source {
 				return &FormatError{File: f.Name, Msg: fmt.Sprintf("a %s export cannot be imported together with a %s export; import them one at a time", source, imp.Source)}
 			}
@@ -103,7 +103,6 @@ func Run(ctx context.Context, st Store, files []File, o Options) (res Result, er
 		if err != nil {
 			return res, err
 		}
-		_ = kind
 	}
 	if err := w.flushAll(); err != nil {
 		return res, err
@@ -182,26 +181,26 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // readFile reads one file of any supported kind into w.
-func readFile(f File, o Options, progress func(int64), start func(source string) error, w *writer, ignored map[string][]string) (string, error) {
+func readFile(f File, o Options, progress func(int64), start func(source string) error, w *writer, ignored map[string][]string) error {
 	if strings.HasSuffix(strings.ToLower(f.Name), ".zip") {
-		return SourcePlausible, readZip(f, o, progress, start, w, ignored)
+		return readZip(f, o, progress, start, w, ignored)
 	}
 	rc, err := f.Open()
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer rc.Close()
 	br := bufio.NewReaderSize(&countingReader{rc, progress}, 1<<20)
 	magic, _ := br.Peek(4)
 	if bytes.HasPrefix(magic, []byte("PK\x03\x04")) {
-		return "", &FormatError{File: f.Name, Msg: "a zip archive: name it *.zip"}
+		return &FormatError{File: f.Name, Msg: "a zip archive: name it *.zip"}
 	}
 	var r io.Reader = br
 	name := f.Name
 	if bytes.HasPrefix(magic, []byte{0x1f, 0x8b}) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return "", &FormatError{File: f.Name, Msg: "not a readable gzip file: " + err.Error()}
+			return &FormatError{File: f.Name, Msg: "not a readable gzip file: " + err.Error()}
 		}
 		defer zr.Close()
 		r = bufio.NewReaderSize(zr, 1<<20)
@@ -211,7 +210,7 @@ func readFile(f File, o Options, progress func(int64), start func(source string)
 }
 
 // readCSV reads one CSV stream, telling its kind from its name and header.
-func readCSV(file, name string, br *bufio.Reader, o Options, start func(string) error, w *writer, ignored map[string][]string) (string, error) {
+func readCSV(file, name string, br *bufio.Reader, o Options, start func(string) error, w *writer, ignored map[string][]string) error {
 	line, _ := br.Peek(4096)
 	if i := bytes.IndexByte(line, '\n'); i >= 0 {
 		line = line[:i]
@@ -220,23 +219,23 @@ func readCSV(file, name string, br *bufio.Reader, o Options, start func(string) 
 	switch {
 	case isGoatCounter(head):
 		if err := start(SourceGoatCounter); err != nil {
-			return "", err
+			return err
 		}
-		return SourceGoatCounter, readHits(o, w, func(add func(hit) error) error { return readGoatCounter(file, br, add) })
+		return readHits(o, w, func(add func(hit) error) error { return readGoatCounter(file, br, add) })
 	case isUmami(head):
 		if err := start(SourceUmami); err != nil {
-			return "", err
+			return err
 		}
-		return SourceUmami, readHits(o, w, func(add func(hit) error) error { return readUmami(file, br, add) })
+		return readHits(o, w, func(add func(hit) error) error { return readUmami(file, br, add) })
 	}
 	t := plausibleTable(name)
 	if t == nil {
-		return "", &FormatError{File: file, Msg: "not an export Waymark reads: expected Plausible's imported_<table>_<from>_<to>.csv (or its zip), GoatCounter's CSV export (header 2Path,...) or Umami's event export (session_id, url_path, event_type, ...)"}
+		return &FormatError{File: file, Msg: "not an export Waymark reads: expected Plausible's imported_<table>_<from>_<to>.csv (or its zip), GoatCounter's CSV export (header 2Path,...) or Umami's event export (session_id, url_path, event_type, ...)"}
 	}
 	if err := start(SourcePlausible); err != nil {
-		return "", err
+		return err
 	}
-	return SourcePlausible, readPlausible(file, t, br, w, ignored)
+	return readPlausible(file, t, br, w, ignored)
 }
 
 func readPlausible(file string, t *Table, r io.Reader, w *writer, ignored map[string][]string) error {
