@@ -93,6 +93,19 @@ func (p sitesParams) str(key string) (string, bool, error) {
 	return s, s != "", nil
 }
 
+// required returns a string parameter that must be there, with
+// Plausible's message naming what it is required for.
+func (p sitesParams) required(key, what string) (string, error) {
+	v, ok, err := p.str(key)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", sitesBadRequest(key, "Parameter `"+key+"` is required to "+what)
+	}
+	return v, nil
+}
+
 // sitesToken returns the request's token, which must have a scope of
 // the Sites API (provisioning to change anything).
 func (s *Server) sitesToken(r *http.Request, write bool) (*site.Token, error) {
@@ -128,15 +141,30 @@ func (s *Server) sitesSite(r *http.Request, t *site.Token, siteID string) (*site
 
 // requireSiteID reads site_id, with Plausible's message for what the
 // request was for.
-func requireSiteID(p sitesParams, what string) (string, error) {
-	id, ok, err := p.str("site_id")
+func requireSiteID(p sitesParams, what string) (string, error) { return p.required("site_id", what) }
+
+// siteRequest is the start of every call about one site: the token (with
+// the provisioning scope to change anything), the parameters, site_id
+// (what names the call in Plausible's message when it is missing) and
+// the site.
+func (s *Server) siteRequest(w http.ResponseWriter, r *http.Request, write bool, what string) (*site.Token, sitesParams, *site.Site, error) {
+	t, err := s.sitesToken(r, write)
 	if err != nil {
-		return "", err
+		return nil, nil, nil, err
 	}
-	if !ok {
-		return "", sitesBadRequest("site_id", "Parameter `site_id` is required to "+what)
+	p, err := readSitesParams(w, r)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	return id, nil
+	id, err := requireSiteID(p, what)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := s.sitesSite(r, t, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return t, p, st, nil
 }
 
 func (s *Server) audit(r *http.Request, t *site.Token, action, domain, detail string) {
@@ -488,16 +516,7 @@ func goalJSON(g site.Goal) map[string]any {
 
 // listGoals serves GET /api/v1/sites/goals.
 func (s *Server) listGoals(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.sitesToken(r, false)
-	if err != nil {
-		return err
-	}
-	p, _ := readSitesParams(w, r)
-	id, err := requireSiteID(p, "list goals")
-	if err != nil {
-		return err
-	}
-	st, err := s.sitesSite(r, t, id)
+	_, p, st, err := s.siteRequest(w, r, false, "list goals")
 	if err != nil {
 		return err
 	}
@@ -517,38 +536,20 @@ func (s *Server) listGoals(w http.ResponseWriter, r *http.Request) error {
 
 // putGoal serves PUT /api/v1/sites/goals: find or create.
 func (s *Server) putGoal(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.sitesToken(r, true)
+	t, p, st, err := s.siteRequest(w, r, true, "create a goal")
 	if err != nil {
 		return err
 	}
-	p, err := readSitesParams(w, r)
+	typ, err := p.required("goal_type", "create a goal")
 	if err != nil {
 		return err
-	}
-	id, err := requireSiteID(p, "create a goal")
-	if err != nil {
-		return err
-	}
-	st, err := s.sitesSite(r, t, id)
-	if err != nil {
-		return err
-	}
-	typ, ok, err := p.str("goal_type")
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return sitesBadRequest("goal_type", "Parameter `goal_type` is required to create a goal")
 	}
 	var g site.Goal
 	switch typ {
 	case "event":
-		name, ok, err := p.str("event_name")
+		name, err := p.required("event_name", "create a goal")
 		if err != nil {
 			return err
-		}
-		if !ok {
-			return sitesBadRequest("event_name", "Parameter `event_name` is required to create a goal")
 		}
 		g.Event = name
 		if cur, ok, err := p.str("currency"); err != nil {
@@ -557,12 +558,9 @@ func (s *Server) putGoal(w http.ResponseWriter, r *http.Request) error {
 			g.Currency = strings.ToUpper(cur)
 		}
 	case "page":
-		path, ok, err := p.str("page_path")
+		path, err := p.required("page_path", "create a goal")
 		if err != nil {
 			return err
-		}
-		if !ok {
-			return sitesBadRequest("page_path", "Parameter `page_path` is required to create a goal")
 		}
 		g.Page = path
 	default:
@@ -616,19 +614,7 @@ func withDomain(m map[string]any, domain string) map[string]any {
 
 // deleteGoal serves DELETE /api/v1/sites/goals/{goal_id}.
 func (s *Server) deleteGoal(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.sitesToken(r, true)
-	if err != nil {
-		return err
-	}
-	p, err := readSitesParams(w, r)
-	if err != nil {
-		return err
-	}
-	id, err := requireSiteID(p, "delete a goal")
-	if err != nil {
-		return err
-	}
-	st, err := s.sitesSite(r, t, id)
+	t, _, st, err := s.siteRequest(w, r, true, "delete a goal")
 	if err != nil {
 		return err
 	}
@@ -654,16 +640,7 @@ func (s *Server) deleteGoal(w http.ResponseWriter, r *http.Request) error {
 
 // listProps serves GET /api/v1/sites/custom-props.
 func (s *Server) listProps(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.sitesToken(r, false)
-	if err != nil {
-		return err
-	}
-	p, _ := readSitesParams(w, r)
-	id, err := requireSiteID(p, "list custom properties")
-	if err != nil {
-		return err
-	}
-	st, err := s.sitesSite(r, t, id)
+	_, _, st, err := s.siteRequest(w, r, false, "list custom properties")
 	if err != nil {
 		return err
 	}
@@ -678,28 +655,13 @@ func (s *Server) listProps(w http.ResponseWriter, r *http.Request) error {
 // putProp serves PUT /api/v1/sites/custom-props: the property joins the
 // properties the dashboard offers.
 func (s *Server) putProp(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.sitesToken(r, true)
+	t, p, st, err := s.siteRequest(w, r, true, "create a custom property")
 	if err != nil {
 		return err
 	}
-	p, err := readSitesParams(w, r)
+	prop, err := p.required("property", "create a custom property")
 	if err != nil {
 		return err
-	}
-	id, err := requireSiteID(p, "create a custom property")
-	if err != nil {
-		return err
-	}
-	st, err := s.sitesSite(r, t, id)
-	if err != nil {
-		return err
-	}
-	prop, ok, err := p.str("property")
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return sitesBadRequest("property", "Parameter `property` is required to create a custom property")
 	}
 	if len(prop) > site.MaxPropKeyLen {
 		return sitesBadRequest("property", "Parameter `property` is too long")
@@ -721,19 +683,7 @@ func (s *Server) putProp(w http.ResponseWriter, r *http.Request) error {
 
 // deleteProp serves DELETE /api/v1/sites/custom-props/{property...}.
 func (s *Server) deleteProp(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.sitesToken(r, true)
-	if err != nil {
-		return err
-	}
-	p, err := readSitesParams(w, r)
-	if err != nil {
-		return err
-	}
-	id, err := requireSiteID(p, "delete a custom property")
-	if err != nil {
-		return err
-	}
-	st, err := s.sitesSite(r, t, id)
+	t, _, st, err := s.siteRequest(w, r, true, "delete a custom property")
 	if err != nil {
 		return err
 	}
@@ -753,28 +703,13 @@ func (s *Server) deleteProp(w http.ResponseWriter, r *http.Request) error {
 // putSharedLink serves PUT /api/v1/sites/shared-links: find or create a
 // shared link by name.
 func (s *Server) putSharedLink(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.sitesToken(r, true)
+	t, p, st, err := s.siteRequest(w, r, true, "create a shared link")
 	if err != nil {
 		return err
 	}
-	p, err := readSitesParams(w, r)
+	name, err := p.required("name", "create a shared link")
 	if err != nil {
 		return err
-	}
-	id, err := requireSiteID(p, "create a shared link")
-	if err != nil {
-		return err
-	}
-	st, err := s.sitesSite(r, t, id)
-	if err != nil {
-		return err
-	}
-	name, ok, err := p.str("name")
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return sitesBadRequest("name", "Parameter `name` is required to create a shared link")
 	}
 	if slices.Contains(reservedShareNames, name) {
 		return sitesBadRequest("name", "This name is reserved. Please choose another one")
@@ -818,16 +753,8 @@ var errNoGuests = &apiError{Status: http.StatusBadRequest, Code: codeInvalid, Fi
 
 // listGuests serves GET /api/v1/sites/guests: there are none.
 func (s *Server) listGuests(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.sitesToken(r, false)
+	_, p, _, err := s.siteRequest(w, r, false, "list guests")
 	if err != nil {
-		return err
-	}
-	p, _ := readSitesParams(w, r)
-	id, err := requireSiteID(p, "list guests")
-	if err != nil {
-		return err
-	}
-	if _, err := s.sitesSite(r, t, id); err != nil {
 		return err
 	}
 	_, _, meta, err := paginate(0, p)
@@ -841,19 +768,8 @@ func (s *Server) listGuests(w http.ResponseWriter, r *http.Request) error {
 // putGuest serves PUT /api/v1/sites/guests: checked as Plausible checks
 // it, then refused (no guest accounts).
 func (s *Server) putGuest(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.sitesToken(r, true)
+	_, p, _, err := s.siteRequest(w, r, true, "create guest")
 	if err != nil {
-		return err
-	}
-	p, err := readSitesParams(w, r)
-	if err != nil {
-		return err
-	}
-	id, err := requireSiteID(p, "create guest")
-	if err != nil {
-		return err
-	}
-	if _, err := s.sitesSite(r, t, id); err != nil {
 		return err
 	}
 	if role, _, _ := p.str("role"); role != "viewer" && role != "editor" {
@@ -868,19 +784,7 @@ func (s *Server) putGuest(w http.ResponseWriter, r *http.Request) error {
 // deleteGuest serves DELETE /api/v1/sites/guests/{email}: nothing to
 // delete, as Plausible answers for an unknown guest.
 func (s *Server) deleteGuest(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.sitesToken(r, true)
-	if err != nil {
-		return err
-	}
-	p, err := readSitesParams(w, r)
-	if err != nil {
-		return err
-	}
-	id, err := requireSiteID(p, "delete guest")
-	if err != nil {
-		return err
-	}
-	if _, err := s.sitesSite(r, t, id); err != nil {
+	if _, _, _, err := s.siteRequest(w, r, true, "delete guest"); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"deleted": true})
