@@ -379,11 +379,7 @@ func (p *Planner) importedSQL(q *Query, plan *importPlan, t *imported.Table, dim
 	}
 	group := ""
 	if len(exprs) > 0 {
-		names := make([]string, len(exprs))
-		for i := range exprs {
-			names[i] = exprs[i]
-		}
-		group = " GROUP BY " + strings.Join(names, ", ")
+		group = " GROUP BY " + strings.Join(exprs, ", ")
 	}
 	return fmt.Sprintf("SELECT %s FROM %s i WHERE %s%s", strings.Join(outer, ", "), t.Name, where, group)
 }
