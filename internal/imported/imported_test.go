@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -171,6 +172,48 @@ func regionNameOf(code string) string {
 	return r.Text[4]
 }
 
+// TestPlausibleSample imports the CSV files of Plausible's own importer
+// test (csv_importer_test.exs, "imports tables"): columns left out of
+// several files, as Plausible's import accepts them. Plausible's test
+// expects the import to run from 2011-12-25 to 2022-01-06 with 99
+// imported pageviews.
+func TestPlausibleSample(t *testing.T) {
+	names, err := filepath.Glob("testdata/plausible/*.csv")
+	if err != nil || len(names) != 10 {
+		t.Fatalf("%d sample files (%v)", len(names), err)
+	}
+	var files []File
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, bytesFile(filepath.Base(n), b))
+	}
+	st := newMemStore()
+	res, err := Run(context.Background(), st, files, Options{Site: "lucky.numbers.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if FormatDay(res.From) != "2011-12-25" || FormatDay(res.To) != "2022-01-06" {
+		t.Errorf("range %s to %s", FormatDay(res.From), FormatDay(res.To))
+	}
+	var pageviews int64
+	for _, r := range st.rows[res.ID]["imported_visitors"] {
+		pageviews += r.Nums[1]
+	}
+	if pageviews != 99 {
+		t.Errorf("%d imported pageviews, want Plausible's 99", pageviews)
+	}
+	// Left-out columns read as empty and 0: exit pages have no duration.
+	if got := st.table(res.ID, "imported_exit_pages")[0]; got != "2021-12-30|/12105301321223776356|1|0|1|0|0" {
+		t.Errorf("first exit page row %q", got)
+	}
+	if got := len(st.rows[res.ID]["imported_sources"]); got != 24 {
+		t.Errorf("%d source rows, want 24", got)
+	}
+}
+
 func TestPlausibleOlderColumns(t *testing.T) {
 	// Older exports: the pages table's scroll_depth and pageleave_visitors,
 	// no time on page, no hostname.
@@ -290,8 +333,10 @@ func TestMalformed(t *testing.T) {
 			`imported_visitors_20240101_20240102.csv: line 3, column 3 (pageviews): "-3" is not a whole number of at least 0`},
 		{"bad date", bytesFile("visitors_20240101_20240102.csv", plausibleCSV(visitors, "01/02/2024,1,1,0,1,10")),
 			`visitors_20240101_20240102.csv: line 2, column 1 (date): "01/02/2024" is not a date (2006-01-02)`},
-		{"missing columns", bytesFile("imported_pages_20240101_20240102.csv", []byte("date,page\n2024-01-01,/\n")),
-			"imported_pages_20240101_20240102.csv: line 1: missing columns for imported_pages: visits, visitors, pageviews"},
+		{"nothing to count", bytesFile("imported_pages_20240101_20240102.csv", []byte("date,page\n2024-01-01,/\n")),
+			"imported_pages_20240101_20240102.csv: line 1: no column of figures for imported_pages"},
+		{"no date", bytesFile("imported_pages_20240101_20240102.csv", []byte("day,page,visitors\n2024-01-01,/,1\n")),
+			"imported_pages_20240101_20240102.csv: line 1: no date column"},
 		{"short row", bytesFile("imported_visitors_20240101_20240102.csv", []byte("date,visitors,pageviews,bounces,visits,visit_duration\n2024-01-01,1\n")),
 			"imported_visitors_20240101_20240102.csv: line 2, column 2: the row has 2 fields, the header 6"},
 		{"bare quote", bytesFile("imported_visitors_20240101_20240102.csv", []byte("date,visitors,pageviews,bounces,visits,visit_duration\n2024-01-01,1\"x,1,0,1,1\n")),

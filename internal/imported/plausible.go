@@ -39,13 +39,6 @@ var legacyColumns = map[string]string{
 	"pageleave_visitors": "total_scroll_depth_visits",
 }
 
-// optionalColumns may be missing from a file (older exports).
-var optionalColumns = map[string]bool{
-	"total_scroll_depth": true, "total_scroll_depth_visits": true,
-	"total_time_on_page": true, "total_time_on_page_visits": true,
-	"hostname": true,
-}
-
 // plausibleReader reads one of Plausible's CSV files.
 type plausibleReader struct {
 	file  string
@@ -92,14 +85,18 @@ func newPlausibleReader(file string, t *Table, r io.Reader) (*plausibleReader, e
 		}
 		seen[h] = true
 	}
-	var missing []string
-	for _, c := range append([]Column{{CSV: "date"}}, append(append([]Column{}, t.Text...), t.Nums...)...) {
-		if c.CSV != "" && !seen[c.CSV] && !optionalColumns[c.CSV] {
-			missing = append(missing, c.CSV)
-		}
+	// As Plausible's import, a file may leave columns out (older exports
+	// and other tools do): they read as empty and 0. The date, and
+	// something to count, must be there.
+	if !seen["date"] {
+		return nil, &FormatError{File: file, Line: 1, Msg: "no date column: the header must name date and the columns of " + t.Name}
 	}
-	if len(missing) > 0 {
-		return nil, &FormatError{File: file, Line: 1, Msg: "missing columns for " + t.Name + ": " + strings.Join(missing, ", ")}
+	counts := false
+	for _, c := range t.Nums {
+		counts = counts || seen[c.CSV]
+	}
+	if !counts {
+		return nil, &FormatError{File: file, Line: 1, Msg: "no column of figures for " + t.Name + " (visitors, pageviews, ...)"}
 	}
 	return p, nil
 }
