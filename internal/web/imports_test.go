@@ -121,6 +121,9 @@ func TestImportThroughSettings(t *testing.T) {
 	if !strings.Contains(dash, "Includes imported data: Plausible, 2025-01-10 to 2025-02-10.") || !strings.Contains(dash, `<a href="/dashboard/shop.example?from=2025-01-01&amp;imports=0&amp;to=2025-02-28">Hide imported data</a>`) {
 		t.Errorf("dashboard does not offer the imported data")
 	}
+	if !strings.Contains(dash, `/dashboard/shop.example/export/plausible.zip?from=2025-01-01&amp;to=2025-02-28`) {
+		t.Errorf("the view offers no export of its period in Plausible's format")
+	}
 	if !regexp.MustCompile(`Google</a>`).MatchString(dash) {
 		t.Errorf("the sources panel lacks the imported source")
 	}
