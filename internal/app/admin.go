@@ -19,16 +19,16 @@ import (
 
 // adminFlags are the flags of each site, token and goal subcommand.
 var adminFlags = map[string][]string{
-	"site add":     {"data", "state", "domain", "timezone", "retention-days", "ignore-ips", "ignore-paths", "keep-params"},
-	"site update":  {"data", "state", "domain", "timezone", "retention-days", "ignore-ips", "ignore-paths", "keep-params"},
+	"site add":     {"data", "state", "domain", "site", "timezone", "retention-days", "ignore-ips", "ignore-paths", "keep-params"},
+	"site update":  {"data", "state", "domain", "site", "timezone", "retention-days", "ignore-ips", "ignore-paths", "keep-params"},
 	"site list":    {"data", "state"},
-	"site remove":  {"data", "state", "domain"},
-	"token add":    {"data", "state", "name", "site", "scope"},
+	"site remove":  {"data", "state", "domain", "site"},
+	"token add":    {"data", "state", "name", "site", "domain", "scope"},
 	"token list":   {"data", "state"},
 	"token revoke": {"data", "state", "id"},
-	"goal add":     {"data", "state", "site", "page", "event", "currency"},
-	"goal list":    {"data", "state", "site"},
-	"goal remove":  {"data", "state", "site", "page", "event"},
+	"goal add":     {"data", "state", "site", "domain", "page", "event", "currency"},
+	"goal list":    {"data", "state", "site", "domain"},
+	"goal remove":  {"data", "state", "site", "domain", "page", "event"},
 }
 
 // adminCmd runs site, token and goal subcommands. They only touch the
@@ -58,6 +58,16 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
 	}
+	// --domain and --site name a site alike, wherever one is named; a
+	// pasted address is taken for its host.
+	if *domain != "" && *siteFlag != "" && *domain != *siteFlag {
+		return cli.Usagef("--domain %s and --site %s name two sites; give one", *domain, *siteFlag)
+	}
+	if *domain == "" {
+		*domain = *siteFlag
+	}
+	*domain = site.DomainFromInput(*domain)
+	*siteFlag = *domain
 	db, err := statestore.Open(ctx, *data, *stateURL)
 	if err != nil {
 		return err
@@ -151,16 +161,37 @@ func adminCmd(ctx context.Context, cmd, sub string, args []string, getenv func(s
 		if err != nil {
 			return err
 		}
-		for _, t := range toks {
-			scope := t.Site
-			if scope == "" {
-				scope = "*"
+		// API tokens (secrets) first, shared links (public addresses of
+		// read-only dashboards) apart.
+		for _, kind := range []string{site.TokenAPI, site.TokenShare} {
+			var rows []*site.Token
+			for _, t := range toks {
+				if t.Kind == kind {
+					rows = append(rows, t)
+				}
 			}
-			kind := "scopes=" + strings.Join(t.Scopes, ",")
-			if t.Kind == site.TokenShare {
-				kind = "shared link"
+			if len(rows) == 0 {
+				continue
 			}
-			fmt.Fprintf(stdout, "%d\t%s\tsite=%s\t%s\tcreated=%s\n", t.ID, t.Name, scope, kind, t.CreatedAt.Format("2006-01-02"))
+			if kind == site.TokenAPI {
+				fmt.Fprintln(stdout, "# API tokens")
+			} else {
+				fmt.Fprintln(stdout, "# shared links (read-only dashboards; revoke with token revoke --id)")
+			}
+			for _, t := range rows {
+				scope := t.Site
+				if scope == "" {
+					scope = "*"
+				}
+				extra := "scopes=" + strings.Join(t.Scopes, ",")
+				if kind == site.TokenShare {
+					extra = "link=/share/" + t.Secret
+					if t.Secret == "" {
+						extra = "link shown once when made"
+					}
+				}
+				fmt.Fprintf(stdout, "%d\t%s\tsite=%s\t%s\tcreated=%s\n", t.ID, t.Name, scope, extra, t.CreatedAt.Format("2006-01-02"))
+			}
 		}
 	case "token revoke":
 		if *id == 0 {

@@ -14,6 +14,7 @@ import (
 	"hash/fnv"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -179,6 +180,25 @@ func (s *Site) Ignored(addr netip.Addr, path string) bool {
 		}
 	}
 	return false
+}
+
+// DomainFromInput takes what a person typed or pasted for a site, a bare
+// domain or a site's address (https://www.example.com/shop, example.com:8080),
+// and returns its host, for NormalizeDomain.
+func DomainFromInput(in string) string {
+	in = strings.TrimSpace(in)
+	if i := strings.Index(in, "://"); i >= 0 {
+		in = in[i+3:]
+	}
+	if i := strings.IndexAny(in, "/?#"); i >= 0 {
+		in = in[:i]
+	}
+	if i := strings.LastIndexByte(in, ':'); i >= 0 && !strings.Contains(in, "]") {
+		if _, err := strconv.Atoi(in[i+1:]); err == nil {
+			in = in[:i]
+		}
+	}
+	return in
 }
 
 // NormalizeDomain validates a site domain and returns its canonical form:

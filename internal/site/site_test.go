@@ -26,6 +26,27 @@ func TestNormalizeDomain(t *testing.T) {
 	}
 }
 
+func TestDomainFromInput(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"https://www.example.com/":          "example.com",
+		"http://Shop.Example:8080/cart?x=1": "shop.example",
+		" example.com ":                     "example.com",
+		"example.com/blog":                  "example.com",
+		"example.com:443":                   "example.com",
+		"bücher.example/":                   "xn--bcher-kva.example",
+	} {
+		if got, err := NormalizeDomain(DomainFromInput(in)); err != nil || got != want {
+			t.Errorf("%q: %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "https://", "user@example.com", "a b.com"} {
+		if _, err := NormalizeDomain(DomainFromInput(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
 func TestIgnored(t *testing.T) {
 	t.Parallel()
 	s := &Site{IgnoreIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}, IgnorePaths: []string{"/admin", "/preview*"}}

@@ -98,7 +98,8 @@ func (s *Server) renderSites(w http.ResponseWriter, r *http.Request, status int,
 
 // addSite creates a site from the form.
 func (s *Server) addSite(w http.ResponseWriter, r *http.Request) error {
-	st := &site.Site{Domain: strings.TrimSpace(r.PostFormValue("domain")), TimeZone: strings.TrimSpace(r.PostFormValue("timezone"))}
+	// A pasted address (https://www.example.com/) is taken for its host.
+	st := &site.Site{Domain: site.DomainFromInput(r.PostFormValue("domain")), TimeZone: strings.TrimSpace(r.PostFormValue("timezone"))}
 	err := s.SiteStore.AddSite(r.Context(), st)
 	if errors.Is(err, site.ErrInvalid) || errors.Is(err, site.ErrExists) {
 		return s.renderSites(w, r, http.StatusBadRequest, err.Error())

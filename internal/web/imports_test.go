@@ -176,3 +176,33 @@ func TestImportThroughSettings(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestSettingsListsEverySiteTokens: a token for every site (made with
+// the CLI) shows on each site's settings and can be revoked there; a
+// pasted address adds its site.
+func TestSettingsListsEverySiteTokens(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	st.AddToken(t, "") // waymark token add --name test, without --site
+	b := newBrowser(t, srv.URL)
+	b.login()
+	_, page := b.get("/dashboard/shop.example/settings")
+	if !strings.Contains(page, "every site") {
+		t.Fatal("the every-site token is not listed")
+	}
+	m := regexp.MustCompile(`token-revoke" class="inline-item"><input type="hidden" name="csrf" value="([^"]+)"><input type="hidden" name="id" value="(\d+)">`).FindAllStringSubmatch(page, -1)
+	if len(m) == 0 {
+		t.Fatal("no revoke form")
+	}
+	last := m[len(m)-1]
+	resp, _ := b.post("/dashboard/shop.example/settings/token-revoke", url.Values{"csrf": {last[1]}, "id": {last[2]}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	if _, page := b.get("/dashboard/shop.example/settings"); strings.Contains(page, "every site") {
+		t.Error("the revoked token is still listed")
+	}
+	resp, _ = b.post("/dashboard/sites", url.Values{"csrf": {last[1]}, "domain": {"https://www.pasted.example/shop?x=1"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dashboard/pasted.example" {
+		t.Errorf("adding a pasted address: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

@@ -42,6 +42,9 @@ type tokenRow struct {
 	Created string
 	URL     string // a shared link's address, when it was kept
 	Scopes  string // an API token's scopes
+	// AllSites: a token for every site (made with waymark token add
+	// without --site), listed on every site's page.
+	AllSites bool
 }
 
 // settings shows a site's settings.
@@ -105,10 +108,10 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 		return err
 	}
 	for _, t := range tokens {
-		if t.Site != st.Domain {
+		if t.Site != st.Domain && !(t.Site == "" && t.Kind == site.TokenAPI) {
 			continue
 		}
-		row := tokenRow{ID: t.ID, Name: t.Name, Created: t.CreatedAt.Format("2006-01-02 15:04"), Scopes: strings.Join(t.Scopes, ", ")}
+		row := tokenRow{ID: t.ID, Name: t.Name, Created: t.CreatedAt.Format("2006-01-02 15:04"), Scopes: strings.Join(t.Scopes, ", "), AllSites: t.Site == ""}
 		if t.Secret != "" {
 			row.URL = origin(r) + "/share/" + t.Secret
 		}
@@ -224,7 +227,9 @@ func (s *Server) changeSettings(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			i := slices.IndexFunc(tokens, func(t *site.Token) bool { return t.ID == id && t.Site == st.Domain })
+			i := slices.IndexFunc(tokens, func(t *site.Token) bool {
+				return t.ID == id && (t.Site == st.Domain || t.Site == "" && t.Kind == site.TokenAPI && action == "token-revoke")
+			})
 			if i < 0 {
 				return fmt.Errorf("%w: no such token", site.ErrInvalid)
 			}
