@@ -568,7 +568,11 @@ func headline(res *stats.Result) []headFigure {
 		f := headFigure{Label: metricLabel(m), Value: formatMetric(m, row.Metrics[i])}
 		if c := row.Comparison; c != nil {
 			ch := c.Change[i]
+			d, _ := stats.LookupMetric(m)
 			switch {
+			case d != nil && d.Unit != stats.UnitPercent && c.Metrics[i] == 0 && row.Metrics[i] > 0:
+				// Up from nothing: "+100%" would be a made-up figure.
+				f.Change, f.Direction = "new", "up"
 			case math.IsNaN(ch):
 				// Nothing to compare with (no engagement reported before or
 				// now): no change is shown.
@@ -579,7 +583,7 @@ func headline(res *stats.Result) []headFigure {
 			default:
 				f.Change, f.Direction = "no change", "flat"
 			}
-			if d, _ := stats.LookupMetric(m); d != nil && d.LowerIsBetter {
+			if d != nil && d.LowerIsBetter {
 				// Fewer bounces is better; the arrow still says which way.
 				f.Direction += " inverse"
 			}

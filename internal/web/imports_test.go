@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"waymark.dev/waymark/internal/apptest"
+	"waymark.dev/waymark/internal/stats"
 )
 
 // upload posts files to the settings page's import form as a browser
@@ -204,5 +205,28 @@ func TestSettingsListsEverySiteTokens(t *testing.T) {
 	resp, _ = b.post("/dashboard/sites", url.Values{"csrf": {last[1]}, "domain": {"https://www.pasted.example/shop?x=1"}}, nil)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dashboard/pasted.example" {
 		t.Errorf("adding a pasted address: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestHeadlineNew: a figure up from nothing says "new", not "+100%"; a
+// rate keeps its change in points.
+func TestHeadlineNew(t *testing.T) {
+	row := stats.Row{Metrics: make(stats.Values, len(headlineMetrics)), Comparison: &stats.Comparison{Metrics: make(stats.Values, len(headlineMetrics)), Change: make(stats.Values, len(headlineMetrics))}}
+	for i, m := range headlineMetrics {
+		switch m {
+		case "visitors":
+			row.Metrics[i], row.Comparison.Metrics[i], row.Comparison.Change[i] = 12, 0, 100
+		case "visits":
+			row.Metrics[i], row.Comparison.Metrics[i], row.Comparison.Change[i] = 10, 5, 100
+		case "bounce_rate":
+			row.Metrics[i], row.Comparison.Metrics[i], row.Comparison.Change[i] = 40, 0, 40
+		}
+	}
+	got := map[string]string{}
+	for _, f := range headline(&stats.Result{Rows: []stats.Row{row}}) {
+		got[f.Label] = f.Change
+	}
+	if got["Visitors"] != "new" || got["Visits"] != "+100%" || got["Bounce rate"] != "+40%" {
+		t.Errorf("changes %v", got)
 	}
 }
