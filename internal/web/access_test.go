@@ -72,6 +72,7 @@ type access struct {
 // here fails TestAccessControl: decide who may call it first.
 var accessRules = map[string]access{
 	"GET /healthz":                           {200, 0, "public: load balancers"},
+	"/":                                      {200, 0, "public: the front page here; other unknown addresses answer 404"},
 	"/api/":                                  {404, 0, "public: the JSON answer for unknown API paths and methods"},
 	"GET /metrics":                           {200, 0, "public by default: restrict at the network (docs/SECURITY.md)"},
 	"GET /b.gif":                             {400, 0, "public: beacons (this request has no site)"},

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"waymark.dev/waymark/internal/analytics"
 	"waymark.dev/waymark/internal/site"
@@ -55,7 +57,54 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := s.apiErrorOf(w, r, err)
+	if wantsHTML(r) {
+		s.errorPage(w, r, ae)
+		return
+	}
 	writeJSON(w, ae.Status, map[string]any{"error": ae.body()})
+}
+
+// wantsHTML tells a browser's page request from an API client's: pages
+// (not /api/ paths or .json files) that accept HTML get HTML errors.
+func wantsHTML(r *http.Request) bool {
+	p := r.URL.Path
+	if strings.HasPrefix(p, "/api/") || strings.HasSuffix(p, ".json") || strings.HasPrefix(p, "/.well-known/") {
+		return false
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// errorPage is an error as a page in the dashboard's style: the status,
+// what happened and what to do.
+type errorPage struct {
+	Title, CSRF, Status, Message, Hint string
+	Links                              [][2]string // label, address
+}
+
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, ae *apiError) {
+	p := errorPage{Status: strconv.Itoa(ae.Status), Message: ae.Message}
+	switch {
+	case ae.Status == http.StatusNotFound:
+		p.Title, p.Hint = "Not found", "The address may be mistyped, or what it pointed to was removed or revoked."
+	case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden:
+		p.Title, p.Hint = "Not allowed", "Log in to the dashboard, or ask its administrator for a shared link."
+		p.Links = append(p.Links, [2]string{"Log in", "/login"})
+	case ae.Status == http.StatusMethodNotAllowed:
+		p.Title, p.Hint = "Not here", "This address does not take that kind of request; go back and try the page's own buttons."
+	case ae.Status == http.StatusServiceUnavailable:
+		p.Title, p.Hint = "Busy for a moment", "A part of Waymark is catching up or a store is not answering; try again in a few seconds."
+	case ae.Status >= 500:
+		p.Title, p.Hint = "Something went wrong", "The error is logged with its request id; try again, and give the id to the administrator if it happens again."
+	default:
+		p.Title, p.Hint = "That did not work", "Go back, change what the message names, and try again."
+		if ae.Field != "" {
+			p.Hint = "Go back and change " + ae.Field + ", then try again."
+		}
+	}
+	p.Links = append(p.Links, [2]string{"Dashboard", "/dashboard"}, [2]string{"Front page", "/"})
+	if err := s.render(w, ae.Status, "error.html", p); err != nil {
+		s.log.Error("error page", "err", err)
+	}
 }
 
 // handleStats is handle for Plausible's Stats API paths: their errors

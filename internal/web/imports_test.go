@@ -230,3 +230,42 @@ func TestHeadlineNew(t *testing.T) {
 		t.Errorf("changes %v", got)
 	}
 }
+
+// TestErrorPagesForBrowsers: a browser gets an HTML page in the
+// dashboard's style (status, what happened, what to do) where an API
+// client gets JSON, for unknown addresses, bad views and revoked links.
+func TestErrorPagesForBrowsers(t *testing.T) {
+	srv, _, _ := newTestServer(t, apptest.Options{})
+	b := newBrowser(t, srv.URL)
+	b.login()
+	for _, c := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/no/such/page", 404, "There is no page at /no/such/page."},
+		{"/dashboard/nope.example", 404, "no site nope.example"},
+		{"/dashboard/shop.example?period=bogus", 400, "unknown period"},
+		{"/dashboard/shop.example?from=2024-03-10&to=2024-03-01", 400, "the range ends before it starts"},
+		{"/share/not-a-secret", 404, "this shared link does not exist or was revoked"},
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+c.path, nil)
+		req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+		resp, err := b.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		page := string(body)
+		if resp.StatusCode != c.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+			!strings.Contains(page, `name="viewport"`) || !strings.Contains(page, c.want) || !strings.Contains(page, `class="card errorpage"`) {
+			t.Errorf("%s: %d %s: %.300s", c.path, resp.StatusCode, resp.Header.Get("Content-Type"), page)
+		}
+		// The same without Accept: text/html is JSON, as before.
+		resp, _ = b.get(c.path)
+		if resp.StatusCode != c.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s for an API client: %d %s", c.path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+}

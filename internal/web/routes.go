@@ -98,6 +98,10 @@ func (s *Server) routes() http.Handler {
 	// Front page and demo site.
 	static, _ := fs.Sub(assets.Static, "static")
 	mux.HandleFunc("GET /{$}", s.handle(s.home))
+	// Every other address: a page saying so to browsers, JSON to others.
+	mux.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "There is no page at " + r.URL.Path + "."}
+	}))
 	mux.HandleFunc("GET /style.css", s.stylesheet)
 	if s.Demo {
 		mux.Handle("GET /demo/", http.StripPrefix("/demo/", s.demoFiles(static)))
