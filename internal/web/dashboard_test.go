@@ -182,12 +182,33 @@ func TestSettingsSharesAndExport(t *testing.T) {
 		t.Fatalf("site after settings: %+v", s)
 	}
 
-	// A shared link: shown once, opens a read-only view without login, and
-	// is not an API token.
-	_, body := change("share-add", url.Values{"name": {"team"}})
+	// A shared link: made with Post/Redirect/Get (its card is shown on
+	// the next page, once), opens a read-only view without login, and is
+	// not an API token.
+	resp0, _ := change("share-add", url.Values{"name": {"team"}})
+	next := resp0.Header.Get("Location")
+	if resp0.StatusCode != http.StatusSeeOther || !strings.Contains(next, "/settings?new=") {
+		t.Fatalf("share-add: %d to %q, want a redirect to the settings page", resp0.StatusCode, next)
+	}
+	_, body := b.get(next)
 	m := regexp.MustCompile(`/share/(wmk_[A-Za-z0-9_-]+)`).FindStringSubmatch(body)
-	if m == nil {
+	if m == nil || !strings.Contains(body, "New shared link") {
 		t.Fatalf("no shared link in the page")
+	}
+	if _, again := b.get(next); strings.Contains(again, "New shared link") {
+		t.Error("reloading shows the new link's card again")
+	}
+	// An API token's secret: shown on the next page only, to this session.
+	resp0, _ = change("token-add", url.Values{"name": {"ci"}})
+	next = resp0.Header.Get("Location")
+	if other := newBrowser(t, srv.URL); true {
+		other.login()
+		if _, page := other.get(next); strings.Contains(page, "New API token") {
+			t.Error("another session sees the new token's secret")
+		}
+	}
+	if _, page := b.get(next); !strings.Contains(page, "New API token") || !regexp.MustCompile(`<code>wmk_[A-Za-z0-9_-]+</code>`).MatchString(page) {
+		t.Error("the new token's secret is not shown after the redirect")
 	}
 	anon := newBrowser(t, srv.URL)
 	resp, page := anon.get("/share/" + m[1])

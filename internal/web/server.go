@@ -88,6 +88,7 @@ type Server struct {
 	grants     grants         // consent receipts' analytics grants, for the collector
 	demo       demoChallenges // the demo login's pending one-time codes
 	importJobs importJobs     // uploads being imported, for their progress bars
+	secrets    newSecrets     // tokens and shared links just made, for the next page
 }
 
 // New builds the handler for all web surfaces.

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"waymark.dev/waymark/internal/site"
 )
@@ -47,9 +51,13 @@ type tokenRow struct {
 	AllSites bool
 }
 
-// settings shows a site's settings.
+// settings shows a site's settings, and once a secret just made.
 func (s *Server) settings(w http.ResponseWriter, r *http.Request) error {
-	return s.renderSettings(w, r, http.StatusOK, "", "", "")
+	var secret, kind string
+	if id := r.URL.Query().Get("new"); id != "" {
+		secret, kind = s.secrets.take(id, sessionOf(r).CSRF, s.Now())
+	}
+	return s.renderSettings(w, r, http.StatusOK, "", secret, kind)
 }
 
 func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status int, msg, secret, kind string) error {
@@ -264,15 +272,57 @@ func (s *Server) changeSettings(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
 		return nil
 	}
+	dest := "/dashboard/" + url.PathEscape(st.Domain) + "/settings"
 	if secret != "" {
-		// The secret is shown this once; reload the page to see the list.
-		if fresh := s.Sites.Lookup(ctx, st.Domain); fresh != nil {
-			vw.site = fresh
-		}
-		return s.renderSettings(w, r, http.StatusOK, "", secret, kind)
+		// Post/Redirect/Get: the secret waits for this session's next
+		// page, once, so that a reload shows the list, not a resubmission.
+		dest += "?new=" + s.secrets.put(sessionOf(r).CSRF, secret, kind, s.Now())
 	}
-	http.Redirect(w, r, "/dashboard/"+url.PathEscape(st.Domain)+"/settings", http.StatusSeeOther)
+	http.Redirect(w, r, dest, http.StatusSeeOther)
 	return nil
+}
+
+// newSecrets keep a token or shared link just made for the page the
+// browser is sent to next: one view, by the session that made it, within
+// five minutes.
+type newSecrets struct {
+	mu sync.Mutex
+	m  map[string]newSecret
+}
+
+type newSecret struct {
+	session, secret, kind string
+	at                    time.Time
+}
+
+func (n *newSecrets) put(session, secret, kind string, now time.Time) string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	id := hex.EncodeToString(b)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.m == nil {
+		n.m = map[string]newSecret{}
+	}
+	for k, v := range n.m {
+		if now.Sub(v.at) > 5*time.Minute {
+			delete(n.m, k)
+		}
+	}
+	n.m[id] = newSecret{session: session, secret: secret, kind: kind, at: now}
+	return id
+}
+
+// take returns and forgets the secret under id, if this session made it.
+func (n *newSecrets) take(id, session string, now time.Time) (secret, kind string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	v, ok := n.m[id]
+	if !ok || v.session != session || now.Sub(v.at) > 5*time.Minute {
+		return "", ""
+	}
+	delete(n.m, id)
+	return v.secret, v.kind
 }
 
 // parseStep reads a goal or funnel step: "/path" (a page, '*' allowed) or
