@@ -525,11 +525,13 @@ func (s *Store) EarliestEvent(ctx context.Context, site string) (time.Time, erro
 	return t, nil
 }
 
-// RecentPageviews returns a site's latest pageviews.
-func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]stats.RecentPageview, error) {
+// RecentPageviews returns a site's latest pageviews that q's filters
+// select.
+func (s *Store) RecentPageviews(ctx context.Context, q *stats.Query, n int) ([]stats.RecentPageview, error) {
 	d := Dialect{}
-	stmt := fmt.Sprintf(`SELECT toUnixTimestamp(ts), pathname, referrer_source, browser, device, screen_class FROM events
-		WHERE site = %s AND ts >= %s AND name = %s ORDER BY ts DESC LIMIT %d`, d.Quote(site), d.Time(since), d.Quote(analytics.EventPageview), max(n, 0))
+	stmt := fmt.Sprintf(`SELECT toUnixTimestamp(e.ts), e.pathname, e.referrer_source, e.browser, e.device, e.screen_class FROM events e
+		WHERE e.site = %s AND e.ts >= %s AND e.name = %s%s ORDER BY e.ts DESC LIMIT %d`,
+		d.Quote(q.Site.Domain), d.Time(q.From), d.Quote(analytics.EventPageview), s.planner.EventFilters(q, "e"), max(n, 0))
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}

@@ -374,10 +374,12 @@ func (s *Store) EarliestEvent(ctx context.Context, site string) (time.Time, erro
 	return t.Time.UTC(), nil
 }
 
-// RecentPageviews returns a site's latest pageviews.
-func (s *Store) RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]stats.RecentPageview, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT ts, pathname, referrer_source, browser, device, screen_class FROM events
-		WHERE site = ? AND ts >= ? AND name = ? ORDER BY ts DESC LIMIT ?`, site, since.UTC().Truncate(time.Second), analytics.EventPageview, n)
+// RecentPageviews returns a site's latest pageviews that q's filters
+// select.
+func (s *Store) RecentPageviews(ctx context.Context, q *stats.Query, n int) ([]stats.RecentPageview, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT e.ts, e.pathname, e.referrer_source, e.browser, e.device, e.screen_class FROM events e
+		WHERE e.site = ? AND e.ts >= ? AND e.name = ?`+s.planner.EventFilters(q, "e")+` ORDER BY e.ts DESC LIMIT ?`,
+		q.Site.Domain, q.From.UTC().Truncate(time.Second), analytics.EventPageview, n)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: recent pageviews: %w", err)
 	}

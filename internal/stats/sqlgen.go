@@ -173,6 +173,13 @@ func (p *Planner) filterSQL(q *Query, f Filter, c sqlCtx, alias string) string {
 	return p.leaf(f, p.dimExpr(q, f.Dimension, c, alias))
 }
 
+// EventFilters compiles q's filters for rows of the events table with
+// the given alias, as " AND ..." (empty without filters): the stores'
+// own event queries (the realtime list) filter as the planner does.
+func (p *Planner) EventFilters(q *Query, alias string) string {
+	return p.where(q, q.Filters, onEvents, alias, nil)
+}
+
 func (p *Planner) where(q *Query, fs []Filter, c sqlCtx, alias string, skip func(Filter) bool) string {
 	var b strings.Builder
 	for _, f := range fs {

@@ -19,9 +19,9 @@ type StatsReader interface {
 	// QueryAll answers several queries as one request (a dashboard's
 	// panels), sharing the work they have in common.
 	QueryAll(ctx context.Context, qs []*Query) ([]*Result, error)
-	// RecentPageviews returns a site's latest pageviews since a time,
-	// newest first, at most n.
-	RecentPageviews(ctx context.Context, site string, since time.Time, n int) ([]RecentPageview, error)
+	// RecentPageviews returns the latest pageviews of q's site since
+	// q.From that q's filters select, newest first, at most n.
+	RecentPageviews(ctx context.Context, q *Query, n int) ([]RecentPageview, error)
 	// Funnel counts the visits of q's range that go through f's steps.
 	Funnel(ctx context.Context, q *Query, f site.Funnel) ([]FunnelStep, error)
 	// PropKeys lists the property names of custom event name in q's

@@ -289,6 +289,8 @@ type sitePage struct {
 	// ImportsHref shows or hides it; ImportsNote says when the view's
 	// filters leave it out.
 	Imported, ImportsHref, ImportsNote string
+	// Realtime is the realtime panel's feed, with the view's filters.
+	Realtime string
 }
 
 type funnelView struct {
@@ -543,6 +545,10 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 		page.Funnels = append(page.Funnels, funnelOf(f.Name, steps))
 	}
 	page.Export = base + "/export.zip?" + v.values().Encode()
+	page.Realtime = base + "/realtime.json"
+	if len(v.Filters) > 0 {
+		page.Realtime += "?" + v.values().Encode()
+	}
 	if imps, err := s.siteImports(ctx, st.Domain); err != nil {
 		return err
 	} else if len(imps) > 0 {
@@ -761,7 +767,16 @@ func (s *Server) realtime(w http.ResponseWriter, r *http.Request) error {
 	vw := viewerOf(r)
 	st := vw.site
 	now := s.Now()
-	q, err := buildQuery(st, now, map[string]any{"metrics": []string{"visitors"}, "date_range": "realtime"})
+	// The view's filters apply, as they do to every other panel.
+	v, err := parseView(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	fields := map[string]any{"metrics": []string{"visitors"}, "date_range": "realtime"}
+	if fj := v.filterJSON(); fj != nil {
+		fields["filters"] = fj
+	}
+	q, err := buildQuery(st, now, fields)
 	if err != nil {
 		return err
 	}
@@ -769,7 +784,9 @@ func (s *Server) realtime(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	recent, err := s.Stats.RecentPageviews(r.Context(), st.Domain, now.Add(-30*time.Minute), 20)
+	rq := *q
+	rq.From = now.Add(-30 * time.Minute)
+	recent, err := s.Stats.RecentPageviews(r.Context(), &rq, 20)
 	if err != nil {
 		return err
 	}

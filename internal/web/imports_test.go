@@ -4,11 +4,13 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -266,6 +268,50 @@ func TestErrorPagesForBrowsers(t *testing.T) {
 		resp, _ = b.get(c.path)
 		if resp.StatusCode != c.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 			t.Errorf("%s for an API client: %d %s", c.path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+}
+
+// TestRealtimeFollowsFilters: the realtime panel counts and lists only
+// what the view's filters select.
+func TestRealtimeFollowsFilters(t *testing.T) {
+	srv, st, _ := newTestServer(t, apptest.Options{})
+	for i, page := range []string{"/a", "/b", "/b"} {
+		resp, body := do(t, "POST", srv.URL+"/api/event", `{"n":"pageview","u":"https://shop.example`+page+`","d":"shop.example"}`,
+			map[string]string{"Content-Type": "text/plain", "User-Agent": fmt.Sprintf("Mozilla/5.0 (X11; Linux x86_64; rv:%d.0) Gecko/20100101 Firefox/%d.0", 120+i, 120+i)})
+		if resp.StatusCode != 202 {
+			t.Fatalf("event: %d %s", resp.StatusCode, body)
+		}
+	}
+	st.WaitStored(t, 3)
+	b := newBrowser(t, srv.URL)
+	b.login()
+	_, page := b.get("/dashboard/shop.example?f=is~event:page~/b")
+	if !strings.Contains(page, `data-realtime="/dashboard/shop.example/realtime.json?f=is~event%3Apage~%2Fb"`) {
+		t.Fatalf("the realtime feed does not carry the view's filter")
+	}
+	for _, c := range []struct {
+		query    string
+		visitors float64
+		pages    []string
+	}{
+		{"", 3, []string{"/a", "/b", "/b"}},
+		{"?f=is~event%3Apage~%2Fb", 2, []string{"/b", "/b"}},
+		{"?f=is~event%3Apage~%2Fnone", 0, nil},
+	} {
+		_, body := b.get("/dashboard/shop.example/realtime.json" + c.query)
+		var got struct {
+			Visitors float64
+			Recent   []struct{ Page string }
+		}
+		json.Unmarshal([]byte(body), &got)
+		var pages []string
+		for _, p := range got.Recent {
+			pages = append(pages, p.Page)
+		}
+		slices.Sort(pages) // stored to the second: the order within one is not fixed
+		if got.Visitors != c.visitors || !slices.Equal(pages, c.pages) {
+			t.Errorf("realtime%s: %v visitors, pages %v; want %v, %v", c.query, got.Visitors, pages, c.visitors, c.pages)
 		}
 	}
 }
