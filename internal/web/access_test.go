@@ -73,6 +73,10 @@ type access struct {
 var accessRules = map[string]access{
 	"GET /healthz":                           {200, 0, "public: load balancers"},
 	"/":                                      {200, 0, "public: the front page here; other unknown addresses answer 404"},
+	"GET /favicon.ico":                       {200, 0, "public: icons"},
+	"GET /favicon.svg":                       {200, 0, "public: icons"},
+	"GET /apple-touch-icon.png":              {200, 0, "public: icons"},
+	"GET /icon-512.png":                      {200, 0, "public: icons"},
 	"/api/":                                  {404, 0, "public: the JSON answer for unknown API paths and methods"},
 	"GET /metrics":                           {200, 0, "public by default: restrict at the network (docs/SECURITY.md)"},
 	"GET /b.gif":                             {400, 0, "public: beacons (this request has no site)"},

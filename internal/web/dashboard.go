@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"math"
 	"net"
 	"net/http"
@@ -815,6 +816,19 @@ func (s *Server) realtime(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// iconHandler serves one of the icons embedded in assets/static/icons.
+func iconHandler(name, typ string) http.HandlerFunc {
+	b, err := fs.ReadFile(assets.Static, "static/icons/"+name)
+	if err != nil {
+		panic("web: icon " + name + " is not embedded: " + err.Error())
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", typ)
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.Write(b)
+	}
 }
 
 // dashFile serves the dashboard's stylesheet and script.

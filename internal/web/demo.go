@@ -63,7 +63,7 @@ func (s *Server) demoFiles(static fs.FS) http.Handler {
 }
 
 var homeTmpl = template.Must(template.New("home").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <title>Waymark</title><link rel="stylesheet" href="/style.css"></head>
 <body><main>
 <h1>Waymark is running</h1>

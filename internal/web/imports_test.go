@@ -315,3 +315,27 @@ func TestRealtimeFollowsFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestIcons: every page links the icons, and they are served.
+func TestIcons(t *testing.T) {
+	srv, _, _ := newTestServer(t, apptest.Options{})
+	for path, typ := range map[string]string{"/favicon.ico": "image/x-icon", "/favicon.svg": "image/svg+xml", "/apple-touch-icon.png": "image/png"} {
+		resp, body := do(t, "GET", srv.URL+path, "", nil)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != typ || len(body) < 100 {
+			t.Errorf("%s: %d %s, %d bytes", path, resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+		}
+	}
+	for _, page := range []string{"/login", "/demo/", "/no/such/page"} {
+		req, _ := http.NewRequest("GET", srv.URL+page, nil)
+		req.Header.Set("Accept", "text/html")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `<link rel="icon" href="/favicon.svg"`) {
+			t.Errorf("%s links no icon", page)
+		}
+	}
+}

@@ -98,6 +98,11 @@ func (s *Server) routes() http.Handler {
 	// Front page and demo site.
 	static, _ := fs.Sub(assets.Static, "static")
 	mux.HandleFunc("GET /{$}", s.handle(s.home))
+	// Icons of every page (browsers ask for /favicon.ico on their own).
+	mux.HandleFunc("GET /favicon.ico", iconHandler("favicon.ico", "image/x-icon"))
+	mux.HandleFunc("GET /favicon.svg", iconHandler("favicon.svg", "image/svg+xml"))
+	mux.HandleFunc("GET /apple-touch-icon.png", iconHandler("apple-touch-icon.png", "image/png"))
+	mux.HandleFunc("GET /icon-512.png", iconHandler("icon-512.png", "image/png"))
 	// Every other address: a page saying so to browsers, JSON to others.
 	mux.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: "There is no page at " + r.URL.Path + "."}
