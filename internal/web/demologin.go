@@ -72,6 +72,7 @@ func (s *Server) demoAccountOf(r *http.Request) string {
 type demoCode struct {
 	account, code string
 	expires       time.Time
+	wrong         int // wrong codes entered: the second ends the challenge
 }
 
 func (s *Server) demoRender(w http.ResponseWriter, status int, p demoPage) error {
@@ -157,14 +158,32 @@ func (s *Server) demoVerify(w http.ResponseWriter, r *http.Request) error {
 	nonce := readCookie(r, demoChallenge)
 	s.demo.mu.Lock()
 	c, ok := s.demo.m[nonce]
-	if ok && c.code == strings.TrimSpace(r.PostFormValue("code")) && s.Now().Before(c.expires) {
-		delete(s.demo.m, nonce)
-	} else {
+	retry := false
+	switch {
+	case !ok || !s.Now().Before(c.expires):
 		ok = false
+		delete(s.demo.m, nonce)
+	case c.code != strings.TrimSpace(r.PostFormValue("code")):
+		// One more try on the same code: a typo should not send the
+		// visitor back to the password.
+		ok = false
+		c.wrong++
+		if retry = c.wrong < 2; retry {
+			s.demo.m[nonce] = c
+		} else {
+			delete(s.demo.m, nonce)
+		}
+	default:
+		delete(s.demo.m, nonce)
 	}
 	s.demo.mu.Unlock()
+	if retry {
+		return s.demoRender(w, http.StatusUnauthorized, demoPage{Step: "code", Account: c.account, Code: c.code, Title: "Confirm it is you",
+			Message: "That code is not the one we sent. Check it and try once more.", MessageClass: "error"})
+	}
 	if !ok {
-		return s.demoRender(w, http.StatusUnauthorized, demoPage{Step: "login", Message: "That code is wrong or expired; log in again.", MessageClass: "error"})
+		return s.demoRender(w, http.StatusUnauthorized, demoPage{Step: "login", Account: c.account,
+			Message: "That code is wrong again, or it expired (codes last 10 minutes). Log in again for a new one.", MessageClass: "error"})
 	}
 	ag := s.agent(r.UserAgent())
 	_, tok, err := s.Risk.Trust(r.Context(), c.account, ag.Browser+" on "+ag.OS, ClientIP(r, s.TrustedProxies), ag.Browser, ag.OS)

@@ -339,3 +339,39 @@ func TestIcons(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoCodeRetry: a wrong one-time code gets one more try on the same
+// code; a second sends the visitor back to log in. The reasons read in
+// words, the raw signals sit under "For developers".
+func TestDemoCodeRetry(t *testing.T) {
+	srv, _, _ := newTestServer(t, apptest.Options{})
+	b := newBrowser(t, srv.URL)
+	resp, page := b.post("/demo/login", url.Values{"account": {"ann"}, "password": {"demo"}}, nil)
+	code := regexp.MustCompile(`<strong id="code">(\d{6})</strong>`).FindStringSubmatch(page)
+	if resp.StatusCode != 200 || code == nil {
+		t.Fatalf("login: %d, no code step", resp.StatusCode)
+	}
+	if !strings.Contains(page, "<summary>For developers</summary>") || strings.Contains(page, "Reasons:") {
+		t.Error("the signals are not behind For developers")
+	}
+	wrong := "000000"
+	if code[1] == wrong {
+		wrong = "111111"
+	}
+	resp, page = b.post("/demo/login/verify", url.Values{"code": {wrong}}, nil)
+	if resp.StatusCode != 401 || !strings.Contains(page, "try once more") || !strings.Contains(page, `<strong id="code">`+code[1]) {
+		t.Fatalf("first wrong code: %d, not the code step again", resp.StatusCode)
+	}
+	resp, _ = b.post("/demo/login/verify", url.Values{"code": {code[1]}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/demo/account" {
+		t.Fatalf("the right code after one wrong: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Two wrong codes: back to log in.
+	b2 := newBrowser(t, srv.URL)
+	b2.post("/demo/login", url.Values{"account": {"bob"}, "password": {"demo"}}, nil)
+	b2.post("/demo/login/verify", url.Values{"code": {"x"}}, nil)
+	resp, page = b2.post("/demo/login/verify", url.Values{"code": {"y"}}, nil)
+	if resp.StatusCode != 401 || !strings.Contains(page, "Log in again for a new one") || !strings.Contains(page, `action="/demo/login"`) {
+		t.Errorf("second wrong code: %d", resp.StatusCode)
+	}
+}
