@@ -116,8 +116,14 @@ func (s *Generator) Visits(from time.Time, span time.Duration, n int, emit func(
 		if !t.Before(end) {
 			break
 		}
-		ag := synthAgents[r.IntN(len(synthAgents))]
-		scr := synthScreens[r.IntN(len(synthScreens))]
+		// A visitor keeps one browser, system, device, screen, language
+		// and place on all of a day's visits (the breakdowns' shares then
+		// add up to 100%, as with real visitors): they are drawn from the
+		// visitor's number, not per visit.
+		visitor := 1 + r.Uint64N(visitorPool)
+		pick := func(salt uint64, n int) int { return int(mix(visitor*0x9e3779b97f4a7c15+salt) % uint64(n)) }
+		ag := synthAgents[pick(1, len(synthAgents))]
+		scr := synthScreens[pick(2, len(synthScreens))]
 		src := collect.Source{Name: analytics.SourceDirect, Channel: analytics.ChannelDirect}
 		var utm collect.UTM
 		switch x := r.IntN(10); {
@@ -138,9 +144,9 @@ func (s *Generator) Visits(from time.Time, span time.Duration, n int, emit func(
 			UTMSource: utm.Source, UTMMedium: utm.Medium, UTMCampaign: utm.Campaign,
 			Browser: ag.Browser, BrowserVersion: ag.BrowserVersion, OS: ag.OS, OSVersion: ag.OSVersion, Device: ag.Device,
 			ScreenW: scr[0], ScreenH: scr[1], ViewportW: scr[0], ViewportH: scr[1] - 100, DPR: 1, ColorDepth: 24,
-			ScreenClass: collect.ScreenClass(scr[0]), Language: synthLangs[r.IntN(len(synthLangs))], TimeZone: "Europe/Berlin",
-			VisitorID: analytics.DayVisitorID(analytics.LocalDay(t.In(s.Loc)), 1+r.Uint64N(visitorPool)*2654435761),
-			Place:     synthPlaces[r.IntN(len(synthPlaces))],
+			ScreenClass: collect.ScreenClass(scr[0]), Language: synthLangs[pick(3, len(synthLangs))], TimeZone: "Europe/Berlin",
+			VisitorID: analytics.DayVisitorID(analytics.LocalDay(t.In(s.Loc)), visitor*2654435761),
+			Place:     synthPlaces[pick(4, len(synthPlaces))],
 		}
 		pages := 1 + int(r.ExpFloat64()*1.5)
 		ht := t
@@ -227,4 +233,14 @@ func (g *Generator) Fill(ctx context.Context, store analytics.EventWriter, from 
 		return 0, err
 	}
 	return count, flush()
+}
+
+// mix is a 64-bit finaliser (SplitMix64's): a visitor number's bits,
+// spread.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
