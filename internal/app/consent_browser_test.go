@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -179,8 +181,17 @@ func TestRememberedBrowser(t *testing.T) {
 		v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('`+sel+`').value`))
 		return v
 	}
-	do("consent", chromedp.Navigate(base+"/demo/signup"), chromedp.WaitVisible(".wm-consent"), chromedp.Click(`[data-wm="customise"]`),
-		chromedp.WaitVisible("#wm-p-preferences"), chromedp.Click("#wm-p-preferences"), chromedp.Click(`[data-wm="save"]`), chromedp.WaitNotPresent(".wm-consent"))
+	do("consent", chromedp.EmulateViewport(1366, 900), chromedp.Navigate(base+"/demo/signup"), chromedp.WaitVisible(".wm-consent"), chromedp.Click(`[data-wm="customise"]`),
+		chromedp.WaitVisible("#wm-p-preferences"))
+	// The demo's own stylesheet has form { max-width: 20rem }: the
+	// banner's Customise layer must not be squeezed by it (it was 320 px).
+	if w, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector('.wm-consent .wm-purposes').getBoundingClientRect().width / document.querySelector('.wm-consent').clientWidth`)); err != nil || w < 0.85 {
+		t.Errorf("the Customise layer fills %.0f%% of the banner (%v): the host page's form rule leaks in", w*100, err)
+	}
+	if png, err := chromedp.Run(ctx, chromedp.Screenshot(".wm-consent")); err == nil {
+		os.WriteFile(filepath.Join(artifactDir(t), "consent-customise.png"), png, 0o644)
+	}
+	do("save", chromedp.Click("#wm-p-preferences"), chromedp.Click(`[data-wm="save"]`), chromedp.WaitNotPresent(".wm-consent"))
 	do("sign up", chromedp.SendKeys("#name", "Alice Example"), chromedp.SendKeys("#email", "alice@example.com"),
 		chromedp.Click(`#signup button[type="submit"]`), chromedp.WaitVisible("h1"), chromedp.Sleep(500*time.Millisecond))
 	do("back", chromedp.Navigate(base+"/demo/signup"), chromedp.WaitVisible("#name"), chromedp.Sleep(800*time.Millisecond))
