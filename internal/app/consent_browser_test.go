@@ -339,6 +339,13 @@ func TestDemoNewsVerifiedBrowser(t *testing.T) {
 	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#news-evil script").length`)); n != 0 {
 		t.Error("the injected script became part of the page")
 	}
+	// The altered article is held behind the warning, closed, not shown.
+	if shown, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const d = document.querySelector("#news-evil details.wm-held"); return !d || d.open || d.previousElementSibling !== document.querySelector("#news-evil .wm-verified"); })()`)); shown {
+		t.Error("the altered article is not held closed behind the warning")
+	}
+	if h, _ := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("#news-evil").getBoundingClientRect().height`)); h > 200 {
+		t.Errorf("the altered article takes %.0f px: it is shown", h)
+	}
 }
 
 // demoBrowser starts Waymark with the demo and a Chromium tab (closed with

@@ -13,12 +13,14 @@
       always: "Always on", gpc: "Your browser's privacy signal (Global Privacy Control) was honoured: analytics stays off unless you turn it on here.",
       services: "Services", prefs: "Privacy choices",
       needs: "This needs a cookie to recognise your device, and your browser refuses cookies. Allow cookies for this site to use it.",
-      forget: "Forget these details", notRemembered: "Your details are not remembered: you have not allowed preferences.", remembered: "Filled in with the details you entered before." },
+      forget: "Forget these details", notRemembered: "Your details are not remembered: you have not allowed preferences.", remembered: "Filled in with the details you entered before.",
+      showAltered: "Show the altered content anyway (as text)" },
     "zh-CN": { accept: "全部接受", reject: "全部拒绝", customise: "自定义", save: "保存选择", close: "关闭",
       always: "始终开启", gpc: "已遵从您浏览器的隐私信号（全球隐私控制）：除非您在此开启，否则统计分析保持关闭。",
       services: "服务", prefs: "隐私选择",
       needs: "此功能需要 Cookie 来识别您的设备，而您的浏览器拒绝了 Cookie。请允许本站使用 Cookie 后再使用。",
-      forget: "忘记这些信息", notRemembered: "您的信息不会被记住：您未允许“偏好”。", remembered: "已填入您之前输入的信息。" }
+      forget: "忘记这些信息", notRemembered: "您的信息不会被记住：您未允许“偏好”。", remembered: "已填入您之前输入的信息。",
+      showAltered: "仍然显示被篡改的内容（纯文本）" }
   };
   var state = null, listeners = [], lastFocus = null;
 
@@ -320,7 +322,12 @@
       verifyContent(elm.getAttribute("data-waymark-verify")).then(function (v) {
         var p = el("p", {}, v.text), badge = el("p", { "class": "wm-verified " + (v.ok ? "wm-ok" : "wm-bad"), role: "status",
           "data-verified": v.ok ? "yes" : "no" }, v.ok ? "Content verified: signed by " + v.keyid + "." : "Content not verified: " + v.reason + ".");
-        elm.replaceChildren(p, badge);
+        if (v.ok) { elm.replaceChildren(p, badge); return; }
+        // Content that fails its check stays behind the warning, as text,
+        // to be opened only on purpose.
+        var held = el("details", { "class": "wm-held" });
+        held.append(el("summary", {}, t("showAltered")), p);
+        elm.replaceChildren(badge, held);
       });
     });
   }
