@@ -230,6 +230,16 @@ func TestDashboardBrowser(t *testing.T) {
 			wide, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.scrollWidth + ' > ' + document.documentElement.clientWidth + ': ' + [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 || e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX == 'visible').slice(0, 5).map(e => e.tagName + '.' + e.className + ' r=' + Math.round(e.getBoundingClientRect().right) + ' sw=' + e.scrollWidth + ' cw=' + e.clientWidth).join(', ')`))
 			t.Errorf("%s: the page scrolls sideways (%v); too wide: %s", vp.name, err, wide)
 		}
+		// No figure or column heading breaks inside a word ("VISITO RS"):
+		// each numeric cell's text lies on one line.
+		wrapped, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.panel th.num, .panel td.num, .panel td.label a')].filter(e => {
+			const r = document.createRange(); r.selectNodeContents(e);
+			const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+			return tops.size > 1;
+		}).slice(0, 5).map(e => e.textContent)`))
+		if err != nil || len(wrapped) > 0 {
+			t.Errorf("%s: cells whose text wraps: %q (%v)", vp.name, wrapped, err)
+		}
 		overlap, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
 			const r = [...document.querySelectorAll('.panel, .figure, .chartcard, .realtime')].map(e => [e.id || e.className, e.getBoundingClientRect()]);
 			for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) {
