@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -98,6 +99,25 @@ func TestDashboardBrowser(t *testing.T) {
 	run("add site", chromedp.SendKeys("#domain", "shop.example"), chromedp.Submit("#domain"), chromedp.WaitVisible(".headline"))
 	if l := location(); !strings.HasSuffix(l, "/dashboard/shop.example") {
 		t.Errorf("after adding a site the browser is at %s", l)
+	}
+
+	// A new site: the snippet for its domain, and a live wait for its
+	// first pageview.
+	run("onboarding", chromedp.WaitVisible("#onboarding"))
+	if snip, _ := chromedp.Run(ctx, chromedp.Text("#snippet-js")); !strings.Contains(snip, `data-domain="shop.example"`) || !strings.Contains(snip, base+"/js/script.js") {
+		t.Errorf("snippet %q", snip)
+	}
+	req, _ := http.NewRequest("POST", base+"/api/event", strings.NewReader(`{"n":"pageview","u":"https://shop.example/welcome","d":"shop.example"}`))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0") // a bot's hit is dropped
+	hit, err := http.DefaultClient.Do(req)
+	if err != nil || hit.StatusCode != 202 {
+		t.Fatalf("first hit: %v %v", err, hit)
+	}
+	hit.Body.Close()
+	run("first hit arrives", chromedp.WaitVisible(".waiting.arrived"))
+	if msg, _ := chromedp.Run(ctx, chromedp.Text(".waiting")); !strings.Contains(msg, "/welcome") {
+		t.Errorf("arrival message %q", msg)
 	}
 
 	// The demo shop's view has the synthetic week.

@@ -292,6 +292,10 @@ type sitePage struct {
 	Imported, ImportsHref, ImportsNote string
 	// Realtime is the realtime panel's feed, with the view's filters.
 	Realtime string
+	// Onboarding: the site has no data yet; the page shows its snippet
+	// (for Origin) and waits for the first hit.
+	Onboarding bool
+	Origin     string
 }
 
 type funnelView struct {
@@ -546,6 +550,9 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 		page.Funnels = append(page.Funnels, funnelOf(f.Name, steps))
 	}
 	page.Export = base + "/export.zip?" + v.values().Encode()
+	if first, ok := s.firstData(ctx, st); ok && first.IsZero() && vw.admin {
+		page.Onboarding, page.Origin = true, origin(r)
+	}
 	page.Realtime = base + "/realtime.json"
 	if len(v.Filters) > 0 {
 		page.Realtime += "?" + v.values().Encode()

@@ -34,19 +34,37 @@ func (c *earliestCache) forget(domain string) {
 // event when that is earlier: "all" (Plausible's "All time") then starts
 // where the data starts, not on the day the site was added.
 func (s *Server) withHistory(ctx context.Context, st *site.Site) *site.Site {
+	first, ok := s.firstData(ctx, st)
+	if !ok || first.IsZero() || !st.CreatedAt.IsZero() && !first.Before(st.CreatedAt) {
+		return st
+	}
+	c := *st
+	c.CreatedAt = first
+	return &c
+}
+
+// firstData is when a site's data starts: its first stored event or
+// first imported day; zero for a site without any (kept a few seconds
+// only, so that a new site's first hit shows soon). ok is false when the
+// store cannot say.
+func (s *Server) firstData(ctx context.Context, st *site.Site) (time.Time, bool) {
 	er, ok := s.Stats.(stats.EarliestReader)
 	if !ok {
-		return st
+		return time.Time{}, false
 	}
 	now := time.Now()
 	s.earliest.mu.Lock()
 	e, hit := s.earliest.m[st.Domain]
 	s.earliest.mu.Unlock()
-	if !hit || now.Sub(e.at) > earliestTTL {
+	ttl := earliestTTL
+	if e.t.IsZero() {
+		ttl = 3 * time.Second
+	}
+	if !hit || now.Sub(e.at) > ttl {
 		t, err := er.EarliestEvent(ctx, st.Domain)
 		if err != nil {
 			s.log.Warn("earliest event", "site", st.Domain, "err", err)
-			return st // the range then starts on the day the site was added
+			return time.Time{}, false // "all" then starts on the day the site was added
 		}
 		// Imported history counts too, as Plausible's "All time" starts
 		// at the first imported day.
@@ -69,10 +87,5 @@ func (s *Server) withHistory(ctx context.Context, st *site.Site) *site.Site {
 		s.earliest.m[st.Domain] = e
 		s.earliest.mu.Unlock()
 	}
-	if e.t.IsZero() || !st.CreatedAt.IsZero() && !e.t.Before(st.CreatedAt) {
-		return st
-	}
-	c := *st
-	c.CreatedAt = e.t
-	return &c
+	return e.t, true
 }

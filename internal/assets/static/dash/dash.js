@@ -105,6 +105,43 @@
       xhr.send(data);
     });
   }
+  // A new site: wait for its first pageview and say when it came.
+  var onboard = document.querySelector("[data-first-hit]");
+  if (onboard) {
+    var waiting = onboard.querySelector(".waiting");
+    var check = setInterval(function () {
+      fetch(onboard.getAttribute("data-first-hit"), { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (d) {
+          if (!d || !d.recent || !d.recent.length) return;
+          clearInterval(check);
+          var first = d.recent[d.recent.length - 1];
+          waiting.className = "waiting arrived";
+          waiting.textContent = "The first pageview arrived: " + first.page + ", " + new Date(first.time).toLocaleTimeString() + ". ";
+          var a = document.createElement("a");
+          a.href = window.location.pathname + window.location.search;
+          a.textContent = "Show the dashboard";
+          waiting.append(a);
+        })
+        .catch(function () {});
+    }, 3000);
+  }
+  document.querySelectorAll("[data-copy]").forEach(function (b) {
+    b.addEventListener("click", function () {
+      var text = document.getElementById(b.getAttribute("data-copy")).textContent;
+      var done = function () { b.textContent = "Copied"; setTimeout(function () { b.textContent = "Copy"; }, 2000); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, function () {});
+      } else {
+        var r = document.createRange();
+        r.selectNodeContents(document.getElementById(b.getAttribute("data-copy")));
+        var sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(r);
+        try { document.execCommand("copy"); done(); } catch (e) {}
+      }
+    });
+  });
   document.querySelectorAll("form[data-confirm]").forEach(function (f) {
     f.addEventListener("submit", function (e) {
       if (!window.confirm(f.getAttribute("data-confirm"))) e.preventDefault();
