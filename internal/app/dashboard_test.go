@@ -87,6 +87,22 @@ func TestDashboardBrowser(t *testing.T) {
 		return n
 	}
 
+	// The front page to a visitor: what Waymark is and how to sign in, at
+	// both widths, without sideways scrolling.
+	for _, vp := range []struct {
+		name string
+		w, h int64
+	}{{"desktop", 1366, 900}, {"mobile", 390, 844}} {
+		run("front page", chromedp.EmulateViewport(vp.w, vp.h), chromedp.Navigate(base+"/"), chromedp.WaitVisible(".hero"))
+		if wide, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > document.documentElement.clientWidth + 1`)); wide {
+			t.Errorf("%s: the front page scrolls sideways", vp.name)
+		}
+		if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			os.WriteFile(filepath.Join(artifactDir(t), "front-"+vp.name+".png"), png, 0o644)
+		}
+	}
+	run("desktop", chromedp.EmulateViewport(1280, 900))
+
 	// Logged out, the dashboard asks for the password.
 	run("open dashboard", chromedp.Navigate(base+"/dashboard"), chromedp.WaitVisible("#password"))
 	if l := location(); !strings.Contains(l, "/login") {

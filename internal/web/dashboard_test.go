@@ -298,7 +298,8 @@ func TestFrontPagePrivate(t *testing.T) {
 	srv, _, _ := newTestServer(t, apptest.Options{})
 	b := newBrowser(t, srv.URL)
 	resp, body := b.get("/")
-	if resp.StatusCode != 200 || strings.Contains(body, "other.example") || strings.Contains(body, "--data") || !strings.Contains(body, `href="/login"`) {
+	if resp.StatusCode != 200 || strings.Contains(body, "other.example") || strings.Contains(body, "--data") || !strings.Contains(body, `href="/login"`) ||
+		strings.Contains(body, "/api/") || !strings.Contains(body, `class="hero"`) {
 		t.Errorf("front page to a visitor: %d\n%s", resp.StatusCode, body)
 	}
 	if resp.Header.Get("Cache-Control") != "no-store" {

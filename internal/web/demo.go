@@ -65,26 +65,32 @@ func (s *Server) demoFiles(static fs.FS) http.Handler {
 var homeTmpl = template.Must(template.New("home").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <title>Waymark</title><link rel="stylesheet" href="/style.css"></head>
-<body><main>
-<h1>Waymark is running</h1>
-<p><a href="/dashboard">Open the dashboard</a>: log in with the admin password printed when Waymark first started (or the one in <code>WAYMARK_ADMIN_PASSWORD</code>).</p>
-{{if .Demo}}<p><a href="/demo/">Open the demo shop</a>: browse it in another tab and watch your visit arrive in the dashboard's realtime panel.</p>{{end}}
-<p>Documentation: <code>docs/DASHBOARD.md</code>, <code>docs/API.md</code> and <code>docs/ARCHITECTURE.md</code> in the source tree.</p>
-{{if .Admin}}<h2>Sites</h2>
+<body><main class="front">
+{{if .Admin}}<h1>Waymark is running</h1>
+<p class="actions"><a class="button" href="/dashboard">Open the dashboard</a>{{if .Demo}} <a class="button secondary" href="/demo/">Open the demo shop</a>{{end}}</p>
+{{if .Demo}}<p>Browse the demo shop in another tab and watch your visit arrive in the dashboard's realtime panel.</p>{{end}}
+<h2>Sites</h2>
 <ul>{{range .Sites}}<li><code>{{.}}</code></li>{{else}}<li>No sites yet: <code>waymark site add --domain example.com</code></li>{{end}}</ul>
-{{else}}<p>Your sites and the set-up commands for this server are shown here once you are <a href="/login">logged in</a>.</p>{{end}}
 <h2>Add the tracker to a site</h2>
-<pre>&lt;script defer data-domain="example.com" src="{{.Origin}}/w.js"&gt;&lt;/script&gt;</pre>
+<pre>&lt;script defer data-domain="{{.First}}" src="{{.Origin}}/js/script.js"&gt;&lt;/script&gt;</pre>
 <h2>Ask the stats API</h2>
-<pre>TOKEN=$(waymark token add{{if .Admin}} --data {{.Data}}{{end}} --name me)
+<pre>TOKEN=$(waymark token add --data {{.Data}} --name me)
 curl -s -H "Authorization: Bearer $TOKEN" {{.Origin}}/api/v2/query \
   -d '{"site_id":"{{.First}}","metrics":["visitors","pageviews","time_on_page"],"date_range":"day","dimensions":["event:page"]}'</pre>
-<h2>Endpoints</h2>
-<ul>
-<li><code>POST /api/event</code>, <code>GET /b.gif</code>: collection</li>
-<li><code>POST /api/v2/query</code>: stats API (Bearer token)</li>
-<li><a href="/healthz">/healthz</a>, <a href="/metrics">/metrics</a></li>
-</ul>
+<p>Documentation: <code>docs/DASHBOARD.md</code>, <code>docs/API.md</code>, <code>docs/MIGRATING.md</code> and <code>docs/ARCHITECTURE.md</code> in the source tree; health at <a href="/healthz">/healthz</a>.</p>
+{{else}}<section class="hero">
+<h1>Waymark</h1>
+<p class="lede">Analytics, consent and account security for your website, from one program that runs beside it. No third party sees your visitors.</p>
+<p class="actions"><a class="button" href="/login">Sign in</a>{{if .Demo}} <a class="button secondary" href="/demo/">Try the demo shop</a>{{end}}</p>
+</section>
+<section class="features">
+<div><h2>Visitor analytics</h2><p>Pages, sources, places and goals from a 1&nbsp;KB script or a pixel, counted without cookies. Plausible's tracker and APIs work as they are, and your history comes along.</p></div>
+<div><h2>Consent that holds</h2><p>A consent banner visitors understand, Global Privacy Control honoured, and what needs a cookie says why.</p></div>
+<div><h2>Account security</h2><p>Known devices recognised, new devices and networks flagged, risky logins stepped up or refused, devices revocable by their owners.</p></div>
+<div><h2>A safe way out</h2><p>Links to other sites checked against phishing, malware and lookalikes of your domains, and content signed so that no router can change it.</p></div>
+</section>
+<p class="hint">This Waymark's administrator signs in with the password set when it was installed.</p>
+{{end}}
 </main></body></html>`))
 
 // home serves the front page. The sites and the data folder's path are
