@@ -266,6 +266,15 @@ func TestDashboardBrowser(t *testing.T) {
 			wide, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.scrollWidth + ' > ' + document.documentElement.clientWidth + ': ' + [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 || e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX == 'visible').slice(0, 5).map(e => e.tagName + '.' + e.className + ' r=' + Math.round(e.getBoundingClientRect().right) + ' sw=' + e.scrollWidth + ' cw=' + e.clientWidth).join(', ')`))
 			t.Errorf("%s: the page scrolls sideways (%v); too wide: %s", vp.name, err, wide)
 		}
+		// The chart's labels keep their shape at any width (they were
+		// squeezed to a few pixels on phones) and dates read in the
+		// browser's locale.
+		axis, err := chromedp.Run(ctx, chromedp.Evaluate[[]any](`(() => { const t = document.querySelector('svg.chart text.axis.x'); const r = t.getBoundingClientRect(); return [t.textContent, r.width, r.height]; })()`))
+		if err != nil || len(axis) != 3 {
+			t.Errorf("%s: chart axis: %v %v", vp.name, axis, err)
+		} else if label, _ := axis[0].(string); !strings.ContainsAny(label, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") || axis[2].(float64) < 9 || axis[1].(float64) < 2*axis[2].(float64) {
+			t.Errorf("%s: chart axis label %q is %.1f x %.1f px", vp.name, label, axis[1], axis[2])
+		}
 		// No figure or column heading breaks inside a word ("VISITO RS"):
 		// each numeric cell's text lies on one line.
 		wrapped, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.panel th.num, .panel td.num, .panel td.label a')].filter(e => {

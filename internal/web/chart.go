@@ -32,11 +32,16 @@ func lineChart(title string, labels []string, cur, prev []float64) template.HTML
 	for i := 0; i <= 4; i++ {
 		v := scale * float64(i) / 4
 		fmt.Fprintf(&b, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, left, w-right, y(v), y(v))
-		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, left-6, y(v)+4, formatCount(v))
+		// Above its grid line at the left edge: at a phone's width the
+		// margin is narrower than "1,000".
+		fmt.Fprintf(&b, `<text class="axis" x="2" y="%.1f" text-anchor="start">%s</text>`, y(v)-3, formatCount(v))
 	}
 	step := max(1, n/8)
 	for i := 0; i < n; i += step {
-		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, x(i), h-8, template.HTMLEscapeString(shortLabel(labels[i])))
+		// The full label rides along: the page's script writes it in
+		// the reader's locale ("4 Nov", "Nov 4").
+		fmt.Fprintf(&b, `<text class="axis x" data-label="%s" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`,
+			template.HTMLEscapeString(labels[i]), x(i), h-8, template.HTMLEscapeString(shortLabel(labels[i])))
 	}
 	line := func(vals []float64, class string, points bool) {
 		if len(vals) == 0 {

@@ -105,6 +105,48 @@
       xhr.send(data);
     });
   }
+  // Charts are drawn to stretch to the card's width: their text would be
+  // squeezed sideways on a phone, so it is scaled back to its own shape,
+  // and dates are written in the reader's locale.
+  var charts = document.querySelectorAll("svg.chart");
+  var dateOf = function (label) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(label);
+    return m ? new Date(+m[1], +m[2] - 1, +m[3]) : null;
+  };
+  charts.forEach(function (svg) {
+    var labels = svg.querySelectorAll("text.axis.x");
+    var monthly = labels.length > 1 && [].every.call(labels, function (t) { return /-01$/.test(t.getAttribute("data-label")); }) &&
+      [].some.call(labels, function (t, i) { return i > 0 && t.getAttribute("data-label").slice(5, 7) !== labels[i - 1].getAttribute("data-label").slice(5, 7); });
+    labels.forEach(function (t) {
+      var d = dateOf(t.getAttribute("data-label"));
+      if (!d) return;
+      t.textContent = monthly ? d.toLocaleDateString(undefined, { month: "short", year: "2-digit" })
+        : d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+    });
+  });
+  var unsqueeze = function () {
+    charts.forEach(function (svg) {
+      var vb = svg.viewBox.baseVal;
+      if (!vb || !vb.width) return;
+      var sx = svg.getBoundingClientRect().width / vb.width;
+      if (!sx) return;
+      svg.querySelectorAll("text").forEach(function (t) {
+        var x = +t.getAttribute("x");
+        t.setAttribute("transform", "translate(" + x + " 0) scale(" + (1 / sx) + " 1) translate(" + (-x) + " 0)");
+      });
+      // Fewer date labels where they would run into each other.
+      var lastRight = -Infinity;
+      svg.querySelectorAll("text.axis.x").forEach(function (t) {
+        t.removeAttribute("visibility");
+        var r = t.getBoundingClientRect();
+        if (r.left < lastRight + 6) { t.setAttribute("visibility", "hidden"); return; }
+        lastRight = r.right;
+      });
+    });
+  };
+  unsqueeze();
+  window.addEventListener("resize", unsqueeze);
+
   // A new site: wait for its first pageview and say when it came.
   var onboard = document.querySelector("[data-first-hit]");
   if (onboard) {
