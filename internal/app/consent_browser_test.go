@@ -123,10 +123,30 @@ func TestConsentBrowser(t *testing.T) {
 		t.Errorf("after withdrawing analytics in the preferences: %v", s)
 	}
 	// What is stored about me, and forgetting it.
-	do(b, "me", chromedp.Navigate(base+"/demo/me"), chromedp.WaitVisible("#me-receipts li"))
-	do(b, "forget", chromedp.Click("#forget"), chromedp.Sleep(500*time.Millisecond))
+	do(b, "me", chromedp.Navigate(base+"/demo/me"), chromedp.WaitVisible("#me-receipts tbody tr"))
+	// Choices as a table, dates as dates, ids short (whole in the title),
+	// refusals among the receipts.
+	if rows, _ := chromedp.Run(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#me-receipts tbody tr")].map(r => r.textContent)`)); len(rows) < 2 ||
+		!strings.Contains(strings.Join(rows, "\n"), "refused: Analytics") || strings.Contains(strings.Join(rows, "\n"), "T") && strings.Contains(strings.Join(rows, "\n"), "Z ") {
+		t.Errorf("receipts %q", rows)
+	}
+	if idText, _ := chromedp.Run(b, chromedp.Text("#me-id")); len(idText) > 12 {
+		t.Errorf("the visitor id shows whole: %q", idText)
+	}
+	do(b, "phone", chromedp.EmulateViewport(390, 844))
+	if wide, _ := chromedp.Run(b, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > document.documentElement.clientWidth + 1`)); wide {
+		t.Error("the page scrolls sideways at 390 px")
+	}
+	if png, err := chromedp.Run(b, chromedp.FullScreenshot(100)); err == nil {
+		os.WriteFile(filepath.Join(artifactDir(t), "demo-me-mobile.png"), png, 0o644)
+	}
+	do(b, "desktop", chromedp.EmulateViewport(1280, 900))
+	do(b, "forget", chromedp.Click("#forget"), chromedp.WaitVisible("#forgotten"), chromedp.Sleep(500*time.Millisecond))
 	if txt, _ := chromedp.Run(b, chromedp.Text("#me-id")); txt != "none" {
 		t.Errorf("after forgetting, the visitor id shows %q", txt)
+	}
+	if msg, _ := chromedp.Run(b, chromedp.Text("#forgotten")); !strings.HasPrefix(msg, "Done:") {
+		t.Errorf("no confirmation after Forget me: %q", msg)
 	}
 	if c := cookies(b); c["waymark_id"] != nil {
 		t.Error("the identity cookie survives forgetting")
