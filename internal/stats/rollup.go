@@ -29,12 +29,29 @@ import (
 // so a range mixes both without double counting.
 
 // RollupDims are the visit dimensions kept in daily rollups; "" stands for
-// all visits.
+// all visits. An entry of two dimensions (separated by a space) keeps
+// their pairs, with the values joined by pairSep: a place's code and its
+// name, which the dashboard's Locations panel asks for together.
 var RollupDims = []string{"", "visit:entry_page", "visit:exit_page", "visit:source", "visit:channel", "visit:referrer",
 	"visit:utm_source", "visit:utm_medium", "visit:utm_campaign", "visit:utm_term", "visit:utm_content",
 	"visit:browser", "visit:browser_version", "visit:os", "visit:os_version", "visit:device", "visit:screen",
 	"visit:language", "visit:hostname", "visit:country", "visit:region", "visit:city",
-	"visit:country_name", "visit:region_name", "visit:city_name"}
+	"visit:country_name", "visit:region_name", "visit:city_name",
+	"visit:country visit:country_name", "visit:region visit:region_name", "visit:city visit:city_name"}
+
+// pairSep joins the two values of a paired rollup dimension in
+// rollup_visits.value (the unit separator, which no page, source or
+// place name carries).
+const pairSep = "\x1f"
+
+// pairKey turns a stored value of a rollup dimension into the key the
+// raw path groups the same values by (see key).
+func pairKey(dim, value string) string {
+	if strings.Contains(dim, " ") {
+		return strings.ReplaceAll(value, pairSep, "\x00")
+	}
+	return value
+}
 
 // Kinds of rollup_events rows.
 const (
@@ -67,10 +84,13 @@ func (p *Planner) RollupStatements(s *site.Site, day, builtAt time.Time) []strin
 		cols = append(cols, fmt.Sprintf("CAST(coalesce(v.om%d, 0) AS BIGINT)", i))
 	}
 	for _, d := range RollupDims {
-		var dims []string
+		dims := strings.Fields(d)
 		value := "''"
-		if d != "" {
-			dims, value = []string{d}, "v.od0"
+		switch len(dims) {
+		case 1:
+			value = "v.od0"
+		case 2:
+			value = "v.od0 || chr(31) || v.od1"
 		}
 		st = append(st, fmt.Sprintf("INSERT INTO rollup_visits SELECT %s, %s, %s, %s, %s FROM (%s) v WHERE coalesce(v.om1, 0) <> 0",
 			S, D, p.D.Quote(d), value, strings.Join(cols, ", "), p.visitSQL(q, dims)))
@@ -111,6 +131,17 @@ func (p *Planner) eventSumsSQL(domain string, from, to time.Time) string {
 UNION ALL SELECT CAST(%s AS UTINYINT), c.pathname, %s FROM events c WHERE %s GROUP BY c.pathname
 UNION ALL SELECT CAST(%s AS UTINYINT), c.name, %s FROM events c WHERE %s AND c.name <> %s GROUP BY c.name`,
 		rollupAll, cols, where, rollupPage, cols, where, rollupName, cols, where, eng)
+}
+
+// engagementByDaySQL selects, per local day of q's range (YYYY-MM-DD),
+// the engagement sums of eventSumsSQL's "all" row: engaged_ms,
+// engaged_views and scroll.
+func (p *Planner) engagementByDaySQL(q *Query) string {
+	day := p.D.FormatBucket("day", p.D.Bucket("day", p.localTime(q, "c.ts")))
+	return fmt.Sprintf(`SELECT %s AS day, CAST(coalesce(sum(c.engaged_ms), 0) AS BIGINT), CAST(coalesce(sum(c.new_pageview), 0) AS BIGINT),
+	CAST(coalesce(sum(c.scroll_depth), 0) AS BIGINT)
+FROM events c WHERE c.site = %s AND c.ts >= %s AND c.ts < %s AND c.name = %s GROUP BY 1`,
+		day, p.D.Quote(q.Site.Domain), p.D.Time(q.From), p.D.Time(q.To), p.D.Quote(analytics.EventEngagement))
 }
 
 // eventOldSQL selects, per kind and value, the visitors of events in
@@ -273,6 +304,9 @@ func rollupVisitDim(q *Query) (string, bool) {
 			return d, u == "time:day" || u == "time:week" || u == "time:month"
 		}
 		return d, d != "" && slices.Contains(RollupDims, d)
+	case 2:
+		d := q.Dimensions[0] + " " + q.Dimensions[1]
+		return d, slices.Contains(RollupDims, d)
 	}
 	return "", false
 }
@@ -353,7 +387,7 @@ func (p *Planner) visitsFromRollups(ctx context.Context, q *Query, segs []segmen
 		}
 		dims := []string{}
 		if dim != "" {
-			dims = p.display(q, []string{k})
+			dims = p.display(q, strings.Split(k, "\x00"))
 		}
 		r := Row{Dimensions: dims, Metrics: newMetrics(q)}
 		visitMetrics(q, r.Metrics, v[:6], total)
@@ -401,10 +435,7 @@ func (p *Planner) visitGroups(ctx context.Context, q *Query, segs []segment, dim
 	}
 	needEngagement := (dim == "" || unit != "") &&
 		(slices.Contains(q.Metrics, MetricTimeOnPage) || slices.Contains(q.Metrics, MetricScrollDepth))
-	var dims []string
-	if dim != "" {
-		dims = []string{dim}
-	}
+	dims := strings.Fields(dim)
 	S := p.D.Quote(q.Site.Domain)
 	for _, sg := range segs {
 		if len(sg.days) == 0 {
@@ -435,18 +466,15 @@ func (p *Planner) visitGroups(ctx context.Context, q *Query, segs []segment, dim
 			if !needEngagement {
 				continue
 			}
-			// Engagement sums add up across days; read them a day at a
-			// time so each lands in its own time bucket.
-			for d := sg.from; d.Before(sg.to); d = d.AddDate(0, 0, 1) {
-				raws, err := p.rawEvents(ctx, q.Site.Domain, d, d.AddDate(0, 0, 1), true)
-				if err != nil {
-					return nil, nil, err
-				}
-				for _, r := range raws {
-					if r.Dims[0] == rollupAll {
-						add(label(d.Format(time.DateOnly)), r.Vals[6:9], 6)
-					}
-				}
+			// Engagement sums add up across days: one pass over the run,
+			// grouped by local day, so each day lands in its own bucket and
+			// the cost follows the data, not the number of days.
+			raws, err := p.rows(ctx, p.engagementByDaySQL(&sub), 1)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, r := range raws {
+				add(label(r.Dims[0]), r.Vals, 6)
 			}
 			continue
 		}
@@ -460,7 +488,7 @@ func (p *Planner) visitGroups(ctx context.Context, q *Query, segs []segment, dim
 			return nil, nil, err
 		}
 		for _, r := range raws {
-			k := r.Dims[0]
+			k := pairKey(dim, r.Dims[0])
 			if unit != "" || dim == "" {
 				k = label(k)
 			}
@@ -802,8 +830,8 @@ func (p *Planner) prefetchRaw(ctx context.Context, m *memo, q *Query, dims []str
 	sub.From, sub.To = sg.from.UTC(), sg.to.UTC()
 	var cols []string
 	for _, d := range dims {
-		if d == "visit:exit_page" {
-			continue // its visits are grouped by their live exit page; see visitSQL
+		if d == "visit:exit_page" || strings.Contains(d, " ") {
+			continue // exit pages: visits are grouped by their live exit page (see visitSQL); pairs are read on their own
 		}
 		cols = append(cols, d)
 	}
