@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,7 +56,9 @@ func benchZone() *time.Location {
 
 func benchQuery(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("bench query", stderr)
-	n := fs.Int("events", 1_000_000, "synthetic events to generate (over 90 days)")
+	n := fs.Int("events", 1_000_000, "synthetic events to generate (over --days)")
+	days := fs.Int("days", 90, "days the synthetic events are spread over, ending now")
+	periods := fs.String("periods", "30d", "dashboard periods to ask the query set for, comma-separated (30d, 7d, month, 6mo, 12mo, year, all, ...)")
 	dir := fs.String("dir", "", "folder for the DuckDB file (default: a temporary folder, removed afterwards)")
 	repeats := fs.Int("repeats", 5, "times to run the query set; the median is reported")
 	mem := fs.String("duckdb-memory", "1GB", "DuckDB memory limit")
@@ -68,13 +72,21 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	if *chURL != "" {
-		return benchQueryClickHouse(ctx, *chURL, *n, *repeats, *reuse, *mode, *verbose, stdout)
+		set, err := periodList(*periods)
+		if err != nil {
+			return err
+		}
+		return benchQueryClickHouse(ctx, *chURL, *n, *days, set, *repeats, *reuse, *mode, *verbose, stdout)
 	}
 	if *mode != "batch" && *mode != "sequential" && *mode != "parallel" {
 		return cli.Usagef("--mode must be batch, sequential or parallel")
 	}
-	if *n < 1 || *repeats < 1 {
-		return cli.Usagef("--events and --repeats must be positive")
+	if *n < 1 || *repeats < 1 || *days < 1 {
+		return cli.Usagef("--events, --days and --repeats must be positive")
+	}
+	set, err := periodList(*periods)
+	if err != nil {
+		return err
 	}
 	if *reuse && *dir == "" {
 		return cli.Usagef("--reuse needs --dir")
@@ -115,7 +127,8 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		}
 	} else {
 		t0 := time.Now()
-		if *n, err = fillSynthetic(ctx, store, benchSite, benchZone(), now.Add(-90*24*time.Hour), 90*24*time.Hour, *n); err != nil {
+		span := time.Duration(*days) * 24 * time.Hour
+		if *n, err = fillSynthetic(ctx, store, benchSite, benchZone(), now.Add(-span), span, *n); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "generated and stored %d events in %s (%.0f events/s)\n", *n, time.Since(t0).Round(time.Millisecond), float64(*n)/time.Since(t0).Seconds())
@@ -126,7 +139,14 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	if fi, err := os.Stat(path); err == nil {
 		fmt.Fprintf(stdout, "on disk: %.1f MiB = %.1f bytes/event (events and sessions tables)\n", float64(fi.Size())/(1<<20), float64(fi.Size())/float64(*n))
 	}
-	st := &site.Site{Domain: benchSite, TimeZone: benchZone().String(), CreatedAt: now.Add(-90 * 24 * time.Hour), Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
+	var oldest sql.NullTime
+	if err := store.DB().QueryRowContext(ctx, `SELECT min(ts) FROM events`).Scan(&oldest); err != nil {
+		return err
+	}
+	if !oldest.Valid {
+		oldest.Time = now
+	}
+	st := &site.Site{Domain: benchSite, TimeZone: benchZone().String(), CreatedAt: oldest.Time.UTC(), Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
 	if err := registerBenchSite(ctx, *dir, st); err != nil {
 		return err
 	}
@@ -140,8 +160,10 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		fmt.Fprintf(stdout, "built %d daily rollups in %s\n", n, time.Since(t0).Round(time.Millisecond))
 	}
-	if err := runQuerySet(ctx, store, st, now, *repeats, *mode, *verbose, *imports, stdout); err != nil {
-		return err
+	for _, period := range set {
+		if err := runQuerySet(ctx, store, st, now, period, *repeats, *mode, *verbose, *imports, stdout); err != nil {
+			return err
+		}
 	}
 	if rss, err := selfRSS(); err == nil {
 		fmt.Fprintf(stdout, "process RSS: %.0f MiB\n", rss/(1<<20))
@@ -150,19 +172,67 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
-// runQuerySet asks the dashboard's query set repeats times and prints the
-// median, fastest and slowest run.
-func runQuerySet(ctx context.Context, store stats.StatsReader, st *site.Site, now time.Time, repeats int, mode string, verbose, imports bool, stdout io.Writer) error {
-	queries := make([]*stats.Query, len(DashboardQueries))
-	for k, body := range DashboardQueries {
+// periodList parses --periods.
+func periodList(s string) ([]string, error) {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		qr, err := stats.DecodeQueryRequest([]byte(`{"site_id":"x","metrics":["visitors"],"date_range":` + strconv.Quote(p) + `}`))
+		if err == nil {
+			_, err = qr.Build(&site.Site{Domain: "x", TimeZone: "UTC"}, time.Now())
+		}
+		if err != nil {
+			return nil, cli.Usagef("--periods: %q is not a period: %v", p, err)
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, cli.Usagef("--periods names no period")
+	}
+	return out, nil
+}
+
+// dashboardSet builds the dashboard's query set for a period: the
+// DashboardQueries with its date range, and the chart in the unit the
+// dashboard draws that range in.
+func dashboardSet(st *site.Site, now time.Time, period string, imports bool) ([]*stats.Query, error) {
+	build := func(body string) (*stats.Query, error) {
+		body = strings.Replace(body, `"date_range":"30d"`, `"date_range":`+strconv.Quote(period), 1)
 		qr, err := stats.DecodeQueryRequest([]byte(strings.Replace(body, "{", `{"site_id":"`+benchSite+`",`, 1)))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if queries[k], err = qr.Build(st, now); err != nil {
-			return err
+		q, err := qr.Build(st, now)
+		if err != nil {
+			return nil, err
 		}
-		queries[k].IncludeImports = imports
+		q.IncludeImports = imports
+		return q, nil
+	}
+	head, err := build(DashboardQueries[0])
+	if err != nil {
+		return nil, err
+	}
+	unit := stats.ChartUnit(head.From, head.To)
+	queries := []*stats.Query{head}
+	for _, body := range DashboardQueries[1:] {
+		q, err := build(strings.Replace(body, `"time:day"`, strconv.Quote(unit), 1))
+		if err != nil {
+			return nil, err
+		}
+		queries = append(queries, q)
+	}
+	return queries, nil
+}
+
+// runQuerySet asks the dashboard's query set for a period repeats times
+// and prints the median, fastest and slowest run.
+func runQuerySet(ctx context.Context, store stats.StatsReader, st *site.Site, now time.Time, period string, repeats int, mode string, verbose, imports bool, stdout io.Writer) error {
+	queries, err := dashboardSet(st, now, period, imports)
+	if err != nil {
+		return err
 	}
 	var runs []time.Duration
 	for i := 0; i < repeats; i++ {
@@ -192,22 +262,23 @@ func runQuerySet(ctx context.Context, store stats.StatsReader, st *site.Site, no
 		runs = append(runs, time.Since(start))
 		for k, err := range errs {
 			if err != nil {
-				return fmt.Errorf("query %s: %w", DashboardQueries[k], err)
+				return fmt.Errorf("query %d of the set (%s): %w", k+1, period, err)
 			}
 			if verbose && i == 0 && mode != "batch" {
-				fmt.Fprintf(stdout, "%8s  %s\n", took[k].Round(time.Millisecond), DashboardQueries[k])
+				fmt.Fprintf(stdout, "%8s  %s %v\n", took[k].Round(time.Millisecond), queries[k].Dimensions, queries[k].Metrics)
 			}
 		}
 	}
 	slices.Sort(runs)
-	fmt.Fprintf(stdout, "30-day dashboard query set (%d queries, %s): median %s, min %s, max %s over %d runs\n",
-		len(DashboardQueries), mode, runs[len(runs)/2].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[len(runs)-1].Round(time.Millisecond), len(runs))
+	fmt.Fprintf(stdout, "dashboard query set, %s (%s to %s, %s, %d queries, %s): median %s, min %s, max %s over %d runs\n",
+		period, queries[0].From.In(queries[0].Location).Format(time.DateOnly), queries[0].To.In(queries[0].Location).Format(time.DateOnly),
+		strings.TrimPrefix(queries[1].TimeDimension(), "time:"), len(queries), mode, runs[len(runs)/2].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[len(runs)-1].Round(time.Millisecond), len(runs))
 	return nil
 }
 
 // benchQueryClickHouse is bench query against a ClickHouse database: the
 // same synthetic data and query set, read from the raw tables.
-func benchQueryClickHouse(ctx context.Context, url string, n, repeats int, reuse bool, mode string, verbose bool, stdout io.Writer) error {
+func benchQueryClickHouse(ctx context.Context, url string, n, days int, periods []string, repeats int, reuse bool, mode string, verbose bool, stdout io.Writer) error {
 	store, err := clickhouse.Open(ctx, url, clickhouse.Options{Node: "bench"})
 	if err != nil {
 		return err
@@ -228,7 +299,8 @@ func benchQueryClickHouse(ctx context.Context, url string, n, repeats int, reuse
 			return fmt.Errorf("the database already holds %d events: use --reuse, or a new database name", ext.Events)
 		}
 		t0 := time.Now()
-		if n, err = fillSynthetic(ctx, store, benchSite, benchZone(), now.Add(-90*24*time.Hour), 90*24*time.Hour, n); err != nil {
+		span := time.Duration(days) * 24 * time.Hour
+		if n, err = fillSynthetic(ctx, store, benchSite, benchZone(), now.Add(-span), span, n); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "generated and stored %d events in %s (%.0f events/s)\n", n, time.Since(t0).Round(time.Millisecond), float64(n)/time.Since(t0).Seconds())
@@ -238,8 +310,13 @@ func benchQueryClickHouse(ctx context.Context, url string, n, repeats int, reuse
 	}
 	fmt.Fprintf(stdout, "ClickHouse holds %d events; on disk %.1f MiB = %.1f bytes/event (events and sessions tables)\n",
 		ext.Events, float64(ext.DiskBytes)/(1<<20), float64(ext.DiskBytes)/float64(max(ext.Events, 1)))
-	st := &site.Site{Domain: benchSite, TimeZone: benchZone().String(), CreatedAt: now.Add(-90 * 24 * time.Hour), Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
-	return runQuerySet(ctx, store, st, now, repeats, mode, verbose, true, stdout)
+	st := &site.Site{Domain: benchSite, TimeZone: benchZone().String(), CreatedAt: ext.Oldest.UTC(), Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
+	for _, period := range periods {
+		if err := runQuerySet(ctx, store, st, now, period, repeats, mode, verbose, true, stdout); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fillSynthetic writes n synthetic events through the sessionizer in

@@ -604,10 +604,11 @@ func (s *Store) Rows(ctx context.Context, query string, ndims int) ([]stats.RawR
 	return out, nil
 }
 
-// Extent describes what the store holds: its events, the newest event's
-// time and the bytes its event and session tables take on disk.
+// Extent describes what the store holds: its events, the oldest and
+// newest event's time and the bytes its event and session tables take on disk.
 type Extent struct {
 	Events    int64
+	Oldest    time.Time
 	Newest    time.Time
 	DiskBytes int64
 }
@@ -618,12 +619,12 @@ func (s *Store) Extent(ctx context.Context) (Extent, error) {
 	if err := s.ready(ctx); err != nil {
 		return e, err
 	}
-	err := s.c.query(ctx, "SELECT count(), toUnixTimestamp(max(ts)) FROM events", func(f []string) error {
-		var newest int64
-		if _, err := fmt.Sscan(f[0]+" "+f[1], &e.Events, &newest); err != nil {
+	err := s.c.query(ctx, "SELECT count(), toUnixTimestamp(min(ts)), toUnixTimestamp(max(ts)) FROM events", func(f []string) error {
+		var oldest, newest int64
+		if _, err := fmt.Sscan(f[0]+" "+f[1]+" "+f[2], &e.Events, &oldest, &newest); err != nil {
 			return err
 		}
-		e.Newest = time.Unix(newest, 0).UTC()
+		e.Oldest, e.Newest = time.Unix(oldest, 0).UTC(), time.Unix(newest, 0).UTC()
 		return nil
 	})
 	if err == nil {

@@ -824,3 +824,18 @@ func PlausibleRules(q *Query) error {
 	walk(q.Filters)
 	return bad
 }
+
+// ChartUnit picks the time dimension a chart of the range [from, to) is
+// drawn in: hours for a day, days up to about three months, weeks up to
+// about a year, months beyond.
+func ChartUnit(from, to time.Time) string {
+	switch span := to.Sub(from); {
+	case span <= 26*time.Hour: // one day, also across a DST change
+		return "time:hour"
+	case span <= 100*24*time.Hour:
+		return "time:day"
+	case span <= 400*24*time.Hour:
+		return "time:week"
+	}
+	return "time:month"
+}

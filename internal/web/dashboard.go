@@ -377,7 +377,7 @@ func viewQueries(st *site.Site, now time.Time, v viewState, limit int) (viewSet,
 	if err != nil {
 		return vs, err
 	}
-	vs.unit = timeUnit(vs.head.From, vs.head.To)
+	vs.unit = stats.ChartUnit(vs.head.From, vs.head.To)
 	chartFields := common(map[string]any{"metrics": []string{"visitors", "pageviews"}, "dimensions": []string{vs.unit},
 		"include": map[string]any{"time_labels": true}})
 	if v.Compare {

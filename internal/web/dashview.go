@@ -176,19 +176,6 @@ func (v viewState) filterJSON() json.RawMessage {
 	return b
 }
 
-// timeUnit picks the chart's buckets for a range of the given length.
-func timeUnit(from, to time.Time) string {
-	switch span := to.Sub(from); {
-	case span <= 26*time.Hour: // one day, also across a DST change
-		return "time:hour"
-	case span <= 100*24*time.Hour:
-		return "time:day"
-	case span <= 400*24*time.Hour:
-		return "time:week"
-	}
-	return "time:month"
-}
-
 // dimLabels name the dimensions a view can filter on.
 var dimLabels = map[string]string{
 	"event:page": "Page", "event:name": "Event", "event:goal": "Goal",
