@@ -307,6 +307,22 @@ func TestDashboardBrowser(t *testing.T) {
 		t.Logf("screenshot %s", p)
 	}
 
+	// One date format, the browser's locale's, on every page: no ISO
+	// ("2026-11-03") or bare "11-03" dates left in the text or the chart's
+	// tooltips, and a day in the chart's table reads as Intl writes it.
+	from := time.Now().AddDate(0, 0, -9).Format(time.DateOnly)
+	to := time.Now().AddDate(0, 0, -2).Format(time.DateOnly)
+	for _, page := range []string{view, view + "?period=day", view + "?period=12mo", view + "?from=" + from + "&to=" + to, view + "/settings"} {
+		run("open "+page, chromedp.Navigate(page), chromedp.WaitVisible("h1"))
+		res, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](dateCheck))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range res {
+			t.Errorf("%s: %s", page, p)
+		}
+	}
+
 	// Accessibility of the main pages: every control has a label, headings
 	// do not skip levels, and Tab moves through visible controls in
 	// document order.
@@ -379,3 +395,26 @@ const a11yCheck = `(() => {
 func jsString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
+
+// dateCheck lists dates on the page that are not in the browser's locale:
+// ISO or month-day text outside form fields and code, <time> elements the
+// script did not write, and a chart table's day unlike Intl's.
+const dateCheck = `(() => {
+	const bad = [];
+	const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+	while (w.nextNode()) {
+		const n = w.currentNode, text = n.textContent.trim();
+		if (!text || n.parentElement.closest('script,style,code,pre,textarea,input,.snippet')) continue;
+		if (/\b\d{4}-\d{2}-\d{2}\b/.test(text) || /^\d{2}-\d{2}$/.test(text) || /\b\d{1,2}\/\d{1,2}\/\d{4}\b/.test(text)) bad.push('not in the locale: ' + text.slice(0, 80));
+	}
+	document.querySelectorAll('time[data-fmt]').forEach(t => {
+		if (/^\d{1,2} [A-Z][a-z]{2} \d{4}/.test(t.textContent) && new Intl.DateTimeFormat().resolvedOptions().locale !== 'en-GB') bad.push('time element left as its fallback: ' + t.textContent);
+	});
+	const day = document.querySelector('.charttable time[data-fmt="day"]');
+	if (day) {
+		const [y, m, d] = day.getAttribute('datetime').split('-').map(Number);
+		const want = new Date(y, m - 1, d).toLocaleDateString(undefined, { dateStyle: 'medium' });
+		if (day.textContent !== want) bad.push('chart table day ' + JSON.stringify(day.textContent) + ', the locale writes ' + JSON.stringify(want));
+	}
+	return bad;
+})()`

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"math"
 	"strings"
+	"time"
 )
 
 // lineChart draws a time series as an SVG line chart: the current period
@@ -57,7 +58,7 @@ func lineChart(title string, labels []string, cur, prev []float64) template.HTML
 		if points && len(vals) <= 60 {
 			for i, v := range vals {
 				if i < n {
-					fmt.Fprintf(&b, `<circle class="%s-point" cx="%.1f" cy="%.1f" r="3"><title>%s: %s</title></circle>`,
+					fmt.Fprintf(&b, `<circle class="%s-point" cx="%.1f" cy="%.1f" r="3"><title data-label="%[4]s" data-value="%[5]s">%[4]s: %[5]s</title></circle>`,
 						class, x(i), y(v), template.HTMLEscapeString(labels[i]), formatCount(v))
 				}
 			}
@@ -84,14 +85,15 @@ func niceMax(v float64) float64 {
 	return 10 * p
 }
 
-// shortLabel trims a bucket label for the axis: "2024-03-10" -> "03-10",
-// "2024-03-10 14:00:00" -> "14:00".
+// shortLabel writes a bucket label for the axis, readably without the
+// page's script (which writes it in the reader's locale): "2024-03-10" ->
+// "10 Mar", "2024-03-10 14:00:00" -> "14:00".
 func shortLabel(l string) string {
 	if len(l) == len("2006-01-02 15:04:05") {
 		return l[11:16]
 	}
-	if len(l) == len("2006-01-02") {
-		return l[5:]
+	if t, err := time.Parse(time.DateOnly, l); err == nil {
+		return t.Format("2 Jan")
 	}
 	return l
 }

@@ -29,7 +29,9 @@ import (
 // panel's updates and keyboard shortcuts.
 
 var dashTmpl = template.Must(template.New("dash").Funcs(template.FuncMap{
-	"metric": formatMetric,
+	"metric":  formatMetric,
+	"day":     dayTag,
+	"instant": instantTag,
 }).ParseFS(assets.Static, "static/dash/*.html"))
 
 func (s *Server) render(w http.ResponseWriter, status int, name string, data any) error {
@@ -268,6 +270,7 @@ type sitePage struct {
 	View                    viewState
 	Periods                 []periodLink
 	PeriodLabel             string
+	Custom                  bool // a custom range: the heading names its days
 	From, To                string
 	Chips                   []chip
 	CompareHref             string
@@ -289,7 +292,8 @@ type sitePage struct {
 	// Imported describes the site's imported history ("" without any);
 	// ImportsHref shows or hides it; ImportsNote says when the view's
 	// filters leave it out.
-	Imported, ImportsHref, ImportsNote string
+	Imported                 template.HTML
+	ImportsHref, ImportsNote string
 	// Realtime is the realtime panel's feed, with the view's filters.
 	Realtime string
 	// Onboarding: the site has no data yet; the page shows its snippet
@@ -319,7 +323,10 @@ type headFigure struct {
 	Label, Value, Change, Direction string
 }
 
-type chartRow struct{ Label, Current, Previous string }
+type chartRow struct {
+	Label             template.HTML
+	Current, Previous string
+}
 
 type panelView struct {
 	ID, Title, Details, CSV string
@@ -485,6 +492,7 @@ func (s *Server) siteView(w http.ResponseWriter, r *http.Request) error {
 	page.To = headQ.To.In(loc).Add(-time.Second).Format(time.DateOnly)
 	if v.Period == "custom" {
 		page.PeriodLabel = page.From + " to " + page.To
+		page.Custom = true
 	}
 	for i, f := range v.Filters {
 		page.Chips = append(page.Chips, chip{Label: dimLabel(f.Dim), Op: filterOps[f.Op], Value: chipValue(f), Remove: v.withoutFilter(i).href(base)})
@@ -620,7 +628,7 @@ func chart(res *stats.Result, unit string, compare bool) (template.HTML, []chart
 	}
 	rows := make([]chartRow, len(labels))
 	for i, l := range labels {
-		rows[i] = chartRow{Label: l, Current: "0"}
+		rows[i] = chartRow{Label: bucketTag(l, unit), Current: "0"}
 		if r, ok := byLabel[l]; ok {
 			cur[i] = r.Metrics[0]
 			rows[i].Current = formatCount(r.Metrics[0])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -70,10 +71,10 @@ func (j *importJobs) get(id, site string) (done, total int64, ok bool) {
 
 // importRow is one import as the settings page lists it.
 type importRow struct {
-	ID                  int64
-	Source, Label, From string
-	To, Created         string
-	Rows                string
+	ID                      int64
+	Source, Label, From, To string
+	Created                 time.Time
+	Rows                    string
 }
 
 var sourceNames = map[string]string{imported.SourcePlausible: "Plausible", imported.SourceGoatCounter: "GoatCounter", imported.SourceUmami: "Umami"}
@@ -239,19 +240,20 @@ func importRows(imps []imported.Import) []importRow {
 	out := make([]importRow, 0, len(imps))
 	for _, im := range imps {
 		out = append(out, importRow{ID: im.ID, Source: sourceNames[im.Source], Label: im.Label, From: imported.FormatDay(im.From),
-			To: imported.FormatDay(im.To), Created: im.Created.UTC().Format("2006-01-02 15:04"), Rows: formatCount(float64(im.Rows))})
+			To: imported.FormatDay(im.To), Created: im.Created, Rows: formatCount(float64(im.Rows))})
 	}
 	return out
 }
 
 // importsSummary says, for the dashboard, which imported periods a view
 // can include.
-func importsSummary(imps []imported.Import) string {
+func importsSummary(imps []imported.Import) template.HTML {
 	var parts []string
 	for _, im := range imps {
-		parts = append(parts, fmt.Sprintf("%s, %s to %s", sourceNames[im.Source], imported.FormatDay(im.From), imported.FormatDay(im.To)))
+		parts = append(parts, fmt.Sprintf("%s, %s to %s", template.HTMLEscapeString(sourceNames[im.Source]),
+			dayTag(imported.FormatDay(im.From)), dayTag(imported.FormatDay(im.To))))
 	}
-	return strings.Join(parts, "; ")
+	return template.HTML(strings.Join(parts, "; "))
 }
 
 // limitUpload reads an upload for requireAdmin's form check, after the

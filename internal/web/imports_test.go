@@ -108,7 +108,8 @@ func TestImportThroughSettings(t *testing.T) {
 		t.Fatalf("import answer %s", body)
 	}
 	_, page := b.get("/dashboard/shop.example/settings?imported=" + itoa(got.Import.ID))
-	for _, want := range []string{"Imported 4 rows of Plausible data, 2025-01-10 to 2025-02-10.", "<strong>Plausible</strong> <span class=\"period\">2025-01-10 to 2025-02-10</span>"} {
+	for _, want := range []string{`Imported 4 rows of Plausible data, <time datetime="2025-01-10" data-fmt="day">10 Jan 2025</time> to <time datetime="2025-02-10" data-fmt="day">10 Feb 2025</time>.`,
+		`<strong>Plausible</strong> <span class="period"><time datetime="2025-01-10" data-fmt="day">10 Jan 2025</time> to <time datetime="2025-02-10" data-fmt="day">10 Feb 2025</time></span>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("settings page lacks %q", want)
 		}
@@ -121,7 +122,7 @@ func TestImportThroughSettings(t *testing.T) {
 		t.Errorf("query: %s", res)
 	}
 	_, dash := b.get("/dashboard/shop.example?from=2025-01-01&to=2025-02-28")
-	if !strings.Contains(dash, "Includes imported data: Plausible, 2025-01-10 to 2025-02-10.") || !strings.Contains(dash, `<a href="/dashboard/shop.example?from=2025-01-01&amp;imports=0&amp;to=2025-02-28">Hide imported data</a>`) {
+	if !strings.Contains(dash, `Includes imported data: Plausible, <time datetime="2025-01-10" data-fmt="day">10 Jan 2025</time> to <time datetime="2025-02-10" data-fmt="day">10 Feb 2025</time>.`) || !strings.Contains(dash, `<a href="/dashboard/shop.example?from=2025-01-01&amp;imports=0&amp;to=2025-02-28">Hide imported data</a>`) {
 		t.Errorf("dashboard does not offer the imported data")
 	}
 	if !strings.Contains(dash, `/dashboard/shop.example/export/plausible.zip?from=2025-01-01&amp;to=2025-02-28`) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -33,17 +34,20 @@ type settingsPage struct {
 	ImportsOn bool
 	Imports   []importRow
 	// Notice confirms what the last form did (Post/Redirect/Get).
-	Notice string
+	Notice template.HTML
 	// Audit is the latest changes made through the Sites API.
 	Audit []auditRow
 }
 
-type auditRow struct{ At, Actor, Action, Detail string }
+type auditRow struct {
+	At                    time.Time
+	Actor, Action, Detail string
+}
 
 type tokenRow struct {
 	ID      int64
 	Name    string
-	Created string
+	Created time.Time
 	URL     string // a shared link's address, when it was kept
 	Scopes  string // an API token's scopes
 	// AllSites: a token for every site (made with waymark token add
@@ -82,7 +86,7 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 		if id := q.Get("imported"); id != "" {
 			for _, im := range page.Imports {
 				if strconv.FormatInt(im.ID, 10) == id {
-					page.Notice = fmt.Sprintf("Imported %s rows of %s data, %s to %s.", im.Rows, im.Source, im.From, im.To)
+					page.Notice = template.HTML(fmt.Sprintf("Imported %s rows of %s data, %s to %s.", im.Rows, template.HTMLEscapeString(im.Source), dayTag(im.From), dayTag(im.To)))
 				}
 			}
 		}
@@ -109,7 +113,7 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 		return err
 	}
 	for _, e := range entries {
-		page.Audit = append(page.Audit, auditRow{At: e.At.Format("2006-01-02 15:04:05"), Actor: e.Actor, Action: e.Action, Detail: e.Detail})
+		page.Audit = append(page.Audit, auditRow{At: e.At, Actor: e.Actor, Action: e.Action, Detail: e.Detail})
 	}
 	tokens, err := s.SiteStore.Tokens(r.Context())
 	if err != nil {
@@ -119,7 +123,7 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 		if t.Site != st.Domain && !(t.Site == "" && t.Kind == site.TokenAPI) {
 			continue
 		}
-		row := tokenRow{ID: t.ID, Name: t.Name, Created: t.CreatedAt.Format("2006-01-02 15:04"), Scopes: strings.Join(t.Scopes, ", "), AllSites: t.Site == ""}
+		row := tokenRow{ID: t.ID, Name: t.Name, Created: t.CreatedAt, Scopes: strings.Join(t.Scopes, ", "), AllSites: t.Site == ""}
 		if t.Secret != "" {
 			row.URL = origin(r) + "/share/" + t.Secret
 		}

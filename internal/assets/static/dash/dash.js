@@ -105,23 +105,42 @@
       xhr.send(data);
     });
   }
-  // Charts are drawn to stretch to the card's width: their text would be
-  // squeezed sideways on a phone, so it is scaled back to its own shape,
-  // and dates are written in the reader's locale.
-  var charts = document.querySelectorAll("svg.chart");
-  var dateOf = function (label) {
-    var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(label);
-    return m ? new Date(+m[1], +m[2] - 1, +m[3]) : null;
+  // Dates are written in the reader's locale, one way on every page: the
+  // server sends <time> elements (a day, a month, an hour, an instant)
+  // and the chart's labels with their full value.
+  var parts = function (v) {
+    var m = /^(\d{4})-(\d{2})(?:-(\d{2}))?(?:[T ](\d{2}):(\d{2}))?/.exec(v || "");
+    return m ? new Date(+m[1], +m[2] - 1, m[3] ? +m[3] : 1, m[4] ? +m[4] : 0, m[5] ? +m[5] : 0) : null;
   };
+  var formats = {
+    day: function (v) { var d = parts(v); return d && d.toLocaleDateString(undefined, { dateStyle: "medium" }); },
+    month: function (v) { var d = parts(v); return d && d.toLocaleDateString(undefined, { month: "long", year: "numeric" }); },
+    hour: function (v) { var d = parts(v); return d && d.toLocaleTimeString(undefined, { hour: "numeric", minute: "2-digit" }); },
+    instant: function (v) { var d = new Date(v); return isNaN(d) ? null : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }); }
+  };
+  document.querySelectorAll("time[data-fmt]").forEach(function (t) {
+    var f = formats[t.getAttribute("data-fmt")], text = f && f(t.getAttribute("datetime"));
+    if (text) t.textContent = text;
+  });
+  // Charts are drawn to stretch to the card's width: their text would be
+  // squeezed sideways on a phone, so it is scaled back to its own shape.
+  var charts = document.querySelectorAll("svg.chart");
   charts.forEach(function (svg) {
     var labels = svg.querySelectorAll("text.axis.x");
     var monthly = labels.length > 1 && [].every.call(labels, function (t) { return /-01$/.test(t.getAttribute("data-label")); }) &&
       [].some.call(labels, function (t, i) { return i > 0 && t.getAttribute("data-label").slice(5, 7) !== labels[i - 1].getAttribute("data-label").slice(5, 7); });
+    var hourly = function (v) { return / \d{2}:/.test(v); };
     labels.forEach(function (t) {
-      var d = dateOf(t.getAttribute("data-label"));
+      var v = t.getAttribute("data-label"), d = parts(v);
       if (!d) return;
-      t.textContent = monthly ? d.toLocaleDateString(undefined, { month: "short", year: "2-digit" })
+      t.textContent = hourly(v) ? formats.hour(v)
+        : monthly ? d.toLocaleDateString(undefined, { month: "short", year: "2-digit" })
         : d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+    });
+    svg.querySelectorAll("title[data-label]").forEach(function (t) {
+      var v = t.getAttribute("data-label");
+      var text = hourly(v) ? formats.hour(v) : monthly ? formats.month(v) : formats.day(v);
+      if (text) t.textContent = text + ": " + t.getAttribute("data-value");
     });
   });
   var unsqueeze = function () {
