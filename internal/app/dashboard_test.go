@@ -260,7 +260,7 @@ func TestDashboardBrowser(t *testing.T) {
 		name string
 		w, h int64
 	}{{"desktop", 1280, 900}, {"mobile", 390, 844}} {
-		run("viewport", chromedp.EmulateViewport(vp.w, vp.h), chromedp.Navigate(view), chromedp.WaitVisible("#panel-pages"))
+		run("viewport", chromedp.EmulateViewport(vp.w, vp.h), chromedp.Navigate(view), chromedp.WaitVisible("#panel-pages"), chromedp.WaitVisible("#rt-list li"))
 		overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > document.documentElement.clientWidth + 1`))
 		if err != nil || overflow {
 			wide, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.scrollWidth + ' > ' + document.documentElement.clientWidth + ': ' + [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 || e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX == 'visible').slice(0, 5).map(e => e.tagName + '.' + e.className + ' r=' + Math.round(e.getBoundingClientRect().right) + ' sw=' + e.scrollWidth + ' cw=' + e.clientWidth).join(', ')`))
@@ -277,11 +277,15 @@ func TestDashboardBrowser(t *testing.T) {
 		}
 		// No figure or column heading breaks inside a word ("VISITO RS"):
 		// each numeric cell's text lies on one line.
-		wrapped, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.panel th.num, .panel td.num, .panel td.label a')].filter(e => {
+		wrapped, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.panel th.num, .panel td.num, .panel td.label a, .rt-list li span')].filter(e => {
 			const r = document.createRange(); r.selectNodeContents(e);
 			const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
 			return tops.size > 1;
-		}).slice(0, 5).map(e => e.textContent)`))
+		}).concat([...document.querySelectorAll('.headline dd')].filter(dd => {
+			// A change badge stays beside its figure.
+			const v = dd.querySelector('.value'), c = dd.querySelector('.change');
+			return c && c.getBoundingClientRect().top >= v.getBoundingClientRect().bottom - 2;
+		})).slice(0, 5).map(e => e.textContent)`))
 		if err != nil || len(wrapped) > 0 {
 			t.Errorf("%s: cells whose text wraps: %q (%v)", vp.name, wrapped, err)
 		}

@@ -586,15 +586,20 @@ func headline(res *stats.Result) []headFigure {
 		return out
 	}
 	row := res.Rows[0]
+	visits := slices.Index(headlineMetrics, "visits")
 	for i, m := range headlineMetrics {
 		f := headFigure{Label: metricLabel(m), Value: formatMetric(m, row.Metrics[i])}
 		if c := row.Comparison; c != nil {
 			ch := c.Change[i]
 			d, _ := stats.LookupMetric(m)
+			// Without visits before, a rate (bounce rate) had no value
+			// either: its "0%" then is not a figure to compare with.
+			noneBefore := c.Metrics[visits] == 0
 			switch {
-			case d != nil && d.Unit != stats.UnitPercent && c.Metrics[i] == 0 && row.Metrics[i] > 0:
+			case (noneBefore || d != nil && d.Unit != stats.UnitPercent && c.Metrics[i] == 0) && row.Metrics[i] > 0:
 				// Up from nothing: "+100%" would be a made-up figure.
 				f.Change, f.Direction = "new", "up"
+			case noneBefore:
 			case math.IsNaN(ch):
 				// Nothing to compare with (no engagement reported before or
 				// now): no change is shown.
@@ -605,7 +610,11 @@ func headline(res *stats.Result) []headFigure {
 			default:
 				f.Change, f.Direction = "no change", "flat"
 			}
-			if d != nil && d.LowerIsBetter {
+			switch {
+			case d != nil && d.LowerIsBetter && f.Change == "new":
+				// A first bounce rate is neither good nor bad news.
+				f.Direction = "flat"
+			case d != nil && d.LowerIsBetter:
 				// Fewer bounces is better; the arrow still says which way.
 				f.Direction += " inverse"
 			}

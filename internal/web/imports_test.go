@@ -232,6 +232,22 @@ func TestHeadlineNew(t *testing.T) {
 	if got["Visitors"] != "new" || got["Visits"] != "+100%" || got["Bounce rate"] != "+40%" {
 		t.Errorf("changes %v", got)
 	}
+	// No visits before: every figure with a value is new, the bounce rate
+	// included (its 0% before was no figure); one still at zero says
+	// nothing.
+	for i, m := range headlineMetrics {
+		row.Comparison.Metrics[i], row.Comparison.Change[i] = 0, 0
+		if m == "pageviews" {
+			row.Metrics[i] = 0
+		}
+	}
+	got = map[string]string{}
+	for _, f := range headline(&stats.Result{Rows: []stats.Row{row}}) {
+		got[f.Label] = f.Change
+	}
+	if got["Visitors"] != "new" || got["Visits"] != "new" || got["Bounce rate"] != "new" || got["Pageviews"] != "" {
+		t.Errorf("changes against an empty period %v", got)
+	}
 }
 
 // TestErrorPagesForBrowsers: a browser gets an HTML page in the

@@ -24,6 +24,7 @@
             var page = document.createElement("span");
             page.className = "page";
             page.textContent = p.page;
+            page.title = p.page;
             var src = document.createElement("span");
             src.className = "src";
             src.textContent = p.source + " · " + p.browser + " · " + p.device;
