@@ -96,7 +96,7 @@ var commands = []command{
 		run: func(ctx context.Context, _ string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 			return demoCmd(ctx, args, getenv, stdout, stderr)
 		}},
-	{names: []string{"bench"}, sub: true, help: []helpLine{{"bench ingest|query|risk|proxy|threats|import", "measure the parts"}},
+	{names: []string{"bench"}, sub: true, help: []helpLine{{"bench ingest|query|dashboard|risk|proxy|threats|import", "measure the parts"}},
 		run: func(ctx context.Context, _ string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 			return bench.Run(ctx, args[0], args[1:], getenv, stdout, stderr)
 		}},

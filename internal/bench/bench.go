@@ -2,7 +2,8 @@
 // load, each against the real stores and, where there is one, side by
 // side with a peer (Squid for the proxy): ingest (wrk-like load on the
 // beacon endpoints), query (the dashboard's query set over generated
-// events), risk (login decisions over a filled state store), proxy
+// events), dashboard (a running server's site view over several ranges),
+// risk (login decisions over a filled state store), proxy
 // (forwarding, tunnels and idle memory against Squid), threats (the
 // threat database's lookups) and import (Plausible's export into the
 // embedded store).
@@ -30,6 +31,8 @@ func Run(ctx context.Context, sub string, args []string, getenv func(string) str
 		return benchThreats(ctx, args, getenv, stdout, stderr)
 	case "import":
 		return benchImport(ctx, args, getenv, stdout, stderr)
+	case "dashboard":
+		return benchDashboard(ctx, args, getenv, stdout, stderr)
 	}
-	return cli.Usagef("unknown bench %q: use ingest, query, risk, proxy, threats or import", sub)
+	return cli.Usagef("unknown bench %q: use ingest, query, dashboard, risk, proxy, threats or import", sub)
 }
