@@ -57,6 +57,13 @@ func startProxy(ctx context.Context, c config.Serve, state statestore.Store, che
 	if err := (proxy.HostRules{Allow: pc.HTTPSOnly}).Validate(); err != nil {
 		return nil, fmt.Errorf("--proxy-https-only: %w", err)
 	}
+	signMode, err := proxy.ParseSignMode(pc.Sign)
+	if err != nil {
+		return nil, fmt.Errorf("--proxy-sign: %w", err)
+	}
+	if err := (proxy.HostRules{Allow: pc.SignHosts}).Validate(); err != nil {
+		return nil, fmt.Errorf("--proxy-sign-hosts: %w", err)
+	}
 	userHosts := map[string]proxy.HostRules{}
 	if pc.UserHosts != "" {
 		b, err := os.ReadFile(pc.UserHosts)
@@ -129,6 +136,8 @@ func startProxy(ctx context.Context, c config.Serve, state statestore.Store, che
 		Threats:     checker,
 		Upgrade:     proxy.Upgrade{Enabled: pc.HTTPSFirst, HTTPSOnly: pc.HTTPSOnly},
 		Signer:      &integrity.ResponseSigner{Keys: keys},
+		SignMode:    signMode,
+		SignHosts:   pc.SignHosts,
 	}
 	p.auth = &proxytoken.Authenticator{Store: state, Now: time.Now, Revoked: p.handler.CloseTokenTunnels}
 	if c.State != "" {
@@ -202,7 +211,7 @@ func localAddrs() []netip.Addr {
 }
 
 // proxyTokenFlags are the flags of each proxy token subcommand.
-var proxyTokenFlags = map[string][]string{"add": {"data", "state", "user", "expires"}, "list": {"data", "state"}, "revoke": {"data", "state", "id"}}
+var proxyTokenFlags = map[string][]string{"add": {"data", "state", "user", "expires", "sign"}, "list": {"data", "state"}, "revoke": {"data", "state", "id"}}
 
 // proxyCmd runs `waymark proxy token add|list|revoke`.
 func proxyCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -216,6 +225,7 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 	user := fs.String("user", "", "user the token belongs to")
 	expires := fs.String("expires", "", "lifetime, e.g. 12h or 90d (default: no expiry)")
 	id := fs.String("id", "", "token id (see waymark proxy token list)")
+	sign := fs.Bool("sign", false, "sign every plain-HTTP answer relayed to this token, asked for or not (default: when the request sends Accept-Signature)")
 	fs, err := cli.SubFlagSet(fs, "proxy token "+sub, sub, proxyTokenFlags, stderr)
 	if err != nil {
 		return err
@@ -252,7 +262,7 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 	auth := &proxytoken.Authenticator{Store: db, Now: time.Now}
 	switch sub {
 	case "add":
-		t, secret, err := auth.Add(ctx, *user, ttl)
+		t, secret, err := auth.AddWith(ctx, *user, ttl, *sign)
 		if err != nil {
 			return err
 		}
@@ -264,7 +274,7 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tUSER\tCREATED\tEXPIRES\tSTATE")
+		fmt.Fprintln(tw, "ID\tUSER\tCREATED\tEXPIRES\tSIGNED\tSTATE")
 		for _, t := range toks {
 			exp, state := "never", "active"
 			if !t.Expires.IsZero() {
@@ -276,7 +286,11 @@ func proxyCmd(ctx context.Context, args []string, getenv func(string) string, st
 			if t.Revoked {
 				state = "revoked"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.User, t.Created.Format(time.RFC3339), exp, state)
+			signed := "when asked"
+			if t.Sign {
+				signed = "always"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.User, t.Created.Format(time.RFC3339), exp, signed, state)
 		}
 		return tw.Flush()
 	case "revoke":

@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"waymark.dev/waymark/internal/apptest"
 	"waymark.dev/waymark/internal/config"
+	"waymark.dev/waymark/internal/integrity"
 )
 
 // proxyStack is a running Waymark with its proxy allowed to reach
@@ -369,7 +370,16 @@ func TestVerifyThroughProxy(t *testing.T) {
 		t.Fatalf("verify through the proxy: %d\n%s%s", code, out.String(), errb.String())
 	}
 	// A saved response, then changed.
-	raw := s.curl(t, "-i", origin.URL+"/news")
+	raw := s.curl(t, "-i", "-H", "Accept-Signature: "+integrity.AcceptSignature, origin.URL+"/news")
+	// Not asked for, an answer is relayed without a signature, which
+	// verify reports.
+	unsigned := filepath.Join(t.TempDir(), "unsigned.http")
+	os.WriteFile(unsigned, []byte(s.curl(t, "-i", origin.URL+"/news")), 0o600)
+	out.Reset()
+	if code := Run(context.Background(), []string{"verify", "--keys", keys, "--response", unsigned, "--url", origin.URL + "/news"},
+		func(string) string { return "" }, &out, &errb); code == 0 || !strings.Contains(out.String(), "carries no signature") {
+		t.Errorf("unsigned response: %d %s", code, out.String())
+	}
 	saved := filepath.Join(t.TempDir(), "resp.http")
 	os.WriteFile(saved, []byte(raw), 0o600)
 	out.Reset()

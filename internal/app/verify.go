@@ -88,6 +88,8 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 			}
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		// The proxy signs what is asked for (RFC 9421 section 5.1).
+		req.Header.Set("Accept-Signature", integrity.AcceptSignature)
 		c := &http.Client{Transport: tr, Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		if resp, err = c.Do(req); err != nil {
 			return fmt.Errorf("fetching %s: %w", u, err)

@@ -114,6 +114,11 @@ type Proxy struct {
 	HTTPSFirst bool
 	// HTTPSOnly hosts are never fetched over plain HTTP.
 	HTTPSOnly []string
+	// Sign is which relayed plain-HTTP answers are signed: requested
+	// (when the request sends Accept-Signature), always or never;
+	// SignHosts' answers always are.
+	Sign      string
+	SignHosts []string
 	// Rate (requests per second per user, with Burst) and Tunnels
 	// (concurrent CONNECT tunnels per user) bound each user; 0: no limit.
 	Rate    float64
@@ -310,6 +315,8 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.Var(stringList{&c.Threats.LookalikeAllow}, "lookalike-allow", "domains never taken for lookalikes (comma-separated)")
 	fs.IntVar(&c.Threats.MaxEdits, "lookalike-edits", c.Threats.MaxEdits, "edit distance at which a name counts as a typo of a protected domain (0: off)")
 	fs.BoolVar(&c.Proxy.HTTPSFirst, "proxy-https-first", c.Proxy.HTTPSFirst, "fetch http:// URLs over HTTPS when the site has it (Waymark-Upgrade says what happened)")
+	fs.StringVar(&c.Proxy.Sign, "proxy-sign", "requested", "which relayed plain-HTTP answers get Content-Digest and a signature: requested (the request sends Accept-Signature, or its token was made with --sign), always or never")
+	fs.Var(stringList{&c.Proxy.SignHosts}, "proxy-sign-hosts", "hosts whose relayed answers are always signed (\"example.com\", \"*.example.com\")")
 	fs.Var(stringList{&c.Proxy.HTTPSOnly}, "proxy-https-only", "hosts never fetched over plain HTTP (\"example.com\", \"*.example.com\")")
 	fs.BoolVar(&c.Proxy.ReportOnly, "proxy-report-only", c.Proxy.ReportOnly, "log what the egress policy would deny, and allow it")
 	fs.Float64Var(&c.Proxy.Rate, "proxy-rate", c.Proxy.Rate, "requests per second per proxy user (0: unlimited)")
@@ -349,6 +356,11 @@ func (c *Serve) Validate() error {
 	}
 	if c.Threats.MaxEdits < 0 || c.Threats.MaxEdits > 3 {
 		errs = append(errs, errors.New("--lookalike-edits must be 0 to 3"))
+	}
+	switch c.Proxy.Sign {
+	case "requested", "always", "never":
+	default:
+		errs = append(errs, fmt.Errorf("--proxy-sign %q: use requested, always or never", c.Proxy.Sign))
 	}
 	if c.RiskWebhook != "" {
 		u, err := url.Parse(c.RiskWebhook)

@@ -25,20 +25,30 @@ type ResponseSigner struct {
 	Now      func() time.Time
 }
 
-// covered is what a relayed response's signature covers.
-func covered(h http.Header) []Component {
-	c := []Component{{Name: "@status"}, {Name: "content-digest"}}
-	if h.Get("Content-Type") != "" {
-		c = append(c, Component{Name: "content-type"})
-	}
-	return append(c, Component{Name: "@target-uri", Req: true})
-}
-
 // Sign sets Content-Digest, Signature-Input and Signature in fields (the
 // response header, or its trailers when the body was streamed; h is the
 // header, which holds Content-Type) for a response with status to a
-// request of method for target, whose body's SHA-256 is sum.
+// request of method for target, whose body's SHA-256 is sum, with
+// Waymark's label and components.
 func (s *ResponseSigner) Sign(fields, h http.Header, status int, method string, target *url.URL, sum [32]byte) error {
+	return s.SignFor(fields, h, status, &Message{Method: method, URL: target}, DigestField("sha-256", sum[:]), DefaultWant)
+}
+
+// SignFor sets what w asks for in fields: Content-Digest (the digest
+// field's value, of w.Digest's algorithm) and, when w.Sign, a signature
+// with w's label, key (when it is one of the keyring's), tag and nonce,
+// covering the components asked for that this response and its request
+// have, then those a relayed answer always covers (@status,
+// content-digest, content-type when present, @target-uri;req). The
+// algorithm is always Ed25519: an alg asked for that differs is not
+// honoured, and the alg parameter says so.
+func (s *ResponseSigner) SignFor(fields, h http.Header, status int, req *Message, digest string, w Want) error {
+	if !w.Sign {
+		if digest != "" {
+			fields.Set("Content-Digest", digest)
+		}
+		return nil
+	}
 	now := time.Now()
 	if s.Now != nil {
 		now = s.Now()
@@ -47,20 +57,53 @@ func (s *ResponseSigner) Sign(fields, h http.Header, status int, method string, 
 	if validity <= 0 {
 		validity = 24 * time.Hour
 	}
-	digest := ContentDigest(sum)
 	msgHeader := http.Header{"Content-Digest": {digest}}
-	if ct := h.Get("Content-Type"); ct != "" {
-		msgHeader.Set("Content-Type", ct)
+	m := &Message{Status: status, Header: msgHeader, Request: req}
+	var comps []Component
+	seen := map[Component]bool{}
+	add := func(c Component) {
+		if seen[c] {
+			return
+		}
+		if !c.Req && !strings.HasPrefix(c.Name, "@") && msgHeader.Get(c.Name) == "" {
+			vs := h.Values(c.Name)
+			if len(vs) == 0 {
+				return // a field the response does not have
+			}
+			msgHeader[http.CanonicalHeaderKey(c.Name)] = vs
+		}
+		if _, err := m.value(c); err != nil {
+			return // a component this response cannot give
+		}
+		seen[c] = true
+		comps = append(comps, c)
 	}
-	m := &Message{Status: status, Header: msgHeader, Request: &Message{Method: method, URL: target}}
+	for _, c := range w.Covered {
+		add(c)
+	}
+	add(Component{Name: "@status"})
+	add(Component{Name: "content-digest"})
+	add(Component{Name: "content-type"})
+	add(Component{Name: "@target-uri", Req: true})
 	key := s.Keys.Current()
-	input, sig, err := Sign(m, covered(msgHeader), SigParams{Created: now, Expires: now.Add(validity), KeyID: key.ID, Alg: "ed25519"}, key.Private())
+	if w.KeyID != "" && w.KeyID != key.ID {
+		for _, k := range s.Keys.Keys() {
+			if k.ID == w.KeyID {
+				key = k
+			}
+		}
+	}
+	label := w.Label
+	if label == "" {
+		label = Label
+	}
+	input, sig, err := Sign(m, comps, SigParams{Created: now, Expires: now.Add(validity), KeyID: key.ID, Alg: "ed25519", Nonce: w.Nonce, Tag: w.Tag}, key.Private())
 	if err != nil {
 		return err
 	}
 	fields.Set("Content-Digest", digest)
-	fields.Set("Signature-Input", Label+"="+input)
-	fields.Set("Signature", Label+"="+sig)
+	fields.Set("Signature-Input", label+"="+input)
+	fields.Set("Signature", label+"="+sig)
 	return nil
 }
 

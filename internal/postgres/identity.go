@@ -181,8 +181,8 @@ func (s *DB) AddProxyToken(ctx context.Context, t proxytoken.Token) error {
 	if !t.Expires.IsZero() {
 		exp = t.Expires.UnixMilli()
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO proxy_tokens (id, "user", hash, created_at, expires_at) VALUES ($1,$2,$3,$4,$5)`,
-		t.ID, t.User, t.Hash[:], t.Created.UnixMilli(), exp)
+	_, err := s.pool.Exec(ctx, `INSERT INTO proxy_tokens (id, "user", hash, created_at, expires_at, sign) VALUES ($1,$2,$3,$4,$5,$6)`,
+		t.ID, t.User, t.Hash[:], t.Created.UnixMilli(), exp, t.Sign)
 	if isUnique(err) {
 		return failed("postgres: proxy token %s exists", t.ID)
 	}
@@ -194,7 +194,7 @@ func (s *DB) AddProxyToken(ctx context.Context, t proxytoken.Token) error {
 
 // ProxyTokens lists all proxy tokens, oldest first.
 func (s *DB) ProxyTokens(ctx context.Context) ([]proxytoken.Token, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, "user", hash, created_at, expires_at, revoked_at FROM proxy_tokens ORDER BY created_at, id`)
+	rows, err := s.pool.Query(ctx, `SELECT id, "user", hash, created_at, expires_at, revoked_at, sign FROM proxy_tokens ORDER BY created_at, id`)
 	if err != nil {
 		return nil, failed("postgres: proxy tokens: %w", err)
 	}
@@ -204,7 +204,7 @@ func (s *DB) ProxyTokens(ctx context.Context) ([]proxytoken.Token, error) {
 		var t proxytoken.Token
 		var hash []byte
 		var created, exp, revoked int64
-		if err := rows.Scan(&t.ID, &t.User, &hash, &created, &exp, &revoked); err != nil {
+		if err := rows.Scan(&t.ID, &t.User, &hash, &created, &exp, &revoked, &t.Sign); err != nil {
 			return nil, failed("postgres: proxy tokens: %w", err)
 		}
 		copy(t.Hash[:], hash)

@@ -46,6 +46,7 @@ const (
 	ReasonUpgradeNotHTTP1        Reason = "upgrade_not_http1"
 	ReasonUpgradeWithBody        Reason = "upgrade_with_body"
 	ReasonThreatWarningContinued Reason = "threat_warning_continued"
+	ReasonBadIntegrityRequest    Reason = "bad_integrity_request"
 )
 
 // reasonText explains every reason a person can be shown, the proxy's own
@@ -68,6 +69,7 @@ var reasonText = map[Reason]string{
 	ReasonShuttingDown:           "The proxy is shutting down.",
 	ReasonHijack:                 "The proxy could not take over the connection.",
 	ReasonClientGone:             "The browser went away before the answer came.",
+	ReasonBadIntegrityRequest:    "The request's Accept-Signature or Want-Content-Digest could not be read.",
 	ReasonHTTPSRequired:          "This site is reached over HTTPS only, and HTTPS did not work.",
 	ReasonUpgradeNotHTTP1:        "Protocol upgrades are forwarded over HTTP/1.1 only.",
 	ReasonUpgradeWithBody:        "A request that switches protocols must not carry a body.",

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -23,8 +22,9 @@ type forwardKey struct{}
 // forwardState passes the vetted target and the audit record through the
 // reverse proxy's hooks.
 type forwardState struct {
-	q  *request
-	vt netguard.Target
+	q      *request
+	vt     netguard.Target
+	header http.Header // the client's request header, for components signed with ;req
 }
 
 // forward relays a plain-HTTP request to a vetted destination. The
@@ -40,7 +40,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, vt 
 		s.forwardUpgrade(w, r, q, vt)
 		return
 	}
-	st := &forwardState{q: q, vt: vt}
+	st := &forwardState{q: q, vt: vt, header: r.Header.Clone()}
 	r = r.WithContext(context.WithValue(r.Context(), forwardKey{}, st))
 	var up counter
 	if r.Body != nil && r.Body != http.NoBody {
@@ -65,7 +65,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			for _, f := range integrity.Fields {
 				resp.Header.Del(f)
 			}
-			if !signable(st.q.method, resp.StatusCode) {
+			if st.q.want.Digest == "" || !signable(st.q.method, resp.StatusCode) {
 				return nil
 			}
 			return s.signReverse(resp, st)
@@ -81,6 +81,8 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 // fields go in the header; otherwise the body streams through a hash and
 // the fields are announced as trailers, filled in when it ends complete.
 func (s *Server) signReverse(resp *http.Response, st *forwardState) error {
+	want := st.q.want
+	req := &integrity.Message{Method: st.q.method, URL: st.q.target, Header: st.header}
 	if resp.ContentLength >= 0 && resp.ContentLength <= s.signBuffer() && len(resp.Trailer) == 0 {
 		body := make([]byte, resp.ContentLength)
 		_, err := io.ReadFull(resp.Body, body)
@@ -88,7 +90,9 @@ func (s *Server) signReverse(resp *http.Response, st *forwardState) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", errBadOrigin, err)
 		}
-		if err := s.Signer.Sign(resp.Header, resp.Header, resp.StatusCode, st.q.method, st.q.target, sha256.Sum256(body)); err != nil {
+		hash := integrity.DigestHash(want.Digest)
+		hash.Write(body)
+		if err := s.Signer.SignFor(resp.Header, resp.Header, resp.StatusCode, req, integrity.DigestField(want.Digest, hash.Sum(nil)), want); err != nil {
 			return fmt.Errorf("%w: signing: %v", errBadOrigin, err)
 		}
 		resp.Body = io.NopCloser(bytes.NewReader(body))
@@ -97,14 +101,15 @@ func (s *Server) signReverse(resp *http.Response, st *forwardState) error {
 	if resp.Trailer == nil {
 		resp.Trailer = http.Header{}
 	}
-	for _, f := range integrity.Fields {
-		resp.Trailer[f] = nil
+	resp.Trailer["Content-Digest"] = nil
+	if want.Sign {
+		resp.Trailer["Signature"], resp.Trailer["Signature-Input"] = nil, nil
 	}
 	resp.Header.Del("Content-Length")
 	resp.ContentLength = -1
-	resp.Body = &signingBody{ReadCloser: resp.Body, hash: sha256.New(), done: func(sum [32]byte) {
+	resp.Body = &signingBody{ReadCloser: resp.Body, hash: integrity.DigestHash(want.Digest), done: func(sum []byte) {
 		fields := http.Header{}
-		if err := s.Signer.Sign(fields, resp.Header, resp.StatusCode, st.q.method, st.q.target, sum); err != nil {
+		if err := s.Signer.SignFor(fields, resp.Header, resp.StatusCode, req, integrity.DigestField(want.Digest, sum), want); err != nil {
 			s.Log.Error("signing a relayed answer", "err", err)
 			return
 		}
@@ -118,16 +123,14 @@ func (s *Server) signReverse(resp *http.Response, st *forwardState) error {
 type signingBody struct {
 	io.ReadCloser
 	hash hash.Hash
-	done func([32]byte)
+	done func([]byte)
 }
 
 func (b *signingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.hash.Write(p[:n])
 	if err == io.EOF && b.done != nil {
-		var sum [32]byte
-		b.hash.Sum(sum[:0])
-		b.done(sum)
+		b.done(b.hash.Sum(nil))
 		b.done = nil
 	}
 	return n, err
@@ -156,6 +159,10 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Header.Del("Proxy-Authorization")
 	pr.Out.Header.Del("Proxy-Connection")
 	pr.Out.Header.Add("Via", "1.1 waymark")
+	if s.Signer != nil {
+		pr.Out.Header.Del("Accept-Signature")
+		pr.Out.Header.Del("Want-Content-Digest")
+	}
 }
 
 func (s *Server) forwardError(w http.ResponseWriter, r *http.Request, err error) {

@@ -47,10 +47,14 @@ type Server struct {
 	Threats   ThreatChecker
 	WarnGrant time.Duration
 	// Signer, when set, adds Content-Digest and an RFC 9421 signature to
-	// every relayed plain-HTTP response (and removes such fields the
-	// origin sent); SignBuffer (default DefaultSignBuffer) bounds the body
-	// held to sign in the header, longer ones get trailers.
+	// relayed plain-HTTP responses as SignMode decides (see signWant);
+	// SignHosts are hosts whose answers are always signed. Such fields an
+	// origin sent are removed in every mode. SignBuffer (default
+	// DefaultSignBuffer) bounds the body held to sign in the header,
+	// longer ones get trailers.
 	Signer     *integrity.ResponseSigner
+	SignMode   SignMode
+	SignHosts  []string
 	SignBuffer int64
 	// Upgrade configures HTTPS-first for plain-HTTP requests.
 	Upgrade        Upgrade
@@ -145,6 +149,10 @@ type request struct {
 	threat   *threats.Verdict
 	up, down int64
 	status   int
+	// signAll: the client's token always gets signatures; want is what
+	// a forwarded answer gets (see signWant).
+	signAll bool
+	want    integrity.Want
 	// detached: a tunnel outlives the handler and writes the audit line
 	// itself when it ends.
 	detached bool
@@ -177,7 +185,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.deny(w, r, q, http.StatusProxyAuthRequired, "This proxy needs a token: send Proxy-Authorization with Basic user:token or Bearer token.")
 		return
 	}
-	q.user, q.tokenID = tok.User, tok.ID
+	q.user, q.tokenID, q.signAll = tok.User, tok.ID, tok.Sign
 
 	connect := r.Method == http.MethodConnect
 	var target string
@@ -242,6 +250,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q.ip = vt.Addr.Addr()
 	if connect {
 		s.connect(w, r, q, vt)
+		return
+	}
+	if q.want, err = s.signWant(r, q); err != nil {
+		q.decision, q.reason = "deny", ReasonBadIntegrityRequest
+		s.deny(w, r, q, http.StatusBadRequest, "The request asks for integrity fields in a way this proxy cannot read: "+err.Error()+".")
 		return
 	}
 	if s.Upgrade.Enabled && q.dest.Port == 80 && leanable(r) {

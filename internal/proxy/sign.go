@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,58 @@ import (
 // digest and signature as header fields; longer or unsized bodies stream,
 // and the fields follow as trailers.
 const DefaultSignBuffer = 1 << 20
+
+// SignMode says which relayed answers are signed.
+type SignMode string
+
+// Signing modes. Requested (the default) signs an answer when its request
+// carries Accept-Signature, when the client's token always gets
+// signatures, or when its host is one of SignHosts, and adds a
+// Content-Digest alone when the request carries Want-Content-Digest.
+// Always signs every answer; never signs none.
+const (
+	SignRequested SignMode = "requested"
+	SignAlways    SignMode = "always"
+	SignNever     SignMode = "never"
+)
+
+// ParseSignMode reads a --proxy-sign value.
+func ParseSignMode(s string) (SignMode, error) {
+	switch m := SignMode(s); m {
+	case SignRequested, SignAlways, SignNever:
+		return m, nil
+	case "":
+		return SignRequested, nil
+	}
+	return "", fmt.Errorf("proxy: signing mode %q: use requested, always or never", s)
+}
+
+// signWant decides what the answer to r gets: w.Sign for a signature,
+// w.Digest for a Content-Digest; none when it gets neither. A malformed
+// Accept-Signature or Want-Content-Digest is an error for a 400.
+func (s *Server) signWant(r *http.Request, q *request) (w integrity.Want, err error) {
+	if s.Signer == nil || s.SignMode == SignNever {
+		return w, nil
+	}
+	if w, err = integrity.ParseWant(r.Header); err != nil {
+		return w, err
+	}
+	if w.Sign {
+		return w, nil
+	}
+	forced := s.SignMode == SignAlways || q.signAll
+	for _, p := range s.SignHosts {
+		forced = forced || hostMatch(p, q.dest.Host)
+	}
+	if forced {
+		digest := w.Digest
+		w = integrity.DefaultWant
+		if digest != "" {
+			w.Digest = digest
+		}
+	}
+	return w, nil
+}
 
 // errBadOrigin: the origin's answer broke off before its declared length.
 var errBadOrigin = errors.New("proxy: the origin's answer broke off")
@@ -32,18 +83,21 @@ func signable(method string, status int) bool {
 	return method != http.MethodHead && status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
-// relaySigned relays resp with Content-Digest and an RFC 9421 signature:
-// in the header when the body fits SignBuffer, else as trailers after
-// the streamed body (chunked HTTP/1.1, or HTTP/2).
-func (s *Server) relaySigned(w http.ResponseWriter, r *http.Request, q *request, resp *http.Response) (int64, error) {
+// relaySigned relays resp with what w asks for (Content-Digest, and an
+// RFC 9421 signature when w.Sign): in the header when the body fits
+// SignBuffer, else as trailers after the streamed body (chunked HTTP/1.1,
+// or HTTP/2).
+func (s *Server) relaySigned(w http.ResponseWriter, r *http.Request, q *request, resp *http.Response, want integrity.Want) (int64, error) {
 	h := w.Header()
-	target := q.target
+	req := &integrity.Message{Method: r.Method, URL: q.target, Header: r.Header}
 	if resp.ContentLength >= 0 && resp.ContentLength <= s.signBuffer() && len(resp.Trailer) == 0 {
 		body := make([]byte, resp.ContentLength)
 		if _, err := io.ReadFull(resp.Body, body); err != nil {
 			return 0, fmt.Errorf("%w: %v", errBadOrigin, err)
 		}
-		if err := s.Signer.Sign(h, h, resp.StatusCode, r.Method, target, sha256.Sum256(body)); err != nil {
+		hash := integrity.DigestHash(want.Digest)
+		hash.Write(body)
+		if err := s.Signer.SignFor(h, h, resp.StatusCode, req, integrity.DigestField(want.Digest, hash.Sum(nil)), want); err != nil {
 			return 0, fmt.Errorf("%w: signing: %v", errBadOrigin, err)
 		}
 		h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -55,11 +109,14 @@ func (s *Server) relaySigned(w http.ResponseWriter, r *http.Request, q *request,
 	for k := range resp.Trailer {
 		names = append(names, k)
 	}
-	names = append(names, integrity.Fields...)
+	names = append(names, "Content-Digest")
+	if want.Sign {
+		names = append(names, "Signature", "Signature-Input")
+	}
 	h.Set("Trailer", strings.Join(names, ", "))
 	h.Del("Content-Length")
 	w.WriteHeader(resp.StatusCode)
-	hash := sha256.New()
+	hash := integrity.DigestHash(want.Digest)
 	bp := bufPool.Get().(*[]byte)
 	dst := io.MultiWriter(flushWriter{w, http.NewResponseController(w)}, hash)
 	n, err := io.CopyBuffer(dst, resp.Body, *bp)
@@ -72,10 +129,8 @@ func (s *Server) relaySigned(w http.ResponseWriter, r *http.Request, q *request,
 		// unsigned, incomplete answer, not a signed wrong one.
 		return n, err
 	}
-	var sum [32]byte
-	hash.Sum(sum[:0])
 	trailers := http.Header{}
-	if err := s.Signer.Sign(trailers, h, resp.StatusCode, r.Method, target, sum); err != nil {
+	if err := s.Signer.SignFor(trailers, h, resp.StatusCode, req, integrity.DigestField(want.Digest, hash.Sum(nil)), want); err != nil {
 		return n, err
 	}
 	for k, v := range trailers {

@@ -23,9 +23,9 @@ import (
 // length (so Content-Length still holds, as routers that inject fix it).
 const page = "<html><body><p>the news</p><!--..............--></body></html>"
 
-// signingEnv is a proxy that signs, in front of an origin with a small
-// page (which also sends forged signature fields), a 3 MB file and a
-// streamed answer.
+// signingEnv is a proxy that signs every answer (--proxy-sign always),
+// in front of an origin with a small page (which also sends forged
+// signature fields), a 3 MB file and a streamed answer.
 func signingEnv(t *testing.T) (*env, *integrity.Keyring, int) {
 	ring, err := integrity.OpenKeyring(t.TempDir(), time.Now())
 	if err != nil {
@@ -33,6 +33,7 @@ func signingEnv(t *testing.T) (*env, *integrity.Keyring, int) {
 	}
 	e := newEnv(t, func(s *Server) {
 		s.Signer = &integrity.ResponseSigner{Keys: ring}
+		s.SignMode = SignAlways
 		s.SignBuffer = 1 << 20
 	})
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -302,5 +303,134 @@ func TestSignedReverseRelay(t *testing.T) {
 				t.Errorf("%s: the origin's forged signature reached the client: %q", tc.name, got)
 			}
 		})
+	}
+}
+
+// TestSignPolicy: under --proxy-sign requested an answer is signed when
+// its request asks (Accept-Signature, with the label, key, tag, nonce and
+// components asked for), when the token always gets signatures, or for a
+// host of SignHosts; Want-Content-Digest alone gets a digest; "never"
+// signs nothing; an origin's own fields are stripped in every mode; a
+// malformed request field gets a 400.
+func TestSignPolicy(t *testing.T) {
+	t.Parallel()
+	e, ring, port := signingEnv(t)
+	e.srv.SignMode = SignRequested
+	e.srv.SignHosts = []string{"*.signed.test"}
+	lo := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	e.srv.Dialer.Resolver = fakeResolver{"origin.test": lo, "www.signed.test": lo}
+	c := e.client(e.secret)
+	_, alwaysSecret, err := e.auth.AddWith(t.Context(), "alice", 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := fmt.Sprintf("http://127.0.0.1:%d/page", port)
+	get := func(c *http.Client, target string, h http.Header) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", target, nil)
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, body
+	}
+	unsigned := func(name string, resp *http.Response) {
+		t.Helper()
+		for _, f := range integrity.Fields {
+			if v := resp.Header.Get(f) + resp.Trailer.Get(f); v != "" {
+				t.Errorf("%s: %s %q, want none", name, f, v)
+			}
+		}
+	}
+
+	// Not asked: nothing, and the origin's forged fields are gone.
+	resp, _ := get(c, page, nil)
+	unsigned("not asked", resp)
+
+	// Asked with a label, key, tag, nonce and components: honoured, with
+	// what a relayed answer always covers; an unknown field is left out
+	// and an algorithm other than Ed25519 is not taken.
+	asked := fmt.Sprintf(`sig1=("@status" "content-type" "@method";req "@authority";req "x-absent");keyid=%q;tag="app-1";nonce="n-42";alg="rsa-pss-sha512"`, ring.Current().ID)
+	resp, body := get(c, page, http.Header{"Accept-Signature": {asked}})
+	v, err := verify(t, resp, body, page, ring)
+	if err != nil {
+		t.Fatalf("asked: %v", err)
+	}
+	in := resp.Header.Get("Signature-Input")
+	if v.Label != "sig1" || !strings.HasPrefix(in, `sig1=("@status" "content-type" "@method";req "@authority";req "content-digest" "@target-uri";req)`) ||
+		!strings.Contains(in, `;alg="ed25519"`) || !strings.Contains(in, `;nonce="n-42";tag="app-1"`) || strings.Contains(in, "x-absent") {
+		t.Errorf("asked: label %q, Signature-Input %s", v.Label, in)
+	}
+	if strings.Contains(resp.Header.Get("Signature"), "AAAA") {
+		t.Errorf("the origin's forged signature reached the client: %q", resp.Header.Values("Signature"))
+	}
+	// Waymark's own verifiers' request.
+	resp, body = get(c, page, http.Header{"Accept-Signature": {integrity.AcceptSignature}})
+	if v, err := verify(t, resp, body, page, ring); err != nil || v.Label != integrity.Label {
+		t.Errorf("Waymark's request: %v %+v", err, v)
+	}
+	// Streamed and large answers sign in trailers when asked.
+	for _, path := range []string{"/big", "/stream"} {
+		target := fmt.Sprintf("http://127.0.0.1:%d%s", port, path)
+		resp, body := get(c, target, http.Header{"Accept-Signature": {integrity.AcceptSignature}})
+		if _, err := verify(t, resp, body, target, ring); err != nil || resp.Trailer.Get("Signature") == "" {
+			t.Errorf("%s asked: %v (signature in trailers: %q)", path, err, resp.Trailer.Get("Signature"))
+		}
+	}
+
+	// Want-Content-Digest alone: the digest it prefers, no signature.
+	resp, body = get(c, page, http.Header{"Want-Content-Digest": {"sha-256=3, sha-512=10"}})
+	if d := resp.Header.Get("Content-Digest"); !strings.HasPrefix(d, "sha-512=:") || integrity.VerifyDigest(d, body) != nil || resp.Header.Get("Signature") != "" {
+		t.Errorf("digest asked: Content-Digest %q, Signature %q", d, resp.Header.Get("Signature"))
+	}
+	resp, _ = get(c, page, http.Header{"Want-Content-Digest": {"sha-256=0, md5=9"}})
+	unsigned("no digest acceptable", resp)
+
+	// A token made with --sign, and a host of SignHosts: signed unasked.
+	resp, body = get(e.client(alwaysSecret), page, nil)
+	if _, err := verify(t, resp, body, page, ring); err != nil {
+		t.Errorf("token that always gets signatures: %v", err)
+	}
+	signedHost := fmt.Sprintf("http://www.signed.test:%d/page", port)
+	resp, body = get(c, signedHost, nil)
+	if _, err := verify(t, resp, body, signedHost, ring); err != nil {
+		t.Errorf("host of --proxy-sign-hosts: %v", err)
+	}
+	resp, _ = get(c, fmt.Sprintf("http://origin.test:%d/page", port), nil)
+	unsigned("another host", resp)
+
+	// never: nothing, asked or not; the origin's fields still go.
+	e.srv.SignMode = SignNever
+	resp, _ = get(c, page, http.Header{"Accept-Signature": {integrity.AcceptSignature}})
+	unsigned("never", resp)
+	e.srv.SignMode = SignRequested
+
+	// A malformed request field: 400, named.
+	for _, h := range []http.Header{{"Accept-Signature": {"sig1=("}}, {"Accept-Signature": {`sig1="not a list"`}}, {"Want-Content-Digest": {"sha-256=high"}}} {
+		resp, body := get(c, page, h)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(resp.Header.Get("Waymark-Decision"), string(ReasonBadIntegrityRequest)) {
+			t.Errorf("%v: %d %q %s", h, resp.StatusCode, resp.Header.Get("Waymark-Decision"), body)
+		}
+	}
+
+	// The request fields are the proxy's to answer: the origin does not
+	// see them.
+	origin := e.origin.Listener.Addr().String()
+	get(c, "http://"+origin+"/seen", http.Header{"Accept-Signature": {integrity.AcceptSignature}, "Want-Content-Digest": {"sha-256=1"}})
+	select {
+	case r := <-e.seen:
+		if r.Header.Get("Accept-Signature") != "" || r.Header.Get("Want-Content-Digest") != "" {
+			t.Errorf("the origin saw %q %q", r.Header.Get("Accept-Signature"), r.Header.Get("Want-Content-Digest"))
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the origin saw no request")
 	}
 }

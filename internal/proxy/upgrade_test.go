@@ -55,6 +55,7 @@ func TestHTTPSFirst(t *testing.T) {
 	get := func(u string) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", u, nil)
+		req.Header.Set("Accept-Signature", integrity.AcceptSignature)
 		return fetch(t, c, req)
 	}
 	resp, body := get("http://example.com/page?q=1")

@@ -144,6 +144,12 @@ func (s *Server) forwardLean(w http.ResponseWriter, r *http.Request, q *request,
 		out.Header["User-Agent"] = nil // Request.Write would add Go's own
 	}
 	out.Header.Add("Via", "1.1 waymark")
+	if s.Signer != nil {
+		// The proxy answers these itself; the origin's own would be
+		// removed anyway.
+		delete(out.Header, "Accept-Signature")
+		delete(out.Header, "Want-Content-Digest")
+	}
 	var up counter
 	if out.Body != nil {
 		out.Body = &countingBody{ReadCloser: r.Body, n: &up}
@@ -197,8 +203,8 @@ func (s *Server) relayResponse(w http.ResponseWriter, r *http.Request, q *reques
 		for _, f := range integrity.Fields {
 			h.Del(f)
 		}
-		if signable(r.Method, resp.StatusCode) {
-			return s.relaySigned(w, r, q, resp)
+		if q.want.Digest != "" && signable(r.Method, resp.StatusCode) {
+			return s.relaySigned(w, r, q, resp, q.want)
 		}
 	}
 	if len(resp.Trailer) > 0 {

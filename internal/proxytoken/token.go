@@ -28,6 +28,9 @@ type Token struct {
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires,omitzero"`
 	Revoked bool      `json:"revoked"`
+	// Sign: every plain-HTTP answer relayed to this token's user is
+	// signed, asked for or not (waymark proxy token add --sign).
+	Sign bool `json:"sign"`
 }
 
 // TokenStore keeps proxy tokens; the state stores implement it.
@@ -210,10 +213,17 @@ func (a *Authenticator) Check(header string) (Token, error) {
 
 // Add stores a new token for user and returns its secret (shown once).
 func (a *Authenticator) Add(ctx context.Context, user string, ttl time.Duration) (Token, string, error) {
+	return a.AddWith(ctx, user, ttl, false)
+}
+
+// AddWith is Add for a token whose answers are always signed (sign) or
+// only when its requests ask.
+func (a *Authenticator) AddWith(ctx context.Context, user string, ttl time.Duration, sign bool) (Token, string, error) {
 	t, secret, err := NewToken(user, a.Now(), ttl)
 	if err != nil {
 		return Token{}, "", err
 	}
+	t.Sign = sign
 	if err := a.Store.AddProxyToken(ctx, t); err != nil {
 		return Token{}, "", err
 	}

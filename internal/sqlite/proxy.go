@@ -21,8 +21,8 @@ func (s *DB) AddProxyToken(ctx context.Context, t proxytoken.Token) error {
 	if !t.Expires.IsZero() {
 		exp = t.Expires.UnixMilli()
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO proxy_tokens (id, user, hash, created_at, expires_at) VALUES (?,?,?,?,?)`,
-		t.ID, t.User, t.Hash[:], t.Created.UnixMilli(), exp); err != nil {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO proxy_tokens (id, user, hash, created_at, expires_at, sign) VALUES (?,?,?,?,?,?)`,
+		t.ID, t.User, t.Hash[:], t.Created.UnixMilli(), exp, t.Sign); err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") {
 			return fmt.Errorf("sqlite: proxy token %s exists", t.ID)
 		}
@@ -33,7 +33,7 @@ func (s *DB) AddProxyToken(ctx context.Context, t proxytoken.Token) error {
 
 // ProxyTokens lists every proxy token, revoked ones included, oldest first.
 func (s *DB) ProxyTokens(ctx context.Context) ([]proxytoken.Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, user, hash, created_at, expires_at, revoked_at FROM proxy_tokens ORDER BY created_at, id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, user, hash, created_at, expires_at, revoked_at, sign FROM proxy_tokens ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: proxy tokens: %w", err)
 	}
@@ -43,7 +43,7 @@ func (s *DB) ProxyTokens(ctx context.Context) ([]proxytoken.Token, error) {
 		var t proxytoken.Token
 		var hash []byte
 		var created, exp, revoked int64
-		if err := rows.Scan(&t.ID, &t.User, &hash, &created, &exp, &revoked); err != nil {
+		if err := rows.Scan(&t.ID, &t.User, &hash, &created, &exp, &revoked, &t.Sign); err != nil {
 			return nil, fmt.Errorf("sqlite: proxy tokens: %w", err)
 		}
 		copy(t.Hash[:], hash)

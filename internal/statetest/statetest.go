@@ -388,7 +388,7 @@ func proxyTokens(t *testing.T, db Store, o Opener) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	a := proxytoken.Token{ID: "tok1", User: "ann", Hash: [32]byte{1}, Created: t0}
-	b := proxytoken.Token{ID: "tok2", User: "bob", Hash: [32]byte{2}, Created: t0.Add(time.Second), Expires: t0.Add(24 * time.Hour)}
+	b := proxytoken.Token{ID: "tok2", User: "bob", Hash: [32]byte{2}, Created: t0.Add(time.Second), Expires: t0.Add(24 * time.Hour), Sign: true}
 	for _, x := range []proxytoken.Token{a, b} {
 		if err := db.AddProxyToken(ctx, x); err != nil {
 			t.Fatal(err)

@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"html/template"
 	"io/fs"
 	"net"
@@ -164,11 +163,24 @@ func (s *Server) demoNews(w http.ResponseWriter, r *http.Request) {
 		w.Write(body)
 		return
 	}
-	target := &url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
-	signer := &integrity.ResponseSigner{Keys: s.SigningKeys, Now: s.Now}
-	if err := signer.Sign(h, h, http.StatusOK, r.Method, target, sha256.Sum256(body)); err != nil {
-		s.writeError(w, r, err)
+	// Signed as the proxy signs by default: when the request asks
+	// (Accept-Signature, as the page's verifier does).
+	want, err := integrity.ParseWant(r.Header)
+	if err != nil {
+		s.writeError(w, r, errInvalid("", err.Error()))
 		return
+	}
+	if want.Digest != "" {
+		target := &url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+		signer := &integrity.ResponseSigner{Keys: s.SigningKeys, Now: s.Now}
+		hash := integrity.DigestHash(want.Digest)
+		hash.Write(body)
+		if err := signer.SignFor(h, h, http.StatusOK, &integrity.Message{Method: r.Method, URL: target, Header: r.Header}, integrity.DigestField(want.Digest, hash.Sum(nil)), want); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	} else {
+		h.Set("Waymark-Demo", "unsigned; reason=not_asked")
 	}
 	if r.URL.Query().Get("router") == "evil" {
 		body = append(body, []byte(` <script src="//ads.example/inject.js"></script> BUY NOW!`)...)

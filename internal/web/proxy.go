@@ -57,6 +57,9 @@ type proxyTokenJSON struct {
 	Created string `json:"created"`
 	Expires string `json:"expires,omitempty"`
 	State   string `json:"state"`
+	// Sign: every plain-HTTP answer to this token is signed, asked for
+	// or not.
+	Sign bool `json:"sign"`
 }
 
 func (s *Server) proxyTokens(w http.ResponseWriter, r *http.Request) error {
@@ -67,7 +70,7 @@ func (s *Server) proxyTokens(w http.ResponseWriter, r *http.Request) error {
 	out := []proxyTokenJSON{}
 	now := s.Now()
 	for _, t := range toks {
-		j := proxyTokenJSON{ID: t.ID, User: t.User, Created: t.Created.Format(time.RFC3339), State: "active"}
+		j := proxyTokenJSON{ID: t.ID, User: t.User, Created: t.Created.Format(time.RFC3339), State: "active", Sign: t.Sign}
 		if !t.Expires.IsZero() {
 			j.Expires = t.Expires.Format(time.RFC3339)
 			if !now.Before(t.Expires) {
@@ -87,6 +90,7 @@ func (s *Server) addProxyToken(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		User        string `json:"user"`
 		ExpiresDays int    `json:"expires_days"`
+		Sign        bool   `json:"sign"`
 	}
 	if err := decodeStrict(r, w, &req); err != nil {
 		return err
@@ -97,11 +101,11 @@ func (s *Server) addProxyToken(w http.ResponseWriter, r *http.Request) error {
 	if req.ExpiresDays < 0 || req.ExpiresDays > 3650 {
 		return errInvalid("expires_days", "expires_days is from 0 (never) to 3650")
 	}
-	t, secret, err := s.ProxyAuth.Add(r.Context(), req.User, time.Duration(req.ExpiresDays)*24*time.Hour)
+	t, secret, err := s.ProxyAuth.AddWith(r.Context(), req.User, time.Duration(req.ExpiresDays)*24*time.Hour, req.Sign)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": t.ID, "user": t.User, "token": secret,
+	writeJSON(w, http.StatusCreated, map[string]any{"id": t.ID, "user": t.User, "token": secret, "sign": t.Sign,
 		"note": "the token is shown once; only its hash is kept"})
 	return nil
 }

@@ -48,6 +48,13 @@ func TestProxyTokenAPI(t *testing.T) {
 	if code != 200 || !strings.Contains(jsonString(m), `"state":"active"`) || strings.Contains(jsonString(m), "wmp_") {
 		t.Errorf("list: %d %v", code, m)
 	}
+	// A token whose answers are always signed, stored and listed so.
+	if code, m := call("POST", "/api/v1/proxy/tokens", `{"user":"bob","sign":true}`, csrf); code != http.StatusCreated || m["sign"] != true {
+		t.Errorf("add a signing token: %d %v", code, m)
+	}
+	if _, m := call("GET", "/api/v1/proxy/tokens", "", ""); !strings.Contains(jsonString(m), `"sign":true`) || !strings.Contains(jsonString(m), `"sign":false`) {
+		t.Errorf("list with a signing token: %v", m)
+	}
 	if code, _ := call("DELETE", "/api/v1/proxy/tokens/"+id, "", csrf); code != http.StatusNoContent {
 		t.Errorf("revoke: %d", code)
 	}

@@ -216,12 +216,20 @@ func TestSigningKeysAndDemoNews(t *testing.T) {
 		t.Fatalf("keys: %d %v %s", resp.StatusCode, err, b)
 	}
 	for path, want := range map[string]error{"/demo/news.txt": nil, "/demo/news.txt?router=evil": integrity.ErrDigest} {
-		resp, body := do(t, "GET", srv.URL+path, "", nil)
+		resp, body := do(t, "GET", srv.URL+path, "", map[string]string{"Accept-Signature": integrity.AcceptSignature})
 		target, _ := url.Parse(srv.URL + path)
 		_, err := integrity.VerifyResponse(resp.Trailer, resp.Header, resp.StatusCode, body, "GET", target, ks, time.Now(), time.Minute)
 		if !errors.Is(err, want) && !(want == nil && err == nil) {
 			t.Errorf("%s: %v, want %v", path, err, want)
 		}
+	}
+	// Signed when asked, as the proxy signs: not asked, not signed; asked
+	// in a malformed way, a 400 naming the field.
+	if resp, _ := do(t, "GET", srv.URL+"/demo/news.txt", "", nil); resp.Header.Get("Signature") != "" || resp.Header.Get("Waymark-Demo") != "unsigned; reason=not_asked" {
+		t.Errorf("not asked: Signature %q, Waymark-Demo %q", resp.Header.Get("Signature"), resp.Header.Get("Waymark-Demo"))
+	}
+	if resp, body := do(t, "GET", srv.URL+"/demo/news.txt", "", map[string]string{"Accept-Signature": "sig1=("}); resp.StatusCode != 400 || !strings.Contains(string(body), "Accept-Signature") {
+		t.Errorf("malformed Accept-Signature: %d %s", resp.StatusCode, body)
 	}
 	// The probe's seventh finding: the article was signed for whatever
 	// Host the request named, with the key that signs relayed content, so
@@ -231,6 +239,7 @@ func TestSigningKeysAndDemoNews(t *testing.T) {
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	for _, host := range []string{"bank.example", "bank.example:" + strconv.Itoa(port), "127.0.0.1:1", "localhost:" + strconv.Itoa(port) + "."} {
 		req, _ := http.NewRequest("GET", srv.URL+"/demo/news.txt", nil)
+		req.Header.Set("Accept-Signature", integrity.AcceptSignature)
 		req.Host = host
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -244,6 +253,7 @@ func TestSigningKeysAndDemoNews(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", srv.URL+"/demo/news.txt", nil)
 	req.Host = "demo.waymark.localhost:" + strconv.Itoa(port)
+	req.Header.Set("Accept-Signature", integrity.AcceptSignature)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.Header.Get("Signature") == "" {
 		t.Errorf("a .localhost name on the server's port got no signature (%v)", err)
 	}

@@ -278,7 +278,8 @@
   }
   function verifyContent(url) {
     var target = new URL(url, location.href).href;
-    return fetch(url, { cache: "no-store", credentials: "same-origin" }).then(function (r) {
+    // The channel signs what is asked for (RFC 9421 section 5.1).
+    return fetch(url, { cache: "no-store", credentials: "same-origin", headers: { "Accept-Signature": 'waymark=("@status" "content-digest" "content-type" "@target-uri";req);alg="ed25519"' } }).then(function (r) {
       return r.arrayBuffer().then(function (buf) {
         var text = new TextDecoder().decode(buf);
         var fail = function (reason) { return { ok: false, reason: reason, text: text }; };

@@ -93,7 +93,7 @@
         if (xhr.status === 200 && body && body.import) {
           bar.value = 100;
           var i = body.import;
-          say("Imported " + i.rows.toLocaleString() + " rows, " + i.from + " to " + i.to + ".");
+          say("Imported " + i.rows.toLocaleString() + " rows, " + (formats.day(i.from) || i.from) + " to " + (formats.day(i.to) || i.to) + ".");
           window.location.href = window.location.pathname + "?imported=" + i.id + "#imports";
           return;
         }

@@ -1,0 +1,105 @@
+package integrity
+
+import (
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseWant(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		h    http.Header
+		want Want
+		err  string
+	}{
+		{"nothing asked", http.Header{}, Want{}, ""},
+		{"RFC 9421 section 5.1's example, as a response request", http.Header{"Accept-Signature": {`sig1=("@method" "@target-uri" "@authority" "content-digest" "cache-control");keyid="test-key-rsa-pss";created;tag="app-123"`}},
+			Want{Sign: true, Label: "sig1", Covered: []Component{{Name: "@method"}, {Name: "@target-uri"}, {Name: "@authority"}, {Name: "content-digest"}, {Name: "cache-control"}},
+				KeyID: "test-key-rsa-pss", Tag: "app-123", Digest: "sha-256"}, ""},
+		{"request components and parameters", http.Header{"Accept-Signature": {`w=("@status" "@target-uri";req "Content-Type" "x";sf);alg="ed25519";nonce="n"`}},
+			Want{Sign: true, Label: "w", Covered: []Component{{Name: "@status"}, {Name: "@target-uri", Req: true}, {Name: "content-type"}}, Alg: "ed25519", Nonce: "n", Digest: "sha-256"}, ""},
+		{"the first of two", http.Header{"Accept-Signature": {`a=("@status"), b=("content-type")`}}, Want{Sign: true, Label: "a", Covered: []Component{{Name: "@status"}}, Digest: "sha-256"}, ""},
+		{"digest preferred", http.Header{"Want-Content-Digest": {"sha-256=3, sha-512=10"}}, Want{Digest: "sha-512"}, ""},
+		{"digest of unknown algorithms only", http.Header{"Want-Content-Digest": {"md5=10, sha-256=0"}}, Want{}, ""},
+		{"signature needs a digest even when none is wanted", http.Header{"Accept-Signature": {`s=()`}, "Want-Content-Digest": {"sha-256=0"}}, Want{Sign: true, Label: "s", Digest: "sha-256"}, ""},
+		{"not a dictionary", http.Header{"Accept-Signature": {`sig1=(`}}, Want{}, "Accept-Signature"},
+		{"no list", http.Header{"Accept-Signature": {`sig1="x"`}}, Want{}, "no member is a list"},
+		{"component not a string", http.Header{"Accept-Signature": {`sig1=(status)`}}, Want{}, "not a string"},
+		{"preference out of range", http.Header{"Want-Content-Digest": {"sha-256=11"}}, Want{}, "0 to 10"},
+		{"preference not a number", http.Header{"Want-Content-Digest": {"sha-256=high"}}, Want{}, "0 to 10"},
+	} {
+		got, err := ParseWant(c.h)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: error %v, want one about %q", c.name, err, c.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: %+v %v, want %+v", c.name, got, err, c.want)
+		}
+	}
+}
+
+// TestSignFor: a signature made as asked verifies, with the label and
+// components asked for; without Sign only the digest is set.
+func TestSignFor(t *testing.T) {
+	now := time.Now()
+	ring, err := OpenKeyring(t.TempDir(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &ResponseSigner{Keys: ring}
+	body := []byte("<p>hello</p>")
+	target, _ := url.Parse("http://news.example/a?b=1")
+	w, _ := ParseWant(http.Header{"Accept-Signature": {`mine=("@method";req "@query";req "cache-control" "content-type");tag="t"`}, "Want-Content-Digest": {"sha-512=1"}})
+	h := http.Header{"Content-Type": {"text/html"}, "Cache-Control": {"no-store"}}
+	hash := DigestHash(w.Digest)
+	hash.Write(body)
+	if err := s.SignFor(h, h, 200, &Message{Method: "GET", URL: target}, DigestField(w.Digest, hash.Sum(nil)), w); err != nil {
+		t.Fatal(err)
+	}
+	v, err := VerifyResponse(nil, h, 200, body, "GET", target, ring.KeySet(), now, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{`"@method";req`, `"@query";req`, `"cache-control"`, `"content-type"`, `"@status"`, `"content-digest"`, `"@target-uri";req`}; v.Label != "mine" || !reflect.DeepEqual(v.Covered, want) {
+		t.Errorf("label %q covers %v, want mine and %v", v.Label, v.Covered, want)
+	}
+	if !strings.HasPrefix(h.Get("Content-Digest"), "sha-512=:") {
+		t.Errorf("Content-Digest %q", h.Get("Content-Digest"))
+	}
+	// Another method than the one signed fails.
+	if _, err := VerifyResponse(nil, h, 200, body, "POST", target, ring.KeySet(), now, time.Minute); err == nil {
+		t.Error("verified for another method")
+	}
+	d := http.Header{}
+	if err := s.SignFor(d, d, 200, &Message{Method: "GET", URL: target}, DigestOf(body), Want{Digest: "sha-256"}); err != nil || d.Get("Signature") != "" || VerifyDigest(d.Get("Content-Digest"), body) != nil {
+		t.Errorf("digest only: %v %v", err, d)
+	}
+}
+
+// FuzzParseWant: reading a request's Accept-Signature and
+// Want-Content-Digest never panics, and what it accepts names a label
+// when it asks for a signature and a known digest algorithm or none.
+func FuzzParseWant(f *testing.F) {
+	for _, s := range []string{`sig1=("@status" "@target-uri";req);keyid="k";tag="t"`, AcceptSignature, `a=(), b=("x";sf)`, `sig1=(`} {
+		f.Add(s, "sha-256=10, sha-512=3")
+	}
+	f.Fuzz(func(t *testing.T, accept, digest string) {
+		w, err := ParseWant(http.Header{"Accept-Signature": {accept}, "Want-Content-Digest": {digest}})
+		if err != nil {
+			return
+		}
+		if w.Sign && (w.Label == "" || w.Digest == "") {
+			t.Fatalf("%q: a signature without a label or digest: %+v", accept, w)
+		}
+		if w.Digest != "" && w.Digest != "sha-256" && w.Digest != "sha-512" {
+			t.Fatalf("%q: digest %q", digest, w.Digest)
+		}
+	})
+}
