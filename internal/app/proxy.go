@@ -131,6 +131,7 @@ func startProxy(ctx context.Context, c config.Serve, state statestore.Store, che
 		IdleTimeout: pc.IdleTimeout,
 		Log:         plog,
 		Audit:       slog.New(slog.NewJSONHandler(auditW, nil)).With("component", "proxy_audit"),
+		AuditLines:  proxy.NewAuditLines(auditW),
 		Metrics:     proxy.NewMetrics(reg),
 		Now:         time.Now,
 		Threats:     checker,

@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -31,6 +32,7 @@ import (
 	"time"
 
 	"waymark.dev/waymark/internal/cli"
+	"waymark.dev/waymark/internal/integrity"
 )
 
 // benchProxy runs `waymark bench proxy`: Waymark's proxy (in its own
@@ -113,6 +115,19 @@ func benchProxy(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("waymark proxy token add printed %q", tokOut)
 	}
 	token := strings.TrimSpace(lines[1])
+	// A second token whose answers are always signed (--proxy-sign always
+	// for one user).
+	signCmd := exec.CommandContext(ctx, exe, "proxy", "token", "add", "--data", data, "--user", "signed", "--sign")
+	signCmd.Stderr = stderr
+	signOut, err := signCmd.Output()
+	if err != nil {
+		return fmt.Errorf("waymark proxy token add --sign: %w", err)
+	}
+	signLines := strings.Split(string(signOut), "\n")
+	if len(signLines) < 2 {
+		return fmt.Errorf("waymark proxy token add --sign printed %q", signOut)
+	}
+	signAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte("signed:"+strings.TrimSpace(signLines[1])))
 	ports := fmt.Sprintf("80,443,%d,%d", plainLn.Addr().(*net.TCPAddr).Port, tlsLn.Addr().(*net.TCPAddr).Port)
 	startWaymark := func(plain bool) (*exec.Cmd, string, error) {
 		args := []string{"serve", "--parts", "proxy", "--data", data, "--addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0",
@@ -147,6 +162,11 @@ func benchProxy(ctx context.Context, args []string, getenv func(string) string, 
 		proc  *exec.Cmd
 		cred  string
 		plain bool
+		// header is sent with each forwarded request ("Name: value");
+		// signed says the answers must carry a signature. Such rows are
+		// forwarding rows only.
+		header string
+		signed bool
 	}
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("bench:"+token))
 	var targets []*target
@@ -162,12 +182,26 @@ func benchProxy(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		targets = append(targets, &target{name: name, url: u, proc: cmd, cred: auth, plain: plain})
 	}
+	plainTarget := targets[len(targets)-1]
+	forwardRows := append([]*target{}, targets...)
+	forwardRows = append(forwardRows,
+		&target{name: "waymark (plain, signed: Accept-Signature)", url: plainTarget.url, proc: plainTarget.proc, cred: auth, plain: true,
+			header: "Accept-Signature: " + integrity.AcceptSignature, signed: true},
+		&target{name: "waymark (plain, signed: token --sign)", url: plainTarget.url, proc: plainTarget.proc, cred: signAuth, plain: true, signed: true})
+	// Each row gets what it says: a signature on the signed rows, none
+	// on the others (only answers that succeeded are counted by wrk).
+	for _, tg := range forwardRows {
+		if err := checkSigned(ctx, tg.url, tg.cred, tg.header, originHTTP, tg.signed); err != nil {
+			return fmt.Errorf("%s: %w", tg.name, err)
+		}
+	}
 	if *squidMode != "off" {
 		sq, u, err := startSquid(ctx, dir)
 		switch {
 		case err == nil:
 			defer func() { sq.Process.Signal(syscall.SIGTERM); sq.Wait() }()
 			targets = append(targets, &target{name: "squid " + squidVersion(), url: u, proc: sq, plain: true})
+			forwardRows = append(forwardRows, targets[len(targets)-1])
 		case *squidMode == "on":
 			return err
 		default:
@@ -178,16 +212,16 @@ func benchProxy(ctx context.Context, args []string, getenv func(string) string, 
 	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(stdout, "\nHTTP forwarding, wrk, %d connections, %s (origin: %d-byte answers on loopback)\n", *conns, *duration, len(body))
 	fmt.Fprintln(tw, "route\treq/s\tp50\tp99\tproxy CPU per request\t")
-	direct, err := runWrk(ctx, wrk, dir, originHTTP, "", "", *conns, *duration)
+	direct, err := runWrk(ctx, wrk, dir, originHTTP, "", "", "", *conns, *duration)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(tw, "direct\t%.0f\t%s\t%s\t\t\n", direct.rps, direct.p50, direct.p99)
-	for _, tg := range targets {
+	for _, tg := range forwardRows {
 		var r wrkResult
 		var err error
 		c := cpuPerRequest(func() float64 {
-			r, err = runWrk(ctx, wrk, dir, tg.url, originHTTP, tg.cred, *conns, *duration)
+			r, err = runWrk(ctx, wrk, dir, tg.url, originHTTP, tg.cred, tg.header, *conns, *duration)
 			return r.rps * duration.Seconds()
 		}, treeCPU(tg.proc.Process.Pid))
 		if err != nil {
@@ -196,16 +230,21 @@ func benchProxy(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t\n", tg.name, r.rps, r.p50, r.p99, c[0])
 	}
 	tw.Flush()
+	cost, err := signingCost(dir, body)
+	if err != nil {
+		return fmt.Errorf("signing cost: %w", err)
+	}
+	fmt.Fprintf(stdout, "the signature and digest alone, for one %d-byte answer: %s (Ed25519 and SHA-256, one core)\n", len(body), cost)
 
 	fmt.Fprintf(stdout, "\nAdded median latency, wrk, 1 connection, %s\n", *duration)
 	fmt.Fprintln(tw, "route\tp50\tadded\t")
-	d1, err := runWrk(ctx, wrk, dir, originHTTP, "", "", 1, *duration)
+	d1, err := runWrk(ctx, wrk, dir, originHTTP, "", "", "", 1, *duration)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(tw, "direct\t%s\t\t\n", d1.p50)
-	for _, tg := range targets {
-		r, err := runWrk(ctx, wrk, dir, tg.url, originHTTP, tg.cred, 1, *duration)
+	for _, tg := range forwardRows {
+		r, err := runWrk(ctx, wrk, dir, tg.url, originHTTP, tg.cred, tg.header, 1, *duration)
 		if err != nil {
 			return err
 		}
@@ -266,13 +305,16 @@ type wrkResult struct {
 
 // runWrk loads target with wrk. With via set, target is a proxy and via
 // the absolute URL requested through it.
-func runWrk(ctx context.Context, wrk, dir, target, via, cred string, conns int, d time.Duration) (wrkResult, error) {
+func runWrk(ctx context.Context, wrk, dir, target, via, cred, header string, conns int, d time.Duration) (wrkResult, error) {
 	args := []string{"-t", strconv.Itoa(min(2, conns)), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%.0fs", d.Seconds()), "--latency"}
 	if via != "" {
 		script := filepath.Join(dir, "proxy.lua")
-		lua := fmt.Sprintf("wrk.path = %q\nwrk.headers[\"Proxy-Authorization\"] = %q\n", via, cred)
-		if cred == "" {
-			lua = fmt.Sprintf("wrk.path = %q\n", via)
+		lua := fmt.Sprintf("wrk.path = %q\n", via)
+		if cred != "" {
+			lua += fmt.Sprintf("wrk.headers[\"Proxy-Authorization\"] = %q\n", cred)
+		}
+		if name, value, ok := strings.Cut(header, ": "); ok {
+			lua += fmt.Sprintf("wrk.headers[%q] = %q\n", name, value)
 		}
 		if err := os.WriteFile(script, []byte(lua), 0o600); err != nil {
 			return wrkResult{}, err
@@ -304,6 +346,64 @@ func runWrk(ctx context.Context, wrk, dir, target, via, cred string, conns int, 
 		return r, fmt.Errorf("wrk output without a rate: %s", out)
 	}
 	return r, nil
+}
+
+// signingCost is what signing one answer of body costs by itself: the
+// digest, the signature base and the Ed25519 signature.
+func signingCost(dir string, body []byte) (time.Duration, error) {
+	keys := filepath.Join(dir, "cost-keys")
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		return 0, err
+	}
+	ring, err := integrity.OpenKeyring(keys, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	s := &integrity.ResponseSigner{Keys: ring}
+	target, _ := url.Parse("http://origin.example/")
+	req := &integrity.Message{Method: http.MethodGet, URL: target}
+	const n = 2000
+	start := time.Now()
+	for range n {
+		h := http.Header{"Content-Type": {"text/plain"}}
+		sum := sha256.Sum256(body)
+		if err := s.SignFor(h, h, http.StatusOK, req, integrity.DigestField("sha-256", sum[:]), integrity.DefaultWant); err != nil {
+			return 0, err
+		}
+	}
+	return (time.Since(start) / n).Round(100 * time.Nanosecond), nil
+}
+
+// checkSigned fetches target once through a plain proxy with header and
+// checks the answer is 200 and carries a signature, or none.
+func checkSigned(ctx context.Context, proxyURL, cred, header, target string, signed bool) error {
+	pu, err := url.Parse(proxyURL)
+	if err != nil {
+		return err
+	}
+	if pu.Scheme != "http" {
+		return nil // the TLS row: the same handler as the plain one
+	}
+	tr := &http.Transport{Proxy: http.ProxyURL(pu), ProxyConnectHeader: http.Header{}}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	req.Header.Set("Proxy-Authorization", cred)
+	if name, value, ok := strings.Cut(header, ": "); ok {
+		req.Header.Set(name, value)
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("a check request got %s", resp.Status)
+	}
+	if got := resp.Header.Get("Signature") != ""; got != signed {
+		return fmt.Errorf("answers signed: %v, want %v", got, signed)
+	}
+	return nil
 }
 
 // connectLoad runs conns clients fetching an HTTPS URL, through a proxy
