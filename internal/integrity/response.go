@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -59,10 +60,9 @@ func (s *ResponseSigner) SignFor(fields, h http.Header, status int, req *Message
 	}
 	msgHeader := http.Header{"Content-Digest": {digest}}
 	m := &Message{Status: status, Header: msgHeader, Request: req}
-	var comps []Component
-	seen := map[Component]bool{}
+	comps := make([]Component, 0, len(w.Covered)+4)
 	add := func(c Component) {
-		if seen[c] {
+		if slices.Contains(comps, c) {
 			return
 		}
 		if !c.Req && !strings.HasPrefix(c.Name, "@") && msgHeader.Get(c.Name) == "" {
@@ -75,7 +75,6 @@ func (s *ResponseSigner) SignFor(fields, h http.Header, status int, req *Message
 		if _, err := m.value(c); err != nil {
 			return // a component this response cannot give
 		}
-		seen[c] = true
 		comps = append(comps, c)
 	}
 	for _, c := range w.Covered {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -124,17 +125,15 @@ func (p SigParams) params() Params {
 // the serialized signature parameters (the Signature-Input member).
 func SignatureBase(m *Message, covered []Component, params Params) (base []byte, input string, err error) {
 	var b strings.Builder
-	in := Member{Inner: true, Params: params}
-	seen := map[string]bool{}
-	for _, c := range covered {
+	in := Member{Inner: true, Params: params, List: make([]ListItem, 0, len(covered))}
+	for i, c := range covered {
 		li := c.item()
 		var id strings.Builder
 		li.Item.serialize(&id)
 		li.Params.serialize(&id)
-		if seen[id.String()] {
+		if slices.Contains(covered[:i], c) {
 			return nil, "", fmt.Errorf("integrity: component %s covered twice", id.String())
 		}
-		seen[id.String()] = true
 		v, err := m.value(c)
 		if err != nil {
 			return nil, "", err

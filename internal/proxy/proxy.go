@@ -59,6 +59,7 @@ type Server struct {
 	SignMode   SignMode
 	SignHosts  []string
 	SignBuffer int64
+	wants      wantCache
 	// Upgrade configures HTTPS-first for plain-HTTP requests.
 	Upgrade        Upgrade
 	upgrades       upgradeMemory
