@@ -12,10 +12,7 @@ import (
 
 // ContentDigest is the Content-Digest field value (RFC 9530) for a body
 // whose SHA-256 is sum: sha-256=:base64:.
-func ContentDigest(sum [32]byte) string {
-	d := Dict{Keys: []string{"sha-256"}, Members: map[string]Member{"sha-256": {Item: Item{Kind: ':', Bytes: sum[:]}}}}
-	return d.String()
-}
+func ContentDigest(sum [32]byte) string { return DigestField("sha-256", sum[:]) }
 
 // DigestOf is the Content-Digest of a whole body.
 func DigestOf(body []byte) string { return ContentDigest(sha256.Sum256(body)) }

@@ -2,11 +2,13 @@ package integrity
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -156,12 +158,77 @@ func SignatureBase(m *Message, covered []Component, params Params) (base []byte,
 // Sign signs m and returns the Signature-Input and Signature members'
 // serialized values for a label (sig1=...).
 func Sign(m *Message, covered []Component, p SigParams, key ed25519.PrivateKey) (input, signature string, err error) {
-	base, input, err := SignatureBase(m, covered, p.params())
+	base, input, err := signingBase(m, covered, p)
 	if err != nil {
 		return "", "", err
 	}
 	sig := ed25519.Sign(key, base)
-	var sb strings.Builder
-	Item{Kind: ':', Bytes: sig}.serialize(&sb)
-	return input, sb.String(), nil
+	out := make([]byte, 0, 2+base64.StdEncoding.EncodedLen(len(sig)))
+	out = append(out, ':')
+	out = base64.StdEncoding.AppendEncode(out, sig)
+	out = append(out, ':')
+	return input, string(out), nil
+}
+
+// signingBase is SignatureBase for a signer's own parameters, written
+// straight into one buffer: the same bytes (TestSigningBaseMatches,
+// FuzzSigningBase) in a fraction of the time, which a relay that signs
+// every answer it is asked to sign pays per answer.
+func signingBase(m *Message, covered []Component, p SigParams) ([]byte, string, error) {
+	b := make([]byte, 0, 384)
+	in := make([]byte, 0, 192)
+	in = append(in, '(')
+	for i, c := range covered {
+		if i > 0 {
+			in = append(in, ' ')
+		}
+		start := len(in)
+		in = appendSFString(in, c.Name)
+		if c.Req {
+			in = append(in, ";req"...)
+		}
+		id := in[start:]
+		if slices.Contains(covered[:i], c) {
+			return nil, "", fmt.Errorf("integrity: component %s covered twice", id)
+		}
+		v, err := m.value(c)
+		if err != nil {
+			return nil, "", err
+		}
+		if strings.ContainsAny(v, "\r\n") {
+			return nil, "", fmt.Errorf("integrity: %s holds a line break", id)
+		}
+		b = append(b, id...)
+		b = append(b, ": "...)
+		b = append(b, v...)
+		b = append(b, '\n')
+	}
+	in = append(in, ')')
+	if !p.Created.IsZero() {
+		in = strconv.AppendInt(append(in, ";created="...), p.Created.Unix(), 10)
+	}
+	if !p.Expires.IsZero() {
+		in = strconv.AppendInt(append(in, ";expires="...), p.Expires.Unix(), 10)
+	}
+	for _, kv := range [...]struct{ k, v string }{{"keyid", p.KeyID}, {"alg", p.Alg}, {"nonce", p.Nonce}, {"tag", p.Tag}} {
+		if kv.v != "" {
+			in = appendSFString(append(append(append(in, ';'), kv.k...), '='), kv.v)
+		}
+	}
+	b = append(b, `"@signature-params": `...)
+	b = append(b, in...)
+	return b, string(in), nil
+}
+
+// appendSFString appends s as a structured-field string, as
+// Item.serialize writes one.
+func appendSFString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
 }

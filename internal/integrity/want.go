@@ -3,6 +3,7 @@ package integrity
 import (
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/base64"
 	"fmt"
 	"hash"
 	"net/http"
@@ -126,6 +127,8 @@ func DigestHash(alg string) hash.Hash {
 // DigestField is the Content-Digest value for a body whose alg hash is
 // sum.
 func DigestField(alg string, sum []byte) string {
-	d := Dict{Keys: []string{alg}, Members: map[string]Member{alg: {Item: Item{Kind: ':', Bytes: sum}}}}
-	return d.String()
+	b := make([]byte, 0, len(alg)+3+base64.StdEncoding.EncodedLen(len(sum)))
+	b = append(append(b, alg...), '=', ':')
+	b = base64.StdEncoding.AppendEncode(b, sum)
+	return string(append(b, ':'))
 }
