@@ -297,13 +297,13 @@ func TestDemoLoginBrowser(t *testing.T) {
 
 // TestDemoLinksBrowser: the demo's outbound links, rewritten by the SDK
 // to go through the link gateway: a safe one is redirected, a lookalike
-// of the shop's domain lands on the warning, a listed phishing site on
-// the block page; an altered gateway link is refused.
+// of the shop's domain lands on the warning, a strong one and a listed
+// phishing site on the block page; an altered gateway link is refused.
 func TestDemoLinksBrowser(t *testing.T) {
 	base, ctx, do := demoBrowser(t)
 	do("about", chromedp.Navigate(base+"/demo/about"), chromedp.WaitVisible(".wm-consent"), chromedp.Click(`[data-wm="reject"]`),
 		chromedp.WaitNotPresent(".wm-consent"), chromedp.WaitVisible(`html[data-waymark-links-ready]`))
-	hrefs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`["#link-safe","#link-lookalike","#link-phish"].map(s => document.querySelector(s).href)`))
+	hrefs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`["#link-safe","#link-lookalike","#link-phish","#link-lookalike-strong"].map(s => document.querySelector(s).href)`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,6 +331,9 @@ func TestDemoLinksBrowser(t *testing.T) {
 	}
 	if st, _, body := status(hrefs[2]); st != 403 || !strings.Contains(body, "phishing") {
 		t.Errorf("phishing link: %d %.200s", st, body)
+	}
+	if st, _, body := status(hrefs[3]); st != 403 || !strings.Contains(body, "imitating") || strings.Contains(body, `id="continue"`) {
+		t.Errorf("strong lookalike link: %d %.200s", st, body)
 	}
 	if st, _, _ := status(strings.Replace(hrefs[0], "example.org", "evil.example", 1)); st != 400 {
 		t.Errorf("altered link: %d, want 400", st)

@@ -63,7 +63,7 @@ func threatsCmd(ctx context.Context, sub string, args []string, getenv func(stri
 	formats := "; formats: " + strings.Join(threats.Formats, ", ")
 	fs.Var(&feeds, "feed", "import: the feed, a file or http(s) URL, FILE[:FORMAT]"+formats+" | check: a feed file FILE[:FORMAT] to check against instead of the data folder's database (repeat for more)"+formats)
 	allow := fs.String("allow", "", "check: a file of domains or URLs that are never blocked")
-	protect := fs.String("protect", "", "check: comma-separated domains whose lookalikes get a warning")
+	protect := fs.String("protect", "", "check: comma-separated domains or host names whose lookalikes are flagged")
 	maxEdits := fs.Int("max-edits", 1, "check: edit distance at which a name counts as a typo of a protected one (0: off)")
 	list := fs.String("list", "", "import: the list the entries go to (phishing, malware, unwanted, lookalike, custom, allow; default by format) | list: only entries of this list")
 	source := fs.String("source", "", "import: the source's name (default: the file's path or URL) | list: only entries of this source | remove: the source to remove")

@@ -34,17 +34,25 @@ func TestThreatsCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, ":2: ") {
 		t.Fatalf("check: %d %q (want the bad line 2 reported)", code, errs)
 	}
-	var verdicts []map[string]string
+	var verdicts []map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		var v map[string]string
+		var v map[string]any
 		if err := json.Unmarshal([]byte(line), &v); err != nil {
 			t.Fatalf("check output %q: %v", line, err)
 		}
 		verdicts = append(verdicts, v)
 	}
 	if len(verdicts) != 3 || verdicts[0]["verdict"] != "block" || verdicts[0]["list"] != "phishing" ||
-		verdicts[1]["verdict"] != "warn" || verdicts[1]["match"] != "waymark.dev" || verdicts[2]["verdict"] != "allow" {
+		verdicts[1]["verdict"] != "block" || verdicts[1]["match"] != "waymark.dev" || verdicts[1]["score"] != 85.0 || verdicts[2]["verdict"] != "allow" {
 		t.Errorf("verdicts: %v", verdicts)
+	}
+
+	// A protected host name (issue 26): its labels run together are a
+	// lookalike, its own domain is not.
+	code, out, errs = runCLI(t, "threats", "check", "--protect", "launchpad.ethereum.org",
+		"https://launchpad-ethereum.org/", "https://launchpad.ethereum.org/", "https://ethereum.github.io/")
+	if code != 0 || strings.Count(out, `"verdict":"allow"`) != 2 || !strings.Contains(out, `"verdict":"block","list":"lookalike","match":"launchpad.ethereum.org"`) {
+		t.Errorf("check with a protected host: %d %q %q", code, out, errs)
 	}
 
 	// Import into a data folder, then list, stats and check against it.
@@ -92,7 +100,7 @@ func TestThreatsCLI(t *testing.T) {
 		{"threats", "import", "--data", data},
 		{"threats", "import", "--data", data, "--feed", feed, "--list", "nope"},
 		{"threats", "import", "--data", data, "--feed", filepath.Join(data, "missing.txt")},
-		{"threats", "check", "--protect", "www.example.com", "http://a.example/"},
+		{"threats", "check", "--protect", "co.uk", "http://a.example/"},
 		{"threats", "nope"},
 	} {
 		if code, _, errs := runCLI(t, args...); code == 0 || errs == "" {

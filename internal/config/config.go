@@ -311,7 +311,7 @@ func ServeFlags(fs *flag.FlagSet, c *Serve) {
 	fs.Var(stringList{&c.Proxy.AllowHosts}, "proxy-allow-hosts", "only these hosts (\"example.com\", \"*.example.com\"); default: any")
 	fs.Var(stringList{&c.Proxy.DenyHosts}, "proxy-deny-hosts", "never these hosts (\"example.com\", \"*.example.com\")")
 	fs.StringVar(&c.Proxy.UserHosts, "proxy-user-hosts", c.Proxy.UserHosts, "JSON file of per-user host rules: {\"alice\": {\"allow\": [...], \"deny\": [...]}}")
-	fs.Var(stringList{&c.Threats.Protect}, "protect", "domains whose lookalikes the proxy and the link check warn about (comma-separated registrable domains)")
+	fs.Var(stringList{&c.Threats.Protect}, "protect", "domains or host names whose lookalikes the proxy and the link check flag (comma-separated, e.g. example.com,login.example.org)")
 	fs.Var(stringList{&c.Threats.LookalikeAllow}, "lookalike-allow", "domains never taken for lookalikes (comma-separated)")
 	fs.IntVar(&c.Threats.MaxEdits, "lookalike-edits", c.Threats.MaxEdits, "edit distance at which a name counts as a typo of a protected domain (0: off)")
 	fs.BoolVar(&c.Proxy.HTTPSFirst, "proxy-https-first", c.Proxy.HTTPSFirst, "fetch http:// URLs over HTTPS when the site has it (Waymark-Upgrade says what happened)")

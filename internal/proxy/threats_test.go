@@ -28,7 +28,7 @@ func threatEnv(t *testing.T) *env {
 	lo := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	return newEnv(t, func(s *Server) {
 		s.Threats = &threats.Checker{DB: db, Protect: p}
-		s.Dialer.Resolver = fakeResolver{"phish.test": lo, "waymark-login.dev": lo, "origin.test": lo}
+		s.Dialer.Resolver = fakeResolver{"phish.test": lo, "waymark-fanclub.dev": lo, "waymark-login.dev": lo, "origin.test": lo}
 	})
 }
 
@@ -47,6 +47,13 @@ func TestThreatBlocks(t *testing.T) {
 	if resp.StatusCode != 403 || resp.Header.Get("Waymark-Decision") != "deny; reason=threat_phishing" {
 		t.Errorf("blocked CONNECT: %d %q", resp.StatusCode, resp.Header.Get("Waymark-Decision"))
 	}
+	// A strong lookalike (the name with a phishing word) is blocked, with
+	// no way to continue.
+	resp = e.raw(fmt.Sprintf("GET http://waymark-login.dev:%d/ HTTP/1.1\r\nHost: x\r\n%s\r\n", op, auth))
+	body, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != 403 || resp.Header.Get("Waymark-Decision") != "deny; reason=threat_lookalike" || strings.Contains(string(body), "continue") {
+		t.Errorf("strong lookalike: %d %q %s", resp.StatusCode, resp.Header.Get("Waymark-Decision"), body)
+	}
 	resp = e.raw(fmt.Sprintf("GET http://origin.test:%d/fine HTTP/1.1\r\nHost: x\r\n%s\r\n", op, auth))
 	if resp.StatusCode != 200 {
 		t.Errorf("a clean site: %d", resp.StatusCode)
@@ -59,10 +66,10 @@ func TestThreatWarningContinue(t *testing.T) {
 	op := e.originPort()
 	c := e.client(e.secret)
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	target := fmt.Sprintf("http://waymark-login.dev:%d/account?x=1", op)
+	target := fmt.Sprintf("http://waymark-fanclub.dev:%d/account?x=1", op)
 
 	// A CONNECT before any choice is refused with the reason.
-	resp := e.raw(fmt.Sprintf("CONNECT waymark-login.dev:%d HTTP/1.1\r\nHost: x\r\nProxy-Authorization: %s\r\n\r\n", op, basic(e.secret)))
+	resp := e.raw(fmt.Sprintf("CONNECT waymark-fanclub.dev:%d HTTP/1.1\r\nHost: x\r\nProxy-Authorization: %s\r\n\r\n", op, basic(e.secret)))
 	if resp.StatusCode != 403 || resp.Header.Get("Waymark-Decision") != "warn; reason=threat_lookalike" {
 		t.Fatalf("CONNECT to a lookalike: %d %q", resp.StatusCode, resp.Header.Get("Waymark-Decision"))
 	}
@@ -118,7 +125,7 @@ func TestThreatWarningContinue(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "hello from origin") {
 		t.Fatalf("after continuing: %d %s", resp.StatusCode, body)
 	}
-	resp = e.raw(fmt.Sprintf("CONNECT waymark-login.dev:%d HTTP/1.1\r\nHost: x\r\nProxy-Authorization: %s\r\n\r\n", op, basic(e.secret)))
+	resp = e.raw(fmt.Sprintf("CONNECT waymark-fanclub.dev:%d HTTP/1.1\r\nHost: x\r\nProxy-Authorization: %s\r\n\r\n", op, basic(e.secret)))
 	if resp.StatusCode != 200 {
 		t.Fatalf("CONNECT after continuing: %d", resp.StatusCode)
 	}

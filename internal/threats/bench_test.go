@@ -79,3 +79,46 @@ func BenchmarkHasPrefixListed(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkCheckMissProtected is a full check of a URL that matches
+// nothing, with lookalike detection for a few protected domains (the
+// usual configuration) or for 25 brands.
+func BenchmarkCheckMissProtected(b *testing.B) {
+	for _, n := range []int{3, 25} {
+		b.Run(fmt.Sprintf("brands=%d", n), func(b *testing.B) {
+			p, err := NewProtector(QualityBrands[:n], nil, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c := &Checker{DB: benchDB(b, 100000), Protect: p}
+			urls := make([]string, 256)
+			for i := range urls {
+				urls[i] = fmt.Sprintf("https://www.site%d.example/path/to/page%d.html?id=%d", i, i, i)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if c.Check(urls[i%len(urls)]).Verdict != Pass {
+					b.Fatal("matched")
+				}
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkLookalikeMiss is the lookalike detector alone on hosts of
+// the legitimate corpus, 25 brands.
+func BenchmarkLookalikeMiss(b *testing.B) {
+	p, err := NewProtector(QualityBrands, nil, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hosts := PopularDomains()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		p.Check(hosts[i%len(hosts)])
+		i++
+	}
+}

@@ -17,6 +17,7 @@ type Verdict struct {
 	Reason  string `json:"reason,omitempty"`    // in words, for people
 	Error   string `json:"error,omitempty"`     // set instead when the URL cannot be checked
 	Canon   string `json:"canonical,omitempty"` // set when an entry or a lookalike matched
+	Score   int    `json:"score,omitempty"`     // a detected lookalike's strength, 1-100 (from 70 it blocks)
 }
 
 // Checker combines the database and the lookalike detector.
@@ -38,7 +39,8 @@ func (c *Checker) Check(raw string) Verdict {
 
 // CheckURL judges a canonical URL: an allowlist entry wins; then the
 // block lists (phishing, malware, unwanted, custom); then lookalike list
-// entries and detected lookalikes, which warn.
+// entries, which warn; then detected lookalikes, which block when strong
+// (score from BlockScore) and warn when weak.
 func (c *Checker) CheckURL(u *URL) Verdict {
 	v := c.judge(u)
 	if v.Verdict != Pass || v.List != "" {
@@ -78,8 +80,11 @@ func (c *Checker) judge(u *URL) Verdict {
 	}
 	if !u.IP {
 		if l, ok := c.Protect.Check(u.Host); ok {
-			v.Verdict, v.List, v.Match, v.Source = Warn, Lookalike.String(), l.Protected, "lookalike:"+l.Kind
-			v.Reason = "the address imitates " + l.Protected + " (" + kindWords[l.Kind] + ")"
+			v.Verdict, v.List, v.Match, v.Source, v.Score = Warn, Lookalike.String(), l.Protected, "lookalike:"+l.Kind, l.Score
+			if l.Block() {
+				v.Verdict = Block
+			}
+			v.Reason = "imitating " + l.Protected + " (" + kindWords[l.Kind] + ": " + l.Detail + ")"
 		}
 	}
 	return v
@@ -94,9 +99,11 @@ var reasons = map[List]string{
 }
 
 var kindWords = map[string]string{
-	"homograph":  "characters that look the same",
-	"typo":       "a one-letter difference",
-	"combosquat": "the name with words added",
-	"subdomain":  "the name in front of another domain",
-	"tld_swap":   "the same name under another ending",
+	"homoglyph":   "characters that look the same",
+	"typo":        "a misspelling",
+	"label_split": "the name split by dots",
+	"hyphenation": "the name split by a hyphen",
+	"combosquat":  "the name with words added",
+	"subdomain":   "the name in front of another domain",
+	"tld_swap":    "the same name under another ending",
 }

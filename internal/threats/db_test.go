@@ -51,7 +51,8 @@ func TestCheckerLists(t *testing.T) {
 		{"http://blocked.example/y.html", Pass, "", ""},
 		{"http://bank-l0gin.example/", Warn, "lookalike", "bank-l0gin.example/"},
 		{"http://bank.example/", Pass, "", ""},
-		{"https://mybamk.example/", Warn, "lookalike", "mybank.example"},
+		{"https://mybamk.example/", Block, "lookalike", "mybank.example"},        // a strong lookalike blocks
+		{"https://mybank-fanclub.example/", Warn, "lookalike", "mybank.example"}, // a weak one warns
 		{"http://example.org/", Pass, "", ""},
 	}
 	for _, tt := range tests {

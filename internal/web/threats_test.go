@@ -61,18 +61,19 @@ func TestThreatCheckAPI(t *testing.T) {
 		})
 	}
 	resp, b := do(t, "POST", srv.URL+"/api/v1/threats/check",
-		`{"urls":["https://login.phish.example/x","https://shop-login.example/","https://example.org/","mailto:x@y"]}`, hdr)
+		`{"urls":["https://login.phish.example/x","https://shop-fanclub.example/","https://example.org/","mailto:x@y","https://shop-login.example/"]}`, hdr)
 	var out struct{ Results []threats.Verdict }
-	if err := json.Unmarshal(b, &out); err != nil || resp.StatusCode != 200 || len(out.Results) != 4 {
+	if err := json.Unmarshal(b, &out); err != nil || resp.StatusCode != 200 || len(out.Results) != 5 {
 		t.Fatalf("check: %d %s %v", resp.StatusCode, b, err)
 	}
-	want := []string{"block", "warn", "allow", "block"}
+	want := []string{"block", "warn", "allow", "block", "block"}
 	for i, v := range out.Results {
 		if v.Verdict != want[i] {
 			t.Errorf("result %d: %+v, want %s", i, v, want[i])
 		}
 	}
-	if out.Results[0].List != "phishing" || out.Results[1].Match != "shop.example" || out.Results[3].Error == "" {
+	if out.Results[0].List != "phishing" || out.Results[1].Match != "shop.example" || out.Results[3].Error == "" ||
+		out.Results[4].Score < threats.BlockScore || !strings.Contains(out.Results[4].Reason, "login") {
 		t.Errorf("details: %+v", out.Results)
 	}
 }
@@ -103,7 +104,7 @@ func TestLinkGateway(t *testing.T) {
 		return resp, string(b)
 	}
 	api := map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/json"}
-	code, links, _ := sign(api, "https://example.org/page", "https://login.phish.example/", "https://shop-login.example/x")
+	code, links, _ := sign(api, "https://example.org/page", "https://login.phish.example/", "https://shop-fanclub.example/x")
 	if code != 200 || len(links) != 3 {
 		t.Fatalf("sign: %d %v", code, links)
 	}
@@ -143,11 +144,11 @@ func TestLinkGateway(t *testing.T) {
 		t.Fatalf("no grant in the continue link %s", m[1])
 	}
 	// A grant is for its own destination only.
-	_, other, _ := sign(api, "https://shop-login.example/other")
+	_, other, _ := sign(api, "https://shop-fanclub.example/other")
 	if resp, _ := get(other[0] + "&c=" + grant[1]); resp.StatusCode != 200 || resp.Header.Get("Location") != "" {
 		t.Errorf("a grant for another destination: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	if resp, _ := get(html.UnescapeString(m[1])); resp.StatusCode != 302 || resp.Header.Get("Location") != "https://shop-login.example/x" {
+	if resp, _ := get(html.UnescapeString(m[1])); resp.StatusCode != 302 || resp.Header.Get("Location") != "https://shop-fanclub.example/x" {
 		t.Errorf("continue: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	// Altered or unsigned links are refused.
