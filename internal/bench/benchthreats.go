@@ -24,8 +24,13 @@ func benchThreats(_ context.Context, args []string, getenv func(string) string, 
 	entries := fs.Int("entries", 1_000_000, "entries in the database")
 	dir := fs.String("dir", "", "folder for the snapshot (default: a temporary one)")
 	duration := fs.Duration("duration", 3*time.Second, "how long each measurement runs")
+	quality := fs.Bool("quality", false, "measure the lookalike detector instead: recall on dnstwist's permutations and the phishing families, false alarms on the legitimate corpus")
+	q := qualityFlags(fs)
 	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
+	}
+	if *quality {
+		return benchLookalikes(q, stdout)
 	}
 	if *entries < 1 {
 		return cli.Usagef("--entries must be positive")
@@ -99,6 +104,26 @@ func benchThreats(_ context.Context, args []string, getenv func(string) string, 
 	el := time.Since(start)
 	fmt.Fprintf(stdout, "full URL checks (canonicalise, expressions, probes), no match, one core: %.0f/s (%.0f ns each; %d matched)\n",
 		float64(n)/el.Seconds(), float64(el.Nanoseconds())/float64(n), blocked)
+	for _, brands := range []int{3, len(threats.QualityBrands)} {
+		p, err := threats.NewProtector(threats.QualityBrands[:brands], nil, 1)
+		if err != nil {
+			return err
+		}
+		c := &threats.Checker{DB: db, Protect: p}
+		n, flagged := 0, 0
+		start := time.Now()
+		for time.Since(start) < *duration {
+			for _, u := range urls[:1024] {
+				if c.Check(u).Verdict != threats.Pass {
+					flagged++
+				}
+			}
+			n += 1024
+		}
+		el := time.Since(start)
+		fmt.Fprintf(stdout, "the same with lookalike detection for %d protected brands: %.0f/s (%.0f ns each; %d flagged)\n",
+			brands, float64(n)/el.Seconds(), float64(el.Nanoseconds())/float64(n), flagged)
+	}
 
 	probes := make([]uint32, 1<<16)
 	for i := range probes {

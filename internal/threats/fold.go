@@ -50,6 +50,102 @@ func foldASCII(dst []byte, s string) []byte {
 	return dst
 }
 
+// plainASCII appends s in lower case with the digits that stand for
+// letters (0 for o, 1 for l) replaced: the form typos, splits and added
+// words are judged on, where one letter stays one letter.
+func plainASCII(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		switch {
+		case 'A' <= b && b <= 'Z':
+			b += 'a' - 'A'
+		case b == '0':
+			b = 'o'
+		case b == '1':
+			b = 'l'
+		}
+		dst = append(dst, b)
+	}
+	return dst
+}
+
+// plainLabel is a label's plain form (see plainASCII); an
+// internationalised label's is its fold.
+func plainLabel(label string) string {
+	if strings.HasPrefix(label, "xn--") {
+		f, _, _ := foldLabel(label)
+		return f
+	}
+	for i := 0; i < len(label); i++ {
+		if b := label[i]; b == '0' || b == '1' || ('A' <= b && b <= 'Z') {
+			return string(plainASCII(nil, label))
+		}
+	}
+	return label
+}
+
+// visual is s (plain or folded) with the runs of ASCII letters that
+// read as one letter, and the letters that read as another, in the glyph
+// tables of permutation tools (dnstwist's homoglyphs) made one: "rn",
+// "rr" and "nn" for m, "vv" for w, "cl" for d, "c" for "e", "q" for "g".
+// Too loose for every string, it only compares a label with a brand.
+func visual(s string) string {
+	var buf [64]byte
+	out := buf[:0]
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if i+1 < len(s) {
+			if r := visualPair(b, s[i+1]); r != 0 {
+				out = append(out, visualLetter(r))
+				i++
+				continue
+			}
+		}
+		out = append(out, visualLetter(b))
+	}
+	return string(out)
+}
+
+func visualPair(a, b byte) byte {
+	switch {
+	case (a == 'r' || a == 'n') && (b == 'n' || b == 'r') && !(a == 'n' && b == 'r'):
+		return 'm' // rn, rr, nn
+	case a == 'v' && b == 'v':
+		return 'w'
+	case (a == 'c' || a == 'd') && b == 'l':
+		return 'd'
+	case a == 'l' && b == 'b':
+		return 'b'
+	case a == 'l' && b == 'h':
+		return 'h'
+	case (a == 'l' || a == 'i') && b == 'k', a == 'l' && b == 'c':
+		return 'k'
+	}
+	return 0
+}
+
+func visualLetter(b byte) byte {
+	switch b {
+	case 'e':
+		return 'c'
+	case 'n':
+		return 'm'
+	case 'q':
+		return 'g'
+	case 'd':
+		return 'b'
+	case 'i', '1':
+		return 'l'
+	case '0':
+		return 'o'
+	case '8':
+		return '3'
+	case '9':
+		return '6'
+	}
+	return b
+}
+
 // foldsToItself reports whether an ASCII string is its own fold.
 func foldsToItself(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -91,6 +187,8 @@ func foldUnicode(u string) string {
 	for _, r := range sk {
 		switch {
 		case unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r):
+		case extraFold[r] != "":
+			out = foldASCII(out, extraFold[r])
 		case r < utf8.RuneSelf:
 			out = foldASCII(out, string(r))
 		default:
@@ -98,6 +196,15 @@ func foldUnicode(u string) string {
 		}
 	}
 	return string(out)
+}
+
+// extraFold are letters that read as Latin ones in a domain name but
+// that the confusables data (2020) maps to other non-Latin letters or
+// leaves alone: Cyrillic small letters drawn as small capitals, Latin
+// letters with hooks and tails.
+var extraFold = map[rune]string{
+	'ʍ': "m", 'м': "m", 'к': "k", 'ĸ': "k", 'т': "t", 'в': "b", 'н': "h", 'ь': "b", 'ԛ': "q", 'ԝ': "w", 'ѵ': "v",
+	'ƿ': "p", 'þ': "p", 'ə': "a", 'ǝ': "a", 'ꞑ': "n", 'ƈ': "c", 'ɢ': "g", 'ʙ': "b", 'ɾ': "r", 'ʀ': "r", 'ʜ': "h",
 }
 
 // scripts a label's letters are told apart by; letters of other scripts

@@ -58,9 +58,11 @@ type protected struct {
 	domain   string // its registrable domain
 	label    string // the registrable domain's first label: the brand
 	suffix   string // the public suffix
-	fold     string // label, folded
-	dotted   string // the folded registrable domain with its dots: "paypal.com"
-	compound string // host entries: the folded labels in front of the suffix, joined ("launchpadethereum")
+	fold     string // label, plain (see plainASCII): typos, splits and words are judged on it
+	skel     string // label, folded (see foldLabel): homoglyphs are judged on it
+	visual   string // label, with look-alike ASCII made one (see visual)
+	dotted   string // the plain registrable domain with its dots: "paypal.com"
+	compound string // host entries: the plain labels in front of the suffix, joined ("launchpadethereum")
 	edits    int
 }
 
@@ -142,13 +144,14 @@ func newProtected(d string, maxEdits int) (protected, error) {
 	}
 	label, suffix, _ := strings.Cut(reg, ".")
 	e := protected{name: a, domain: reg, label: label, suffix: suffix}
-	e.fold, _, _ = foldLabel(label)
-	e.dotted = e.fold + "." + string(foldASCII(nil, suffix))
+	e.skel, _, _ = foldLabel(label)
+	e.fold = plainLabel(label)
+	e.visual = visual(e.skel)
+	e.dotted = e.fold + "." + plainLabel(suffix)
 	if a != reg {
 		var b strings.Builder
 		for _, l := range strings.Split(strings.TrimSuffix(a, "."+suffix), ".") {
-			f, _, _ := foldLabel(l)
-			b.WriteString(strings.ReplaceAll(f, "-", ""))
+			b.WriteString(strings.ReplaceAll(plainLabel(l), "-", ""))
 		}
 		e.compound = b.String()
 	}
@@ -210,7 +213,9 @@ func (p *Protector) buildFilter() {
 		}
 		m := len(e.fold)
 		p.full[i] = m - 1
-		p.lenLabel[i] = lengths(m-e.edits, m+e.edits)
+		// A homoglyph such as "rn" for "m" lengthens a name by one
+		// letter, two such by two.
+		p.lenLabel[i] = lengths(m-e.edits, m+e.edits+2)
 		p.lenPart[i] = lengths(m-1, m+1)
 		if e.compound != "" {
 			p.lenPart[i] |= lengths(len(e.compound)-1, len(e.compound)+1)
@@ -245,8 +250,8 @@ func (p *Protector) candidates(host string) uint64 {
 		// glyphs that fold to nothing in ASCII: always analysed.
 		return ^uint64(0)
 	}
-	var buf [512]byte
-	f := foldASCII(buf[:0], host)
+	var buf [256]byte
+	f := plainASCII(buf[:0], host)
 	var counts [64]uint8
 	var hit, labels, parts uint64
 	prev, label, part, run := -1, 0, 0, 0
@@ -305,9 +310,11 @@ func (p *Protector) Check(host string) (Imitation, bool) {
 
 // parsed is a host taken apart for analysis.
 type parsed struct {
-	labels, folds []string // the labels in front of the public suffix, raw and folded
+	labels, folds []string // the labels in front of the public suffix, raw and plain
 	suffix        string
 	shared        bool   // the suffix is a shared-hosting one (github.io)
+	skel          string // the registrable label, folded
+	visual        string // ... and with look-alike ASCII made one
 	idn           bool   // the registrable label is internationalised
 	mixed         bool   // ... and mixes scripts
 	joined        string // all folded labels joined, hyphens removed
@@ -330,19 +337,17 @@ func (p *Protector) analyse(host string, cand uint64) (Imitation, bool) {
 	if p.allow[reg] || p.allow[host] {
 		return Imitation{}, false
 	}
-	for _, e := range p.entries {
-		if reg == e.domain {
+	for i := range p.entries {
+		if reg == p.entries[i].domain {
 			return Imitation{}, false
 		}
 	}
 	h.folds = folds[:0]
-	for i, l := range h.labels {
-		f, idn, mixed := foldLabel(l)
-		h.folds = append(h.folds, f)
-		if i == n-1 {
-			h.idn, h.mixed = idn, mixed
-		}
+	for _, l := range h.labels {
+		h.folds = append(h.folds, plainLabel(l))
 	}
+	h.skel, h.idn, h.mixed = foldLabel(h.labels[n-1])
+	h.visual = visual(h.skel)
 	if n == 1 && !strings.Contains(h.folds[0], "-") {
 		h.joined = h.folds[0]
 	} else {
@@ -350,11 +355,11 @@ func (p *Protector) analyse(host string, cand uint64) (Imitation, bool) {
 		h.sub = "." + strings.Join(h.folds[:n-1], ".") + "."
 	}
 	var best Imitation
-	for i, e := range p.entries {
+	for i := range p.entries {
 		if i < 64 && cand&(1<<i) == 0 {
 			continue
 		}
-		if m := p.match(&h, e); m.Score > best.Score {
+		if m := p.match(&h, &p.entries[i]); m.Score > best.Score {
 			best = m
 		}
 	}
@@ -365,7 +370,7 @@ func (p *Protector) analyse(host string, cand uint64) (Imitation, bool) {
 }
 
 // match finds the strongest way h imitates e.
-func (p *Protector) match(h *parsed, e protected) Imitation {
+func (p *Protector) match(h *parsed, e *protected) Imitation {
 	n := len(h.labels)
 	label, fold := h.labels[n-1], h.folds[n-1]
 	// Details copy what they name from h, so that h (on the caller's
@@ -383,7 +388,8 @@ func (p *Protector) match(h *parsed, e protected) Imitation {
 		set(scoreTLDSwap, "tld_swap", fmt.Sprintf("%s under .%s instead of .%s", shown(), strings.Clone(h.suffix), e.suffix))
 	}
 	// Homoglyphs: a different label that reads the same.
-	if fold == e.fold && label != e.label {
+	if (fold == e.fold || h.skel == e.skel) && label != e.label {
+		// The same letters as read.
 		switch {
 		case h.mixed:
 			set(scoreIDN, "homoglyph", fmt.Sprintf("%s mixes scripts and reads as %s", unicodeLabel(shown()), e.label))
@@ -392,7 +398,7 @@ func (p *Protector) match(h *parsed, e protected) Imitation {
 		default:
 			set(scoreHomoglyph, "homoglyph", fmt.Sprintf("%s uses look-alike characters for %s", shown(), e.label))
 		}
-	} else if h.idn && glyphNear(fold, e.fold) {
+	} else if label != e.label && (h.visual == e.visual || (h.idn && glyphNear(h.visual, e.visual))) {
 		score := scoreIDNNear
 		if h.mixed {
 			score = scoreIDN
@@ -414,7 +420,7 @@ func (p *Protector) match(h *parsed, e protected) Imitation {
 	}
 	// Typos: a label (or the labels run together) a letter or two away.
 	if e.edits > 0 {
-		if d := editDistance(fold, e.fold, e.edits); d <= e.edits && fold != e.fold {
+		if d := min(editDistance(fold, e.fold, e.edits), editDistance(h.skel, e.skel, e.edits)); d <= e.edits && fold != e.fold {
 			set(typoScore(d, len(e.fold)), "typo", fmt.Sprintf("%s is %s away from %s", shown(), plural(d, "edit"), e.label))
 		}
 		if h.joined != fold && h.joined != e.fold {
@@ -513,7 +519,7 @@ func glyphNear(fold, brand string) bool {
 // typo) with words added: every added part a word phishers use (or a
 // number) is strong; the brand as one hyphenated part among unknown words
 // is weak; the brand glued to unknown letters is nothing ("paypalooza").
-func (p *Protector) combo(fold string, e protected) (int, string) {
+func (p *Protector) combo(fold string, e *protected) (int, string) {
 	if fold == e.fold {
 		return 0, ""
 	}
@@ -593,17 +599,17 @@ func wordsOnly(s string) bool {
 // services, places and the commonest suffixes run into the name.
 var comboWords = strings.Fields(`
 access account accounts acct activate activation admin agree alert alerts app apps appeal approve auth authenticate authentication authorize
-bank banking benefit bill billing blue bonus box business buy
+bank banking benefit bill billing biz blue bonus box business buy
 care case cdn center centre change check checkout choose claim click client cloud code com confirm confirmation connect contact corp
-customer customers dashboard data delivery device devices direct dispute doc docs document documents download drive
+cl co customer customers dashboard data delivery device devices direct dispute doc docs document documents download drive
 email enroll eu exchange express file files find fix form free
-gateway get gift global go group help helpdesk home host http https id identity inc info install int intl invoice
+gateway get gift global go group help helpdesk home host http https id identity inc info install int intl invoice io
 kyc limited link live locked log login logon mail mailbox manage management member members message mobile my
 net new notice notification notify now office official offer online order org otp pass password pay payment payments paypage pin policy portal
 privacy prize promo protect protection recover recovery refund register registration reset resolution resolve restore review reward rewards
 safe sale secure security server service services session setup share ship shipping sign signin signon signup site ssl start status store
 summary support sync system tax team terms ticket token track tracking transfer uk unlock update updates upgrade us usa user users
-validate validation verification verified verify view wallet web webmail ww www
+validate validation verification verified verify view wallet web webmail ww www xyz
 `)
 
 var (
@@ -613,7 +619,7 @@ var (
 
 func init() {
 	for _, w := range comboWords {
-		f := string(foldASCII(nil, w))
+		f := plainLabel(w)
 		comboWordSet[f] = true
 		maxWord = max(maxWord, len(f))
 	}

@@ -21,7 +21,8 @@ func TestLookalikes(t *testing.T) {
 		{"p\u00e1yp\u00e1l.com", "homoglyph", true},                // accents
 		{"paypa1.com", "homoglyph", true},                          // digit one for l
 		{"rnicrosoft.com", "homoglyph", true},                      // rn for m
-		{"paypai.com", "typo", true},                               // one substitution
+		{"paypai.com", "homoglyph", true},                          // i for l
+		{"paypak.com", "typo", true},                               // one substitution
 		{"paypla.com", "typo", true},                               // adjacent swap
 		{"waymarks.dev", "typo", true},                             // one insertion
 		{"myetherwalet.com", "typo", true},
@@ -84,7 +85,7 @@ func TestLookalikes(t *testing.T) {
 		t.Errorf("a host name refused: %v", err)
 	}
 	off, _ := NewProtector([]string{"paypal.com"}, nil, 0)
-	if _, ok := off.Check("paypai.com"); ok {
+	if _, ok := off.Check("paypak.com"); ok {
 		t.Error("MaxEdits 0 still flags typos")
 	}
 }
