@@ -215,3 +215,59 @@ func TestConcurrentLoginsTwoNodes(t *testing.T) {
 		t.Fatalf("device after 20 rounds on two nodes: %+v %v", ds, err)
 	}
 }
+
+// TestRiskLookupRecord: the one-round-trip reads and writes of a
+// decision answer as the single calls do.
+func TestRiskLookupRecord(t *testing.T) {
+	db := open(t, postgrestest.Database(t))
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	since := now.Add(-time.Hour)
+	limit := risk.Counts{AccountFailures: 5, ClientFailures: 5, AccountsFromClient: 5}
+	if err := db.AddEvent(ctx, risk.Event{Account: "ann", Kind: risk.EventFailure, Time: now, Network: "192.0.2.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	d, c, err := db.Lookup(ctx, nil, "ann", "192.0.2.0/24", since, limit)
+	if err != nil || d != nil || c.AccountFailures != 1 || c.ClientFailures != 1 {
+		t.Fatalf("lookup without a device: %+v %+v %v", d, c, err)
+	}
+	var unknown risk.DeviceID
+	unknown[0] = 7
+	if d, c, err := db.Lookup(ctx, &unknown, "ann", "192.0.2.0/24", since, limit); err != nil || d != nil || c.AccountFailures != 1 {
+		t.Fatalf("lookup of an unknown device: %+v %+v %v", d, c, err)
+	}
+	dev := &risk.Device{Account: "ann", Name: "laptop", Created: now, LastSeen: now}
+	dev.ID[0] = 1
+	dev.Rotate(now)
+	if err := db.SaveDevice(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	got, c, err := db.Lookup(ctx, &dev.ID, "ann", "198.51.100.0/24", since, limit)
+	if err != nil || got == nil || got.Current != dev.Current || c.ClientFailures != 0 || c.AccountFailures != 1 {
+		t.Fatalf("lookup of a device: %+v %+v %v", got, c, err)
+	}
+	// Rotated from what is stored: saved with its event.
+	got.Rotate(now)
+	if saved, err := db.Record(ctx, risk.Event{Account: "ann", Kind: risk.EventSuccess, Time: now, Network: "198.51.100.0/24", Device: dev.ID}, got); err != nil || !saved {
+		t.Fatalf("record with a rotation: %v %v", saved, err)
+	}
+	// Rotated from a secret another node replaced: not saved, event kept.
+	dev.Rotate(now)
+	if saved, err := db.Record(ctx, risk.Event{Account: "ann", Kind: risk.EventSuccess, Time: now, Network: "198.51.100.0/24", Device: dev.ID}, dev); err != nil || saved {
+		t.Fatalf("record with a stale rotation: %v %v", saved, err)
+	}
+	stored, err := db.Device(ctx, dev.ID)
+	if err != nil || stored.Current != got.Current {
+		t.Fatalf("stored device: %+v %v", stored, err)
+	}
+	if saved, err := db.Record(ctx, risk.Event{Account: "ann", Kind: risk.EventAttempt, Time: now}, nil); err != nil || !saved {
+		t.Fatalf("record without a device: %v %v", saved, err)
+	}
+	evs, err := db.Events(ctx, "ann", 10)
+	if err != nil || len(evs) != 4 {
+		t.Fatalf("events: %d %v", len(evs), err)
+	}
+	if _, c, _ := db.Lookup(ctx, nil, "ann", "198.51.100.0/24", since, limit); !c.KnownNetwork {
+		t.Error("a recorded success did not make its network known")
+	}
+}

@@ -36,7 +36,7 @@ func deviceArgs(d *risk.Device) []any {
 
 // Device returns a device, or risk.ErrNotFound.
 func (s *DB) Device(ctx context.Context, id risk.DeviceID) (*risk.Device, error) {
-	d, err := scanDevice(s.pool.QueryRow(ctx, `SELECT `+deviceColumns+` FROM risk_devices WHERE id = $1`, id[:]))
+	d, err := scanDevice(s.pool.QueryRow(ctx, deviceSQL, id[:]))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, risk.ErrNotFound
 	}
@@ -62,10 +62,7 @@ func (s *DB) SaveDevice(ctx context.Context, d *risk.Device) error {
 // since it was read: the stored current secret must still be the one d
 // rotated away (d.Previous).
 func (s *DB) SaveRotated(ctx context.Context, d *risk.Device) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE risk_devices SET name = $2, current = $3, previous = $4, prev_until = $5, retired = $6,
-		last_seen = $7, network = $8, browser = $9, os = $10, revoked = $11 WHERE id = $1 AND current = $4`,
-		d.ID[:], d.Name, d.Current[:], d.Previous[:], d.PrevUntil.UnixMilli(), risk.PackHashes(d.Retired), d.LastSeen.UnixMilli(),
-		d.Network, d.Browser, d.OS, d.Revoked)
+	tag, err := s.pool.Exec(ctx, saveRotatedSQL, rotatedArgs(d)...)
 	if err != nil {
 		return false, failed("postgres: save rotated device: %w", err)
 	}
@@ -95,17 +92,7 @@ func (s *DB) Devices(ctx context.Context, account string) ([]*risk.Device, error
 // AddEvent appends a login or device event; a successful login also
 // records its network as known for the account, in the same statement.
 func (s *DB) AddEvent(ctx context.Context, e risk.Event) error {
-	var dev []byte
-	if e.Device != (risk.DeviceID{}) {
-		dev = e.Device[:]
-	}
-	_, err := s.pool.Exec(ctx, `WITH e AS (
-			INSERT INTO risk_events (account, kind, at, network, device, decision, detail) VALUES ($1,$2,$3,$4,$5,$6,$7)
-			RETURNING account, kind, at, network)
-		INSERT INTO risk_networks (account, network, first_seen)
-			SELECT account, network, at FROM e WHERE kind = 'success' AND network <> ''
-		ON CONFLICT (account, network) DO NOTHING`,
-		e.Account, e.Kind, e.Time.UnixMilli(), e.Network, dev, e.Decision, e.Detail)
+	_, err := s.pool.Exec(ctx, addEventSQL, eventArgs(e)...)
 	if err != nil {
 		return failed("postgres: risk event: %w", err)
 	}
@@ -138,20 +125,115 @@ func (s *DB) Events(ctx context.Context, account string, limit int) ([]risk.Even
 // count stopping at its limit. All nodes share them: a burst of failures
 // spread over many identity nodes is counted whole.
 func (s *DB) Counts(ctx context.Context, account, network string, since time.Time, limit risk.Counts) (risk.Counts, error) {
-	var c risk.Counts
-	var acct, client, accts int64
-	err := s.pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM (SELECT 1 FROM risk_events WHERE account = $1 AND kind = 'failure' AND at >= $3 LIMIT $4) a),
-		(SELECT count(*) FROM (SELECT 1 FROM risk_events WHERE network = $2 AND network <> '' AND kind = 'failure' AND at >= $3 LIMIT $5) b),
-		(SELECT count(*) FROM (SELECT DISTINCT account FROM risk_events WHERE network = $2 AND network <> '' AND kind IN ('attempt', 'success', 'failure') AND at >= $3 LIMIT $6) c),
-		EXISTS (SELECT 1 FROM risk_networks WHERE account = $1 AND network = $2 AND $2 <> '')`,
-		account, network, since.UnixMilli(), max(limit.AccountFailures, 1), max(limit.ClientFailures, 1), max(limit.AccountsFromClient, 1)).
-		Scan(&acct, &client, &accts, &c.KnownNetwork)
+	c, err := scanCounts(s.pool.QueryRow(ctx, countsSQL, countsArgs(account, network, since, limit)...))
 	if err != nil {
 		return c, failed("postgres: risk counts: %w", err)
 	}
+	return c, nil
+}
+
+// The statements of a decision, shared by the single calls and the
+// batches of Lookup and Record.
+const (
+	addEventSQL = `WITH e AS (
+			INSERT INTO risk_events (account, kind, at, network, device, decision, detail) VALUES ($1,$2,$3,$4,$5,$6,$7)
+			RETURNING account, kind, at, network)
+		INSERT INTO risk_networks (account, network, first_seen)
+			SELECT account, network, at FROM e WHERE kind = 'success' AND network <> ''
+		ON CONFLICT (account, network) DO NOTHING`
+	saveRotatedSQL = `UPDATE risk_devices SET name = $2, current = $3, previous = $4, prev_until = $5, retired = $6,
+		last_seen = $7, network = $8, browser = $9, os = $10, revoked = $11 WHERE id = $1 AND current = $4`
+	countsSQL = `SELECT
+		(SELECT count(*) FROM (SELECT 1 FROM risk_events WHERE account = $1 AND kind = 'failure' AND at >= $3 LIMIT $4) a),
+		(SELECT count(*) FROM (SELECT 1 FROM risk_events WHERE network = $2 AND network <> '' AND kind = 'failure' AND at >= $3 LIMIT $5) b),
+		(SELECT count(*) FROM (SELECT DISTINCT account FROM risk_events WHERE network = $2 AND network <> '' AND kind IN ('attempt', 'success', 'failure') AND at >= $3 LIMIT $6) c),
+		EXISTS (SELECT 1 FROM risk_networks WHERE account = $1 AND network = $2 AND $2 <> '')`
+	deviceSQL = `SELECT ` + deviceColumns + ` FROM risk_devices WHERE id = $1`
+)
+
+func eventArgs(e risk.Event) []any {
+	var dev []byte
+	if e.Device != (risk.DeviceID{}) {
+		dev = e.Device[:]
+	}
+	return []any{e.Account, e.Kind, e.Time.UnixMilli(), e.Network, dev, e.Decision, e.Detail}
+}
+
+func rotatedArgs(d *risk.Device) []any {
+	return []any{d.ID[:], d.Name, d.Current[:], d.Previous[:], d.PrevUntil.UnixMilli(), risk.PackHashes(d.Retired), d.LastSeen.UnixMilli(),
+		d.Network, d.Browser, d.OS, d.Revoked}
+}
+
+func countsArgs(account, network string, since time.Time, limit risk.Counts) []any {
+	return []any{account, network, since.UnixMilli(), max(limit.AccountFailures, 1), max(limit.ClientFailures, 1), max(limit.AccountsFromClient, 1)}
+}
+
+func scanCounts(row pgx.Row) (risk.Counts, error) {
+	var c risk.Counts
+	var acct, client, accts int64
+	if err := row.Scan(&acct, &client, &accts, &c.KnownNetwork); err != nil {
+		return c, err
+	}
 	c.AccountFailures, c.ClientFailures, c.AccountsFromClient = int(acct), int(client), int(accts)
 	return c, nil
+}
+
+var (
+	_ risk.LookupStore = (*DB)(nil)
+	_ risk.RecordStore = (*DB)(nil)
+)
+
+// Lookup reads a decision's device (id nil: none; not found: nil) and its
+// counts in one round trip: the two statements go out as one batch.
+func (s *DB) Lookup(ctx context.Context, id *risk.DeviceID, account, network string, since time.Time, limit risk.Counts) (*risk.Device, risk.Counts, error) {
+	if id == nil {
+		c, err := s.Counts(ctx, account, network, since, limit)
+		return nil, c, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(deviceSQL, id[:])
+	b.Queue(countsSQL, countsArgs(account, network, since, limit)...)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	d, err := scanDevice(br.QueryRow())
+	if errors.Is(err, pgx.ErrNoRows) {
+		d = nil
+	} else if err != nil {
+		return nil, risk.Counts{}, failed("postgres: device: %w", err)
+	}
+	c, err := scanCounts(br.QueryRow())
+	if err != nil {
+		return nil, c, failed("postgres: risk counts: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return nil, c, failed("postgres: device and counts: %w", err)
+	}
+	return d, c, nil
+}
+
+// Record writes a decision's event and, when its device rotated, the
+// device (only if no other node rotated it since it was read), in one
+// round trip and one transaction.
+func (s *DB) Record(ctx context.Context, e risk.Event, rotated *risk.Device) (bool, error) {
+	if rotated == nil {
+		return true, s.AddEvent(ctx, e)
+	}
+	b := &pgx.Batch{}
+	b.Queue(addEventSQL, eventArgs(e)...)
+	b.Queue(saveRotatedSQL, rotatedArgs(rotated)...)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return false, failed("postgres: risk event: %w", err)
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return false, failed("postgres: save rotated device: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return false, failed("postgres: risk event and device: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // ImportRisk adds devices and events in one transaction (bench risk and

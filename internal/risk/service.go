@@ -178,53 +178,77 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 	var dev *Device
 	var tok Token
 	rotate := false
+	hasToken := false
 	if a.DeviceCookie != "" {
 		f.Device = DeviceNew
 		if t, err := ParseToken(a.DeviceCookie); err == nil {
+			tok, hasToken = t, true
 			l := &s.deviceLocks[t.Device[0]]
 			l.Lock()
 			defer l.Unlock()
-			d, err := s.Store.Device(ctx, t.Device)
-			switch {
-			case errors.Is(err, ErrNotFound):
-			case err != nil:
-				return Answer{}, err
-			case d.Account == a.Account:
-				switch v := d.Check(t.Secret, now); v {
-				case Valid, ValidPrevious:
-					f.Device, dev, tok = DeviceKnown, d, t
-					f.BrowserChanged = a.Browser != "" && d.Browser != "" && a.Browser != d.Browser
-					rotate = v == Valid
-				case Replay:
-					f.Device, f.Replay = DeviceKnown, true
-					d.Revoked = true
-					if err := s.Store.SaveDevice(ctx, d); err != nil {
-						return Answer{}, err
-					}
-					replay := Event{Account: a.Account, Kind: EventReplay, Time: now, Network: network, Device: d.ID,
-						Detail: "a rotated device secret was presented again; the device is revoked"}
-					if err := s.Store.AddEvent(ctx, replay); err != nil {
-						return Answer{}, err
-					}
-					if s.Notify != nil {
-						s.Notify(replay)
-					}
-				case Revoked:
-					f.Device = DeviceRevoked
-				}
-			}
 		}
 	}
-	c, err := s.Store.Counts(ctx, a.Account, network, now.Add(-s.window()),
-		Counts{AccountFailures: s.Policy.AccountFailures, ClientFailures: s.Policy.ClientFailures, AccountsFromClient: s.Policy.ManyAccounts})
-	if err != nil {
-		return Answer{}, err
+	// The reads: the device and the velocity counts, in one round trip
+	// when the store can.
+	limits := Counts{AccountFailures: s.Policy.AccountFailures, ClientFailures: s.Policy.ClientFailures, AccountsFromClient: s.Policy.ManyAccounts}
+	since := now.Add(-s.window())
+	var d *Device
+	var c Counts
+	counted := false
+	if ls, ok := s.Store.(LookupStore); ok {
+		var id *DeviceID
+		if hasToken {
+			id = &tok.Device
+		}
+		var err error
+		if d, c, err = ls.Lookup(ctx, id, a.Account, network, since, limits); err != nil {
+			return Answer{}, err
+		}
+		counted = true
+	} else if hasToken {
+		var err error
+		if d, err = s.Store.Device(ctx, tok.Device); errors.Is(err, ErrNotFound) {
+			d = nil
+		} else if err != nil {
+			return Answer{}, err
+		}
+	}
+	if d != nil && d.Account == a.Account {
+		switch v := d.Check(tok.Secret, now); v {
+		case Valid, ValidPrevious:
+			f.Device, dev = DeviceKnown, d
+			f.BrowserChanged = a.Browser != "" && d.Browser != "" && a.Browser != d.Browser
+			rotate = v == Valid
+		case Replay:
+			f.Device, f.Replay = DeviceKnown, true
+			d.Revoked = true
+			if err := s.Store.SaveDevice(ctx, d); err != nil {
+				return Answer{}, err
+			}
+			replay := Event{Account: a.Account, Kind: EventReplay, Time: now, Network: network, Device: d.ID,
+				Detail: "a rotated device secret was presented again; the device is revoked"}
+			if err := s.Store.AddEvent(ctx, replay); err != nil {
+				return Answer{}, err
+			}
+			if s.Notify != nil {
+				s.Notify(replay)
+			}
+		case Revoked:
+			f.Device = DeviceRevoked
+		}
+	}
+	if !counted {
+		var err error
+		if c, err = s.Store.Counts(ctx, a.Account, network, since, limits); err != nil {
+			return Answer{}, err
+		}
 	}
 	f.AccountFailures, f.ClientFailures, f.AccountsFromClient = c.AccountFailures, c.ClientFailures, c.AccountsFromClient
 	f.NewNetwork = network != "" && !c.KnownNetwork
 	var here Where
 	var travel *Travel
 	if s.Places != nil {
+		var err error
 		if here, travel, err = s.locate(ctx, a.Account, a.IP, now, &f); err != nil {
 			return Answer{}, err
 		}
@@ -234,35 +258,67 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 		ans.Location, ans.Travel, ans.at = &here, travel, now
 		ans.explain()
 	}
-	if err := s.Store.AddEvent(ctx, Event{Account: a.Account, Kind: a.Outcome, Time: now, Network: network, Device: deviceOf(dev),
-		Decision: ans.Decision.Decision, Detail: strings.Join(ans.Reasons, ",")}); err != nil {
+	// The writes: the event and, after a success on a trusted device,
+	// its rotated secret.
+	ev := Event{Account: a.Account, Kind: a.Outcome, Time: now, Network: network, Device: deviceOf(dev),
+		Decision: ans.Decision.Decision, Detail: strings.Join(ans.Reasons, ",")}
+	var rotated *Device
+	var secret Secret
+	if dev != nil && rotate && a.Outcome == EventSuccess && ans.Decision.Decision == Allow {
+		secret = dev.Rotate(now)
+		dev.Network, dev.Browser, dev.OS = network, orKeep(a.Browser, dev.Browser), orKeep(a.OS, dev.OS)
+		rotated = dev
+	}
+	saved := true
+	if rs, ok := s.Store.(RecordStore); ok {
+		var err error
+		if saved, err = rs.Record(ctx, ev, rotated); err != nil {
+			return Answer{}, err
+		}
+	} else if err := s.Store.AddEvent(ctx, ev); err != nil {
 		return Answer{}, err
 	}
 	if s.Notify != nil && a.Outcome == EventSuccess && dev == nil && !f.Replay {
 		s.Notify(Event{Account: a.Account, Kind: EventNewDevice, Time: now, Network: network, Decision: ans.Decision.Decision,
 			Detail: strings.Join(ans.Reasons, ","), Place: here.Label(), Messages: ans.Messages})
 	}
-	if dev != nil && rotate && a.Outcome == EventSuccess && ans.Decision.Decision == Allow {
-		secret := dev.Rotate(now)
-		dev.Network, dev.Browser, dev.OS = network, orKeep(a.Browser, dev.Browser), orKeep(a.OS, dev.OS)
+	if rotated == nil {
+		return ans, nil
+	}
+	if _, ok := s.Store.(RecordStore); !ok {
 		if rs, ok := s.Store.(RotationStore); ok {
-			saved, err := rs.SaveRotated(ctx, dev)
-			if err != nil {
+			var err error
+			if saved, err = rs.SaveRotated(ctx, rotated); err != nil {
 				return Answer{}, err
 			}
-			if !saved {
-				// Another process rotated this device since it was read
-				// (two tabs, two identity nodes): the presented secret is
-				// now its previous one, valid within Grace, and the other
-				// answer carries the new secret. Keep the cookie as is.
-				return ans, nil
-			}
-		} else if err := s.Store.SaveDevice(ctx, dev); err != nil {
+		} else if err := s.Store.SaveDevice(ctx, rotated); err != nil {
 			return Answer{}, err
 		}
-		ans.NewToken = &Token{Device: tok.Device, Secret: secret}
 	}
+	if !saved {
+		// Another process rotated this device since it was read (two
+		// tabs, two identity nodes): the presented secret is now its
+		// previous one, valid within Grace, and the other answer carries
+		// the new secret. Keep the cookie as is.
+		return ans, nil
+	}
+	ans.NewToken = &Token{Device: tok.Device, Secret: secret}
 	return ans, nil
+}
+
+// LookupStore is a store that answers a decision's reads, the device (id
+// nil: none; a device not found: nil) and the velocity counts, in one
+// round trip (a database server over the network).
+type LookupStore interface {
+	Lookup(ctx context.Context, id *DeviceID, account, network string, since time.Time, limit Counts) (*Device, Counts, error)
+}
+
+// RecordStore is a store that writes a decision's event and, when its
+// device's secret rotated, the device (as RotationStore.SaveRotated does:
+// only if no other process rotated it since it was read), in one round
+// trip. saved reports whether the device was saved (true without one).
+type RecordStore interface {
+	Record(ctx context.Context, e Event, rotated *Device) (saved bool, err error)
 }
 
 // RotationStore is a store that several processes share (identity nodes
