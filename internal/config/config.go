@@ -79,10 +79,11 @@ type Serve struct {
 // Threats configures lookalike detection (the threat lists themselves
 // live in the data folder's threats.db; see waymark threats import).
 type Threats struct {
-	// Protect are registrable domains (the operator's own, its brands')
-	// whose lookalikes get a warning.
+	// Protect are registrable domains or host names (the operator's
+	// own, its brands', its login hosts) whose lookalikes are flagged:
+	// strong ones block, weak ones warn.
 	Protect []string
-	// LookalikeAllow are registrable domains never flagged as lookalikes.
+	// LookalikeAllow are domains or hosts never flagged as lookalikes.
 	LookalikeAllow []string
 	// MaxEdits is the edit distance at which a name counts as a typo of
 	// a protected one (0 turns that check off).

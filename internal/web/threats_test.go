@@ -28,7 +28,7 @@ func testThreats(t *testing.T) *threats.Checker {
 	if err := db.Replace("feed", []threats.Entry{{Expr: "phish.example/", List: threats.Phishing}}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := threats.NewProtector([]string{"shop.example"}, nil, 1)
+	p, err := threats.NewProtector([]string{"shop.example", "login.bank.example"}, nil, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,19 +61,20 @@ func TestThreatCheckAPI(t *testing.T) {
 		})
 	}
 	resp, b := do(t, "POST", srv.URL+"/api/v1/threats/check",
-		`{"urls":["https://login.phish.example/x","https://shop-fanclub.example/","https://example.org/","mailto:x@y","https://shop-login.example/"]}`, hdr)
+		`{"urls":["https://login.phish.example/x","https://shop-fanclub.example/","https://example.org/","mailto:x@y","https://shop-login.example/","https://login-bank.example/"]}`, hdr)
 	var out struct{ Results []threats.Verdict }
-	if err := json.Unmarshal(b, &out); err != nil || resp.StatusCode != 200 || len(out.Results) != 5 {
+	if err := json.Unmarshal(b, &out); err != nil || resp.StatusCode != 200 || len(out.Results) != 6 {
 		t.Fatalf("check: %d %s %v", resp.StatusCode, b, err)
 	}
-	want := []string{"block", "warn", "allow", "block", "block"}
+	want := []string{"block", "warn", "allow", "block", "block", "block"} // the last imitates a protected host
 	for i, v := range out.Results {
 		if v.Verdict != want[i] {
 			t.Errorf("result %d: %+v, want %s", i, v, want[i])
 		}
 	}
 	if out.Results[0].List != "phishing" || out.Results[1].Match != "shop.example" || out.Results[3].Error == "" ||
-		out.Results[4].Score < threats.BlockScore || !strings.Contains(out.Results[4].Reason, "login") {
+		out.Results[4].Score < threats.BlockScore || !strings.Contains(out.Results[4].Reason, "login") ||
+		out.Results[5].Match != "login.bank.example" {
 		t.Errorf("details: %+v", out.Results)
 	}
 }
