@@ -270,4 +270,7 @@ func TestRiskLookupRecord(t *testing.T) {
 	if _, c, _ := db.Lookup(ctx, nil, "ann", "198.51.100.0/24", since, limit); !c.KnownNetwork {
 		t.Error("a recorded success did not make its network known")
 	}
+	if err := db.VacuumRisk(ctx); err != nil {
+		t.Errorf("vacuum after an import: %v", err)
+	}
 }
