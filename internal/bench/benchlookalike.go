@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -88,11 +89,11 @@ func benchLookalikes(q *quality, stdout io.Writer) error {
 		len(threats.QualityBrands), len(qualityHosts), len(corpus), len(known), len(heldOut), len(own))
 
 	// dnstwist's permutations.
-	words, err := dictionary(q.dictionaries, "english.dict")
+	words, err := dictionary(*q.dictionaries, "english.dict")
 	if err != nil {
 		return err
 	}
-	tlds, err := dictionary(q.dictionaries, "abused_tlds.dict")
+	tlds, err := dictionary(*q.dictionaries, "abused_tlds.dict")
 	if err != nil {
 		return err
 	}
@@ -246,8 +247,8 @@ func pct(a, b int) float64 {
 }
 
 // dictionary reads one of dnstwist's dictionaries ("//" comments).
-func dictionary(dir *string, name string) ([]string, error) {
-	b, err := os.ReadFile(*dir + "/" + name)
+func dictionary(dir, name string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		return nil, fmt.Errorf("bench threats --quality needs dnstwist's dictionaries (apt-get install dnstwist): %w", err)
 	}

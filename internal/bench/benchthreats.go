@@ -89,19 +89,7 @@ func benchThreats(_ context.Context, args []string, getenv func(string) string, 
 	}
 	prev := runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(prev)
-	c := &threats.Checker{DB: db}
-	n := 0
-	blocked := 0
-	start := time.Now()
-	for time.Since(start) < *duration {
-		for _, u := range urls[:1024] {
-			if c.Check(u).Verdict != threats.Pass {
-				blocked++
-			}
-		}
-		n += 1024
-	}
-	el := time.Since(start)
+	n, blocked, el := timeChecks(&threats.Checker{DB: db}, urls[:1024], *duration)
 	fmt.Fprintf(stdout, "full URL checks (canonicalise, expressions, probes), no match, one core: %.0f/s (%.0f ns each; %d matched)\n",
 		float64(n)/el.Seconds(), float64(el.Nanoseconds())/float64(n), blocked)
 	for _, brands := range []int{3, len(threats.QualityBrands)} {
@@ -109,18 +97,7 @@ func benchThreats(_ context.Context, args []string, getenv func(string) string, 
 		if err != nil {
 			return err
 		}
-		c := &threats.Checker{DB: db, Protect: p}
-		n, flagged := 0, 0
-		start := time.Now()
-		for time.Since(start) < *duration {
-			for _, u := range urls[:1024] {
-				if c.Check(u).Verdict != threats.Pass {
-					flagged++
-				}
-			}
-			n += 1024
-		}
-		el := time.Since(start)
+		n, flagged, el := timeChecks(&threats.Checker{DB: db, Protect: p}, urls[:1024], *duration)
 		fmt.Fprintf(stdout, "the same with lookalike detection for %d protected brands: %.0f/s (%.0f ns each; %d flagged)\n",
 			brands, float64(n)/el.Seconds(), float64(el.Nanoseconds())/float64(n), flagged)
 	}
@@ -138,6 +115,21 @@ func benchThreats(_ context.Context, args []string, getenv func(string) string, 
 	ns, m, total = probeTime(snap, probes, *duration)
 	fmt.Fprintf(stdout, "4-byte prefix probe alone, listed prefixes: %.1f ns (%d of %d present)\n", ns, m, total)
 	return nil
+}
+
+// timeChecks checks the URLs round and round for d and returns how many
+// checks it made, how many did not pass, and the time they took.
+func timeChecks(c *threats.Checker, urls []string, d time.Duration) (n, flagged int, el time.Duration) {
+	start := time.Now()
+	for time.Since(start) < d {
+		for _, u := range urls {
+			if c.Check(u).Verdict != threats.Pass {
+				flagged++
+			}
+		}
+		n += len(urls)
+	}
+	return n, flagged, time.Since(start)
 }
 
 // probeTime probes the prefixes round and round for d and returns the

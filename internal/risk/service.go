@@ -270,7 +270,8 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 		rotated = dev
 	}
 	saved := true
-	if rs, ok := s.Store.(RecordStore); ok {
+	rs, recorded := s.Store.(RecordStore)
+	if recorded {
 		var err error
 		if saved, err = rs.Record(ctx, ev, rotated); err != nil {
 			return Answer{}, err
@@ -285,7 +286,7 @@ func (s *Service) Login(ctx context.Context, a Attempt) (Answer, error) {
 	if rotated == nil {
 		return ans, nil
 	}
-	if _, ok := s.Store.(RecordStore); !ok {
+	if !recorded {
 		if rs, ok := s.Store.(RotationStore); ok {
 			var err error
 			if saved, err = rs.SaveRotated(ctx, rotated); err != nil {

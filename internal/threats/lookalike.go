@@ -174,15 +174,6 @@ func (p *Protector) SetPopular(domains []string) {
 	}
 }
 
-// Protected lists the protected entries, as configured.
-func (p *Protector) Protected() []string {
-	var out []string
-	for _, e := range p.entries {
-		out = append(out, e.name)
-	}
-	return out
-}
-
 const gramClasses = 37 // a-z, 0-9, anything else
 
 func gramClass(b byte) int {
