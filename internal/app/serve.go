@@ -164,8 +164,9 @@ func Serve(ctx context.Context, c config.Serve, stdout, stderr io.Writer, ready 
 			return err
 		}
 	}
-	// The embedded store keeps daily rollups; ClickHouse reads its raw
-	// tables.
+	// Both event stores keep daily rollups; every node builds them (in
+	// ClickHouse two builds of a day at once are harmless, see
+	// internal/clickhouse/rollups.go).
 	var rollups *stats.RollupBuilder
 	if rs, ok := events.(stats.RollupStore); ok && c.HasPart(config.PartDashboard) {
 		rollups = &stats.RollupBuilder{Store: rs, Sites: sites.All, Now: time.Now, Log: log.With("component", "rollups")}

@@ -67,16 +67,27 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	imports := fs.Bool("imports", true, "ask with include.imports, as the dashboard does (a site without imports pays one look-up a request)")
 	mode := fs.String("mode", "batch", "how the set is asked: batch (one request, as the dashboard loads its panels), sequential or parallel (one request per query)")
 	rollups := fs.Bool("rollups", true, "build the daily rollups before querying and read them (false: every query reads the raw tables)")
-	chURL := fs.String("clickhouse", "", "generate into and query this ClickHouse database (clickhouse://host:8123/db) instead of a DuckDB file")
+	chURL := fs.String("clickhouse", "", "generate into and query this ClickHouse database (clickhouse://host:8123/db); with --dir as well, DuckDB and ClickHouse side by side on the same data")
 	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
 	}
-	if *chURL != "" {
+	asked := *n // events asked for (*n becomes the count stored)
+	if *chURL != "" && *dir == "" {
 		set, err := periodList(*periods)
 		if err != nil {
 			return err
 		}
-		return benchQueryClickHouse(ctx, *chURL, *n, *days, set, *repeats, *reuse, *mode, *verbose, stdout)
+		ch, st, now, err := openClickHouseBench(ctx, *chURL, *n, *days, time.Now().UTC().Truncate(time.Hour), *reuse, *rollups, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		defer ch.Close()
+		for _, period := range set {
+			if _, err := runQuerySet(ctx, "ClickHouse", ch, st, now, period, *repeats, *mode, *verbose, true, stdout); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if *mode != "batch" && *mode != "sequential" && *mode != "parallel" {
 		return cli.Usagef("--mode must be batch, sequential or parallel")
@@ -160,9 +171,33 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		fmt.Fprintf(stdout, "built %d daily rollups in %s\n", n, time.Since(t0).Round(time.Millisecond))
 	}
-	for _, period := range set {
-		if err := runQuerySet(ctx, store, st, now, period, *repeats, *mode, *verbose, *imports, stdout); err != nil {
+	var ch *clickhouse.Store
+	var chSite *site.Site
+	if *chURL != "" {
+		var chNow time.Time
+		if ch, chSite, chNow, err = openClickHouseBench(ctx, *chURL, asked, *days, now, *reuse, *rollups, stdout, stderr); err != nil {
 			return err
+		}
+		defer ch.Close()
+		if !chNow.Equal(now) {
+			return fmt.Errorf("the ClickHouse database's newest hour (%s) is not the DuckDB folder's (%s): they hold different data", chNow, now)
+		}
+	}
+	for _, period := range set {
+		label := ""
+		if ch != nil {
+			label = "DuckDB"
+		}
+		duck, err := runQuerySet(ctx, label, store, st, now, period, *repeats, *mode, *verbose, *imports, stdout)
+		if err != nil {
+			return err
+		}
+		if ch != nil {
+			med, err := runQuerySet(ctx, "ClickHouse", ch, chSite, now, period, *repeats, *mode, *verbose, *imports, stdout)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "ClickHouse / DuckDB, %s: %.2fx\n", period, med.Seconds()/duck.Seconds())
 		}
 	}
 	if rss, err := selfRSS(); err == nil {
@@ -227,12 +262,13 @@ func dashboardSet(st *site.Site, now time.Time, period string, imports bool) ([]
 	return queries, nil
 }
 
-// runQuerySet asks the dashboard's query set for a period repeats times
-// and prints the median, fastest and slowest run.
-func runQuerySet(ctx context.Context, store stats.StatsReader, st *site.Site, now time.Time, period string, repeats int, mode string, verbose, imports bool, stdout io.Writer) error {
+// runQuerySet asks the dashboard's query set for a period repeats times,
+// prints the median, fastest and slowest run (after label, when given)
+// and returns the median.
+func runQuerySet(ctx context.Context, label string, store stats.StatsReader, st *site.Site, now time.Time, period string, repeats int, mode string, verbose, imports bool, stdout io.Writer) (time.Duration, error) {
 	queries, err := dashboardSet(st, now, period, imports)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var runs []time.Duration
 	for i := 0; i < repeats; i++ {
@@ -241,7 +277,7 @@ func runQuerySet(ctx context.Context, store stats.StatsReader, st *site.Site, no
 		took := make([]time.Duration, len(queries))
 		if mode == "batch" {
 			if _, err := store.QueryAll(ctx, queries); err != nil {
-				return fmt.Errorf("query set: %w", err)
+				return 0, fmt.Errorf("query set: %w", err)
 			}
 		} else {
 			var wg sync.WaitGroup
@@ -262,7 +298,7 @@ func runQuerySet(ctx context.Context, store stats.StatsReader, st *site.Site, no
 		runs = append(runs, time.Since(start))
 		for k, err := range errs {
 			if err != nil {
-				return fmt.Errorf("query %d of the set (%s): %w", k+1, period, err)
+				return 0, fmt.Errorf("query %d of the set (%s): %w", k+1, period, err)
 			}
 			if verbose && i == 0 && mode != "batch" {
 				fmt.Fprintf(stdout, "%8s  %s %v\n", took[k].Round(time.Millisecond), queries[k].Dimensions, queries[k].Metrics)
@@ -270,53 +306,65 @@ func runQuerySet(ctx context.Context, store stats.StatsReader, st *site.Site, no
 		}
 	}
 	slices.Sort(runs)
+	if label != "" {
+		fmt.Fprintf(stdout, "%s: ", label)
+	}
 	fmt.Fprintf(stdout, "dashboard query set, %s (%s to %s, %s, %d queries, %s): median %s, min %s, max %s over %d runs\n",
 		period, queries[0].From.In(queries[0].Location).Format(time.DateOnly), queries[0].To.In(queries[0].Location).Format(time.DateOnly),
 		strings.TrimPrefix(queries[1].TimeDimension(), "time:"), len(queries), mode, runs[len(runs)/2].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[len(runs)-1].Round(time.Millisecond), len(runs))
-	return nil
+	return runs[len(runs)/2], nil
 }
 
-// benchQueryClickHouse is bench query against a ClickHouse database: the
-// same synthetic data and query set, read from the raw tables.
-func benchQueryClickHouse(ctx context.Context, url string, n, days int, periods []string, repeats int, reuse bool, mode string, verbose bool, stdout io.Writer) error {
-	store, err := clickhouse.Open(ctx, url, clickhouse.Options{Node: "bench"})
+// openClickHouseBench opens the ClickHouse database of bench query,
+// fills it with the synthetic data (ending at now) unless reuse, builds
+// its daily rollups when asked, and returns it with the site and the
+// data's "now".
+func openClickHouseBench(ctx context.Context, url string, n, days int, now time.Time, reuse, rollups bool, stdout, stderr io.Writer) (*clickhouse.Store, *site.Site, time.Time, error) {
+	store, err := clickhouse.Open(ctx, url, clickhouse.Options{Node: "bench", RawOnly: !rollups})
 	if err != nil {
-		return err
+		return nil, nil, now, err
 	}
-	defer store.Close()
+	fail := func(err error) (*clickhouse.Store, *site.Site, time.Time, error) {
+		store.Close()
+		return nil, nil, now, err
+	}
 	ext, err := store.Extent(ctx)
 	if err != nil {
-		return err
+		return fail(err)
 	}
-	now := time.Now().UTC().Truncate(time.Hour)
 	if reuse {
 		if ext.Events == 0 {
-			return fmt.Errorf("--reuse: the database holds no events")
+			return fail(fmt.Errorf("--reuse: the ClickHouse database holds no events"))
 		}
 		now = ext.Newest.Truncate(time.Hour).Add(time.Hour)
 	} else {
 		if ext.Events > 0 {
-			return fmt.Errorf("the database already holds %d events: use --reuse, or a new database name", ext.Events)
+			return fail(fmt.Errorf("the ClickHouse database already holds %d events: use --reuse, or a new database name", ext.Events))
 		}
 		t0 := time.Now()
 		span := time.Duration(days) * 24 * time.Hour
 		if n, err = fillSynthetic(ctx, store, benchSite, benchZone(), now.Add(-span), span, n); err != nil {
-			return err
+			return fail(err)
 		}
-		fmt.Fprintf(stdout, "generated and stored %d events in %s (%.0f events/s)\n", n, time.Since(t0).Round(time.Millisecond), float64(n)/time.Since(t0).Seconds())
+		fmt.Fprintf(stdout, "ClickHouse: generated and stored %d events in %s (%.0f events/s)\n", n, time.Since(t0).Round(time.Millisecond), float64(n)/time.Since(t0).Seconds())
 		if ext, err = store.Extent(ctx); err != nil {
-			return err
+			return fail(err)
 		}
 	}
 	fmt.Fprintf(stdout, "ClickHouse holds %d events; on disk %.1f MiB = %.1f bytes/event (events and sessions tables)\n",
 		ext.Events, float64(ext.DiskBytes)/(1<<20), float64(ext.DiskBytes)/float64(max(ext.Events, 1)))
 	st := &site.Site{Domain: benchSite, TimeZone: benchZone().String(), CreatedAt: ext.Oldest.UTC(), Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
-	for _, period := range periods {
-		if err := runQuerySet(ctx, store, st, now, period, repeats, mode, verbose, true, stdout); err != nil {
-			return err
+	if rollups {
+		t0 := time.Now()
+		b := &stats.RollupBuilder{Store: store, Sites: func() []*site.Site { return []*site.Site{st} },
+			Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(stderr, nil)), Budget: 24 * time.Hour}
+		built, err := b.BuildDue(ctx)
+		if err != nil {
+			return fail(err)
 		}
+		fmt.Fprintf(stdout, "ClickHouse: built %d daily rollups in %s\n", built, time.Since(t0).Round(time.Millisecond))
 	}
-	return nil
+	return store, st, now, nil
 }
 
 // fillSynthetic writes n synthetic events through the sessionizer in

@@ -47,6 +47,9 @@ type Options struct {
 	Timeout time.Duration
 	// MutationTimeout bounds the wait for a delete to finish (default 5 min).
 	MutationTimeout time.Duration
+	// RawOnly answers every query from the raw tables, ignoring the
+	// daily rollups (benchmarks compare both).
+	RawOnly bool
 	// Log, when set, lets Open succeed while the server is unreachable
 	// (a collector starting during an outage keeps accepting hits into
 	// its spool): the problem is logged and the migrations run on first
@@ -101,7 +104,12 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	h := fnv.New32a()
 	h.Write([]byte(o.Node))
 	s := &Store{c: c, node: o.Node, nodeID: h.Sum32(), mutWait: o.MutationTimeout, dirty: true}
-	s.planner = stats.Planner{D: Dialect{}, R: s, Imports: s.Imports}
+	// Four queries of a dashboard at a time: the server runs each on its
+	// own threads, and a round trip's wait is better spent on the next.
+	s.planner = stats.Planner{D: Dialect{}, R: s, Imports: s.Imports, Parallel: 4}
+	if !o.RawOnly {
+		s.planner.Rollups = s
+	}
 	if err := s.ready(ctx); err != nil {
 		var se *ServerError
 		if o.Log == nil || errors.As(err, &se) || ctx.Err() != nil {
@@ -262,6 +270,10 @@ func (s *Store) WriteBatch(ctx context.Context, b *analytics.Batch) error {
 			return fmt.Errorf("clickhouse: insert sessions: %w", err)
 		}
 	}
+	// The write is counted once its rows are stored (see rollups.go).
+	if err := s.markDirty(ctx, dirtySpans(b)); err != nil {
+		return err
+	}
 	if err := s.c.exec(ctx, fmt.Sprintf("INSERT INTO ingest_checkpoint VALUES (%s, %d, %d, now())",
 		Dialect{}.Quote(s.node), b.Checkpoint.Seg, b.Checkpoint.Off)); err != nil {
 		return fmt.Errorf("clickhouse: checkpoint: %w", err)
@@ -282,6 +294,20 @@ func (s *Store) recover(ctx context.Context) (spool.Pos, error) {
 		return cp, err
 	}
 	cond := fmt.Sprintf("node = %d AND batch > %d", s.nodeID, m)
+	// The days the unfinished rows fall in: a rollup built meanwhile may
+	// have counted them, so their removal counts as a write there.
+	dirty := map[string][]string{}
+	err = s.c.query(ctx, "SELECT site, toUnixTimestamp(min(ts)), toUnixTimestamp(max(ts)) FROM events WHERE "+cond+" GROUP BY site", func(f []string) error {
+		var t0, t1 int64
+		if _, err := fmt.Sscan(f[1]+" "+f[2], &t0, &t1); err != nil {
+			return err
+		}
+		dirty[f[0]] = utcDays(time.Unix(t0, 0), time.Unix(t1, 0).Add(24*time.Hour))
+		return nil
+	})
+	if err != nil {
+		return cp, fmt.Errorf("clickhouse: look for an unfinished batch: %w", err)
+	}
 	var mutated bool
 	for _, table := range []string{"events", "sessions"} {
 		n, err := s.count(ctx, "SELECT count() FROM "+table+" WHERE "+cond)
@@ -298,6 +324,9 @@ func (s *Store) recover(ctx context.Context) (spool.Pos, error) {
 	}
 	if mutated {
 		if err := s.waitMutations(ctx); err != nil {
+			return cp, err
+		}
+		if err := s.markDirty(ctx, dirty); err != nil {
 			return cp, err
 		}
 		s.Recoveries.Add(1)
@@ -470,6 +499,18 @@ func (s *Store) DeleteBefore(ctx context.Context, site string, t time.Time) (int
 	if err := s.c.exec(ctx, "ALTER TABLE sessions DELETE WHERE "+sesCond); err != nil {
 		return n, fmt.Errorf("clickhouse: retention: %w", err)
 	}
+	// Rollups of the days that began before t go too: their marks, and
+	// the rows of the days that certainly ended before t (the rows of the
+	// one or two days around t, without marks, are never read).
+	for _, st := range []string{
+		fmt.Sprintf("ALTER TABLE rollup_days DELETE WHERE site = %s AND from_ts < %s", d.Quote(site), d.Time(t)),
+		fmt.Sprintf("ALTER TABLE rollup_visits DELETE WHERE site = %s AND day < %s", d.Quote(site), d.Quote(t.UTC().AddDate(0, 0, -1).Format(time.DateOnly))),
+		fmt.Sprintf("ALTER TABLE rollup_events DELETE WHERE site = %s AND day < %s", d.Quote(site), d.Quote(t.UTC().AddDate(0, 0, -1).Format(time.DateOnly))),
+	} {
+		if err := s.c.exec(ctx, st); err != nil {
+			return n, fmt.Errorf("clickhouse: retention: %w", err)
+		}
+	}
 	return n, s.waitMutations(ctx)
 }
 
@@ -478,28 +519,14 @@ func (s *Store) Query(ctx context.Context, q *stats.Query) (*stats.Result, error
 	return s.planner.Query(ctx, q)
 }
 
-// QueryAll answers a dashboard's queries together: up to four at a time,
-// since the server runs each on its own threads and a round trip's wait is
-// better spent on the next query. The embedded store shares work between
-// queries instead; here there are no rollups to share.
+// QueryAll answers a dashboard's queries together, sharing what they
+// have in common (see stats.Planner.QueryAll).
 func (s *Store) QueryAll(ctx context.Context, qs []*stats.Query) ([]*stats.Result, error) {
-	out := make([]*stats.Result, len(qs))
-	errs := make([]error, len(qs))
-	sem := make(chan struct{}, 4)
-	var wg sync.WaitGroup
-	for i, q := range qs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			out[i], errs[i] = s.planner.Query(ctx, q)
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return s.planner.QueryAll(ctx, qs)
 }
+
+// Dialect is ClickHouse's SQL dialect.
+func (s *Store) Dialect() stats.Dialect { return Dialect{} }
 
 // Funnel counts a funnel's steps.
 func (s *Store) Funnel(ctx context.Context, q *stats.Query, f site.Funnel) ([]stats.FunnelStep, error) {

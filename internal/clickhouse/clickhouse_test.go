@@ -318,3 +318,27 @@ func FuzzSplitTSV(f *testing.F) {
 		}
 	})
 }
+
+// TestRollups runs the shared rollup suite on ClickHouse.
+func TestRollups(t *testing.T) {
+	analyticstest.RunRollups(t, func(t *testing.T) (analyticstest.RollupStore, analyticstest.RollupHooks) {
+		s := open(t, clickhousetest.Database(t), "rollups")
+		exec := func(t *testing.T, st string) {
+			if err := s.c.exec(context.Background(), st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s, analyticstest.RollupHooks{
+			Unbuild: func(t *testing.T, site, day string) {
+				exec(t, "ALTER TABLE rollup_days DELETE WHERE site = "+Dialect{}.Quote(site)+" AND day = "+Dialect{}.Quote(day))
+				if err := s.waitMutations(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			},
+			DropRaw: func(t *testing.T) {
+				exec(t, "TRUNCATE TABLE events")
+				exec(t, "TRUNCATE TABLE sessions")
+			},
+		}
+	})
+}

@@ -98,8 +98,9 @@ func (d Dialect) PropValue(alias, key string) string {
 	return fmt.Sprintf("%[1]s.prop_values[indexOf(%[1]s.prop_keys, %[2]s)]", alias, d.Quote(key))
 }
 
-// CountDistinct counts exactly.
-func (Dialect) CountDistinct(expr string) string { return "uniqExact(" + expr + ")" }
+// CountDistinct counts exactly. Over a Nullable expression with no value
+// uniqExact gives NULL in 18.16; the count is 0.
+func (Dialect) CountDistinct(expr string) string { return "coalesce(uniqExact(" + expr + "), 0)" }
 
 // ToFloat casts to Float64.
 func (Dialect) ToFloat(expr string) string { return "toFloat64(" + expr + ")" }

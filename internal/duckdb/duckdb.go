@@ -67,7 +67,10 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
 	}
 	s := &Store{db: db}
-	s.planner = stats.Planner{D: Dialect{}, R: s, Rollups: !o.RawOnly, Imports: s.Imports}
+	s.planner = stats.Planner{D: Dialect{}, R: s, Imports: s.Imports}
+	if !o.RawOnly {
+		s.planner.Rollups = s
+	}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -208,6 +211,55 @@ func (s *Store) unmarkRollups(ctx context.Context, b *analytics.Batch) error {
 
 // Dialect is DuckDB's SQL dialect.
 func (s *Store) Dialect() stats.Dialect { return Dialect{} }
+
+// BuiltDays lists a site's days whose rollups, cut in zone, are current:
+// those with a mark (writes delete the marks of the days they touch).
+func (s *Store) BuiltDays(ctx context.Context, site, zone, from, to string) ([]stats.BuiltDay, error) {
+	q := `SELECT CAST(day AS VARCHAR) FROM rollup_days WHERE site = ? AND zone = ?`
+	args := []any{site, zone}
+	if from != "" {
+		q += ` AND day >= CAST(? AS DATE)`
+		args = append(args, from)
+	}
+	if to != "" {
+		q += ` AND day < CAST(? AS DATE)`
+		args = append(args, to)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY day`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: built days: %w", err)
+	}
+	defer rows.Close()
+	var out []stats.BuiltDay
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("duckdb: built days: %w", err)
+		}
+		out = append(out, stats.BuiltDay{Day: d})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("duckdb: built days: %w", err)
+	}
+	return out, nil
+}
+
+// ReplaceRollup replaces a day's rollup rows and mark in one transaction,
+// serialised with batch writes: a write that lands after it deletes the
+// new mark again.
+func (s *Store) ReplaceRollup(ctx context.Context, d stats.RollupDay, inserts func(build uint64) []string) error {
+	q := Dialect{}.Quote
+	S, D := q(d.Site), q(d.Day)
+	st := []string{
+		fmt.Sprintf("DELETE FROM rollup_days WHERE site = %s AND day = %s", S, D),
+		fmt.Sprintf("DELETE FROM rollup_visits WHERE site = %s AND day = %s", S, D),
+		fmt.Sprintf("DELETE FROM rollup_events WHERE site = %s AND day = %s", S, D),
+	}
+	st = append(st, inserts(0)...)
+	st = append(st, fmt.Sprintf("INSERT INTO rollup_days VALUES (%s, %s, %s, %s, %s, %s)", S, D, q(d.Zone),
+		Dialect{}.Time(d.From), Dialect{}.Time(d.To), Dialect{}.Time(time.Now())))
+	return s.ExecTx(ctx, st)
+}
 
 // ExecTx runs statements in one transaction on the writing connection.
 func (s *Store) ExecTx(ctx context.Context, stmts []string) (err error) {

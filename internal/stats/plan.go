@@ -70,9 +70,10 @@ type RawRow struct {
 type Planner struct {
 	D Dialect
 	R Runner
-	// Rollups says the store keeps the daily rollup tables (see
-	// RollupBuilder); queries they can answer read them for built days.
-	Rollups bool
+	// Rollups, when set, are the store's daily rollup marks (see
+	// RollupBuilder); queries they can answer read the rollup tables for
+	// built days.
+	Rollups RollupMarks
 	// Parallel is how many queries of a QueryAll batch run at once
 	// (0: one per processor).
 	Parallel int

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,23 +67,48 @@ func localMidnight(t time.Time, loc *time.Location) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
 }
 
-// RollupStatements returns the statements that replace site s's rollup of
-// the local day that contains day, to run in one transaction.
-func (p *Planner) RollupStatements(s *site.Site, day, builtAt time.Time) []string {
+// RollupDay names one local day of a site's rollup: its date, the zone it
+// is cut in and its bounds in UTC.
+type RollupDay struct {
+	Site, Zone, Day string
+	From, To        time.Time
+}
+
+// BuiltDay is a local day whose rollup is current: its date (YYYY-MM-DD)
+// and the build that wrote its rows. Build is 0 where a store keeps one
+// build of a day (it replaces the rows in a transaction); a store without
+// transactions tags each build's rows and reads only the current build.
+type BuiltDay struct {
+	Day   string
+	Build uint64
+}
+
+// RollupMarks tells which days' rollups are current.
+type RollupMarks interface {
+	// BuiltDays returns the days of site in [from, to) (YYYY-MM-DD; ""
+	// for no bound), cut in zone, whose rollups are current, ascending.
+	BuiltDays(ctx context.Context, site, zone, from, to string) ([]BuiltDay, error)
+}
+
+// RollupInserts returns the statements that write site s's rollup rows
+// of the local day that contains day (INSERT ... SELECT from the raw
+// tables), and that day. With a build other than 0 every row ends with
+// it (the tables' last column).
+func (p *Planner) RollupInserts(s *site.Site, day time.Time, build uint64) (RollupDay, []string) {
 	loc := s.Location()
 	day = localMidnight(day, loc)
 	next := day.AddDate(0, 0, 1)
 	q := &Query{Site: s, From: day.UTC(), To: next.UTC(), Location: loc}
 	S, D := p.D.Quote(s.Domain), p.D.Quote(day.Format(time.DateOnly))
-	st := []string{
-		fmt.Sprintf("DELETE FROM rollup_days WHERE site = %s AND day = %s", S, D),
-		fmt.Sprintf("DELETE FROM rollup_visits WHERE site = %s AND day = %s", S, D),
-		fmt.Sprintf("DELETE FROM rollup_events WHERE site = %s AND day = %s", S, D),
+	tag := ""
+	if build != 0 {
+		tag = fmt.Sprintf(", %d", build)
 	}
 	var cols []string
 	for i := range 6 {
 		cols = append(cols, fmt.Sprintf("CAST(coalesce(v.om%d, 0) AS BIGINT)", i))
 	}
+	var st []string
 	for _, d := range RollupDims {
 		dims := strings.Fields(d)
 		value := "''"
@@ -90,16 +116,13 @@ func (p *Planner) RollupStatements(s *site.Site, day, builtAt time.Time) []strin
 		case 1:
 			value = "v.od0"
 		case 2:
-			value = "v.od0 || chr(31) || v.od1"
+			value = "v.od0 || " + p.D.Quote(pairSep) + " || v.od1"
 		}
-		st = append(st, fmt.Sprintf("INSERT INTO rollup_visits SELECT %s, %s, %s, %s, %s FROM (%s) v WHERE coalesce(v.om1, 0) <> 0",
-			S, D, p.D.Quote(d), value, strings.Join(cols, ", "), p.visitSQL(q, dims)))
+		st = append(st, fmt.Sprintf("INSERT INTO rollup_visits SELECT %s, %s, %s, %s, %s%s FROM (%s) v WHERE coalesce(v.om1, 0) <> 0",
+			S, D, p.D.Quote(d), value, strings.Join(cols, ", "), tag, p.visitSQL(q, dims)))
 	}
-	st = append(st,
-		fmt.Sprintf("INSERT INTO rollup_events SELECT %s, %s, r.* FROM (%s) r", S, D, p.eventRollupSQL(s.Domain, day, next)),
-		fmt.Sprintf("INSERT INTO rollup_days VALUES (%s, %s, %s, %s, %s, %s)", S, D, p.D.Quote(loc.String()),
-			p.D.Time(day), p.D.Time(next), p.D.Time(builtAt)))
-	return st
+	st = append(st, fmt.Sprintf("INSERT INTO rollup_events SELECT %s, %s, r.*%s FROM (%s) r", S, D, tag, p.eventRollupSQL(s.Domain, day, next)))
+	return RollupDay{Site: s.Domain, Zone: loc.String(), Day: day.Format(time.DateOnly), From: day.UTC(), To: next.UTC()}, st
 }
 
 // eventRollupSQL selects the rollup_events columns after site and day for
@@ -127,9 +150,9 @@ func (p *Planner) eventSumsSQL(domain string, from, to time.Time) string {
 		"CAST(coalesce(sum(CASE WHEN c.name = " + eng + " THEN c.scroll_depth ELSE 0 END), 0) AS BIGINT) AS scroll",
 	}, ", ")
 	where := fmt.Sprintf("c.site = %s AND c.ts >= %s AND c.ts < %s", p.D.Quote(domain), p.D.Time(from), p.D.Time(to))
-	return fmt.Sprintf(`SELECT CAST(%s AS UTINYINT) AS kind, '' AS value, %s FROM events c WHERE %s
-UNION ALL SELECT CAST(%s AS UTINYINT), c.pathname, %s FROM events c WHERE %s GROUP BY c.pathname
-UNION ALL SELECT CAST(%s AS UTINYINT), c.name, %s FROM events c WHERE %s AND c.name <> %s GROUP BY c.name`,
+	return fmt.Sprintf(`SELECT %s AS kind, '' AS value, %s FROM events c WHERE %s
+UNION ALL SELECT %s, c.pathname, %s FROM events c WHERE %s GROUP BY c.pathname
+UNION ALL SELECT %s, c.name, %s FROM events c WHERE %s AND c.name <> %s GROUP BY c.name`,
 		rollupAll, cols, where, rollupPage, cols, where, rollupName, cols, where, eng)
 }
 
@@ -140,7 +163,7 @@ func (p *Planner) engagementByDaySQL(q *Query) string {
 	day := p.D.FormatBucket("day", p.D.Bucket("day", p.localTime(q, "c.ts")))
 	return fmt.Sprintf(`SELECT %s AS day, CAST(coalesce(sum(c.engaged_ms), 0) AS BIGINT), CAST(coalesce(sum(c.new_pageview), 0) AS BIGINT),
 	CAST(coalesce(sum(c.scroll_depth), 0) AS BIGINT)
-FROM events c WHERE c.site = %s AND c.ts >= %s AND c.ts < %s AND c.name = %s GROUP BY 1`,
+FROM events c WHERE c.site = %s AND c.ts >= %s AND c.ts < %s AND c.name = %s GROUP BY day`,
 		day, p.D.Quote(q.Site.Domain), p.D.Time(q.From), p.D.Time(q.To), p.D.Quote(analytics.EventEngagement))
 }
 
@@ -151,26 +174,28 @@ FROM events c WHERE c.site = %s AND c.ts >= %s AND c.ts < %s AND c.name = %s GRO
 func (p *Planner) eventOldSQL(domain string, from, to time.Time) string {
 	eng, pv := p.D.Quote(analytics.EventEngagement), p.D.Quote(analytics.EventPageview)
 	S := p.D.Quote(domain)
-	tuples := func(t string) string {
-		return fmt.Sprintf(`SELECT %[1]s.visitor_id, CAST(%[2]s AS UTINYINT) AS kind, '' AS value, %[1]s.ispv FROM %[1]s
-	UNION ALL SELECT %[1]s.visitor_id, CAST(%[3]s AS UTINYINT), %[1]s.pathname, %[1]s.ispv FROM %[1]s
-	UNION ALL SELECT %[1]s.visitor_id, CAST(%[4]s AS UTINYINT), %[1]s.name, FALSE FROM %[1]s`, t, rollupAll, rollupPage, rollupName)
+	// Subqueries, not WITH: ClickHouse 18.16 has no common table
+	// expressions. today are the day's events of visitors whose id is from
+	// an earlier day; yesterday those visitors' events the day before.
+	today := fmt.Sprintf(`SELECT c.visitor_id, c.name, c.pathname, CASE WHEN c.name = %s THEN 1 ELSE 0 END AS ispv FROM events c
+	WHERE c.site = %s AND c.ts >= %s AND c.ts < %s AND c.name <> %s AND %s < %d`,
+		pv, S, p.D.Time(from), p.D.Time(to), eng, p.D.VisitorDay("c.visitor_id"), analytics.LocalDay(from))
+	yesterday := fmt.Sprintf(`SELECT c.visitor_id, c.name, c.pathname, CASE WHEN c.name = %s THEN 1 ELSE 0 END AS ispv FROM events c
+	WHERE c.site = %s AND c.ts >= %s AND c.ts < %s AND c.name <> %s AND c.visitor_id IN (SELECT x.visitor_id FROM (%s) x)`,
+		pv, S, p.D.Time(from.AddDate(0, 0, -1)), p.D.Time(from), eng, today)
+	// tuples lists each event's (visitor, kind, value, ispv) for the three
+	// kinds.
+	tuples := func(events string) string {
+		return fmt.Sprintf(`SELECT x.visitor_id, %[2]s AS kind, '' AS value, x.ispv FROM (%[1]s) x
+	UNION ALL SELECT x.visitor_id, %[3]s, x.pathname, x.ispv FROM (%[1]s) x
+	UNION ALL SELECT x.visitor_id, %[4]s, x.name, 0 FROM (%[1]s) x`, events, rollupAll, rollupPage, rollupName)
 	}
-	return fmt.Sprintf(`WITH t AS (
-	SELECT c.visitor_id, c.name, c.pathname, c.name = %[3]s AS ispv FROM events c
-	WHERE c.site = %[1]s AND c.ts >= %[4]s AND c.ts < %[5]s AND c.name <> %[2]s AND %[6]s < %[7]d),
-y AS (
-	SELECT c.visitor_id, c.name, c.pathname, c.name = %[3]s AS ispv FROM events c
-	WHERE c.site = %[1]s AND c.ts >= %[8]s AND c.ts < %[4]s AND c.name <> %[2]s AND c.visitor_id IN (SELECT t.visitor_id FROM t)),
-tt AS (%[9]s),
-yy AS (%[10]s)
-SELECT tt.kind, tt.value, %[11]s AS old, %[12]s AS old_pv
-FROM tt JOIN yy ON yy.visitor_id = tt.visitor_id AND yy.kind = tt.kind AND yy.value = tt.value
+	return fmt.Sprintf(`SELECT tt.kind, tt.value, %s AS old, %s AS old_pv
+FROM (%s) tt JOIN (%s) yy ON tt.visitor_id = yy.visitor_id AND tt.kind = yy.kind AND tt.value = yy.value
 GROUP BY tt.kind, tt.value`,
-		S, eng, pv, p.D.Time(from), p.D.Time(to), p.D.VisitorDay("c.visitor_id"), analytics.LocalDay(from), p.D.Time(from.AddDate(0, 0, -1)),
-		tuples("t"), tuples("y"),
 		"CAST("+p.D.CountDistinct("tt.visitor_id")+" AS BIGINT)",
-		"CAST("+p.D.CountDistinct("CASE WHEN tt.ispv AND yy.ispv THEN tt.visitor_id END")+" AS BIGINT)")
+		"CAST("+p.D.CountDistinct("CASE WHEN tt.ispv = 1 AND yy.ispv = 1 THEN tt.visitor_id END")+" AS BIGINT)",
+		tuples(today), tuples(yesterday))
 }
 
 // rawEvents reads the events of an unbuilt run of days as rollup rows
@@ -216,14 +241,14 @@ func (p *Planner) rawEvents(ctx context.Context, domain string, from, to time.Ti
 // segment is a run of local days of a query's range that are either all
 // built (days lists them) or all to be read raw.
 type segment struct {
-	from, to time.Time // local midnights
-	days     []string  // built days, YYYY-MM-DD; empty for a raw run
+	from, to time.Time  // local midnights
+	days     []BuiltDay // built days, ascending; empty for a raw run
 }
 
 // rollupRange reports whether q's range and filters allow rollups: whole
 // local days and no filters.
 func (p *Planner) rollupRange(q *Query) bool {
-	if !p.Rollups || len(q.Filters) > 0 || q.Location == nil || !q.To.After(q.From) {
+	if p.Rollups == nil || len(q.Filters) > 0 || q.Location == nil || !q.To.After(q.From) {
 		return false
 	}
 	return localMidnight(q.From, q.Location).Equal(q.From) && localMidnight(q.To, q.Location).Equal(q.To)
@@ -234,52 +259,92 @@ func (p *Planner) rollupRange(q *Query) bool {
 func (p *Planner) segments(ctx context.Context, q *Query) ([]segment, error) {
 	loc := q.Location
 	from, to := q.From.In(loc), q.To.In(loc)
-	raws, err := p.rows(ctx, fmt.Sprintf("SELECT %s FROM rollup_days WHERE site = %s AND zone = %s AND day >= %s AND day < %s",
-		p.D.ToString("day"), p.D.Quote(q.Site.Domain), p.D.Quote(loc.String()),
-		p.D.Quote(from.Format(time.DateOnly)), p.D.Quote(to.Format(time.DateOnly))), 1)
-	if err != nil || len(raws) == 0 {
+	days, err := p.builtDays(ctx, q.Site.Domain, loc.String(), from.Format(time.DateOnly), to.Format(time.DateOnly))
+	if err != nil || len(days) == 0 {
 		return nil, err
 	}
-	built := make(map[string]bool, len(raws))
-	for _, r := range raws {
-		built[r.Dims[0]] = true
+	built := make(map[string]BuiltDay, len(days))
+	for _, d := range days {
+		built[d.Day] = d
 	}
 	var segs []segment
 	for d := from; d.Before(to); {
 		next := d.AddDate(0, 0, 1)
 		day := d.Format(time.DateOnly)
+		b, isBuilt := built[day]
 		n := len(segs)
-		if n > 0 && (len(segs[n-1].days) > 0) == built[day] {
+		if n > 0 && (len(segs[n-1].days) > 0) == isBuilt {
 			segs[n-1].to = next
 		} else {
 			segs = append(segs, segment{from: d, to: next})
 			n++
 		}
-		if built[day] {
-			segs[n-1].days = append(segs[n-1].days, day)
+		if isBuilt {
+			segs[n-1].days = append(segs[n-1].days, b)
 		}
 		d = next
 	}
 	return segs, nil
 }
 
+// builtDays asks the store which days are built, once per request (see
+// memo): every panel of a dashboard asks the same.
+func (p *Planner) builtDays(ctx context.Context, site, zone, from, to string) ([]BuiltDay, error) {
+	fetch := func() ([]RawRow, error) {
+		days, err := p.Rollups.BuiltDays(ctx, site, zone, from, to)
+		rows := make([]RawRow, len(days))
+		for i, d := range days {
+			rows[i] = RawRow{Dims: []string{d.Day, strconv.FormatUint(d.Build, 10)}}
+		}
+		return rows, err
+	}
+	var rows []RawRow
+	var err error
+	if m, _ := ctx.Value(memoKey{}).(*memo); m != nil {
+		// The key cannot be a statement: it starts with a NUL.
+		rows, err = m.get("\x00built days\x00"+site+"\x00"+zone+"\x00"+from+"\x00"+to, fetch)
+	} else {
+		rows, err = fetch()
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BuiltDay, len(rows))
+	for i, r := range rows {
+		b, _ := strconv.ParseUint(r.Dims[1], 10, 64)
+		out[i] = BuiltDay{Day: r.Dims[0], Build: b}
+	}
+	return out, nil
+}
+
 // dayCond selects the rows of the given days (ascending): a range per run
-// of consecutive days, which lets the store skip other days' blocks.
-func (p *Planner) dayCond(days []string) string {
+// of consecutive days, which lets the store skip other days' blocks, and,
+// where the store tags builds, only the rows of each day's current build.
+func (p *Planner) dayCond(days []BuiltDay) string {
 	var parts []string
+	var builds []string
 	for i := 0; i < len(days); {
 		j := i
-		for j+1 < len(days) && nextDate(days[j]) == days[j+1] {
+		for j+1 < len(days) && nextDate(days[j].Day) == days[j+1].Day {
 			j++
 		}
 		if i == j {
-			parts = append(parts, "day = "+p.D.Quote(days[i]))
+			parts = append(parts, "day = "+p.D.Quote(days[i].Day))
 		} else {
-			parts = append(parts, fmt.Sprintf("(day >= %s AND day <= %s)", p.D.Quote(days[i]), p.D.Quote(days[j])))
+			parts = append(parts, fmt.Sprintf("(day >= %s AND day <= %s)", p.D.Quote(days[i].Day), p.D.Quote(days[j].Day)))
 		}
 		i = j + 1
 	}
-	return "(" + strings.Join(parts, " OR ") + ")"
+	for _, d := range days {
+		if d.Build != 0 {
+			builds = append(builds, strconv.FormatUint(d.Build, 10))
+		}
+	}
+	cond := "(" + strings.Join(parts, " OR ") + ")"
+	if len(builds) > 0 {
+		cond = "(" + cond + " AND build IN (" + strings.Join(builds, ", ") + "))"
+	}
+	return cond
 }
 
 func nextDate(day string) string {
@@ -526,7 +591,7 @@ func (p *Planner) floats(sums ...string) string {
 
 // visitRollupSQL reads rollup_visits for one dimension over built days:
 // per value, or per day for all visits (dim "").
-func (p *Planner) visitRollupSQL(domain, dim string, days []string) string {
+func (p *Planner) visitRollupSQL(domain, dim string, days []BuiltDay) string {
 	if dim == "" {
 		return fmt.Sprintf("SELECT %s, %s FROM rollup_visits WHERE site = %s AND dim = '' AND %s GROUP BY day",
 			p.D.ToString("day"), p.visitSums(), p.D.Quote(domain), p.dayCond(days))
@@ -546,7 +611,7 @@ type eventTotals struct {
 func (p *Planner) builtEventsSQL(domain string, sg segment, startsRange bool) string {
 	first := "''"
 	if startsRange {
-		first = p.D.Quote(sg.days[0])
+		first = p.D.Quote(sg.days[0].Day)
 	}
 	day := p.D.ToString("day")
 	sums := p.floats(
@@ -812,7 +877,7 @@ func (p *Planner) fillSplit(ctx context.Context, m *memo, sql string, keys map[s
 	return err
 }
 
-func (p *Planner) prefetchBuilt(ctx context.Context, m *memo, q *Query, dims []string, days []string) func() error {
+func (p *Planner) prefetchBuilt(ctx context.Context, m *memo, q *Query, dims []string, days []BuiltDay) func() error {
 	names := make([]string, len(dims))
 	keys := map[string]string{}
 	for i, d := range dims {

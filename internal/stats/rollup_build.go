@@ -12,16 +12,22 @@ import (
 )
 
 // RollupStore is an event store that keeps the daily rollup tables.
-// Writing raw data must delete the marks (rollup_days rows) of the days it
-// falls in and of the day after; removing old data (retention) must remove
-// the rollups of the days it touches.
+// Writing raw data must make the rollups of the days it falls in, and of
+// the day after each, no longer current (BuiltDays leaves them out until
+// they are built again); removing old data (retention) must do the same
+// for the days it touches.
 type RollupStore interface {
 	Runner
+	RollupMarks
 	// Dialect is the store's SQL dialect.
 	Dialect() Dialect
-	// ExecTx runs the statements in one transaction, serialised with the
-	// store's batch writes.
-	ExecTx(ctx context.Context, stmts []string) error
+	// ReplaceRollup makes the rows that inserts write the current rollup
+	// of day, replacing what the day had. inserts gives the statements
+	// for a build tag (see BuiltDay; the store chooses it, 0 for none).
+	// The day must not be reported current with only part of its rows,
+	// nor with rows read from raw data older than a write that marked it
+	// stale.
+	ReplaceRollup(ctx context.Context, day RollupDay, inserts func(build uint64) []string) error
 }
 
 // RollupSettle is how long after a local day ends its rollup is built:
@@ -80,7 +86,7 @@ func (b *RollupBuilder) BuildDue(ctx context.Context) (int, error) {
 			if n > 0 && time.Now().After(deadline) {
 				return n, nil
 			}
-			if err := b.Store.ExecTx(ctx, b.planner().RollupStatements(s, d, now)); err != nil {
+			if err := b.BuildDay(ctx, s, d); err != nil {
 				return n, fmt.Errorf("rollup of %s on %s: %w", s.Domain, d.Format(time.DateOnly), err)
 			}
 			n++
@@ -92,7 +98,12 @@ func (b *RollupBuilder) BuildDue(ctx context.Context) (int, error) {
 
 // BuildDay builds one local day of a site now, whether due or not.
 func (b *RollupBuilder) BuildDay(ctx context.Context, s *site.Site, day time.Time) error {
-	return b.Store.ExecTx(ctx, b.planner().RollupStatements(s, day, b.Now()))
+	p := b.planner()
+	d, _ := p.RollupInserts(s, day, 0)
+	return b.Store.ReplaceRollup(ctx, d, func(build uint64) []string {
+		_, st := p.RollupInserts(s, day, build)
+		return st
+	})
 }
 
 func (b *RollupBuilder) planner() *Planner { return &Planner{D: b.Store.Dialect(), R: b.Store} }
@@ -127,14 +138,13 @@ func (b *RollupBuilder) due(ctx context.Context, s *site.Site, now time.Time) ([
 	if first.After(oldest) {
 		oldest = first
 	}
-	raws, err := b.Store.Rows(ctx, fmt.Sprintf("SELECT %s FROM rollup_days WHERE site = %s AND zone = %s",
-		b.Store.Dialect().ToString("day"), b.Store.Dialect().Quote(s.Domain), b.Store.Dialect().Quote(loc.String())), 1)
+	days, err := b.Store.BuiltDays(ctx, s.Domain, loc.String(), "", "")
 	if err != nil {
 		return nil, err
 	}
-	built := make(map[string]bool, len(raws))
-	for _, r := range raws {
-		built[r.Dims[0]] = true
+	built := make(map[string]bool, len(days))
+	for _, d := range days {
+		built[d.Day] = true
 	}
 	var out []time.Time
 	for d := localMidnight(now.Add(-RollupSettle), loc).AddDate(0, 0, -1); !d.Before(oldest); d = d.AddDate(0, 0, -1) {
