@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +62,12 @@ type Options struct {
 // Store is an open ClickHouse event store.
 type Store struct {
 	c       *client
+	// shards are the servers of a sharded layout, c first; nil for one
+	// server. Events and sessions live in events_local and
+	// sessions_local on each, and the first server's events and sessions
+	// are Distributed tables over them; every other table is the first
+	// server's.
+	shards  []*client
 	node    string
 	nodeID  uint32
 	planner stats.Planner
@@ -101,9 +109,23 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 		o.MutationTimeout = 5 * time.Minute
 	}
 	c.http = newHTTPClient(o.Timeout)
+	if c.cluster != "" {
+		// Inserts reach every shard before they return (the batch marks
+		// depend on it). A subquery over a distributed table inside a
+		// distributed query runs as written on each shard, over the whole
+		// cluster: 18.16's rewrites for the other modes (local, global)
+		// lose the subqueries' table aliases and fail.
+		c.settings = url.Values{"insert_distributed_sync": {"1"}, "distributed_product_mode": {"allow"}}
+	}
 	h := fnv.New32a()
 	h.Write([]byte(o.Node))
 	s := &Store{c: c, node: o.Node, nodeID: h.Sum32(), mutWait: o.MutationTimeout, dirty: true}
+	if c.cluster != "" {
+		s.shards = []*client{c}
+		for _, addr := range c.shards {
+			s.shards = append(s.shards, c.shard(addr))
+		}
+	}
 	// Four queries of a dashboard at a time: the server runs each on its
 	// own threads, and a round trip's wait is better spent on the next.
 	s.planner = stats.Planner{D: Dialect{}, R: s, Imports: s.Imports, Parallel: 4}
@@ -149,16 +171,141 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
+	if err := s.checkLayout(ctx); err != nil {
+		return err
+	}
+	if s.shards == nil {
+		return migrateOn(ctx, s.c, false)
+	}
+	for i, c := range s.shards {
+		if err := migrateOn(ctx, c, true); err != nil {
+			return fmt.Errorf("shard %d (%s): %w", i+1, c.base, err)
+		}
+	}
+	for i, c := range s.shards {
+		if err := distributedTables(ctx, c); err != nil {
+			return fmt.Errorf("shard %d (%s): %w", i+1, c.base, err)
+		}
+	}
+	return nil
+}
+
+// rawTables are the tables a sharded layout spreads over its shards.
+var rawTables = []string{"events", "sessions"}
+
+// local names a raw table's own part on each shard: the table itself on
+// one server, table_local in a sharded layout.
+func (s *Store) local(table string) string {
+	if s.shards == nil {
+		return table
+	}
+	return table + "_local"
+}
+
+// servers are the servers holding raw rows: every shard, or the one.
+func (s *Store) servers() []*client {
+	if s.shards == nil {
+		return []*client{s.c}
+	}
+	return s.shards
+}
+
+// checkLayout refuses a database laid out the other way (one server or
+// shards) from what the URL says, and a cluster the server does not know
+// as the URL describes it.
+func (s *Store) checkLayout(ctx context.Context) error {
+	d := Dialect{}
 	resp, err := s.c.do(ctx, "", "CREATE DATABASE IF NOT EXISTS "+s.c.database, nil)
 	if err != nil {
 		return fmt.Errorf("clickhouse: create database %s: %w", s.c.database, err)
 	}
 	resp.Body.Close()
-	if err := s.c.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY version`); err != nil {
+	var engine string
+	err = s.c.query(ctx, "SELECT engine FROM system.tables WHERE database = "+d.Quote(s.c.database)+" AND name = 'events'", func(f []string) error {
+		engine = f[0]
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("clickhouse: layout: %w", err)
+	}
+	switch {
+	case s.shards == nil && engine == "Distributed":
+		return fmt.Errorf("clickhouse: database %s is sharded (events is a Distributed table): add cluster= and shard= to the URL", s.c.database)
+	case s.shards != nil && engine != "" && engine != "Distributed":
+		return fmt.Errorf("clickhouse: database %s keeps its events on one server (events is a %s table); shards need a new database (see docs/DEPLOYMENT.md, \"Moving to shards\")", s.c.database, engine)
+	case s.shards == nil:
+		return nil
+	}
+	var n int
+	err = s.c.query(ctx, "SELECT uniqExact(shard_num) FROM system.clusters WHERE cluster = "+d.Quote(s.c.cluster), func(f []string) error {
+		var err error
+		n, err = strconv.Atoi(f[0])
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("clickhouse: cluster %s: %w", s.c.cluster, err)
+	}
+	switch {
+	case n == 0:
+		return fmt.Errorf("clickhouse: the server at %s has no cluster %q in its remote_servers configuration", s.c.base, s.c.cluster)
+	case n != len(s.shards):
+		return fmt.Errorf("clickhouse: cluster %q has %d shards in the server's remote_servers, the URL names %d (its host and %d shard=)", s.c.cluster, n, len(s.shards), len(s.shards)-1)
+	}
+	return nil
+}
+
+// distributedTables creates a server's Distributed tables over the
+// shards' raw tables, sharded by site and visitor: a visitor id lives one
+// local day, so a visit and its events stay on one shard. Every shard has
+// them: a shard answering its part of a query may read the whole cluster
+// in a subquery. A Distributed table whose columns no longer match (a
+// migration added some) is made again; it holds no data.
+func distributedTables(ctx context.Context, c *client) error {
+	d := Dialect{}
+	for _, t := range rawTables {
+		cols := map[string]string{}
+		err := c.query(ctx, fmt.Sprintf("SELECT table, arraySort(groupArray(concat(name, ' ', type))) FROM system.columns WHERE database = %s AND table IN (%s, %s) GROUP BY table",
+			d.Quote(c.database), d.Quote(t), d.Quote(t+"_local")), func(f []string) error {
+			cols[f[0]] = f[1]
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("clickhouse: distributed table %s: %w", t, err)
+		}
+		if have, ok := cols[t]; ok {
+			if have == cols[t+"_local"] {
+				continue
+			}
+			if err := c.exec(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
+				return fmt.Errorf("clickhouse: distributed table %s: %w", t, err)
+			}
+		}
+		err = c.exec(ctx, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %[1]s AS %[1]s_local ENGINE = Distributed(%[2]s, %[3]s, %[1]s_local, cityHash64(site, visitor_id))",
+			t, c.cluster, c.database))
+		if err != nil {
+			return fmt.Errorf("clickhouse: distributed table %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// localName renames a migration statement's raw table to its shard-local
+// name.
+var localName = regexp.MustCompile(`^((?:CREATE TABLE IF NOT EXISTS|ALTER TABLE) )(events|sessions)\b`)
+
+// migrateOn applies the migrations on one server; sharded, the raw
+// tables are made as their shard-local parts.
+func migrateOn(ctx context.Context, c *client, sharded bool) error {
+	resp, err := c.do(ctx, "", "CREATE DATABASE IF NOT EXISTS "+c.database, nil)
+	if err != nil {
+		return fmt.Errorf("clickhouse: create database %s: %w", c.database, err)
+	}
+	resp.Body.Close()
+	if err := c.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY version`); err != nil {
 		return fmt.Errorf("clickhouse: migrations table: %w", err)
 	}
 	applied := map[int]bool{}
-	err = s.c.query(ctx, "SELECT DISTINCT version FROM schema_migrations", func(f []string) error {
+	err = c.query(ctx, "SELECT DISTINCT version FROM schema_migrations", func(f []string) error {
 		v, err := strconv.Atoi(f[0])
 		applied[v] = true
 		return err
@@ -178,7 +325,10 @@ func (s *Store) migrate(ctx context.Context) error {
 		// Statements are idempotent (IF NOT EXISTS), so two nodes
 		// migrating at once, or a migration cut short, are harmless.
 		for _, st := range statements(f.SQL) {
-			err := s.c.exec(ctx, st)
+			if sharded {
+				st = localName.ReplaceAllString(st, "${1}${2}_local")
+			}
+			err := c.exec(ctx, st)
 			if err != nil && strings.Contains(st, " ADD COLUMN ") && strings.Contains(err.Error(), "already exists") {
 				err = nil // added by another node, or by a run cut short
 			}
@@ -186,7 +336,7 @@ func (s *Store) migrate(ctx context.Context) error {
 				return fmt.Errorf("clickhouse: migration %s: %w", base, err)
 			}
 		}
-		if err := s.c.exec(ctx, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, now())", v)); err != nil {
+		if err := c.exec(ctx, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, now())", v)); err != nil {
 			return fmt.Errorf("clickhouse: migration %s: %w", base, err)
 		}
 	}
@@ -309,7 +459,7 @@ func (s *Store) recover(ctx context.Context) (spool.Pos, error) {
 		return cp, fmt.Errorf("clickhouse: look for an unfinished batch: %w", err)
 	}
 	var mutated bool
-	for _, table := range []string{"events", "sessions"} {
+	for _, table := range rawTables {
 		n, err := s.count(ctx, "SELECT count() FROM "+table+" WHERE "+cond)
 		if err != nil {
 			return cp, fmt.Errorf("clickhouse: look for an unfinished batch: %w", err)
@@ -317,7 +467,7 @@ func (s *Store) recover(ctx context.Context) (spool.Pos, error) {
 		if n == 0 {
 			continue
 		}
-		if err := s.c.exec(ctx, "ALTER TABLE "+table+" DELETE WHERE "+cond); err != nil {
+		if err := s.mutateRaw(ctx, table, cond); err != nil {
 			return cp, fmt.Errorf("clickhouse: remove an unfinished batch: %w", err)
 		}
 		mutated = true
@@ -335,12 +485,32 @@ func (s *Store) recover(ctx context.Context) (spool.Pos, error) {
 	return cp, nil
 }
 
-// waitMutations waits until the database's deletes have been applied:
-// ALTER ... DELETE returns before the rows are gone.
+// mutateRaw deletes a raw table's rows that match cond, on every server
+// that holds some.
+func (s *Store) mutateRaw(ctx context.Context, table, cond string) error {
+	for _, c := range s.servers() {
+		if err := c.exec(ctx, "ALTER TABLE "+s.local(table)+" DELETE WHERE "+cond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitMutations waits until the database's deletes have been applied on
+// every server: ALTER ... DELETE returns before the rows are gone.
 func (s *Store) waitMutations(ctx context.Context) error {
+	for _, c := range s.servers() {
+		if err := s.waitMutationsOn(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) waitMutationsOn(ctx context.Context, c *client) error {
 	deadline := time.Now().Add(s.mutWait)
 	for {
-		n, err := s.count(ctx, "SELECT count() FROM system.mutations WHERE database = "+Dialect{}.Quote(s.c.database)+" AND is_done = 0")
+		n, err := countOn(ctx, c, "SELECT count() FROM system.mutations WHERE database = "+Dialect{}.Quote(c.database)+" AND is_done = 0")
 		if err != nil {
 			return fmt.Errorf("clickhouse: wait for a delete: %w", err)
 		}
@@ -359,8 +529,12 @@ func (s *Store) waitMutations(ctx context.Context) error {
 }
 
 func (s *Store) count(ctx context.Context, stmt string) (int64, error) {
+	return countOn(ctx, s.c, stmt)
+}
+
+func countOn(ctx context.Context, c *client, stmt string) (int64, error) {
 	var n int64
-	err := s.c.query(ctx, stmt, func(f []string) error {
+	err := c.query(ctx, stmt, func(f []string) error {
 		var err error
 		n, err = strconv.ParseInt(f[0], 10, 64)
 		return err
@@ -493,10 +667,10 @@ func (s *Store) DeleteBefore(ctx context.Context, site string, t time.Time) (int
 	if n == 0 && ns == 0 {
 		return 0, nil
 	}
-	if err := s.c.exec(ctx, "ALTER TABLE events DELETE WHERE "+evCond); err != nil {
+	if err := s.mutateRaw(ctx, "events", evCond); err != nil {
 		return 0, fmt.Errorf("clickhouse: retention: %w", err)
 	}
-	if err := s.c.exec(ctx, "ALTER TABLE sessions DELETE WHERE "+sesCond); err != nil {
+	if err := s.mutateRaw(ctx, "sessions", sesCond); err != nil {
 		return n, fmt.Errorf("clickhouse: retention: %w", err)
 	}
 	// Rollups of the days that began before t go too: their marks, and
@@ -654,10 +828,16 @@ func (s *Store) Extent(ctx context.Context) (Extent, error) {
 		e.Oldest, e.Newest = time.Unix(oldest, 0).UTC(), time.Unix(newest, 0).UTC()
 		return nil
 	})
-	if err == nil {
-		err = s.c.query(ctx, "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = "+Dialect{}.Quote(s.c.database)+" AND table IN ('events', 'sessions')",
+	for _, c := range s.servers() {
+		if err != nil {
+			break
+		}
+		err = c.query(ctx, fmt.Sprintf("SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = %s AND table IN ('%s', '%s')",
+			Dialect{}.Quote(c.database), s.local("events"), s.local("sessions")),
 			func(f []string) error {
-				_, err := fmt.Sscan(f[0], &e.DiskBytes)
+				var b int64
+				_, err := fmt.Sscan(f[0], &b)
+				e.DiskBytes += b
 				return err
 			})
 	}

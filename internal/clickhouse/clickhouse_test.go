@@ -3,9 +3,11 @@ package clickhouse
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -19,7 +21,10 @@ import (
 	"waymark.dev/waymark/internal/analytics/analyticstest"
 	"waymark.dev/waymark/internal/clickhouse/clickhousetest"
 	"waymark.dev/waymark/internal/collect"
+	"waymark.dev/waymark/internal/site"
 	"waymark.dev/waymark/internal/spool"
+	"waymark.dev/waymark/internal/stats"
+	"waymark.dev/waymark/internal/synth"
 )
 
 func open(t testing.TB, rawURL, node string) *Store {
@@ -31,15 +36,34 @@ func open(t testing.TB, rawURL, node string) *Store {
 	return s
 }
 
+// layouts are the two ways to lay out a database: on one server, and
+// sharded over two servers through Distributed tables. The suites run
+// on both.
+var layouts = []struct {
+	name     string
+	database func(testing.TB) string
+}{
+	{"one server", clickhousetest.Database},
+	{"two shards", clickhousetest.ShardedDatabase},
+}
+
 func TestConformance(t *testing.T) {
-	analyticstest.Run(t, func(t *testing.T) analyticstest.Store {
-		return open(t, clickhousetest.Database(t), "conformance")
-	})
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) {
+			analyticstest.Run(t, func(t *testing.T) analyticstest.Store {
+				return open(t, l.database(t), "conformance")
+			})
+		})
+	}
 }
 
 // TestImportsConformance runs the imported-history suite.
 func TestImportsConformance(t *testing.T) {
-	analyticstest.RunImports(t, open(t, clickhousetest.Database(t), "imports"))
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) {
+			analyticstest.RunImports(t, open(t, l.database(t), "imports"))
+		})
+	}
 }
 
 // TestMigrationsTwice opens the same database from two nodes at once and
@@ -143,42 +167,44 @@ func TestRetriedBatchCountsOnce(t *testing.T) {
 		{"sessions answer lost", "INSERT INTO sessions", true},
 		{"events refused", "INSERT INTO events", false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dbURL := clickhousetest.Database(t)
-			fp, via := newFailingProxy(t, dbURL)
-			s := open(t, via, "n1")
-			ctx := context.Background()
-			if err := s.WriteBatch(ctx, batch(t, 0, 100, 1)); err != nil {
-				t.Fatal(err)
-			}
-			b := batch(t, 100, 200, 1)
-			fp.match.Store(tc.match)
-			fp.afterFwd.Store(tc.after)
-			if err := s.WriteBatch(ctx, b); err == nil {
-				t.Fatal("write through the failing proxy succeeded")
-			}
-			fp.match.Store("")
-			if err := s.WriteBatch(ctx, b); err != nil {
-				t.Fatal(err)
-			}
-			if n := countEvents(t, s); n != 300 {
-				t.Fatalf("stored %d events after the retry, want 300", n)
-			}
-			// A new store (a restart) with the same node picks up at the
-			// checkpoint.
-			s2 := open(t, dbURL, "n1")
-			if cp, err := s2.Checkpoint(ctx); err != nil || cp != b.Checkpoint {
-				t.Fatalf("checkpoint after restart %+v, %v; want %+v", cp, err, b.Checkpoint)
-			}
-			var sum int64
-			s2.c.query(ctx, "SELECT sum(sign * pageviews) FROM sessions", func(f []string) error {
-				_, err := fmt.Sscan(f[0], &sum)
-				return err
+		for _, l := range layouts {
+			t.Run(tc.name+", "+l.name, func(t *testing.T) {
+				dbURL := l.database(t)
+				fp, via := newFailingProxy(t, dbURL)
+				s := open(t, via, "n1")
+				ctx := context.Background()
+				if err := s.WriteBatch(ctx, batch(t, 0, 100, 1)); err != nil {
+					t.Fatal(err)
+				}
+				b := batch(t, 100, 200, 1)
+				fp.match.Store(tc.match)
+				fp.afterFwd.Store(tc.after)
+				if err := s.WriteBatch(ctx, b); err == nil {
+					t.Fatal("write through the failing proxy succeeded")
+				}
+				fp.match.Store("")
+				if err := s.WriteBatch(ctx, b); err != nil {
+					t.Fatal(err)
+				}
+				if n := countEvents(t, s); n != 300 {
+					t.Fatalf("stored %d events after the retry, want 300", n)
+				}
+				// A new store (a restart) with the same node picks up at the
+				// checkpoint.
+				s2 := open(t, dbURL, "n1")
+				if cp, err := s2.Checkpoint(ctx); err != nil || cp != b.Checkpoint {
+					t.Fatalf("checkpoint after restart %+v, %v; want %+v", cp, err, b.Checkpoint)
+				}
+				var sum int64
+				s2.c.query(ctx, "SELECT sum(sign * pageviews) FROM sessions", func(f []string) error {
+					_, err := fmt.Sscan(f[0], &sum)
+					return err
+				})
+				if sum != 300 {
+					t.Errorf("sessions hold %d pageviews, want 300", sum)
+				}
 			})
-			if sum != 300 {
-				t.Errorf("sessions hold %d pageviews, want 300", sum)
-			}
-		})
+		}
 	}
 }
 
@@ -186,7 +212,12 @@ func TestRetriedBatchCountsOnce(t *testing.T) {
 // (a collector killed mid-batch) are gone once the node writes again, and
 // RecentSessions never returns them.
 func TestRestartRemovesUnfinishedBatch(t *testing.T) {
-	db := clickhousetest.Database(t)
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) { restartRemovesUnfinishedBatch(t, l.database(t)) })
+	}
+}
+
+func restartRemovesUnfinishedBatch(t *testing.T, db string) {
 	ctx := context.Background()
 	s := open(t, db, "n1")
 	if err := s.WriteBatch(ctx, batch(t, 0, 10, 3)); err != nil {
@@ -321,8 +352,14 @@ func FuzzSplitTSV(f *testing.F) {
 
 // TestRollups runs the shared rollup suite on ClickHouse.
 func TestRollups(t *testing.T) {
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) { testRollups(t, l.database) })
+	}
+}
+
+func testRollups(t *testing.T, database func(testing.TB) string) {
 	analyticstest.RunRollups(t, func(t *testing.T) (analyticstest.RollupStore, analyticstest.RollupHooks) {
-		s := open(t, clickhousetest.Database(t), "rollups")
+		s := open(t, database(t), "rollups")
 		exec := func(t *testing.T, st string) {
 			if err := s.c.exec(context.Background(), st); err != nil {
 				t.Fatal(err)
@@ -336,9 +373,171 @@ func TestRollups(t *testing.T) {
 				}
 			},
 			DropRaw: func(t *testing.T) {
-				exec(t, "TRUNCATE TABLE events")
-				exec(t, "TRUNCATE TABLE sessions")
+				for _, c := range s.servers() {
+					for _, table := range rawTables {
+						if err := c.exec(context.Background(), "TRUNCATE TABLE "+s.local(table)); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
 			},
 		}
 	})
+}
+
+// TestShardsMatchOneServer writes the same synthetic traffic to one
+// server and to two shards: both shards get a share of it, every visit
+// stays on one shard, and a dashboard's queries, from the raw tables and
+// from the rollups, answer the same on both layouts.
+func TestShardsMatchOneServer(t *testing.T) {
+	ctx := context.Background()
+	one := open(t, clickhousetest.Database(t), "one")
+	two := open(t, clickhousetest.ShardedDatabase(t), "two")
+	st := &site.Site{Domain: "shards.example", TimeZone: "Europe/Berlin", CreatedAt: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
+		Goals: []site.Goal{{Event: "Signup"}, {Page: "/"}}}
+	from := time.Date(2024, 3, 1, 0, 0, 0, 0, st.Location())
+	for _, s := range []*Store{one, two} {
+		gen := synth.New(st.Domain, 3)
+		gen.Loc = st.Location()
+		if _, err := gen.Fill(ctx, s, from, 6*24*time.Hour, 30000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := countEvents(t, one)
+	if got := countEvents(t, two); got != total || total == 0 {
+		t.Fatalf("the sharded layout holds %d events, one server %d", got, total)
+	}
+	var sum int64
+	for i, c := range two.shards {
+		n, err := countOn(ctx, c, "SELECT count() FROM events_local")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < total/4 {
+			t.Errorf("shard %d holds %d of %d events: the sharding key does not spread them", i+1, n, total)
+		}
+		sum += n
+		// A visit's rows are on one shard: no session id is on both.
+		split, err := countOn(ctx, c, fmt.Sprintf("SELECT count() FROM (SELECT DISTINCT session_id FROM sessions_local) WHERE session_id IN (SELECT session_id FROM remote('%s', %s.sessions_local))",
+			tcpOf(t, two, 1-i), two.c.database))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if split != 0 {
+			t.Errorf("%d visits of shard %d also have rows on the other shard", split, i+1)
+		}
+	}
+	if sum != total {
+		t.Errorf("the shards hold %d events in all, want %d", sum, total)
+	}
+	now := from.AddDate(0, 0, 7)
+	bodies := []string{
+		`{"metrics":["visitors","visits","pageviews","views_per_visit","bounce_rate","visit_duration","time_on_page"]}`,
+		`{"metrics":["visitors","pageviews"],"dimensions":["time:day"]}`,
+		`{"metrics":["visitors","pageviews","visits","time_on_page"],"dimensions":["event:page"],"pagination":{"limit":10000}}`,
+		`{"metrics":["visitors","visits","bounce_rate"],"dimensions":["visit:entry_page"],"pagination":{"limit":10000}}`,
+		`{"metrics":["visitors","visits"],"dimensions":["visit:exit_page"],"pagination":{"limit":10000}}`,
+		`{"metrics":["visitors","bounce_rate"],"dimensions":["visit:source"],"pagination":{"limit":10000}}`,
+		`{"metrics":["visitors","percentage"],"dimensions":["visit:country","visit:country_name"],"pagination":{"limit":10000}}`,
+		`{"metrics":["visitors","events","conversion_rate"],"dimensions":["event:goal"]}`,
+		`{"metrics":["visitors"],"filters":[["has_done",["is","event:name",["Signup"]]]]}`,
+		`{"metrics":["visitors","pageviews"],"filters":[["is","event:page",["/"]]],"dimensions":["visit:browser"],"pagination":{"limit":10000}}`,
+	}
+	compare := func(stage string) {
+		t.Helper()
+		for _, r := range []string{`["2024-03-01","2024-03-06"]`, `["2024-03-03","2024-03-03"]`} {
+			for _, body := range bodies {
+				body = strings.Replace(body, "{", `{"site_id":"shards.example","date_range":`+r+`,`, 1)
+				qr, err := stats.DecodeQueryRequest([]byte(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				q, err := qr.Build(st, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, err := one.Query(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := two.Query(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ja, _ := json.Marshal(a.Rows)
+				jb, _ := json.Marshal(b.Rows)
+				if len(a.Rows) == 0 || string(ja) != string(jb) {
+					t.Errorf("%s, %s: one server and two shards differ\none: %.600s\ntwo: %.600s", stage, body, ja, jb)
+				}
+			}
+		}
+	}
+	compare("raw tables")
+	for _, s := range []*Store{one, two} {
+		b := &stats.RollupBuilder{Store: s, Sites: func() []*site.Site { return []*site.Site{st} }, Now: func() time.Time { return now }, Log: slog.Default()}
+		if n, err := b.BuildDue(ctx); err != nil || n < 6 {
+			t.Fatalf("BuildDue = %d, %v; want the 6 days with data", n, err)
+		}
+	}
+	compare("rollups")
+}
+
+// tcpOf returns the native-protocol address of shard i, from the
+// cluster's own description.
+func tcpOf(t *testing.T, s *Store, i int) string {
+	t.Helper()
+	var addr string
+	err := s.c.query(context.Background(), fmt.Sprintf("SELECT concat(host_address, ':', toString(port)) FROM system.clusters WHERE cluster = %s AND shard_num = %d",
+		Dialect{}.Quote(s.c.cluster), i+1), func(f []string) error {
+		addr = f[0]
+		return nil
+	})
+	if err != nil || addr == "" {
+		t.Fatalf("shard %d's address: %q, %v", i+1, addr, err)
+	}
+	return addr
+}
+
+// TestLayoutErrors: a URL that does not describe the database's layout,
+// or a cluster the servers do not know, is refused with a clear error.
+func TestLayoutErrors(t *testing.T) {
+	sharded := clickhousetest.ShardedDatabase(t)
+	open(t, sharded, "n").Close()
+	u, _ := url.Parse(sharded)
+	plain := *u
+	plain.RawQuery = ""
+	oneDB := clickhousetest.Database(t)
+	open(t, oneDB, "n").Close()
+	one, _ := url.Parse(oneDB)
+	// A one-server database on the sharded servers' first.
+	onFirst := plain
+	onFirst.Path = "/" + strings.Trim(one.Path, "/") + "x"
+	open(t, onFirst.String(), "n").Close()
+	t.Cleanup(func() { clickhousetest.Exec(onFirst.String(), "DROP DATABASE IF EXISTS "+strings.Trim(onFirst.Path, "/")) })
+	shardedOnFirst := *u
+	shardedOnFirst.Path = onFirst.Path
+	wrongCluster := *u
+	q := u.Query()
+	q.Set("cluster", "nosuch")
+	wrongCluster.RawQuery = q.Encode()
+	oneShard := *u
+	q = u.Query()
+	q.Del("shard")
+	oneShard.RawQuery = q.Encode()
+	for _, tc := range []struct {
+		url, want string
+	}{
+		{plain.String(), "is sharded"},
+		{shardedOnFirst.String(), "keeps its events on one server"},
+		{wrongCluster.String(), `no cluster "nosuch"`},
+		{oneShard.String(), "has 2 shards"},
+		{"clickhouse://h/db?shard=h2:8123", "shard= needs cluster="},
+		{"clickhouse://h/db?cluster=c&shard=h2", "want host:port"},
+		{"clickhouse://h/db?cluster=bad-name", "cluster name"},
+	} {
+		_, err := Open(context.Background(), tc.url, Options{Node: "n", Timeout: 5 * time.Second})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Open(%s) = %v, want an error saying %q", tc.url, err, tc.want)
+		}
+	}
 }

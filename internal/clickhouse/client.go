@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,10 +24,19 @@ type client struct {
 	user     string
 	password string
 	http     *http.Client
+	// settings go with every request (the sharded layout's).
+	settings url.Values
+	// cluster and shards describe a sharded layout: the cluster's name in
+	// the servers' remote_servers, and the HTTP address (host:port) of
+	// every shard after this one.
+	cluster string
+	shards  []string
 }
 
 // parseURL reads clickhouse://user:password@host:port/database?secure=true.
 // The port is the server's HTTP port (8123 by default, 8443 with secure).
+// A sharded layout adds cluster=NAME and a shard=host:port for every
+// shard after the URL's own server (see Open).
 func parseURL(raw string) (*client, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -50,9 +60,24 @@ func parseURL(raw string) (*client, error) {
 		}
 	}
 	for k := range q {
-		if k != "secure" {
-			return nil, fmt.Errorf("clickhouse: unknown URL parameter %q (known: secure)", k)
+		if k != "secure" && k != "cluster" && k != "shard" {
+			return nil, fmt.Errorf("clickhouse: unknown URL parameter %q (known: secure, cluster, shard)", k)
 		}
+	}
+	cluster := q.Get("cluster")
+	if q.Has("cluster") && !validName(cluster) {
+		return nil, fmt.Errorf("clickhouse: cluster name %q: use letters, digits and _ only", cluster)
+	}
+	shards := q["shard"]
+	if len(shards) > 0 && cluster == "" {
+		return nil, errors.New("clickhouse: shard= needs cluster= (the cluster's name in the servers' remote_servers)")
+	}
+	for i, sh := range shards {
+		h, p, err := net.SplitHostPort(sh)
+		if err != nil || h == "" || p == "" {
+			return nil, fmt.Errorf("clickhouse: shard=%q: want host:port (the shard's HTTP port)", sh)
+		}
+		shards[i] = hostPort(h, p)
 	}
 	if u.Port() != "" {
 		port = u.Port()
@@ -64,7 +89,7 @@ func parseURL(raw string) (*client, error) {
 	if !validName(db) {
 		return nil, fmt.Errorf("clickhouse: database name %q: use letters, digits and _ only", db)
 	}
-	c := &client{base: scheme + "://" + hostPort(u.Hostname(), port) + "/", database: db, user: "default"}
+	c := &client{base: scheme + "://" + hostPort(u.Hostname(), port) + "/", database: db, user: "default", cluster: cluster, shards: shards}
 	if u.User != nil {
 		c.user = u.User.Username()
 		c.password, _ = u.User.Password()
@@ -92,6 +117,13 @@ func validName(s string) bool {
 	return true
 }
 
+// shard returns a client of the same database and user on another
+// server (host:port).
+func (c *client) shard(addr string) *client {
+	scheme, _, _ := strings.Cut(c.base, "://")
+	return &client{base: scheme + "://" + addr + "/", database: c.database, user: c.user, password: c.password, http: c.http, settings: c.settings, cluster: c.cluster}
+}
+
 // do sends one request. With rows != nil the statement goes in the query
 // string and rows are the body; otherwise the statement is the body.
 func (c *client) do(ctx context.Context, database, stmt string, rows io.Reader) (*http.Response, error) {
@@ -99,9 +131,15 @@ func (c *client) do(ctx context.Context, database, stmt string, rows io.Reader) 
 	if database != "" {
 		params.Set("database", database)
 	}
+	for k, v := range c.settings {
+		params[k] = v
+	}
 	params.Set("user", c.user)
 	if c.password != "" {
 		params.Set("password", c.password)
+	}
+	if c.cluster != "" {
+		stmt = qualify(stmt, c.database)
 	}
 	body := rows
 	if rows != nil {

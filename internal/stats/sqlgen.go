@@ -201,7 +201,11 @@ var sessionOnly = map[string]string{"visit:exit_page": "exit_page", "visit:entry
 // hostname.
 func (p *Planner) eventFrom(q *Query, dims []string) string {
 	if slices.ContainsFunc(dims, func(d string) bool { return sessionOnly[d] != "" }) {
-		return fmt.Sprintf("events e JOIN (SELECT x.session_id, x.exit_page, x.hostname, x.exit_hostname FROM sessions x WHERE x.site = %s GROUP BY x.session_id, x.exit_page, x.hostname, x.exit_hostname HAVING sum(x.sign) > 0) ls ON ls.session_id = e.session_id",
+		// USING, not ON: ClickHouse 18.16 cannot resolve the left table's
+		// alias in ON when that table is Distributed (a sharded layout);
+		// the session's columns get names of their own for the same
+		// reason.
+		return fmt.Sprintf("events e JOIN (SELECT x.session_id AS session_id, x.exit_page AS ls_exit_page, x.hostname AS ls_hostname, x.exit_hostname AS ls_exit_hostname FROM sessions x WHERE x.site = %s GROUP BY x.session_id, x.exit_page, x.hostname, x.exit_hostname HAVING sum(x.sign) > 0) ls USING (session_id)",
 			p.D.Quote(q.Site.Domain))
 	}
 	return "events e"
@@ -211,7 +215,7 @@ func (p *Planner) eventDims(q *Query, dims []string) []string {
 	out := make([]string, len(dims))
 	for i, d := range dims {
 		if col := sessionOnly[d]; col != "" {
-			out[i] = "ls." + col
+			out[i] = "ls.ls_" + col
 		} else {
 			out[i] = p.dimExpr(q, d, onEvents, "e")
 		}
@@ -400,7 +404,8 @@ func (p *Planner) sessionSQL(q *Query) string {
 		for i, d := range evDims {
 			cols[i] = p.dimExpr(q, d, onEvents, "x") + fmt.Sprintf(" AS ed%d", i)
 		}
-		from += fmt.Sprintf(" JOIN (SELECT DISTINCT x.session_id, %s FROM events x WHERE %s AND x.name <> %s) ev ON ev.session_id = s.session_id",
+		// USING: see eventFrom.
+		from += fmt.Sprintf(" JOIN (SELECT DISTINCT x.session_id AS session_id, %s FROM events x WHERE %s AND x.name <> %s) ev USING (session_id)",
 			strings.Join(cols, ", "), p.rangeCond(q, "x", "ts", 24*time.Hour), p.D.Quote(analytics.EventEngagement))
 	}
 	for i, d := range q.Dimensions {

@@ -43,6 +43,26 @@ func Database(t testing.TB) string {
 	return newDatabase(t, base)
 }
 
+// ShardedDatabase returns the URL of a new database on the two servers
+// that scripts/test starts as one cluster (WAYMARK_TEST_CLICKHOUSE_SHARDS),
+// dropped on both when the test ends.
+func ShardedDatabase(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("WAYMARK_TEST_CLICKHOUSE_SHARDS")
+	if base == "" {
+		missing(t, "WAYMARK_TEST_CLICKHOUSE_SHARDS is not set: no sharded ClickHouse for this test")
+	}
+	db := newDatabase(t, base)
+	u, err := url.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range u.Query()["shard"] {
+		t.Cleanup(func() { Exec("clickhouse://"+sh, "DROP DATABASE IF EXISTS "+strings.Trim(u.Path, "/")) })
+	}
+	return db
+}
+
 func newDatabase(t testing.TB, base string) string {
 	u, err := url.Parse(base)
 	if err != nil {
