@@ -61,7 +61,7 @@ type Options struct {
 
 // Store is an open ClickHouse event store.
 type Store struct {
-	c       *client
+	c *client
 	// shards are the servers of a sharded layout, c first; nil for one
 	// server. Events and sessions live in events_local and
 	// sessions_local on each, and the first server's events and sessions

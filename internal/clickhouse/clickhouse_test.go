@@ -513,7 +513,9 @@ func TestLayoutErrors(t *testing.T) {
 	onFirst := plain
 	onFirst.Path = "/" + strings.Trim(one.Path, "/") + "x"
 	open(t, onFirst.String(), "n").Close()
-	t.Cleanup(func() { clickhousetest.Exec(onFirst.String(), "DROP DATABASE IF EXISTS "+strings.Trim(onFirst.Path, "/")) })
+	t.Cleanup(func() {
+		clickhousetest.Exec(onFirst.String(), "DROP DATABASE IF EXISTS "+strings.Trim(onFirst.Path, "/"))
+	})
 	shardedOnFirst := *u
 	shardedOnFirst.Path = onFirst.Path
 	wrongCluster := *u
