@@ -16,17 +16,29 @@ import (
 	"waymark.dev/waymark/internal/clickhouse/clickhousetest"
 )
 
-// TestClickHouseOutage runs a collector against a private ClickHouse
-// server and stops the server for 30 s under steady load: the collector
-// keeps acknowledging hits into its spool (also after being restarted in
-// the middle of the outage), drains it when the server is back, and the
-// stored events equal the acknowledged hits exactly.
+// TestClickHouseOutage runs a collector against private ClickHouse
+// servers and stops one for 30 s under steady load: the collector keeps
+// acknowledging hits into its spool (also after being restarted in the
+// middle of the outage), drains it when the server is back, and the
+// stored events equal the acknowledged hits exactly. It runs on one
+// server, and on two shards with the second one stopped.
 func TestClickHouseOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("30-second outage; skipped with -short")
 	}
-	ch := clickhousetest.Start(t)
-	events := ch.URL("wm")
+	t.Run("one server", func(t *testing.T) {
+		ch := clickhousetest.Start(t)
+		clickHouseOutage(t, ch.URL("wm"), ch)
+	})
+	t.Run("two shards", func(t *testing.T) {
+		servers := clickhousetest.StartCluster(t, 2)
+		clickHouseOutage(t, clickhousetest.ClusterURL(servers, "wm"), servers[1])
+	})
+}
+
+// clickHouseOutage is TestClickHouseOutage on the database at events,
+// with ch as the server that stops.
+func clickHouseOutage(t *testing.T, events string, ch *clickhousetest.Server) {
 	bin := buildBinary(t)
 	data := t.TempDir()
 	if out, err := exec.Command(bin, "site", "add", "--data", data, "--domain", "outage.example").CombinedOutput(); err != nil {

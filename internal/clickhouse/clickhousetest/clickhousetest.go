@@ -114,31 +114,37 @@ type Server struct {
 // Start runs a private server and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartCluster(t, 1)[0]
+}
+
+// StartCluster runs n private servers that form the cluster "waymark"
+// (one shard each, in every server's remote_servers) and stops them when
+// the test ends. ClusterURL gives the sharded layout's URL.
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
 	if _, err := exec.LookPath("clickhouse-server"); err != nil {
 		missing(t, "clickhouse-server is not installed")
 	}
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	l2, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcp := l2.Addr().(*net.TCPAddr).Port
-	l2.Close()
 	users, err := os.ReadFile("/etc/clickhouse-server/users.xml")
 	if err != nil {
 		t.Fatalf("clickhouse users.xml: %v", err)
 	}
-	for _, d := range []string{"data", "tmp", "user_files", "format_schemas"} {
-		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	servers := make([]*Server, n)
+	tcps := make([]int, n)
+	var remote strings.Builder
+	remote.WriteString("<remote_servers><waymark>")
+	for i := range servers {
+		servers[i] = &Server{dir: t.TempDir(), port: freePort(t)}
+		tcps[i] = freePort(t)
+		fmt.Fprintf(&remote, "<shard><replica><host>127.0.0.1</host><port>%d</port></replica></shard>", tcps[i])
 	}
-	os.WriteFile(filepath.Join(dir, "users.xml"), users, 0o644)
-	conf := fmt.Sprintf(`<?xml version="1.0"?>
+	remote.WriteString("</waymark></remote_servers>")
+	for i, s := range servers {
+		for _, d := range []string{"data", "tmp", "user_files", "format_schemas"} {
+			os.MkdirAll(filepath.Join(s.dir, d), 0o755)
+		}
+		os.WriteFile(filepath.Join(s.dir, "users.xml"), users, 0o644)
+		conf := fmt.Sprintf(`<?xml version="1.0"?>
 <yandex>
   <logger><level>warning</level><log>%[1]s/server.log</log><errorlog>%[1]s/error.log</errorlog><console>0</console></logger>
   <http_port>%[2]d</http_port>
@@ -152,17 +158,38 @@ func Start(t testing.TB) *Server {
   <default_profile>default</default_profile>
   <default_database>default</default_database>
   <mark_cache_size>268435456</mark_cache_size>
+  %[4]s
 </yandex>
-`, dir, port, tcp)
-	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(conf), 0o644); err != nil {
+`, s.dir, s.port, tcps[i], remote.String())
+		if err := os.WriteFile(filepath.Join(s.dir, "config.xml"), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Stop)
+		if err := s.Resume(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return servers
+}
+
+// ClusterURL is the sharded layout's URL for database db on servers
+// started together by StartCluster.
+func ClusterURL(servers []*Server, db string) string {
+	u := servers[0].URL(db) + "?cluster=waymark"
+	for _, s := range servers[1:] {
+		u += fmt.Sprintf("&shard=127.0.0.1:%d", s.port)
+	}
+	return u
+}
+
+// freePort returns a loopback port nothing listened on a moment ago.
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{dir: dir, port: port}
-	t.Cleanup(s.Stop)
-	if err := s.Resume(); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // URL is the server's address as a clickhouse:// URL for database db.
