@@ -10,6 +10,11 @@
 // that does not know whether its last write landed (a restart, a timeout,
 // an error) deletes its rows beyond its checkpoint before writing again,
 // and skips a batch the checkpoint already covers.
+//
+// Daily rollups are kept as in the embedded store, with builds tagged
+// instead of replaced in a transaction (rollups.go). With cluster= and
+// shard= in the URL, events and sessions are spread over shards through
+// Distributed tables (see Open and docs/DEPLOYMENT.md).
 package clickhouse
 
 import (
@@ -64,9 +69,9 @@ type Store struct {
 	c *client
 	// shards are the servers of a sharded layout, c first; nil for one
 	// server. Events and sessions live in events_local and
-	// sessions_local on each, and the first server's events and sessions
-	// are Distributed tables over them; every other table is the first
-	// server's.
+	// sessions_local on each, and every shard's events and sessions are
+	// Distributed tables over them; the other tables Waymark uses are
+	// the first server's.
 	shards  []*client
 	node    string
 	nodeID  uint32
@@ -93,7 +98,10 @@ var (
 
 // Open connects to the server named by rawURL
 // (clickhouse://user:password@host:8123/database?secure=false), creates the
-// database if needed and applies the migrations.
+// database if needed and applies the migrations. A sharded layout adds
+// cluster=NAME (the cluster in the servers' remote_servers) and one
+// shard=host:port (HTTP) per shard after the URL's own server; the
+// database is then created and migrated on every shard.
 func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	c, err := parseURL(rawURL)
 	if err != nil {
