@@ -142,7 +142,8 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	}
 	if err := s.ready(ctx); err != nil {
 		var se *ServerError
-		if o.Log == nil || errors.As(err, &se) || ctx.Err() != nil {
+		var le *LayoutError
+		if o.Log == nil || errors.As(err, &se) || errors.As(err, &le) || ctx.Err() != nil {
 			return nil, err
 		}
 		o.Log.Warn("ClickHouse unreachable; hits wait in the spool until it answers", "err", err)
@@ -218,6 +219,17 @@ func (s *Store) servers() []*client {
 	return s.shards
 }
 
+// LayoutError says the URL does not describe the database or the
+// servers: a misconfiguration, which waiting will not mend (Open fails
+// even when it would otherwise start during an outage).
+type LayoutError struct{ msg string }
+
+func (e *LayoutError) Error() string { return "clickhouse: " + e.msg }
+
+func layoutErrorf(format string, args ...any) error {
+	return &LayoutError{msg: fmt.Sprintf(format, args...)}
+}
+
 // checkLayout refuses a database laid out the other way (one server or
 // shards) from what the URL says, and a cluster the server does not know
 // as the URL describes it.
@@ -238,9 +250,9 @@ func (s *Store) checkLayout(ctx context.Context) error {
 	}
 	switch {
 	case s.shards == nil && engine == "Distributed":
-		return fmt.Errorf("clickhouse: database %s is sharded (events is a Distributed table): add cluster= and shard= to the URL", s.c.database)
+		return layoutErrorf("database %s is sharded (events is a Distributed table): add cluster= and shard= to the URL", s.c.database)
 	case s.shards != nil && engine != "" && engine != "Distributed":
-		return fmt.Errorf("clickhouse: database %s keeps its events on one server (events is a %s table); shards need a new database (see docs/DEPLOYMENT.md, \"Moving to shards\")", s.c.database, engine)
+		return layoutErrorf("database %s keeps its events on one server (events is a %s table); shards need a new database (docs/DEPLOYMENT.md, \"Shards\": moving a one-server database to shards)", s.c.database, engine)
 	case s.shards == nil:
 		return nil
 	}
@@ -255,9 +267,9 @@ func (s *Store) checkLayout(ctx context.Context) error {
 	}
 	switch {
 	case n == 0:
-		return fmt.Errorf("clickhouse: the server at %s has no cluster %q in its remote_servers configuration", s.c.base, s.c.cluster)
+		return layoutErrorf("the server at %s has no cluster %q in its remote_servers configuration", s.c.base, s.c.cluster)
 	case n != len(s.shards):
-		return fmt.Errorf("clickhouse: cluster %q has %d shards in the server's remote_servers, the URL names %d (its host and %d shard=)", s.c.cluster, n, len(s.shards), len(s.shards)-1)
+		return layoutErrorf("cluster %q has %d shards in the server's remote_servers, the URL names %d (its host and %d shard=)", s.c.cluster, n, len(s.shards), len(s.shards)-1)
 	}
 	return nil
 }

@@ -542,4 +542,13 @@ func TestLayoutErrors(t *testing.T) {
 			t.Errorf("Open(%s) = %v, want an error saying %q", tc.url, err, tc.want)
 		}
 	}
+	// A collector may start while ClickHouse is away (Options.Log), but
+	// not with a URL that does not match the servers: that is refused.
+	for _, u := range []string{plain.String(), shardedOnFirst.String(), wrongCluster.String(), oneShard.String()} {
+		_, err := Open(context.Background(), u, Options{Node: "n", Timeout: 5 * time.Second, Log: slog.Default()})
+		var le *LayoutError
+		if !errors.As(err, &le) {
+			t.Errorf("Open(%s) with a log = %v, want a LayoutError", u, err)
+		}
+	}
 }
