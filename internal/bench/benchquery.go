@@ -71,24 +71,6 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	if err := cli.Parse(fs, args, getenv); err != nil {
 		return err
 	}
-	asked := *n // events asked for (*n becomes the count stored)
-	if *chURL != "" && *dir == "" {
-		set, err := periodList(*periods)
-		if err != nil {
-			return err
-		}
-		ch, st, now, err := openClickHouseBench(ctx, *chURL, *n, *days, time.Now().UTC().Truncate(time.Hour), *reuse, *rollups, stdout, stderr)
-		if err != nil {
-			return err
-		}
-		defer ch.Close()
-		for _, period := range set {
-			if _, err := runQuerySet(ctx, "ClickHouse", ch, st, now, period, *repeats, *mode, *verbose, true, stdout); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	if *mode != "batch" && *mode != "sequential" && *mode != "parallel" {
 		return cli.Usagef("--mode must be batch, sequential or parallel")
 	}
@@ -98,6 +80,20 @@ func benchQuery(ctx context.Context, args []string, getenv func(string) string, 
 	set, err := periodList(*periods)
 	if err != nil {
 		return err
+	}
+	asked := *n // events asked for (*n becomes the count stored)
+	if *chURL != "" && *dir == "" {
+		ch, st, now, err := openClickHouseBench(ctx, *chURL, asked, *days, time.Now().UTC().Truncate(time.Hour), *reuse, *rollups, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		defer ch.Close()
+		for _, period := range set {
+			if _, err := runQuerySet(ctx, "ClickHouse", ch, st, now, period, *repeats, *mode, *verbose, *imports, stdout); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if *reuse && *dir == "" {
 		return cli.Usagef("--reuse needs --dir")
