@@ -90,11 +90,19 @@ type RollupMarks interface {
 	BuiltDays(ctx context.Context, site, zone, from, to string) ([]BuiltDay, error)
 }
 
+// RollupDayOf names site s's local day that contains day.
+func RollupDayOf(s *site.Site, day time.Time) RollupDay {
+	loc := s.Location()
+	day = localMidnight(day, loc)
+	next := day.AddDate(0, 0, 1)
+	return RollupDay{Site: s.Domain, Zone: loc.String(), Day: day.Format(time.DateOnly), From: day.UTC(), To: next.UTC()}
+}
+
 // RollupInserts returns the statements that write site s's rollup rows
 // of the local day that contains day (INSERT ... SELECT from the raw
-// tables), and that day. With a build other than 0 every row ends with
-// it (the tables' last column).
-func (p *Planner) RollupInserts(s *site.Site, day time.Time, build uint64) (RollupDay, []string) {
+// tables). With a build other than 0 every row ends with it (the tables'
+// last column).
+func (p *Planner) RollupInserts(s *site.Site, day time.Time, build uint64) []string {
 	loc := s.Location()
 	day = localMidnight(day, loc)
 	next := day.AddDate(0, 0, 1)
@@ -122,7 +130,7 @@ func (p *Planner) RollupInserts(s *site.Site, day time.Time, build uint64) (Roll
 			S, D, p.D.Quote(d), value, strings.Join(cols, ", "), tag, p.visitSQL(q, dims)))
 	}
 	st = append(st, fmt.Sprintf("INSERT INTO rollup_events SELECT %s, %s, r.*%s FROM (%s) r", S, D, tag, p.eventRollupSQL(s.Domain, day, next)))
-	return RollupDay{Site: s.Domain, Zone: loc.String(), Day: day.Format(time.DateOnly), From: day.UTC(), To: next.UTC()}, st
+	return st
 }
 
 // eventRollupSQL selects the rollup_events columns after site and day for

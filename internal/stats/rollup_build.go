@@ -99,10 +99,8 @@ func (b *RollupBuilder) BuildDue(ctx context.Context) (int, error) {
 // BuildDay builds one local day of a site now, whether due or not.
 func (b *RollupBuilder) BuildDay(ctx context.Context, s *site.Site, day time.Time) error {
 	p := b.planner()
-	d, _ := p.RollupInserts(s, day, 0)
-	return b.Store.ReplaceRollup(ctx, d, func(build uint64) []string {
-		_, st := p.RollupInserts(s, day, build)
-		return st
+	return b.Store.ReplaceRollup(ctx, RollupDayOf(s, day), func(build uint64) []string {
+		return p.RollupInserts(s, day, build)
 	})
 }
 
