@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,15 +118,8 @@ func rollupsMatchRaw(t *testing.T, open func(t *testing.T) (RollupStore, RollupH
 		var batch []*stats.Query
 		var wants []*stats.Result
 		for _, body := range bodies {
-			body = strings.Replace(body, "{", `{"site_id":"bench.example","date_range":`+r+`,"pagination":{"limit":10000},`, 1)
-			qr, err := stats.DecodeQueryRequest([]byte(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			q, err := qr.Build(st, now)
-			if err != nil {
-				t.Fatal(err)
-			}
+			body = strings.Replace(body, "{", `{"pagination":{"limit":10000},`, 1)
+			q := BuildQuery(t, st, now, r, body)
 			want, err := raw.Query(ctx, q)
 			if err != nil {
 				t.Fatal(err)
@@ -134,8 +128,8 @@ func rollupsMatchRaw(t *testing.T, open func(t *testing.T) (RollupStore, RollupH
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !sameRows(got.Rows, want.Rows) {
-				t.Errorf("%s: rollups and raw tables differ\n%s", body, diffRows(got.Rows, want.Rows))
+			if !SameRows(got.Rows, want.Rows) {
+				t.Errorf("%s: rollups and raw tables differ\n%s", body, DiffRows(got.Rows, want.Rows))
 			}
 			batch, wants = append(batch, q), append(wants, want)
 		}
@@ -145,20 +139,15 @@ func rollupsMatchRaw(t *testing.T, open func(t *testing.T) (RollupStore, RollupH
 			t.Fatal(err)
 		}
 		for i, got := range all {
-			if !sameRows(got.Rows, wants[i].Rows) {
-				t.Errorf("%s in a batch: rollups and raw tables differ\n%s", bodies[i], diffRows(got.Rows, wants[i].Rows))
+			if !SameRows(got.Rows, wants[i].Rows) {
+				t.Errorf("%s in a batch: rollups and raw tables differ\n%s", bodies[i], DiffRows(got.Rows, wants[i].Rows))
 			}
 		}
 	}
 	// Built days are read from the rollups alone: without raw data the
 	// answer stays.
 	q := func(body string) *stats.Result {
-		qr, _ := stats.DecodeQueryRequest([]byte(`{"site_id":"bench.example","date_range":["2024-03-08","2024-03-09"],` + body[1:]))
-		q, err := qr.Build(st, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := s.Query(ctx, q)
+		res, err := s.Query(ctx, BuildQuery(t, st, now, `["2024-03-08","2024-03-09"]`, body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +245,24 @@ func rollupSchedule(t *testing.T, open func(t *testing.T) (RollupStore, RollupHo
 	}
 }
 
-func diffRows(got, want []stats.Row) string {
+// BuildQuery decodes a Stats API request body for site st over
+// dateRange (a JSON value) and builds it as asked at now.
+func BuildQuery(t testing.TB, st *site.Site, now time.Time, dateRange, body string) *stats.Query {
+	t.Helper()
+	body = strings.Replace(body, "{", `{"site_id":`+strconv.Quote(st.Domain)+`,"date_range":`+dateRange+`,`, 1)
+	qr, err := stats.DecodeQueryRequest([]byte(body))
+	if err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	q, err := qr.Build(st, now)
+	if err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	return q
+}
+
+// DiffRows lists the rows that differ, for a failure message.
+func DiffRows(got, want []stats.Row) string {
 	var b strings.Builder
 	for i := 0; i < max(len(got), len(want)) && b.Len() < 2000; i++ {
 		var g, w any = "-", "-"
@@ -273,9 +279,9 @@ func diffRows(got, want []stats.Row) string {
 	return b.String()
 }
 
-// sameRows compares rows as the API writes them (a metric without a value,
-// NaN, equals another).
-func sameRows(a, b []stats.Row) bool {
+// SameRows compares rows as the API writes them (a metric without a
+// value, NaN, equals another).
+func SameRows(a, b []stats.Row) bool {
 	ja, err1 := json.Marshal(a)
 	jb, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && string(ja) == string(jb)
