@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -35,7 +34,7 @@ import (
 type proxyPart struct {
 	handler *proxy.Server
 	auth    *proxytoken.Authenticator
-	srv     *http.Server
+	srv     *proxy.ConnServer
 	ln      net.Listener
 	// URL is how clients name the proxy (https://host:port).
 	URL    string
@@ -150,7 +149,8 @@ func startProxy(ctx context.Context, c config.Serve, state statestore.Store, che
 	if err := p.auth.Load(ctx); err != nil {
 		return fail(err)
 	}
-	p.srv = proxy.NewHTTPServer(p.handler, plog)
+	fallback := proxy.NewHTTPServer(p.handler, plog)
+	p.srv = &proxy.ConnServer{Handler: p.handler, Fallback: fallback, Log: plog}
 	if pc.Plain {
 		p.URL = "http://" + p.Public
 		go func() { p.done <- p.srv.Serve(ln) }()
@@ -176,7 +176,7 @@ func startProxy(ctx context.Context, c config.Serve, state statestore.Store, che
 	if err != nil {
 		return fail(err)
 	}
-	p.srv.TLSConfig = tc
+	fallback.TLSConfig = tc
 	p.URL = "https://" + p.Public
 	go func() { p.done <- p.srv.Serve(tls.NewListener(ln, tc)) }()
 	return p, nil

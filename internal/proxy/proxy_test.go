@@ -80,6 +80,41 @@ type env struct {
 	conns   atomic.Int32 // client connections the proxy accepted
 	origin  *httptest.Server
 	seen    chan *http.Request // requests the plain origin received
+	served  *ConnServer
+}
+
+// heldListener stands in for httptest's listener: its Accept waits until
+// Close, so httptest's own server never takes a connection.
+type heldListener struct {
+	addr net.Addr
+	done chan struct{}
+	once sync.Once
+}
+
+func (l *heldListener) Accept() (net.Conn, error) {
+	<-l.done
+	return nil, net.ErrClosed
+}
+
+func (l *heldListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *heldListener) Addr() net.Addr { return l.addr }
+
+// countingListener counts the connections the proxy accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int32
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
 }
 
 func newEnv(t *testing.T, tune func(*Server)) *env {
@@ -116,16 +151,27 @@ func newEnv(t *testing.T, tune func(*Server)) *env {
 	if tune != nil {
 		tune(e.srv)
 	}
-	e.http = httptest.NewUnstartedServer(e.srv)
+	// httptest provides the address, certificate and TLS configuration;
+	// the proxy's ConnServer serves the connections, as in `waymark serve`.
+	e.http = httptest.NewUnstartedServer(http.NotFoundHandler())
 	e.http.EnableHTTP2 = true
-	e.http.Config.MaxHeaderBytes = 16 << 10
-	e.http.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			e.conns.Add(1)
-		}
-	}
+	inner := e.http.Listener
+	e.http.Listener = &heldListener{addr: inner.Addr(), done: make(chan struct{})}
 	e.http.StartTLS()
 	t.Cleanup(e.http.Close)
+	fallback := NewHTTPServer(e.srv, slog.New(slog.DiscardHandler))
+	fallback.MaxHeaderBytes = 16 << 10
+	e.served = &ConnServer{Handler: e.srv, Fallback: fallback}
+	served := make(chan error, 1)
+	go func() {
+		served <- e.served.Serve(tls.NewListener(countingListener{inner, &e.conns}, e.http.TLS))
+	}()
+	t.Cleanup(func() {
+		e.served.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+	})
 	e.pool = x509.NewCertPool()
 	e.pool.AddCert(e.http.Certificate())
 	e.srv.Dialer.Policy.Self = []netip.AddrPort{netip.MustParseAddrPort(e.http.Listener.Addr().String())}
@@ -745,9 +791,14 @@ func benchProxy(b *testing.B, origin *httptest.Server, tune func(*Server)) *http
 	if tune != nil {
 		tune(s)
 	}
-	px := httptest.NewServer(s)
-	b.Cleanup(px.Close)
-	pu, _ := url.Parse(px.URL)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	px := &ConnServer{Handler: s, Fallback: NewHTTPServer(s, slog.New(slog.DiscardHandler))}
+	go px.Serve(ln)
+	b.Cleanup(func() { px.Close() })
+	pu, _ := url.Parse("http://" + ln.Addr().String())
 	pu.User = url.UserPassword("alice", secret)
 	return &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), MaxIdleConnsPerHost: 64}}
 }
