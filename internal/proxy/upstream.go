@@ -35,6 +35,7 @@ type upConn struct {
 	bw     *bufio.Writer
 	since  time.Time
 	reused bool
+	broken bool // an answer's body was left unread: not reusable
 }
 
 func newUpstream() *upstream {
@@ -180,8 +181,10 @@ func (s *Server) forwardLean(w http.ResponseWriter, r *http.Request, q *request,
 	q.up, q.down = up.Load(), n
 	if err == nil && !resp.Close && !out.Close {
 		resp.Body.Close()
-		s.upstream.put(vt.Addr, uc)
-		return
+		if !uc.broken {
+			s.upstream.put(vt.Addr, uc)
+			return
+		}
 	}
 	uc.c.Close()
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -196,6 +199,11 @@ func (s *Server) relayResponse(w http.ResponseWriter, r *http.Request, q *reques
 	h := w.Header()
 	for k, v := range cleanHeader(resp.Header, false) {
 		h[k] = v
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		// A proxy relays the type the origin gave, or none: net/http
+		// would otherwise add one it guessed from the body.
+		h["Content-Type"] = nil
 	}
 	q.status = resp.StatusCode
 	if s.Signer != nil {
@@ -244,7 +252,11 @@ func (s *Server) exchange(r *http.Request, out *http.Request, vt netguard.Target
 	}
 	stop := context.AfterFunc(r.Context(), func() { uc.c.Close() }) // the client went away
 	defer stop()
-	if err := out.Write(uc.bw); err == nil {
+	write := out.Write
+	if writableDirect(out) {
+		write = func(w io.Writer) error { return writeUpstream(uc.bw, out) }
+	}
+	if err := write(uc.bw); err == nil {
 		err = uc.bw.Flush()
 		if err != nil {
 			uc.c.Close()
@@ -256,7 +268,7 @@ func (s *Server) exchange(r *http.Request, out *http.Request, vt netguard.Target
 	}
 	uc.c.SetReadDeadline(time.Now().Add(60 * time.Second))
 	for {
-		resp, err := http.ReadResponse(uc.br, out)
+		resp, err := readUpstream(uc.br, out, uc)
 		if err != nil {
 			uc.c.Close()
 			return nil, nil, retryable(uc, out, err)
