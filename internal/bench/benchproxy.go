@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net"
 	"net/http"
@@ -339,7 +340,9 @@ func runWrk(ctx context.Context, wrk, dir, target, via, cred, header string, con
 		}
 		v, _ := strconv.ParseFloat(string(m[1]), 64)
 		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(m[2])]
-		return time.Duration(v * float64(unit))
+		// wrk prints two decimals: rounding to the microsecond keeps a
+		// float's error (4.06ms read as 4.059999ms) out of the table.
+		return time.Duration(math.Round(v*float64(unit)/float64(time.Microsecond))) * time.Microsecond
 	}
 	r.p50, r.p99 = lat("50"), lat("99")
 	if r.rps == 0 {

@@ -405,3 +405,50 @@ func TestConnServerShutdown(t *testing.T) {
 		t.Error("still accepting")
 	}
 }
+
+// TestConnServerHeaderTimeout: a connection that sends nothing, or only
+// part of a head, is closed after the header timeout; one that sent a
+// request may then idle for the idle timeout.
+func TestConnServerHeaderTimeout(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := NewHTTPServer(echo, slog.New(slog.DiscardHandler))
+	fb.ReadHeaderTimeout, fb.IdleTimeout = 300*time.Millisecond, 5*time.Second
+	cs := &ConnServer{Handler: echo, Fallback: fb}
+	go cs.Serve(ln)
+	t.Cleanup(func() { cs.Close() })
+	for _, sent := range []string{"", "GET http://example.com/ HTTP/1.1\r\nHost: exa"} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, sent)
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.Read(make([]byte, 1))
+		if n != 0 || err == nil || time.Since(start) > 4*time.Second {
+			t.Errorf("after %q: read %d, %v after %v", sent, n, err, time.Since(start))
+		}
+		c.Close()
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i := range 2 {
+		if i == 1 {
+			time.Sleep(600 * time.Millisecond) // past the header timeout, within the idle one
+		}
+		io.WriteString(c, "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		io.ReadAll(resp.Body)
+	}
+}

@@ -221,14 +221,18 @@ func (cs *ConnServer) serveConn(hc *h1Conn) {
 		base.TLS = &st
 	}
 	w := &h1Writer{}
-	var deadline time.Time // the read deadline in force; moved at most once a second while idle
-	for {
+	// The first request's head must arrive within the header timeout, as
+	// in net/http; later ones may wait the idle timeout for their first
+	// byte.
+	deadline := time.Now().Add(headerTimeout)
+	c.SetReadDeadline(deadline)
+	for first := true; ; first = false {
 		if br.Buffered() == 0 {
 			hc.idle.Store(true)
 			if cs.shutting.Load() {
 				return
 			}
-			if want := time.Now().Add(idleTimeout); want.Sub(deadline) > time.Second {
+			if want := time.Now().Add(idleTimeout); !first && want.Sub(deadline) > time.Second {
 				c.SetReadDeadline(want)
 				deadline = want
 			}
@@ -239,8 +243,11 @@ func (cs *ConnServer) serveConn(hc *h1Conn) {
 			}
 		}
 		head, err := readHead(br, func() {
-			deadline = time.Now().Add(headerTimeout)
-			c.SetReadDeadline(deadline)
+			// Part of a head came: the rest within the header timeout.
+			if d := time.Now().Add(headerTimeout); deadline.IsZero() || d.Before(deadline) {
+				deadline = d
+				c.SetReadDeadline(deadline)
+			}
 		})
 		if err != nil && !errors.Is(err, errHeadTooLong) {
 			return
