@@ -452,3 +452,47 @@ func TestConnServerHeaderTimeout(t *testing.T) {
 		io.ReadAll(resp.Body)
 	}
 }
+
+// TestConnServerPipelinedAfterSlowAnswer: part of the next head, sent
+// while a slow answer was made, still gets the header timeout to finish
+// after the deadline that was in force has passed.
+func TestConnServerPipelinedAfterSlowAnswer(t *testing.T) {
+	t.Parallel()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(700 * time.Millisecond)
+		}
+		w.Write([]byte("ok"))
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := NewHTTPServer(h, slog.New(slog.DiscardHandler))
+	fb.ReadHeaderTimeout, fb.IdleTimeout = 300*time.Millisecond, 300*time.Millisecond
+	cs := &ConnServer{Handler: h, Fallback: fb}
+	go cs.Serve(ln)
+	t.Cleanup(func() { cs.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET http://example.com/slow HTTP/1.1\r\nHost: example.com\r\n\r\nGET http://example.com/ HTTP/1.1\r\nHo")
+	br := bufio.NewReader(c)
+	first, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(first.Body)
+	time.Sleep(100 * time.Millisecond)
+	io.WriteString(c, "st: example.com\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the pipelined request after a slow answer: %v", err)
+	}
+	if body, _ := io.ReadAll(resp.Body); string(body) != "ok" {
+		t.Errorf("body %q", body)
+	}
+}

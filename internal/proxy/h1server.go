@@ -243,8 +243,10 @@ func (cs *ConnServer) serveConn(hc *h1Conn) {
 			}
 		}
 		head, err := readHead(br, func() {
-			// Part of a head came: the rest within the header timeout.
-			if d := time.Now().Add(headerTimeout); deadline.IsZero() || d.Before(deadline) {
+			// Part of a head came: the rest within the header timeout
+			// (sooner if the deadline in force is sooner and still ahead).
+			now := time.Now()
+			if d := now.Add(headerTimeout); deadline.IsZero() || d.Before(deadline) || !now.Before(deadline) {
 				deadline = d
 				c.SetReadDeadline(deadline)
 			}
