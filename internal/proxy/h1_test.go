@@ -295,6 +295,13 @@ func TestH1Writer(t *testing.T) {
 			http.NewResponseController(w).Flush()
 			w.Write([]byte("part;"))
 			w.Header().Set("X-Sum", "2")
+		case "/trailers-short": // declared trailers make even a short body chunked
+			w.Header().Set("Trailer", "X-Sum")
+			w.Write([]byte("x"))
+			w.Header().Set("X-Sum", "1")
+		case "/trailers-empty":
+			w.Header().Set("Trailer", "X-Sum")
+			w.Header().Set("X-Sum", "0")
 		case "/nocontent":
 			w.WriteHeader(http.StatusNoContent)
 			if _, err := w.Write([]byte("x")); !errors.Is(err, http.ErrBodyNotAllowed) {
@@ -316,7 +323,7 @@ func TestH1Writer(t *testing.T) {
 	if got := exchangeRaw(t, loop, "GET http://example.com/too-long HTTP/1.1\r\nHost: example.com\r\n\r\n"); !reflect.DeepEqual(got, []string{"200 ab trailer=map[]"}) {
 		t.Errorf("too long: %q", got)
 	}
-	for _, p := range []string{"/long", "/length", "/short", "/trailers", "/nocontent", "/interim", "/panic", "/"} {
+	for _, p := range []string{"/long", "/length", "/short", "/trailers", "/trailers-short", "/trailers-empty", "/nocontent", "/interim", "/panic", "/"} {
 		raw := "GET http://example.com" + p + " HTTP/1.1\r\nHost: example.com\r\n\r\n" +
 			"HEAD http://example.com" + p + " HTTP/1.1\r\nHost: example.com\r\n\r\n" +
 			"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"

@@ -156,15 +156,19 @@ func (w *h1Writer) finish() bool {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.committed {
+		_, trailers := w.header["Trailer"]
 		if w.length < 0 && w.status != http.StatusNoContent && w.status != http.StatusNotModified {
 			switch {
+			case trailers && !w.head:
+				// Declared trailers go after the last chunk, even of a
+				// short or empty body.
 			case !w.head:
 				w.length = int64(len(w.held))
 			case w.written > 0 && w.written <= heldMax:
 				w.length = w.written // HEAD: the length the body would have had, as net/http sends
 			}
 		}
-		w.commit(false)
+		w.commit(trailers && w.length < 0 && w.bodyAllowed())
 		if len(w.held) > 0 {
 			w.body(w.held)
 			w.held = w.held[:0]
