@@ -230,7 +230,8 @@ func exchangeRaw(t *testing.T, addr, raw string, methods ...string) []string {
 			out = append(out, fmt.Sprintf("%d body error %v", resp.StatusCode, err))
 			return out
 		}
-		out = append(out, fmt.Sprintf("%d %s trailer=%v", resp.StatusCode, body, resp.Trailer))
+		out = append(out, fmt.Sprintf("%d %s trailer=%v cl=%d te=%v ct=%q close=%v", resp.StatusCode, body, resp.Trailer,
+			resp.ContentLength, resp.TransferEncoding, resp.Header["Content-Type"], resp.Close))
 	}
 }
 
@@ -302,6 +303,10 @@ func TestH1Writer(t *testing.T) {
 		case "/trailers-empty":
 			w.Header().Set("Trailer", "X-Sum")
 			w.Header().Set("X-Sum", "0")
+		case "/notmodified":
+			w.Header().Set("Content-Length", "5")
+			w.Header().Set("Etag", `"a"`)
+			w.WriteHeader(http.StatusNotModified)
 		case "/nocontent":
 			w.WriteHeader(http.StatusNoContent)
 			if _, err := w.Write([]byte("x")); !errors.Is(err, http.ErrBodyNotAllowed) {
@@ -320,10 +325,10 @@ func TestH1Writer(t *testing.T) {
 	loop, alone := startServers(t, h)
 	// A write past the declared length is refused whole (net/http counts
 	// it and then cuts the answer off); a right one after it is sent.
-	if got := exchangeRaw(t, loop, "GET http://example.com/too-long HTTP/1.1\r\nHost: example.com\r\n\r\n"); !reflect.DeepEqual(got, []string{"200 ab trailer=map[]"}) {
+	if got := exchangeRaw(t, loop, "GET http://example.com/too-long HTTP/1.1\r\nHost: example.com\r\n\r\n"); !reflect.DeepEqual(got, []string{`200 ab trailer=map[] cl=2 te=[] ct=["text/plain"] close=false`}) {
 		t.Errorf("too long: %q", got)
 	}
-	for _, p := range []string{"/long", "/length", "/short", "/trailers", "/trailers-short", "/trailers-empty", "/nocontent", "/interim", "/panic", "/"} {
+	for _, p := range []string{"/long", "/length", "/short", "/trailers", "/trailers-short", "/trailers-empty", "/notmodified", "/nocontent", "/interim", "/panic", "/"} {
 		raw := "GET http://example.com" + p + " HTTP/1.1\r\nHost: example.com\r\n\r\n" +
 			"HEAD http://example.com" + p + " HTTP/1.1\r\nHost: example.com\r\n\r\n" +
 			"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"

@@ -159,7 +159,7 @@ func (w *h1Writer) finish() bool {
 		_, trailers := w.header["Trailer"]
 		if w.length < 0 && w.status != http.StatusNoContent && w.status != http.StatusNotModified {
 			switch {
-			case trailers && !w.head:
+			case trailers:
 				// Declared trailers go after the last chunk, even of a
 				// short or empty body.
 			case !w.head:
@@ -200,6 +200,13 @@ func (w *h1Writer) commit(chunked bool) {
 	w.chunked = chunked
 	if vs, ok := w.header["Connection"]; ok && hasToken(vs, "close") {
 		w.close = true
+	}
+	if w.status == http.StatusNotModified {
+		// No representation metadata on a 304, as net/http sends it.
+		delete(w.header, "Content-Type")
+		delete(w.header, "Content-Length")
+		delete(w.header, "Transfer-Encoding")
+		w.length = -1
 	}
 	w.writeStatus(w.status)
 	extra := [3]string{}
