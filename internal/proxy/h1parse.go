@@ -31,6 +31,12 @@ const maxSimpleFields = 64
 // is decided about it and net/http reads it. What it accepts, net/http's
 // server reads the same way (FuzzSimpleHeadMatchesNetHTTP).
 func parseSimpleHead(head []byte) (simpleRequest, bool) {
+	return parseSimpleHeadInto(head, nil)
+}
+
+// parseSimpleHeadInto is parseSimpleHead filling h, an empty map (nil
+// for a new one).
+func parseSimpleHeadInto(head []byte, h http.Header) (simpleRequest, bool) {
 	var r simpleRequest
 	line, rest, ok := cutLine(head)
 	if !ok {
@@ -62,7 +68,10 @@ func parseSimpleHead(head []byte) (simpleRequest, bool) {
 		return r, false
 	}
 	r.url = u
-	r.header = make(http.Header, 8)
+	if h == nil {
+		h = make(http.Header, 8)
+	}
+	r.header = h
 	hosts, lengths := 0, 0
 	var length []byte
 	for {

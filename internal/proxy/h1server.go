@@ -221,6 +221,7 @@ func (cs *ConnServer) serveConn(hc *h1Conn) {
 		base.TLS = &st
 	}
 	w := &h1Writer{}
+	fields := make(http.Header, 8)
 	// The first request's head must arrive within the header timeout, as
 	// in net/http; later ones may wait the idle timeout for their first
 	// byte.
@@ -257,7 +258,10 @@ func (cs *ConnServer) serveConn(hc *h1Conn) {
 		var sr simpleRequest
 		simple := false
 		if err == nil {
-			sr, simple = parseSimpleHead(head)
+			// The header map is the connection's, cleared for each
+			// request: a handler does not keep a request past its return.
+			clear(fields)
+			sr, simple = parseSimpleHeadInto(head, fields)
 		}
 		if !simple {
 			c.SetReadDeadline(time.Time{})

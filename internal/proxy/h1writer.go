@@ -35,8 +35,15 @@ type h1Writer struct {
 const heldMax = 2048
 
 func (w *h1Writer) reset(bw *bufio.Writer, head, close bool) {
-	held := w.held[:0]
-	*w = h1Writer{bw: bw, header: make(http.Header, 8), head: head, close: close, length: -1, held: held}
+	// The header map is the connection's, cleared for each answer: a
+	// handler does not keep a ResponseWriter past its return.
+	held, h := w.held[:0], w.header
+	if h == nil {
+		h = make(http.Header, 8)
+	} else {
+		clear(h)
+	}
+	*w = h1Writer{bw: bw, header: h, head: head, close: close, length: -1, held: held}
 }
 
 // Header is the answer's header.

@@ -82,35 +82,46 @@ func (u *upstream) closeIdle() {
 	}
 }
 
-// hopHeaders are removed in both directions (RFC 9110 section 7.6.1), with
-// the proxy's own credentials.
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
 // cleanHeader copies h without hop-by-hop headers, those named in
 // Connection, and (for requests) the client-address headers.
 func cleanHeader(h http.Header, request bool) http.Header {
 	out := make(http.Header, len(h))
-	for k, v := range h {
-		out[k] = v
+	copyClean(out, h, request)
+	return out
+}
+
+// copyClean copies src's fields into dst as cleanHeader keeps them:
+// hop-by-hop fields (RFC 9110 section 7.6.1) and the proxy's own
+// credentials are removed in both directions.
+func copyClean(dst, src http.Header, request bool) {
+	named := src["Connection"]
+	for k, v := range src {
+		switch k {
+		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+			"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+			continue
+		case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+			if request {
+				continue
+			}
+		}
+		if len(named) > 0 && namedIn(named, k) {
+			continue
+		}
+		dst[k] = v
 	}
-	for _, f := range h["Connection"] {
-		for _, name := range strings.Split(f, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				out.Del(name)
+}
+
+// namedIn says whether a Connection field's values name the field k.
+func namedIn(values []string, k string) bool {
+	for _, v := range values {
+		for name := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(name), k) {
+				return true
 			}
 		}
 	}
-	for _, k := range hopHeaders {
-		delete(out, k)
-	}
-	if request {
-		delete(out, "Forwarded")
-		delete(out, "X-Forwarded-For")
-		delete(out, "X-Forwarded-Host")
-		delete(out, "X-Forwarded-Proto")
-	}
-	return out
+	return false
 }
 
 // leanable says whether the lean path can forward r: protocol upgrades
@@ -197,9 +208,7 @@ func (s *Server) forwardLean(w http.ResponseWriter, r *http.Request, q *request,
 // trailers after it. errBadOrigin means nothing was written yet.
 func (s *Server) relayResponse(w http.ResponseWriter, r *http.Request, q *request, resp *http.Response) (int64, error) {
 	h := w.Header()
-	for k, v := range cleanHeader(resp.Header, false) {
-		h[k] = v
-	}
+	copyClean(h, resp.Header, false)
 	if _, ok := h["Content-Type"]; !ok {
 		// A proxy relays the type the origin gave, or none: net/http
 		// would otherwise add one it guessed from the body.
