@@ -182,7 +182,7 @@ var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 // startServers serves h on a ConnServer and on a net/http server alone.
-func startServers(t *testing.T, h http.Handler) (loop, alone string) {
+func startServers(t testing.TB, h http.Handler) (loop, alone string) {
 	t.Helper()
 	ln1, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -507,4 +507,27 @@ func TestConnServerPipelinedAfterSlowAnswer(t *testing.T) {
 	if body, _ := io.ReadAll(resp.Body); string(body) != "ok" {
 		t.Errorf("body %q", body)
 	}
+}
+
+// FuzzConnServerMatchesNetHTTP: any bytes a client sends get the same
+// answers from the loop (with its net/http fallback) as from net/http
+// alone.
+func FuzzConnServerMatchesNetHTTP(f *testing.F) {
+	simple := "GET http://example.com/a HTTP/1.1\r\nHost: example.com\r\n\r\n"
+	for _, h := range append(slices.Clone(simpleHeads), notSimpleHeads...) {
+		f.Add([]byte(h + "hello"))
+		f.Add([]byte(simple + h + "hello" + simple))
+	}
+	f.Add([]byte("GET http://example.com/ HTTP/1.1\r\nHo"))
+	f.Add([]byte("POST http://example.com/ HTTP/1.1\r\nHost: example.com\r\nContent-Length: 9\r\n\r\nabc"))
+	loop, alone := startServers(f, echo)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if len(raw) > 8<<10 {
+			return
+		}
+		got, want := exchangeRaw(t, loop, string(raw)), exchangeRaw(t, alone, string(raw))
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\nloop     %q\nnet/http %q", raw, got, want)
+		}
+	})
 }

@@ -227,21 +227,40 @@ func (cs *ConnServer) serveConn(hc *h1Conn) {
 	// byte.
 	deadline := time.Now().Add(headerTimeout)
 	c.SetReadDeadline(deadline)
+	lastPost := false
 	for first := true; ; first = false {
-		if br.Buffered() == 0 {
-			hc.idle.Store(true)
-			if cs.shutting.Load() {
+		// Between requests net/http waits for 4 bytes and ends quietly
+		// without them; so does the loop, so that the two answer alike.
+		need := 4
+		if first {
+			need = 1
+		}
+		if n := br.Buffered(); n < need {
+			idle := n == 0
+			hc.idle.Store(idle)
+			if idle && cs.shutting.Load() {
 				return
 			}
-			if want := time.Now().Add(idleTimeout); !first && want.Sub(deadline) > time.Second {
+			now := time.Now()
+			if want := now.Add(idleTimeout); !first && (want.Sub(deadline) > time.Second || !now.Before(deadline)) {
 				c.SetReadDeadline(want)
 				deadline = want
 			}
-			_, err := br.Peek(1)
+			_, err := br.Peek(need)
 			hc.idle.Store(false)
 			if err != nil {
 				return
 			}
+		}
+		if lastPost {
+			// CR and LF some old clients send after a POST body are
+			// skipped, as net/http does (RFC 9112 section 2.2).
+			peek, _ := br.Peek(4)
+			skip := 0
+			for skip < len(peek) && (peek[skip] == '\r' || peek[skip] == '\n') {
+				skip++
+			}
+			br.Discard(skip)
 		}
 		head, err := readHead(br, func() {
 			// Part of a head came: the rest within the header timeout
@@ -252,6 +271,11 @@ func (cs *ConnServer) serveConn(hc *h1Conn) {
 				c.SetReadDeadline(deadline)
 			}
 		})
+		if errors.Is(err, io.EOF) && br.Buffered() > 0 {
+			// Part of a head, then the end: net/http answers that (400).
+			handed = cs.handoff(c, br)
+			return
+		}
 		if err != nil && !errors.Is(err, errHeadTooLong) {
 			return
 		}
@@ -285,17 +309,13 @@ func (cs *ConnServer) serveConn(hc *h1Conn) {
 			body = &h1Body{r: io.LimitedReader{R: br, N: sr.contentLength}}
 			r.Body = body
 		}
+		lastPost = r.Method == http.MethodPost
 		w.reset(bw, r.Method == http.MethodHead, sr.close)
+		w.reqBody = body
 		cs.Handler.ServeHTTP(w, r)
 		keep := w.finish()
 		if body != nil && body.r.N > 0 {
-			// What the handler left unread is read past, up to 256 KB.
-			if keep && !body.closed {
-				io.CopyN(io.Discard, &body.r, 256<<10)
-			}
-			if body.r.N > 0 {
-				keep = false
-			}
+			keep = false // settleBody left it: the rest must not be read as a request
 		}
 		// Each answer is sent when it is complete, as net/http does: one
 		// write per exchange, and a later handler's failure cannot hold
@@ -341,18 +361,27 @@ func readHead(br *bufio.Reader, slow func()) ([]byte, error) {
 }
 
 // h1Body is a request body of known length read from the connection.
+// sawEOF is set once a read reached its end or the connection's (the
+// latter is an io.ErrUnexpectedEOF to the reader), as net/http's body.
 type h1Body struct {
 	r      io.LimitedReader
 	closed bool
+	sawEOF bool
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
 	if b.closed {
 		return 0, http.ErrBodyReadAfterClose
 	}
+	if b.sawEOF {
+		return 0, io.EOF
+	}
 	n, err := b.r.Read(p)
-	if err == io.EOF && b.r.N > 0 {
-		err = io.ErrUnexpectedEOF
+	if err == io.EOF {
+		b.sawEOF = true
+		if b.r.N > 0 {
+			err = io.ErrUnexpectedEOF
+		}
 	}
 	return n, err
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ type h1Writer struct {
 	written   int64 // body bytes accepted
 	held      []byte
 	err       error
+	// reqBody is the request's body (nil for none): what the handler
+	// left of it is read past before the answer's head, as net/http does.
+	reqBody *h1Body
 }
 
 // heldMax is the body held back before the answer is committed: answers
@@ -201,8 +205,37 @@ func (w *h1Writer) finish() bool {
 	return !(w.length >= 0 && w.bodyAllowed() && w.written < w.length)
 }
 
+// maxUnreadBody is the most of a request body the handler left unread
+// that is read past to keep the connection (net/http's figure).
+const maxUnreadBody = 256 << 10
+
+// settleBody deals with what the handler left of the request body
+// before the answer starts, as net/http does: a client that sends its
+// whole request before reading could otherwise stall. A body closed
+// before its end, one with maxUnreadBody or more left, or one that fails
+// while it is read past ends the connection after this answer.
+func (w *h1Writer) settleBody() {
+	b := w.reqBody
+	if b == nil || w.close {
+		return
+	}
+	switch {
+	case b.closed:
+		if !b.sawEOF {
+			w.close = true
+		}
+	case b.r.N >= maxUnreadBody:
+		w.close = true
+	default:
+		if _, err := io.CopyN(io.Discard, b, maxUnreadBody+1); err != io.EOF {
+			w.close = true
+		}
+	}
+}
+
 // commit writes the status line and fields.
 func (w *h1Writer) commit(chunked bool) {
+	w.settleBody()
 	w.committed = true
 	w.chunked = chunked
 	if vs, ok := w.header["Connection"]; ok && hasToken(vs, "close") {
