@@ -98,8 +98,9 @@ var synthPlaces = func() []analytics.Place {
 // been given n hits. Hits of a visit come together and in time order;
 // visits start in time order. Visits average about 4.1 hits and are
 // spread so that n is usually reached just before the span ends; if the
-// span ends first, fewer hits are made. It returns the number of hits. A
-// visit's last hits may come after the span by a few minutes.
+// span ends first, fewer hits are made. It returns the number of hits.
+// No hit falls at or after the span's end: a visit that would run past it
+// is cut short (the demo's traffic must stay out of the realtime view).
 func (s *Generator) Visits(from time.Time, span time.Duration, n int, emit func(*analytics.Hit)) int {
 	r := s.r
 	visits := max(1, n*10/42)
@@ -150,7 +151,9 @@ func (s *Generator) Visits(from time.Time, span time.Duration, n int, emit func(
 		}
 		pages := 1 + int(r.ExpFloat64()*1.5)
 		ht := t
-		for p := 0; p < pages && count < n; p++ {
+		// Nothing of a visit falls at or after end: the demo's traffic
+		// ends before the realtime window, whatever a visit's length.
+		for p := 0; p < pages && count < n && ht.Before(end); p++ {
 			h := base
 			h.ID = r.Uint64()
 			h.Time = ht
@@ -170,21 +173,21 @@ func (s *Generator) Visits(from time.Time, span time.Duration, n int, emit func(
 			emit(&h)
 			count++
 			dwell := time.Duration(5+r.ExpFloat64()*40) * time.Second
-			if count < n && r.IntN(10) < 6 {
+			if count < n && r.IntN(10) < 6 && ht.Add(dwell).Before(end) {
 				e := h
 				e.ID, e.Name, e.Time = r.Uint64(), analytics.EventEngagement, ht.Add(dwell)
 				e.EngagedMS, e.ScrollDepth = uint32(dwell/time.Millisecond), uint8(20+r.IntN(81))
 				emit(&e)
 				count++
 			}
-			if s.Purchases != "" && count < n && strings.Contains(h.Path, "/products/") && r.IntN(25) == 0 {
+			if s.Purchases != "" && count < n && strings.Contains(h.Path, "/products/") && r.IntN(25) == 0 && ht.Add(dwell/2).Before(end) {
 				e := h
 				e.ID, e.Name, e.Time, e.PageviewID = r.Uint64(), "Purchase", ht.Add(dwell/2), 0
 				e.RevenueMilli, e.RevenueCurrency = int64(19_000+r.IntN(230)*1000+990), s.Purchases
 				emit(&e)
 				count++
 			}
-			if count < n && r.IntN(40) == 0 {
+			if count < n && r.IntN(40) == 0 && ht.Add(dwell/2).Before(end) {
 				e := h
 				e.ID, e.Name, e.Time, e.PageviewID = r.Uint64(), "Signup", ht.Add(dwell/2), 0
 				e.Props = []analytics.Prop{{Key: "plan", Value: []string{"free", "pro"}[r.IntN(2)]}}
