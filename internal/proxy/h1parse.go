@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strings"
 )
 
 // simpleRequest is a request head of the one shape the proxy's own
@@ -219,53 +220,17 @@ func validHost(b []byte) bool {
 	return true
 }
 
-// hasToken says whether a comma-separated field holds token (any case).
+// hasToken says whether a comma-separated field's values hold token
+// (any case), as a Connection field names close or another field.
 func hasToken(values []string, token string) bool {
 	for _, v := range values {
-		for len(v) > 0 {
-			var part string
-			if i := indexComma(v); i >= 0 {
-				part, v = v[:i], v[i+1:]
-			} else {
-				part, v = v, ""
-			}
-			if equalFoldTrim(part, token) {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-func indexComma(s string) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ',' {
-			return i
-		}
-	}
-	return -1
-}
-
-func equalFoldTrim(s, token string) bool {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	if len(s) != len(token) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		a, b := s[i], token[i]
-		if 'A' <= a && a <= 'Z' {
-			a += 'a' - 'A'
-		}
-		if a != b {
-			return false
-		}
-	}
-	return true
 }
 
 // commonNames are field names kept as one string each, so that the usual

@@ -332,11 +332,12 @@ func (cs *ConnServer) serveConn(hc *h1Conn) {
 	}
 }
 
-var errHeadTooLong = errors.New("proxy: request head longer than the loop's buffer")
+var errHeadTooLong = errors.New("proxy: head longer than the buffer")
 
-// readHead returns the next request head (up to and with its empty line)
-// from br without consuming it. A head that does not fit br's buffer is
-// errHeadTooLong. Before it waits for more of a head it calls slow once.
+// readHead returns the head at the front of br (up to and with its empty
+// line) without consuming it, reading more while it is incomplete; one
+// that does not fit br's buffer is errHeadTooLong. Before it first waits
+// for more, it calls slow (when set).
 func readHead(br *bufio.Reader, slow func()) ([]byte, error) {
 	from := 0
 	waited := false
@@ -350,7 +351,7 @@ func readHead(br *bufio.Reader, slow func()) ([]byte, error) {
 			return nil, errHeadTooLong
 		}
 		from = max(0, n-3)
-		if !waited {
+		if !waited && slow != nil {
 			slow()
 			waited = true
 		}

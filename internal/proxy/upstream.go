@@ -105,23 +105,11 @@ func copyClean(dst, src http.Header, request bool) {
 				continue
 			}
 		}
-		if len(named) > 0 && namedIn(named, k) {
+		if len(named) > 0 && hasToken(named, k) {
 			continue
 		}
 		dst[k] = v
 	}
-}
-
-// namedIn says whether a Connection field's values name the field k.
-func namedIn(values []string, k string) bool {
-	for _, v := range values {
-		for name := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(name), k) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // leanable says whether the lean path can forward r: protocol upgrades

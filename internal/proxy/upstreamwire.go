@@ -66,7 +66,7 @@ func writeUpstream(bw *bufio.Writer, out *http.Request) error {
 // What this reads, ReadResponse reads the same
 // (FuzzSimpleResponseMatchesNetHTTP).
 func readUpstream(br *bufio.Reader, out *http.Request, uc *upConn) (*http.Response, error) {
-	if head, err := peekHead(br); err == nil {
+	if head, err := readHead(br, nil); err == nil {
 		if resp, ok := parseSimpleResponse(head, out.Method); ok {
 			br.Discard(len(head))
 			resp.Request = out
@@ -75,30 +75,6 @@ func readUpstream(br *bufio.Reader, out *http.Request, uc *upConn) (*http.Respon
 		}
 	}
 	return http.ReadResponse(br, out)
-}
-
-// peekHead returns the head at the front of br (up to and with its empty
-// line) without consuming it, reading more while it is incomplete and
-// fits br's buffer.
-func peekHead(br *bufio.Reader) ([]byte, error) {
-	from := 0
-	for {
-		if _, err := br.Peek(max(1, br.Buffered())); err != nil {
-			return nil, err
-		}
-		n := br.Buffered()
-		buf, _ := br.Peek(n)
-		if i := bytes.Index(buf[from:], []byte("\r\n\r\n")); i >= 0 {
-			return buf[:from+i+4], nil
-		}
-		if n >= br.Size() {
-			return nil, errHeadTooLong
-		}
-		from = max(0, n-3)
-		if _, err := br.Peek(n + 1); err != nil {
-			return nil, err
-		}
-	}
 }
 
 // parseSimpleResponse parses an answer head of the simple shape (see
