@@ -61,6 +61,14 @@ var simpleHeads = []string{
 	"GET http://[::1]:80/ HTTP/1.1\r\nHost: [::1]\r\nconnection: Close\r\nx-odd_name: a\tb \r\npragma: no-cache\r\n\r\n",
 	"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nCookie: a=1\r\nCookie: b=2\r\nX-Obs: caf\xc3\xa9\r\n\r\n",
 	"DELETE http://example.com/x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\nConnection: keep-alive, close\r\n\r\n",
+	// Connection values that read as close one way and not the other
+	// (net/http's Request.Close and its server's close-after-answer
+	// differ on the first; Unicode folding and spaces must not count).
+	"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: e close\r\n\r\n",
+	"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: clo\xc5\xbfe\r\n\r\n",
+	"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\xc2\xa0\r\n\r\n",
+	"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: foo\r\nConnection: x close\r\n\r\n",
+	"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: x close\r\nConnection: foo\r\n\r\n",
 }
 
 // The request catalogue: each line is refused by the simple reader and
@@ -318,6 +326,15 @@ func TestH1Writer(t *testing.T) {
 			w.Write([]byte("done"))
 		case "/panic":
 			panic("boom")
+		case "/keep": // gives way to close when the connection ends
+			w.Header().Set("Connection", "keep-alive")
+			w.Write([]byte("ok"))
+		case "/close-list": // net/http closes on "close" alone, not in a list
+			w.Header().Set("Connection", "foo, close")
+			w.Write([]byte("ok"))
+		case "/close":
+			w.Header().Set("Connection", "close")
+			w.Write([]byte("ok"))
 		default:
 			w.Write([]byte("ok"))
 		}
@@ -328,13 +345,17 @@ func TestH1Writer(t *testing.T) {
 	if got := exchangeRaw(t, loop, "GET http://example.com/too-long HTTP/1.1\r\nHost: example.com\r\n\r\n"); !reflect.DeepEqual(got, []string{`200 ab trailer=map[] cl=2 te=[] ct=["text/plain"] close=false`}) {
 		t.Errorf("too long: %q", got)
 	}
-	for _, p := range []string{"/long", "/length", "/short", "/trailers", "/trailers-short", "/trailers-empty", "/notmodified", "/nocontent", "/interim", "/panic", "/"} {
-		raw := "GET http://example.com" + p + " HTTP/1.1\r\nHost: example.com\r\n\r\n" +
-			"HEAD http://example.com" + p + " HTTP/1.1\r\nHost: example.com\r\n\r\n" +
-			"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"
-		got, want := exchangeRaw(t, loop, raw, "GET", "HEAD", "GET"), exchangeRaw(t, alone, raw, "GET", "HEAD", "GET")
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s:\nloop     %q\nnet/http %q", p, got, want)
+	for _, p := range []string{"/long", "/length", "/short", "/trailers", "/trailers-short", "/trailers-empty", "/notmodified", "/nocontent", "/interim", "/panic", "/keep", "/close-list", "/close", "/"} {
+		// The second form asks to close the way only net/http's server
+		// reads as close (Request.Close stays false).
+		for _, conn := range []string{"", "Connection: e close\r\n"} {
+			raw := "GET http://example.com" + p + " HTTP/1.1\r\nHost: example.com\r\n" + conn + "\r\n" +
+				"HEAD http://example.com" + p + " HTTP/1.1\r\nHost: example.com\r\n\r\n" +
+				"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"
+			got, want := exchangeRaw(t, loop, raw, "GET", "HEAD", "GET"), exchangeRaw(t, alone, raw, "GET", "HEAD", "GET")
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s %q:\nloop     %q\nnet/http %q", p, conn, got, want)
+			}
 		}
 	}
 	// The head of an answer: Date, the length, one Connection: close.

@@ -5,7 +5,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // simpleRequest is a request head of the one shape the proxy's own
@@ -21,7 +22,8 @@ type simpleRequest struct {
 	url           *url.URL
 	header        http.Header
 	contentLength int64
-	close         bool
+	close         bool // Request.Close
+	closeAfter    bool // the connection ends after the answer, as net/http decides
 }
 
 // maxSimpleFields bounds the fields of a request the loop reads itself.
@@ -125,6 +127,7 @@ func parseSimpleHeadInto(head []byte, h http.Header) (simpleRequest, bool) {
 		}
 	}
 	r.close = hasToken(r.header["Connection"], "close")
+	r.closeAfter = r.close || namesClose(firstValue(r.header["Connection"]))
 	if p, ok := r.header["Pragma"]; ok && len(p) > 0 && p[0] == "no-cache" {
 		if _, ok := r.header["Cache-Control"]; !ok {
 			r.header["Cache-Control"] = []string{"no-cache"}
@@ -220,17 +223,65 @@ func validHost(b []byte) bool {
 	return true
 }
 
-// hasToken says whether a comma-separated field's values hold token
-// (any case), as a Connection field names close or another field.
+// hasToken says whether a comma-separated field's values hold token,
+// ASCII case-insensitively, as a Connection field names close or another
+// field. It is the reading net/http gives Request.Close and
+// Response.Close: elements trimmed of spaces and tabs only.
 func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for part := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(part), token) {
-				return true
-			}
+	return httpguts.HeaderValuesContainsToken(values, token)
+}
+
+// namesClose is net/http's server-side reading of a Connection value
+// (the first one) when it decides whether to close after the answer:
+// "close" anywhere, in any ASCII case, bounded by the value's ends,
+// spaces, tabs or commas. It is looser than hasToken ("e close" names
+// close here, not there), so a request can have Close false and still
+// get the connection closed after its answer.
+func namesClose(v string) bool {
+	const token = "close"
+	for i := 0; i+len(token) <= len(v); i++ {
+		if i > 0 && !closeBoundary(v[i-1]) {
+			continue
+		}
+		if end := i + len(token); end != len(v) && !closeBoundary(v[end]) {
+			continue
+		}
+		if asciiEqualFold(v[i:i+len(token)], token) {
+			return true
 		}
 	}
 	return false
+}
+
+func closeBoundary(b byte) bool { return b == ' ' || b == ',' || b == '\t' }
+
+// asciiEqualFold compares a and b, folding ASCII letters only.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// firstValue is a field's first value, or "" (Header.Get without the
+// canonicalisation).
+func firstValue(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 // commonNames are field names kept as one string each, so that the usual

@@ -310,7 +310,7 @@ func (cs *ConnServer) serveConn(hc *h1Conn) {
 			r.Body = body
 		}
 		lastPost = r.Method == http.MethodPost
-		w.reset(bw, r.Method == http.MethodHead, sr.close)
+		w.reset(bw, r.Method == http.MethodHead, sr.closeAfter)
 		w.reqBody = body
 		cs.Handler.ServeHTTP(w, r)
 		keep := w.finish()

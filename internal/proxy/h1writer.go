@@ -238,8 +238,9 @@ func (w *h1Writer) commit(chunked bool) {
 	w.settleBody()
 	w.committed = true
 	w.chunked = chunked
-	if vs, ok := w.header["Connection"]; ok && hasToken(vs, "close") {
-		w.close = true
+	conn := firstValue(w.header["Connection"])
+	if conn == "close" {
+		w.close = true // net/http closes on this exact value only
 	}
 	if w.status == http.StatusNotModified {
 		// No representation metadata on a 304, as net/http sends it.
@@ -266,11 +267,11 @@ func (w *h1Writer) commit(chunked bool) {
 			n++
 		}
 	}
-	if w.close {
-		if _, ok := w.header["Connection"]; !ok {
-			extra[n] = "Connection: close"
-			n++
-		}
+	if w.close && !namesClose(conn) {
+		// The handler's Connection field gives way to close, as in net/http.
+		delete(w.header, "Connection")
+		extra[n] = "Connection: close"
+		n++
 	}
 	writeFields(w.bw, w.header, extra[:n])
 	if !chunked {
