@@ -77,53 +77,26 @@ func parseSimpleHeadInto(head []byte, h http.Header) (simpleRequest, bool) {
 	r.header = h
 	hosts, lengths := 0, 0
 	var length []byte
-	for {
-		line, rest, ok = cutLine(rest)
-		if !ok {
-			return r, false
-		}
-		if len(line) == 0 {
-			break
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) {
-			return r, false
-		}
-		value := trimOWS(line[colon+1:])
-		if !fieldValue(value) {
-			return r, false
-		}
-		if len(r.header) >= maxSimpleFields {
-			return r, false
-		}
-		name := canonicalName(line[:colon])
+	simple := readFields(rest, f, h, func(name string, value []byte) (ok, drop bool) {
 		switch name {
 		case "Host":
 			hosts++
-			if !validHost(value) {
-				return r, false
-			}
-			continue // net/http takes the host from the URL and drops the field
+			// net/http takes the host from the URL and drops the field.
+			return validHost(value), true
 		case "Content-Length":
 			lengths++
 			length = value
 		case "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer":
-			return r, false
+			return false, false
 		}
-		f.add(r.header, name, value)
-	}
-	if len(rest) != 0 || hosts != 1 || lengths > 1 {
+		return true, false
+	})
+	if !simple || hosts != 1 || lengths > 1 {
 		return r, false
 	}
 	if lengths == 1 {
-		if len(length) == 0 || len(length) > 18 {
+		if r.contentLength, ok = parseLength(length); !ok {
 			return r, false
-		}
-		for _, c := range length {
-			if c < '0' || c > '9' {
-				return r, false
-			}
-			r.contentLength = r.contentLength*10 + int64(c-'0')
 		}
 	}
 	r.close = hasToken(r.header["Connection"], "close")
@@ -134,6 +107,58 @@ func parseSimpleHeadInto(head []byte, h http.Header) (simpleRequest, bool) {
 		}
 	}
 	return r, true
+}
+
+// readFields reads the field lines that follow a head's first line into
+// h, as both simple readers require them: every line ending in CRLF, a
+// token name, a colon, a value of visible characters trimmed of spaces
+// and tabs, at most maxSimpleFields names, nothing after the empty line.
+// each sees every field under its canonical name and says whether the
+// head stays simple and whether to leave the field out of h. readFields
+// reports false when the head is not simple.
+func readFields(rest []byte, f *fieldStrings, h http.Header, each func(name string, value []byte) (ok, drop bool)) bool {
+	for {
+		line, next, ok := cutLine(rest)
+		if !ok {
+			return false
+		}
+		rest = next
+		if len(line) == 0 {
+			return len(rest) == 0
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !isToken(line[:colon]) || len(h) >= maxSimpleFields {
+			return false
+		}
+		value := trimOWS(line[colon+1:])
+		if !fieldValue(value) {
+			return false
+		}
+		name := canonicalName(line[:colon])
+		ok, drop := each(name, value)
+		if !ok {
+			return false
+		}
+		if !drop {
+			f.add(h, name, value)
+		}
+	}
+}
+
+// parseLength reads a Content-Length value of plain digits (at most 18,
+// so it cannot overflow); anything else is left to net/http.
+func parseLength(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // cutLine cuts b at its first CRLF; a bare CR or LF fails.

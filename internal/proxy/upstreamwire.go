@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -102,41 +101,20 @@ func parseSimpleResponse(head []byte, method string) (*http.Response, bool) {
 	h := make(http.Header, 8)
 	f := newFieldStrings(head)
 	length := int64(-1)
-	for {
-		line, rest, ok = cutLine(rest)
-		if !ok {
-			return nil, false
-		}
-		if len(line) == 0 {
-			break
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) || len(h) >= maxSimpleFields {
-			return nil, false
-		}
-		value := trimOWS(line[colon+1:])
-		if !fieldValue(value) {
-			return nil, false
-		}
-		name := canonicalName(line[:colon])
+	simple := readFields(rest, f, h, func(name string, value []byte) (ok, drop bool) {
 		switch name {
 		case "Transfer-Encoding", "Trailer":
-			return nil, false
+			return false, false
 		case "Content-Length":
-			if length >= 0 || len(value) == 0 || len(value) > 18 {
-				return nil, false
+			if length >= 0 {
+				return false, false
 			}
-			length = 0
-			for _, c := range value {
-				if c < '0' || c > '9' {
-					return nil, false
-				}
-				length = length*10 + int64(c-'0')
-			}
+			length, ok = parseLength(value)
+			return ok, false
 		}
-		f.add(h, name, value)
-	}
-	if len(rest) != 0 || length < 0 {
+		return true, false
+	})
+	if !simple || length < 0 {
 		return nil, false
 	}
 	resp := &http.Response{Status: f.str(status), StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
