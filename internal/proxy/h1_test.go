@@ -189,23 +189,36 @@ var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.TransferEncoding, r.Close, body, err, h.String())
 })
 
-// startServers serves h on a ConnServer and on a net/http server alone.
-func startServers(t testing.TB, h http.Handler) (loop, alone string) {
+// serveLoop serves h on a ConnServer on loopback, with the fallback's
+// header and idle timeouts (0: NewHTTPServer's), until the test ends.
+func serveLoop(t testing.TB, h http.Handler, headerTimeout, idleTimeout time.Duration) string {
 	t.Helper()
-	ln1, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	fb := NewHTTPServer(h, slog.New(slog.DiscardHandler))
+	if headerTimeout > 0 {
+		fb.ReadHeaderTimeout, fb.IdleTimeout = headerTimeout, idleTimeout
+	}
+	cs := &ConnServer{Handler: h, Fallback: fb}
+	go cs.Serve(ln)
+	t.Cleanup(func() { cs.Close() })
+	return ln.Addr().String()
+}
+
+// startServers serves h on a ConnServer and on a net/http server alone.
+func startServers(t testing.TB, h http.Handler) (loop, alone string) {
+	t.Helper()
+	loop = serveLoop(t, h, 0, 0)
 	ln2, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := &ConnServer{Handler: h, Fallback: NewHTTPServer(h, slog.New(slog.DiscardHandler))}
-	go cs.Serve(ln1)
 	hs := NewHTTPServer(h, slog.New(slog.DiscardHandler))
 	go hs.Serve(ln2)
-	t.Cleanup(func() { cs.Close(); hs.Close() })
-	return ln1.Addr().String(), ln2.Addr().String()
+	t.Cleanup(func() { hs.Close() })
+	return loop, ln2.Addr().String()
 }
 
 // exchange sends raw on a new connection, half-closes it, and reads every
@@ -449,17 +462,9 @@ func TestConnServerShutdown(t *testing.T) {
 // request may then idle for the idle timeout.
 func TestConnServerHeaderTimeout(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fb := NewHTTPServer(echo, slog.New(slog.DiscardHandler))
-	fb.ReadHeaderTimeout, fb.IdleTimeout = 300*time.Millisecond, 5*time.Second
-	cs := &ConnServer{Handler: echo, Fallback: fb}
-	go cs.Serve(ln)
-	t.Cleanup(func() { cs.Close() })
+	addr := serveLoop(t, echo, 300*time.Millisecond, 5*time.Second)
 	for _, sent := range []string{"", "GET http://example.com/ HTTP/1.1\r\nHost: exa"} {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -472,7 +477,7 @@ func TestConnServerHeaderTimeout(t *testing.T) {
 		}
 		c.Close()
 	}
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,16 +507,7 @@ func TestConnServerPipelinedAfterSlowAnswer(t *testing.T) {
 		}
 		w.Write([]byte("ok"))
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fb := NewHTTPServer(h, slog.New(slog.DiscardHandler))
-	fb.ReadHeaderTimeout, fb.IdleTimeout = 300*time.Millisecond, 300*time.Millisecond
-	cs := &ConnServer{Handler: h, Fallback: fb}
-	go cs.Serve(ln)
-	t.Cleanup(func() { cs.Close() })
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", serveLoop(t, h, 300*time.Millisecond, 300*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
